@@ -1,0 +1,3 @@
+using WideThenNarrow.Cli;
+
+return await WtnApp.RunAsync(args);

@@ -1,0 +1,107 @@
+using System.CommandLine;
+using Spectre.Console;
+using WideThenNarrow.Cli.Commands;
+
+namespace WideThenNarrow.Cli;
+
+/// <summary>The <c>wtn</c> command tree: global options, then one verb per file under Commands/.</summary>
+public static class WtnApp
+{
+    public static RootCommand Build()
+    {
+        var g = new GlobalOptions();
+        var root = new RootCommand(
+            "wtn: train deep thin networks by going wide, then narrow (Zhou et al., ICML 2020).\n" +
+            "Train a wide copy, warm the thin network up by layerwise imitation, fine-tune it.");
+        g.AddTo(root);
+        root.Add(InfoCommand.Build(g));
+        return root;
+    }
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var root = Build();
+        var parse = root.Parse(args);
+        return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    }
+}
+
+/// <summary>Options every verb accepts, and the error policy: one line, non-zero exit, no stack trace.</summary>
+public sealed class GlobalOptions
+{
+    public Option<int> Threads { get; } = new("--threads")
+    {
+        Description = "Intra-op CPU threads for libtorch (0 = all cores)",
+        DefaultValueFactory = _ => 0,
+        Recursive = true,
+    };
+
+    public Option<string> Device { get; } = new("--device")
+    {
+        Description = "Device: cpu or cuda (cuda needs a TorchSharp-cuda build and a GPU)",
+        DefaultValueFactory = _ => "cpu",
+        Recursive = true,
+    };
+
+    public Option<string?> DataDir { get; } = new("--data-dir")
+    {
+        Description = "Data folder (default: $WTN_DATA, else ./data)",
+        Recursive = true,
+    };
+
+    public Option<bool> Verbose { get; } = new("--verbose")
+    {
+        Description = "Show stack traces on errors",
+        Recursive = true,
+    };
+
+    public void AddTo(RootCommand root)
+    {
+        root.Add(Threads);
+        root.Add(Device);
+        root.Add(DataDir);
+        root.Add(Verbose);
+    }
+
+    /// <summary>Wraps a verb's body: initialises torch, maps errors to one line and an exit code.</summary>
+    public Func<ParseResult, CancellationToken, Task<int>> Handler(Func<ParseResult, RunContext, CancellationToken, Task<int>> body) =>
+        async (parse, ct) =>
+        {
+            bool verbose = parse.GetValue(Verbose);
+            try
+            {
+                var device = Runtime.TorchRuntime.Initialize(parse.GetValue(Threads), parse.GetValue(Device) ?? "cpu");
+                var ctx = new RunContext(device, Runtime.WtnPaths.ResolveDataDir(parse.GetValue(DataDir)), verbose);
+                return await body(parse, ctx, ct);
+            }
+            catch (WtnException e)
+            {
+                WriteError(e.Message, verbose ? e : null);
+                return 2;
+            }
+            catch (OperationCanceledException)
+            {
+                WriteError("interrupted", null);
+                return 130;
+            }
+            catch (Exception e)
+            {
+                WriteError($"{e.GetType().Name}: {e.Message}" + (verbose ? "" : " (run with --verbose for the stack trace)"), verbose ? e : null);
+                return 1;
+            }
+        };
+
+    static void WriteError(string message, Exception? detail)
+    {
+        var first = message.Split('\n')[0].TrimEnd();
+        Console.Error.WriteLine($"wtn: error: {first}");
+        if (detail is not null) Console.Error.WriteLine(detail.ToString());
+    }
+}
+
+/// <summary>What every verb gets after global options are applied.</summary>
+public sealed record RunContext(TorchSharp.torch.Device Device, string DataDir, bool Verbose)
+{
+    /// <summary>Rich output only on a terminal; plain lines in CI and logs.</summary>
+    public static bool Interactive => !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
+}

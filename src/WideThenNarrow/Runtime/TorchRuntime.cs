@@ -1,0 +1,107 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
+using static TorchSharp.torch;
+
+namespace WideThenNarrow.Runtime;
+
+/// <summary>Facts about the tensor runtime, for <c>wtn info</c> and run records.</summary>
+public sealed record RuntimeInfo(
+    string DotNetVersion,
+    string TorchSharpVersion,
+    string LibTorchVersion,
+    int Threads,
+    int LogicalCores,
+    IReadOnlyList<string> Devices,
+    bool NativeFixNeeded,
+    string NativeFixStatus,
+    string? NativeLibraryPath,
+    string DataDir);
+
+/// <summary>Initialises TorchSharp once per process: thread count and device.</summary>
+public static class TorchRuntime
+{
+    /// <summary>Pinned here because TorchSharp exposes no libtorch version string at run time.</summary>
+    public const string LibTorchVersion = "2.10.0";
+    const string RequiredGlibcxx = "GLIBCXX_3.4.32";
+
+    /// <summary>Sets the intra-op thread count (0 = all cores) and returns the device to use.</summary>
+    public static Device Initialize(int threads, string device)
+    {
+        if (threads < 0) throw new WtnException($"--threads must be 0 (all cores) or positive, got {threads}");
+        set_num_threads(threads == 0 ? Environment.ProcessorCount : threads);
+        return ResolveDevice(device);
+    }
+
+    public static Device ResolveDevice(string device)
+    {
+        switch (device.Trim().ToLowerInvariant())
+        {
+            case "cpu":
+                return CPU;
+            case "cuda":
+                if (!cuda.is_available())
+                    throw new WtnException("--device cuda: CUDA is not available (this build uses TorchSharp-cpu; reference TorchSharp-cuda-linux and run on a machine with an NVIDIA GPU), use --device cpu");
+                return CUDA;
+            default:
+                if (device.StartsWith("cuda:", StringComparison.OrdinalIgnoreCase))
+                {
+                    if (!cuda.is_available()) throw new WtnException($"--device {device}: CUDA is not available, use --device cpu");
+                    return new Device(device);
+                }
+                throw new WtnException($"--device: unknown device '{device}', expected cpu or cuda");
+        }
+    }
+
+    public static RuntimeInfo Describe(string dataDir)
+    {
+        var devices = new List<string> { "cpu" };
+        if (cuda.is_available())
+            for (int i = 0; i < cuda.device_count(); i++) devices.Add($"cuda:{i}");
+        var tsAssembly = typeof(TorchSharp.torch).Assembly;
+        var tsVersion = tsAssembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion?.Split('+')[0]
+                        ?? tsAssembly.GetName().Version?.ToString() ?? "unknown";
+        var (needed, status, path) = NativeFix();
+        return new RuntimeInfo(
+            RuntimeInformation.FrameworkDescription,
+            tsVersion,
+            LibTorchVersion,
+            get_num_threads(),
+            Environment.ProcessorCount,
+            devices,
+            needed,
+            status,
+            path,
+            dataDir);
+    }
+
+    /// <summary>
+    /// Whether the system libstdc++ lacks the version libLibTorchSharp.so asks for (so the build's
+    /// patch was needed), and whether the loaded copy carries the patch.
+    /// </summary>
+    static (bool Needed, string Status, string? Path) NativeFix()
+    {
+        var dir = Path.GetDirectoryName(typeof(TorchSharp.torch).Assembly.Location) ?? AppContext.BaseDirectory;
+        string? lib = new[] { Path.Combine(dir, "libLibTorchSharp.so"), Path.Combine(dir, "runtimes", "linux-x64", "native", "libLibTorchSharp.so") }
+            .FirstOrDefault(File.Exists);
+        if (!OperatingSystem.IsLinux()) return (false, "not Linux", lib);
+        bool systemHas = SystemLibStdCxx() is { } sys && ContainsAscii(File.ReadAllBytes(sys), RequiredGlibcxx + "\0");
+        if (systemHas) return (false, $"not needed: system libstdc++ provides {RequiredGlibcxx}", lib);
+        if (lib is null) return (true, "needed; native library not found beside TorchSharp.dll", null);
+        var weak = ElfVersionNeeds.IsWeak(lib, RequiredGlibcxx);
+        return (true, weak switch
+        {
+            true => $"needed and applied: {RequiredGlibcxx} need marked weak in the output copy",
+            false => $"needed but NOT applied: rebuild with the repository's Directory.Build.targets",
+            null => $"needed; {RequiredGlibcxx} need not present in this library",
+        }, lib);
+    }
+
+    static string? SystemLibStdCxx() => new[]
+    {
+        "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/lib/x86_64-linux-gnu/libstdc++.so.6",
+        "/usr/lib64/libstdc++.so.6", "/usr/lib/libstdc++.so.6",
+    }.FirstOrDefault(File.Exists);
+
+    static bool ContainsAscii(byte[] haystack, string needle) =>
+        haystack.AsSpan().IndexOf(System.Text.Encoding.ASCII.GetBytes(needle)) >= 0;
+}

@@ -1,0 +1,82 @@
+using System.Diagnostics;
+
+namespace WideThenNarrow.Tests.Cli;
+
+/// <summary>Runs the real <c>wtn</c> executable, as a user would.</summary>
+public static class WtnProcess
+{
+    public static string ExePath
+    {
+        get
+        {
+            // The CLI project builds next to the tests (ProjectReference), so its apphost sits beside us.
+            var p = Path.Combine(AppContext.BaseDirectory, "wtn");
+            return File.Exists(p) ? p : throw new FileNotFoundException("wtn apphost not beside the tests", p);
+        }
+    }
+
+    public static (int ExitCode, string Stdout, string Stderr) Run(string args, string? workDir = null, IDictionary<string, string>? env = null, int timeoutSeconds = 600)
+    {
+        var psi = new ProcessStartInfo(ExePath, args)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = workDir ?? Path.GetTempPath(),
+        };
+        if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;
+        using var p = Process.Start(psi)!;
+        var outTask = p.StandardOutput.ReadToEndAsync();
+        var errTask = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(timeoutSeconds * 1000))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"wtn {args} did not finish in {timeoutSeconds}s");
+        }
+        return (p.ExitCode, outTask.Result, errTask.Result);
+    }
+}
+
+public class CliTests
+{
+    [Fact]
+    public void Help_lists_the_verbs()
+    {
+        var (code, stdout, _) = WtnProcess.Run("--help");
+        Assert.Equal(0, code);
+        Assert.Contains("info", stdout);
+        Assert.Contains("--threads", stdout);
+        Assert.Contains("--device", stdout);
+    }
+
+    [Fact]
+    public void Info_json_reports_torchsharp_and_threads()
+    {
+        var (code, stdout, stderr) = WtnProcess.Run("info --json --threads 1");
+        Assert.True(code == 0, stderr);
+        using var doc = System.Text.Json.JsonDocument.Parse(stdout);
+        Assert.Equal("0.107.0", doc.RootElement.GetProperty("torchSharpVersion").GetString());
+        Assert.Equal(1, doc.RootElement.GetProperty("threads").GetInt32());
+    }
+
+    [Theory]
+    [InlineData("info --device cuda", "--device cuda")]
+    [InlineData("info --device tpu", "--device")]
+    [InlineData("info --threads -3", "--threads")]
+    public void User_errors_exit_non_zero_with_one_line_naming_the_option(string args, string named)
+    {
+        if (args.Contains("cuda") && TorchSharp.torch.cuda.is_available()) return;
+        var (code, _, stderr) = WtnProcess.Run(args);
+        Assert.NotEqual(0, code);
+        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.Contains(named, lines[0]);
+        Assert.DoesNotContain("   at ", stderr);
+    }
+
+    [Fact]
+    public void Unknown_verb_is_rejected()
+    {
+        var (code, _, _) = WtnProcess.Run("no-such-verb");
+        Assert.NotEqual(0, code);
+    }
+}
