@@ -1,0 +1,139 @@
+using WideThenNarrow.Method;
+using static TorchSharp.torch;
+
+namespace WideThenNarrow.Tests.Method;
+
+public class LayerwiseImitationTests
+{
+    const int Features = 20, Classes = 5;
+
+    [Fact]
+    public void Layer_map_is_identity_for_equal_depths_and_rounds_for_different_ones()
+    {
+        Assert.Equal([0, 1, 2, 3], LayerMap.Build(4, 4));
+        // 12-layer thin imitating a 24-layer wide transformer (plus embeddings as point 0).
+        var m = LayerMap.Build(13, 25);
+        Assert.Equal(0, m[0]);
+        Assert.Equal(2, m[1]);
+        Assert.Equal(24, m[12]);
+        Assert.Equal([0, 2, 3, 5], LayerMap.Build(4, 6)); // round(1.67)=2, round(3.33)=3
+    }
+
+    [Fact]
+    public void Frozen_blocks_stay_bit_identical_in_student_mode()
+    {
+        var thin = new TinyStagedMlp(Features, 16, 4, Classes, seed: 1);
+        var wide = new TinyStagedMlp(Features, 16, 4, Classes, seed: 2, inner: 4);
+        var data = TestSteps.RandomBatches(3, 32, Features, Classes, seed: 3);
+        var before = TestSteps.Snapshot(thin);
+        var li = new LayerwiseImitation(thin, wide, new ImitationOptions { Input = ImitationInput.Student });
+        var b2 = li.Block(2);
+        TestSteps.Run(b2.Objective, b2.Groups.SelectMany(g => g.Parameters), data, 0.05, 5);
+        var after = thin.state_dict();
+        foreach (var (name, t) in before)
+        {
+            bool inBlock2 = name.StartsWith("blocks.2.", StringComparison.Ordinal);
+            Assert.True(inBlock2 != TestSteps.BitIdentical(t, after[name]), $"{name}: changed={!TestSteps.BitIdentical(t, after[name])}");
+        }
+        // The stem's batch-norm statistics are buffers: they must not move either (eval mode while frozen).
+        Assert.Contains("blocks.0.1.running_mean", before.Keys);
+    }
+
+    [Fact]
+    public void Teacher_mode_result_does_not_depend_on_block_order()
+    {
+        var data = TestSteps.RandomBatches(3, 32, Features, Classes, seed: 4);
+        var wide = new TinyStagedMlp(Features, 16, 4, Classes, seed: 5, inner: 4);
+        Dictionary<string, Tensor> Train(IEnumerable<int> order)
+        {
+            var thin = new TinyStagedMlp(Features, 16, 4, Classes, seed: 6);
+            var li = new LayerwiseImitation(thin, wide, new ImitationOptions());
+            foreach (var k in order)
+            {
+                var b = li.Block(k);
+                TestSteps.Run(b.Objective, b.Groups.SelectMany(g => g.Parameters), data, 0.05, 4);
+            }
+            return TestSteps.Snapshot(thin);
+        }
+        var up = Train([0, 1, 2, 3]);
+        var down = Train([3, 2, 1, 0]);
+        var initial = TestSteps.Snapshot(new TinyStagedMlp(Features, 16, 4, Classes, seed: 6));
+        foreach (var (name, t) in up)
+        {
+            Assert.True(TestSteps.BitIdentical(t, down[name]), name);
+            if (name.StartsWith("blocks.", StringComparison.Ordinal) && name.EndsWith("weight", StringComparison.Ordinal))
+                Assert.False(TestSteps.BitIdentical(t, initial[name]), $"{name} did not train");
+        }
+    }
+
+    [Fact]
+    public void Student_mode_result_depends_on_block_order()
+    {
+        // The counterpart of the teacher-mode test: it shows that test can fail.
+        var data = TestSteps.RandomBatches(3, 32, Features, Classes, seed: 4);
+        var wide = new TinyStagedMlp(Features, 16, 3, Classes, seed: 5, inner: 4);
+        Dictionary<string, Tensor> Train(IEnumerable<int> order)
+        {
+            var thin = new TinyStagedMlp(Features, 16, 3, Classes, seed: 6);
+            var li = new LayerwiseImitation(thin, wide, new ImitationOptions { Input = ImitationInput.Student });
+            foreach (var k in order)
+            {
+                var b = li.Block(k);
+                TestSteps.Run(b.Objective, b.Groups.SelectMany(g => g.Parameters), data, 0.05, 4);
+            }
+            return TestSteps.Snapshot(thin);
+        }
+        var up = Train([0, 1, 2]);
+        var down = Train([2, 1, 0]);
+        Assert.False(TestSteps.BitIdentical(up["blocks.2.0.weight"], down["blocks.2.0.weight"]));
+    }
+
+    [Fact]
+    public void Full_mode_merge_keeps_outputs_where_claimed()
+    {
+        // Thin width 8, wide width 24: every point gets U (8->24) and D (24->8). The MLP has no skips, so every
+        // pair before the last point folds into the next block's first Linear.
+        var thin = new TinyStagedMlp(Features, 8, 4, Classes, seed: 7);
+        var wide = new TinyStagedMlp(Features, 24, 4, Classes, seed: 8);
+        var data = TestSteps.RandomBatches(2, 32, Features, Classes, seed: 9);
+        var li = new LayerwiseImitation(thin, wide, new ImitationOptions());
+        for (int k = 0; k < li.BlockCount; k++)
+        {
+            var b = li.Block(k);
+            TestSteps.Run(b.Objective, b.Groups.SelectMany(g => g.Parameters), data, 0.1, 15);
+        }
+        li.Release();
+        thin.eval();
+        using var _ = no_grad();
+        var x = randn(64, Features);
+        var input = new WideThenNarrow.Models.ModelInput(x);
+        var withPairs = li.Adapters.ForwardWithPairs(thin, input);
+        var plainBefore = thin.call(input);
+        var fates = li.Adapters.MergeInto(thin);
+        var merged = thin.call(input);
+
+        Assert.Equal(3, fates.Count(f => f.Kind == AdapterFateKind.Merged));
+        Assert.Single(fates, f => f.Kind == AdapterFateKind.Dropped && f.Point == 3);
+        // The pairs moved away from identity while training, so merging matters ...
+        Assert.True((withPairs - plainBefore).abs().max().item<float>() > 1e-3, $"pairs changed outputs by only {(withPairs - plainBefore).abs().max().item<float>()}");
+        // ... and the merged network reproduces the network with its pairs.
+        Assert.True((merged - withPairs).abs().max().item<float>() < 1e-5, $"max diff {(merged - withPairs).abs().max().item<float>()}");
+    }
+
+    [Fact]
+    public void Imitation_steps_lower_each_blocks_mse()
+    {
+        var data = TestSteps.RandomBatches(4, 64, Features, Classes, seed: 10);
+        var wide = new TinyStagedMlp(Features, 16, 4, Classes, seed: 11, inner: 4);
+        var thin = new TinyStagedMlp(Features, 16, 4, Classes, seed: 12);
+        var li = new LayerwiseImitation(thin, wide, new ImitationOptions());
+        for (int k = 0; k < li.BlockCount; k++)
+        {
+            var b = li.Block(k);
+            double before = TestSteps.Loss(b.Objective, data);
+            TestSteps.Run(b.Objective, b.Groups.SelectMany(g => g.Parameters), data, 0.05, 20);
+            double after = TestSteps.Loss(b.Objective, data);
+            Assert.True(after < 0.8 * before, $"block {k}: mse {before:F4} -> {after:F4}");
+        }
+    }
+}
