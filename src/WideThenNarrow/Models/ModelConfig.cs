@@ -1,0 +1,54 @@
+namespace WideThenNarrow.Models;
+
+/// <summary>Which head a BERT model carries.</summary>
+public enum BertHead
+{
+    /// <summary>Pooler (dense+tanh on [CLS]), dropout, classifier: HuggingFace BertForSequenceClassification.</summary>
+    Classification,
+    /// <summary>Transform (dense+GELU+LayerNorm) and a decoder tied to the word embeddings: BertForMaskedLM.</summary>
+    MaskedLm,
+}
+
+/// <summary>
+/// Everything needed to build a model. <see cref="Name"/> picks the architecture (see <see cref="ModelFactory.Names"/>);
+/// the other fields are options, each read only by the families it concerns.
+/// </summary>
+public sealed record ModelConfig
+{
+    /// <summary>mlp, cifar-resnet20/32/44/56/110 (any 6n+2), resnet18/34/50/101/152, bert-tiny/mini/small/medium/base/large, or bert.</summary>
+    public required string Name { get; init; }
+
+    public Widening Widen { get; init; } = Widening.None;
+
+    /// <summary>Output classes (classification heads).</summary>
+    public int Classes { get; init; } = 10;
+
+    // Images (ResNets; the MLP flattens images).
+    public int InputChannels { get; init; } = 3;
+    /// <summary>Nominal square input size, used for summaries (the ResNets pool adaptively and accept any size).</summary>
+    public int ImageSize { get; init; } = 32;
+    /// <summary>CIFAR layout only: 1x1 conv + BN shortcuts (option B) instead of parameter-free ones (option A).</summary>
+    public bool ProjectionShortcuts { get; init; }
+
+    // MLP.
+    /// <summary>Input features (an image input is flattened: channels x height x width).</summary>
+    public int InputDim { get; init; } = 784;
+    /// <summary>Hidden width W.</summary>
+    public int Width { get; init; } = 256;
+    /// <summary>Blocks: the input layer plus Depth-1 hidden blocks.</summary>
+    public int Depth { get; init; } = 8;
+    /// <summary>Hidden blocks are x + Linear(K*W,W)(ReLU(Linear(W,K*W)(x))) instead of ReLU(Linear(W,W)(x)).</summary>
+    public bool Residual { get; init; }
+
+    // BERT: a preset name fills these; set any of them to override (plain "bert" needs Layers, Hidden and Heads).
+    public int? Layers { get; init; }
+    public int? Hidden { get; init; }
+    public int? Heads { get; init; }
+    /// <summary>Feed-forward size (default 4 x Hidden).</summary>
+    public int? Intermediate { get; init; }
+    public int Vocab { get; init; } = 30522;
+    public int MaxPositions { get; init; } = 512;
+    public int TypeVocab { get; init; } = 2;
+    public BertHead Head { get; init; } = BertHead.Classification;
+    public double Dropout { get; init; } = 0.1;
+}

@@ -1,0 +1,38 @@
+using static TorchSharp.torch;
+
+namespace WideThenNarrow.Models;
+
+/// <summary>Builds any model of the zoo from a <see cref="ModelConfig"/>.</summary>
+public static class ModelFactory
+{
+    /// <summary>The architecture names <see cref="Create"/> accepts (cifar-resnet also takes any depth 6n+2).</summary>
+    public static IReadOnlyList<string> Names { get; } =
+    [
+        "mlp",
+        "cifar-resnet20", "cifar-resnet32", "cifar-resnet44", "cifar-resnet56", "cifar-resnet110",
+        "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+    ];
+
+    /// <summary>Builds the model on <paramref name="device"/> (default CPU; the meta device builds shapes only).</summary>
+    public static StagedModel Create(ModelConfig config, Device? device = null)
+    {
+        var name = config.Name.Trim().ToLowerInvariant();
+        switch (name)
+        {
+            case "mlp": return new Mlp(config, device);
+            case "resnet18": return new ResNet(name, ResNet.Layout.ImageNet, false, [2, 2, 2, 2], config, device);
+            case "resnet34": return new ResNet(name, ResNet.Layout.ImageNet, false, [3, 4, 6, 3], config, device);
+            case "resnet50": return new ResNet(name, ResNet.Layout.ImageNet, true, [3, 4, 6, 3], config, device);
+            case "resnet101": return new ResNet(name, ResNet.Layout.ImageNet, true, [3, 4, 23, 3], config, device);
+            case "resnet152": return new ResNet(name, ResNet.Layout.ImageNet, true, [3, 8, 36, 3], config, device);
+        }
+        if (name.StartsWith("cifar-resnet", StringComparison.Ordinal))
+        {
+            if (!int.TryParse(name["cifar-resnet".Length..], out int depth) || depth < 8 || (depth - 2) % 6 != 0)
+                throw new WtnException($"model '{config.Name}': a CIFAR ResNet's depth must be 6n+2 with n >= 1 (cifar-resnet20, 32, 44, 56, 110, ...)");
+            int n = (depth - 2) / 6;
+            return new ResNet(name, ResNet.Layout.Cifar, false, [n, n, n], config, device);
+        }
+        throw new WtnException($"model '{config.Name}' is unknown; known: {string.Join(", ", Names)}");
+    }
+}

@@ -1,0 +1,230 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace WideThenNarrow.Models;
+
+/// <summary>
+/// ResNets with torchvision's parameter names. ImageNet layout: torchvision's resnet18..152 (7x7 stem and
+/// max-pool, four stages, projection shortcuts). CIFAR layout (He et al. 2016, sec. 4.2): 3x3 stem with 16
+/// channels, three stages 16/32/64 of basic blocks, depth 6n+2, parameter-free shortcuts (option A) or
+/// projections. Block 0 is the stem, then every residual block in order; the head is pool + fc.
+/// </summary>
+public sealed class ResNet : StagedModel, IMacCounting
+{
+    public enum Layout { Cifar, ImageNet }
+
+    readonly Layout layout;
+    readonly Conv2d conv1;
+    readonly BatchNorm2d bn1;
+    readonly Linear fc;
+    readonly ResidualBlock[] blocks;
+    readonly ImitationPoint[] points;
+    readonly int inputChannels;
+    readonly int stemWidth;
+
+    /// <param name="bottleneck">Bottleneck blocks (expansion 4) instead of basic ones.</param>
+    /// <param name="stageBlocks">Blocks per stage.</param>
+    public ResNet(string name, Layout layout, bool bottleneck, int[] stageBlocks, ModelConfig c, Device? device = null) : base(name)
+    {
+        if (c.InputChannels < 1 || c.Classes < 1)
+            throw new WtnException($"model {name}: input channels and classes must be positive (got {c.InputChannels}, {c.Classes})");
+        if (bottleneck && layout == Layout.Cifar) throw new ArgumentException("the CIFAR layout uses basic blocks");
+        this.layout = layout;
+        inputChannels = c.InputChannels;
+        int full = c.Widen.Full, inner = c.Widen.Inner;
+        int[] stagePlanes = layout == Layout.ImageNet ? [64, 128, 256, 512] : [16, 32, 64];
+        if (stageBlocks.Length != stagePlanes.Length) throw new ArgumentException($"{stagePlanes.Length} stages expected", nameof(stageBlocks));
+
+        stemWidth = stagePlanes[0] * full;
+        conv1 = layout == Layout.ImageNet
+            ? nn.Conv2d(c.InputChannels, stemWidth, 7, stride: 2, padding: 3, bias: false, device: device)
+            : nn.Conv2d(c.InputChannels, stemWidth, 3, stride: 1, padding: 1, bias: false, device: device);
+        bn1 = nn.BatchNorm2d(stemWidth, device: device);
+        register_module("conv1", conv1);
+        register_module("bn1", bn1);
+
+        // Option A (zero-padding) shortcuts only in the CIFAR layout without projections; torchvision projects.
+        bool projection = layout == Layout.ImageNet || c.ProjectionShortcuts;
+        var all = new List<ResidualBlock>();
+        var pts = new List<ImitationPoint> { new(0, "stem", stemWidth, ActivationLayout.Channels, true) };
+        int inplanes = stemWidth;
+        for (int s = 0; s < stagePlanes.Length; s++)
+        {
+            int planes = stagePlanes[s] * full;
+            var stage = new ModuleList<ResidualBlock>();
+            for (int b = 0; b < stageBlocks[s]; b++)
+            {
+                int stride = s > 0 && b == 0 ? 2 : 1;
+                ResidualBlock block = bottleneck
+                    ? new Bottleneck(inplanes, planes * inner, planes * 4, stride, device)
+                    : new BasicBlock(inplanes, planes * inner, planes, stride, projection, device);
+                stage.Add(block);
+                all.Add(block);
+                inplanes = block.OutChannels;
+                pts.Add(new ImitationPoint(pts.Count, $"layer{s + 1}.{b}", inplanes, ActivationLayout.Channels, true));
+            }
+            register_module($"layer{s + 1}", stage);
+        }
+        // The last point feeds only pool + fc (both linear), so nothing crosses it.
+        pts[^1] = pts[^1] with { SkipCrosses = false };
+        blocks = [.. all];
+        points = [.. pts];
+        fc = nn.Linear(inplanes, c.Classes, device: device);
+        register_module("fc", fc);
+        InitialiseAsTorchvision();
+    }
+
+    public override string Family => "resnet";
+    public override IReadOnlyList<ImitationPoint> Points => points;
+
+    public override IReadOnlyList<nn.Module> BlockModules(int i) => i == 0 ? [conv1, bn1] : [blocks[i - 1]];
+    public override IReadOnlyList<nn.Module> HeadModules => [fc];
+
+    public override Tensor ForwardBlock(int i, Tensor? x, ModelInput input)
+    {
+        if (i > 0) return blocks[i - 1].call(x ?? throw new ArgumentNullException(nameof(x)));
+        var h = nn.functional.relu(bn1.call(conv1.call(input.Input)));
+        return layout == Layout.ImageNet ? nn.functional.max_pool2d(h, 3, stride: 2, padding: 1) : h;
+    }
+
+    public override Tensor ForwardHead(Tensor h, ModelInput input) => fc.call(h.mean([2, 3]));
+
+    public long BlockMacs(int i, long[] inputShape, long[] outputShape)
+    {
+        if (i > 0) return blocks[i - 1].Macs(inputShape, outputShape);
+        var (h, w) = layout == Layout.ImageNet ? ((inputShape[1] - 1) / 2 + 1, (inputShape[2] - 1) / 2 + 1) : (inputShape[1], inputShape[2]);
+        long k = layout == Layout.ImageNet ? 49 : 9;
+        return h * w * stemWidth * inputChannels * k;
+    }
+
+    public long HeadMacs(long[] lastPointShape) => fc.weight!.shape[0] * fc.weight.shape[1];
+
+    void InitialiseAsTorchvision()
+    {
+        using var _ = no_grad();
+        foreach (var m in modules())
+        {
+            switch (m)
+            {
+                case Conv2d conv:
+                    nn.init.kaiming_normal_(conv.weight!, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
+                    break;
+                case BatchNorm2d bn:
+                    bn.weight!.fill_(1);
+                    bn.bias!.zero_();
+                    break;
+            }
+        }
+    }
+
+    /// <summary>A residual block with torchvision's field names.</summary>
+    public abstract class ResidualBlock : nn.Module<Tensor, Tensor>
+    {
+        protected ResidualBlock(string name) : base(name) { }
+
+        public abstract int OutChannels { get; }
+
+        /// <summary>Multiply-accumulates for one example, from the block's input (C,H,W) and output shapes.</summary>
+        public abstract long Macs(long[] inputShape, long[] outputShape);
+
+        protected static Sequential Projection(int inplanes, int outplanes, int stride, Device? device) =>
+            nn.Sequential(nn.Conv2d(inplanes, outplanes, 1, stride: stride, bias: false, device: device), nn.BatchNorm2d(outplanes, device: device));
+
+        protected static long ProjectionMacs(Sequential? downsample, long[] i, long[] o) =>
+            downsample is null ? 0 : o[1] * o[2] * o[0] * i[0];
+    }
+
+    /// <summary>Two 3x3 convs; <c>mid</c> is the first conv's output (what inner widening multiplies).</summary>
+    public sealed class BasicBlock : ResidualBlock
+    {
+        readonly Conv2d conv1;
+        readonly BatchNorm2d bn1;
+        readonly Conv2d conv2;
+        readonly BatchNorm2d bn2;
+        readonly Sequential? downsample;
+        readonly int inplanes;
+        readonly int planes;
+        readonly int stride;
+
+        public BasicBlock(int inplanes, int mid, int planes, int stride, bool projection, Device? device) : base("BasicBlock")
+        {
+            this.inplanes = inplanes;
+            this.planes = planes;
+            this.stride = stride;
+            conv1 = nn.Conv2d(inplanes, mid, 3, stride: stride, padding: 1, bias: false, device: device);
+            bn1 = nn.BatchNorm2d(mid, device: device);
+            conv2 = nn.Conv2d(mid, planes, 3, stride: 1, padding: 1, bias: false, device: device);
+            bn2 = nn.BatchNorm2d(planes, device: device);
+            if (projection && (stride != 1 || inplanes != planes)) downsample = Projection(inplanes, planes, stride, device);
+            RegisterComponents();
+        }
+
+        public override int OutChannels => planes;
+
+        public override Tensor forward(Tensor x)
+        {
+            var h = nn.functional.relu(bn1.call(conv1.call(x)));
+            h = bn2.call(conv2.call(h));
+            return nn.functional.relu(h + Shortcut(x));
+        }
+
+        Tensor Shortcut(Tensor x)
+        {
+            if (downsample is not null) return downsample.call(x);
+            if (stride == 1 && inplanes == planes) return x;
+            // Option A: subsample by the stride, zero-pad the new channels half before, half after.
+            var s = stride == 1 ? x : x.slice(2, 0, x.shape[2], stride).slice(3, 0, x.shape[3], stride);
+            int extra = planes - inplanes, front = extra / 2;
+            return nn.functional.pad(s, [0, 0, 0, 0, front, extra - front]);
+        }
+
+        public override long Macs(long[] i, long[] o)
+        {
+            long hw = o[1] * o[2], mid = conv1.weight!.shape[0];
+            return hw * mid * i[0] * 9 + hw * o[0] * mid * 9 + ProjectionMacs(downsample, i, o);
+        }
+    }
+
+    /// <summary>1x1 reduce, 3x3 (stride here, as torchvision's v1.5), 1x1 expand; <c>width</c> is the 3x3's width.</summary>
+    public sealed class Bottleneck : ResidualBlock
+    {
+        readonly Conv2d conv1;
+        readonly BatchNorm2d bn1;
+        readonly Conv2d conv2;
+        readonly BatchNorm2d bn2;
+        readonly Conv2d conv3;
+        readonly BatchNorm2d bn3;
+        readonly Sequential? downsample;
+        readonly int outplanes;
+
+        public Bottleneck(int inplanes, int width, int outplanes, int stride, Device? device) : base("Bottleneck")
+        {
+            this.outplanes = outplanes;
+            conv1 = nn.Conv2d(inplanes, width, 1, bias: false, device: device);
+            bn1 = nn.BatchNorm2d(width, device: device);
+            conv2 = nn.Conv2d(width, width, 3, stride: stride, padding: 1, bias: false, device: device);
+            bn2 = nn.BatchNorm2d(width, device: device);
+            conv3 = nn.Conv2d(width, outplanes, 1, bias: false, device: device);
+            bn3 = nn.BatchNorm2d(outplanes, device: device);
+            if (stride != 1 || inplanes != outplanes) downsample = Projection(inplanes, outplanes, stride, device);
+            RegisterComponents();
+        }
+
+        public override int OutChannels => outplanes;
+
+        public override Tensor forward(Tensor x)
+        {
+            var h = nn.functional.relu(bn1.call(conv1.call(x)));
+            h = nn.functional.relu(bn2.call(conv2.call(h)));
+            h = bn3.call(conv3.call(h));
+            return nn.functional.relu(h + (downsample is null ? x : downsample.call(x)));
+        }
+
+        public override long Macs(long[] i, long[] o)
+        {
+            long width = conv1.weight!.shape[0], hw = o[1] * o[2];
+            return i[1] * i[2] * width * i[0] + hw * width * width * 9 + hw * o[0] * width + ProjectionMacs(downsample, i, o);
+        }
+    }
+}
