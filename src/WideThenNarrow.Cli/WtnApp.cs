@@ -15,6 +15,7 @@ public static class WtnApp
             "Train a wide copy, warm the thin network up by layerwise imitation, fine-tune it.");
         g.AddTo(root);
         root.Add(InfoCommand.Build(g));
+        root.Add(DataCommand.Build(g));
         return root;
     }
 
