@@ -1,0 +1,284 @@
+using System.Collections;
+using System.Globalization;
+using System.Reflection;
+using System.Text;
+using YamlDotNet.RepresentationModel;
+
+namespace WideThenNarrow.Config;
+
+/// <summary>
+/// Loads YAML onto typed records with defaults. Keys are the snake_case form of the records' settable
+/// properties; an unknown key or a value of the wrong type is a <see cref="WtnException"/> naming the key path
+/// (and the closest valid key). <c>a.b=value</c> overrides are checked against the same schema.
+/// Records need a parameterless constructor and settable (or init) properties with defaults.
+/// </summary>
+public static class ConfigLoader
+{
+    public static T Load<T>(string path, IEnumerable<string>? overrides = null) where T : class, new()
+    {
+        if (!File.Exists(path)) throw new WtnException($"config file not found: {path}");
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (IOException e) { throw new WtnException($"cannot read config {path}: {e.Message}", e); }
+        return Parse<T>(text, path, overrides);
+    }
+
+    /// <summary>Parses YAML text; <paramref name="source"/> names it in errors.</summary>
+    public static T Parse<T>(string yaml, string source, IEnumerable<string>? overrides = null) where T : class, new()
+    {
+        var root = ReadRoot(yaml, source);
+        foreach (var o in overrides ?? []) ApplyOverride(root, typeof(T), o);
+        return (T)Bind(root, typeof(T), "", source)!;
+    }
+
+    /// <summary>The config as YAML, in the same key spelling the loader reads (round-trips through <see cref="Parse{T}"/>).</summary>
+    public static string ToYaml<T>(T config) where T : class
+    {
+        var stream = new YamlStream(new YamlDocument(Emit(config, typeof(T))));
+        var sb = new StringBuilder();
+        using (var w = new StringWriter(sb, CultureInfo.InvariantCulture)) stream.Save(w, assignAnchors: false);
+        // YamlStream ends documents with "...": drop it so the file reads as plain YAML.
+        var text = sb.ToString();
+        var end = text.LastIndexOf("...", StringComparison.Ordinal);
+        return end >= 0 && text[end..].Trim() == "..." ? text[..end] : text;
+    }
+
+    public static void Save<T>(T config, string path) where T : class
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        File.WriteAllText(path, ToYaml(config));
+    }
+
+    /// <summary>The snake_case YAML key of a C# property name ("WarmupEpochs" -> "warmup_epochs").</summary>
+    public static string KeyOf(string propertyName)
+    {
+        var sb = new StringBuilder(propertyName.Length + 4);
+        for (int i = 0; i < propertyName.Length; i++)
+        {
+            char c = propertyName[i];
+            bool boundary = i > 0 && char.IsUpper(c) && (char.IsLower(propertyName[i - 1]) || char.IsDigit(propertyName[i - 1])
+                || (i + 1 < propertyName.Length && char.IsLower(propertyName[i + 1]) && char.IsUpper(propertyName[i - 1])));
+            if (boundary) sb.Append('_');
+            sb.Append(char.ToLowerInvariant(c));
+        }
+        return sb.ToString();
+    }
+
+    static YamlMappingNode ReadRoot(string yaml, string source)
+    {
+        var stream = new YamlStream();
+        try { stream.Load(new StringReader(yaml)); }
+        catch (YamlDotNet.Core.YamlException e)
+        {
+            throw new WtnException($"{source}: invalid YAML at line {e.Start.Line}, column {e.Start.Column}: {e.Message.Split('\n')[0]}", e);
+        }
+        if (stream.Documents.Count == 0) return new YamlMappingNode();
+        return stream.Documents[0].RootNode as YamlMappingNode
+               ?? throw new WtnException($"{source}: the top level must be a mapping of keys to values");
+    }
+
+    static IReadOnlyList<PropertyInfo> Settable(Type t) =>
+        t.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite && p.SetMethod!.IsPublic).ToList();
+
+    static bool IsRecord(Type t) =>
+        t.IsClass && t != typeof(string) && !typeof(IEnumerable).IsAssignableFrom(t) && t.GetConstructor(Type.EmptyTypes) is not null;
+
+    static PropertyInfo Property(Type t, string key, string path, string source)
+    {
+        var props = Settable(t);
+        var hit = props.FirstOrDefault(p => KeyOf(p.Name) == key);
+        if (hit is not null) return hit;
+        var full = Join(path, key);
+        var keys = props.Select(p => Join(path, KeyOf(p.Name))).ToList();
+        var closest = Closest(full, keys);
+        throw new WtnException($"{source}: unknown key '{full}'" + (closest is null ? "" : $" (did you mean '{closest}'?)") +
+                               (keys.Count > 0 ? "" : ": this section takes no keys"));
+    }
+
+    static string Join(string path, string key) => path.Length == 0 ? key : path + "." + key;
+
+    /// <summary>The candidate with the smallest edit distance, if it is close enough to be a plausible typo.</summary>
+    public static string? Closest(string key, IEnumerable<string> candidates)
+    {
+        string? best = null;
+        int bestD = int.MaxValue;
+        foreach (var c in candidates)
+        {
+            int d = EditDistance(key, c);
+            if (d < bestD) (best, bestD) = (c, d);
+        }
+        return best is not null && bestD <= Math.Max(3, key.Length / 2) ? best : null;
+    }
+
+    public static int EditDistance(string a, string b)
+    {
+        var prev = new int[b.Length + 1];
+        var cur = new int[b.Length + 1];
+        for (int j = 0; j <= b.Length; j++) prev[j] = j;
+        for (int i = 1; i <= a.Length; i++)
+        {
+            cur[0] = i;
+            for (int j = 1; j <= b.Length; j++)
+                cur[j] = Math.Min(Math.Min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+            (prev, cur) = (cur, prev);
+        }
+        return prev[b.Length];
+    }
+
+    static void ApplyOverride(YamlMappingNode root, Type rootType, string assignment)
+    {
+        int eq = assignment.IndexOf('=');
+        if (eq <= 0) throw new WtnException($"--set {assignment}: expected KEY=VALUE, e.g. --set optimizer.lr=0.05");
+        var key = assignment[..eq].Trim();
+        var valueText = assignment[(eq + 1)..];
+        var source = $"--set {assignment}";
+        var parts = key.Split('.');
+        // Walk the schema first so a typo is reported against the valid keys, not silently added.
+        var type = rootType;
+        var node = root;
+        for (int i = 0; i < parts.Length; i++)
+        {
+            var path = string.Join('.', parts[..i]);
+            if (!IsRecord(type)) throw new WtnException($"{source}: '{path}' is a value, it has no key '{parts[i]}'");
+            var prop = Property(type, parts[i], path, source);
+            type = prop.PropertyType;
+            if (i == parts.Length - 1) break;
+            var k = new YamlScalarNode(parts[i]);
+            if (!node.Children.TryGetValue(k, out var child) || child is not YamlMappingNode m)
+            {
+                m = new YamlMappingNode();
+                node.Children[k] = m;
+            }
+            node = m;
+        }
+        var value = new YamlStream();
+        try { value.Load(new StringReader(valueText)); }
+        catch (YamlDotNet.Core.YamlException e) { throw new WtnException($"{source}: the value is not valid YAML ({e.Message.Split('\n')[0]})", e); }
+        node.Children[new YamlScalarNode(parts[^1])] = value.Documents.Count == 0 ? new YamlScalarNode("") : value.Documents[0].RootNode;
+        // Type-check now so the error names the override, not the file.
+        Bind(node.Children[new YamlScalarNode(parts[^1])], type, key, source);
+    }
+
+    static object? Bind(YamlNode node, Type type, string path, string source)
+    {
+        var under = Nullable.GetUnderlyingType(type);
+        if (node is YamlScalarNode s && IsNull(s) && (under is not null || !type.IsValueType)) return null;
+        if (under is not null) type = under;
+
+        if (IsRecord(type))
+        {
+            if (node is not YamlMappingNode map)
+                throw new WtnException($"{source}: key '{path}' must be a mapping (a section of keys), got {Describe(node)}");
+            var obj = Activator.CreateInstance(type)!;
+            foreach (var (k, v) in map.Children)
+            {
+                var key = (k as YamlScalarNode)?.Value ?? throw new WtnException($"{source}: non-scalar key under '{path}'");
+                var prop = Property(type, key, path, source);
+                prop.SetValue(obj, Bind(v, prop.PropertyType, Join(path, key), source));
+            }
+            return obj;
+        }
+
+        if (ElementType(type) is { } elem)
+        {
+            if (node is not YamlSequenceNode seq)
+                throw new WtnException($"{source}: key '{path}' must be a list, e.g. [1, 2], got {Describe(node)}");
+            var list = (IList)Activator.CreateInstance(typeof(List<>).MakeGenericType(elem))!;
+            int i = 0;
+            foreach (var item in seq.Children) list.Add(Bind(item, elem, $"{path}[{i++}]", source));
+            if (!type.IsArray) return list;
+            var arr = Array.CreateInstance(elem, list.Count);
+            list.CopyTo(arr, 0);
+            return arr;
+        }
+
+        if (node is not YamlScalarNode scalar)
+            throw new WtnException($"{source}: key '{path}' must be a single value ({TypeName(type)}), got {Describe(node)}");
+        return Scalar(scalar.Value ?? "", type, path, source);
+    }
+
+    static Type? ElementType(Type t)
+    {
+        if (t.IsArray) return t.GetElementType();
+        if (!t.IsGenericType) return null;
+        var def = t.GetGenericTypeDefinition();
+        return def == typeof(List<>) || def == typeof(IReadOnlyList<>) || def == typeof(IList<>) || def == typeof(IEnumerable<>)
+            ? t.GetGenericArguments()[0] : null;
+    }
+
+    static bool IsNull(YamlScalarNode s) =>
+        s.Style == YamlDotNet.Core.ScalarStyle.Plain && (s.Value is null or "" or "~" or "null" or "Null" or "NULL");
+
+    static object Scalar(string v, Type type, string path, string source)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        object? result = type switch
+        {
+            _ when type == typeof(string) => v,
+            _ when type == typeof(int) => int.TryParse(v, NumberStyles.Integer, inv, out var i) ? i : null,
+            _ when type == typeof(long) => long.TryParse(v, NumberStyles.Integer, inv, out var l) ? l : null,
+            _ when type == typeof(double) => double.TryParse(v, NumberStyles.Float, inv, out var d) && double.IsFinite(d) ? d : null,
+            _ when type == typeof(float) => float.TryParse(v, NumberStyles.Float, inv, out var f) && float.IsFinite(f) ? f : null,
+            _ when type == typeof(bool) => v.ToLowerInvariant() switch { "true" or "yes" or "on" => true, "false" or "no" or "off" => false, _ => null },
+            _ when type.IsEnum => Enum.GetNames(type).FirstOrDefault(n => Normalize(n) == Normalize(v)) is { } name ? Enum.Parse(type, name) : null,
+            _ => throw new InvalidOperationException($"config type {type.Name} at '{path}' is not supported by ConfigLoader"),
+        };
+        if (result is not null) return result;
+        var what = type.IsEnum ? $"one of {string.Join(", ", Enum.GetNames(type).Select(EnumKey))}" : TypeName(type);
+        var closest = type.IsEnum ? Closest(v, Enum.GetNames(type).Select(EnumKey)) : null;
+        throw new WtnException($"{source}: key '{path}' expects {what}, got '{v}'" + (closest is null ? "" : $" (did you mean '{closest}'?)"));
+    }
+
+    static string Normalize(string s) => s.Replace("_", "").Replace("-", "").ToLowerInvariant();
+
+    /// <summary>How an enum member is spelled in YAML ("MultiStep" -> "multi_step").</summary>
+    public static string EnumKey(string name) => KeyOf(name);
+
+    static string TypeName(Type t) =>
+        t == typeof(int) || t == typeof(long) ? "an integer" :
+        t == typeof(double) || t == typeof(float) ? "a number" :
+        t == typeof(bool) ? "true or false" :
+        t == typeof(string) ? "a string" : t.Name;
+
+    static string Describe(YamlNode n) => n switch
+    {
+        YamlMappingNode => "a mapping",
+        YamlSequenceNode => "a list",
+        YamlScalarNode s => $"'{s.Value}'",
+        _ => n.NodeType.ToString(),
+    };
+
+    static YamlNode Emit(object? value, Type type)
+    {
+        if (value is null) return new YamlScalarNode("null");
+        var under = Nullable.GetUnderlyingType(type) ?? type;
+        if (IsRecord(value.GetType()))
+        {
+            var map = new YamlMappingNode();
+            foreach (var p in Settable(value.GetType()))
+                map.Add(KeyOf(p.Name), Emit(p.GetValue(value), p.PropertyType));
+            return map;
+        }
+        if (ElementType(under) is { } elem)
+        {
+            var seq = new YamlSequenceNode { Style = YamlDotNet.Core.Events.SequenceStyle.Flow };
+            foreach (var item in (IEnumerable)value) seq.Add(Emit(item, elem));
+            return seq;
+        }
+        return value switch
+        {
+            string str => new YamlScalarNode(str) { Style = NeedsQuotes(str) ? YamlDotNet.Core.ScalarStyle.DoubleQuoted : YamlDotNet.Core.ScalarStyle.Any },
+            bool b => new YamlScalarNode(b ? "true" : "false"),
+            double d => new YamlScalarNode(d.ToString("R", CultureInfo.InvariantCulture)),
+            float f => new YamlScalarNode(f.ToString("R", CultureInfo.InvariantCulture)),
+            Enum e => new YamlScalarNode(EnumKey(e.ToString())),
+            IFormattable fmt => new YamlScalarNode(fmt.ToString(null, CultureInfo.InvariantCulture)),
+            _ => new YamlScalarNode(value.ToString()),
+        };
+    }
+
+    /// <summary>Strings that YAML would otherwise read as null, a number or a bool.</summary>
+    static bool NeedsQuotes(string s) =>
+        s.Length == 0 || s is "~" or "null" or "true" or "false" or "yes" or "no" or "on" or "off"
+        || double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out _);
+}

@@ -1,0 +1,133 @@
+namespace WideThenNarrow.Config;
+
+public enum OptimizerKind { Sgd, AdamW }
+
+public enum ScheduleKind { Constant, Step, MultiStep, Cosine, Linear }
+
+/// <summary>Float32, or the whole model (weights, activations, optimiser state) in bfloat16. See docs/training.md for the caveats.</summary>
+public enum Precision { Float32, BFloat16 }
+
+public sealed record OptimizerConfig
+{
+    public OptimizerKind Name { get; init; } = OptimizerKind.Sgd;
+    /// <summary>Base learning rate; each parameter group multiplies it by its factor.</summary>
+    public double Lr { get; init; } = 0.1;
+    /// <summary>SGD momentum.</summary>
+    public double Momentum { get; init; } = 0.9;
+    public bool Nesterov { get; init; }
+    public double WeightDecay { get; init; } = 5e-4;
+    /// <summary>When false, 1-d parameters (norm weights and biases) get no weight decay.</summary>
+    public bool DecayNormsAndBiases { get; init; } = true;
+    /// <summary>AdamW betas and epsilon.</summary>
+    public double Beta1 { get; init; } = 0.9;
+    public double Beta2 { get; init; } = 0.999;
+    public double Eps { get; init; } = 1e-8;
+    /// <summary>Clip gradients to this global L2 norm; 0 = no clipping.</summary>
+    public double ClipGradNorm { get; init; }
+}
+
+/// <summary>The learning rate as a function of the global step: warm-up, then one decay shape.</summary>
+public sealed record ScheduleConfig
+{
+    public ScheduleKind Name { get; init; } = ScheduleKind.Cosine;
+    /// <summary>Linear warm-up length, in epochs (fractions allowed) or steps (steps win when both are set).</summary>
+    public double WarmupEpochs { get; init; }
+    public long WarmupSteps { get; init; }
+    /// <summary>Warm-up starts at lr * this factor.</summary>
+    public double WarmupStartFactor { get; init; } = 0.1;
+    /// <summary>step: multiply by gamma every this many epochs.</summary>
+    public double StepEpochs { get; init; } = 30;
+    /// <summary>multi_step: multiply by gamma at each of these epochs.</summary>
+    public List<double> Milestones { get; init; } = [];
+    public double Gamma { get; init; } = 0.1;
+    /// <summary>cosine / linear: the floor reached at the last step (0 = decay to zero).</summary>
+    public double MinLr { get; init; }
+}
+
+public sealed record EvalConfig
+{
+    /// <summary>Evaluate every this many epochs (the last epoch is always evaluated); 0 = only at the end.</summary>
+    public int EveryEpochs { get; init; } = 1;
+}
+
+public sealed record CheckpointConfig
+{
+    /// <summary>Also checkpoint every this many steps (0 = at epoch ends only), so kill -9 loses little.</summary>
+    public int EverySteps { get; init; } = 500;
+    /// <summary>Step checkpoints kept (the newest); best.ckpt is kept separately.</summary>
+    public int KeepLast { get; init; } = 2;
+    public bool KeepBest { get; init; } = true;
+}
+
+public sealed record LoggingConfig
+{
+    /// <summary>A metrics.jsonl line (and TensorBoard scalars) every this many steps, besides one per epoch.</summary>
+    public int EverySteps { get; init; } = 50;
+    public bool Tensorboard { get; init; } = true;
+}
+
+/// <summary>Everything the trainer needs besides the modules, data and objective. Experiment schemas embed these records.</summary>
+public sealed record TrainerSettings
+{
+    public OptimizerConfig Optimizer { get; init; } = new();
+    public ScheduleConfig Schedule { get; init; } = new();
+    /// <summary>Budget: epochs, or steps when <see cref="Steps"/> &gt; 0.</summary>
+    public int Epochs { get; init; } = 10;
+    public long Steps { get; init; }
+    public long Seed { get; init; }
+    public Precision Precision { get; init; } = Precision.Float32;
+    public EvalConfig Eval { get; init; } = new();
+    public CheckpointConfig Checkpoint { get; init; } = new();
+    public LoggingConfig Logging { get; init; } = new();
+}
+
+/// <summary>Which model to build. A reference resolved by the model zoo (models engineer's ModelConfig adapts onto it).</summary>
+public sealed record ModelSection
+{
+    /// <summary>Zoo name, e.g. "cifar-resnet20".</summary>
+    public string Name { get; init; } = "cifar-resnet20";
+    /// <summary>Output classes; 0 = the dataset's.</summary>
+    public int NumClasses { get; init; }
+    /// <summary>Width multiplier of the residual blocks' inner width (1 = the thin model).</summary>
+    public double Width { get; init; } = 1.0;
+    /// <summary>Optional state_dict to start from (.pt/.pth/.safetensors or a wtn checkpoint).</summary>
+    public string? Init { get; init; }
+}
+
+public sealed record DataSection
+{
+    public string Dataset { get; init; } = "fashion-mnist";
+    public int BatchSize { get; init; } = 128;
+    /// <summary>0 = the training batch size.</summary>
+    public int EvalBatchSize { get; init; }
+    /// <summary>Random crop with padding + horizontal flip for images.</summary>
+    public bool Augment { get; init; } = true;
+    /// <summary>Use only the first N training examples (0 = all); for smoke runs.</summary>
+    public int Subset { get; init; }
+    /// <summary>Use only the first N evaluation examples (0 = all).</summary>
+    public int EvalSubset { get; init; }
+}
+
+/// <summary><c>wtn train</c>'s config: a model, a dataset and the trainer settings, one YAML file.</summary>
+public sealed record TrainConfig
+{
+    public ModelSection Model { get; init; } = new();
+    public DataSection Data { get; init; } = new();
+    /// <summary>Label smoothing of the cross-entropy.</summary>
+    public double LabelSmoothing { get; init; }
+    public OptimizerConfig Optimizer { get; init; } = new();
+    public ScheduleConfig Schedule { get; init; } = new();
+    public int Epochs { get; init; } = 10;
+    public long Steps { get; init; }
+    public long Seed { get; init; }
+    public Precision Precision { get; init; } = Precision.Float32;
+    public EvalConfig Eval { get; init; } = new();
+    public CheckpointConfig Checkpoint { get; init; } = new();
+    public LoggingConfig Logging { get; init; } = new();
+
+    public TrainerSettings ToSettings() => new()
+    {
+        Optimizer = Optimizer, Schedule = Schedule, Epochs = Epochs, Steps = Steps, Seed = Seed,
+        Precision = Precision, Eval = Eval, Checkpoint = Checkpoint, Logging = Logging,
+    };
+}

@@ -1,0 +1,44 @@
+using WideThenNarrow.Data;
+using WideThenNarrow.Models;
+using static TorchSharp.torch;
+
+namespace WideThenNarrow.Training;
+
+/// <summary>Plain supervised classification: cross-entropy of the model's logits against class ids (N).</summary>
+public sealed class ClassificationObjective : ITrainingObjective
+{
+    readonly nn.Module<ModelInput, Tensor> _model;
+    readonly double _labelSmoothing;
+
+    public ClassificationObjective(nn.Module<ModelInput, Tensor> model, double labelSmoothing = 0)
+    {
+        if (labelSmoothing is < 0 or >= 1) throw new WtnException($"label_smoothing must be in [0, 1), got {labelSmoothing}");
+        _model = model;
+        _labelSmoothing = labelSmoothing;
+    }
+
+    public ObjectiveOutput Compute(Batch batch, bool training)
+    {
+        var logits = _model.call(batch.Input);
+        var loss = nn.functional.cross_entropy(logits.to(ScalarType.Float32), batch.Labels, label_smoothing: _labelSmoothing);
+        return new ObjectiveOutput(loss, logits);
+    }
+}
+
+/// <summary>Masked-LM: cross-entropy over positions whose label is not -100; logits (N,T,V), labels (N,T).</summary>
+public sealed class MaskedLmObjective : ITrainingObjective
+{
+    public const long IgnoreIndex = -100;
+    readonly nn.Module<ModelInput, Tensor> _model;
+
+    public MaskedLmObjective(nn.Module<ModelInput, Tensor> model) => _model = model;
+
+    public ObjectiveOutput Compute(Batch batch, bool training)
+    {
+        var logits = _model.call(batch.Input);
+        if (logits.dim() != 3 || batch.Labels.dim() != 2)
+            throw new WtnException($"masked-LM expects logits (N,T,V) and labels (N,T), got [{string.Join(",", logits.shape)}] and [{string.Join(",", batch.Labels.shape)}]");
+        var loss = nn.functional.cross_entropy(logits.flatten(0, 1).to(ScalarType.Float32), batch.Labels.flatten(), ignore_index: IgnoreIndex);
+        return new ObjectiveOutput(loss, logits);
+    }
+}
