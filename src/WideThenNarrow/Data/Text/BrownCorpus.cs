@@ -14,14 +14,11 @@ public static class BrownCorpus
     {
         if (!Directory.Exists(folder)) throw new WtnException($"{folder}: Brown corpus folder not found; run `wtn data fetch brown`");
         var files = Directory.GetFiles(folder)
-            .Where(f => IsCorpusFile(Path.GetFileName(f)))
+            .Where(f => DatasetCatalog.IsBrownDocument(Path.GetFileName(f)))
             .Order(StringComparer.Ordinal).ToArray();
         if (files.Length == 0) throw new WtnException($"{folder}: no Brown corpus files (ca01 ... cr09); run `wtn data fetch brown`");
         return [.. files.Select(ReadFile)];
     }
-
-    static bool IsCorpusFile(string name) =>
-        name.Length == 4 && name[0] == 'c' && name[1] is >= 'a' and <= 'r' && char.IsAsciiDigit(name[2]) && char.IsAsciiDigit(name[3]);
 
     static string ReadFile(string file)
     {
