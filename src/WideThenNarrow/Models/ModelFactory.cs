@@ -11,6 +11,7 @@ public static class ModelFactory
         "mlp",
         "cifar-resnet20", "cifar-resnet32", "cifar-resnet44", "cifar-resnet56", "cifar-resnet110",
         "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+        "bert-tiny", "bert-mini", "bert-small", "bert-medium", "bert-base", "bert-large", "bert",
     ];
 
     /// <summary>Builds the model on <paramref name="device"/> (default CPU; the meta device builds shapes only).</summary>
@@ -26,6 +27,7 @@ public static class ModelFactory
             case "resnet101": return new ResNet(name, ResNet.Layout.ImageNet, true, [3, 4, 23, 3], config, device);
             case "resnet152": return new ResNet(name, ResNet.Layout.ImageNet, true, [3, 8, 36, 3], config, device);
         }
+        if (name == "bert" || BertSizes.PresetNames.Contains(name)) return new Bert(config, device);
         if (name.StartsWith("cifar-resnet", StringComparison.Ordinal))
         {
             if (!int.TryParse(name["cifar-resnet".Length..], out int depth) || depth < 8 || (depth - 2) % 6 != 0)

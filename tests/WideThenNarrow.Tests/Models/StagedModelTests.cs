@@ -37,7 +37,7 @@ public class StagedModelTests
         return new ModelInput(randn(batch, c.InputChannels, 20, 20));
     }
 
-    public static TheoryData<string> Families => ["mlp", "mlp-residual", "cifar-resnet20", "cifar-resnet20-proj", "resnet18", "resnet50"];
+    public static TheoryData<string> Families => ["mlp", "mlp-residual", "cifar-resnet20", "cifar-resnet20-proj", "resnet18", "resnet50", "bert-tiny", "bert-tiny-mlm"];
 
     [Theory]
     [MemberData(nameof(Families))]
@@ -77,9 +77,19 @@ public class StagedModelTests
     public void Blocks_and_head_own_every_parameter_exactly_once(string key)
     {
         using var model = ModelFactory.Create(Config(key));
-        var owned = Enumerable.Range(0, model.BlockCount).SelectMany(model.BlockParameters).Concat(model.HeadParameters())
-            .Select(p => p.Handle).ToList();
-        Assert.Equal(owned.Count, owned.Distinct().Count());
+        var blocks = Enumerable.Range(0, model.BlockCount).SelectMany(model.BlockParameters).Select(p => p.Handle).ToList();
+        var head = model.HeadParameters().Select(p => p.Handle).ToList();
+        Assert.Equal(blocks.Count, blocks.Distinct().Count());
+        Assert.Equal(head.Count, head.Distinct().Count());
+        // Only the masked-LM decoder shares a tensor with a block: it is tied to block 0's word embeddings.
+        var shared = blocks.Intersect(head).ToList();
+        if (key.EndsWith("-mlm"))
+        {
+            var tied = model.BlockModules(0).SelectMany(m => m.named_parameters()).Single(p => p.name == "word_embeddings.weight").parameter.Handle;
+            Assert.Equal([tied], shared);
+        }
+        else Assert.Empty(shared);
+        var owned = blocks.Concat(head);
         var all = model.parameters().Select(p => p.Handle).Distinct().ToHashSet();
         Assert.True(all.SetEquals(owned), "some parameter belongs to no block and not to the head");
     }
@@ -88,6 +98,7 @@ public class StagedModelTests
     [InlineData("mlp-residual", "inner=3")]
     [InlineData("cifar-resnet20", "inner=2")]
     [InlineData("resnet50", "inner=2")]
+    [InlineData("bert-tiny", "inner=2")]
     public void Inner_widening_keeps_point_shapes_and_adds_parameters(string key, string widen)
     {
         using var scope = NewDisposeScope();
@@ -107,6 +118,7 @@ public class StagedModelTests
     [InlineData("mlp", 2)]
     [InlineData("cifar-resnet20", 2)]
     [InlineData("resnet18", 2)]
+    [InlineData("bert-tiny", 2)]
     public void Full_widening_multiplies_every_point_width(string key, int k)
     {
         using var thin = ModelFactory.Create(Config(key));

@@ -1,0 +1,415 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace WideThenNarrow.Models;
+
+/// <summary>Sizes of a BERT encoder, after presets, overrides and widening.</summary>
+public sealed record BertSizes(int Layers, int Hidden, int Heads, int Intermediate, int HeadSize)
+{
+    static readonly Dictionary<string, (int Layers, int Hidden, int Heads)> Presets = new()
+    {
+        ["bert-tiny"] = (2, 128, 2),
+        ["bert-mini"] = (4, 256, 4),
+        ["bert-small"] = (4, 512, 8),
+        ["bert-medium"] = (8, 512, 8),
+        ["bert-base"] = (12, 768, 12),
+        ["bert-large"] = (24, 1024, 16),
+    };
+
+    public static IEnumerable<string> PresetNames => Presets.Keys;
+
+    /// <summary>
+    /// Thin sizes from the preset (or the config's fields for plain "bert"), then widening: inner=K multiplies the
+    /// feed-forward size and the number of heads, full=K multiplies everything; the head size never changes.
+    /// </summary>
+    public static BertSizes From(ModelConfig c)
+    {
+        var name = c.Name.Trim().ToLowerInvariant();
+        (int Layers, int Hidden, int Heads)? preset = Presets.TryGetValue(name, out var p) ? p : null;
+        int layers = c.Layers ?? preset?.Layers ?? throw Missing(c, "layers");
+        int hidden = c.Hidden ?? preset?.Hidden ?? throw Missing(c, "hidden");
+        int heads = c.Heads ?? preset?.Heads ?? throw Missing(c, "heads");
+        int intermediate = c.Intermediate ?? 4 * hidden;
+        if (layers < 1 || hidden < 1 || heads < 1 || intermediate < 1 || c.Vocab < 1 || c.MaxPositions < 1 || c.TypeVocab < 1)
+            throw new WtnException($"model {c.Name}: layers, hidden, heads, intermediate, vocab, max positions and type vocab must be positive");
+        if (hidden % heads != 0)
+            throw new WtnException($"model {c.Name}: hidden size {hidden} is not a multiple of the number of heads {heads}");
+        int full = c.Widen.Full, inner = c.Widen.Inner;
+        return new BertSizes(layers, hidden * full, heads * full * inner, intermediate * full * inner, hidden / heads);
+    }
+
+    static WtnException Missing(ModelConfig c, string field) =>
+        new($"model {c.Name}: a custom BERT needs '{field}' (or use a preset: {string.Join(", ", Presets.Keys)})");
+}
+
+/// <summary>
+/// BERT encoder written out (post-LayerNorm, exact GELU, learned positions, token types) with HuggingFace's
+/// parameter names, and either BertForSequenceClassification's head (pooler + classifier) or BertForMaskedLM's
+/// (transform + decoder tied to the word embeddings; no pooler, as in HuggingFace). Block 0 = embeddings,
+/// blocks 1..L = encoder layers.
+/// </summary>
+public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
+{
+    readonly BertSizes sizes;
+    readonly BertHead head;
+    readonly int classes;
+    readonly int vocab;
+    readonly int maxPositions;
+    readonly BertCore bert;
+    readonly Linear? classifier;
+    readonly Dropout? dropout;
+    readonly MlmHead? cls;
+    readonly ImitationPoint[] points;
+
+    public Bert(ModelConfig c, Device? device = null) : base(c.Name)
+    {
+        sizes = BertSizes.From(c);
+        head = c.Head;
+        classes = c.Classes;
+        vocab = c.Vocab;
+        maxPositions = c.MaxPositions;
+        if (head == BertHead.Classification && c.Classes < 1) throw new WtnException($"model {c.Name}: classes must be positive (got {c.Classes})");
+        bert = new BertCore(sizes, c, withPooler: head == BertHead.Classification, device);
+        register_module("bert", bert);
+        if (head == BertHead.Classification)
+        {
+            dropout = nn.Dropout(c.Dropout);
+            classifier = nn.Linear(sizes.Hidden, c.Classes, device: device);
+            register_module("dropout", dropout);
+            register_module("classifier", classifier);
+        }
+        else
+        {
+            // One Parameter object for both names, so parameters() lists the tied weight once.
+            var tied = bert.Embeddings.WordEmbeddings.weight!;
+            bert.Embeddings.WordEmbeddings.weight = tied;
+            cls = new MlmHead(sizes.Hidden, c.Vocab, tied, device);
+            register_module("cls", cls);
+        }
+        points = Enumerable.Range(0, sizes.Layers + 1)
+            .Select(i => new ImitationPoint(i, i == 0 ? "bert.embeddings" : $"bert.encoder.layer.{i - 1}", sizes.Hidden, ActivationLayout.Tokens, i < sizes.Layers))
+            .ToArray();
+        InitialiseAsHuggingFace();
+    }
+
+    public override string Family => "bert";
+    public BertSizes Sizes => sizes;
+    public override IReadOnlyList<ImitationPoint> Points => points;
+
+    public override IReadOnlyList<nn.Module> BlockModules(int i) => i == 0 ? [bert.Embeddings] : [bert.Layers[i - 1]];
+
+    /// <summary>Pooler + classifier, or cls (whose decoder weight is block 0's word embeddings, tied).</summary>
+    public override IReadOnlyList<nn.Module> HeadModules => head == BertHead.Classification ? [bert.Pooler!, classifier!] : [cls!];
+
+    public int HeadsAt(int i) => i == 0 ? 0 : sizes.Heads;
+
+    public override Tensor ForwardBlock(int i, Tensor? x, ModelInput input)
+    {
+        if (i == 0)
+        {
+            if (input.Input.shape[1] > maxPositions)
+                throw new WtnException($"sequence length {input.Input.shape[1]} exceeds the model's max positions {maxPositions}: truncate the input or build the model with more positions");
+            return bert.Embeddings.Forward(input.Input, input.TokenTypeIds);
+        }
+        return ForwardBlockWithAttention(i, x ?? throw new ArgumentNullException(nameof(x)), input).Hidden;
+    }
+
+    public (Tensor Hidden, Tensor Attention) ForwardBlockWithAttention(int i, Tensor x, ModelInput input)
+    {
+        if (i < 1) throw new ArgumentOutOfRangeException(nameof(i), "block 0 (embeddings) has no attention");
+        using var mask = AdditiveMask(input.AttentionMask, x.dtype);
+        return bert.Layers[i - 1].Forward(x, mask);
+    }
+
+    public override Tensor ForwardHead(Tensor h, ModelInput input)
+    {
+        if (cls is not null) return cls.Forward(h);
+        var pooled = bert.Pooler!.Forward(h);
+        return classifier!.call(dropout!.call(pooled));
+    }
+
+    /// <summary>(N,1,1,T): 0 where a key is real, the dtype's lowest value where it is padding (as HuggingFace).</summary>
+    static Tensor? AdditiveMask(Tensor? attentionMask, ScalarType dtype)
+    {
+        if (attentionMask is null) return null;
+        using var m = attentionMask.to_type(dtype).unsqueeze(1).unsqueeze(1);
+        using var inverted = 1.0 - m;
+        return inverted.mul(dtype == ScalarType.Float64 ? double.MinValue : dtype == ScalarType.Float32 ? float.MinValue : -1e4);
+    }
+
+    public long BlockMacs(int i, long[] inputShape, long[] outputShape)
+    {
+        if (i == 0) return 0;
+        long t = outputShape[0], h = sizes.Hidden, a = (long)sizes.Heads * sizes.HeadSize, ff = sizes.Intermediate;
+        // Q,K,V projections, scores and weighted values, attention output, feed-forward in and out.
+        return t * h * a * 3 + 2 * t * t * a + t * a * h + 2 * t * h * ff;
+    }
+
+    public long HeadMacs(long[] lastPointShape)
+    {
+        long h = sizes.Hidden;
+        return head == BertHead.Classification ? h * h + h * classes : lastPointShape[0] * (h * h + h * vocab);
+    }
+
+    void InitialiseAsHuggingFace()
+    {
+        using var _ = no_grad();
+        foreach (var m in modules())
+        {
+            switch (m)
+            {
+                case Linear lin:
+                    nn.init.normal_(lin.weight!, 0, 0.02);
+                    lin.bias?.zero_();
+                    break;
+                case Embedding emb:
+                    nn.init.normal_(emb.weight!, 0, 0.02);
+                    break;
+                case LayerNorm ln:
+                    ln.weight!.fill_(1);
+                    ln.bias!.zero_();
+                    break;
+            }
+        }
+        cls?.Bias.zero_();
+    }
+
+    /// <summary>HuggingFace's BertModel: embeddings, encoder.layer.*, optional pooler.</summary>
+    sealed class BertCore : Container
+    {
+        public BertCore(BertSizes s, ModelConfig c, bool withPooler, Device? device) : base("BertModel")
+        {
+            Embeddings = new Embeddings(s.Hidden, c, device);
+            Layers = new ModuleList<Layer>([.. Enumerable.Range(0, s.Layers).Select(_ => new Layer(s, c.Dropout, device))]);
+            register_module("embeddings", Embeddings);
+            register_module("encoder", new Encoder(Layers));
+            if (withPooler)
+            {
+                Pooler = new PoolerModule(s.Hidden, device);
+                register_module("pooler", Pooler);
+            }
+        }
+
+        public Embeddings Embeddings { get; }
+        public ModuleList<Layer> Layers { get; }
+        public PoolerModule? Pooler { get; }
+    }
+
+    sealed class Encoder : Container
+    {
+        public Encoder(ModuleList<Layer> layers) : base("BertEncoder") => register_module("layer", layers);
+    }
+
+    sealed class Embeddings : Container
+    {
+        readonly Embedding positions;
+        readonly Embedding tokenTypes;
+        readonly LayerNorm norm;
+        readonly Dropout dropout;
+
+        public Embeddings(int hidden, ModelConfig c, Device? device) : base("BertEmbeddings")
+        {
+            WordEmbeddings = nn.Embedding(c.Vocab, hidden, device: device);
+            positions = nn.Embedding(c.MaxPositions, hidden, device: device);
+            tokenTypes = nn.Embedding(c.TypeVocab, hidden, device: device);
+            norm = nn.LayerNorm(hidden, eps: 1e-12, device: device);
+            dropout = nn.Dropout(c.Dropout);
+            register_module("word_embeddings", WordEmbeddings);
+            register_module("position_embeddings", positions);
+            register_module("token_type_embeddings", tokenTypes);
+            register_module("LayerNorm", norm);
+            register_module("dropout", dropout);
+        }
+
+        public Embedding WordEmbeddings { get; }
+
+        public Tensor Forward(Tensor ids, Tensor? tokenTypeIds)
+        {
+            using var positionIds = arange(ids.shape[1], dtype: ScalarType.Int64, device: ids.device).unsqueeze(0);
+            var e = WordEmbeddings.call(ids) + positions.call(positionIds);
+            e = tokenTypeIds is null ? e + tokenTypes.weight![0] : e + tokenTypes.call(tokenTypeIds);
+            return dropout.call(norm.call(e));
+        }
+    }
+
+    sealed class Layer : Container
+    {
+        readonly AttentionModule attention;
+        readonly DenseModule intermediate;
+        readonly DenseNorm output;
+
+        public Layer(BertSizes s, double dropout, Device? device) : base("BertLayer")
+        {
+            attention = new AttentionModule(s, dropout, device);
+            intermediate = new DenseModule(s.Hidden, s.Intermediate, device);
+            output = new DenseNorm(s.Intermediate, s.Hidden, dropout, device);
+            register_module("attention", attention);
+            register_module("intermediate", intermediate);
+            register_module("output", output);
+        }
+
+        public (Tensor Hidden, Tensor Attention) Forward(Tensor x, Tensor? mask)
+        {
+            var (a, probs) = attention.Forward(x, mask);
+            var h = output.Forward(nn.functional.gelu(intermediate.Forward(a)), a);
+            return (h, probs);
+        }
+    }
+
+    sealed class AttentionModule : Container
+    {
+        readonly SelfAttention self;
+        readonly DenseNorm output;
+
+        public AttentionModule(BertSizes s, double dropout, Device? device) : base("BertAttention")
+        {
+            self = new SelfAttention(s, dropout, device);
+            output = new DenseNorm(s.Heads * s.HeadSize, s.Hidden, dropout, device);
+            register_module("self", self);
+            register_module("output", output);
+        }
+
+        public (Tensor Hidden, Tensor Attention) Forward(Tensor x, Tensor? mask)
+        {
+            var (context, probs) = self.Forward(x, mask);
+            return (output.Forward(context, x), probs);
+        }
+    }
+
+    sealed class SelfAttention : Container
+    {
+        readonly Linear query;
+        readonly Linear key;
+        readonly Linear value;
+        readonly Dropout dropout;
+        readonly int heads;
+        readonly int headSize;
+
+        public SelfAttention(BertSizes s, double p, Device? device) : base("BertSelfAttention")
+        {
+            heads = s.Heads;
+            headSize = s.HeadSize;
+            int all = s.Heads * s.HeadSize;
+            query = nn.Linear(s.Hidden, all, device: device);
+            key = nn.Linear(s.Hidden, all, device: device);
+            value = nn.Linear(s.Hidden, all, device: device);
+            dropout = nn.Dropout(p);
+            register_module("query", query);
+            register_module("key", key);
+            register_module("value", value);
+            register_module("dropout", dropout);
+        }
+
+        /// <summary>Context (N,T,heads*headSize) and the attention probabilities (N,heads,T,T) before dropout.</summary>
+        public (Tensor Context, Tensor Probs) Forward(Tensor x, Tensor? mask)
+        {
+            long n = x.shape[0], t = x.shape[1];
+            Tensor Split(Linear proj) => proj.call(x).view(n, t, heads, headSize).transpose(1, 2);
+            var q = Split(query);
+            var k = Split(key);
+            var v = Split(value);
+            var scores = q.matmul(k.transpose(-1, -2)).div(Math.Sqrt(headSize));
+            if (mask is not null) scores = scores + mask;
+            var probs = scores.softmax(-1);
+            var context = dropout.call(probs).matmul(v).transpose(1, 2).reshape(n, t, heads * headSize);
+            return (context, probs);
+        }
+    }
+
+    /// <summary>dense (+ GELU applied by the caller): BertIntermediate.</summary>
+    sealed class DenseModule : Container
+    {
+        readonly Linear dense;
+
+        public DenseModule(int inF, int outF, Device? device) : base("BertIntermediate")
+        {
+            dense = nn.Linear(inF, outF, device: device);
+            register_module("dense", dense);
+        }
+
+        public Tensor Forward(Tensor x) => dense.call(x);
+    }
+
+    /// <summary>LayerNorm(dropout(dense(x)) + residual): BertSelfOutput and BertOutput.</summary>
+    sealed class DenseNorm : Container
+    {
+        readonly Linear dense;
+        readonly LayerNorm norm;
+        readonly Dropout dropout;
+
+        public DenseNorm(int inF, int outF, double p, Device? device) : base("BertOutput")
+        {
+            dense = nn.Linear(inF, outF, device: device);
+            norm = nn.LayerNorm(outF, eps: 1e-12, device: device);
+            dropout = nn.Dropout(p);
+            register_module("dense", dense);
+            register_module("LayerNorm", norm);
+            register_module("dropout", dropout);
+        }
+
+        public Tensor Forward(Tensor x, Tensor residual) => norm.call(dropout.call(dense.call(x)) + residual);
+    }
+
+    sealed class PoolerModule : Container
+    {
+        readonly Linear dense;
+
+        public PoolerModule(int hidden, Device? device) : base("BertPooler")
+        {
+            dense = nn.Linear(hidden, hidden, device: device);
+            register_module("dense", dense);
+        }
+
+        /// <summary>tanh(dense(h[:, 0])): the [CLS] token.</summary>
+        public Tensor Forward(Tensor h) => dense.call(h.select(1, 0)).tanh();
+    }
+
+    /// <summary>cls.predictions: transform (dense, GELU, LayerNorm), decoder tied to the word embeddings, bias.</summary>
+    sealed class MlmHead : Container
+    {
+        readonly Linear dense;
+        readonly LayerNorm norm;
+        readonly Linear decoder;
+
+        public MlmHead(int hidden, int vocab, Parameter wordEmbeddings, Device? device) : base("BertOnlyMLMHead")
+        {
+            dense = nn.Linear(hidden, hidden, device: device);
+            norm = nn.LayerNorm(hidden, eps: 1e-12, device: device);
+            var transform = new Named("BertPredictionHeadTransform", ("dense", dense), ("LayerNorm", norm));
+            // HuggingFace ties decoder.weight to the word embeddings and decoder.bias to predictions.bias;
+            // both names stay in the state_dict.
+            decoder = nn.Linear(hidden, vocab, hasBias: false, device: device);
+            decoder.weight = wordEmbeddings;
+            Bias = new Parameter(zeros(vocab, device: device));
+            decoder.bias = Bias;
+            var predictions = new Named("BertLMPredictionHead", ("transform", transform), ("decoder", decoder));
+            predictions.register_parameter("bias", Bias);
+            register_module("predictions", predictions);
+        }
+
+        public Parameter Bias { get; }
+
+        public Tensor Forward(Tensor h) => decoder.call(norm.call(nn.functional.gelu(dense.call(h))));
+    }
+
+    /// <summary>
+    /// Children are registered explicitly under HuggingFace's names; TorchSharp's field-name registration
+    /// would add them a second time under the C# field names.
+    /// </summary>
+    abstract class Container : nn.Module
+    {
+        protected Container(string name) : base(name) { }
+
+        protected override void RegisterComponents() { }
+    }
+
+    /// <summary>A container that only gives its children names (HuggingFace's nesting).</summary>
+    sealed class Named : Container
+    {
+        public Named(string name, params (string Name, nn.Module Module)[] children) : base(name)
+        {
+            foreach (var (n, m) in children) register_module(n, m);
+        }
+    }
+}

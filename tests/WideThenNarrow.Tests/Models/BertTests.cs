@@ -1,0 +1,104 @@
+using WideThenNarrow.Models;
+using static TorchSharp.torch;
+
+namespace WideThenNarrow.Tests.Models;
+
+public class BertTests
+{
+    static long EncoderAndPoolerParameters(StagedModel m) =>
+        m.named_parameters().Where(p => p.name.StartsWith("bert.")).Sum(p => p.parameter.numel());
+
+    [Theory]
+    [InlineData("bert-base", 109_482_240)]
+    [InlineData("bert-large", 335_141_888)]
+    public void Encoder_plus_pooler_parameter_counts_match_huggingface(string name, long expected)
+    {
+        using var model = ModelFactory.Create(new ModelConfig { Name = name, Classes = 2 }, META);
+        Assert.Equal(expected, EncoderAndPoolerParameters(model));
+    }
+
+    [Fact]
+    public void Parameter_names_are_huggingface_names()
+    {
+        using var cls = ModelFactory.Create(new ModelConfig { Name = "bert-tiny", Classes = 2 }, META);
+        var names = cls.state_dict().Keys.ToHashSet();
+        foreach (var n in new[]
+                 {
+                     "bert.embeddings.word_embeddings.weight", "bert.embeddings.position_embeddings.weight",
+                     "bert.embeddings.token_type_embeddings.weight", "bert.embeddings.LayerNorm.weight",
+                     "bert.encoder.layer.0.attention.self.query.weight", "bert.encoder.layer.1.attention.self.value.bias",
+                     "bert.encoder.layer.0.attention.output.dense.weight", "bert.encoder.layer.0.attention.output.LayerNorm.weight",
+                     "bert.encoder.layer.0.intermediate.dense.weight", "bert.encoder.layer.0.output.dense.weight",
+                     "bert.encoder.layer.0.output.LayerNorm.bias", "bert.pooler.dense.weight", "classifier.weight", "classifier.bias",
+                 })
+            Assert.Contains(n, names);
+        Assert.Equal(5 + 2 * 16 + 4, names.Count);
+
+        using var mlm = ModelFactory.Create(new ModelConfig { Name = "bert-tiny", Head = BertHead.MaskedLm }, META);
+        var mlmNames = mlm.state_dict().Keys.ToHashSet();
+        foreach (var n in new[]
+                 {
+                     "cls.predictions.bias", "cls.predictions.transform.dense.weight", "cls.predictions.transform.LayerNorm.weight",
+                     "cls.predictions.decoder.weight", "cls.predictions.decoder.bias",
+                 })
+            Assert.Contains(n, mlmNames);
+        Assert.DoesNotContain("bert.pooler.dense.weight", mlmNames);
+    }
+
+    [Fact]
+    public void Masked_lm_decoder_is_tied_to_the_word_embeddings()
+    {
+        using var model = ModelFactory.Create(new ModelConfig { Name = "bert-tiny", Vocab = 40, MaxPositions = 16, Head = BertHead.MaskedLm });
+        var sd = model.state_dict();
+        using (no_grad())
+        {
+            sd["bert.embeddings.word_embeddings.weight"].fill_(0.5f);
+            sd["cls.predictions.bias"].fill_(0.25f);
+        }
+        Assert.Equal(0.5f, model.state_dict()["cls.predictions.decoder.weight"].mean().item<float>());
+        Assert.Equal(0.25f, model.state_dict()["cls.predictions.decoder.bias"].mean().item<float>());
+        // parameters() lists each tied tensor once (an optimizer must not step it twice).
+        var names = model.named_parameters().Select(p => p.name).ToList();
+        Assert.Contains("bert.embeddings.word_embeddings.weight", names);
+        Assert.Contains("cls.predictions.bias", names);
+        Assert.DoesNotContain("cls.predictions.decoder.weight", names);
+        Assert.DoesNotContain("cls.predictions.decoder.bias", names);
+    }
+
+    [Fact]
+    public void Attention_probabilities_sum_to_one_and_ignore_masked_keys()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(3);
+        var c = StagedModelTests.Config("bert-tiny");
+        using var model = (Bert)ModelFactory.Create(c);
+        model.eval();
+        var input = StagedModelTests.Input(c); // example 0 has keys 5.. masked
+        using var _ = no_grad();
+        var h = model.ForwardBlock(0, null, input);
+        var (hidden, probs) = model.ForwardBlockWithAttention(1, h, input);
+        Assert.Equal(new long[] { 2, model.HeadsAt(1), 7, 7 }, probs.shape);
+        Assert.True(probs.sum(-1).allclose(ones(2, 2, 7), atol: 1e-5));
+        Assert.True(probs[0, TensorIndex.Ellipsis, TensorIndex.Slice(5)].abs().max().item<float>() < 1e-6);
+        Assert.True(probs[1, TensorIndex.Ellipsis, TensorIndex.Slice(5)].min().item<float>() > 0);
+        Assert.True(hidden.allclose(model.ForwardBlock(1, h, input)));
+        // Padding keys do not change real tokens' outputs.
+        var ids = input.Input.clone();
+        ids[0, TensorIndex.Slice(5)] = tensor(1L);
+        var changed = new ModelInput(ids, input.AttentionMask, input.TokenTypeIds);
+        var h2 = model.ForwardBlock(1, model.ForwardBlock(0, null, changed), changed);
+        Assert.True(h2[0, TensorIndex.Slice(0, 5)].allclose(hidden[0, TensorIndex.Slice(0, 5)], atol: 1e-5));
+    }
+
+    [Fact]
+    public void Widening_keeps_the_head_size()
+    {
+        var inner = BertSizes.From(new ModelConfig { Name = "bert-mini", Widen = Widening.Parse("inner=4") });
+        Assert.Equal(new BertSizes(4, 256, 16, 4096, 64), inner);
+        var full = BertSizes.From(new ModelConfig { Name = "bert-mini", Widen = Widening.Parse("full=2") });
+        Assert.Equal(new BertSizes(4, 512, 8, 2048, 64), full);
+        var custom = BertSizes.From(new ModelConfig { Name = "bert", Layers = 3, Hidden = 96, Heads = 3, Intermediate = 200 });
+        Assert.Equal(new BertSizes(3, 96, 3, 200, 32), custom);
+        Assert.Contains("heads", Assert.Throws<WtnException>(() => BertSizes.From(new ModelConfig { Name = "bert", Layers = 3, Hidden = 96 })).Message);
+    }
+}
