@@ -16,6 +16,7 @@ public static class WtnApp
         g.AddTo(root);
         root.Add(InfoCommand.Build(g));
         root.Add(DataCommand.Build(g));
+        root.Add(BenchCommand.Build(g));
         return root;
     }
 

@@ -26,7 +26,7 @@ public static class DataCommand
         {
             var which = parse.GetValue(name)!;
             var sources = which.Equals("all", StringComparison.OrdinalIgnoreCase) ? DatasetCatalog.All : [DatasetCatalog.Get(which)];
-            var fetcher = new DatasetFetcher(ctx.DataDir, new LineProgress());
+            var fetcher = new DatasetFetcher(ctx.DataDir, new LineProgress(Console.Out));
             foreach (var source in sources)
             {
                 var r = fetcher.Fetch(source, ct);
@@ -75,10 +75,4 @@ public static class DataCommand
     }
 
     static string Size(long bytes) => bytes >= 1 << 20 ? $"{bytes / (1024.0 * 1024):0.0} MB" : $"{bytes / 1024.0:0.0} KB";
-
-    /// <summary>Prints each progress line as it comes (Progress&lt;T&gt; would post them out of order).</summary>
-    sealed class LineProgress : IProgress<string>
-    {
-        public void Report(string value) => Console.WriteLine(value);
-    }
 }

@@ -127,12 +127,13 @@ public sealed class ImageBatchSource : IBatchSource, IDisposable
         int p = _options.CropPadding;
         if (p > 0)
         {
-            var padded = nn.functional.pad(x, [p, p, p, p]);
-            var dy = randint(0, 2 * p + 1, [n], generator: g);
-            var dx = randint(0, 2 * p + 1, [n], generator: g);
-            var rows = (dy.unsqueeze(1) + arange(h)).view(n, 1, h, 1).expand(n, c, h, w + 2 * p);
-            var cols = (dx.unsqueeze(1) + arange(w)).view(n, 1, 1, w).expand(n, c, h, w);
-            x = padded.gather(2, rows).gather(3, cols);
+            // One gather on the flattened padded planes: pixel (i, j) of image k comes from (dy_k + i, dx_k + j).
+            long pw = w + 2 * p;
+            var padded = nn.functional.pad(x, [p, p, p, p]).flatten(2);
+            var dy = randint(0, 2 * p + 1, [n, 1, 1], generator: g);
+            var dx = randint(0, 2 * p + 1, [n, 1, 1], generator: g);
+            var source = (dy + arange(h).view(1, h, 1)).mul_(pw).add_(dx) + arange(w).view(1, 1, w);
+            x = padded.gather(2, source.view(n, 1, h * w).expand(n, c, h * w)).view(n, c, h, w);
         }
         if (_options.HorizontalFlip)
         {
