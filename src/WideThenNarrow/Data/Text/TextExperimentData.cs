@@ -1,0 +1,148 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace WideThenNarrow.Data.Text;
+
+/// <summary>
+/// The BERT track's data settings. Pretraining (masked LM) reads SOTU + Brown + the IMDB training half, never the IMDB
+/// test half; the downstream task is IMDB sentiment. Subsets (0 = all) make quick runs.
+/// </summary>
+public sealed record TextDataOptions
+{
+    /// <summary>WordPiece vocabulary size (special tokens included), built once from all pretraining text and cached.</summary>
+    public int VocabSize { get; init; } = 16000;
+    /// <summary>Masked-LM sequence length, [CLS] and [SEP] included.</summary>
+    public int SequenceLength { get; init; } = 128;
+    public double MaskProbability { get; init; } = 0.15;
+    /// <summary>Classification: reviews are truncated to this many tokens, [CLS] and [SEP] included.</summary>
+    public int MaxLength { get; init; } = 256;
+    public int BatchSize { get; init; } = 32;
+    /// <summary>0 = the training batch size.</summary>
+    public int EvalBatchSize { get; init; }
+    /// <summary>Pretraining documents used, spread evenly over the corpora (0 = all 25,733).</summary>
+    public int PretrainDocuments { get; init; }
+    /// <summary>Every this-many-th pretraining document is held out for masked-LM evaluation.</summary>
+    public int MlmEvalEvery { get; init; } = 100;
+    /// <summary>IMDB reviews of each class used for fine-tuning and for testing (0 = all 12,500).</summary>
+    public int ImdbTrainPerClass { get; init; }
+    public int ImdbTestPerClass { get; init; }
+
+    internal void Validate()
+    {
+        if (VocabSize is < 100 or > 1_000_000) throw new WtnException($"data.vocab_size must be in [100, 1000000], got {VocabSize}");
+        if (SequenceLength < 8) throw new WtnException($"data.sequence_length must be at least 8, got {SequenceLength}");
+        if (MaxLength < 8) throw new WtnException($"data.max_length must be at least 8, got {MaxLength}");
+        if (BatchSize < 1 || EvalBatchSize < 0) throw new WtnException($"data.batch_size must be positive and data.eval_batch_size >= 0");
+        if (MlmEvalEvery < 2) throw new WtnException($"data.mlm_eval_every must be at least 2, got {MlmEvalEvery}");
+        if (PretrainDocuments < 0 || ImdbTrainPerClass < 0 || ImdbTestPerClass < 0)
+            throw new WtnException("data.pretrain_documents, data.imdb_train_per_class and data.imdb_test_per_class must be >= 0");
+    }
+}
+
+/// <summary>
+/// Everything the BERT track reads, tokenised once and cached under data/cache: the vocabulary, the masked-LM
+/// pretraining corpus (with a held-out part for evaluation) and IMDB's training and test reviews.
+/// </summary>
+public sealed class TextExperimentData
+{
+    // Bump when the vocabulary recipe changes, so cached vocabularies are rebuilt.
+    const string VocabRecipe = "wordpiece-v1";
+
+    TextExperimentData(TextDataOptions options, string vocabPath, TextTokenizer tokenizer, TokenizedCorpus pretrain, TokenizedCorpus pretrainEval,
+        TokenizedCorpus imdbTrain, int[] imdbTrainLabels, TokenizedCorpus imdbTest, int[] imdbTestLabels)
+    {
+        Options = options;
+        VocabPath = vocabPath;
+        Tokenizer = tokenizer;
+        Pretrain = pretrain;
+        PretrainEval = pretrainEval;
+        ImdbTrain = imdbTrain;
+        ImdbTrainLabels = imdbTrainLabels;
+        ImdbTest = imdbTest;
+        ImdbTestLabels = imdbTestLabels;
+    }
+
+    public TextDataOptions Options { get; }
+    public string VocabPath { get; }
+    public TextTokenizer Tokenizer { get; }
+    public int VocabSize => Tokenizer.VocabSize;
+    public TokenizedCorpus Pretrain { get; }
+    public TokenizedCorpus PretrainEval { get; }
+    public TokenizedCorpus ImdbTrain { get; }
+    public IReadOnlyList<int> ImdbTrainLabels { get; }
+    public TokenizedCorpus ImdbTest { get; }
+    public IReadOnlyList<int> ImdbTestLabels { get; }
+    public const int ImdbClasses = 2;
+
+    /// <summary>Positions the models need: the longer of the masked-LM and classification lengths.</summary>
+    public int MaxPositions => Math.Max(Options.SequenceLength, Options.MaxLength);
+
+    int EvalBatchSize => Options.EvalBatchSize > 0 ? Options.EvalBatchSize : Options.BatchSize;
+
+    /// <summary>Masked-LM training batches, shuffled and masked by <paramref name="seed"/> and the epoch.</summary>
+    public MaskedLmBatchSource MaskedLmTrain(long seed) => new(Pretrain, VocabSize, new MaskedLmOptions(
+        Options.BatchSize, Options.SequenceLength, Options.MaskProbability, Seed: (int)seed));
+
+    /// <summary>Masked-LM evaluation batches: held-out documents, fixed masks (the same for every model and seed).</summary>
+    public MaskedLmBatchSource MaskedLmEval() => new(PretrainEval, VocabSize, new MaskedLmOptions(
+        EvalBatchSize, Options.SequenceLength, Options.MaskProbability, Seed: 12345, Shuffle: false));
+
+    public SequenceClassificationBatchSource ImdbTrainBatches(long seed) =>
+        new(ImdbTrain, ImdbTrainLabels, new ClassificationBatchOptions(Options.BatchSize, Options.MaxLength, (int)seed));
+
+    public SequenceClassificationBatchSource ImdbTestBatches() =>
+        new(ImdbTest, ImdbTestLabels, new ClassificationBatchOptions(EvalBatchSize, Options.MaxLength, Shuffle: false));
+
+    /// <summary>Reads the corpora, builds or loads the vocabulary and the token caches.</summary>
+    public static TextExperimentData Load(string dataDir, TextDataOptions options, IProgress<string>? log = null)
+    {
+        options.Validate();
+        var sotu = PlainTextCorpus.Read(TextData.SotuFolder(dataDir));
+        var brown = BrownCorpus.Read(TextData.BrownFolder(dataDir));
+        var imdb = ImdbReviews.Load(TextData.ImdbReviewsPath(dataDir));
+        List<string> pretrainTexts = [.. sotu, .. brown, .. imdb.Train.Select(e => e.Text)];
+
+        var cache = TextData.CacheFolder(dataDir);
+        var trainerOptions = new WordPieceTrainerOptions(VocabSize: options.VocabSize);
+        var key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{VocabRecipe}|{trainerOptions}")))[..12];
+        var vocabPath = Path.Combine(cache, $"vocab-{options.VocabSize}-{key}.txt");
+        if (!File.Exists(vocabPath)) log?.Report($"building a {options.VocabSize}-token WordPiece vocabulary from {pretrainTexts.Count} documents");
+        var (tokenizer, _) = WordPieceTrainer.LoadOrBuild(vocabPath, () => pretrainTexts, trainerOptions);
+
+        var used = Spread(pretrainTexts, options.PretrainDocuments);
+        var train = used.Where((_, i) => i % options.MlmEvalEvery != options.MlmEvalEvery - 1).ToList();
+        var eval = used.Where((_, i) => i % options.MlmEvalEvery == options.MlmEvalEvery - 1).ToList();
+        if (eval.Count == 0) eval = [used[^1]];
+        var imdbTrain = PerClass(imdb.Train, options.ImdbTrainPerClass);
+        var imdbTest = PerClass(imdb.Test, options.ImdbTestPerClass);
+
+        TokenizedCorpus Tokens(string what, IReadOnlyList<string> docs)
+        {
+            var (corpus, hit) = TokenCache.LoadOrBuild(cache, tokenizer, docs);
+            log?.Report($"{what}: {docs.Count} documents, {corpus.TokenCount} tokens{(hit ? " (cached)" : "")}");
+            return corpus;
+        }
+        return new TextExperimentData(options, vocabPath, tokenizer,
+            Tokens("pretraining text", train), Tokens("pretraining held-out text", eval),
+            Tokens("IMDB train", [.. imdbTrain.Select(e => e.Text)]), [.. imdbTrain.Select(e => e.Label)],
+            Tokens("IMDB test", [.. imdbTest.Select(e => e.Text)]), [.. imdbTest.Select(e => e.Label)]);
+    }
+
+    /// <summary><paramref name="n"/> documents spread evenly over the list (all when n is 0 or too large).</summary>
+    static List<string> Spread(List<string> docs, int n) =>
+        n <= 0 || n >= docs.Count ? docs : [.. Enumerable.Range(0, n).Select(j => docs[(int)((long)j * docs.Count / n)])];
+
+    /// <summary>The first <paramref name="perClass"/> examples of each label, in the original order (all when 0).</summary>
+    static List<TextExample> PerClass(IReadOnlyList<TextExample> examples, int perClass)
+    {
+        if (perClass <= 0) return [.. examples];
+        var taken = new Dictionary<int, int>();
+        var kept = new List<TextExample>();
+        foreach (var e in examples)
+        {
+            int c = taken.GetValueOrDefault(e.Label);
+            if (c < perClass) { kept.Add(e); taken[e.Label] = c + 1; }
+        }
+        return kept;
+    }
+}
