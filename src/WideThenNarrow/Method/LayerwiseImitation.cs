@@ -1,5 +1,5 @@
-using TorchSharp.Modules;
 using WideThenNarrow.Models;
+using WideThenNarrow.Training;
 
 namespace WideThenNarrow.Method;
 
@@ -43,9 +43,9 @@ public sealed class LayerwiseImitation
         foreach (var p in Thin.parameters()) p.requires_grad = false;
         foreach (var p in Adapters.parameters()) p.requires_grad = false;
         var own = Thin.BlockParameters(k).Concat(Adapters.ParametersForBlock(k)).ToList();
-        var groups = new List<ParameterGroup> { new(own, 1.0) };
+        var groups = new List<ParameterGroup> { new($"block{k}", own) };
         if (Options.Input == ImitationInput.Student && Options.EarlierBlocksLrFactor > 0 && k > 0)
-            groups.Add(new(Enumerable.Range(0, k).SelectMany(Thin.BlockParameters).ToList(), Options.EarlierBlocksLrFactor));
+            groups.Add(new("earlier", Enumerable.Range(0, k).SelectMany(Thin.BlockParameters).ToList(), Options.EarlierBlocksLrFactor));
         foreach (var g in groups) foreach (var p in g.Parameters) p.requires_grad = true;
         var objective = new ImitationObjective(Thin, Wide, k, Map, Adapters, Options, WideSource);
         return new BlockImitation(k, Thin.Points[k].Name, objective, groups);
@@ -57,9 +57,6 @@ public sealed class LayerwiseImitation
         foreach (var p in Thin.parameters()) p.requires_grad = true;
     }
 }
-
-/// <summary>Parameters that train together at <see cref="LrFactor"/> times the stage's learning rate.</summary>
-public sealed record ParameterGroup(IReadOnlyList<Parameter> Parameters, double LrFactor);
 
 /// <summary>One block's imitation problem: the objective and what trains.</summary>
 public sealed record BlockImitation(int Block, string PointName, ImitationObjective Objective, IReadOnlyList<ParameterGroup> Groups);

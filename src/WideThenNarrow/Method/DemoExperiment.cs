@@ -1,0 +1,64 @@
+using WideThenNarrow.Config;
+
+namespace WideThenNarrow.Method;
+
+/// <summary>
+/// <c>wtn demo</c>'s experiment: experiments/fashion-mnist-resnet.yaml cut down to run in minutes on 2 CPU cores:
+/// a stratified subset of Fashion-MNIST, short budgets, one seed, and only the thin standard baseline beside the
+/// method. The baseline trains for as many passes over the data as stages 2 and 3 together.
+/// </summary>
+public static class DemoExperiment
+{
+    public const int TrainPerClass = 500;
+    public const int TestPerClass = 200;
+    public const int BatchSize = 128;
+    public const int WideEpochs = 4;
+    public const int FinetuneEpochs = 4;
+    /// <summary>Imitation steps per block; ResNet-20 has 10 blocks (stem + 9).</summary>
+    public const int ImitationStepsPerBlock = 16;
+
+    public static ExperimentConfig Build()
+    {
+        int batchesPerEpoch = (TrainPerClass * 10 + BatchSize - 1) / BatchSize;
+        int imitationEpochs = (int)Math.Round(10.0 * ImitationStepsPerBlock / batchesPerEpoch);
+        var sgd = new OptimizerConfig { Name = OptimizerKind.Sgd, Lr = 0.1, Momentum = 0.9, WeightDecay = 5e-4 };
+        TrainerSettings Standard(int epochs) => new()
+        {
+            Optimizer = sgd,
+            Schedule = new ScheduleConfig { Name = ScheduleKind.Cosine },
+            Epochs = epochs,
+            Logging = new LoggingConfig { EverySteps = 10, Tensorboard = false },
+        };
+        return new ExperimentConfig
+        {
+            Name = "wtn-demo",
+            Seeds = 1,
+            Data = new ExperimentData { Dataset = "fashion-mnist", BatchSize = BatchSize, TrainPerClass = TrainPerClass, TestPerClass = TestPerClass },
+            Models = new ExperimentModels
+            {
+                Thin = new ModelSpec { Name = "cifar-resnet20" },
+                Wide = new ModelSpec { Name = "cifar-resnet20", Widen = "inner=4" },
+            },
+            Wide = new WideStageConfig { Train = Standard(WideEpochs) },
+            Imitation = new ImitationStageConfig
+            {
+                Train = new TrainerSettings
+                {
+                    Optimizer = sgd with { Lr = 0.05, WeightDecay = 0 },
+                    Schedule = new ScheduleConfig { Name = ScheduleKind.Cosine },
+                    Steps = ImitationStepsPerBlock,
+                    Eval = new EvalConfig { EveryEpochs = 0 },
+                    Logging = new LoggingConfig { EverySteps = 4, Tensorboard = false },
+                },
+            },
+            Finetune = new DistillStageConfig { Alpha = 0.5, Temperature = 4, Train = Standard(FinetuneEpochs) with { Optimizer = sgd with { Lr = 0.02 } } },
+            Standard = new StandardStageConfig { Train = Standard(imitationEpochs + FinetuneEpochs) },
+        };
+    }
+
+    public static string Describe(ExperimentConfig c) =>
+        $"demo: Fashion-MNIST, stratified subset of {c.Data.TrainPerClass} training and {c.Data.TestPerClass} test images per class; " +
+        $"thin {c.Models.Thin.Name} vs. wide {c.Models.Wide.Name} ({c.Models.Wide.Widen}); " +
+        $"wide {c.Wide!.Train.Epochs} epochs, imitation {c.Imitation!.Train.Steps} steps per block, fine-tuning {c.Finetune!.Train.Epochs} epochs " +
+        $"(a = {c.Finetune.Alpha}, T = {c.Finetune.Temperature}); thin standard {c.Standard!.Train.Epochs} epochs (the same passes over the data as stages 2 + 3).";
+}

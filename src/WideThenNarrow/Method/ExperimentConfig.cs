@@ -1,0 +1,167 @@
+using WideThenNarrow.Config;
+using WideThenNarrow.Models;
+
+namespace WideThenNarrow.Method;
+
+/// <summary>
+/// One experiment file (<c>wtn run EXPERIMENT.yaml</c>): the data, the three networks, and the stages and
+/// baselines to run, each a named section with its own trainer settings (optimiser, schedule, budget). A
+/// section left out (or set to null) is not run. Keys are strict (see <see cref="ConfigLoader"/>); any key can be
+/// overridden with <c>--set section.key=value</c>. A <c>train:</c> section written in the file starts from the
+/// engine's trainer defaults; the defaults below apply when the section is absent.
+/// </summary>
+public sealed record ExperimentConfig
+{
+    /// <summary>Folder name under runs/.</summary>
+    public string Name { get; init; } = "experiment";
+    /// <summary>Seeds to run when --seeds is not given; seed i uses the value SeedBase + i.</summary>
+    public int Seeds { get; init; } = 1;
+    public long SeedBase { get; init; }
+    /// <summary>When positive, every trainer run stops after at most this many steps (smoke runs).</summary>
+    public long MaxSteps { get; init; }
+
+    public ExperimentData Data { get; init; } = new();
+    public ExperimentModels Models { get; init; } = new();
+
+    /// <summary>Stage 1: the wide network, trained with the standard recipe or imported.</summary>
+    public WideStageConfig? Wide { get; init; }
+    /// <summary>Stage 2: layerwise imitation of the wide network by the thin one.</summary>
+    public ImitationStageConfig? Imitation { get; init; }
+    /// <summary>Stage 3: fine-tuning the imitation-initialised thin network, optionally distilling.</summary>
+    public DistillStageConfig? Finetune { get; init; }
+
+    /// <summary>Baseline: the thin network from scratch, standard recipe.</summary>
+    public StandardStageConfig? Standard { get; init; }
+    /// <summary>Baseline: the thin network from scratch with a longer budget.</summary>
+    public StandardStageConfig? StandardLong { get; init; }
+    /// <summary>Baseline: the thin network from scratch with stage 3's loss (Hinton et al. 2015).</summary>
+    public DistillStageConfig? Kd { get; init; }
+    /// <summary>Baseline: FitNets hint stage, then kd (Romero et al. 2015).</summary>
+    public FitNetsStageConfig? Fitnets { get; init; }
+    /// <summary>Baseline: the deeper thin network (models.deeper), standard recipe.</summary>
+    public StandardStageConfig? Deeper { get; init; }
+
+    public ReportConfig Report { get; init; } = new();
+}
+
+/// <summary>An image dataset for every stage of the experiment.</summary>
+public sealed record ExperimentData
+{
+    /// <summary>fashion-mnist, cifar-10, cifar-100, cifar-100-coarse, or a folder with train/ and test/.</summary>
+    public string Dataset { get; init; } = "fashion-mnist";
+    public int BatchSize { get; init; } = 128;
+    /// <summary>0 = the training batch size.</summary>
+    public int EvalBatchSize { get; init; } = 256;
+    /// <summary>Random crop after zero-padding this many pixels (0 = off).</summary>
+    public int CropPadding { get; init; } = 2;
+    public bool HorizontalFlip { get; init; } = true;
+    /// <summary>Stratified subset: the first N training examples of each class (0 = all).</summary>
+    public int TrainPerClass { get; init; }
+    /// <summary>Stratified subset of the test split (0 = all).</summary>
+    public int TestPerClass { get; init; }
+}
+
+/// <summary>The networks: <c>thin</c> (S), <c>wide</c> (B, a widening of S) and optionally <c>deeper</c>.</summary>
+public sealed record ExperimentModels
+{
+    public ModelSpec Thin { get; init; } = new();
+    public ModelSpec Wide { get; init; } = new() { Widen = "inner=4" };
+    public ModelSpec? Deeper { get; init; }
+}
+
+/// <summary>A model of the zoo as an experiment file names it (see <see cref="ModelConfig"/> for the meaning).</summary>
+public sealed record ModelSpec
+{
+    public string Name { get; init; } = "cifar-resnet20";
+    /// <summary>none, inner=K or full=K.</summary>
+    public string Widen { get; init; } = "none";
+    /// <summary>0 = the dataset's number of classes.</summary>
+    public int Classes { get; init; }
+    /// <summary>0 = the dataset's channels.</summary>
+    public int InputChannels { get; init; }
+    public bool ProjectionShortcuts { get; init; }
+    public int Width { get; init; } = 256;
+    public int Depth { get; init; } = 8;
+    public bool Residual { get; init; }
+
+    public ModelConfig ToModelConfig(int datasetClasses, int datasetChannels, int imageSize, string key) => new()
+    {
+        Name = Name,
+        Widen = Widening.Parse(Widen, $"models.{key}.widen"),
+        Classes = Classes > 0 ? Classes : datasetClasses,
+        InputChannels = InputChannels > 0 ? InputChannels : datasetChannels,
+        ImageSize = imageSize,
+        InputDim = (InputChannels > 0 ? InputChannels : datasetChannels) * imageSize * imageSize,
+        ProjectionShortcuts = ProjectionShortcuts,
+        Width = Width,
+        Depth = Depth,
+        Residual = Residual,
+    };
+}
+
+public sealed record StandardStageConfig
+{
+    public TrainerSettings Train { get; init; } = new();
+}
+
+public sealed record WideStageConfig
+{
+    /// <summary>A trained wide network to import instead of training (.pth/.pt state_dict or .safetensors).</summary>
+    public string? Import { get; init; }
+    public TrainerSettings Train { get; init; } = new();
+}
+
+public sealed record ImitationStageConfig
+{
+    /// <summary>teacher (default): thin block k reads the wide h_{k-1}; student: the thin network's own.</summary>
+    public ImitationInput Input { get; init; } = ImitationInput.Teacher;
+    /// <summary>LayerNorm without affine on both sides before the MSE.</summary>
+    public bool Normalize { get; init; }
+    /// <summary>Weight of the per-head attention KL (transformers); 0 = off.</summary>
+    public double AttentionWeight { get; init; }
+    public bool AverageHeads { get; init; }
+    /// <summary>Learning-rate factor of earlier blocks in student mode; 0 = frozen.</summary>
+    public double EarlierBlocksLrFactor { get; init; }
+    /// <summary>Copy the wide network's head into the thin one when the shapes allow (inner widening).</summary>
+    public bool CopyHead { get; init; } = true;
+    /// <summary>Budget, optimiser and schedule of every block's run (SGD momentum 0.9, no weight decay, cosine to 0).</summary>
+    public TrainerSettings Train { get; init; } = new()
+    {
+        Optimizer = new OptimizerConfig { Name = OptimizerKind.Sgd, Lr = 0.05, Momentum = 0.9, WeightDecay = 0 },
+        Schedule = new ScheduleConfig { Name = ScheduleKind.Cosine },
+        Epochs = 1,
+        Eval = new EvalConfig { EveryEpochs = 0 },
+    };
+
+    public ImitationOptions ToOptions() => new()
+    {
+        Input = Input,
+        Normalize = Normalize,
+        AttentionWeight = AttentionWeight,
+        AverageHeads = AverageHeads,
+        EarlierBlocksLrFactor = EarlierBlocksLrFactor,
+    };
+}
+
+/// <summary>Loss <c>(1 - a) task + a T^2 KL(softmax(z_B/T) || softmax(z_S/T))</c>.</summary>
+public sealed record DistillStageConfig
+{
+    public double Alpha { get; init; } = 0.5;
+    public double Temperature { get; init; } = 4;
+    public TrainerSettings Train { get; init; } = new();
+}
+
+public sealed record FitNetsStageConfig
+{
+    /// <summary>The hint stage: thin blocks up to the middle point plus the regressor.</summary>
+    public TrainerSettings Hint { get; init; } = new() { Epochs = 1, Optimizer = new OptimizerConfig { WeightDecay = 0, Lr = 0.05 } };
+    public double Alpha { get; init; } = 0.5;
+    public double Temperature { get; init; } = 4;
+    public TrainerSettings Train { get; init; } = new();
+}
+
+public sealed record ReportConfig
+{
+    /// <summary>Timed forward passes per batch size for the latency columns (after 3 warm-up passes).</summary>
+    public int LatencyRepeats { get; init; } = 20;
+}

@@ -1,0 +1,114 @@
+using TorchSharp;
+using System.Text.Json;
+using WideThenNarrow.Config;
+using WideThenNarrow.Data;
+using WideThenNarrow.Models;
+using WideThenNarrow.Training;
+using static TorchSharp.torch;
+
+namespace WideThenNarrow.Method;
+
+/// <summary>
+/// What every stage of one seed shares: the config, the data, the model builders, the seed's run folder, and
+/// <see cref="Train"/>, which runs one trainer job that resumes from its checkpoints when interrupted.
+/// </summary>
+public sealed class StageContext
+{
+    public StageContext(ExperimentConfig config, long seed, string seedDir, Device device, ImageDataset dataset,
+        IProgress<TrainingProgress>? progress, IProgress<string>? log)
+    {
+        Config = config;
+        Seed = seed;
+        SeedDir = seedDir;
+        Device = device;
+        Dataset = dataset;
+        Progress = progress;
+        Log = log;
+        var d = config.Data;
+        TrainData = new ImageBatchSource(dataset, dataset.Train, new ImageLoaderOptions
+        {
+            BatchSize = d.BatchSize,
+            Seed = seed,
+            CropPadding = d.CropPadding,
+            HorizontalFlip = d.HorizontalFlip,
+            PerClassLimit = d.TrainPerClass > 0 ? d.TrainPerClass : null,
+        });
+        TestData = new ImageBatchSource(dataset, dataset.Test, ImageLoaderOptions.Evaluation(d.EvalBatchSize > 0 ? d.EvalBatchSize : d.BatchSize) with
+        {
+            PerClassLimit = d.TestPerClass > 0 ? d.TestPerClass : null,
+        });
+    }
+
+    public ExperimentConfig Config { get; }
+    public long Seed { get; }
+    public string SeedDir { get; }
+    public Device Device { get; }
+    public ImageDataset Dataset { get; }
+    public IBatchSource TrainData { get; }
+    public IBatchSource TestData { get; }
+    public IProgress<TrainingProgress>? Progress { get; }
+    public IProgress<string>? Log { get; }
+
+    public string StageDir(string stage) => Path.Combine(SeedDir, stage);
+
+    /// <summary>A fresh model (thin, wide or deeper) initialised from the seed and <paramref name="key"/>, on the device.</summary>
+    public StagedModel Build(string key)
+    {
+        var spec = key switch
+        {
+            "thin" => Config.Models.Thin,
+            "wide" => Config.Models.Wide,
+            "deeper" => Config.Models.Deeper ?? throw new WtnException("the deeper stage needs models.deeper"),
+            _ => throw new ArgumentOutOfRangeException(nameof(key)),
+        };
+        // Same seed, same key: the same initial weights on every run and resume; thin differs from deeper.
+        manual_seed(Seed * 1000 + key.Length);
+        var model = ModelFactory.Create(spec.ToModelConfig(Dataset.NumClasses, Dataset.Channels, Dataset.Height, key));
+        return model.to(Device);
+    }
+
+    /// <summary>Settings for one run: the seed, and the experiment's step cap.</summary>
+    public TrainerSettings Settings(TrainerSettings s)
+    {
+        var withSeed = s with { Seed = Seed };
+        if (Config.MaxSteps <= 0) return withSeed;
+        long budget = s.Steps > 0 ? s.Steps : (long)s.Epochs * TrainData.BatchesPerEpoch;
+        return withSeed with { Steps = Math.Min(budget, Config.MaxSteps) };
+    }
+
+    /// <summary>
+    /// Runs one trainer job in <paramref name="runDir"/>: from scratch, or resumed from its newest checkpoint when an
+    /// earlier process was interrupted. The job's modules hold the full state, so resume is exact.
+    /// </summary>
+    public TrainingResult Train(string stage, string runDir, IReadOnlyDictionary<string, nn.Module> modules, IReadOnlyList<ParameterGroup> groups,
+        ITrainingObjective objective, TrainerSettings settings, bool evaluate, IReadOnlyList<nn.Module>? evalOnly = null, CancellationToken cancel = default)
+    {
+        bool resume = Trainer.LatestCheckpoint(runDir) is not null;
+        if (resume) Log?.Report($"{stage}: resuming from {Trainer.LatestCheckpoint(runDir)}");
+        return Trainer.Run(new TrainingJob
+        {
+            Stage = stage,
+            Modules = modules,
+            ParameterGroups = groups,
+            Objective = objective,
+            Train = TrainData,
+            Eval = evaluate ? TestData : null,
+            Settings = Settings(settings),
+            RunDir = runDir,
+            Device = Device,
+            EvalOnlyModules = evalOnly ?? [],
+            Progress = Progress,
+            Resume = resume,
+            ConfigYaml = ConfigLoader.ToYaml(Config),
+        }, cancel);
+    }
+
+    /// <summary>Loads the modules' final states from a finished run (its last checkpoint).</summary>
+    public static void LoadFinal(TrainingResult result, IReadOnlyDictionary<string, nn.Module> modules)
+    {
+        var ckpt = result.LastCheckpoint ?? throw new WtnException($"{result.RunDir}: the run left no checkpoint");
+        Trainer.LoadModules(ckpt, modules);
+    }
+
+    internal static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+}

@@ -1,0 +1,54 @@
+using System.Text.Json;
+using WideThenNarrow.Training;
+using static TorchSharp.torch;
+
+namespace WideThenNarrow.Method;
+
+/// <summary>
+/// A finished stage, as written to STAGE/stage.json (its presence means "done": a rerun skips the stage).
+/// Top-1 values are test-set fractions; <see cref="Curve"/> has one point per epoch of the stage's last run.
+/// </summary>
+public sealed record StageSummary
+{
+    public required string Stage { get; init; }
+    public required string Model { get; init; }
+    public double WallSeconds { get; init; }
+    public double? BestTop1 { get; init; }
+    public double? LastTop1 { get; init; }
+    public List<CurvePoint> Curve { get; init; } = [];
+    /// <summary>Stage 2 only: every block's imitation run.</summary>
+    public List<BlockSummary>? Blocks { get; init; }
+    /// <summary>Stage 2, full widening: which adapter pairs were merged and which dropped.</summary>
+    public List<AdapterFate>? Adapters { get; init; }
+    public bool? HeadCopied { get; init; }
+    /// <summary>The stage's final weights (TorchSharp format), relative to the stage folder.</summary>
+    public string Weights { get; init; } = "final.model";
+
+    public const string FileName = "stage.json";
+
+    public static StageSummary? TryLoad(string stageDir)
+    {
+        var path = Path.Combine(stageDir, FileName);
+        if (!File.Exists(path)) return null;
+        try { return JsonSerializer.Deserialize<StageSummary>(File.ReadAllText(path), StageContext.Json); }
+        catch (JsonException e) { throw new WtnException($"{path} is corrupt ({e.Message}); delete it to rerun the stage", e); }
+    }
+
+    /// <summary>Saves the final weights, then the summary (last, so a crash in between reruns the stage).</summary>
+    public void Save(string stageDir, nn.Module model)
+    {
+        Directory.CreateDirectory(stageDir);
+        model.save(Path.Combine(stageDir, Weights));
+        var tmp = Path.Combine(stageDir, FileName + ".tmp");
+        File.WriteAllText(tmp, JsonSerializer.Serialize(this, StageContext.Json));
+        File.Move(tmp, Path.Combine(stageDir, FileName), overwrite: true);
+    }
+
+    public static List<CurvePoint> CurveOf(TrainingResult r) =>
+        r.Epochs.Where(m => m.Kind == "epoch").Select(m => new CurvePoint(m.Epoch, m.TrainLoss, m.EvalTop1)).ToList();
+}
+
+public sealed record CurvePoint(int Epoch, double TrainLoss, double? EvalTop1);
+
+/// <summary>One block's imitation: its loss in the first and last logged window of steps, every logged window, its time.</summary>
+public sealed record BlockSummary(int Block, string Point, int WidePoint, double FirstLoss, double LastLoss, double Seconds, List<double> StepLosses);

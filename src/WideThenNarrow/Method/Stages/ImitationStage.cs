@@ -1,0 +1,74 @@
+using TorchSharp;
+using System.Text.Json;
+using WideThenNarrow.Models;
+using WideThenNarrow.Training;
+using static TorchSharp.torch;
+
+namespace WideThenNarrow.Method.Stages;
+
+/// <summary>
+/// Stage 2: one trainer run per thin block (imitation/block-KK/), stem first, bottom to top. A finished block
+/// leaves block.json; after an interruption the finished blocks are skipped and the thin network (with its
+/// adapters) is restored from the last finished block's checkpoint. Then the head is copied where shapes allow
+/// and full-mode adapter pairs are merged or dropped.
+/// </summary>
+public static class ImitationStage
+{
+    public static StageSummary Run(StageContext ctx, StagedModel thin, StagedModel wide, ImitationStageConfig c, CancellationToken cancel)
+    {
+        const string stage = "imitation";
+        var dir = ctx.StageDir(stage);
+        var li = new LayerwiseImitation(thin, wide, c.ToOptions());
+        li.Adapters.to(ctx.Device);
+        var modules = new Dictionary<string, nn.Module> { ["model"] = thin, ["adapters"] = li.Adapters };
+        var blocks = new List<BlockSummary>();
+        TrainingResult? previous = null;
+        for (int k = 0; k < li.BlockCount; k++)
+        {
+            var runDir = Path.Combine(dir, $"block-{k:D2}");
+            var done = Path.Combine(runDir, "block.json");
+            if (File.Exists(done))
+            {
+                blocks.Add(JsonSerializer.Deserialize<BlockSummary>(File.ReadAllText(done), StageContext.Json)!);
+                previous = null;
+                continue;
+            }
+            if (k > 0 && blocks.Count == k && previous is null)
+            {
+                // Resuming after finished blocks: their weights live in the last finished block's checkpoint.
+                var last = Trainer.LatestCheckpoint(Path.Combine(dir, $"block-{k - 1:D2}"))
+                           ?? throw new WtnException($"{dir}: block {k - 1} is marked done but has no checkpoint; delete {dir} to rerun stage 2");
+                Trainer.LoadModules(last, modules);
+            }
+            var b = li.Block(k);
+            var r = ctx.Train($"imitate {k + 1}/{li.BlockCount}", runDir, modules, b.Groups, b.Objective, c.Train, evaluate: false, evalOnly: [wide], cancel: cancel);
+            previous = r;
+            var steps = MetricsLog.ReadAll(Path.Combine(runDir, "metrics.jsonl")).Where(m => m.Kind == "step").Select(m => m.TrainLoss).ToList();
+            // First and last logged windows of steps show what the block's run achieved (an epoch may be longer than the run).
+            var epochLoss = r.Last?.TrainLoss ?? double.NaN;
+            var summary = new BlockSummary(k, b.PointName, li.Map[k], steps.Count > 0 ? steps[0] : epochLoss,
+                steps.Count > 0 ? steps[^1] : epochLoss, r.WallTime.TotalSeconds, steps);
+            File.WriteAllText(done, JsonSerializer.Serialize(summary, StageContext.Json));
+            blocks.Add(summary);
+        }
+        if (previous is null && blocks.Count > 0)
+        {
+            // Every block was already done (the stage summary was lost): restore the final state.
+            var last = Trainer.LatestCheckpoint(Path.Combine(dir, $"block-{li.BlockCount - 1:D2}"))
+                       ?? throw new WtnException($"{dir}: blocks are marked done but the last has no checkpoint; delete {dir} to rerun stage 2");
+            Trainer.LoadModules(last, modules);
+        }
+        li.Release();
+        bool headCopied = c.CopyHead && HeadTransfer.CopyIfShapesMatch(wide, thin);
+        var fates = li.Adapters.MergeInto(thin);
+        return new StageSummary
+        {
+            Stage = stage,
+            Model = "thin",
+            WallSeconds = blocks.Sum(b => b.Seconds),
+            Blocks = blocks,
+            Adapters = fates.ToList(),
+            HeadCopied = headCopied,
+        };
+    }
+}

@@ -1,0 +1,24 @@
+using WideThenNarrow.Models;
+using WideThenNarrow.Training;
+
+namespace WideThenNarrow.Method.Stages;
+
+/// <summary>The standard recipe: cross-entropy on the task, every parameter trains (wide, standard, deeper).</summary>
+public static class StandardStage
+{
+    public static StageSummary Run(StageContext ctx, string stage, string modelKey, StagedModel model, Config.TrainerSettings settings, CancellationToken cancel)
+    {
+        var dir = ctx.StageDir(stage);
+        var r = ctx.Train(stage, Path.Combine(dir, "train"), new Dictionary<string, TorchSharp.torch.nn.Module> { ["model"] = model },
+            [ParameterGroup.Of("model", model)], new ClassificationObjective(model), settings, evaluate: true, cancel: cancel);
+        return new StageSummary
+        {
+            Stage = stage,
+            Model = modelKey,
+            WallSeconds = r.WallTime.TotalSeconds,
+            BestTop1 = r.Best?.EvalTop1,
+            LastTop1 = r.Last?.EvalTop1,
+            Curve = StageSummary.CurveOf(r),
+        };
+    }
+}

@@ -1,0 +1,74 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using WideThenNarrow.Method;
+
+namespace WideThenNarrow.Reporting;
+
+/// <summary>Writes results.json, report.md, accuracy.png and imitation.png into the experiment folder.</summary>
+public static class ExperimentReport
+{
+    public static void Write(ExperimentResult r, string dir)
+    {
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "results.json"), JsonSerializer.Serialize(r, StageContext.Json));
+        ExperimentPlots.Accuracy(r, Path.Combine(dir, "accuracy.png"));
+        bool imitationPlot = ExperimentPlots.Imitation(r, Path.Combine(dir, "imitation.png"));
+        File.WriteAllText(Path.Combine(dir, "report.md"), Markdown(r, imitationPlot));
+    }
+
+    public static string Markdown(ExperimentResult r, bool imitationPlot)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder();
+        sb.AppendLine(inv, $"# {r.Experiment}");
+        sb.AppendLine();
+        sb.AppendLine(string.Create(inv, $"{r.Dataset}: {r.TrainExamples} training and {r.TestExamples} test examples; {r.Seeds} seed(s). ") +
+                           "Top-1 on the test set, mean ± sample standard deviation over seeds. Does the thin network trained by the method " +
+                           "beat the thin and the deeper networks trained the standard way, and at what cost?");
+        sb.AppendLine();
+        sb.AppendLine("| method | parameters | MACs | top-1 best | top-1 last | wall time per stage | latency b=1 | latency b=64 |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---|---:|---:|");
+        foreach (var m in r.Methods)
+            sb.AppendLine(inv, $"| {m.Method} | {Count(m.Cost.Parameters)} | {(m.Cost.Macs is { } macs ? Count(macs) : "n/a")} | {Pct(m.BestTop1)} | {Pct(m.LastTop1)} | {Stages(m)} | {m.Cost.LatencyMs1:F2} ms | {m.Cost.LatencyMs64:F1} ms |");
+        sb.AppendLine();
+        sb.AppendLine("Architectures: " + string.Join("; ", r.Methods.Select(m => $"{m.Model} = {m.Cost.Architecture}").Distinct()) + ".");
+        sb.AppendLine("Latency: median forward pass of the final network in eval mode, on this machine's threads.");
+        sb.AppendLine();
+        sb.AppendLine("![test accuracy per epoch](accuracy.png)");
+        if (imitationPlot)
+        {
+            sb.AppendLine();
+            sb.AppendLine("## Stage 2: layerwise imitation");
+            sb.AppendLine();
+            sb.AppendLine("![imitation loss per block](imitation.png)");
+            sb.AppendLine();
+            var first = r.PerSeed.Select(s => s.GetValueOrDefault("imitation")).FirstOrDefault(s => s is not null);
+            if (first?.Blocks is { } blocks)
+            {
+                sb.AppendLine("| block | point | wide point | loss at start | loss at end | seconds |");
+                sb.AppendLine("|---:|---|---:|---:|---:|---:|");
+                foreach (var b in blocks)
+                    sb.AppendLine(inv, $"| {b.Block} | {b.Point} | {b.WidePoint} | {b.FirstLoss:G4} | {b.LastLoss:G4} | {b.Seconds:F1} |");
+                sb.AppendLine();
+                sb.AppendLine("(first seed)");
+            }
+            if (first?.HeadCopied is { } copied)
+                sb.AppendLine().AppendLine(copied ? "The head was copied from the wide network." : "The head could not be copied (shapes differ); stage 3 trains it.");
+            if (first?.Adapters is { Count: > 0 } fates)
+            {
+                sb.AppendLine();
+                sb.AppendLine("Adapter pairs (full widening): " + string.Join("; ", fates.Select(f => $"point {f.Point} ({f.Name}): {f.Kind.ToString().ToLowerInvariant()}, {f.Reason}")) + ".");
+            }
+        }
+        return sb.ToString();
+    }
+
+    static string Stages(MethodRow m) => string.Join(" + ", m.Stages.Select(s => $"{s} {Seconds(m.StageSeconds[s])}"));
+
+    static string Seconds(Stat? s) => s is null ? "?" : s.Mean >= 600 ? $"{s.Mean / 60:F1} min" : $"{s.Mean:F0} s";
+
+    static string Pct(Stat? s) => s is null ? "n/a" : s.N > 1 ? $"{100 * s.Mean:F2} ± {100 * s.Spread:F2}%" : $"{100 * s.Mean:F2}%";
+
+    public static string Count(long n) => n >= 1_000_000_000 ? $"{n / 1e9:F2} G" : n >= 1_000_000 ? $"{n / 1e6:F2} M" : n >= 1_000 ? $"{n / 1e3:F1} k" : n.ToString(CultureInfo.InvariantCulture);
+}

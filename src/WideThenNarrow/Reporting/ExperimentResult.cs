@@ -1,0 +1,71 @@
+using WideThenNarrow.Data;
+using WideThenNarrow.Method;
+
+namespace WideThenNarrow.Reporting;
+
+/// <summary>Mean and sample standard deviation over seeds (spread 0 for one seed); null when no seed had a value.</summary>
+public sealed record Stat(double Mean, double Spread, int N)
+{
+    public static Stat? Of(IEnumerable<double?> values)
+    {
+        var v = values.Where(x => x.HasValue).Select(x => x!.Value).ToList();
+        if (v.Count == 0) return null;
+        double mean = v.Average();
+        double spread = v.Count > 1 ? Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Count - 1)) : 0;
+        return new Stat(mean, spread, v.Count);
+    }
+}
+
+/// <summary>One row of the report: a way of obtaining a network, the stages it took, its accuracy and its cost.</summary>
+public sealed record MethodRow(
+    string Method,
+    string Model,
+    IReadOnlyList<string> Stages,
+    ModelCostRow Cost,
+    Stat? BestTop1,
+    Stat? LastTop1,
+    IReadOnlyDictionary<string, Stat?> StageSeconds,
+    IReadOnlyList<double?> MeanCurve);
+
+/// <summary>Everything report.md, results.json and the plots show.</summary>
+public sealed record ExperimentResult(
+    string Experiment,
+    string Dataset,
+    int TrainExamples,
+    int TestExamples,
+    int Seeds,
+    IReadOnlyList<MethodRow> Methods,
+    IReadOnlyList<IReadOnlyDictionary<string, StageSummary>> PerSeed)
+{
+    /// <summary>The rows, in report order, for the stages that ran; each names the stages it depends on.</summary>
+    static readonly (string Method, string Model, string[] Stages)[] Recipes =
+    [
+        ("thin: go wide, then narrow", "thin", ["wide", "imitation", "finetune"]),
+        ("thin: standard", "thin", ["standard"]),
+        ("thin: standard, long budget", "thin", ["standard_long"]),
+        ("thin: kd", "thin", ["wide", "kd"]),
+        ("thin: fitnets", "thin", ["wide", "fitnets"]),
+        ("deeper: standard", "deeper", ["deeper"]),
+        ("wide (teacher)", "wide", ["wide"]),
+    ];
+
+    public static ExperimentResult Build(ExperimentConfig config, IReadOnlyList<IReadOnlyDictionary<string, StageSummary>> perSeed,
+        IReadOnlyDictionary<string, ModelCostRow> costs, string experimentDir, ImageDataset dataset)
+    {
+        var rows = new List<MethodRow>();
+        foreach (var (method, model, stages) in Recipes)
+        {
+            var last = stages[^1];
+            if (!perSeed.All(s => s.ContainsKey(last))) continue;
+            var finals = perSeed.Select(s => s[last]).ToList();
+            var seconds = stages.ToDictionary(st => st, st => Stat.Of(perSeed.Select(s => s.TryGetValue(st, out var x) ? x.WallSeconds : (double?)null)));
+            int epochs = finals.Max(f => f.Curve.Count);
+            var curve = Enumerable.Range(0, epochs).Select(e => Stat.Of(finals.Select(f => e < f.Curve.Count ? f.Curve[e].EvalTop1 : null))?.Mean).ToList();
+            rows.Add(new MethodRow(method, model, stages, costs[model], Stat.Of(finals.Select(f => f.BestTop1)), Stat.Of(finals.Select(f => f.LastTop1)), seconds, curve));
+        }
+        int perClassTrain = config.Data.TrainPerClass, perClassTest = config.Data.TestPerClass;
+        int train = perClassTrain > 0 ? Math.Min(dataset.Train.Count, perClassTrain * dataset.NumClasses) : dataset.Train.Count;
+        int test = perClassTest > 0 ? Math.Min(dataset.Test.Count, perClassTest * dataset.NumClasses) : dataset.Test.Count;
+        return new ExperimentResult(config.Name, dataset.Name, train, test, perSeed.Count, rows, perSeed);
+    }
+}

@@ -1,0 +1,67 @@
+using TorchSharp;
+using System.Diagnostics;
+using WideThenNarrow.Data;
+using WideThenNarrow.Method;
+using WideThenNarrow.Models;
+using static TorchSharp.torch;
+
+namespace WideThenNarrow.Reporting;
+
+/// <summary>Parameters, multiply-accumulates per example, and inference latency (median, ms) at batch 1 and 64.</summary>
+public sealed record ModelCostRow(string Model, string Architecture, long Parameters, long? Macs, double LatencyMs1, double LatencyMs64);
+
+public static class ModelCost
+{
+    /// <summary>Costs of the experiment's networks (thin, wide, deeper when declared), measured on fresh instances.</summary>
+    public static IReadOnlyDictionary<string, ModelCostRow> Measure(ExperimentConfig config, ImageDataset dataset, Device device, int repeats)
+    {
+        var rows = new Dictionary<string, ModelCostRow>();
+        var specs = new List<(string Key, ModelSpec Spec)> { ("thin", config.Models.Thin), ("wide", config.Models.Wide) };
+        if (config.Models.Deeper is { } d) specs.Add(("deeper", d));
+        foreach (var (key, spec) in specs)
+        {
+            var model = ModelFactory.Create(spec.ToModelConfig(dataset.NumClasses, dataset.Channels, dataset.Height, key)).to(device);
+            rows[key] = Of(key, spec.Name + (spec.Widen == "none" ? "" : $" ({spec.Widen})"), model, [dataset.Channels, dataset.Height, dataset.Width], device, repeats);
+            model.Dispose();
+        }
+        return rows;
+    }
+
+    public static ModelCostRow Of(string key, string architecture, StagedModel model, long[] exampleShape, Device device, int repeats)
+    {
+        model.eval();
+        long parameters = model.parameters().Sum(p => p.numel());
+        long? macs = null;
+        using (no_grad())
+        using (var scope = NewDisposeScope())
+        {
+            if (model is IMacCounting counting)
+            {
+                var x = zeros([1, .. exampleShape], device: device);
+                var (_, points) = model.ForwardIntermediates(new ModelInput(x));
+                long total = 0;
+                for (int i = 0; i < points.Length; i++)
+                    total += counting.BlockMacs(i, i == 0 ? exampleShape : points[i - 1].shape[1..], points[i].shape[1..]);
+                macs = total + counting.HeadMacs(points[^1].shape[1..]);
+            }
+        }
+        return new ModelCostRow(key, architecture, parameters, macs, Latency(model, exampleShape, 1, device, repeats), Latency(model, exampleShape, 64, device, Math.Max(3, repeats / 4)));
+    }
+
+    static double Latency(StagedModel model, long[] exampleShape, int batch, Device device, int repeats)
+    {
+        using var _ = no_grad();
+        using var x = randn([batch, .. exampleShape], device: device);
+        var input = new ModelInput(x);
+        var times = new double[repeats];
+        for (int i = -3; i < repeats; i++)
+        {
+            using var scope = NewDisposeScope();
+            var clock = Stopwatch.StartNew();
+            model.call(input);
+            if (i >= 0) times[i] = clock.Elapsed.TotalMilliseconds;
+        }
+        Array.Sort(times);
+        return times[repeats / 2];
+    }
+}

@@ -1,0 +1,153 @@
+using WideThenNarrow.Config;
+using WideThenNarrow.Method;
+using WideThenNarrow.Models;
+using WideThenNarrow.Training;
+using static TorchSharp.torch;
+
+namespace WideThenNarrow.Tests.Method;
+
+/// <summary>The whole pipeline on a small stratified Fashion-MNIST subset with small residual MLPs (seconds).</summary>
+public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    static TrainerSettings Budget(int epochs = 0, long steps = 0, double lr = 0.05, double wd = 5e-4) => new()
+    {
+        Optimizer = new OptimizerConfig { Lr = lr, Momentum = 0.9, WeightDecay = wd },
+        Schedule = new ScheduleConfig { Name = ScheduleKind.Cosine },
+        Epochs = epochs,
+        Steps = steps,
+        Logging = new LoggingConfig { EverySteps = 2, Tensorboard = false },
+        Checkpoint = new CheckpointConfig { EverySteps = 0, KeepLast = 1 },
+    };
+
+    internal static ExperimentConfig Tiny(string name, bool baselines) => new()
+    {
+        Name = name,
+        Data = new ExperimentData { BatchSize = 50, EvalBatchSize = 100, TrainPerClass = 40, TestPerClass = 20, CropPadding = 0, HorizontalFlip = false },
+        Models = new ExperimentModels
+        {
+            Thin = new ModelSpec { Name = "mlp", Width = 32, Depth = 3, Residual = true },
+            Wide = new ModelSpec { Name = "mlp", Width = 32, Depth = 3, Residual = true, Widen = "inner=4" },
+            Deeper = baselines ? new ModelSpec { Name = "mlp", Width = 32, Depth = 5, Residual = true } : null,
+        },
+        Wide = new WideStageConfig { Train = Budget(epochs: 3) },
+        Imitation = new ImitationStageConfig { Train = Budget(steps: 6, wd: 0) with { Eval = new EvalConfig { EveryEpochs = 0 } } },
+        Finetune = new DistillStageConfig { Alpha = 0.5, Train = Budget(epochs: 2, lr: 0.02) },
+        Standard = new StandardStageConfig { Train = Budget(epochs: 3) },
+        Kd = baselines ? new DistillStageConfig { Train = Budget(epochs: 1) } : null,
+        Fitnets = baselines ? new FitNetsStageConfig { Hint = Budget(steps: 4, wd: 0), Train = Budget(epochs: 1) } : null,
+        Deeper = baselines ? new StandardStageConfig { Train = Budget(epochs: 1) } : null,
+        Report = new ReportConfig { LatencyRepeats = 3 },
+    };
+
+    ExperimentRunner Runner(ExperimentConfig c, string runs, IProgress<TrainingProgress>? progress = null, List<string>? log = null) =>
+        new(c, runs, Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!, CPU, progress, log is null ? null : new ListLog(log));
+
+    [Fact]
+    public void Runs_every_declared_stage_writes_the_report_and_skips_finished_stages()
+    {
+        var runs = TestData.NewTempFolder("run");
+        try
+        {
+            var c = Tiny("all", baselines: true);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var first = new List<string>();
+            var result = Runner(c, runs, log: first).Run();
+            foreach (var l in first) output.WriteLine(l);
+            output.WriteLine($"total {clock.Elapsed.TotalSeconds:F1} s");
+            var dir = Path.Combine(runs, "all");
+            foreach (var f in new[] { "report.md", "results.json", "accuracy.png", "imitation.png" })
+                Assert.True(new FileInfo(Path.Combine(dir, f)).Length > 0, f);
+            var methods = result.Methods.Select(m => m.Method).ToList();
+            Assert.Equal(["thin: go wide, then narrow", "thin: standard", "thin: kd", "thin: fitnets", "deeper: standard", "wide (teacher)"], methods);
+            Assert.All(result.Methods, m => Assert.InRange(m.LastTop1!.Mean, 0.3, 1.0));
+            var imitation = result.PerSeed[0]["imitation"];
+            Assert.Equal(3, imitation.Blocks!.Count);
+            Assert.True(imitation.HeadCopied);
+            Assert.All(imitation.Blocks, b => Assert.True(b.LastLoss < b.FirstLoss, $"block {b.Block}: {b.FirstLoss} -> {b.LastLoss}"));
+            var report = File.ReadAllText(Path.Combine(dir, "report.md"));
+            Assert.Contains("| thin: go wide, then narrow |", report);
+
+            // A second run finds every stage done: it trains nothing and reports the same numbers.
+            var log = new List<string>();
+            var again = Runner(c, runs, log: log).Run();
+            Assert.Equal(7, log.Count(l => l.Contains("already done")));
+            Assert.Equal(result.Methods.Select(m => m.LastTop1!.Mean), again.Methods.Select(m => m.LastTop1!.Mean));
+        }
+        finally { Directory.Delete(runs, true); }
+    }
+
+    [Fact]
+    public void Interrupted_imitation_and_finetuning_resume_to_the_same_weights()
+    {
+        var runs = TestData.NewTempFolder("resume");
+        try
+        {
+            var c = Tiny("resume", baselines: false) with { Standard = null };
+            Runner(c with { Name = "straight" }, runs).Run();
+
+            foreach (var (stage, step) in new[] { ("imitate 2/3", 3L), ("finetune", 5L) })
+            {
+                using var cts = new CancellationTokenSource();
+                var stopper = new StopAt(stage, step, cts);
+                Assert.ThrowsAny<OperationCanceledException>(() => Runner(c, runs, stopper).Run(cancel: cts.Token));
+                Assert.True(stopper.Fired, stage);
+            }
+            var log = new List<string>();
+            Runner(c, runs, log: log).Run();
+            Assert.Contains(log, l => l.StartsWith("finetune: resuming", StringComparison.Ordinal));
+
+            var a = Final(runs, "straight", c);
+            var b = Final(runs, "resume", c);
+            foreach (var (name, t) in a.state_dict())
+                Assert.True(TestSteps.BitIdentical(t, b.state_dict()[name]), name);
+        }
+        finally { Directory.Delete(runs, true); }
+    }
+
+    [Fact]
+    public void Imitation_warm_start_beats_random_initialisation_after_equal_fine_tuning()
+    {
+        var runs = TestData.NewTempFolder("warm");
+        try
+        {
+            // Plain fine-tuning (a = 0) for the same few steps, from imitation vs. from random weights.
+            var c = Tiny("warm", baselines: false) with
+            {
+                Finetune = new DistillStageConfig { Alpha = 0, Train = Budget(steps: 8, lr: 0.02) },
+                Standard = new StandardStageConfig { Train = Budget(steps: 8, lr: 0.02) },
+            };
+            var r = Runner(c, runs).Run();
+            var method = r.PerSeed[0]["finetune"];
+            var random = r.PerSeed[0]["standard"];
+            Assert.True(method.LastTop1 > random.LastTop1 + 0.05, $"warm start {method.LastTop1:P1} vs random {random.LastTop1:P1}");
+            Assert.True(method.Curve[^1].TrainLoss < random.Curve[^1].TrainLoss, $"train loss {method.Curve[^1].TrainLoss} vs {random.Curve[^1].TrainLoss}");
+        }
+        finally { Directory.Delete(runs, true); }
+    }
+
+    static StagedModel Final(string runs, string name, ExperimentConfig c)
+    {
+        var model = ModelFactory.Create(c.Models.Thin.ToModelConfig(10, 1, 28, "thin"));
+        model.load(Path.Combine(runs, name, "seed-0", "finetune", "final.model"));
+        return model;
+    }
+
+    sealed class StopAt(string stage, long step, CancellationTokenSource cts) : IProgress<TrainingProgress>
+    {
+        public bool Fired { get; private set; }
+
+        public void Report(TrainingProgress p)
+        {
+            if (p.Kind == TrainingEventKind.Step && p.Stage == stage && p.Step == step)
+            {
+                Fired = true;
+                cts.Cancel();
+            }
+        }
+    }
+
+    sealed class ListLog(List<string> lines) : IProgress<string>
+    {
+        public void Report(string value) => lines.Add(value);
+    }
+}
