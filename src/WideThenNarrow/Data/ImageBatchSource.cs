@@ -120,27 +120,26 @@ public sealed class ImageBatchSource : IBatchSource, IDisposable
         return new Batch(new ModelInput(input.MoveToOuterDisposeScope()), y.to(device).MoveToOuterDisposeScope());
     }
 
-    /// <summary>Padded random crop and horizontal flip on the whole uint8 batch: two gathers and one where, no per-pixel loops.</summary>
+    /// <summary>
+    /// Padded random crop and horizontal flip of the whole uint8 batch as one gather: output pixel (i, j) of
+    /// image k is padded pixel (dy_k + i, dx_k + j'), with j' = w-1-j when image k is flipped. No per-pixel loops.
+    /// </summary>
     Tensor Augment(Tensor x, Generator g)
     {
         long n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3];
         int p = _options.CropPadding;
+        var rows = arange(h).view(1, h, 1);
+        var cols = arange(w).view(1, 1, w);
+        if (_options.HorizontalFlip)
+            cols = where(rand([n, 1, 1], generator: g).lt(0.5), cols.neg().add(w - 1), cols);
         if (p > 0)
         {
-            // One gather on the flattened padded planes: pixel (i, j) of image k comes from (dy_k + i, dx_k + j).
-            long pw = w + 2 * p;
-            var padded = nn.functional.pad(x, [p, p, p, p]).flatten(2);
-            var dy = randint(0, 2 * p + 1, [n, 1, 1], generator: g);
-            var dx = randint(0, 2 * p + 1, [n, 1, 1], generator: g);
-            var source = (dy + arange(h).view(1, h, 1)).mul_(pw).add_(dx) + arange(w).view(1, 1, w);
-            x = padded.gather(2, source.view(n, 1, h * w).expand(n, c, h * w)).view(n, c, h, w);
+            x = nn.functional.pad(x, [p, p, p, p]);
+            rows = rows + randint(0, 2 * p + 1, [n, 1, 1], generator: g);
+            cols = cols + randint(0, 2 * p + 1, [n, 1, 1], generator: g);
         }
-        if (_options.HorizontalFlip)
-        {
-            var flip = rand([n], generator: g).lt(0.5).view(n, 1, 1, 1);
-            x = where(flip, x.flip(3), x);
-        }
-        return x;
+        var source = rows.mul(w + 2 * p) + cols;
+        return x.flatten(2).gather(2, source.expand(n, h, w).reshape(n, 1, h * w).expand(n, c, h * w)).view(n, c, h, w);
     }
 
     (Tensor Scale, Tensor Shift) Normalisation(Device device)

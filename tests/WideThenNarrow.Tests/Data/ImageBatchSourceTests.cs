@@ -134,32 +134,41 @@ public class ImageBatchSourceTests
         Assert.InRange(flips, 16, 48);
     }
 
-    [Fact]
-    public void Padded_crop_returns_a_window_of_the_zero_padded_image()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Padded_crop_returns_a_window_of_the_zero_padded_image(bool flip)
     {
         const int pad = 2, size = 4;
         using var ds = Synthetic(32, size, 32, i => i);
-        using var source = new ImageBatchSource(ds, ds.Train, new ImageLoaderOptions { BatchSize = 32, Seed = 5, CropPadding = pad });
+        using var source = new ImageBatchSource(ds, ds.Train, new ImageLoaderOptions { BatchSize = 32, Seed = 5, CropPadding = pad, HorizontalFlip = flip });
         using var batch = source.Epoch(0, CPU).Single();
         using var scope = NewDisposeScope();
         // Back to byte values; the zero padding becomes exactly 0.
         var x = batch.Input.Input.mul(ds.Std[0]).add(ds.Mean[0]).mul(255).round();
         var ids = batch.Labels.data<long>().ToArray();
         var offsets = new HashSet<(int, int)>();
+        int mirrored = 0;
         for (int r = 0; r < ids.Length; r++)
         {
             var padded = nn.functional.pad(ds.Train.Images[ids[r]].to(ScalarType.Float32), [pad, pad, pad, pad]);
             bool found = false;
             for (int dy = 0; dy <= 2 * pad && !found; dy++)
                 for (int dx = 0; dx <= 2 * pad && !found; dx++)
-                    if (padded.narrow(1, dy, size).narrow(2, dx, size).eq(x[r]).all().item<bool>())
+                {
+                    var window = padded.narrow(1, dy, size).narrow(2, dx, size);
+                    if (window.eq(x[r]).all().item<bool>()) found = true;
+                    else if (flip && window.flip(2).eq(x[r]).all().item<bool>())
                     {
                         found = true;
-                        offsets.Add((dy, dx));
+                        mirrored++;
                     }
-            Assert.True(found, $"row {r} is not a window of image {ids[r]}");
+                    if (found) offsets.Add((dy, dx));
+                }
+            Assert.True(found, $"row {r} is not a window of image {ids[r]}{(flip ? " or its mirror" : "")}");
         }
         Assert.True(offsets.Count > 5, $"only {offsets.Count} distinct crop offsets in 32 images");
+        if (flip) Assert.InRange(mirrored, 4, 28);
     }
 
     [Fact]
