@@ -16,6 +16,7 @@ public static class WtnApp
         g.AddTo(root);
         root.Add(InfoCommand.Build(g));
         root.Add(DataCommand.Build(g));
+        root.Add(TrainCommand.Build(g));
         root.Add(BenchCommand.Build(g));
         return root;
     }
@@ -24,7 +25,7 @@ public static class WtnApp
     {
         var root = Build();
         var parse = root.Parse(args);
-        return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = TimeSpan.FromMinutes(2) });
     }
 }
 

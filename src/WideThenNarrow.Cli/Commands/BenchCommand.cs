@@ -1,16 +1,19 @@
 using System.CommandLine;
 using System.Text.Json;
 using WideThenNarrow.Data;
+using WideThenNarrow.Models;
+using WideThenNarrow.Training;
 
 namespace WideThenNarrow.Cli.Commands;
 
-/// <summary><c>wtn bench loader</c>: speed measurements (hidden from the verb list: a developer tool).</summary>
+/// <summary><c>wtn bench loader</c>, <c>wtn bench train-step</c>: speed measurements (hidden from the verb list: a developer tool).</summary>
 public static class BenchCommand
 {
     public static Command Build(GlobalOptions g)
     {
         var cmd = new Command("bench", "Benchmarks for developers") { Hidden = true };
         cmd.Add(BuildLoader(g));
+        cmd.Add(BuildTrainStep(g));
         return cmd;
     }
 
@@ -46,6 +49,37 @@ public static class BenchCommand
             Console.WriteLine($"loader   {r.Dataset} train, batch {r.BatchSize}, {r.Threads} threads: {r.LoaderBatchesPerSecond:0} batches/s ({1000 / r.LoaderBatchesPerSecond:0.00} ms/batch); with crop+flip {r.AugmentedBatchesPerSecond:0} batches/s ({1000 / r.AugmentedBatchesPerSecond:0.00} ms/batch)");
             Console.WriteLine($"step     {r.Model} forward+backward+SGD, batch {r.BatchSize}: {r.StepMilliseconds:0.0} ms (median of {r.Steps})");
             Console.WriteLine($"ratio    the loader is {r.Ratio:0}x faster than a step ({r.AugmentedRatio:0}x with crop+flip)");
+            return Task.FromResult(0);
+        }));
+        return cmd;
+    }
+
+    static Command BuildTrainStep(GlobalOptions g)
+    {
+        var model = new Option<string>("--model") { Description = "Zoo model", DefaultValueFactory = _ => "cifar-resnet20" };
+        var channels = new Option<int>("--channels") { Description = "Input channels", DefaultValueFactory = _ => 3 };
+        var size = new Option<int>("--size") { Description = "Input height = width", DefaultValueFactory = _ => 32 };
+        var batch = new Option<int>("--batch") { Description = "Batch size", DefaultValueFactory = _ => 128 };
+        var classes = new Option<int>("--classes") { Description = "Classes", DefaultValueFactory = _ => 10 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed steps first", DefaultValueFactory = _ => 3 };
+        var steps = new Option<int>("--steps") { Description = "Timed steps", DefaultValueFactory = _ => 20 };
+        var cmd = new Command("train-step", "Milliseconds per SGD step on a random batch: the bare step and the same step through the trainer");
+        foreach (var o in new Option[] { model, channels, size, batch, classes, warmup, steps }) cmd.Add(o);
+        cmd.SetAction(g.Handler((parse, ctx, _) =>
+        {
+            int b = parse.GetValue(batch), c = parse.GetValue(channels), s = parse.GetValue(size), k = parse.GetValue(classes);
+            int w = parse.GetValue(warmup), n = parse.GetValue(steps);
+            if (b <= 0 || c <= 0 || s <= 0 || k <= 0 || w < 0 || n <= 0) throw new WtnException("bench train-step: --batch, --channels, --size, --classes and --steps must be positive");
+            var cfg = new ModelConfig { Name = parse.GetValue(model)!, InputChannels = c, Classes = k, ImageSize = s };
+            long[] shape = [b, c, s, s];
+            var label = $"{cfg.Name} {c}x{s}x{s} batch {b} threads {TorchSharp.torch.get_num_threads()}";
+            TorchSharp.torch.manual_seed(0);
+            var bare = StepBenchmark.Bare(ModelFactory.Create(cfg, ctx.Device), shape, k, w, n, ctx.Device);
+            TorchSharp.torch.manual_seed(0);
+            var trainer = StepBenchmark.ThroughTrainer(ModelFactory.Create(cfg, ctx.Device), shape, k, w, n, ctx.Device,
+                Path.Combine(Path.GetTempPath(), $"wtn-bench-{Environment.ProcessId}"));
+            foreach (var t in new[] { bare, trainer })
+                Console.WriteLine($"torchsharp {t.Path,-12} {label}: median {t.MedianMs:F1} ms/step (mean {t.MeanMs:F1}, min {t.MinMs:F1}, {t.Steps} steps)");
             return Task.FromResult(0);
         }));
         return cmd;

@@ -170,12 +170,17 @@ public static class ConfigLoader
             if (node is not YamlMappingNode map)
                 throw new WtnException($"{source}: key '{path}' must be a mapping (a section of keys), got {Describe(node)}");
             var obj = Activator.CreateInstance(type)!;
+            var given = new HashSet<string>();
             foreach (var (k, v) in map.Children)
             {
                 var key = (k as YamlScalarNode)?.Value ?? throw new WtnException($"{source}: non-scalar key under '{path}'");
                 var prop = Property(type, key, path, source);
                 prop.SetValue(obj, Bind(v, prop.PropertyType, Join(path, key), source));
+                given.Add(prop.Name);
             }
+            foreach (var p in Settable(type))
+                if (!given.Contains(p.Name) && p.CustomAttributes.Any(a => a.AttributeType.FullName == "System.Runtime.CompilerServices.RequiredMemberAttribute"))
+                    throw new WtnException($"{source}: missing key '{Join(path, KeyOf(p.Name))}' (required)");
             return obj;
         }
 
@@ -221,12 +226,23 @@ public static class ConfigLoader
             _ when type == typeof(float) => float.TryParse(v, NumberStyles.Float, inv, out var f) && float.IsFinite(f) ? f : null,
             _ when type == typeof(bool) => v.ToLowerInvariant() switch { "true" or "yes" or "on" => true, "false" or "no" or "off" => false, _ => null },
             _ when type.IsEnum => Enum.GetNames(type).FirstOrDefault(n => Normalize(n) == Normalize(v)) is { } name ? Enum.Parse(type, name) : null,
+            // Value types of the library that read themselves from text, e.g. Widening.Parse("inner=4", option).
+            _ when ParseMethod(type) is { } parse => Invoke(parse, v, $"{source}: key '{path}'"),
             _ => throw new InvalidOperationException($"config type {type.Name} at '{path}' is not supported by ConfigLoader"),
         };
         if (result is not null) return result;
         var what = type.IsEnum ? $"one of {string.Join(", ", Enum.GetNames(type).Select(EnumKey))}" : TypeName(type);
         var closest = type.IsEnum ? Closest(v, Enum.GetNames(type).Select(EnumKey)) : null;
         throw new WtnException($"{source}: key '{path}' expects {what}, got '{v}'" + (closest is null ? "" : $" (did you mean '{closest}'?)"));
+    }
+
+    static MethodInfo? ParseMethod(Type t) =>
+        t.GetMethod("Parse", BindingFlags.Public | BindingFlags.Static, [typeof(string), typeof(string)]) is { } m && m.ReturnType == t ? m : null;
+
+    static object Invoke(MethodInfo parse, string text, string option)
+    {
+        try { return parse.Invoke(null, [text, option])!; }
+        catch (TargetInvocationException e) when (e.InnerException is WtnException w) { throw w; }
     }
 
     static string Normalize(string s) => s.Replace("_", "").Replace("-", "").ToLowerInvariant();

@@ -1,3 +1,5 @@
+using WideThenNarrow.Models;
+
 namespace WideThenNarrow.Config;
 
 public enum OptimizerKind { Sgd, AdamW }
@@ -81,37 +83,27 @@ public sealed record TrainerSettings
     public LoggingConfig Logging { get; init; } = new();
 }
 
-/// <summary>Which model to build. A reference resolved by the model zoo (models engineer's ModelConfig adapts onto it).</summary>
-public sealed record ModelSection
-{
-    /// <summary>Zoo name, e.g. "cifar-resnet20".</summary>
-    public string Name { get; init; } = "cifar-resnet20";
-    /// <summary>Output classes; 0 = the dataset's.</summary>
-    public int NumClasses { get; init; }
-    /// <summary>Width multiplier of the residual blocks' inner width (1 = the thin model).</summary>
-    public double Width { get; init; } = 1.0;
-    /// <summary>Optional state_dict to start from (.pt/.pth/.safetensors or a wtn checkpoint).</summary>
-    public string? Init { get; init; }
-}
-
 public sealed record DataSection
 {
     public string Dataset { get; init; } = "fashion-mnist";
     public int BatchSize { get; init; } = 128;
     /// <summary>0 = the training batch size.</summary>
     public int EvalBatchSize { get; init; }
-    /// <summary>Random crop with padding + horizontal flip for images.</summary>
-    public bool Augment { get; init; } = true;
-    /// <summary>Use only the first N training examples (0 = all); for smoke runs.</summary>
-    public int Subset { get; init; }
-    /// <summary>Use only the first N evaluation examples (0 = all).</summary>
-    public int EvalSubset { get; init; }
+    /// <summary>Training augmentation: random crop of the original size after zero-padding this many pixels (0 = off).</summary>
+    public int CropPadding { get; init; }
+    /// <summary>Training augmentation: flip left-right with probability 1/2.</summary>
+    public bool HorizontalFlip { get; init; }
+    /// <summary>Keep only the first N training examples of each class (null = all); for smoke runs.</summary>
+    public int? PerClassLimit { get; init; }
+    /// <summary>Same for the evaluation split.</summary>
+    public int? EvalPerClassLimit { get; init; }
 }
 
 /// <summary><c>wtn train</c>'s config: a model, a dataset and the trainer settings, one YAML file.</summary>
 public sealed record TrainConfig
 {
-    public ModelSection Model { get; init; } = new();
+    /// <summary>The model, as the model zoo reads it (<see cref="ModelFactory"/>); classes default to the dataset's.</summary>
+    public ModelConfig Model { get; init; } = new() { Name = "cifar-resnet20" };
     public DataSection Data { get; init; } = new();
     /// <summary>Label smoothing of the cross-entropy.</summary>
     public double LabelSmoothing { get; init; }

@@ -30,6 +30,13 @@ public sealed class LrSchedule
     public long TotalSteps => _total;
     public long WarmupSteps => _warmup;
 
+    int MilestonesPassed(long step)
+    {
+        int passed = 0;
+        foreach (var m in _c.Milestones) if (step >= (long)Math.Round(m * _stepsPerEpoch)) passed++;
+        return passed;
+    }
+
     /// <summary>The base learning rate for the step about to be taken (0-based).</summary>
     public double At(long step)
     {
@@ -41,7 +48,7 @@ public sealed class LrSchedule
         {
             ScheduleKind.Constant => _baseLr,
             ScheduleKind.Step => _baseLr * Math.Pow(_c.Gamma, Math.Floor(epochs / _c.StepEpochs + 1e-9)),
-            ScheduleKind.MultiStep => _baseLr * Math.Pow(_c.Gamma, _c.Milestones.Count(m => step >= (long)Math.Round(m * _stepsPerEpoch))),
+            ScheduleKind.MultiStep => _baseLr * Math.Pow(_c.Gamma, MilestonesPassed(step)),
             ScheduleKind.Cosine => _c.MinLr + (_baseLr - _c.MinLr) * 0.5 * (1 + Math.Cos(Math.PI * t)),
             ScheduleKind.Linear => _baseLr + (_c.MinLr - _baseLr) * t,
             _ => throw new ArgumentOutOfRangeException(nameof(_c.Name)),

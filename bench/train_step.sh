@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Training-step speed, TorchSharp (wtn) vs PyTorch (Debian python3-torch), same model, batch, threads, SGD step.
+# Usage: bench/train_step.sh [THREADS] [STEPS]   (build first: dotnet build -c Release)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threads=${1:-2}
+steps=${2:-20}
+wtn=${WTN:-src/WideThenNarrow.Cli/bin/Release/net10.0/linux-x64/wtn}
+[ -x "$wtn" ] || wtn=src/WideThenNarrow.Cli/bin/Debug/net10.0/linux-x64/wtn
+[ -x "$wtn" ] || { echo "build wtn first: dotnet build -c Release" >&2; exit 2; }
+
+median() { grep -Eo 'median [0-9.]+' | head -1 | awk '{print $2}'; }
+for shape in "1 28" "3 32"; do
+  set -- $shape
+  ts=$("$wtn" bench train-step --channels "$1" --size "$2" --batch 128 --steps "$steps" --threads "$threads")
+  py=$(/usr/bin/python3 bench/train_step.py --channels "$1" --size "$2" --batch 128 --steps "$steps" --threads "$threads")
+  echo "$ts"
+  echo "$py"
+  t=$(echo "$ts" | grep "bare step" | median); p=$(echo "$py" | median)
+  awk -v t="$t" -v p="$p" -v s="$1x$2x$2" 'BEGIN { printf "ratio %s: torchsharp / pytorch = %.2f (bare step)\n", s, t / p }'
+done

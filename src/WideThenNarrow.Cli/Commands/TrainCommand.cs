@@ -1,0 +1,80 @@
+using System.CommandLine;
+using WideThenNarrow.Config;
+using WideThenNarrow.Data;
+using WideThenNarrow.Models;
+using WideThenNarrow.Training;
+using static TorchSharp.torch;
+
+namespace WideThenNarrow.Cli.Commands;
+
+/// <summary><c>wtn train CONFIG [--set key=value]... [--resume] [--run-dir DIR]</c>: trains any zoo model on any image dataset.</summary>
+public static class TrainCommand
+{
+    public static Command Build(GlobalOptions g)
+    {
+        var config = new Argument<string>("config") { Description = "YAML config (see experiments/)" };
+        var set = new Option<string[]>("--set") { Description = "Override a config key, e.g. --set optimizer.lr=0.05 (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run from its newest checkpoint" };
+        var runDir = new Option<string?>("--run-dir") { Description = "Run folder (default runs/<config name>/train)" };
+        var cmd = new Command("train", "Train a model on a dataset from a YAML config: checkpoints, exact --resume, metrics.jsonl, TensorBoard");
+        cmd.Add(config);
+        cmd.Add(set);
+        cmd.Add(resume);
+        cmd.Add(runDir);
+        cmd.SetAction(g.Handler((parse, ctx, ct) =>
+        {
+            var path = parse.GetValue(config)!;
+            var cfg = ConfigLoader.Load<TrainConfig>(path, parse.GetValue(set) ?? []);
+            var dir = parse.GetValue(runDir) ?? Path.Combine("runs", Path.GetFileNameWithoutExtension(path), "train");
+            TrainingResult result;
+            try { result = Run(cfg, ctx, dir, parse.GetValue(resume), ct); }
+            catch (OperationCanceledException e) when (ct.IsCancellationRequested)
+            {
+                Console.Error.WriteLine($"wtn: {e.Message}"); // names the checkpoint written on the way out
+                throw;
+            }
+            Console.WriteLine($"done: {result.Steps} steps in {ProgressRenderer.Format(result.WallTime)}" +
+                              (result.Last?.EvalTop1 is { } last ? $"; eval top-1 last {last:P2}" : "") +
+                              (result.Best?.EvalTop1 is { } best ? $", best {best:P2} (epoch {result.Best.Epoch + 1})" : ""));
+            Console.WriteLine($"run folder: {Path.GetFullPath(result.RunDir)}");
+            return Task.FromResult(0);
+        }));
+        return cmd;
+    }
+
+    public static TrainingResult Run(TrainConfig cfg, RunContext ctx, string runDir, bool resume, CancellationToken ct)
+    {
+        using var dataset = ImageDataset.Load(cfg.Data.Dataset, ctx.DataDir);
+        if (cfg.Model.Classes != dataset.NumClasses)
+            throw new WtnException($"model.classes is {cfg.Model.Classes} but {dataset.Name} has {dataset.NumClasses} classes; set model.classes: {dataset.NumClasses}");
+        if (cfg.Model.InputChannels != dataset.Channels && cfg.Model.Name != "mlp")
+            throw new WtnException($"model.input_channels is {cfg.Model.InputChannels} but {dataset.Name} images have {dataset.Channels}; set model.input_channels: {dataset.Channels}");
+        // Same seed, machine and threads give the same run: the initial weights come from this seed too.
+        manual_seed(cfg.Seed);
+        var model = ModelFactory.Create(cfg.Model, ctx.Device);
+        Trainer.ApplyPrecision(cfg.Precision, model);
+        using var train = new ImageBatchSource(dataset, dataset.Train, new ImageLoaderOptions
+        {
+            BatchSize = cfg.Data.BatchSize, Shuffle = true, Seed = cfg.Seed, CropPadding = cfg.Data.CropPadding,
+            HorizontalFlip = cfg.Data.HorizontalFlip, PerClassLimit = cfg.Data.PerClassLimit,
+        });
+        using var eval = new ImageBatchSource(dataset, dataset.Test,
+            ImageLoaderOptions.Evaluation(cfg.Data.EvalBatchSize > 0 ? cfg.Data.EvalBatchSize : cfg.Data.BatchSize) with { PerClassLimit = cfg.Data.EvalPerClassLimit });
+        var renderer = new ProgressRenderer(RunContext.Interactive);
+        return renderer.Run(progress => Trainer.Run(new TrainingJob
+        {
+            Stage = "train",
+            Modules = new Dictionary<string, nn.Module> { ["model"] = model },
+            ParameterGroups = [ParameterGroup.Of("model", model)],
+            Objective = new ClassificationObjective(model, cfg.LabelSmoothing),
+            Train = train,
+            Eval = eval,
+            Settings = cfg.ToSettings(),
+            RunDir = runDir,
+            Device = ctx.Device,
+            Progress = progress,
+            ConfigYaml = ConfigLoader.ToYaml(cfg),
+            Resume = resume,
+        }, ct));
+    }
+}
