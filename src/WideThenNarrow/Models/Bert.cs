@@ -138,6 +138,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
         return inverted.mul(dtype == ScalarType.Float64 ? double.MinValue : dtype == ScalarType.Float32 ? float.MinValue : -1e4);
     }
 
+    public long[] OutputShape(int i, long[] inputShape) => [inputShape[0], sizes.Hidden];
+
     public long BlockMacs(int i, long[] inputShape, long[] outputShape)
     {
         if (i == 0) return 0;

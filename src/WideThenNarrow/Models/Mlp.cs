@@ -46,6 +46,8 @@ public sealed class Mlp : StagedModel, IMacCounting
 
     public override Tensor ForwardHead(Tensor h, ModelInput input) => fc.call(h);
 
+    public long[] OutputShape(int i, long[] inputShape) => [points[i].Width];
+
     // Every weight of a dense layer is used once per example.
     public long BlockMacs(int i, long[] inputShape, long[] outputShape) =>
         blocks[i].parameters().Where(p => p.dim() == 2).Sum(p => p.numel());

@@ -25,8 +25,11 @@ public sealed record ModelConfig
 
     // Images (ResNets; the MLP flattens images).
     public int InputChannels { get; init; } = 3;
-    /// <summary>Nominal square input size, used for summaries (the ResNets pool adaptively and accept any size).</summary>
-    public int ImageSize { get; init; } = 32;
+    /// <summary>
+    /// Nominal square input size for summaries (the ResNets pool adaptively and accept any size);
+    /// null = the layout's own (224 for resnet18..152, 32 for the CIFAR layout).
+    /// </summary>
+    public int? ImageSize { get; init; }
     /// <summary>CIFAR layout only: 1x1 conv + BN shortcuts (option B) instead of parameter-free ones (option A).</summary>
     public bool ProjectionShortcuts { get; init; }
 

@@ -90,6 +90,20 @@ public sealed class ResNet : StagedModel, IMacCounting
 
     public override Tensor ForwardHead(Tensor h, ModelInput input) => fc.call(h.mean([2, 3]));
 
+    public long[] OutputShape(int i, long[] inputShape)
+    {
+        static long Strided(long size, long stride) => (size - 1) / stride + 1; // 3x3/1x1 convs, padding keeps "same"
+        if (i > 0)
+        {
+            var b = blocks[i - 1];
+            return [b.OutChannels, Strided(inputShape[1], b.Stride), Strided(inputShape[2], b.Stride)];
+        }
+        // ImageNet stem: 7x7 stride-2 conv, then 3x3 stride-2 max-pool, both halving (rounding up).
+        return layout == Layout.ImageNet
+            ? [stemWidth, Strided(Strided(inputShape[1], 2), 2), Strided(Strided(inputShape[2], 2), 2)]
+            : [stemWidth, inputShape[1], inputShape[2]];
+    }
+
     public long BlockMacs(int i, long[] inputShape, long[] outputShape)
     {
         if (i > 0) return blocks[i - 1].Macs(inputShape, outputShape);
@@ -124,6 +138,8 @@ public sealed class ResNet : StagedModel, IMacCounting
         protected ResidualBlock(string name) : base(name) { }
 
         public abstract int OutChannels { get; }
+
+        public abstract int Stride { get; }
 
         /// <summary>Multiply-accumulates for one example, from the block's input (C,H,W) and output shapes.</summary>
         public abstract long Macs(long[] inputShape, long[] outputShape);
@@ -162,6 +178,8 @@ public sealed class ResNet : StagedModel, IMacCounting
 
         public override int OutChannels => planes;
 
+        public override int Stride => stride;
+
         public override Tensor forward(Tensor x)
         {
             var h = nn.functional.relu(bn1.call(conv1.call(x)));
@@ -197,10 +215,12 @@ public sealed class ResNet : StagedModel, IMacCounting
         readonly BatchNorm2d bn3;
         readonly Sequential? downsample;
         readonly int outplanes;
+        readonly int stride;
 
         public Bottleneck(int inplanes, int width, int outplanes, int stride, Device? device) : base("Bottleneck")
         {
             this.outplanes = outplanes;
+            this.stride = stride;
             conv1 = nn.Conv2d(inplanes, width, 1, bias: false, device: device);
             bn1 = nn.BatchNorm2d(width, device: device);
             conv2 = nn.Conv2d(width, width, 3, stride: stride, padding: 1, bias: false, device: device);
@@ -212,6 +232,8 @@ public sealed class ResNet : StagedModel, IMacCounting
         }
 
         public override int OutChannels => outplanes;
+
+        public override int Stride => stride;
 
         public override Tensor forward(Tensor x)
         {

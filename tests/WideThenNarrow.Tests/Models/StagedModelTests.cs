@@ -61,6 +61,9 @@ public class StagedModelTests
             int channelDim = p.Layout switch { ActivationLayout.Channels => 1, ActivationLayout.Tokens => 2, _ => 1 };
             Assert.Equal(p.Layout == ActivationLayout.Features ? 2 : p.Layout == ActivationLayout.Tokens ? 3 : 4, (int)points[i].dim());
             Assert.Equal(p.Width, points[i].shape[channelDim]);
+            // The analytic shapes (summaries, MACs) agree with the real ones.
+            var counting = Assert.IsAssignableFrom<IMacCounting>(model);
+            Assert.Equal(points[i].shape[1..], counting.OutputShape(i, i == 0 ? input.Input.shape[1..] : points[i - 1].shape[1..]));
             // Block i run alone on point i-1 reproduces point i.
             var again = model.ForwardBlock(i, i == 0 ? null : points[i - 1], input);
             Assert.True(again.allclose(points[i], rtol: 1e-5, atol: 1e-6), $"block {i} run alone differs");
