@@ -18,6 +18,7 @@ public static class WtnApp
         root.Add(DataCommand.Build(g));
         root.Add(TrainCommand.Build(g));
         root.Add(BenchCommand.Build(g));
+        root.Add(ModelCommand.Build(g));
         return root;
     }
 

@@ -14,6 +14,14 @@ public static class ModelFactory
         "bert-tiny", "bert-mini", "bert-small", "bert-medium", "bert-base", "bert-large", "bert",
     ];
 
+    /// <summary>The classes an architecture is usually published with: 1000 (resnet18..152), 2 (BERT), else 10.</summary>
+    public static int DefaultClasses(string name)
+    {
+        var n = name.Trim().ToLowerInvariant();
+        if (n.StartsWith("bert", StringComparison.Ordinal)) return 2;
+        return n.StartsWith("resnet", StringComparison.Ordinal) ? 1000 : 10;
+    }
+
     /// <summary>Builds the model on <paramref name="device"/> (default CPU; the meta device builds shapes only).</summary>
     public static StagedModel Create(ModelConfig config, Device? device = null)
     {
