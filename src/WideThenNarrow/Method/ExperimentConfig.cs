@@ -41,12 +41,23 @@ public sealed record ExperimentConfig
     /// <summary>Baseline: the deeper thin network (models.deeper), standard recipe.</summary>
     public StandardStageConfig? Deeper { get; init; }
 
+    /// <summary>
+    /// Text experiments (data.text): after pretraining, every finished thin/deeper encoder is fine-tuned on IMDB
+    /// sentiment with this recipe and its test accuracy reported. Left out, nothing is fine-tuned.
+    /// </summary>
+    public DownstreamStageConfig? Downstream { get; init; }
+
     public ReportConfig Report { get; init; } = new();
 }
 
-/// <summary>An image dataset for every stage of the experiment.</summary>
+/// <summary>The dataset every stage of the experiment trains and tests on: images, or (with <see cref="Text"/>) masked-LM text.</summary>
 public sealed record ExperimentData
 {
+    /// <summary>
+    /// BERT track: masked-LM pretraining on SOTU + Brown + IMDB-train text with these settings (vocabulary, lengths,
+    /// batch sizes, subsets); the image keys below are then unused.
+    /// </summary>
+    public WideThenNarrow.Data.Text.TextDataOptions? Text { get; init; }
     /// <summary>fashion-mnist, cifar-10, cifar-100, cifar-100-coarse, or a folder with train/ and test/.</summary>
     public string Dataset { get; init; } = "fashion-mnist";
     public int BatchSize { get; init; } = 128;
@@ -83,6 +94,12 @@ public sealed record ModelSpec
     public int Width { get; init; } = 256;
     public int Depth { get; init; } = 8;
     public bool Residual { get; init; }
+    /// <summary>BERT: override the preset's sizes (plain "bert" needs layers, hidden and heads).</summary>
+    public int? Layers { get; init; }
+    public int? Hidden { get; init; }
+    public int? Heads { get; init; }
+    /// <summary>BERT feed-forward size (default 4 x hidden).</summary>
+    public int? Intermediate { get; init; }
 
     public ModelConfig ToModelConfig(int datasetClasses, int datasetChannels, int imageSize, string key) => new()
     {
@@ -96,6 +113,10 @@ public sealed record ModelSpec
         Width = Width,
         Depth = Depth,
         Residual = Residual,
+        Layers = Layers,
+        Hidden = Hidden,
+        Heads = Heads,
+        Intermediate = Intermediate,
     };
 }
 
@@ -158,6 +179,17 @@ public sealed record FitNetsStageConfig
     public double Alpha { get; init; } = 0.5;
     public double Temperature { get; init; } = 4;
     public TrainerSettings Train { get; init; } = new();
+}
+
+/// <summary>Fine-tuning of pretrained encoders on the downstream task (IMDB), the same recipe for every encoder.</summary>
+public sealed record DownstreamStageConfig
+{
+    public TrainerSettings Train { get; init; } = new()
+    {
+        Optimizer = new OptimizerConfig { Name = OptimizerKind.AdamW, Lr = 5e-5, WeightDecay = 0.01, DecayNormsAndBiases = false },
+        Schedule = new ScheduleConfig { Name = ScheduleKind.Linear, WarmupEpochs = 0.1, WarmupStartFactor = 0 },
+        Epochs = 2,
+    };
 }
 
 public sealed record ReportConfig

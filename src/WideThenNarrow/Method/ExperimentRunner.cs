@@ -30,6 +30,7 @@ public sealed class ExperimentRunner
         bool needsWide = config.Imitation is not null || config.Kd is not null || config.Fitnets is not null || config.Finetune is { Alpha: > 0 };
         if (needsWide && config.Wide is null) throw new WtnException("imitation, kd and fitnets need the wide network: add a 'wide' section (train or import)");
         if (config.Finetune is not null && config.Imitation is null) throw new WtnException("finetune continues stage 2: add an 'imitation' section");
+        if (config.Downstream is not null && config.Data.Text is null) throw new WtnException("downstream fine-tunes pretrained text encoders: it needs data.text");
         this.config = config;
         this.runsRoot = runsRoot;
         this.dataDir = dataDir;
@@ -45,7 +46,7 @@ public sealed class ExperimentRunner
     {
         int n = seeds ?? config.Seeds;
         if (n < 1) throw new WtnException($"--seeds must be at least 1, got {n}");
-        using var dataset = ImageDataset.Load(config.Data.Dataset, dataDir);
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
         var perSeed = new List<IReadOnlyDictionary<string, StageSummary>>();
         for (int i = 0; i < n; i++)
         {
@@ -100,7 +101,30 @@ public sealed class ExperimentRunner
                 throw new WtnException($"models.deeper ({config.Models.Deeper!.Name}) must have more blocks than models.thin ({config.Models.Thin.Name})");
             done["deeper"] = Stage(ctx, "deeper", m, () => StandardStage.Run(ctx, "deeper", "deeper", m, dp.Train, cancel));
         }
+        if (config.Downstream is { } ds) RunDownstream(ctx, done, ds, cancel);
         return done;
+    }
+
+    /// <summary>
+    /// Text experiments: every pretrained thin/deeper network (from its finished stage's weights) fine-tuned on IMDB
+    /// as stage downstream_STAGE, with the same recipe for all.
+    /// </summary>
+    void RunDownstream(StageContext ctx, Dictionary<string, StageSummary> done, DownstreamStageConfig c, CancellationToken cancel)
+    {
+        var text = (MaskedLmExperimentDataset)ctx.Dataset;
+        var down = new StageContext(config, ctx.Seed, ctx.SeedDir, device, text.Downstream(), ctx.Progress, log);
+        foreach (var (stage, key) in DownstreamStage.Pretrained)
+        {
+            if (!done.TryGetValue(stage, out var pretrainedStage)) continue;
+            var name = DownstreamStage.NameFor(stage);
+            var classifier = down.Build(key);
+            done[name] = Stage(down, name, classifier, () =>
+            {
+                using var pretrained = ctx.Build(key);
+                pretrained.load(Path.Combine(ctx.StageDir(stage), pretrainedStage.Weights));
+                return DownstreamStage.Run(down, name, key, classifier, pretrained, c, cancel);
+            });
+        }
     }
 
     /// <summary>The wide network: trained (stage 1), imported, or loaded from its finished stage.</summary>

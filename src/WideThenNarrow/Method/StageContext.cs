@@ -14,7 +14,7 @@ namespace WideThenNarrow.Method;
 /// </summary>
 public sealed class StageContext
 {
-    public StageContext(ExperimentConfig config, long seed, string seedDir, Device device, ImageDataset dataset,
+    public StageContext(ExperimentConfig config, long seed, string seedDir, Device device, IExperimentDataset dataset,
         IProgress<TrainingProgress>? progress, IProgress<string>? log)
     {
         Config = config;
@@ -24,26 +24,15 @@ public sealed class StageContext
         Dataset = dataset;
         Progress = progress;
         Log = log;
-        var d = config.Data;
-        TrainData = new ImageBatchSource(dataset, dataset.Train, new ImageLoaderOptions
-        {
-            BatchSize = d.BatchSize,
-            Seed = seed,
-            CropPadding = d.CropPadding,
-            HorizontalFlip = d.HorizontalFlip,
-            PerClassLimit = d.TrainPerClass > 0 ? d.TrainPerClass : null,
-        });
-        TestData = new ImageBatchSource(dataset, dataset.Test, ImageLoaderOptions.Evaluation(d.EvalBatchSize > 0 ? d.EvalBatchSize : d.BatchSize) with
-        {
-            PerClassLimit = d.TestPerClass > 0 ? d.TestPerClass : null,
-        });
+        TrainData = dataset.TrainSource(seed);
+        TestData = dataset.TestSource();
     }
 
     public ExperimentConfig Config { get; }
     public long Seed { get; }
     public string SeedDir { get; }
     public Device Device { get; }
-    public ImageDataset Dataset { get; }
+    public IExperimentDataset Dataset { get; }
     public IBatchSource TrainData { get; }
     public IBatchSource TestData { get; }
     public IProgress<TrainingProgress>? Progress { get; }
@@ -63,7 +52,7 @@ public sealed class StageContext
         };
         // Same seed, same key: the same initial weights on every run and resume; thin differs from deeper.
         manual_seed(Seed * 1000 + key.Length);
-        var model = ModelFactory.Create(spec.ToModelConfig(Dataset.NumClasses, Dataset.Channels, Dataset.Height, key));
+        var model = ModelFactory.Create(Dataset.ModelConfig(spec, key));
         return model.to(Device);
     }
 

@@ -1,5 +1,6 @@
 using WideThenNarrow.Data;
 using WideThenNarrow.Method;
+using WideThenNarrow.Method.Stages;
 
 namespace WideThenNarrow.Reporting;
 
@@ -50,10 +51,12 @@ public sealed record ExperimentResult(
     ];
 
     public static ExperimentResult Build(ExperimentConfig config, IReadOnlyList<IReadOnlyDictionary<string, StageSummary>> perSeed,
-        IReadOnlyDictionary<string, ModelCostRow> costs, string experimentDir, ImageDataset dataset)
+        IReadOnlyDictionary<string, ModelCostRow> costs, string experimentDir, IExperimentDataset dataset)
     {
         var rows = new List<MethodRow>();
-        foreach (var (method, model, stages) in Recipes)
+        // Text experiments: each pretrained network fine-tuned on the downstream task is a row of its own.
+        var downstream = Recipes.Select(r => (r.Method + $", fine-tuned on {DownstreamStage.Task}", r.Model, (string[])[.. r.Stages, DownstreamStage.NameFor(r.Stages[^1])]));
+        foreach (var (method, model, stages) in Recipes.Concat(downstream))
         {
             var last = stages[^1];
             if (!perSeed.All(s => s.ContainsKey(last))) continue;
@@ -63,9 +66,6 @@ public sealed record ExperimentResult(
             var curve = Enumerable.Range(0, epochs).Select(e => Stat.Of(finals.Select(f => e < f.Curve.Count ? f.Curve[e].EvalTop1 : null))?.Mean).ToList();
             rows.Add(new MethodRow(method, model, stages, costs[model], Stat.Of(finals.Select(f => f.BestTop1)), Stat.Of(finals.Select(f => f.LastTop1)), seconds, curve));
         }
-        int perClassTrain = config.Data.TrainPerClass, perClassTest = config.Data.TestPerClass;
-        int train = perClassTrain > 0 ? Math.Min(dataset.Train.Count, perClassTrain * dataset.NumClasses) : dataset.Train.Count;
-        int test = perClassTest > 0 ? Math.Min(dataset.Test.Count, perClassTest * dataset.NumClasses) : dataset.Test.Count;
-        return new ExperimentResult(config.Name, dataset.Name, train, test, perSeed.Count, rows, perSeed);
+        return new ExperimentResult(config.Name, dataset.Name, dataset.TrainExamples, dataset.TestExamples, perSeed.Count, rows, perSeed);
     }
 }

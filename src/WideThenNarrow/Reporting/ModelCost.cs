@@ -13,21 +13,21 @@ public sealed record ModelCostRow(string Model, string Architecture, long Parame
 public static class ModelCost
 {
     /// <summary>Costs of the experiment's networks (thin, wide, deeper when declared), measured on fresh instances.</summary>
-    public static IReadOnlyDictionary<string, ModelCostRow> Measure(ExperimentConfig config, ImageDataset dataset, Device device, int repeats)
+    public static IReadOnlyDictionary<string, ModelCostRow> Measure(ExperimentConfig config, IExperimentDataset dataset, Device device, int repeats)
     {
         var rows = new Dictionary<string, ModelCostRow>();
         var specs = new List<(string Key, ModelSpec Spec)> { ("thin", config.Models.Thin), ("wide", config.Models.Wide) };
         if (config.Models.Deeper is { } d) specs.Add(("deeper", d));
         foreach (var (key, spec) in specs)
         {
-            var model = ModelFactory.Create(spec.ToModelConfig(dataset.NumClasses, dataset.Channels, dataset.Height, key)).to(device);
-            rows[key] = Of(key, spec.Name + (spec.Widen == "none" ? "" : $" ({spec.Widen})"), model, [dataset.Channels, dataset.Height, dataset.Width], device, repeats);
+            var model = ModelFactory.Create(dataset.ModelConfig(spec, key)).to(device);
+            rows[key] = Of(key, spec.Name + (spec.Widen == "none" ? "" : $" ({spec.Widen})"), model, dataset.ExampleInput, device, repeats);
             model.Dispose();
         }
         return rows;
     }
 
-    public static ModelCostRow Of(string key, string architecture, StagedModel model, long[] exampleShape, Device device, int repeats)
+    public static ModelCostRow Of(string key, string architecture, StagedModel model, Func<int, Device, ModelInput> example, Device device, int repeats)
     {
         model.eval();
         long parameters = model.parameters().Sum(p => p.numel());
@@ -37,22 +37,23 @@ public static class ModelCost
         {
             if (model is IMacCounting counting)
             {
-                var x = zeros([1, .. exampleShape], device: device);
-                var (_, points) = model.ForwardIntermediates(new ModelInput(x));
+                var input = example(1, device);
+                var exampleShape = input.Input.shape[1..];
+                var (_, points) = model.ForwardIntermediates(input);
                 long total = 0;
                 for (int i = 0; i < points.Length; i++)
                     total += counting.BlockMacs(i, i == 0 ? exampleShape : points[i - 1].shape[1..], points[i].shape[1..]);
                 macs = total + counting.HeadMacs(points[^1].shape[1..]);
             }
         }
-        return new ModelCostRow(key, architecture, parameters, macs, Latency(model, exampleShape, 1, device, repeats), Latency(model, exampleShape, 64, device, Math.Max(3, repeats / 4)));
+        return new ModelCostRow(key, architecture, parameters, macs, Latency(model, example, 1, device, repeats), Latency(model, example, 64, device, Math.Max(3, repeats / 4)));
     }
 
-    static double Latency(StagedModel model, long[] exampleShape, int batch, Device device, int repeats)
+    static double Latency(StagedModel model, Func<int, Device, ModelInput> example, int batch, Device device, int repeats)
     {
         using var _ = no_grad();
-        using var x = randn([batch, .. exampleShape], device: device);
-        var input = new ModelInput(x);
+        using var inputs = NewDisposeScope();
+        var input = example(batch, device);
         var times = new double[repeats];
         for (int i = -3; i < repeats; i++)
         {

@@ -1,0 +1,73 @@
+using WideThenNarrow.Data;
+using WideThenNarrow.Models;
+using WideThenNarrow.Training;
+using static TorchSharp.torch;
+
+namespace WideThenNarrow.Method;
+
+/// <summary>
+/// What the runner needs of a dataset: its batches, how the experiment's model specs become models for it, the
+/// task loss of the standard recipe, and an example input for cost and latency. Images and text implement it.
+/// </summary>
+public interface IExperimentDataset : IDisposable
+{
+    string Name { get; }
+    int TrainExamples { get; }
+    int TestExamples { get; }
+
+    /// <summary>Training batches, shuffled (and augmented or masked) by <paramref name="seed"/> and the epoch.</summary>
+    IBatchSource TrainSource(long seed);
+
+    IBatchSource TestSource();
+
+    /// <summary>The model for <paramref name="spec"/> on this data (classes, input shape, vocabulary, head).</summary>
+    ModelConfig ModelConfig(ModelSpec spec, string key);
+
+    /// <summary>Loss of the standard recipe: cross-entropy on classes, or on masked tokens.</summary>
+    ITrainingObjective TaskObjective(StagedModel model);
+
+    /// <summary>An input of <paramref name="batch"/> examples for cost and latency (allocated in the caller's dispose scope).</summary>
+    ModelInput ExampleInput(int batch, Device device);
+}
+
+/// <summary>Opens the dataset an experiment names: text (masked LM) when data.text is set, else images.</summary>
+public static class ExperimentDatasets
+{
+    public static IExperimentDataset Load(ExperimentData data, string dataDir, IProgress<string>? log = null) =>
+        data.Text is { } text
+            ? new MaskedLmExperimentDataset(Data.Text.TextExperimentData.Load(dataDir, text, log))
+            : new ImageExperimentDataset(ImageDataset.Load(data.Dataset, dataDir), data);
+}
+
+/// <summary>An image dataset with the experiment's loader settings (crop, flip, stratified subsets).</summary>
+public sealed class ImageExperimentDataset(ImageDataset dataset, ExperimentData settings) : IExperimentDataset
+{
+    public ImageDataset Dataset => dataset;
+    public string Name => dataset.Name;
+
+    public int TrainExamples => settings.TrainPerClass > 0 ? Math.Min(dataset.Train.Count, settings.TrainPerClass * dataset.NumClasses) : dataset.Train.Count;
+    public int TestExamples => settings.TestPerClass > 0 ? Math.Min(dataset.Test.Count, settings.TestPerClass * dataset.NumClasses) : dataset.Test.Count;
+
+    public IBatchSource TrainSource(long seed) => new ImageBatchSource(dataset, dataset.Train, new ImageLoaderOptions
+    {
+        BatchSize = settings.BatchSize,
+        Seed = seed,
+        CropPadding = settings.CropPadding,
+        HorizontalFlip = settings.HorizontalFlip,
+        PerClassLimit = settings.TrainPerClass > 0 ? settings.TrainPerClass : null,
+    });
+
+    public IBatchSource TestSource() =>
+        new ImageBatchSource(dataset, dataset.Test, ImageLoaderOptions.Evaluation(settings.EvalBatchSize > 0 ? settings.EvalBatchSize : settings.BatchSize) with
+        {
+            PerClassLimit = settings.TestPerClass > 0 ? settings.TestPerClass : null,
+        });
+
+    public ModelConfig ModelConfig(ModelSpec spec, string key) => spec.ToModelConfig(dataset.NumClasses, dataset.Channels, dataset.Height, key);
+
+    public ITrainingObjective TaskObjective(StagedModel model) => new ClassificationObjective(model);
+
+    public ModelInput ExampleInput(int batch, Device device) => new(randn([batch, dataset.Channels, dataset.Height, dataset.Width], device: device));
+
+    public void Dispose() => dataset.Dispose();
+}

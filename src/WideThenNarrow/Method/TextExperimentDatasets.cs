@@ -1,0 +1,68 @@
+using WideThenNarrow.Data;
+using WideThenNarrow.Data.Text;
+using WideThenNarrow.Models;
+using WideThenNarrow.Training;
+using static TorchSharp.torch;
+
+namespace WideThenNarrow.Method;
+
+/// <summary>
+/// The BERT track's pretraining data: masked-LM windows of SOTU + Brown + IMDB-train text (the held-out documents
+/// for evaluation, where "top-1" is masked-token accuracy). Models get a masked-LM head over the vocabulary.
+/// </summary>
+public sealed class MaskedLmExperimentDataset(TextExperimentData data) : IExperimentDataset
+{
+    public TextExperimentData Data => data;
+    public string Name => $"masked-LM text (SOTU + Brown + IMDB train, {data.VocabSize}-token WordPiece, length {data.Options.SequenceLength})";
+    public int TrainExamples => data.MaskedLmTrain(0).Count;
+    public int TestExamples => data.MaskedLmEval().Count;
+
+    public IBatchSource TrainSource(long seed) => data.MaskedLmTrain(seed);
+    public IBatchSource TestSource() => data.MaskedLmEval();
+
+    public ModelConfig ModelConfig(ModelSpec spec, string key) => spec.ToModelConfig(TextExperimentData.ImdbClasses, 0, 0, key) with
+    {
+        Vocab = data.VocabSize,
+        MaxPositions = data.MaxPositions,
+        Head = BertHead.MaskedLm,
+    };
+
+    public ITrainingObjective TaskObjective(StagedModel model) => new MaskedLmObjective(model);
+
+    public ModelInput ExampleInput(int batch, Device device) => TokenInput(batch, data.Options.SequenceLength, data.VocabSize, device);
+
+    /// <summary>The downstream task on the same vocabulary: IMDB sentiment.</summary>
+    public ImdbExperimentDataset Downstream() => new(data);
+
+    public void Dispose() { }
+
+    internal static ModelInput TokenInput(int batch, int length, int vocab, Device device) =>
+        new(randint(TextTokenizer.FirstRegularId, vocab, [batch, length], dtype: ScalarType.Int64, device: device),
+            ones([batch, length], ScalarType.Int64, device), zeros([batch, length], ScalarType.Int64, device));
+}
+
+/// <summary>IMDB sentiment (the standard 25k/25k split, or its per-class subsets) for fine-tuning pretrained encoders.</summary>
+public sealed class ImdbExperimentDataset(TextExperimentData data) : IExperimentDataset
+{
+    public string Name => $"IMDB (max length {data.Options.MaxLength})";
+    public int TrainExamples => data.ImdbTrain.Count;
+    public int TestExamples => data.ImdbTest.Count;
+
+    public IBatchSource TrainSource(long seed) => data.ImdbTrainBatches(seed);
+    public IBatchSource TestSource() => data.ImdbTestBatches();
+
+    public ModelConfig ModelConfig(ModelSpec spec, string key) => spec.ToModelConfig(TextExperimentData.ImdbClasses, 0, 0, key) with
+    {
+        Classes = TextExperimentData.ImdbClasses,
+        Vocab = data.VocabSize,
+        MaxPositions = data.MaxPositions,
+        Head = BertHead.Classification,
+    };
+
+    public ITrainingObjective TaskObjective(StagedModel model) => new ClassificationObjective(model);
+
+    public ModelInput ExampleInput(int batch, Device device) =>
+        MaskedLmExperimentDataset.TokenInput(batch, data.Options.MaxLength, data.VocabSize, device);
+
+    public void Dispose() { }
+}
