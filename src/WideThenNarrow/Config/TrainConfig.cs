@@ -7,7 +7,7 @@ public enum OptimizerKind { Sgd, AdamW }
 public enum ScheduleKind { Constant, Step, MultiStep, Cosine, Linear }
 
 /// <summary>Float32, or the whole model (weights, activations, optimiser state) in bfloat16. See docs/training.md for the caveats.</summary>
-public enum Precision { Float32, BFloat16 }
+public enum Precision { Float32, Bfloat16 }
 
 public sealed record OptimizerConfig
 {

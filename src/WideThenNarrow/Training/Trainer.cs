@@ -48,7 +48,7 @@ public sealed class Trainer
     /// <summary>Converts modules to the precision's dtype. Call before collecting parameters: TorchSharp replaces them.</summary>
     public static void ApplyPrecision(Precision precision, params nn.Module[] modules)
     {
-        if (precision == Precision.BFloat16)
+        if (precision == Precision.Bfloat16)
             foreach (var m in modules) m.to(ScalarType.BFloat16);
     }
 
@@ -203,7 +203,7 @@ public sealed class Trainer
 
     ScalarType CheckPrecision()
     {
-        var want = _s.Precision == Precision.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
+        var want = _s.Precision == Precision.Bfloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
         foreach (var g in _job.ParameterGroups)
             foreach (var p in g.Parameters)
                 if (p.dtype != want)

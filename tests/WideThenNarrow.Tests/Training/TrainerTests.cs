@@ -210,6 +210,31 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void Bfloat16_trains_the_whole_model_in_bfloat16()
+    {
+        var s = Settings(OptimizerKind.Sgd) with { Epochs = 2, Precision = Precision.Bfloat16 };
+        manual_seed(7);
+        var model = new TinyNet();
+        Trainer.ApplyPrecision(s.Precision, model);
+        var result = Trainer.Run(new TrainingJob
+        {
+            Stage = "bf16",
+            Modules = new Dictionary<string, nn.Module> { ["model"] = model },
+            ParameterGroups = [ParameterGroup.Of("model", model)],
+            Objective = new ClassificationObjective(model),
+            Train = new TensorBatchSource(_x, _y, 8, true, 3),
+            Eval = new TensorBatchSource(_ex, _ey, 16, false, 0),
+            Settings = s,
+            RunDir = Path.Combine(_root, "bf16"),
+        });
+        Assert.All(model.parameters(), p => Assert.Equal(ScalarType.BFloat16, p.dtype));
+        Assert.True(result.Last!.EvalTop1 > 0.6, $"eval top-1 {result.Last.EvalTop1}");
+        // Float32 parameters under a bfloat16 setting are a programming error, caught before training.
+        var (_, f32) = Job("bf16-mismatch", s);
+        Assert.Throws<ArgumentException>(() => Trainer.Run(f32));
+    }
+
+    [Fact]
     public void A_step_budget_stops_mid_epoch()
     {
         var s = Settings(OptimizerKind.Sgd) with { Steps = 17 };
