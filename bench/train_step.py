@@ -72,8 +72,9 @@ def main():
     x = torch.randn(a.batch, a.channels, a.size, a.size)
     y = torch.randint(0, a.classes, (a.batch,))
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
-    times = []
+    times, cpu = [], []
     for i in range(a.warmup + a.steps):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         opt.zero_grad()
         loss = F.cross_entropy(model(x), y)
@@ -82,9 +83,11 @@ def main():
         loss.item()
         if i >= a.warmup:
             times.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.process_time() - c0) * 1000)
     label = f"cifar-resnet20 {a.channels}x{a.size}x{a.size} batch {a.batch} threads {torch.get_num_threads()}"
     print(f"pytorch    bare step    {label}: median {statistics.median(times):.1f} ms/step "
-          f"(mean {statistics.mean(times):.1f}, min {min(times):.1f}, {len(times)} steps) torch {torch.__version__}")
+          f"(mean {statistics.mean(times):.1f}, min {min(times):.1f}, {len(times)} steps), "
+          f"cpu {statistics.median(cpu):.1f} ms/step (torch {torch.__version__})")
 
 
 if __name__ == "__main__":

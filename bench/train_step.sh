@@ -10,6 +10,7 @@ wtn=${WTN:-src/WideThenNarrow.Cli/bin/Release/net10.0/linux-x64/wtn}
 [ -x "$wtn" ] || { echo "build wtn first: dotnet build -c Release" >&2; exit 2; }
 
 median() { grep -Eo 'median [0-9.]+' | head -1 | awk '{print $2}'; }
+cpu() { grep -Eo 'cpu [0-9.]+' | head -1 | awk '{print $2}'; }
 for shape in "1 28" "3 32"; do
   set -- $shape
   ts=$("$wtn" bench train-step --channels "$1" --size "$2" --batch 128 --steps "$steps" --threads "$threads")
@@ -17,5 +18,7 @@ for shape in "1 28" "3 32"; do
   echo "$ts"
   echo "$py"
   t=$(echo "$ts" | grep "bare step" | median); p=$(echo "$py" | median)
-  awk -v t="$t" -v p="$p" -v s="$1x$2x$2" 'BEGIN { printf "ratio %s: torchsharp / pytorch = %.2f (bare step)\n", s, t / p }'
+  tc=$(echo "$ts" | grep "bare step" | cpu); pc=$(echo "$py" | cpu)
+  awk -v t="$t" -v p="$p" -v tc="$tc" -v pc="$pc" -v s="$1x$2x$2" \
+    'BEGIN { printf "ratio %s: torchsharp / pytorch = %.2f wall, %.2f cpu (bare step; cpu time is the fairer number on a busy machine)\n", s, t / p, tc / pc }'
 done

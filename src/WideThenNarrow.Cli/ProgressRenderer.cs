@@ -93,18 +93,20 @@ public sealed class ProgressRenderer
                     task.Value = p.Step;
                     // Re-rendering the description costs a string per update: a few per second is plenty.
                     if (_sinceRefresh.ElapsedMilliseconds < 200) break;
-                    task.Description = Markup.Escape(StepLine(p));
+                    // Short: the bar, elapsed and remaining-time columns show the rest.
+                    task.Description = Markup.Escape($"{p.Stage} ep {p.Epoch + 1}/{p.Epochs} step {p.Step}/{p.TotalSteps} loss {p.Loss:F3} lr {p.LearningRate:G2} {p.SamplesPerSecond:F0}/s");
                     _sinceRefresh.Restart();
                     break;
                 case TrainingEventKind.Evaluating:
                     if (_sinceRefresh.ElapsedMilliseconds < 200) break;
-                    task.Description = Markup.Escape($"{p.Stage} epoch {p.Epoch + 1}/{p.Epochs} evaluating {p.StepInEpoch}/{p.StepsPerEpoch}");
+                    task.Description = Markup.Escape($"{p.Stage} ep {p.Epoch + 1}/{p.Epochs} evaluating {p.StepInEpoch}/{p.StepsPerEpoch}");
                     _sinceRefresh.Restart();
                     break;
                 case TrainingEventKind.EpochEnd:
                     AnsiConsole.MarkupLine(Markup.Escape(EpochLine(p.Metrics!)));
                     break;
                 case TrainingEventKind.Finished:
+                    task.Description = Markup.Escape($"{p.Stage} done: {p.Step} steps");
                     task.Value = task.MaxValue;
                     task.StopTask();
                     break;

@@ -7,8 +7,11 @@ using static TorchSharp.torch;
 
 namespace WideThenNarrow.Training;
 
-/// <summary>Milliseconds per training step: median, mean and min over the timed steps.</summary>
-public sealed record StepTiming(string Path, int Steps, double MedianMs, double MeanMs, double MinMs);
+/// <summary>
+/// Milliseconds per training step over the timed steps: wall-clock median, mean and min, and the median of the
+/// process CPU time per step (user + system), which stays comparable on a machine shared with other jobs.
+/// </summary>
+public sealed record StepTiming(string Path, int Steps, double MedianMs, double MeanMs, double MinMs, double CpuMedianMs);
 
 /// <summary>
 /// Times SGD training steps on one fixed random batch: the bare step (forward, cross-entropy, backward, SGD
@@ -26,8 +29,10 @@ public static class StepBenchmark
         using var opt = optim.SGD(model.parameters(), 0.1, momentum: 0.9, weight_decay: 5e-4);
         model.train();
         var times = new double[steps];
+        var cpu = new double[steps];
         for (int i = 0; i < warmup + steps; i++)
         {
+            var cpu0 = CpuMs();
             var clock = Stopwatch.StartNew();
             using (NewDisposeScope())
             {
@@ -37,20 +42,22 @@ public static class StepBenchmark
                 opt.step();
                 _ = loss.ToDouble();
             }
-            if (i >= warmup) times[i - warmup] = clock.Elapsed.TotalMilliseconds;
+            if (i < warmup) continue;
+            times[i - warmup] = clock.Elapsed.TotalMilliseconds;
+            cpu[i - warmup] = CpuMs() - cpu0;
         }
-        return Summarise("bare step", times);
+        return Summarise("bare step", times, cpu);
     }
 
     public static StepTiming ThroughTrainer(nn.Module<ModelInput, Tensor> model, long[] inputShape, int classes, int warmup, int steps, Device device, string runDir)
     {
         manual_seed(0);
         using var source = new FixedBatchSource(randn(inputShape, device: device), randint(0, classes, [inputShape[0]], device: device), warmup + steps);
-        var stamps = new List<double>(warmup + steps + 1);
+        var stamps = new List<(double Wall, double Cpu)>(warmup + steps + 1);
         var clock = Stopwatch.StartNew();
         var sink = new StampSink(stamps, clock);
         if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true);
-        stamps.Add(0);
+        stamps.Add((0, CpuMs()));
         Trainer.Run(new TrainingJob
         {
             Stage = "bench",
@@ -71,21 +78,23 @@ public static class StepBenchmark
             Progress = sink,
         });
         Directory.Delete(runDir, recursive: true);
-        var times = Enumerable.Range(warmup + 1, steps).Select(i => stamps[i] - stamps[i - 1]).ToArray();
-        return Summarise("trainer step", times);
+        var timed = Enumerable.Range(warmup + 1, steps).ToArray();
+        return Summarise("trainer step", timed.Select(i => stamps[i].Wall - stamps[i - 1].Wall).ToArray(),
+                         timed.Select(i => stamps[i].Cpu - stamps[i - 1].Cpu).ToArray());
     }
 
-    static StepTiming Summarise(string path, double[] ms)
-    {
-        var sorted = ms.OrderBy(t => t).ToArray();
-        return new StepTiming(path, ms.Length, sorted[sorted.Length / 2], ms.Average(), sorted[0]);
-    }
+    static double CpuMs() => Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds;
 
-    sealed class StampSink(List<double> stamps, Stopwatch clock) : IProgress<TrainingProgress>
+    static double Median(double[] xs) => xs.OrderBy(t => t).ElementAt(xs.Length / 2);
+
+    static StepTiming Summarise(string path, double[] ms, double[] cpuMs) =>
+        new(path, ms.Length, Median(ms), ms.Average(), ms.Min(), Median(cpuMs));
+
+    sealed class StampSink(List<(double Wall, double Cpu)> stamps, Stopwatch clock) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress p)
         {
-            if (p.Kind == TrainingEventKind.Step) stamps.Add(clock.Elapsed.TotalMilliseconds);
+            if (p.Kind == TrainingEventKind.Step) stamps.Add((clock.Elapsed.TotalMilliseconds, CpuMs()));
         }
     }
 
