@@ -12,6 +12,7 @@ public class ResNetTests
     [InlineData("resnet34", "none", 21_797_672)]
     [InlineData("resnet50", "none", 25_557_032)]
     [InlineData("resnet101", "none", 44_549_160)]
+    [InlineData("resnet152", "none", 60_192_808)]
     [InlineData("resnet50", "inner=2", 68_883_240)]
     public void ImageNet_parameter_counts_match_torchvision(string name, string widen, long expected)
     {
