@@ -19,6 +19,8 @@ public static class WtnApp
         root.Add(TrainCommand.Build(g));
         root.Add(BenchCommand.Build(g));
         root.Add(ModelCommand.Build(g));
+        root.Add(DemoCommand.Build(g));
+        root.Add(RunCommand.Build(g));
         return root;
     }
 

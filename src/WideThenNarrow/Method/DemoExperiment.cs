@@ -9,13 +9,13 @@ namespace WideThenNarrow.Method;
 /// </summary>
 public static class DemoExperiment
 {
-    public const int TrainPerClass = 500;
-    public const int TestPerClass = 200;
+    public const int TrainPerClass = 250;
+    public const int TestPerClass = 100;
     public const int BatchSize = 128;
-    public const int WideEpochs = 4;
-    public const int FinetuneEpochs = 4;
+    public const int WideEpochs = 3;
+    public const int FinetuneEpochs = 3;
     /// <summary>Imitation steps per block; ResNet-20 has 10 blocks (stem + 9).</summary>
-    public const int ImitationStepsPerBlock = 16;
+    public const int ImitationStepsPerBlock = 8;
 
     public static ExperimentConfig Build()
     {
@@ -48,7 +48,7 @@ public static class DemoExperiment
                     Schedule = new ScheduleConfig { Name = ScheduleKind.Cosine },
                     Steps = ImitationStepsPerBlock,
                     Eval = new EvalConfig { EveryEpochs = 0 },
-                    Logging = new LoggingConfig { EverySteps = 4, Tensorboard = false },
+                    Logging = new LoggingConfig { EverySteps = 2, Tensorboard = false },
                 },
             },
             Finetune = new DistillStageConfig { Alpha = 0.5, Temperature = 4, Train = Standard(FinetuneEpochs) with { Optimizer = sgd with { Lr = 0.02 } } },

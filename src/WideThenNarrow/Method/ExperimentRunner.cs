@@ -51,7 +51,8 @@ public sealed class ExperimentRunner
         for (int i = 0; i < n; i++)
         {
             long seed = config.SeedBase + i;
-            var ctx = new StageContext(config, seed, Path.Combine(ExperimentDir, $"seed-{seed}"), device, dataset, progress, log);
+            var seedProgress = n > 1 && progress is not null ? new SeedProgress(seed, progress) : progress;
+            var ctx = new StageContext(config, seed, Path.Combine(ExperimentDir, $"seed-{seed}"), device, dataset, seedProgress, log);
             perSeed.Add(RunSeed(ctx, cancel));
         }
         var costs = ModelCost.Measure(config, dataset, device, config.Report.LatencyRepeats);
@@ -157,5 +158,17 @@ public sealed class ExperimentRunner
         log?.Report($"seed {ctx.Seed}: {stage} done in {summary.WallSeconds:F0} s" +
                     (summary.LastTop1 is { } t ? $", test top-1 {100 * t:F2}%" : ""));
         return summary;
+    }
+
+    /// <summary>Prefixes progress stage names with the seed when several seeds run (checkpoints keep the plain name).</summary>
+    sealed class SeedProgress(long seed, IProgress<TrainingProgress> inner) : IProgress<TrainingProgress>
+    {
+        readonly Dictionary<string, string> names = [];
+
+        public void Report(TrainingProgress p)
+        {
+            if (!names.TryGetValue(p.Stage, out var name)) names[p.Stage] = name = $"seed {seed} {p.Stage}";
+            inner.Report(p with { Stage = name });
+        }
     }
 }

@@ -1,4 +1,6 @@
+using WideThenNarrow.Data;
 using WideThenNarrow.Method;
+using WideThenNarrow.Models;
 using static TorchSharp.torch;
 
 namespace WideThenNarrow.Tests.Method;
@@ -88,25 +90,38 @@ public class LayerwiseImitationTests
         Assert.False(TestSteps.BitIdentical(up["blocks.2.0.weight"], down["blocks.2.0.weight"]));
     }
 
+    /// <summary>A few stratified Fashion-MNIST batches (real data), flattened images and labels.</summary>
+    static List<(Tensor X, Tensor Y)> FashionBatches(int perClass, int batchSize)
+    {
+        using var source = new ImageBatchSource(TestData.FashionMnist, TestData.FashionMnist.Train,
+            new ImageLoaderOptions { BatchSize = batchSize, Seed = 1, PerClassLimit = perClass });
+        return source.Epoch(0, CPU).Select(b => (b.Input.Input.DetachFromDisposeScope(), b.Labels.DetachFromDisposeScope())).ToList();
+    }
+
+    static Mlp MlpOf(int width, int depth, string widen, bool residual, long seed)
+    {
+        manual_seed(seed);
+        return new Mlp(new ModelConfig { Name = "mlp", Width = width, Depth = depth, Residual = residual, Widen = Widening.Parse(widen) });
+    }
+
     [Fact]
     public void Full_mode_merge_keeps_outputs_where_claimed()
     {
-        // Thin width 8, wide width 24: every point gets U (8->24) and D (24->8). The MLP has no skips, so every
+        // Plain MLP, thin width 16, wide full=3 (48): every point gets U (16->48) and D (48->16). No skips, so each
         // pair before the last point folds into the next block's first Linear.
-        var thin = new TinyStagedMlp(Features, 8, 4, Classes, seed: 7);
-        var wide = new TinyStagedMlp(Features, 24, 4, Classes, seed: 8);
-        var data = TestSteps.RandomBatches(2, 32, Features, Classes, seed: 9);
+        var thin = MlpOf(16, 4, "none", false, 7);
+        var wide = MlpOf(16, 4, "full=3", false, 8);
+        var data = FashionBatches(10, 50);
         var li = new LayerwiseImitation(thin, wide, new ImitationOptions());
         for (int k = 0; k < li.BlockCount; k++)
         {
             var b = li.Block(k);
-            TestSteps.Run(b.Objective, b.Groups.SelectMany(g => g.Parameters), data, 0.1, 15);
+            TestSteps.Run(b.Objective, b.Groups.SelectMany(g => g.Parameters), data, 0.05, 15);
         }
         li.Release();
         thin.eval();
         using var _ = no_grad();
-        var x = randn(64, Features);
-        var input = new WideThenNarrow.Models.ModelInput(x);
+        var input = new ModelInput(data[0].X);
         var withPairs = li.Adapters.ForwardWithPairs(thin, input);
         var plainBefore = thin.call(input);
         var fates = li.Adapters.MergeInto(thin);
@@ -121,19 +136,33 @@ public class LayerwiseImitationTests
     }
 
     [Fact]
-    public void Imitation_steps_lower_each_blocks_mse()
+    public void Residual_points_drop_their_pairs_and_say_why()
     {
-        var data = TestSteps.RandomBatches(4, 64, Features, Classes, seed: 10);
-        var wide = new TinyStagedMlp(Features, 16, 4, Classes, seed: 11, inner: 4);
-        var thin = new TinyStagedMlp(Features, 16, 4, Classes, seed: 12);
+        var thin = MlpOf(8, 3, "none", true, 1);
+        var wide = MlpOf(8, 3, "full=2", true, 2);
+        var li = new LayerwiseImitation(thin, wide, new ImitationOptions());
+        var fates = li.Adapters.MergeInto(thin);
+        Assert.Equal(3, fates.Count);
+        Assert.All(fates, f => Assert.Equal(AdapterFateKind.Dropped, f.Kind));
+        Assert.Contains("skip", fates[0].Reason);
+    }
+
+    [Fact]
+    public void Imitation_steps_lower_each_blocks_mse_on_fashion_mnist()
+    {
+        var data = FashionBatches(20, 50);
+        var wide = MlpOf(32, 4, "inner=4", true, 11);
+        var thin = MlpOf(32, 4, "none", true, 12);
         var li = new LayerwiseImitation(thin, wide, new ImitationOptions());
         for (int k = 0; k < li.BlockCount; k++)
         {
             var b = li.Block(k);
             double before = TestSteps.Loss(b.Objective, data);
-            TestSteps.Run(b.Objective, b.Groups.SelectMany(g => g.Parameters), data, 0.05, 20);
+            TestSteps.Run(b.Objective, b.Groups.SelectMany(g => g.Parameters), data, 0.05, 12);
             double after = TestSteps.Loss(b.Objective, data);
             Assert.True(after < 0.8 * before, $"block {k}: mse {before:F4} -> {after:F4}");
         }
+        Assert.True(HeadTransfer.CopyIfShapesMatch(wide, thin));
+        Assert.True(TestSteps.BitIdentical(thin.HeadParameters().First(), wide.HeadParameters().First()));
     }
 }

@@ -1,0 +1,78 @@
+using System.CommandLine;
+using Spectre.Console;
+using WideThenNarrow.Config;
+using WideThenNarrow.Method;
+using WideThenNarrow.Reporting;
+
+namespace WideThenNarrow.Cli.Commands;
+
+/// <summary><c>wtn run EXPERIMENT.yaml [--seeds N] [--set key=value ...] [--runs-dir DIR]</c>.</summary>
+public static class RunCommand
+{
+    public static Command Build(GlobalOptions g)
+    {
+        var file = new Argument<string>("experiment") { Description = "Experiment file (YAML): data, models, stages and baselines" };
+        var seeds = new Option<int?>("--seeds") { Description = "Number of seeds (default: the file's 'seeds')" };
+        var set = new Option<string[]>("--set") { Description = "Override a key, e.g. --set finetune.train.epochs=5 (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var runsDir = RunsDirOption();
+        var cmd = new Command("run", "Run every stage and baseline an experiment declares (skips finished stages, resumes interrupted ones), then write report.md, results.json and plots");
+        cmd.Add(file);
+        cmd.Add(seeds);
+        cmd.Add(set);
+        cmd.Add(runsDir);
+        cmd.SetAction(g.Handler((parse, ctx, ct) =>
+        {
+            var config = ConfigLoader.Load<ExperimentConfig>(parse.GetValue(file)!, parse.GetValue(set) ?? []);
+            Execute(config, parse.GetValue(seeds), parse.GetValue(runsDir)!, ctx, ct, note: null);
+            return Task.FromResult(0);
+        }));
+        return cmd;
+    }
+
+    internal static Option<string> RunsDirOption() => new("--runs-dir")
+    {
+        Description = "Folder of experiment runs",
+        DefaultValueFactory = _ => "runs",
+    };
+
+    /// <summary>Runs the experiment with live progress, then prints the table and where the report is.</summary>
+    internal static ExperimentResult Execute(ExperimentConfig config, int? seeds, string runsDir, RunContext ctx, CancellationToken ct, string? note)
+    {
+        var log = new LineLog();
+        var renderer = new ProgressRenderer(RunContext.Interactive);
+        string dir = "";
+        var result = renderer.Run(sink =>
+        {
+            var runner = new ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device, sink, log);
+            dir = runner.ExperimentDir;
+            return runner.Run(seeds, ct);
+        });
+        PrintTable(result);
+        if (note is not null) Console.WriteLine(note);
+        Console.WriteLine($"report: {Path.GetFullPath(Path.Combine(dir, "report.md"))}");
+        return result;
+    }
+
+    static void PrintTable(ExperimentResult r)
+    {
+        Console.WriteLine();
+        Console.WriteLine($"{r.Experiment}: {r.Dataset}, {r.TrainExamples} train / {r.TestExamples} test examples, {r.Seeds} seed(s)");
+        var t = new Table().Border(TableBorder.Rounded)
+            .AddColumns("method", "params", "MACs", "top-1 best", "top-1 last", "wall time", "latency b=1 / 64");
+        foreach (var m in r.Methods)
+        {
+            var stages = string.Join("\n", m.Stages.Select(s => $"{s} {(m.StageSeconds[s] is { } x ? ProgressRenderer.Format(TimeSpan.FromSeconds(x.Mean)) : "?")}"));
+            t.AddRow(Markup.Escape(m.Method), ExperimentReport.Count(m.Cost.Parameters), m.Cost.Macs is { } macs ? ExperimentReport.Count(macs) : "n/a",
+                Pct(m.BestTop1), Pct(m.LastTop1), Markup.Escape(stages), $"{m.Cost.LatencyMs1:F1} / {m.Cost.LatencyMs64:F0} ms");
+        }
+        AnsiConsole.Write(t);
+    }
+
+    static string Pct(Stat? s) => s is null ? "n/a" : s.N > 1 ? $"{100 * s.Mean:F2} ± {100 * s.Spread:F2}%" : $"{100 * s.Mean:F2}%";
+
+    /// <summary>Stage events as lines, in order (through Spectre so a live display stays intact).</summary>
+    sealed class LineLog : IProgress<string>
+    {
+        public void Report(string value) => AnsiConsole.WriteLine(value);
+    }
+}
