@@ -42,6 +42,8 @@ public static class DemoExperiment
             Wide = new WideStageConfig { Train = Standard(WideEpochs) },
             Imitation = new ImitationStageConfig
             {
+                // The demo's imitation runs see at most 8 distinct batches: cache the wide activations (about 0.5 GB).
+                WideCacheMb = 1024,
                 Train = new TrainerSettings
                 {
                     Optimizer = sgd with { Lr = 0.05, WeightDecay = 0 },

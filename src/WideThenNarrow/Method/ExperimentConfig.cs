@@ -145,6 +145,11 @@ public sealed record ImitationStageConfig
     public double EarlierBlocksLrFactor { get; init; }
     /// <summary>Copy the wide network's head into the thin one when the shapes allow (inner widening).</summary>
     public bool CopyHead { get; init; } = true;
+    /// <summary>
+    /// Disk cache of the wide network's activations, at most this many MiB (0 = recompute them every step). Every
+    /// block's run sees the same batches, so the wide network then runs once per batch instead of once per batch and block.
+    /// </summary>
+    public int WideCacheMb { get; init; }
     /// <summary>Budget, optimiser and schedule of every block's run (SGD momentum 0.9, no weight decay, cosine to 0).</summary>
     public TrainerSettings Train { get; init; } = new()
     {

@@ -165,4 +165,38 @@ public class LayerwiseImitationTests
         Assert.True(HeadTransfer.CopyIfShapesMatch(wide, thin));
         Assert.True(TestSteps.BitIdentical(thin.HeadParameters().First(), wide.HeadParameters().First()));
     }
+
+    [Fact]
+    public void Disk_cache_of_wide_activations_gives_the_same_result_and_hits_from_the_second_block()
+    {
+        var data = FashionBatches(10, 50);
+        var wide = MlpOf(16, 3, "inner=2", true, 21);
+        Dictionary<string, Tensor> Train(IWideActivationSource? source)
+        {
+            var thin = MlpOf(16, 3, "none", true, 22);
+            var li = new LayerwiseImitation(thin, wide, new ImitationOptions(), source);
+            for (int k = 0; k < li.BlockCount; k++)
+            {
+                var b = li.Block(k);
+                TestSteps.Run(b.Objective, b.Groups.SelectMany(g => g.Parameters), data, 0.05, 4);
+            }
+            return TestSteps.Snapshot(thin);
+        }
+        var folder = TestData.NewTempFolder("cache");
+        try
+        {
+            var cache = new DiskCachedWideActivations(wide, folder, 1L << 30);
+            var cached = Train(cache);
+            var direct = Train(null);
+            foreach (var (name, t) in direct) Assert.True(TestSteps.BitIdentical(t, cached[name]), name);
+            // 2 distinct batches: missed once each, then served from disk for every later step.
+            Assert.Equal(2, cache.Misses);
+            Assert.Equal(3 * 4 - 2, cache.Hits);
+            var tiny = new DiskCachedWideActivations(wide, folder + "-tiny", 1);
+            Train(tiny);
+            Assert.Equal(0, tiny.BytesUsed); // over the bound: computed on the fly, nothing stored
+            Directory.Delete(folder + "-tiny", true);
+        }
+        finally { Directory.Delete(folder, true); }
+    }
 }

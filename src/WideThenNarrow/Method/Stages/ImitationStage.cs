@@ -18,7 +18,9 @@ public static class ImitationStage
     {
         const string stage = "imitation";
         var dir = ctx.StageDir(stage);
-        var li = new LayerwiseImitation(thin, wide, c.ToOptions());
+        var cacheDir = Path.Combine(dir, "wide-cache");
+        var cache = c.WideCacheMb > 0 ? new DiskCachedWideActivations(wide, cacheDir, c.WideCacheMb * (1L << 20)) : null;
+        var li = new LayerwiseImitation(thin, wide, c.ToOptions(), cache);
         li.Adapters.to(ctx.Device);
         var modules = new Dictionary<string, nn.Module> { ["model"] = thin, ["adapters"] = li.Adapters };
         var blocks = new List<BlockSummary>();
@@ -59,6 +61,11 @@ public static class ImitationStage
             Trainer.LoadModules(last, modules);
         }
         li.Release();
+        if (cache is not null)
+        {
+            ctx.Log?.Report($"imitation: wide activation cache {cache.Hits} hits, {cache.Misses} misses, {cache.BytesUsed >> 20} MiB");
+            Directory.Delete(cacheDir, recursive: true);
+        }
         bool headCopied = c.CopyHead && HeadTransfer.CopyIfShapesMatch(wide, thin);
         var fates = li.Adapters.MergeInto(thin);
         return new StageSummary
