@@ -24,8 +24,8 @@ public static class DemoCommand
             }
             var config = DemoExperiment.Build();
             Console.WriteLine(DemoExperiment.Describe(config));
-            RunCommand.Execute(config, null, parse.GetValue(runsDir)!, ctx, ct,
-                note: $"demo finished in {clock.Elapsed.TotalMinutes:F1} min. A short run on a subset: for the full experiment, `wtn run experiments/fashion-mnist-resnet.yaml`.");
+            RunCommand.Execute(config, null, parse.GetValue(runsDir)!, ctx, ct);
+            Console.WriteLine($"demo finished in {clock.Elapsed.TotalMinutes:F1} min. A short run on a subset: for the full experiment, `wtn run experiments/fashion-mnist-resnet.yaml`.");
             return Task.FromResult(0);
         }));
         return cmd;

@@ -23,7 +23,7 @@ public static class RunCommand
         cmd.SetAction(g.Handler((parse, ctx, ct) =>
         {
             var config = ConfigLoader.Load<ExperimentConfig>(parse.GetValue(file)!, parse.GetValue(set) ?? []);
-            Execute(config, parse.GetValue(seeds), parse.GetValue(runsDir)!, ctx, ct, note: null);
+            Execute(config, parse.GetValue(seeds), parse.GetValue(runsDir)!, ctx, ct);
             return Task.FromResult(0);
         }));
         return cmd;
@@ -36,7 +36,7 @@ public static class RunCommand
     };
 
     /// <summary>Runs the experiment with live progress, then prints the table and where the report is.</summary>
-    internal static ExperimentResult Execute(ExperimentConfig config, int? seeds, string runsDir, RunContext ctx, CancellationToken ct, string? note)
+    internal static ExperimentResult Execute(ExperimentConfig config, int? seeds, string runsDir, RunContext ctx, CancellationToken ct)
     {
         var log = new LineLog();
         var renderer = new ProgressRenderer(RunContext.Interactive);
@@ -48,7 +48,6 @@ public static class RunCommand
             return runner.Run(seeds, ct);
         });
         PrintTable(result);
-        if (note is not null) Console.WriteLine(note);
         Console.WriteLine($"report: {Path.GetFullPath(Path.Combine(dir, "report.md"))}");
         return result;
     }

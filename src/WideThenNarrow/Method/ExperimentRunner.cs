@@ -135,7 +135,8 @@ public sealed class ExperimentRunner
         var wide = ctx.Build("wide");
         if (c.Import is { } file)
         {
-            WeightImport.Load(wide, file);
+            if (!File.Exists(file)) throw new WtnException($"wide.import: {file} does not exist");
+            Weights.Load(wide, file); // torchvision / HuggingFace names, .pth/.pt/.bin or .safetensors, strict
             done["wide"] = new StageSummary { Stage = "wide", Model = "wide", Weights = Path.GetFullPath(file) };
             return wide;
         }

@@ -7,6 +7,8 @@ using static TorchSharp.torch;
 namespace WideThenNarrow.Tests.Method;
 
 /// <summary>The whole pipeline on a small stratified Fashion-MNIST subset with small residual MLPs (seconds).</summary>
+// Bit-exact comparisons need the global torch RNG to themselves: no test may draw from it concurrently.
+[Collection("torch-rng")]
 public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     static TrainerSettings Budget(int epochs = 0, long steps = 0, double lr = 0.05, double wd = 5e-4) => new()
@@ -121,6 +123,32 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             var random = r.PerSeed[0]["standard"];
             Assert.True(method.LastTop1 > random.LastTop1 + 0.05, $"warm start {method.LastTop1:P1} vs random {random.LastTop1:P1}");
             Assert.True(method.Curve[^1].TrainLoss < random.Curve[^1].TrainLoss, $"train loss {method.Curve[^1].TrainLoss} vs {random.Curve[^1].TrainLoss}");
+        }
+        finally { Directory.Delete(runs, true); }
+    }
+
+    [Fact]
+    public void Imported_wide_network_is_the_teacher_and_a_misfit_file_is_named()
+    {
+        var runs = TestData.NewTempFolder("import");
+        try
+        {
+            var c = Tiny("import", baselines: false) with { Standard = null, Finetune = null };
+            manual_seed(99);
+            var trained = ModelFactory.Create(c.Models.Wide.ToModelConfig(10, 1, 28, "wide"));
+            var file = Path.Combine(runs, "wide.pth");
+            Weights.Save(trained, file);
+            var r = Runner(c with { Wide = new WideStageConfig { Import = file } }, runs).Run();
+            Assert.Equal(Path.GetFullPath(file), r.PerSeed[0]["wide"].Weights);
+            // Inner widening: the head is copied from the imported network, so it must equal the file's.
+            var thin = ModelFactory.Create(c.Models.Thin.ToModelConfig(10, 1, 28, "thin"));
+            thin.load(Path.Combine(runs, "import", "seed-0", "imitation", "final.model"));
+            Assert.True(TestSteps.BitIdentical(thin.HeadParameters().First(), trained.HeadParameters().First()));
+
+            var thinFile = Path.Combine(runs, "thin.pth");
+            Weights.Save(thin, thinFile);
+            var e = Assert.Throws<WtnException>(() => Runner(c with { Name = "misfit", Wide = new WideStageConfig { Import = thinFile } }, runs).Run());
+            Assert.Contains(thinFile, e.Message);
         }
         finally { Directory.Delete(runs, true); }
     }

@@ -5,6 +5,8 @@ using static TorchSharp.torch;
 
 namespace WideThenNarrow.Tests.Method;
 
+// Bit-exact comparisons need the global torch RNG to themselves: no test may draw from it concurrently.
+[Collection("torch-rng")]
 public class LayerwiseImitationTests
 {
     const int Features = 20, Classes = 5;
