@@ -57,7 +57,6 @@ public sealed class MaskedLmBatchSource : IBatchSource
     public int Count { get; }
     public int BatchSize => options.BatchSize;
     public int BatchesPerEpoch => (Count + BatchSize - 1) / BatchSize;
-    public MaskedLmOptions Options => options;
 
     public IEnumerable<Batch> Epoch(int epoch, Device device, int skipBatches = 0)
     {
