@@ -69,7 +69,7 @@ public static class TrainCommand
             Objective = new ClassificationObjective(model, cfg.LabelSmoothing),
             Train = train,
             Eval = eval,
-            Settings = cfg.ToSettings(),
+            Settings = cfg,
             RunDir = runDir,
             Device = ctx.Device,
             Progress = progress,

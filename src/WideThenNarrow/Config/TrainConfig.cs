@@ -69,7 +69,7 @@ public sealed record LoggingConfig
 }
 
 /// <summary>Everything the trainer needs besides the modules, data and objective. Experiment schemas embed these records.</summary>
-public sealed record TrainerSettings
+public record TrainerSettings
 {
     public OptimizerConfig Optimizer { get; init; } = new();
     public ScheduleConfig Schedule { get; init; } = new();
@@ -99,27 +99,12 @@ public sealed record DataSection
     public int? EvalPerClassLimit { get; init; }
 }
 
-/// <summary><c>wtn train</c>'s config: a model, a dataset and the trainer settings, one YAML file.</summary>
-public sealed record TrainConfig
+/// <summary><c>wtn train</c>'s config: a model, a dataset and the trainer settings (inherited, so their keys stay top-level), one YAML file.</summary>
+public sealed record TrainConfig : TrainerSettings
 {
     /// <summary>The model, as the model zoo reads it (<see cref="ModelFactory"/>); classes default to the dataset's.</summary>
     public ModelConfig Model { get; init; } = new() { Name = "cifar-resnet20" };
     public DataSection Data { get; init; } = new();
     /// <summary>Label smoothing of the cross-entropy.</summary>
     public double LabelSmoothing { get; init; }
-    public OptimizerConfig Optimizer { get; init; } = new();
-    public ScheduleConfig Schedule { get; init; } = new();
-    public int Epochs { get; init; } = 10;
-    public long Steps { get; init; }
-    public long Seed { get; init; }
-    public Precision Precision { get; init; } = Precision.Float32;
-    public EvalConfig Eval { get; init; } = new();
-    public CheckpointConfig Checkpoint { get; init; } = new();
-    public LoggingConfig Logging { get; init; } = new();
-
-    public TrainerSettings ToSettings() => new()
-    {
-        Optimizer = Optimizer, Schedule = Schedule, Epochs = Epochs, Steps = Steps, Seed = Seed,
-        Precision = Precision, Eval = Eval, Checkpoint = Checkpoint, Logging = Logging,
-    };
 }

@@ -132,17 +132,9 @@ public sealed record WideStageConfig
     public TrainerSettings Train { get; init; } = new();
 }
 
-public sealed record ImitationStageConfig
+/// <summary>Stage 2: the imitation options (inherited, so their keys sit in this section) plus the stage's own settings.</summary>
+public sealed record ImitationStageConfig : ImitationOptions
 {
-    /// <summary>teacher (default): thin block k reads the wide h_{k-1}; student: the thin network's own.</summary>
-    public ImitationInput Input { get; init; } = ImitationInput.Teacher;
-    /// <summary>LayerNorm without affine on both sides before the MSE.</summary>
-    public bool Normalize { get; init; }
-    /// <summary>Weight of the per-head attention KL (transformers); 0 = off.</summary>
-    public double AttentionWeight { get; init; }
-    public bool AverageHeads { get; init; }
-    /// <summary>Learning-rate factor of earlier blocks in student mode; 0 = frozen.</summary>
-    public double EarlierBlocksLrFactor { get; init; }
     /// <summary>Copy the wide network's head into the thin one when the shapes allow (inner widening).</summary>
     public bool CopyHead { get; init; } = true;
     /// <summary>
@@ -157,15 +149,6 @@ public sealed record ImitationStageConfig
         Schedule = new ScheduleConfig { Name = ScheduleKind.Cosine },
         Epochs = 1,
         Eval = new EvalConfig { EveryEpochs = 0 },
-    };
-
-    public ImitationOptions ToOptions() => new()
-    {
-        Input = Input,
-        Normalize = Normalize,
-        AttentionWeight = AttentionWeight,
-        AverageHeads = AverageHeads,
-        EarlierBlocksLrFactor = EarlierBlocksLrFactor,
     };
 }
 

@@ -13,7 +13,7 @@ public enum ImitationInput
 /// Stage 2 options that are not the trainer's (budget, optimiser and schedule per block are the trainer's
 /// config). Defaults: teacher input, plain MSE, no attention term, earlier blocks frozen.
 /// </summary>
-public sealed record ImitationOptions
+public record ImitationOptions
 {
     public ImitationInput Input { get; init; } = ImitationInput.Teacher;
 

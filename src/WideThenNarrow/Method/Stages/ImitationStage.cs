@@ -20,7 +20,7 @@ public static class ImitationStage
         var dir = ctx.StageDir(stage);
         var cacheDir = Path.Combine(dir, "wide-cache");
         var cache = c.WideCacheMb > 0 ? new DiskCachedWideActivations(wide, cacheDir, c.WideCacheMb * (1L << 20)) : null;
-        var li = new LayerwiseImitation(thin, wide, c.ToOptions(), cache);
+        var li = new LayerwiseImitation(thin, wide, c, cache);
         li.Adapters.to(ctx.Device);
         var modules = new Dictionary<string, nn.Module> { ["model"] = thin, ["adapters"] = li.Adapters };
         var blocks = new List<BlockSummary>();
