@@ -52,6 +52,28 @@ public sealed class Trainer
             foreach (var m in modules) m.to(ScalarType.BFloat16);
     }
 
+    /// <summary>
+    /// Mean loss and top-1 of <paramref name="objective"/> over one pass of <paramref name="data"/>, outside any run
+    /// (e.g. the thin network right after stage 2). The caller sets the modules' modes (eval for a test).
+    /// </summary>
+    public static (double? Loss, double? Top1) Evaluate(ITrainingObjective objective, IBatchSource data, Device device)
+    {
+        var acc = new Accumulator();
+        using (no_grad())
+        {
+            using var batches = data.Epoch(0, device).GetEnumerator();
+            while (true)
+            {
+                using var scope = NewDisposeScope();
+                if (!batches.MoveNext()) break;
+                using var batch = batches.Current;
+                var output = objective.Compute(batch, training: false);
+                acc.Add(output.Loss.ToDouble(), batch.Size, output, batch.Labels);
+            }
+        }
+        return acc.Count == 0 ? (null, null) : (acc.LossSum / acc.Count, acc.Top1);
+    }
+
     /// <summary>Newest step checkpoint in a run folder's checkpoints/, or null.</summary>
     public static string? LatestCheckpoint(string runDir)
     {

@@ -68,6 +68,11 @@ public static class ImitationStage
         }
         bool headCopied = c.CopyHead && HeadTransfer.CopyIfShapesMatch(wide, thin);
         var fates = li.Adapters.MergeInto(thin);
+        // The warm start on its own: the thin network's test top-1 right after stage 2, before any fine-tuning.
+        thin.eval();
+        var (_, warmTop1) = Trainer.Evaluate(ctx.Dataset.TaskObjective(thin), ctx.TestData, ctx.Device);
+        thin.train();
+        ctx.Log?.Report($"imitation: thin network after stage 2, test top-1 {(warmTop1 is { } w ? $"{100 * w:F2}%" : "n/a")}");
         return new StageSummary
         {
             Stage = stage,
@@ -76,6 +81,8 @@ public static class ImitationStage
             Blocks = blocks,
             Adapters = fates.ToList(),
             HeadCopied = headCopied,
+            BestTop1 = warmTop1,
+            LastTop1 = warmTop1,
         };
     }
 }
