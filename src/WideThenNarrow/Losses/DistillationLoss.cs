@@ -16,18 +16,20 @@ public static class DistillationLoss
     public static (Tensor Total, Tensor Task, Tensor Kd) Compute(Tensor studentLogits, Tensor? teacherLogits, Tensor labels, double alpha, double temperature)
     {
         var (zs, zb, y) = Flatten(studentLogits, teacherLogits, labels);
-        var task = nn.functional.cross_entropy(zs, y, ignore_index: IgnoreIndex);
+        // Sum over rows divided by at least 1: a masked-LM batch without a masked position gives 0, not 0/0 = NaN.
+        double rows = Math.Max(1, zs.shape[0]);
+        var task = nn.functional.cross_entropy(zs, y, ignore_index: IgnoreIndex, reduction: nn.Reduction.Sum) / rows;
         if (alpha == 0 || zb is null) return (task, task, zeros_like(task));
         var kd = KlDivergence(zs, zb, temperature) * (temperature * temperature);
         return ((1 - alpha) * task + alpha * kd, task, kd);
     }
 
-    /// <summary>KL(softmax(teacher/T) || softmax(student/T)) averaged over rows.</summary>
+    /// <summary>KL(softmax(teacher/T) || softmax(student/T)) averaged over rows (0 when there are none).</summary>
     public static Tensor KlDivergence(Tensor studentLogits, Tensor teacherLogits, double temperature)
     {
         var logPs = nn.functional.log_softmax(studentLogits / temperature, 1);
         var logPb = nn.functional.log_softmax(teacherLogits / temperature, 1);
-        return (logPb.exp() * (logPb - logPs)).sum(1).mean();
+        return (logPb.exp() * (logPb - logPs)).sum() / Math.Max(1, studentLogits.shape[0]);
     }
 
     static (Tensor Student, Tensor? Teacher, Tensor Labels) Flatten(Tensor zs, Tensor? zb, Tensor y)

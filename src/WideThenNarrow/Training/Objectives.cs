@@ -25,7 +25,10 @@ public sealed class ClassificationObjective : ITrainingObjective
     }
 }
 
-/// <summary>Masked-LM: cross-entropy over positions whose label is not -100; logits (N,T,V), labels (N,T).</summary>
+/// <summary>
+/// Masked-LM: mean cross-entropy over positions whose label is not -100; logits (N,T,V), labels (N,T). A batch with
+/// no labelled position (possible with short rows: 15% of few tokens) has loss 0 and zero gradients, not 0/0 = NaN.
+/// </summary>
 public sealed class MaskedLmObjective : ITrainingObjective
 {
     public const long IgnoreIndex = -100;
@@ -38,7 +41,9 @@ public sealed class MaskedLmObjective : ITrainingObjective
         var logits = _model.call(batch.Input);
         if (logits.dim() != 3 || batch.Labels.dim() != 2)
             throw new WtnException($"masked-LM expects logits (N,T,V) and labels (N,T), got [{string.Join(",", logits.shape)}] and [{string.Join(",", batch.Labels.shape)}]");
-        var loss = nn.functional.cross_entropy(logits.flatten(0, 1).to(ScalarType.Float32), batch.Labels.flatten(), ignore_index: IgnoreIndex);
-        return new ObjectiveOutput(loss, logits);
+        var labels = batch.Labels.flatten();
+        var sum = nn.functional.cross_entropy(logits.flatten(0, 1).to(ScalarType.Float32), labels, ignore_index: IgnoreIndex, reduction: nn.Reduction.Sum);
+        var labelled = labels.ne(IgnoreIndex).sum().clamp_min(1).to(ScalarType.Float32);
+        return new ObjectiveOutput(sum / labelled, logits);
     }
 }
