@@ -42,18 +42,22 @@ public static class DemoExperiment
             Wide = new WideStageConfig { Train = Standard(WideEpochs) },
             Imitation = new ImitationStageConfig
             {
+                // Measured on this subset (docs/method.md): with 20 steps per block, SGD (lr 0.05) and teacher input the
+                // composed thin network scored 9.4% right after stage 2; AdamW (lr 0.01) 30.3%; AdamW with student
+                // input 69.8%, because each block then learns to correct the errors of the blocks below it.
+                Input = ImitationInput.Student,
                 // Each block's imitation is one pass over the 20 training batches: cache the wide activations (bounded).
                 WideCacheMb = 1024,
                 Train = new TrainerSettings
                 {
-                    Optimizer = sgd with { Lr = 0.05, WeightDecay = 0 },
+                    Optimizer = new OptimizerConfig { Name = OptimizerKind.AdamW, Lr = 0.01, WeightDecay = 0 },
                     Schedule = new ScheduleConfig { Name = ScheduleKind.Cosine },
                     Steps = ImitationStepsPerBlock,
                     Eval = new EvalConfig { EveryEpochs = 0 },
                     Logging = new LoggingConfig { EverySteps = 2, Tensorboard = false },
                 },
             },
-            Finetune = new DistillStageConfig { Alpha = 0.5, Temperature = 4, Train = Standard(FinetuneEpochs) with { Optimizer = sgd with { Lr = 0.02 } } },
+            Finetune = new DistillStageConfig { Alpha = 0.5, Temperature = 4, Train = Standard(FinetuneEpochs) with { Optimizer = sgd with { Lr = 0.05 } } },
             Standard = new StandardStageConfig { Train = Standard(imitationEpochs + FinetuneEpochs) },
         };
     }
@@ -61,6 +65,6 @@ public static class DemoExperiment
     public static string Describe(ExperimentConfig c) =>
         $"demo: Fashion-MNIST, stratified subset of {c.Data.TrainPerClass} training and {c.Data.TestPerClass} test images per class; " +
         $"thin {c.Models.Thin.Name} vs. wide {c.Models.Wide.Name} ({c.Models.Wide.Widen}); " +
-        $"wide {c.Wide!.Train.Epochs} epochs, imitation {c.Imitation!.Train.Steps} steps per block, fine-tuning {c.Finetune!.Train.Epochs} epochs " +
+        $"wide {c.Wide!.Train.Epochs} epochs, imitation {c.Imitation!.Train.Steps} steps per block ({c.Imitation.Input.ToString().ToLowerInvariant()} input), fine-tuning {c.Finetune!.Train.Epochs} epochs " +
         $"(a = {c.Finetune.Alpha}, T = {c.Finetune.Temperature}); thin standard {c.Standard!.Train.Epochs} epochs (the same passes over the data as stages 2 + 3).";
 }

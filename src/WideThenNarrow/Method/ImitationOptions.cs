@@ -9,13 +9,28 @@ public enum ImitationInput
     Student,
 }
 
+/// <summary>What one imitation run trains: a single block, or a whole stage of blocks (ResNets).</summary>
+public enum ImitationUnit
+{
+    /// <summary>Every block (stem, residual block, encoder layer) imitates its own point.</summary>
+    Block,
+    /// <summary>
+    /// ResNets: the stem, then each stage of residual blocks (layer1, layer2, ...) as one unit that imitates the
+    /// wide point at the stage's end; fewer, larger regressions (for ResNet-20: 4 runs instead of 10).
+    /// </summary>
+    Stage,
+}
+
 /// <summary>
 /// Stage 2 options that are not the trainer's (budget, optimiser and schedule per block are the trainer's
-/// config). Defaults: teacher input, plain MSE, no attention term, earlier blocks frozen.
+/// config). Defaults: teacher input, block units, plain MSE, no attention term, earlier blocks frozen.
 /// </summary>
 public record ImitationOptions
 {
     public ImitationInput Input { get; init; } = ImitationInput.Teacher;
+
+    /// <summary>The unit of imitation: each block (default) or each stage of blocks (ResNets, inner widening).</summary>
+    public ImitationUnit Unit { get; init; } = ImitationUnit.Block;
 
     /// <summary>LayerNorm (no affine) on both activations before the MSE.</summary>
     public bool Normalize { get; init; }

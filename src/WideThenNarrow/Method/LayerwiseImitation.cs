@@ -5,9 +5,10 @@ namespace WideThenNarrow.Method;
 
 /// <summary>
 /// Stage 2, layerwise imitation: thin block k (stem first, bottom to top) learns to reproduce the wide network's
-/// activation at point <c>map[k]</c>. This class plans the blocks and sets what trains; each block is then one
-/// run of the engine's trainer on <see cref="BlockImitation.Objective"/> with <see cref="BlockImitation.Groups"/>
-/// (see <c>StageRunner</c>). In teacher mode the blocks are independent problems, so their order does not matter.
+/// activation at point <c>map[k]</c>. This class plans the units (blocks, or stages of blocks) and sets what
+/// trains; each unit is then one run of the engine's trainer on <see cref="BlockImitation.Objective"/> with
+/// <see cref="BlockImitation.Groups"/> (see <c>ImitationStage</c>). In teacher mode the units are independent
+/// problems, so their order does not matter.
 /// </summary>
 public sealed class LayerwiseImitation
 {
@@ -20,6 +21,7 @@ public sealed class LayerwiseImitation
         Options = options;
         Map = LayerMap.Build(thin.BlockCount, wide.BlockCount);
         Adapters = new ImitationAdapters(thin, wide, Map);
+        Units = PlanUnits(thin, options.Unit, Adapters);
         WideSource = wideSource ?? new OnTheFlyWideActivations(wide);
         foreach (var p in wide.parameters()) p.requires_grad = false;
         wide.eval();
@@ -31,24 +33,53 @@ public sealed class LayerwiseImitation
     public int[] Map { get; }
     public ImitationAdapters Adapters { get; }
     public IWideActivationSource WideSource { get; }
-    public int BlockCount => Thin.BlockCount;
+    /// <summary>The imitation units in order: each the thin blocks First..Last, imitating wide point map[Last].</summary>
+    public IReadOnlyList<BlockRange> Units { get; }
+    public int UnitCount => Units.Count;
 
     /// <summary>
-    /// Prepares block k: only its parameters (with U_k and D_{k-1}) require gradients, plus the earlier thin blocks
-    /// at <see cref="ImitationOptions.EarlierBlocksLrFactor"/> in student mode when that factor is positive.
+    /// Prepares unit u: only its blocks' parameters (with U_last and D_{first-1}) require gradients, plus the earlier
+    /// thin blocks at <see cref="ImitationOptions.EarlierBlocksLrFactor"/> in student mode when that factor is positive.
     /// </summary>
-    public BlockImitation Block(int k)
+    public BlockImitation Unit(int u)
     {
-        if (k < 0 || k >= BlockCount) throw new ArgumentOutOfRangeException(nameof(k));
+        if (u < 0 || u >= UnitCount) throw new ArgumentOutOfRangeException(nameof(u));
+        var r = Units[u];
         foreach (var p in Thin.parameters()) p.requires_grad = false;
         foreach (var p in Adapters.parameters()) p.requires_grad = false;
-        var own = Thin.BlockParameters(k).Concat(Adapters.ParametersForBlock(k)).ToList();
-        var groups = new List<ParameterGroup> { new($"block{k}", own) };
-        if (Options.Input == ImitationInput.Student && Options.EarlierBlocksLrFactor > 0 && k > 0)
-            groups.Add(new("earlier", Enumerable.Range(0, k).SelectMany(Thin.BlockParameters).ToList(), Options.EarlierBlocksLrFactor));
+        // Multi-block units exist only without adapters (see PlanUnits).
+        var own = Enumerable.Range(r.First, r.Count).SelectMany(Thin.BlockParameters)
+            .Concat(r.Count == 1 ? Adapters.ParametersForBlock(r.First) : []).ToList();
+        var groups = new List<ParameterGroup> { new(r.Count == 1 ? $"block{r.First}" : $"blocks{r.First}-{r.Last}", own) };
+        if (Options.Input == ImitationInput.Student && Options.EarlierBlocksLrFactor > 0 && r.First > 0)
+            groups.Add(new("earlier", Enumerable.Range(0, r.First).SelectMany(Thin.BlockParameters).ToList(), Options.EarlierBlocksLrFactor));
         foreach (var g in groups) foreach (var p in g.Parameters) p.requires_grad = true;
-        var objective = new ImitationObjective(Thin, Wide, k, Map, Adapters, Options, WideSource);
-        return new BlockImitation(k, Thin.Points[k].Name, objective, groups);
+        var objective = new ImitationObjective(Thin, Wide, r, Map, Adapters, Options, WideSource);
+        return new BlockImitation(u, Thin.Points[r.Last].Name, objective, groups);
+    }
+
+    /// <summary>
+    /// Blocks, or (unit: stage) the stem alone then every run of points named layerN.* as one unit. Stage units need
+    /// inner widening: a full-mode adapter pair inside a unit would never be trained.
+    /// </summary>
+    static IReadOnlyList<BlockRange> PlanUnits(StagedModel thin, ImitationUnit unit, ImitationAdapters adapters)
+    {
+        if (unit == ImitationUnit.Block)
+            return Enumerable.Range(0, thin.BlockCount).Select(k => new BlockRange(k, k)).ToList();
+        if (thin.Family != "resnet")
+            throw new WtnException($"imitation.unit: stage groups the residual blocks of a ResNet stage; the thin network is a {thin.Family} (use unit: block)");
+        if (!adapters.IsEmpty)
+            throw new WtnException("imitation.unit: stage needs inner widening (thin and wide points of equal width); with full widening use unit: block");
+        static string StageOf(ImitationPoint p) => p.Name.Split('.')[0];
+        var units = new List<BlockRange>();
+        int first = 0;
+        for (int k = 1; k <= thin.BlockCount; k++)
+            if (k == thin.BlockCount || StageOf(thin.Points[k]) != StageOf(thin.Points[first]))
+            {
+                units.Add(new BlockRange(first, k - 1));
+                first = k;
+            }
+        return units;
     }
 
     /// <summary>After the last block: every thin parameter trains again (stage 3).</summary>
@@ -58,5 +89,11 @@ public sealed class LayerwiseImitation
     }
 }
 
-/// <summary>One block's imitation problem: the objective and what trains.</summary>
-public sealed record BlockImitation(int Block, string PointName, ImitationObjective Objective, IReadOnlyList<ParameterGroup> Groups);
+/// <summary>One unit's imitation problem: the objective and what trains; <see cref="PointName"/> is the imitated point.</summary>
+public sealed record BlockImitation(int Unit, string PointName, ImitationObjective Objective, IReadOnlyList<ParameterGroup> Groups);
+
+/// <summary>Thin blocks <see cref="First"/>..<see cref="Last"/> (inclusive).</summary>
+public readonly record struct BlockRange(int First, int Last)
+{
+    public int Count => Last - First + 1;
+}

@@ -46,7 +46,7 @@ public static class ExperimentReport
             var first = r.PerSeed.Select(s => s.GetValueOrDefault("imitation")).FirstOrDefault(s => s is not null);
             if (first?.Blocks is { } blocks)
             {
-                sb.AppendLine("| block | point | wide point | loss at start | loss at end | seconds |");
+                sb.AppendLine("| unit | point | wide point | loss at start | loss at end | seconds |");
                 sb.AppendLine("|---:|---|---:|---:|---:|---:|");
                 foreach (var b in blocks)
                     sb.AppendLine(inv, $"| {b.Block} | {b.Point} | {b.WidePoint} | {b.FirstLoss:G4} | {b.LastLoss:G4} | {b.Seconds:F1} |");

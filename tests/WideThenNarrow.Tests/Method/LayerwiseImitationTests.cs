@@ -31,7 +31,7 @@ public class LayerwiseImitationTests
         var data = TestSteps.RandomBatches(3, 32, Features, Classes, seed: 3);
         var before = TestSteps.Snapshot(thin);
         var li = new LayerwiseImitation(thin, wide, new ImitationOptions { Input = ImitationInput.Student });
-        var b2 = li.Block(2);
+        var b2 = li.Unit(2);
         TestSteps.Run(b2.Objective, b2.Groups.SelectMany(g => g.Parameters), data, 0.05, 5);
         var after = thin.state_dict();
         foreach (var (name, t) in before)
@@ -54,7 +54,7 @@ public class LayerwiseImitationTests
             var li = new LayerwiseImitation(thin, wide, new ImitationOptions());
             foreach (var k in order)
             {
-                var b = li.Block(k);
+                var b = li.Unit(k);
                 TestSteps.Run(b.Objective, b.Groups.SelectMany(g => g.Parameters), data, 0.05, 4);
             }
             return TestSteps.Snapshot(thin);
@@ -82,7 +82,7 @@ public class LayerwiseImitationTests
             var li = new LayerwiseImitation(thin, wide, new ImitationOptions { Input = ImitationInput.Student });
             foreach (var k in order)
             {
-                var b = li.Block(k);
+                var b = li.Unit(k);
                 TestSteps.Run(b.Objective, b.Groups.SelectMany(g => g.Parameters), data, 0.05, 4);
             }
             return TestSteps.Snapshot(thin);
@@ -90,6 +90,37 @@ public class LayerwiseImitationTests
         var up = Train([0, 1, 2]);
         var down = Train([2, 1, 0]);
         Assert.False(TestSteps.BitIdentical(up["blocks.2.0.weight"], down["blocks.2.0.weight"]));
+    }
+
+    [Fact]
+    public void Stage_units_group_a_resnets_blocks_and_lower_the_stage_end_mse_on_fashion_mnist()
+    {
+        StagedModel Resnet(string widen, long seed)
+        {
+            manual_seed(seed);
+            return ModelFactory.Create(new ModelConfig { Name = "cifar-resnet20", InputChannels = 1, Widen = Widening.Parse(widen) });
+        }
+        var data = FashionBatches(6, 30);
+        var wide = Resnet("inner=4", 31);
+        var thin = Resnet("none", 32);
+        var before = TestSteps.Snapshot(thin);
+        var li = new LayerwiseImitation(thin, wide, new ImitationOptions { Unit = ImitationUnit.Stage, Input = ImitationInput.Student });
+        // The stem, then layer1.0-2, layer2.0-2, layer3.0-2.
+        Assert.Equal([new BlockRange(0, 0), new BlockRange(1, 3), new BlockRange(4, 6), new BlockRange(7, 9)], li.Units);
+        var u = li.Unit(1);
+        Assert.Equal("layer1.2", u.PointName);
+        double first = TestSteps.Loss(u.Objective, data);
+        TestSteps.Run(u.Objective, u.Groups.SelectMany(g => g.Parameters), data, 0.02, 40);
+        double last = TestSteps.Loss(u.Objective, data);
+        Assert.True(last < 0.8 * first, $"layer1 unit: mse {first:F4} -> {last:F4}");
+        // All three blocks of layer1 trained; nothing else moved (batch-norm statistics included).
+        foreach (var (name, t) in before)
+            Assert.True(name.StartsWith("layer1.", StringComparison.Ordinal) != TestSteps.BitIdentical(t, thin.state_dict()[name]), name);
+
+        var e = Assert.Throws<WtnException>(() => new LayerwiseImitation(Resnet("none", 1), Resnet("full=2", 2), new ImitationOptions { Unit = ImitationUnit.Stage }));
+        Assert.Contains("imitation.unit", e.Message);
+        var mlp = Assert.Throws<WtnException>(() => new LayerwiseImitation(MlpOf(8, 3, "none", true, 1), MlpOf(8, 3, "inner=2", true, 2), new ImitationOptions { Unit = ImitationUnit.Stage }));
+        Assert.Contains("imitation.unit", mlp.Message);
     }
 
     /// <summary>A few stratified Fashion-MNIST batches (real data), flattened images and labels.</summary>
@@ -115,9 +146,9 @@ public class LayerwiseImitationTests
         var wide = MlpOf(16, 4, "full=3", false, 8);
         var data = FashionBatches(10, 50);
         var li = new LayerwiseImitation(thin, wide, new ImitationOptions());
-        for (int k = 0; k < li.BlockCount; k++)
+        for (int k = 0; k < li.UnitCount; k++)
         {
-            var b = li.Block(k);
+            var b = li.Unit(k);
             TestSteps.Run(b.Objective, b.Groups.SelectMany(g => g.Parameters), data, 0.05, 15);
         }
         li.Release();
@@ -156,9 +187,9 @@ public class LayerwiseImitationTests
         var wide = MlpOf(32, 4, "inner=4", true, 11);
         var thin = MlpOf(32, 4, "none", true, 12);
         var li = new LayerwiseImitation(thin, wide, new ImitationOptions());
-        for (int k = 0; k < li.BlockCount; k++)
+        for (int k = 0; k < li.UnitCount; k++)
         {
-            var b = li.Block(k);
+            var b = li.Unit(k);
             double before = TestSteps.Loss(b.Objective, data);
             TestSteps.Run(b.Objective, b.Groups.SelectMany(g => g.Parameters), data, 0.05, 12);
             double after = TestSteps.Loss(b.Objective, data);
@@ -177,9 +208,9 @@ public class LayerwiseImitationTests
         {
             var thin = MlpOf(16, 3, "none", true, 22);
             var li = new LayerwiseImitation(thin, wide, new ImitationOptions(), source);
-            for (int k = 0; k < li.BlockCount; k++)
+            for (int k = 0; k < li.UnitCount; k++)
             {
-                var b = li.Block(k);
+                var b = li.Unit(k);
                 TestSteps.Run(b.Objective, b.Groups.SelectMany(g => g.Parameters), data, 0.05, 4);
             }
             return TestSteps.Snapshot(thin);

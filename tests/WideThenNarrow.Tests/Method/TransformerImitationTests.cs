@@ -31,13 +31,13 @@ public class TransformerImitationTests
         var wide = Tiny("inner=2", 2); // 4 heads instead of 2, feed-forward 128 instead of 64
         var data = Tokens(3);
         var strict = new LayerwiseImitation(thin, wide, new ImitationOptions { AttentionWeight = 1 });
-        Assert.Throws<WtnException>(() => TestSteps.Loss(strict.Block(1).Objective, data));
+        Assert.Throws<WtnException>(() => TestSteps.Loss(strict.Unit(1).Objective, data));
 
         var li = new LayerwiseImitation(thin, wide, new ImitationOptions { AttentionWeight = 1, AverageHeads = true, Normalize = true });
         Assert.True(li.Adapters.IsEmpty); // inner widening: points keep their shapes
-        for (int k = 0; k < li.BlockCount; k++)
+        for (int k = 0; k < li.UnitCount; k++)
         {
-            var b = li.Block(k);
+            var b = li.Unit(k);
             double before = TestSteps.Loss(b.Objective, data);
             TestSteps.Run(b.Objective, b.Groups.SelectMany(g => g.Parameters), data, 0.05, 15);
             double after = TestSteps.Loss(b.Objective, data);

@@ -105,7 +105,7 @@ public class BertTrackTests
         {
             using var scope = NewDisposeScope();
             using var _ = no_grad();
-            return new LayerwiseImitation(student, wide, options).Block(k).Objective.Compute(batch, training: false).Loss.item<float>();
+            return new LayerwiseImitation(student, wide, options).Unit(k).Objective.Compute(batch, training: false).Loss.item<float>();
         }
         for (int k = 0; k < wide.BlockCount; k++)
         {

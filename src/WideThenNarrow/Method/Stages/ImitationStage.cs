@@ -25,7 +25,7 @@ public static class ImitationStage
         var modules = new Dictionary<string, nn.Module> { ["model"] = thin, ["adapters"] = li.Adapters };
         var blocks = new List<BlockSummary>();
         TrainingResult? previous = null;
-        for (int k = 0; k < li.BlockCount; k++)
+        for (int k = 0; k < li.UnitCount; k++)
         {
             var runDir = Path.Combine(dir, $"block-{k:D2}");
             var done = Path.Combine(runDir, "block.json");
@@ -42,13 +42,13 @@ public static class ImitationStage
                            ?? throw new WtnException($"{dir}: block {k - 1} is marked done but has no checkpoint; delete {dir} to rerun stage 2");
                 Trainer.LoadModules(last, modules);
             }
-            var b = li.Block(k);
-            var r = ctx.Train($"imitate {k + 1}/{li.BlockCount}", runDir, modules, b.Groups, b.Objective, c.Train, evaluate: false, evalOnly: [wide], cancel: cancel);
+            var b = li.Unit(k);
+            var r = ctx.Train($"imitate {k + 1}/{li.UnitCount}", runDir, modules, b.Groups, b.Objective, c.Train, evaluate: false, evalOnly: [wide], cancel: cancel);
             previous = r;
             var steps = MetricsLog.ReadAll(Path.Combine(runDir, "metrics.jsonl")).Where(m => m.Kind == "step").Select(m => m.TrainLoss).ToList();
             // First and last logged windows of steps show what the block's run achieved (an epoch may be longer than the run).
             var epochLoss = r.Last?.TrainLoss ?? double.NaN;
-            var summary = new BlockSummary(k, b.PointName, li.Map[k], steps.Count > 0 ? steps[0] : epochLoss,
+            var summary = new BlockSummary(k, b.PointName, li.Map[li.Units[k].Last], steps.Count > 0 ? steps[0] : epochLoss,
                 steps.Count > 0 ? steps[^1] : epochLoss, r.WallTime.TotalSeconds, steps);
             File.WriteAllText(done, JsonSerializer.Serialize(summary, StageContext.Json));
             blocks.Add(summary);
@@ -56,7 +56,7 @@ public static class ImitationStage
         if (previous is null && blocks.Count > 0)
         {
             // Every block was already done (the stage summary was lost): restore the final state.
-            var last = Trainer.LatestCheckpoint(Path.Combine(dir, $"block-{li.BlockCount - 1:D2}"))
+            var last = Trainer.LatestCheckpoint(Path.Combine(dir, $"block-{li.UnitCount - 1:D2}"))
                        ?? throw new WtnException($"{dir}: blocks are marked done but the last has no checkpoint; delete {dir} to rerun stage 2");
             Trainer.LoadModules(last, modules);
         }
