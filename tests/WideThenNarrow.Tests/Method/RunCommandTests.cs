@@ -24,6 +24,12 @@ public class RunCommandTests
         Assert.Equal(5, shrunk.MaxSteps);
         Assert.Null(shrunk.Kd);
         Assert.Equal(0.3, shrunk.Finetune!.Alpha);
+
+        var ablation = ConfigLoader.Load<ExperimentConfig>(Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-imitation-ablation.yaml"),
+            ["imitation.unit=stage"]);
+        Assert.Equal(ImitationInput.Student, ablation.Imitation!.Input);
+        Assert.Equal(ImitationUnit.Stage, ablation.Imitation.Unit);
+        Assert.Null(ablation.Finetune);
     }
 
     [Theory]
