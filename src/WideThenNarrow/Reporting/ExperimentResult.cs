@@ -42,7 +42,7 @@ public sealed record ExperimentResult(
     static readonly (string Method, string Model, string[] Stages)[] Recipes =
     [
         ("thin: go wide, then narrow", "thin", ["wide", "imitation", "finetune"]),
-        ("thin: after stage 2 only (no fine-tuning)", "thin", ["wide", "imitation"]),
+        ("thin: after imitation only", "thin", ["wide", "imitation"]),
         ("thin: standard", "thin", ["standard"]),
         ("thin: standard, long budget", "thin", ["standard_long"]),
         ("thin: kd", "thin", ["wide", "kd"]),

@@ -60,7 +60,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             foreach (var f in new[] { "report.md", "results.json", "accuracy.png", "imitation.png" })
                 Assert.True(new FileInfo(Path.Combine(dir, f)).Length > 0, f);
             var methods = result.Methods.Select(m => m.Method).ToList();
-            const string warm = "thin: after stage 2 only (no fine-tuning)";
+            const string warm = "thin: after imitation only";
             Assert.Equal(["thin: go wide, then narrow", warm, "thin: standard", "thin: kd", "thin: fitnets", "deeper: standard", "wide (teacher)"], methods);
             Assert.All(result.Methods.Where(m => m.Method != warm), m => Assert.InRange(m.LastTop1!.Mean, 0.3, 1.0));
             // The warm start is evaluated on the test set before fine-tuning.
