@@ -142,6 +142,11 @@ public sealed record ImitationStageConfig : ImitationOptions
     /// block's run sees the same batches, so the wide network then runs once per batch instead of once per batch and block.
     /// </summary>
     public int WideCacheMb { get; init; }
+    /// <summary>
+    /// After the last unit, recompute the thin network's batch-norm statistics from up to this many training
+    /// batches (forward only; 0 = keep the statistics stage 2 left). No effect on networks without batch norm.
+    /// </summary>
+    public int BnRecalibrationBatches { get; init; } = 100;
     /// <summary>Budget, optimiser and schedule of every block's run (SGD momentum 0.9, no weight decay, cosine to 0).</summary>
     public TrainerSettings Train { get; init; } = new()
     {

@@ -123,6 +123,37 @@ public class LayerwiseImitationTests
         Assert.Contains("imitation.unit", mlp.Message);
     }
 
+    [Fact]
+    public void Batch_norm_recalibration_recomputes_the_statistics_and_nothing_else()
+    {
+        using var source = new ImageBatchSource(TestData.FashionMnist, TestData.FashionMnist.Train,
+            new ImageLoaderOptions { BatchSize = 20, Seed = 1, PerClassLimit = 4 });
+        StagedModel Net()
+        {
+            manual_seed(41);
+            return ModelFactory.Create(new ModelConfig { Name = "cifar-resnet20", InputChannels = 1 });
+        }
+        var clean = Net();
+        var corrupt = Net();
+        using (no_grad())
+            foreach (var (name, t) in corrupt.state_dict())
+                if (name.EndsWith("running_mean", StringComparison.Ordinal)) t.fill_(5);
+        corrupt.eval();
+        var weightsBefore = TestSteps.Snapshot(clean);
+        Assert.Equal(19, BatchNormRecalibration.Run(clean, source, CPU, batches: 2));
+        Assert.Equal(19, BatchNormRecalibration.Run(corrupt, source, CPU, batches: 2));
+        // Whatever the statistics were, they are now those of the same 2 batches; weights did not move.
+        foreach (var (name, t) in clean.state_dict())
+        {
+            bool stat = name.Contains("running_", StringComparison.Ordinal) || name.EndsWith("num_batches_tracked", StringComparison.Ordinal);
+            Assert.True(TestSteps.BitIdentical(t, corrupt.state_dict()[name]), name);
+            Assert.True(stat != TestSteps.BitIdentical(t, weightsBefore[name]), name);
+        }
+        Assert.False(corrupt.training);
+        Assert.All(clean.modules().OfType<TorchSharp.Modules.BatchNorm2d>(), bn => Assert.Equal(0.1, bn.momentum));
+        Assert.Equal(0, BatchNormRecalibration.Run(MlpOf(8, 2, "none", false, 1), source, CPU, batches: 2));
+    }
+
     /// <summary>A few stratified Fashion-MNIST batches (real data), flattened images and labels.</summary>
     static List<(Tensor X, Tensor Y)> FashionBatches(int perClass, int batchSize)
     {
