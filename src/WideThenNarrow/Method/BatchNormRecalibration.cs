@@ -14,11 +14,11 @@ namespace WideThenNarrow.Method;
 /// </summary>
 public static class BatchNormRecalibration
 {
-    /// <summary>Returns the number of batch-norm layers recalibrated (0: nothing to do, e.g. a transformer).</summary>
-    public static int Run(StagedModel model, IBatchSource data, Device device, int batches)
+    /// <summary>The number of batch-norm layers recalibrated (0: nothing to do, e.g. a transformer) and of batches used.</summary>
+    public static (int Layers, int Batches) Run(StagedModel model, IBatchSource data, Device device, int batches)
     {
         var norms = model.modules().OfType<BatchNorm>().ToList();
-        if (norms.Count == 0 || batches <= 0) return 0;
+        if (norms.Count == 0 || batches <= 0) return (0, 0);
         var momenta = norms.Select(n => n.momentum).ToList();
         foreach (var n in norms)
         {
@@ -27,10 +27,10 @@ public static class BatchNormRecalibration
         }
         bool wasTraining = model.training;
         model.train();
+        int seen = 0;
         try
         {
             using var _ = no_grad();
-            int seen = 0;
             using var it = data.Epoch(0, device).GetEnumerator();
             while (seen < batches)
             {
@@ -46,6 +46,6 @@ public static class BatchNormRecalibration
             for (int i = 0; i < norms.Count; i++) norms[i].momentum = momenta[i];
             model.train(wasTraining);
         }
-        return norms.Count;
+        return (norms.Count, seen);
     }
 }

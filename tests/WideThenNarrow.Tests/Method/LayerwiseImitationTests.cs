@@ -140,8 +140,8 @@ public class LayerwiseImitationTests
                 if (name.EndsWith("running_mean", StringComparison.Ordinal)) t.fill_(5);
         corrupt.eval();
         var weightsBefore = TestSteps.Snapshot(clean);
-        Assert.Equal(19, BatchNormRecalibration.Run(clean, source, CPU, batches: 2));
-        Assert.Equal(19, BatchNormRecalibration.Run(corrupt, source, CPU, batches: 2));
+        Assert.Equal((19, 2), BatchNormRecalibration.Run(clean, source, CPU, batches: 2));
+        Assert.Equal((19, 2), BatchNormRecalibration.Run(corrupt, source, CPU, batches: 2));
         // Whatever the statistics were, they are now those of the same 2 batches; weights did not move.
         foreach (var (name, t) in clean.state_dict())
         {
@@ -151,7 +151,7 @@ public class LayerwiseImitationTests
         }
         Assert.False(corrupt.training);
         Assert.All(clean.modules().OfType<TorchSharp.Modules.BatchNorm2d>(), bn => Assert.Equal(0.1, bn.momentum));
-        Assert.Equal(0, BatchNormRecalibration.Run(MlpOf(8, 2, "none", false, 1), source, CPU, batches: 2));
+        Assert.Equal((0, 0), BatchNormRecalibration.Run(MlpOf(8, 2, "none", false, 1), source, CPU, batches: 2));
     }
 
     /// <summary>A few stratified Fashion-MNIST batches (real data), flattened images and labels.</summary>

@@ -68,8 +68,8 @@ public static class ImitationStage
         }
         bool headCopied = c.CopyHead && HeadTransfer.CopyIfShapesMatch(wide, thin);
         var fates = li.Adapters.MergeInto(thin);
-        int recalibrated = BatchNormRecalibration.Run(thin, ctx.TrainData, ctx.Device, c.BnRecalibrationBatches);
-        if (recalibrated > 0) ctx.Log?.Report($"imitation: recomputed the statistics of {recalibrated} batch-norm layers from {c.BnRecalibrationBatches} batches at most");
+        var (layers, batches) = BatchNormRecalibration.Run(thin, ctx.TrainData, ctx.Device, c.BnRecalibrationBatches);
+        if (layers > 0) ctx.Log?.Report($"imitation: recomputed the statistics of {layers} batch-norm layers from {batches} training batches");
         // The warm start on its own: the thin network's test top-1 right after stage 2, before any fine-tuning.
         thin.eval();
         var (_, warmTop1) = Trainer.Evaluate(ctx.Dataset.TaskObjective(thin), ctx.TestData, ctx.Device);
