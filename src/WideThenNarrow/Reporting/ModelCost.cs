@@ -16,7 +16,10 @@ public static class ModelCost
     public static IReadOnlyDictionary<string, ModelCostRow> Measure(ExperimentConfig config, IExperimentDataset dataset, Device device, int repeats)
     {
         var rows = new Dictionary<string, ModelCostRow>();
-        var specs = new List<(string Key, ModelSpec Spec)> { ("thin", config.Models.Thin), ("wide", config.Models.Wide) };
+        // The wide network only when a stage built it: models.wide has a default that an experiment without a
+        // 'wide' section (standard baselines only) never uses and need not fit its data.
+        var specs = new List<(string Key, ModelSpec Spec)> { ("thin", config.Models.Thin) };
+        if (config.Wide is not null) specs.Add(("wide", config.Models.Wide));
         if (config.Models.Deeper is { } d) specs.Add(("deeper", d));
         foreach (var (key, spec) in specs)
         {

@@ -110,6 +110,26 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public void An_experiment_without_a_wide_network_reports_its_baselines()
+    {
+        var runs = TestData.NewTempFolder("nowide");
+        try
+        {
+            // models.wide keeps a spec no stage uses; it must not be built (this one could not be).
+            var c = Tiny("nowide", baselines: false) with
+            {
+                Models = Tiny("x", false).Models with { Wide = new ModelSpec { Name = "mlp", Width = 0 } },
+                Wide = null, Imitation = null, Finetune = null,
+                Standard = new StandardStageConfig { Train = Budget(steps: 2) },
+            };
+            var r = Runner(c, runs).Run();
+            Assert.Equal(["thin: standard"], r.Methods.Select(m => m.Method));
+            Assert.Contains("| thin: standard |", File.ReadAllText(Path.Combine(runs, "nowide", "report.md")));
+        }
+        finally { Directory.Delete(runs, true); }
+    }
+
+    [Fact]
     public void Imitation_warm_start_beats_random_initialisation_after_equal_fine_tuning()
     {
         var runs = TestData.NewTempFolder("warm");
