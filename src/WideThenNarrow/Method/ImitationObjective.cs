@@ -21,10 +21,6 @@ public sealed class ImitationObjective : ITrainingObjective
     readonly ImitationOptions options;
     readonly IWideActivationSource wideSource;
 
-    public ImitationObjective(StagedModel thin, StagedModel wide, int block, int[] layerMap, ImitationAdapters adapters,
-        ImitationOptions options, IWideActivationSource? wideSource = null)
-        : this(thin, wide, new BlockRange(block, block), layerMap, adapters, options, wideSource) { }
-
     public ImitationObjective(StagedModel thin, StagedModel wide, BlockRange blocks, int[] layerMap, ImitationAdapters adapters,
         ImitationOptions options, IWideActivationSource? wideSource = null)
     {

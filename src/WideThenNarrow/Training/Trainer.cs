@@ -56,19 +56,25 @@ public sealed class Trainer
     /// Mean loss and top-1 of <paramref name="objective"/> over one pass of <paramref name="data"/>, outside any run
     /// (e.g. the thin network right after stage 2). The caller sets the modules' modes (eval for a test).
     /// </summary>
-    public static (double? Loss, double? Top1) Evaluate(ITrainingObjective objective, IBatchSource data, Device device)
+    public static (double? Loss, double? Top1) Evaluate(ITrainingObjective objective, IBatchSource data, Device device) =>
+        Evaluate(objective, data, device, b => b, null);
+
+    /// <summary>One pass over <paramref name="data"/> under no_grad; <paramref name="prepare"/> adapts each batch, <paramref name="onBatch"/> sees its 1-based index.</summary>
+    static (double? Loss, double? Top1) Evaluate(ITrainingObjective objective, IBatchSource data, Device device, Func<Batch, Batch> prepare, Action<int>? onBatch)
     {
         var acc = new Accumulator();
         using (no_grad())
         {
+            int i = 0;
             using var batches = data.Epoch(0, device).GetEnumerator();
             while (true)
             {
                 using var scope = NewDisposeScope();
                 if (!batches.MoveNext()) break;
                 using var batch = batches.Current;
-                var output = objective.Compute(batch, training: false);
+                var output = objective.Compute(prepare(batch), training: false);
                 acc.Add(output.Loss.ToDouble(), batch.Size, output, batch.Labels);
+                onBatch?.Invoke(++i);
             }
         }
         return acc.Count == 0 ? (null, null) : (acc.LossSum / acc.Count, acc.Top1);
@@ -251,23 +257,10 @@ public sealed class Trainer
     (double? Loss, double? Top1) Evaluate(ScalarType dtype, Func<TimeSpan> elapsed)
     {
         SetMode(false);
-        var acc = new Accumulator();
-        using (no_grad())
-        {
-            int i = 0;
-            using var batches = _job.Eval!.Epoch(0, _job.Device).GetEnumerator();
-            while (true)
-            {
-                using var scope = NewDisposeScope();
-                if (!batches.MoveNext()) break;
-                using var batch = batches.Current;
-                var output = _job.Objective.Compute(Cast(batch, dtype), training: false);
-                acc.Add(output.Loss.ToDouble(), batch.Size, output, batch.Labels);
-                Report(TrainingEventKind.Evaluating, 0, 0, 0, elapsed(), null, stepInEpoch: ++i, stepsPerEpoch: _job.Eval.BatchesPerEpoch);
-            }
-        }
+        var result = Evaluate(_job.Objective, _job.Eval!, _job.Device, b => Cast(b, dtype),
+            i => Report(TrainingEventKind.Evaluating, 0, 0, 0, elapsed(), null, stepInEpoch: i, stepsPerEpoch: _job.Eval!.BatchesPerEpoch));
         SetMode(true);
-        return acc.Count == 0 ? (null, null) : (acc.LossSum / acc.Count, acc.Top1);
+        return result;
     }
 
     /// <summary>Higher eval top-1, else lower eval loss, else lower train loss.</summary>
