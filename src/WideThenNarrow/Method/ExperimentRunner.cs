@@ -29,6 +29,8 @@ public sealed class ExperimentRunner
         if (config.Seeds < 1) throw new WtnException($"seeds must be at least 1, got {config.Seeds}");
         bool needsWide = config.Imitation is not null || config.Kd is not null || config.Fitnets is not null || config.Finetune is { Alpha: > 0 };
         if (needsWide && config.Wide is null) throw new WtnException("imitation, kd and fitnets need the wide network: add a 'wide' section (train or import)");
+        if (config.Imitation is { BnRecalibrationBatches: < 0 } im)
+            throw new WtnException($"imitation.bn_recalibration_batches must be 0 (off) or more, got {im.BnRecalibrationBatches}");
         if (config.Finetune is not null && config.Imitation is null) throw new WtnException("finetune continues stage 2: add an 'imitation' section");
         if (config.Downstream is not null && config.Data.Text is null) throw new WtnException("downstream fine-tunes pretrained text encoders: it needs data.text");
         this.config = config;

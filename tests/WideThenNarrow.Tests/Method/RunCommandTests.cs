@@ -35,6 +35,7 @@ public class RunCommandTests
     [Theory]
     [InlineData("--set imitation.inptu=student", "imitation.inptu")]
     [InlineData("--set imitation.input=sideways", "imitation.input")]
+    [InlineData("--set imitation.bn_recalibration_batches=-1", "imitation.bn_recalibration_batches")]
     public void Bad_keys_and_values_fail_with_one_line_naming_them(string set, string named)
     {
         var path = Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-resnet.yaml");
