@@ -4,6 +4,7 @@ Same model, batch, threads and step as the TorchSharp side: zero_grad, forward, 
 SGD(momentum 0.9, weight decay 5e-4) update, loss.item(). Run with /usr/bin/python3 (Debian's python3-torch).
 """
 import argparse
+import resource
 import statistics
 import time
 
@@ -73,7 +74,10 @@ def main():
     y = torch.randint(0, a.classes, (a.batch,))
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     times, cpu = [], []
+    faults0 = 0
     for i in range(a.warmup + a.steps):
+        if i == a.warmup:
+            faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         c0 = time.process_time()
         t0 = time.perf_counter()
         opt.zero_grad()
@@ -84,10 +88,11 @@ def main():
         if i >= a.warmup:
             times.append((time.perf_counter() - t0) * 1000)
             cpu.append((time.process_time() - c0) * 1000)
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0) / a.steps
     label = f"cifar-resnet20 {a.channels}x{a.size}x{a.size} batch {a.batch} threads {torch.get_num_threads()}"
     print(f"pytorch    bare step    {label}: median {statistics.median(times):.1f} ms/step "
           f"(mean {statistics.mean(times):.1f}, min {min(times):.1f}, {len(times)} steps), "
-          f"cpu {statistics.median(cpu):.1f} ms/step (torch {torch.__version__})")
+          f"cpu {statistics.median(cpu):.1f} ms/step, {faults:.0f} page faults/step (torch {torch.__version__})")
 
 
 if __name__ == "__main__":

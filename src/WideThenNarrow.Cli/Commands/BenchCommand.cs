@@ -79,7 +79,7 @@ public static class BenchCommand
             var trainer = StepBenchmark.ThroughTrainer(ModelFactory.Create(cfg, ctx.Device), shape, k, w, n, ctx.Device,
                 Path.Combine(Path.GetTempPath(), $"wtn-bench-{Environment.ProcessId}"));
             foreach (var t in new[] { bare, trainer })
-                Console.WriteLine($"torchsharp {t.Path,-12} {label}: median {t.MedianMs:F1} ms/step (mean {t.MeanMs:F1}, min {t.MinMs:F1}, {t.Steps} steps), cpu {t.CpuMedianMs:F1} ms/step");
+                Console.WriteLine($"torchsharp {t.Path,-12} {label}: median {t.MedianMs:F1} ms/step (mean {t.MeanMs:F1}, min {t.MinMs:F1}, {t.Steps} steps), cpu {t.CpuMedianMs:F1} ms/step, {(t.FaultsPerStep is { } f ? $"{f:F0}" : "n/a")} page faults/step");
             return Task.FromResult(0);
         }));
         return cmd;

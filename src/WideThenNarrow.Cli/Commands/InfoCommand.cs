@@ -27,6 +27,7 @@ public static class InfoCommand
             t.AddRow("threads", $"{info.Threads} (of {info.LogicalCores} logical cores)");
             t.AddRow("devices", string.Join(", ", info.Devices));
             t.AddRow("native fix", Markup.Escape(info.NativeFixStatus));
+            t.AddRow("allocator", Markup.Escape(info.Allocator));
             t.AddRow("data folder", Markup.Escape(info.DataDir));
             AnsiConsole.Write(t);
             return Task.FromResult(0);

@@ -15,19 +15,24 @@ public sealed record RuntimeInfo(
     bool NativeFixNeeded,
     string NativeFixStatus,
     string? NativeLibraryPath,
-    string DataDir);
+    string DataDir,
+    string Allocator);
 
-/// <summary>Initialises TorchSharp once per process: thread count and device.</summary>
+/// <summary>Initialises TorchSharp once per process: native allocator, thread count and device.</summary>
 public static class TorchRuntime
 {
     /// <summary>Pinned here because TorchSharp exposes no libtorch version string at run time.</summary>
     public const string LibTorchVersion = "2.10.0";
     const string RequiredGlibcxx = "GLIBCXX_3.4.32";
 
-    /// <summary>Sets the intra-op thread count (0 = all cores) and returns the device to use.</summary>
+    /// <summary>
+    /// Tunes the native allocator (<see cref="NativeAllocator.Tune"/>), sets the intra-op thread count (0 = all
+    /// cores) and returns the device to use.
+    /// </summary>
     public static Device Initialize(int threads, string device)
     {
         if (threads < 0) throw new WtnException($"--threads must be 0 (all cores) or positive, got {threads}");
+        NativeAllocator.Tune();
         set_num_threads(threads == 0 ? Environment.ProcessorCount : threads);
         return ResolveDevice(device);
     }
@@ -71,7 +76,8 @@ public static class TorchRuntime
             needed,
             status,
             path,
-            dataDir);
+            dataDir,
+            NativeAllocator.Status.Description);
     }
 
     /// <summary>

@@ -9,9 +9,10 @@ namespace WideThenNarrow.Training;
 
 /// <summary>
 /// Milliseconds per training step over the timed steps: wall-clock median, mean and min, and the median of the
-/// process CPU time per step (user + system), which stays comparable on a machine shared with other jobs.
+/// process CPU time per step (user + system), which stays comparable on a machine shared with other jobs, and the
+/// process's minor page faults per timed step (null off Linux): a step that re-faults its buffers shows it here.
 /// </summary>
-public sealed record StepTiming(string Path, int Steps, double MedianMs, double MeanMs, double MinMs, double CpuMedianMs);
+public sealed record StepTiming(string Path, int Steps, double MedianMs, double MeanMs, double MinMs, double CpuMedianMs, double? FaultsPerStep);
 
 /// <summary>
 /// Times SGD training steps on one fixed random batch: the bare step (forward, cross-entropy, backward, SGD
@@ -30,8 +31,10 @@ public static class StepBenchmark
         model.train();
         var times = new double[steps];
         var cpu = new double[steps];
+        long? faults0 = null;
         for (int i = 0; i < warmup + steps; i++)
         {
+            if (i == warmup) faults0 = Runtime.NativeAllocator.MinorPageFaults();
             var cpu0 = CpuMs();
             var clock = Stopwatch.StartNew();
             using (NewDisposeScope())
@@ -46,7 +49,7 @@ public static class StepBenchmark
             times[i - warmup] = clock.Elapsed.TotalMilliseconds;
             cpu[i - warmup] = CpuMs() - cpu0;
         }
-        return Summarise("bare step", times, cpu);
+        return Summarise("bare step", times, cpu, PerStep(faults0, Runtime.NativeAllocator.MinorPageFaults(), steps));
     }
 
     public static StepTiming ThroughTrainer(nn.Module<ModelInput, Tensor> model, long[] inputShape, int classes, int warmup, int steps, Device device, string runDir)
@@ -58,6 +61,8 @@ public static class StepBenchmark
         var sink = new StampSink(stamps, clock);
         if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true);
         stamps.Add((0, CpuMs()));
+        long? faults0 = null;
+        sink.AtStep(warmup, () => faults0 = Runtime.NativeAllocator.MinorPageFaults());
         Trainer.Run(new TrainingJob
         {
             Stage = "bench",
@@ -80,21 +85,40 @@ public static class StepBenchmark
         Directory.Delete(runDir, recursive: true);
         var timed = Enumerable.Range(warmup + 1, steps).ToArray();
         return Summarise("trainer step", timed.Select(i => stamps[i].Wall - stamps[i - 1].Wall).ToArray(),
-                         timed.Select(i => stamps[i].Cpu - stamps[i - 1].Cpu).ToArray());
+                         timed.Select(i => stamps[i].Cpu - stamps[i - 1].Cpu).ToArray(), PerStep(faults0, sink.FaultsAtEnd, steps));
     }
 
     static double CpuMs() => Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds;
 
     static double Median(double[] xs) => xs.OrderBy(t => t).ElementAt(xs.Length / 2);
 
-    static StepTiming Summarise(string path, double[] ms, double[] cpuMs) =>
-        new(path, ms.Length, Median(ms), ms.Average(), ms.Min(), Median(cpuMs));
+    static double? PerStep(long? before, long? after, int steps) => before is { } b && after is { } a ? (double)(a - b) / steps : null;
+
+    static StepTiming Summarise(string path, double[] ms, double[] cpuMs, double? faultsPerStep) =>
+        new(path, ms.Length, Median(ms), ms.Average(), ms.Min(), Median(cpuMs), faultsPerStep);
 
     sealed class StampSink(List<(double Wall, double Cpu)> stamps, Stopwatch clock) : IProgress<TrainingProgress>
     {
+        int steps;
+        int markAt = -1;
+        Action? mark;
+
+        public long? FaultsAtEnd { get; private set; }
+
+        /// <summary>Runs <paramref name="action"/> when <paramref name="step"/> steps have been reported.</summary>
+        public void AtStep(int step, Action action)
+        {
+            markAt = step;
+            mark = action;
+            if (step == 0) action();
+        }
+
         public void Report(TrainingProgress p)
         {
-            if (p.Kind == TrainingEventKind.Step) stamps.Add((clock.Elapsed.TotalMilliseconds, CpuMs()));
+            if (p.Kind != TrainingEventKind.Step) return;
+            stamps.Add((clock.Elapsed.TotalMilliseconds, CpuMs()));
+            FaultsAtEnd = Runtime.NativeAllocator.MinorPageFaults();
+            if (++steps == markAt && markAt > 0) mark?.Invoke();
         }
     }
 

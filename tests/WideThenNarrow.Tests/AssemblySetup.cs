@@ -1,0 +1,11 @@
+using System.Runtime.CompilerServices;
+using WideThenNarrow.Runtime;
+
+namespace WideThenNarrow.Tests;
+
+static class AssemblySetup
+{
+    /// <summary>The test host gets the allocator tuning <c>wtn</c> applies at start-up, before any tensor exists.</summary>
+    [ModuleInitializer]
+    internal static void TuneAllocator() => NativeAllocator.Tune();
+}
