@@ -10,7 +10,8 @@ namespace WideThenNarrow.Method.Stages;
 /// Stage 2: one trainer run per thin block (imitation/block-KK/), stem first, bottom to top. A finished block
 /// leaves block.json; after an interruption the finished blocks are skipped and the thin network (with its
 /// adapters) is restored from the last finished block's checkpoint. Then the head is copied where shapes allow
-/// and full-mode adapter pairs are merged or dropped.
+/// (head tensors tied to a block, like a masked-LM decoder, are copied before the first block instead) and full-mode
+/// adapter pairs are merged or dropped.
 /// </summary>
 public static class ImitationStage
 {
@@ -23,6 +24,10 @@ public static class ImitationStage
         var li = new LayerwiseImitation(thin, wide, c, cache);
         li.Adapters.to(ctx.Device);
         var modules = new Dictionary<string, nn.Module> { ["model"] = thin, ["adapters"] = li.Adapters };
+        // A head tied to a block (masked-LM decoder = word embeddings) is seeded from the wide network before block 0
+        // trains; a resumed run then restores the blocks' own checkpoints over it.
+        if (c.CopyHead && HeadTransfer.CopyTiedIfShapesMatch(wide, thin) is > 0 and var tied)
+            ctx.Log?.Report($"imitation: {tied} head tensor(s) tied to a block copied from the wide network before imitation");
         var blocks = new List<BlockSummary>();
         TrainingResult? previous = null;
         for (int k = 0; k < li.UnitCount; k++)
@@ -82,7 +87,7 @@ public static class ImitationStage
             WallSeconds = blocks.Sum(b => b.Seconds),
             Blocks = blocks,
             Adapters = fates.ToList(),
-            HeadCopied = headCopied,
+            HeadCopied = c.CopyHead ? headCopied : null, // null: not attempted (copy_head: false)
             BestTop1 = warmTop1,
             LastTop1 = warmTop1,
         };
