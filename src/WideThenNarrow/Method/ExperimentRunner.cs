@@ -48,6 +48,7 @@ public sealed class ExperimentRunner
     {
         int n = seeds ?? config.Seeds;
         if (n < 1) throw new WtnException($"--seeds must be at least 1, got {n}");
+        using var runLock = RunLock.Acquire(ExperimentDir);
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
         var perSeed = new List<IReadOnlyDictionary<string, StageSummary>>();
         for (int i = 0; i < n; i++)

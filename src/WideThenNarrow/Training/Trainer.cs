@@ -108,7 +108,7 @@ public sealed class Trainer
 
     TrainingResult Run(CancellationToken cancel)
     {
-        Directory.CreateDirectory(_job.RunDir);
+        using var runLock = RunLock.Acquire(_job.RunDir);
         var dtype = CheckPrecision();
         using var opt = OptimizerSet.Create(_s.Optimizer, _job.ParameterGroups);
         var schedule = new LrSchedule(_s.Schedule, _s.Optimizer.Lr, _totalSteps, _bpe);

@@ -1,0 +1,55 @@
+using System.Globalization;
+
+namespace WideThenNarrow.Training;
+
+/// <summary>
+/// Exclusive use of a run folder by one process: a second <c>wtn run</c> (or <c>wtn train</c>) on the same folder
+/// would train the same stage twice and overwrite its checkpoints. The lock is an advisory file lock on
+/// <c>FOLDER/.lock</c> (taken through <see cref="FileShare.None"/>, which .NET maps to <c>flock</c> on Unix), so the
+/// kernel drops it when the process ends, however it ends: a killed run never leaves a stale lock behind.
+/// <c>FOLDER/.lock.owner</c> says who holds it, for the error message.
+/// </summary>
+public sealed class RunLock : IDisposable
+{
+    readonly FileStream stream;
+    readonly string ownerFile;
+
+    RunLock(FileStream stream, string ownerFile)
+    {
+        this.stream = stream;
+        this.ownerFile = ownerFile;
+    }
+
+    public static RunLock Acquire(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        var path = Path.Combine(folder, ".lock");
+        var owner = Path.Combine(folder, ".lock.owner");
+        FileStream fs;
+        try
+        {
+            fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            string who = "";
+            try { who = File.ReadAllText(owner).Trim(); }
+            catch (IOException) { }
+            throw new WtnException($"{folder} is in use by another wtn process{(who.Length > 0 ? $" ({who})" : "")}; wait for it to finish or stop it, then run the same command again to resume");
+        }
+        try
+        {
+            File.WriteAllText(owner, string.Create(CultureInfo.InvariantCulture,
+                $"process {Environment.ProcessId} on {Environment.MachineName}, since {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss} UTC"));
+        }
+        catch (IOException) { } // the owner note is informative only
+        return new RunLock(fs, owner);
+    }
+
+    public void Dispose()
+    {
+        try { File.Delete(ownerFile); }
+        catch (IOException) { }
+        stream.Dispose();
+    }
+}
