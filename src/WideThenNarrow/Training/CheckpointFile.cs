@@ -19,6 +19,22 @@ public static class CheckpointFile
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         var tmp = path + ".tmp";
+        try
+        {
+            WriteTemp(tmp, sections);
+            File.Move(tmp, path, overwrite: true);
+        }
+        catch (IOException e)
+        {
+            // Disk full, quota, I/O error: the previous checkpoint is untouched (only the temp file was being written).
+            try { File.Delete(tmp); }
+            catch (IOException) { }
+            throw new WtnException($"cannot write checkpoint {path}: {e.Message}; the previous checkpoint is intact: free space on that disk and run the same command again to resume", e);
+        }
+    }
+
+    static void WriteTemp(string tmp, IReadOnlyList<(string Name, Action<BinaryWriter> Write)> sections)
+    {
         using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20))
         {
             fs.Write(new byte[HeaderSize]);
@@ -53,7 +69,6 @@ public static class CheckpointFile
             fs.Write(header);
             fs.Flush(flushToDisk: true);
         }
-        File.Move(tmp, path, overwrite: true);
     }
 
     /// <summary>Reads and verifies a checkpoint; every section's bytes by name.</summary>
