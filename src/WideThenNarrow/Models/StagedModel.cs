@@ -73,9 +73,18 @@ public abstract class StagedModel : nn.Module<ModelInput, Tensor>
 
     public override Tensor forward(ModelInput input)
     {
+        // Each block's output is disposed once the next block has consumed it (autograd keeps what backward needs),
+        // so an eval pass holds one or two activations at a time rather than all of them until the caller's scope ends.
         Tensor? h = null;
-        for (int i = 0; i < BlockCount; i++) h = ForwardBlock(i, h, input);
-        return ForwardHead(h!, input);
+        for (int i = 0; i < BlockCount; i++)
+        {
+            var next = ForwardBlock(i, h, input);
+            if (h is not null && !ReferenceEquals(h, next) && !ReferenceEquals(h, input.Input)) h.Dispose();
+            h = next;
+        }
+        var logits = ForwardHead(h!, input);
+        if (!ReferenceEquals(logits, h)) h!.Dispose();
+        return logits;
     }
 
     /// <summary>Logits plus the activation at every imitation point, from one forward pass.</summary>
