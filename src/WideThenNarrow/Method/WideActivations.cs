@@ -68,8 +68,11 @@ public sealed class DiskCachedWideActivations : IWideActivationSource
             Hits++;
             return indices.Select(i =>
             {
-                using var r = new BinaryReader(File.OpenRead(Path.Combine(entry, $"{i}.pt")));
-                return Tensor.Load(r).to(batch.Input.Input.device);
+                var nhwc = Path.Combine(entry, $"{i}.nhwc.pt");
+                bool channelsLast = File.Exists(nhwc);
+                using var r = new BinaryReader(File.OpenRead(channelsLast ? nhwc : Path.Combine(entry, $"{i}.pt")));
+                using var loaded = Tensor.Load(r);
+                return channelsLast ? loaded.permute(0, 3, 1, 2).to(batch.Input.Input.device) : loaded.to(batch.Input.Input.device).alias();
             }).ToArray();
         }
         Misses++;
@@ -84,14 +87,26 @@ public sealed class DiskCachedWideActivations : IWideActivationSource
             Directory.CreateDirectory(tmp);
             for (int i = 0; i < points.Length; i++)
             {
-                using var w = new BinaryWriter(File.Create(Path.Combine(tmp, $"{i}.pt")));
-                points[i].cpu().Save(w);
+                // Tensor.Save writes raw storage in memory order, so a channels-last activation (ResNet) is stored as
+                // its contiguous NHWC view and permuted back on load: a hit returns the very layout a miss would.
+                bool nhwc = IsChannelsLast(points[i]);
+                using var w = new BinaryWriter(File.Create(Path.Combine(tmp, nhwc ? $"{i}.nhwc.pt" : $"{i}.pt")));
+                using var stored = nhwc ? points[i].permute(0, 2, 3, 1) : points[i].alias();
+                stored.cpu().Save(w);
             }
             Directory.Move(tmp, entry);
             stored.Add(key);
             BytesUsed += Directory.GetFiles(entry).Sum(f => new FileInfo(f).Length);
         }
         return indices.Select(i => points[i]).ToArray();
+    }
+
+    /// <summary>A 4-D tensor laid out channels-last (NHWC strides) and not also plainly contiguous.</summary>
+    static bool IsChannelsLast(Tensor t)
+    {
+        if (t.dim() != 4 || t.is_contiguous()) return false;
+        using var nhwc = t.permute(0, 2, 3, 1);
+        return nhwc.is_contiguous();
     }
 
     /// <summary>SHA-256 of the batch's inputs (and mask / segment ids): equal batches share their activations.</summary>

@@ -263,4 +263,39 @@ public class LayerwiseImitationTests
         }
         finally { Directory.Delete(folder, true); }
     }
+
+    [Fact]
+    public void Disk_cache_keeps_channels_last_resnet_activations_intact()
+    {
+        // ResNet convolutions run channels-last for batches of 16 or more, so the wide activations are NHWC-strided;
+        // the cache must hand back the same values in the same layout, or imitation diverges from the direct run.
+        Assert.True(ChannelsLastConv.Enabled);
+        var data = FashionBatches(5, 25);
+        Assert.True(data[0].X.shape[0] >= ChannelsLastConv.MinBatch);
+        manual_seed(31);
+        var wide = ModelFactory.Create(new ModelConfig { Name = "cifar-resnet20", InputChannels = 1, Widen = Widening.Parse("inner=2") });
+        Dictionary<string, Tensor> Train(IWideActivationSource? source)
+        {
+            manual_seed(32);
+            var thin = ModelFactory.Create(new ModelConfig { Name = "cifar-resnet20", InputChannels = 1 });
+            var li = new LayerwiseImitation(thin, wide, new ImitationOptions(), source);
+            for (int k = 0; k < li.UnitCount; k++)
+            {
+                var b = li.Unit(k);
+                TestSteps.Run(b.Objective, b.Groups.SelectMany(g => g.Parameters), data, 0.05, 2);
+            }
+            return TestSteps.Snapshot(thin);
+        }
+        var folder = TestData.NewTempFolder("cache-nhwc");
+        try
+        {
+            var cache = new DiskCachedWideActivations(wide, folder, 1L << 30);
+            var cached = Train(cache);
+            var direct = Train(null);
+            Assert.True(cache.Hits > 0);
+            Assert.NotEmpty(Directory.GetFiles(folder, "*.nhwc.pt", SearchOption.AllDirectories));
+            foreach (var (name, t) in direct) Assert.True(TestSteps.BitIdentical(t, cached[name]), name);
+        }
+        finally { Directory.Delete(folder, true); }
+    }
 }
