@@ -84,10 +84,7 @@ public sealed class ResNet : StagedModel, IMacCounting
     public override Tensor ForwardBlock(int i, Tensor? x, ModelInput input)
     {
         if (i > 0) return blocks[i - 1].call(x ?? throw new ArgumentNullException(nameof(x)));
-        Tensor h;
-        using (var c = ChannelsLastConv.Call(conv1, input.Input))
-        using (var b = bn1.call(c))
-            h = nn.functional.relu(b);
+        var h = ChannelsLastConv.ConvBnRelu(conv1, bn1, input.Input);
         if (layout != Layout.ImageNet) return h;
         using (h) return nn.functional.max_pool2d(h, 3, stride: 2, padding: 1);
     }
@@ -207,14 +204,8 @@ public sealed class ResNet : StagedModel, IMacCounting
         public override Tensor forward(Tensor x)
         {
             // Every intermediate is disposed as soon as it is consumed (see ResidualBlock.Finish).
-            Tensor h, y;
-            using (var c = ChannelsLastConv.Call(conv1, x))
-            using (var b = bn1.call(c))
-                h = nn.functional.relu(b);
-            using (h)
-            using (var c = ChannelsLastConv.Call(conv2, h))
-                y = bn2.call(c);
-            return Finish(y, x, Shortcut(x));
+            using var h = ChannelsLastConv.ConvBnRelu(conv1, bn1, x);
+            return Finish(ChannelsLastConv.ConvBn(conv2, bn2, h), x, Shortcut(x));
         }
 
         Tensor Shortcut(Tensor x)
@@ -270,18 +261,9 @@ public sealed class ResNet : StagedModel, IMacCounting
         public override Tensor forward(Tensor x)
         {
             // Every intermediate is disposed as soon as it is consumed (see ResidualBlock.Finish).
-            Tensor h1, h2, y;
-            using (var c = ChannelsLastConv.Call(conv1, x))
-            using (var b = bn1.call(c))
-                h1 = nn.functional.relu(b);
-            using (h1)
-            using (var c = ChannelsLastConv.Call(conv2, h1))
-            using (var b = bn2.call(c))
-                h2 = nn.functional.relu(b);
-            using (h2)
-            using (var c = ChannelsLastConv.Call(conv3, h2))
-                y = bn3.call(c);
-            return Finish(y, x, downsample is null ? x : downsample.call(x));
+            using var h1 = ChannelsLastConv.ConvBnRelu(conv1, bn1, x);
+            using var h2 = ChannelsLastConv.ConvBnRelu(conv2, bn2, h1);
+            return Finish(ChannelsLastConv.ConvBn(conv3, bn3, h2), x, downsample is null ? x : downsample.call(x));
         }
 
         public override long Macs(long[] i, long[] o)
@@ -308,6 +290,20 @@ public static class ChannelsLastConv
 
     /// <summary>Batches below this size take the plain path: the weight copy is not worth it (batch-1 latency).</summary>
     public const long MinBatch = 16;
+
+    /// <summary>bn(conv(x)), the convolution's output disposed once normalised.</summary>
+    public static Tensor ConvBn(Conv2d conv, BatchNorm2d bn, Tensor x)
+    {
+        using var c = Call(conv, x);
+        return bn.call(c);
+    }
+
+    /// <summary>relu(bn(conv(x))), intermediates disposed as they are consumed.</summary>
+    public static Tensor ConvBnRelu(Conv2d conv, BatchNorm2d bn, Tensor x)
+    {
+        using var b = ConvBn(conv, bn, x);
+        return nn.functional.relu(b);
+    }
 
     public static Tensor Call(Conv2d conv, Tensor x)
     {

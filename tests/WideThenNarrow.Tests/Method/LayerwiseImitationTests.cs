@@ -235,17 +235,7 @@ public class LayerwiseImitationTests
     {
         var data = FashionBatches(10, 50);
         var wide = MlpOf(16, 3, "inner=2", true, 21);
-        Dictionary<string, Tensor> Train(IWideActivationSource? source)
-        {
-            var thin = MlpOf(16, 3, "none", true, 22);
-            var li = new LayerwiseImitation(thin, wide, new ImitationOptions(), source);
-            for (int k = 0; k < li.UnitCount; k++)
-            {
-                var b = li.Unit(k);
-                TestSteps.Run(b.Objective, b.Groups.SelectMany(g => g.Parameters), data, 0.05, 4);
-            }
-            return TestSteps.Snapshot(thin);
-        }
+        Dictionary<string, Tensor> Train(IWideActivationSource? source) => ImitateEveryUnit(MlpOf(16, 3, "none", true, 22), wide, data, 4, source);
         var folder = TestData.NewTempFolder("cache");
         try
         {
@@ -277,14 +267,7 @@ public class LayerwiseImitationTests
         Dictionary<string, Tensor> Train(IWideActivationSource? source)
         {
             manual_seed(32);
-            var thin = ModelFactory.Create(new ModelConfig { Name = "cifar-resnet20", InputChannels = 1 });
-            var li = new LayerwiseImitation(thin, wide, new ImitationOptions(), source);
-            for (int k = 0; k < li.UnitCount; k++)
-            {
-                var b = li.Unit(k);
-                TestSteps.Run(b.Objective, b.Groups.SelectMany(g => g.Parameters), data, 0.05, 2);
-            }
-            return TestSteps.Snapshot(thin);
+            return ImitateEveryUnit(ModelFactory.Create(new ModelConfig { Name = "cifar-resnet20", InputChannels = 1 }), wide, data, 2, source);
         }
         var folder = TestData.NewTempFolder("cache-nhwc");
         try
@@ -297,5 +280,17 @@ public class LayerwiseImitationTests
             foreach (var (name, t) in direct) Assert.True(TestSteps.BitIdentical(t, cached[name]), name);
         }
         finally { Directory.Delete(folder, true); }
+    }
+
+    /// <summary>Every unit of stage 2 in order, <paramref name="steps"/> SGD steps each; the thin network's tensors after.</summary>
+    static Dictionary<string, Tensor> ImitateEveryUnit(StagedModel thin, StagedModel wide, List<(Tensor X, Tensor Y)> data, int steps, IWideActivationSource? source)
+    {
+        var li = new LayerwiseImitation(thin, wide, new ImitationOptions(), source);
+        for (int k = 0; k < li.UnitCount; k++)
+        {
+            var b = li.Unit(k);
+            TestSteps.Run(b.Objective, b.Groups.SelectMany(g => g.Parameters), data, 0.05, steps);
+        }
+        return TestSteps.Snapshot(thin);
     }
 }
