@@ -56,13 +56,11 @@ public static class StepBenchmark
     {
         manual_seed(0);
         using var source = new FixedBatchSource(randn(inputShape, device: device), randint(0, classes, [inputShape[0]], device: device), warmup + steps);
-        var stamps = new List<(double Wall, double Cpu)>(warmup + steps + 1);
+        var stamps = new List<(double Wall, double Cpu, long? Faults)>(warmup + steps + 1);
         var clock = Stopwatch.StartNew();
         var sink = new StampSink(stamps, clock);
         if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true);
-        stamps.Add((0, CpuMs()));
-        long? faults0 = null;
-        sink.AtStep(warmup, () => faults0 = Runtime.NativeAllocator.MinorPageFaults());
+        stamps.Add((0, CpuMs(), Runtime.NativeAllocator.MinorPageFaults()));
         Trainer.Run(new TrainingJob
         {
             Stage = "bench",
@@ -85,7 +83,7 @@ public static class StepBenchmark
         Directory.Delete(runDir, recursive: true);
         var timed = Enumerable.Range(warmup + 1, steps).ToArray();
         return Summarise("trainer step", timed.Select(i => stamps[i].Wall - stamps[i - 1].Wall).ToArray(),
-                         timed.Select(i => stamps[i].Cpu - stamps[i - 1].Cpu).ToArray(), PerStep(faults0, sink.FaultsAtEnd, steps));
+                         timed.Select(i => stamps[i].Cpu - stamps[i - 1].Cpu).ToArray(), PerStep(stamps[warmup].Faults, stamps[^1].Faults, steps));
     }
 
     static double CpuMs() => Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds;
@@ -97,28 +95,11 @@ public static class StepBenchmark
     static StepTiming Summarise(string path, double[] ms, double[] cpuMs, double? faultsPerStep) =>
         new(path, ms.Length, Median(ms), ms.Average(), ms.Min(), Median(cpuMs), faultsPerStep);
 
-    sealed class StampSink(List<(double Wall, double Cpu)> stamps, Stopwatch clock) : IProgress<TrainingProgress>
+    sealed class StampSink(List<(double Wall, double Cpu, long? Faults)> stamps, Stopwatch clock) : IProgress<TrainingProgress>
     {
-        int steps;
-        int markAt = -1;
-        Action? mark;
-
-        public long? FaultsAtEnd { get; private set; }
-
-        /// <summary>Runs <paramref name="action"/> when <paramref name="step"/> steps have been reported.</summary>
-        public void AtStep(int step, Action action)
-        {
-            markAt = step;
-            mark = action;
-            if (step == 0) action();
-        }
-
         public void Report(TrainingProgress p)
         {
-            if (p.Kind != TrainingEventKind.Step) return;
-            stamps.Add((clock.Elapsed.TotalMilliseconds, CpuMs()));
-            FaultsAtEnd = Runtime.NativeAllocator.MinorPageFaults();
-            if (++steps == markAt && markAt > 0) mark?.Invoke();
+            if (p.Kind == TrainingEventKind.Step) stamps.Add((clock.Elapsed.TotalMilliseconds, CpuMs(), Runtime.NativeAllocator.MinorPageFaults()));
         }
     }
 
