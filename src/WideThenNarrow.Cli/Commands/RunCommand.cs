@@ -52,17 +52,34 @@ public static class RunCommand
         return result;
     }
 
-    static void PrintTable(ExperimentResult r)
+    internal static void PrintTable(ExperimentResult r)
     {
         Console.WriteLine();
         Console.WriteLine($"{r.Experiment}: {r.Dataset}, {r.TrainExamples} train / {r.TestExamples} test examples, {r.Seeds} seed(s)");
+        if (r.Methods.Count == 0)
+        {
+            Console.WriteLine("no method has finished yet");
+            return;
+        }
         var t = new Table().Border(TableBorder.Rounded)
             .AddColumns("method", "params", "MACs", "top-1 best", "top-1 last", "wall time", "latency b=1 / 64");
         foreach (var m in r.Methods)
         {
             var stages = string.Join("\n", m.Stages.Select(s => $"{s} {(m.StageSeconds[s] is { } x ? ProgressRenderer.Format(TimeSpan.FromSeconds(x.Mean)) : "?")}"));
-            t.AddRow(Markup.Escape(m.Method), ExperimentReport.Count(m.Cost.Parameters), m.Cost.Macs is { } macs ? ExperimentReport.Count(macs) : "n/a",
+            t.AddRow(Markup.Escape(m.Method + ExperimentReport.SeedsNote(m, r.Seeds)), ExperimentReport.Count(m.Cost.Parameters), m.Cost.Macs is { } macs ? ExperimentReport.Count(macs) : "n/a",
                 Pct(m.BestTop1), Pct(m.LastTop1), Markup.Escape(stages), $"{m.Cost.LatencyMs1:F1} / {m.Cost.LatencyMs64:F0} ms");
+        }
+        AnsiConsole.Write(t);
+    }
+
+    /// <summary>Every declared stage of every seed and where it stands (printed while some are not done).</summary>
+    internal static void PrintStatus(ExperimentResult r)
+    {
+        var t = new Table().Border(TableBorder.Rounded).AddColumns("seed", "stage", "state", "detail");
+        foreach (var x in r.Status)
+        {
+            var state = x.State switch { StageState.Done => "[green]done[/]", StageState.Started => "[yellow]started[/]", _ => "[grey]pending[/]" };
+            t.AddRow(x.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(x.Stage), state, Markup.Escape(x.Describe()));
         }
         AnsiConsole.Write(t);
     }

@@ -43,7 +43,33 @@ public sealed class ExperimentRunner
 
     public string ExperimentDir => Path.Combine(runsRoot, config.Name);
 
-    /// <summary>Runs <paramref name="seeds"/> seeds (default: the config's) and writes the report.</summary>
+    /// <summary>
+    /// The stages <c>wtn run</c> executes for every seed, in order (downstream_S only for declared pretraining stages S).
+    /// An imported wide network is not a stage.
+    /// </summary>
+    public static IReadOnlyList<string> DeclaredStages(ExperimentConfig c)
+    {
+        var s = new List<string>();
+        if (c.Wide is { Import: null }) s.Add("wide");
+        if (c.Imitation is not null)
+        {
+            s.Add("imitation");
+            if (c.Finetune is not null) s.Add("finetune");
+        }
+        if (c.Standard is not null) s.Add("standard");
+        if (c.StandardLong is not null) s.Add("standard_long");
+        if (c.Kd is not null) s.Add("kd");
+        if (c.Fitnets is not null) s.Add("fitnets");
+        if (c.Deeper is not null) s.Add("deeper");
+        if (c.Downstream is not null)
+            s.AddRange(DownstreamStage.Pretrained.Where(p => s.Contains(p.Stage)).Select(p => DownstreamStage.NameFor(p.Stage)).ToList());
+        return s;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="seeds"/> seeds (default: the config's) and writes the report. The report is also rewritten
+    /// after every finished stage, with the stages still to come, so a run of days shows its results as they arrive.
+    /// </summary>
     public ExperimentResult Run(int? seeds = null, CancellationToken cancel = default)
     {
         int n = seeds ?? config.Seeds;
@@ -56,64 +82,98 @@ public sealed class ExperimentRunner
             long seed = config.SeedBase + i;
             var seedProgress = n > 1 && progress is not null ? new SeedProgress(seed, progress) : progress;
             var ctx = new StageContext(config, seed, Path.Combine(ExperimentDir, $"seed-{seed}"), device, dataset, seedProgress, log);
-            perSeed.Add(RunSeed(ctx, cancel));
+            var done = new Dictionary<string, StageSummary>();
+            perSeed.Add(done);
+            RunSeed(ctx, done, () => WriteReport(perSeed, n, dataset), cancel);
         }
-        var costs = ModelCost.Measure(config, dataset, device, config.Report.LatencyRepeats);
-        var result = ExperimentResult.Build(config, perSeed, costs, ExperimentDir, dataset);
+        return WriteReport(perSeed, n, dataset);
+    }
+
+    /// <summary>
+    /// <c>wtn report</c>: the report of whatever stages have finished, without running anything (and without the run's
+    /// lock: a run may be going on; its files are only read). Costs are measured afresh.
+    /// </summary>
+    public ExperimentResult Report(int? seeds = null)
+    {
+        int n = seeds ?? config.Seeds;
+        if (n < 1) throw new WtnException($"--seeds must be at least 1, got {n}");
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        var perSeed = new List<IReadOnlyDictionary<string, StageSummary>>();
+        for (int i = 0; i < n; i++)
+        {
+            var seedDir = Path.Combine(ExperimentDir, $"seed-{config.SeedBase + i}");
+            var done = new Dictionary<string, StageSummary>();
+            foreach (var stage in DeclaredStages(config))
+                if (StageSummary.TryLoad(Path.Combine(seedDir, stage)) is { } s) done[stage] = s;
+            if (config.Wide?.Import is { } file) done["wide"] = new StageSummary { Stage = "wide", Model = "wide", Weights = Path.GetFullPath(file) };
+            perSeed.Add(done);
+        }
+        return WriteReport(perSeed, n, dataset);
+    }
+
+    IReadOnlyDictionary<string, ModelCostRow>? costs;
+
+    ExperimentResult WriteReport(IReadOnlyList<IReadOnlyDictionary<string, StageSummary>> perSeed, int seeds, IExperimentDataset dataset)
+    {
+        costs ??= ModelCost.Measure(config, dataset, device, config.Report.LatencyRepeats);
+        var result = ExperimentResult.Build(config, perSeed, costs, ExperimentDir, dataset) with
+        {
+            Seeds = seeds,
+            Status = ExperimentStatus.Read(config, ExperimentDir, seeds),
+        };
         ExperimentReport.Write(result, ExperimentDir);
         return result;
     }
 
-    IReadOnlyDictionary<string, StageSummary> RunSeed(StageContext ctx, CancellationToken cancel)
+    void RunSeed(StageContext ctx, Dictionary<string, StageSummary> done, Action stageFinished, CancellationToken cancel)
     {
-        var done = new Dictionary<string, StageSummary>();
         StagedModel? wide = null;
-        StagedModel Wide() => wide ??= WideModel(ctx, done, cancel);
+        StagedModel Wide() => wide ??= WideModel(ctx, done, stageFinished, cancel);
+        void Run(string stage, StagedModel model, Func<StageSummary> run) => Stage(ctx, done, stage, model, run, stageFinished);
 
         if (config.Wide is not null) Wide();
         if (config.Imitation is { } im)
         {
             var thin = ctx.Build("thin");
-            done["imitation"] = Stage(ctx, "imitation", thin, () => ImitationStage.Run(ctx, thin, Wide(), im, cancel));
+            Run("imitation", thin, () => ImitationStage.Run(ctx, thin, Wide(), im, cancel));
             if (config.Finetune is { } ft)
-                done["finetune"] = Stage(ctx, "finetune", thin, () => DistillStage.Run(ctx, "finetune", thin, ft.Alpha > 0 ? Wide() : null, ft, cancel));
+                Run("finetune", thin, () => DistillStage.Run(ctx, "finetune", thin, ft.Alpha > 0 ? Wide() : null, ft, cancel));
         }
         if (config.Standard is { } st)
         {
             var m = ctx.Build("thin");
-            done["standard"] = Stage(ctx, "standard", m, () => StandardStage.Run(ctx, "standard", "thin", m, st.Train, cancel));
+            Run("standard", m, () => StandardStage.Run(ctx, "standard", "thin", m, st.Train, cancel));
         }
         if (config.StandardLong is { } sl)
         {
             var m = ctx.Build("thin");
-            done["standard_long"] = Stage(ctx, "standard_long", m, () => StandardStage.Run(ctx, "standard_long", "thin", m, sl.Train, cancel));
+            Run("standard_long", m, () => StandardStage.Run(ctx, "standard_long", "thin", m, sl.Train, cancel));
         }
         if (config.Kd is { } kd)
         {
             var m = ctx.Build("thin");
-            done["kd"] = Stage(ctx, "kd", m, () => DistillStage.Run(ctx, "kd", m, Wide(), kd, cancel));
+            Run("kd", m, () => DistillStage.Run(ctx, "kd", m, Wide(), kd, cancel));
         }
         if (config.Fitnets is { } fn)
         {
             var m = ctx.Build("thin");
-            done["fitnets"] = Stage(ctx, "fitnets", m, () => FitNetsStage.Run(ctx, m, Wide(), fn, cancel));
+            Run("fitnets", m, () => FitNetsStage.Run(ctx, m, Wide(), fn, cancel));
         }
         if (config.Deeper is { } dp)
         {
             var m = ctx.Build("deeper");
             if (m.BlockCount <= ctx.Build("thin").BlockCount)
                 throw new WtnException($"models.deeper ({config.Models.Deeper!.Name}) must have more blocks than models.thin ({config.Models.Thin.Name})");
-            done["deeper"] = Stage(ctx, "deeper", m, () => StandardStage.Run(ctx, "deeper", "deeper", m, dp.Train, cancel));
+            Run("deeper", m, () => StandardStage.Run(ctx, "deeper", "deeper", m, dp.Train, cancel));
         }
-        if (config.Downstream is { } ds) RunDownstream(ctx, done, ds, cancel);
-        return done;
+        if (config.Downstream is { } ds) RunDownstream(ctx, done, ds, stageFinished, cancel);
     }
 
     /// <summary>
     /// Text experiments: every pretrained thin/deeper network (from its finished stage's weights) fine-tuned on IMDB
     /// as stage downstream_STAGE, with the same recipe for all.
     /// </summary>
-    void RunDownstream(StageContext ctx, Dictionary<string, StageSummary> done, DownstreamStageConfig c, CancellationToken cancel)
+    void RunDownstream(StageContext ctx, Dictionary<string, StageSummary> done, DownstreamStageConfig c, Action stageFinished, CancellationToken cancel)
     {
         var text = (MaskedLmExperimentDataset)ctx.Dataset;
         var down = new StageContext(config, ctx.Seed, ctx.SeedDir, device, text.Downstream(), ctx.Progress, log);
@@ -122,17 +182,17 @@ public sealed class ExperimentRunner
             if (!done.TryGetValue(stage, out var pretrainedStage)) continue;
             var name = DownstreamStage.NameFor(stage);
             var classifier = down.Build(key);
-            done[name] = Stage(down, name, classifier, () =>
+            Stage(down, done, name, classifier, () =>
             {
                 using var pretrained = ctx.Build(key);
                 pretrained.load(Path.Combine(ctx.StageDir(stage), pretrainedStage.Weights));
                 return DownstreamStage.Run(down, name, key, classifier, pretrained, c, cancel);
-            });
+            }, stageFinished);
         }
     }
 
     /// <summary>The wide network: trained (stage 1), imported, or loaded from its finished stage.</summary>
-    StagedModel WideModel(StageContext ctx, Dictionary<string, StageSummary> done, CancellationToken cancel)
+    StagedModel WideModel(StageContext ctx, Dictionary<string, StageSummary> done, Action stageFinished, CancellationToken cancel)
     {
         var c = config.Wide!;
         var wide = ctx.Build("wide");
@@ -143,25 +203,30 @@ public sealed class ExperimentRunner
             done["wide"] = new StageSummary { Stage = "wide", Model = "wide", Weights = Path.GetFullPath(file) };
             return wide;
         }
-        done["wide"] = Stage(ctx, "wide", wide, () => StandardStage.Run(ctx, "wide", "wide", wide, c.Train, cancel));
+        Stage(ctx, done, "wide", wide, () => StandardStage.Run(ctx, "wide", "wide", wide, c.Train, cancel), stageFinished);
         return wide;
     }
 
-    /// <summary>Skips a finished stage (loading its final weights into <paramref name="model"/>) or runs it and marks it done.</summary>
-    StageSummary Stage(StageContext ctx, string stage, StagedModel model, Func<StageSummary> run)
+    /// <summary>
+    /// Skips a finished stage (loading its final weights into <paramref name="model"/>) or runs it, marks it done and
+    /// calls <paramref name="finished"/> (the interim report). Either way the summary goes into <paramref name="done"/>.
+    /// </summary>
+    void Stage(StageContext ctx, Dictionary<string, StageSummary> done, string stage, StagedModel model, Func<StageSummary> run, Action finished)
     {
         var dir = ctx.StageDir(stage);
-        if (StageSummary.TryLoad(dir) is { } finished)
+        if (StageSummary.TryLoad(dir) is { } previous)
         {
             log?.Report($"seed {ctx.Seed}: {stage} already done, skipped");
-            model.load(Path.Combine(dir, finished.Weights));
-            return finished;
+            model.load(Path.Combine(dir, previous.Weights));
+            done[stage] = previous;
+            return;
         }
         var summary = run();
         summary.Save(dir, model);
+        done[stage] = summary;
         log?.Report($"seed {ctx.Seed}: {stage} done in {summary.WallSeconds:F0} s" +
                     (summary.LastTop1 is { } t ? $", test top-1 {100 * t:F2}%" : ""));
-        return summary;
+        finished();
     }
 
     /// <summary>Prefixes progress stage names with the seed when several seeds run (checkpoints keep the plain name).</summary>

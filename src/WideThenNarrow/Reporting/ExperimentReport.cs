@@ -8,13 +8,31 @@ namespace WideThenNarrow.Reporting;
 /// <summary>Writes results.json, report.md, accuracy.png and imitation.png into the experiment folder.</summary>
 public static class ExperimentReport
 {
+    /// <summary>Writes the four files, each to a temp name and renamed, so a reader (or a second writer) never sees half a file.</summary>
     public static void Write(ExperimentResult r, string dir)
     {
         Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "results.json"), JsonSerializer.Serialize(r, StageContext.Json));
-        ExperimentPlots.Accuracy(r, Path.Combine(dir, "accuracy.png"));
-        bool imitationPlot = ExperimentPlots.Imitation(r, Path.Combine(dir, "imitation.png"));
-        File.WriteAllText(Path.Combine(dir, "report.md"), Markdown(r, imitationPlot));
+        Atomic(Path.Combine(dir, "results.json"), tmp => File.WriteAllText(tmp, JsonSerializer.Serialize(r, StageContext.Json)));
+        Atomic(Path.Combine(dir, "accuracy.png"), tmp => ExperimentPlots.Accuracy(r, tmp));
+        bool imitationPlot = false;
+        Atomic(Path.Combine(dir, "imitation.png"), tmp => imitationPlot = ExperimentPlots.Imitation(r, tmp));
+        Atomic(Path.Combine(dir, "report.md"), tmp => File.WriteAllText(tmp, Markdown(r, imitationPlot)));
+    }
+
+    static void Atomic(string path, Action<string> write)
+    {
+        var tmp = Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileNameWithoutExtension(path)}.{Environment.ProcessId}.tmp{Path.GetExtension(path)}");
+        try
+        {
+            write(tmp);
+            if (File.Exists(tmp)) File.Move(tmp, path, overwrite: true);
+        }
+        catch (IOException e)
+        {
+            try { File.Delete(tmp); }
+            catch (IOException) { }
+            throw new WtnException($"cannot write {path}: {e.Message}; the stages' results are kept: free space and run `wtn report` (or the same `wtn run`) again", e);
+        }
     }
 
     public static string Markdown(ExperimentResult r, bool imitationPlot)
@@ -26,16 +44,27 @@ public static class ExperimentReport
         sb.AppendLine(string.Create(inv, $"{r.Dataset}: {r.TrainExamples} training and {r.TestExamples} test examples; {r.Seeds} seed(s). ") +
                            "Top-1 on the test set, mean ± sample standard deviation over seeds. Does the thin network trained by the method " +
                            "beat the thin and the deeper networks trained the standard way, and at what cost?");
+        if (r.Partial)
+        {
+            int done = r.Status.Count(x => x.State == StageState.Done);
+            sb.AppendLine();
+            sb.AppendLine(string.Create(inv, $"**Interim report** ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC): {done} of {r.Status.Count} stages done; ") +
+                          "rows appear as their stages finish, and [Progress](#progress) shows the rest. `wtn run` with the same file resumes the run.");
+        }
         sb.AppendLine();
-        sb.AppendLine("| method | parameters | MACs | top-1 best | top-1 last | wall time per stage | latency b=1 | latency b=64 |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---|---:|---:|");
-        foreach (var m in r.Methods)
-            sb.AppendLine(inv, $"| {m.Method} | {Count(m.Cost.Parameters)} | {(m.Cost.Macs is { } macs ? Count(macs) : "n/a")} | {Pct(m.BestTop1)} | {Pct(m.LastTop1)} | {Stages(m)} | {m.Cost.LatencyMs1:F2} ms | {m.Cost.LatencyMs64:F1} ms |");
-        sb.AppendLine();
-        sb.AppendLine("Architectures: " + string.Join("; ", r.Methods.Select(m => $"{m.Model} = {m.Cost.Architecture}").Distinct()) + ".");
-        sb.AppendLine("Latency: median forward pass of the final network in eval mode, on this machine's threads.");
-        sb.AppendLine();
-        sb.AppendLine("![test accuracy per epoch](accuracy.png)");
+        if (r.Methods.Count == 0) sb.AppendLine("No method has finished yet: rows appear when the last stage of a method is done for a seed.");
+        else
+        {
+            sb.AppendLine("| method | parameters | MACs | top-1 best | top-1 last | wall time per stage | latency b=1 | latency b=64 |");
+            sb.AppendLine("|---|---:|---:|---:|---:|---|---:|---:|");
+            foreach (var m in r.Methods)
+                sb.AppendLine(inv, $"| {m.Method}{SeedsNote(m, r.Seeds)} | {Count(m.Cost.Parameters)} | {(m.Cost.Macs is { } macs ? Count(macs) : "n/a")} | {Pct(m.BestTop1)} | {Pct(m.LastTop1)} | {Stages(m)} | {m.Cost.LatencyMs1:F2} ms | {m.Cost.LatencyMs64:F1} ms |");
+            sb.AppendLine();
+            sb.AppendLine("Architectures: " + string.Join("; ", r.Methods.Select(m => $"{m.Model} = {m.Cost.Architecture}").Distinct()) + ".");
+            sb.AppendLine("Latency: median forward pass of the final network in eval mode, on this machine's threads.");
+            sb.AppendLine();
+            sb.AppendLine("![test accuracy per epoch](accuracy.png)");
+        }
         if (imitationPlot)
         {
             sb.AppendLine();
@@ -61,8 +90,21 @@ public static class ExperimentReport
                 sb.AppendLine("Adapter pairs (full widening): " + string.Join("; ", fates.Select(f => $"point {f.Point} ({f.Name}): {f.Kind.ToString().ToLowerInvariant()}, {f.Reason}")) + ".");
             }
         }
+        if (r.Partial)
+        {
+            sb.AppendLine();
+            sb.AppendLine("## Progress");
+            sb.AppendLine();
+            sb.AppendLine("| seed | stage | state | detail |");
+            sb.AppendLine("|---:|---|---|---|");
+            foreach (var x in r.Status)
+                sb.AppendLine(inv, $"| {x.Seed} | {x.Stage} | {x.State.ToString().ToLowerInvariant()} | {x.Describe()} |");
+        }
         return sb.ToString();
     }
+
+    /// <summary>" (2 of 3 seeds)" on a row whose last stage has not finished for every seed yet.</summary>
+    public static string SeedsNote(MethodRow m, int seeds) => m.SeedsDone < seeds ? $" ({m.SeedsDone} of {seeds} seeds)" : "";
 
     static string Stages(MethodRow m) => string.Join(" + ", m.Stages.Select(s => $"{s} {Seconds(m.StageSeconds[s])}"));
 

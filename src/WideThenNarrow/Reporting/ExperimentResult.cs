@@ -26,7 +26,8 @@ public sealed record MethodRow(
     Stat? BestTop1,
     Stat? LastTop1,
     IReadOnlyDictionary<string, Stat?> StageSeconds,
-    IReadOnlyList<double?> MeanCurve);
+    IReadOnlyList<double?> MeanCurve,
+    int SeedsDone);
 
 /// <summary>Everything report.md, results.json and the plots show.</summary>
 public sealed record ExperimentResult(
@@ -38,6 +39,12 @@ public sealed record ExperimentResult(
     IReadOnlyList<MethodRow> Methods,
     IReadOnlyList<IReadOnlyDictionary<string, StageSummary>> PerSeed)
 {
+    /// <summary>Every declared stage of every seed: done, started or pending (all done once the run has finished).</summary>
+    public IReadOnlyList<StageStatus> Status { get; init; } = [];
+
+    /// <summary>True when some declared stage has not finished (an interim report).</summary>
+    public bool Partial => Status.Any(s => s.State != StageState.Done);
+
     /// <summary>The rows, in report order, for the stages that ran; each names the stages it depends on.</summary>
     static readonly (string Method, string Model, string[] Stages)[] Recipes =
     [
@@ -60,12 +67,13 @@ public sealed record ExperimentResult(
         foreach (var (method, model, stages) in Recipes.Concat(downstream))
         {
             var last = stages[^1];
-            if (!perSeed.All(s => s.ContainsKey(last))) continue;
-            var finals = perSeed.Select(s => s[last]).ToList();
+            // A row appears once one seed has finished its last stage; its statistics cover the seeds that have (Stat.N).
+            var finals = perSeed.Where(s => s.ContainsKey(last)).Select(s => s[last]).ToList();
+            if (finals.Count == 0) continue;
             var seconds = stages.ToDictionary(st => st, st => Stat.Of(perSeed.Select(s => s.TryGetValue(st, out var x) ? x.WallSeconds : (double?)null)));
             int epochs = finals.Max(f => f.Curve.Count);
             var curve = Enumerable.Range(0, epochs).Select(e => Stat.Of(finals.Select(f => e < f.Curve.Count ? f.Curve[e].EvalTop1 : null))?.Mean).ToList();
-            rows.Add(new MethodRow(method, model, stages, costs[model], Stat.Of(finals.Select(f => f.BestTop1)), Stat.Of(finals.Select(f => f.LastTop1)), seconds, curve));
+            rows.Add(new MethodRow(method, model, stages, costs[model], Stat.Of(finals.Select(f => f.BestTop1)), Stat.Of(finals.Select(f => f.LastTop1)), seconds, curve, finals.Count));
         }
         return new ExperimentResult(config.Name, dataset.Name, dataset.TrainExamples, dataset.TestExamples, perSeed.Count, rows, perSeed);
     }

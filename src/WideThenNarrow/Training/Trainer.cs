@@ -137,6 +137,7 @@ public sealed class Trainer
         double wallOffset = _st.ElapsedSeconds;
         TimeSpan Elapsed() => TimeSpan.FromSeconds(wallOffset + wall.Elapsed.TotalSeconds);
         Report(TrainingEventKind.Started, 0, schedule.At(Math.Min(_st.Step, _totalSteps - 1)), 0, Elapsed(), null);
+        WriteProgress(0, Elapsed(), null);
 
         double stepSecondsEma = 0;
         while (_st.Epoch < _epochs && _st.Step < _totalSteps)
@@ -179,6 +180,7 @@ public sealed class Trainer
                     {
                         log.Write(_st.Window.ToMetrics("step", _job.Stage, _st.Epoch, _st.Step, lr, null, null) with { SamplesPerSecond = sps });
                         _st.Window = new Accumulator();
+                        WriteProgress(sps, Elapsed(), eta);
                     }
                     bool epochDone = _st.StepInEpoch >= _bpe || _st.Step >= _totalSteps;
                     if (cancel.IsCancellationRequested)
@@ -186,6 +188,7 @@ public sealed class Trainer
                         _st.EpochSeconds = epochSecondsOffset + epochClock.Elapsed.TotalSeconds;
                         _st.ElapsedSeconds = Elapsed().TotalSeconds;
                         var path = SaveCheckpoint(opt);
+                        WriteProgress(sps, Elapsed(), eta);
                         throw new OperationCanceledException($"stage {_job.Stage} interrupted at step {_st.Step}; checkpoint {path}; continue with --resume", cancel);
                     }
                     if (!epochDone && _s.Checkpoint.EverySteps > 0 && _st.Step % _s.Checkpoint.EverySteps == 0)
@@ -215,6 +218,7 @@ public sealed class Trainer
             _st.EpochSeconds = 0;
             _st.ElapsedSeconds = Elapsed().TotalSeconds;
             Report(TrainingEventKind.EpochEnd, metrics.TrainLoss, metrics.Lr, metrics.SamplesPerSecond, Elapsed(), null, metrics);
+            WriteProgress(metrics.SamplesPerSecond, Elapsed(), stepSecondsEma > 0 ? TimeSpan.FromSeconds(stepSecondsEma * (_totalSteps - _st.Step)) : null);
             var saved = SaveCheckpoint(opt);
             if (improved && _s.Checkpoint.KeepBest)
             {
@@ -226,8 +230,14 @@ public sealed class Trainer
         var result = new TrainingResult(_job.RunDir, _st.Best, _st.History.LastOrDefault(), _st.History.ToList(),
             _lastCheckpoint ?? LatestCheckpoint(_job.RunDir), _bestCheckpoint, _st.Step, Elapsed(), resumed);
         Report(TrainingEventKind.Finished, result.Last?.TrainLoss ?? 0, 0, 0, Elapsed(), TimeSpan.Zero, result.Last);
+        WriteProgress(result.Last?.SamplesPerSecond ?? 0, Elapsed(), TimeSpan.Zero);
         return result;
     }
+
+    /// <summary>RUN/progress.json for readers outside the process (logging cadence, epoch ends, start and finish).</summary>
+    void WriteProgress(double sps, TimeSpan elapsed, TimeSpan? eta) =>
+        new RunProgressFile(_job.Stage, Math.Min(_st.Epoch, _epochs - 1) + 1, _epochs, _st.Step, _totalSteps, sps, elapsed.TotalSeconds,
+            eta?.TotalSeconds, _st.History.LastOrDefault(m => m.EvalTop1 is not null)?.EvalTop1, DateTime.UtcNow).Write(_job.RunDir);
 
     ScalarType CheckPrecision()
     {

@@ -1,6 +1,7 @@
 using WideThenNarrow.Config;
 using WideThenNarrow.Method;
 using WideThenNarrow.Models;
+using WideThenNarrow.Reporting;
 using WideThenNarrow.Training;
 using static TorchSharp.torch;
 
@@ -71,6 +72,13 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.All(imitation.Blocks, b => Assert.True(b.LastLoss < b.FirstLoss, $"block {b.Block}: {b.FirstLoss} -> {b.LastLoss}"));
             var report = File.ReadAllText(Path.Combine(dir, "report.md"));
             Assert.Contains("| thin: go wide, then narrow |", report);
+            Assert.DoesNotContain("Interim report", report);
+            // The declared stage list (what `wtn report` looks for) is exactly what the run made, and all are done.
+            var seedDir = Path.Combine(dir, "seed-0");
+            Assert.Equal(ExperimentRunner.DeclaredStages(c).Order(), Directory.GetDirectories(seedDir).Select(Path.GetFileName).Order()!);
+            Assert.Equal(ExperimentRunner.DeclaredStages(c), result.Status.Select(s => s.Stage));
+            Assert.All(result.Status, s => Assert.Equal(StageState.Done, s.State));
+            Assert.False(result.Partial);
 
             // A second run finds every stage done: it trains nothing and reports the same numbers.
             var log = new List<string>();
@@ -105,6 +113,67 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             var b = Final(runs, "resume", c);
             foreach (var (name, t) in a.state_dict())
                 Assert.True(TestSteps.BitIdentical(t, b.state_dict()[name]), name);
+        }
+        finally { Directory.Delete(runs, true); }
+    }
+
+    [Fact]
+    public void An_interrupted_run_leaves_an_interim_report_and_the_status_of_every_stage()
+    {
+        var runs = TestData.NewTempFolder("interim");
+        try
+        {
+            var c = Tiny("interim", baselines: false);
+            using (var cts = new CancellationTokenSource())
+            {
+                var stopper = new StopAt("finetune", 3, cts);
+                Assert.ThrowsAny<OperationCanceledException>(() => Runner(c, runs, stopper).Run(cancel: cts.Token));
+                Assert.True(stopper.Fired);
+            }
+            // Written after the imitation stage finished, before fine-tuning began.
+            var dir = Path.Combine(runs, "interim");
+            var report = File.ReadAllText(Path.Combine(dir, "report.md"));
+            Assert.Contains("Interim report", report);
+            Assert.Contains("2 of 4 stages done", report);
+            Assert.Contains("| thin: after imitation only |", report);
+            Assert.Contains("| wide (teacher) |", report);
+            Assert.DoesNotContain("| thin: go wide, then narrow |", report);
+            Assert.Contains("| 0 | standard | pending |", report);
+
+            // The status as another process sees it (the trainer's progress.json of the interrupted run).
+            var status = ExperimentStatus.Read(c, dir, 1).ToDictionary(s => s.Stage);
+            Assert.Equal(StageState.Done, status["wide"].State);
+            Assert.Equal(StageState.Done, status["imitation"].State);
+            Assert.Equal(StageState.Pending, status["standard"].State);
+            var ft = status["finetune"];
+            Assert.Equal(StageState.Started, ft.State);
+            Assert.Equal("train", ft.Run);
+            Assert.Equal(3, ft.Progress!.Step);
+            Assert.Equal(16, ft.Progress.TotalSteps); // 2 epochs of 400 examples in batches of 50
+            Assert.Equal(2, ft.Progress.Epochs);
+            Assert.Contains("epoch 1/2, step 3/16 (19 %)", ft.Describe());
+            // A run folder from before progress.json: the last metrics row, without totals.
+            File.Delete(Path.Combine(dir, "seed-0", "finetune", "train", RunProgressFile.FileName));
+            var old = ExperimentStatus.Read(c, dir, 1).Single(s => s.Stage == "finetune");
+            Assert.Equal(2, old.Progress!.Step); // logged every 2 steps
+            Assert.Contains("train: epoch 1, step 2,", old.Describe());
+
+            // `wtn report` (nothing runs): the same rows; a second seed's stages are all pending.
+            var two = Runner(c, runs).Report(seeds: 2);
+            Assert.Equal(["thin: after imitation only", "wide (teacher)"], two.Methods.Select(m => m.Method));
+            Assert.All(two.Methods, m => Assert.Equal(1, m.SeedsDone));
+            Assert.Equal(8, two.Status.Count);
+            Assert.All(two.Status.Where(s => s.Seed == 1), s => Assert.Equal(StageState.Pending, s.State));
+            Assert.Contains("| thin: after imitation only (1 of 2 seeds) |", File.ReadAllText(Path.Combine(dir, "report.md")));
+
+            // Resumed to the end: a final report without the progress section.
+            var done = Runner(c, runs).Run();
+            Assert.False(done.Partial);
+            var final = File.ReadAllText(Path.Combine(dir, "report.md"));
+            Assert.DoesNotContain("Interim report", final);
+            Assert.DoesNotContain("## Progress", final);
+            Assert.Contains("| thin: go wide, then narrow |", final);
+            Assert.Empty(Directory.GetFiles(dir, "*.tmp*"));
         }
         finally { Directory.Delete(runs, true); }
     }

@@ -45,4 +45,20 @@ public class RunCommandTests
         Assert.Single(lines);
         Assert.Contains(named, lines[0]);
     }
+
+    [Fact]
+    public void Report_of_an_experiment_that_never_ran_says_how_to_start_it()
+    {
+        var path = Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-resnet.yaml");
+        var runs = TestData.NewTempFolder("noreport");
+        try
+        {
+            var (code, _, stderr) = WtnProcess.Run($"report {path} --runs-dir {runs}");
+            Assert.Equal(2, code);
+            var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.Contains("nothing has run yet", line);
+            Assert.Contains("wtn run", line);
+        }
+        finally { Directory.Delete(runs, true); }
+    }
 }

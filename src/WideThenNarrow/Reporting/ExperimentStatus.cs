@@ -1,0 +1,128 @@
+using System.Globalization;
+using System.Text.Json.Serialization;
+using WideThenNarrow.Method;
+using WideThenNarrow.Training;
+
+namespace WideThenNarrow.Reporting;
+
+[JsonConverter(typeof(JsonStringEnumConverter<StageState>))]
+public enum StageState
+{
+    /// <summary>stage.json written: the stage's weights and summary are final.</summary>
+    Done,
+    /// <summary>The stage folder exists without stage.json: running now, or interrupted (a rerun resumes it).</summary>
+    Started,
+    /// <summary>Not begun.</summary>
+    Pending,
+}
+
+/// <summary>
+/// Where one stage of one seed stands. For a started stage, <see cref="Run"/> names the training run in progress
+/// inside the stage folder (train, hint, block-03, ...) and <see cref="Progress"/> is its progress.json (or, for runs
+/// written by an older wtn, the last row of its metrics.jsonl, without totals).
+/// </summary>
+public sealed record StageStatus(long Seed, string Stage, StageState State, string? Run, RunProgressFile? Progress, double? Top1, double? WallSeconds)
+{
+    /// <summary>One line: "top-1 91.20 %, 1.2 h" (done) or "train: epoch 3/30, step 1,100/14,070 (8 %), 120 samples/s, about 3.9 h left".</summary>
+    public string Describe()
+    {
+        var inv = CultureInfo.InvariantCulture;
+        switch (State)
+        {
+            case StageState.Done:
+                return string.Join(", ", new[] { Top1 is { } t ? string.Create(inv, $"top-1 {100 * t:F2} %") : null, WallSeconds is { } w ? Duration(w) : null }.OfType<string>());
+            case StageState.Started when Progress is { } p:
+                var parts = new List<string>
+                {
+                    p.Epochs > 0 ? string.Create(inv, $"epoch {p.Epoch}/{p.Epochs}") : string.Create(inv, $"epoch {p.Epoch}"),
+                    p.TotalSteps > 0 ? string.Create(inv, $"step {p.Step:N0}/{p.TotalSteps:N0} ({100.0 * p.Step / p.TotalSteps:F0} %)") : string.Create(inv, $"step {p.Step:N0}"),
+                };
+                if (p.SamplesPerSecond > 0) parts.Add(string.Create(inv, $"{p.SamplesPerSecond:F0} samples/s"));
+                if (p.LastEvalTop1 is { } e) parts.Add(string.Create(inv, $"last test top-1 {100 * e:F2} %"));
+                if (p.EtaSeconds is { } eta && eta > 0) parts.Add($"about {Duration(eta)} left in this run");
+                parts.Add(string.Create(inv, $"updated {p.UpdatedUtc:yyyy-MM-dd HH:mm} UTC"));
+                return $"{Run}: {string.Join(", ", parts)}";
+            case StageState.Started:
+                return Run is null ? "folder created, no training run yet" : $"{Run}: no progress recorded yet";
+            default:
+                return "";
+        }
+    }
+
+    public static string Duration(double seconds) =>
+        seconds >= 5400 ? string.Create(CultureInfo.InvariantCulture, $"{seconds / 3600:F1} h")
+        : seconds >= 600 ? string.Create(CultureInfo.InvariantCulture, $"{seconds / 60:F0} min")
+        : string.Create(CultureInfo.InvariantCulture, $"{seconds:F0} s");
+}
+
+/// <summary>Reads how far an experiment's run folder has come, without loading any network or taking its lock.</summary>
+public static class ExperimentStatus
+{
+    /// <summary>Every declared stage of the first <paramref name="seeds"/> seeds, in run order.</summary>
+    public static IReadOnlyList<StageStatus> Read(ExperimentConfig config, string experimentDir, int seeds)
+    {
+        var stages = ExperimentRunner.DeclaredStages(config);
+        var rows = new List<StageStatus>();
+        for (int i = 0; i < seeds; i++)
+        {
+            long seed = config.SeedBase + i;
+            foreach (var stage in stages)
+            {
+                var dir = Path.Combine(experimentDir, $"seed-{seed}", stage);
+                if (StageSummary.TryLoad(dir) is { } done)
+                    rows.Add(new StageStatus(seed, stage, StageState.Done, null, null, done.LastTop1, done.WallSeconds));
+                else if (Directory.Exists(dir))
+                {
+                    var (run, progress) = Newest(dir);
+                    rows.Add(new StageStatus(seed, stage, StageState.Started, run, progress, null, null));
+                }
+                else rows.Add(new StageStatus(seed, stage, StageState.Pending, null, null, null, null));
+            }
+        }
+        return rows;
+    }
+
+    /// <summary>The most recently updated training run in a stage folder (the folder itself or one level down).</summary>
+    static (string? Run, RunProgressFile? Progress) Newest(string stageDir)
+    {
+        var candidates = new[] { stageDir }.Concat(Directory.GetDirectories(stageDir))
+            .Select(d => (Dir: d, Metrics: Path.Combine(d, "metrics.jsonl")))
+            .Where(c => File.Exists(c.Metrics) || File.Exists(Path.Combine(c.Dir, RunProgressFile.FileName)))
+            .OrderByDescending(c => LastWrite(c.Dir))
+            .ToList();
+        if (candidates.Count == 0) return (null, null);
+        var (dir, metrics) = candidates[0];
+        var name = Path.GetRelativePath(stageDir, dir);
+        return (name == "." ? Path.GetFileName(stageDir) : name, RunProgressFile.TryRead(dir) ?? FromMetrics(metrics));
+    }
+
+    static DateTime LastWrite(string runDir)
+    {
+        var p = Path.Combine(runDir, RunProgressFile.FileName);
+        var m = Path.Combine(runDir, "metrics.jsonl");
+        return new[] { p, m }.Where(File.Exists).Select(File.GetLastWriteTimeUtc).DefaultIfEmpty(DateTime.MinValue).Max();
+    }
+
+    /// <summary>Progress without totals from the last row of metrics.jsonl (runs started by a wtn without progress.json).</summary>
+    static RunProgressFile? FromMetrics(string metricsPath)
+    {
+        if (!File.Exists(metricsPath)) return null;
+        try
+        {
+            EpochMetrics? last = null, lastEval = null;
+            foreach (var m in MetricsLog.ReadAll(metricsPath))
+            {
+                last = m;
+                if (m.EvalTop1 is not null) lastEval = m;
+            }
+            if (last is null) return null;
+            // An epoch row closes its epoch: the run is then in the next one.
+            int epoch = last.Epoch + (last.Kind == "epoch" ? 2 : 1);
+            return new RunProgressFile(last.Stage, epoch, 0, last.Step, 0, last.SamplesPerSecond, 0, null, lastEval?.EvalTop1, File.GetLastWriteTimeUtc(metricsPath));
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or IOException)
+        {
+            return null; // a half-written last line: no progress shown rather than a failed report
+        }
+    }
+}
