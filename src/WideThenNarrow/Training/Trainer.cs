@@ -139,7 +139,7 @@ public sealed class Trainer
         Report(TrainingEventKind.Started, 0, schedule.At(Math.Min(_st.Step, _totalSteps - 1)), 0, Elapsed(), null);
         WriteProgress(0, Elapsed(), null);
 
-        double stepSecondsEma = 0;
+        double stepSecondsEma = 0, sps = 0;
         while (_st.Epoch < _epochs && _st.Step < _totalSteps)
         {
             SetMode(true);
@@ -172,7 +172,7 @@ public sealed class Trainer
 
                     double sec = stepClock.Elapsed.TotalSeconds;
                     stepSecondsEma = stepSecondsEma == 0 ? sec : 0.9 * stepSecondsEma + 0.1 * sec;
-                    double sps = n / Math.Max(stepSecondsEma, 1e-9);
+                    sps = n / Math.Max(stepSecondsEma, 1e-9);
                     var eta = TimeSpan.FromSeconds(stepSecondsEma * (_totalSteps - _st.Step));
                     Report(TrainingEventKind.Step, loss, lr, sps, Elapsed(), eta);
 
@@ -218,7 +218,8 @@ public sealed class Trainer
             _st.EpochSeconds = 0;
             _st.ElapsedSeconds = Elapsed().TotalSeconds;
             Report(TrainingEventKind.EpochEnd, metrics.TrainLoss, metrics.Lr, metrics.SamplesPerSecond, Elapsed(), null, metrics);
-            WriteProgress(metrics.SamplesPerSecond, Elapsed(), stepSecondsEma > 0 ? TimeSpan.FromSeconds(stepSecondsEma * (_totalSteps - _st.Step)) : null);
+            // The step rate, not the epoch's mean: an epoch's seconds include pauses and the time before a resume.
+            WriteProgress(sps, Elapsed(), stepSecondsEma > 0 ? TimeSpan.FromSeconds(stepSecondsEma * (_totalSteps - _st.Step)) : null);
             var saved = SaveCheckpoint(opt);
             if (improved && _s.Checkpoint.KeepBest)
             {
