@@ -11,19 +11,11 @@ public static class RunCommand
 {
     public static Command Build(GlobalOptions g)
     {
-        var file = new Argument<string>("experiment") { Description = "Experiment file (YAML): data, models, stages and baselines" };
-        var seeds = new Option<int?>("--seeds") { Description = "Number of seeds (default: the file's 'seeds')" };
-        var set = new Option<string[]>("--set") { Description = "Override a key, e.g. --set finetune.train.epochs=5 (repeatable)", AllowMultipleArgumentsPerToken = false };
-        var runsDir = RunsDirOption();
-        var cmd = new Command("run", "Run every stage and baseline an experiment declares (skips finished stages, resumes interrupted ones), then write report.md, results.json and plots");
-        cmd.Add(file);
-        cmd.Add(seeds);
-        cmd.Add(set);
-        cmd.Add(runsDir);
+        var o = new ExperimentOptions("Experiment file (YAML): data, models, stages and baselines", "Override a key, e.g. --set finetune.train.epochs=5 (repeatable)");
+        var cmd = o.AddTo(new Command("run", "Run every stage and baseline an experiment declares (skips finished stages, resumes interrupted ones), then write report.md, results.json and plots"));
         cmd.SetAction(g.Handler((parse, ctx, ct) =>
         {
-            var config = ConfigLoader.Load<ExperimentConfig>(parse.GetValue(file)!, parse.GetValue(set) ?? []);
-            Execute(config, parse.GetValue(seeds), parse.GetValue(runsDir)!, ctx, ct);
+            Execute(o.Load(parse), parse.GetValue(o.Seeds), parse.GetValue(o.RunsDir)!, ctx, ct);
             return Task.FromResult(0);
         }));
         return cmd;
@@ -91,4 +83,25 @@ public static class RunCommand
     {
         public void Report(string value) => AnsiConsole.WriteLine(value);
     }
+}
+
+/// <summary>What <c>wtn run</c> and <c>wtn report</c> both take: the experiment file, --seeds, --set and --runs-dir.</summary>
+sealed class ExperimentOptions(string fileDescription, string setDescription)
+{
+    public Argument<string> File { get; } = new("experiment") { Description = fileDescription };
+    public Option<int?> Seeds { get; } = new("--seeds") { Description = "Number of seeds (default: the file's 'seeds')" };
+    public Option<string[]> Set { get; } = new("--set") { Description = setDescription, AllowMultipleArgumentsPerToken = false };
+    public Option<string> RunsDir { get; } = RunCommand.RunsDirOption();
+
+    public Command AddTo(Command cmd)
+    {
+        cmd.Add(File);
+        cmd.Add(Seeds);
+        cmd.Add(Set);
+        cmd.Add(RunsDir);
+        return cmd;
+    }
+
+    /// <summary>The experiment file with the --set overrides applied (strict keys).</summary>
+    public ExperimentConfig Load(ParseResult parse) => ConfigLoader.Load<ExperimentConfig>(parse.GetValue(File)!, parse.GetValue(Set) ?? []);
 }

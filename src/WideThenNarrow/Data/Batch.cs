@@ -47,3 +47,27 @@ public interface IBatchSource
     /// </summary>
     IEnumerable<Batch> Epoch(int epoch, Device device, int skipBatches = 0);
 }
+
+public static class BatchSourceExtensions
+{
+    /// <summary>
+    /// One pass (the source's epoch 0) over <paramref name="source"/>, or its first <paramref name="limit"/> batches,
+    /// under no_grad: each batch lives in its own dispose scope, so whatever <paramref name="visit"/> computes from it is
+    /// freed before the next one loads. <paramref name="visit"/> gets the batch and its 1-based index; returns the
+    /// number of batches visited. Evaluation and batch-norm recalibration share it.
+    /// </summary>
+    public static int ForEachNoGrad(this IBatchSource source, Device device, Action<Batch, int> visit, int limit = int.MaxValue)
+    {
+        int seen = 0;
+        using var _ = no_grad();
+        using var batches = source.Epoch(0, device).GetEnumerator();
+        while (seen < limit)
+        {
+            using var scope = NewDisposeScope();
+            if (!batches.MoveNext()) break;
+            using var batch = batches.Current;
+            visit(batch, ++seen);
+        }
+        return seen;
+    }
+}

@@ -30,16 +30,7 @@ public static class BatchNormRecalibration
         int seen = 0;
         try
         {
-            using var _ = no_grad();
-            using var it = data.Epoch(0, device).GetEnumerator();
-            while (seen < batches)
-            {
-                using var scope = NewDisposeScope();
-                if (!it.MoveNext()) break;
-                using var batch = it.Current;
-                model.call(batch.Input);
-                seen++;
-            }
+            seen = data.ForEachNoGrad(device, (batch, _) => model.call(batch.Input), batches);
         }
         finally
         {

@@ -112,7 +112,9 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
                 throw new WtnException($"sequence length {input.Input.shape[1]} exceeds the model's max positions {maxPositions}: truncate the input or build the model with more positions");
             return bert.Embeddings.Forward(input.Input, input.TokenTypeIds);
         }
-        return ForwardBlockWithAttention(i, x ?? throw new ArgumentNullException(nameof(x)), input).Hidden;
+        var (hidden, probs) = ForwardBlockWithAttention(i, x ?? throw new ArgumentNullException(nameof(x)), input);
+        probs.Dispose(); // (N, heads, T, T): the largest tensor of the block; autograd keeps its own reference in training
+        return hidden;
     }
 
     public (Tensor Hidden, Tensor Attention) ForwardBlockWithAttention(int i, Tensor x, ModelInput input)
@@ -125,16 +127,19 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
     public override Tensor ForwardHead(Tensor h, ModelInput input)
     {
         if (cls is not null) return cls.Forward(h);
-        var pooled = bert.Pooler!.Forward(h);
-        return classifier!.call(dropout!.call(pooled));
+        using var pooled = bert.Pooler!.Forward(h);
+        return Consume(pooled, dropout!.call(pooled), classifier!);
     }
 
     /// <summary>(N,1,1,T): 0 where a key is real, the dtype's lowest value where it is padding (as HuggingFace).</summary>
     static Tensor? AdditiveMask(Tensor? attentionMask, ScalarType dtype)
     {
         if (attentionMask is null) return null;
-        using var m = attentionMask.to_type(dtype).unsqueeze(1).unsqueeze(1);
-        using var inverted = 1.0 - m;
+        using var cast = attentionMask.to_type(dtype);
+        using var m1 = cast.unsqueeze(1);
+        using var m = m1.unsqueeze(1);
+        using var inverted = m.neg(); // 1 - m, without TorchSharp's scalar-minus-tensor temporary
+        inverted.add_(1.0);
         return inverted.mul(dtype == ScalarType.Float64 ? double.MinValue : dtype == ScalarType.Float32 ? float.MinValue : -1e4);
     }
 
@@ -228,10 +233,17 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
 
         public Tensor Forward(Tensor ids, Tensor? tokenTypeIds)
         {
-            using var positionIds = arange(ids.shape[1], dtype: ScalarType.Int64, device: ids.device).unsqueeze(0);
-            var e = WordEmbeddings.call(ids) + positions.call(positionIds);
-            e = tokenTypeIds is null ? e + tokenTypes.weight![0] : e + tokenTypes.call(tokenTypeIds);
-            return dropout.call(norm.call(e));
+            using var range = arange(ids.shape[1], dtype: ScalarType.Int64, device: ids.device);
+            using var positionIds = range.unsqueeze(0);
+            using var words = WordEmbeddings.call(ids);
+            using var position = positions.call(positionIds);
+            // TorchSharp's Embedding.weight hands out a new handle on every read: ours to dispose.
+            using var table = tokenTypeIds is null ? tokenTypes.weight : null;
+            using var type = table is not null ? table[0] : tokenTypes.call(tokenTypeIds!);
+            using var sum = words + position;
+            sum.add_(type); // sum is this method's own tensor, and an addition's backward needs neither input
+            var normed = norm.call(sum);
+            return Dropped(normed, dropout);
         }
     }
 
@@ -254,8 +266,12 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
         public (Tensor Hidden, Tensor Attention) Forward(Tensor x, Tensor? mask)
         {
             var (a, probs) = attention.Forward(x, mask);
-            var h = output.Forward(nn.functional.gelu(intermediate.Forward(a)), a);
-            return (h, probs);
+            using (a)
+            {
+                using var inner = intermediate.Forward(a);
+                using var activated = nn.functional.gelu(inner);
+                return (output.Forward(activated, a), probs);
+            }
         }
     }
 
@@ -275,7 +291,7 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
         public (Tensor Hidden, Tensor Attention) Forward(Tensor x, Tensor? mask)
         {
             var (context, probs) = self.Forward(x, mask);
-            return (output.Forward(context, x), probs);
+            using (context) return (output.Forward(context, x), probs);
         }
     }
 
@@ -307,15 +323,28 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
         public (Tensor Context, Tensor Probs) Forward(Tensor x, Tensor? mask)
         {
             long n = x.shape[0], t = x.shape[1];
-            Tensor Split(Linear proj) => proj.call(x).view(n, t, heads, headSize).transpose(1, 2);
-            var q = Split(query);
-            var k = Split(key);
-            var v = Split(value);
-            var scores = q.matmul(k.transpose(-1, -2)).div(Math.Sqrt(headSize));
-            if (mask is not null) scores = scores + mask;
+            using var q = Split(query, x, n, t);
+            using var k = Split(key, x, n, t);
+            using var v = Split(value, x, n, t);
+            using var kt = k.transpose(-1, -2);
+            // In place on the product, which is ours: matmul's backward needs q and kt, not its output.
+            using var scores = q.matmul(kt);
+            scores.div_(Math.Sqrt(headSize));
+            if (mask is not null) scores.add_(mask);
             var probs = scores.softmax(-1);
-            var context = dropout.call(probs).matmul(v).transpose(1, 2).reshape(n, t, heads * headSize);
-            return (context, probs);
+            var dropped = dropout.call(probs);
+            using var weighted = dropped.matmul(v);
+            if (!ReferenceEquals(dropped, probs)) dropped.Dispose();
+            using var merged = weighted.transpose(1, 2);
+            return (merged.reshape(n, t, heads * headSize), probs);
+        }
+
+        /// <summary>(N,T,hidden) -> (N,heads,T,headSize) through one projection.</summary>
+        Tensor Split(Linear proj, Tensor x, long n, long t)
+        {
+            using var y = proj.call(x);
+            using var split = y.view(n, t, heads, headSize);
+            return split.transpose(1, 2);
         }
     }
 
@@ -350,7 +379,14 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
             register_module("dropout", dropout);
         }
 
-        public Tensor Forward(Tensor x, Tensor residual) => norm.call(dropout.call(dense.call(x)) + residual);
+        public Tensor Forward(Tensor x, Tensor residual)
+        {
+            using var y = dense.call(x);
+            var dropped = dropout.call(y);
+            using var sum = dropped + residual;
+            if (!ReferenceEquals(dropped, y)) dropped.Dispose();
+            return norm.call(sum);
+        }
     }
 
     sealed class PoolerModule : Container
@@ -364,7 +400,12 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
         }
 
         /// <summary>tanh(dense(h[:, 0])): the [CLS] token.</summary>
-        public Tensor Forward(Tensor h) => dense.call(h.select(1, 0)).tanh();
+        public Tensor Forward(Tensor h)
+        {
+            using var first = h.select(1, 0);
+            using var y = dense.call(first);
+            return y.tanh();
+        }
     }
 
     /// <summary>cls.predictions: transform (dense, GELU, LayerNorm), decoder tied to the word embeddings, bias.</summary>
@@ -392,7 +433,29 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
 
         public Parameter Bias { get; }
 
-        public Tensor Forward(Tensor h) => decoder.call(norm.call(nn.functional.gelu(dense.call(h))));
+        public Tensor Forward(Tensor h)
+        {
+            using var y = dense.call(h);
+            using var activated = nn.functional.gelu(y);
+            using var normed = norm.call(activated);
+            return decoder.call(normed);
+        }
+    }
+
+    /// <summary>dropout(x), disposing x unless dropout returned x itself (TorchSharp may, in eval mode).</summary>
+    static Tensor Dropped(Tensor x, Dropout dropout)
+    {
+        var y = dropout.call(x);
+        if (!ReferenceEquals(x, y)) x.Dispose();
+        return y;
+    }
+
+    /// <summary>classifier(dropped), where dropped = dropout(pooled): disposes dropped unless it is pooled (the caller's).</summary>
+    static Tensor Consume(Tensor pooled, Tensor dropped, Linear classifier)
+    {
+        var logits = classifier.call(dropped);
+        if (!ReferenceEquals(pooled, dropped)) dropped.Dispose();
+        return logits;
     }
 
     /// <summary>

@@ -63,20 +63,12 @@ public sealed class Trainer
     static (double? Loss, double? Top1) Evaluate(ITrainingObjective objective, IBatchSource data, Device device, Func<Batch, Batch> prepare, Action<int>? onBatch)
     {
         var acc = new Accumulator();
-        using (no_grad())
+        data.ForEachNoGrad(device, (batch, i) =>
         {
-            int i = 0;
-            using var batches = data.Epoch(0, device).GetEnumerator();
-            while (true)
-            {
-                using var scope = NewDisposeScope();
-                if (!batches.MoveNext()) break;
-                using var batch = batches.Current;
-                var output = objective.Compute(prepare(batch), training: false);
-                acc.Add(output.Loss.ToDouble(), batch.Size, output, batch.Labels);
-                onBatch?.Invoke(++i);
-            }
-        }
+            var output = objective.Compute(prepare(batch), training: false);
+            acc.Add(output.Loss.ToDouble(), batch.Size, output, batch.Labels);
+            onBatch?.Invoke(i);
+        });
         return acc.Count == 0 ? (null, null) : (acc.LossSum / acc.Count, acc.Top1);
     }
 
