@@ -13,7 +13,7 @@ public static class DemoCommand
         var runsDir = RunCommand.RunsDirOption();
         var seeds = new Option<int>("--seeds")
         {
-            Description = "Seeds to run (about 6 minutes each on 2 cores); more than one reports mean and spread, which on this small subset matter: one seed's gap between methods can be noise",
+            Description = "Seeds to run (about 9 minutes each on 2 cores); more than one reports mean and spread, which on this small subset matter: one seed's gap between methods can be noise",
             DefaultValueFactory = _ => 1,
         };
         var cmd = new Command("demo", "Short built-in experiment on Fashion-MNIST: thin ResNet-20 trained the standard way vs. go wide, then narrow (a few minutes on 2 cores)");
