@@ -71,6 +71,8 @@ public static class BenchCommand
             int w = parse.GetValue(warmup), n = parse.GetValue(steps);
             if (b <= 0 || c <= 0 || s <= 0 || k <= 0 || w < 0 || n <= 0) throw new WtnException("bench train-step: --batch, --channels, --size, --classes and --steps must be positive");
             var cfg = new ModelConfig { Name = parse.GetValue(model)!, InputChannels = c, Classes = k, ImageSize = s };
+            if (cfg.Name.StartsWith("bert", StringComparison.OrdinalIgnoreCase))
+                throw new WtnException($"bench train-step --model {cfg.Name}: it times image models on a random image batch (mlp, cifar-resnet*, resnet*); time a text model with a short `wtn run` instead");
             long[] shape = [b, c, s, s];
             var label = $"{cfg.Name} {c}x{s}x{s} batch {b} threads {TorchSharp.torch.get_num_threads()}";
             TorchSharp.torch.manual_seed(0);
