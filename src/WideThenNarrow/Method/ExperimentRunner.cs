@@ -84,7 +84,12 @@ public sealed class ExperimentRunner
             var ctx = new StageContext(config, seed, Path.Combine(ExperimentDir, $"seed-{seed}"), device, dataset, seedProgress, log);
             var done = new Dictionary<string, StageSummary>();
             perSeed.Add(done);
-            RunSeed(ctx, done, () => WriteReport(perSeed, n, dataset), cancel);
+            RunSeed(ctx, done, () =>
+            {
+                var interim = WriteReport(perSeed, n, dataset);
+                if (interim.Partial)
+                    log?.Report($"interim report: {Path.Combine(ExperimentDir, "report.md")} ({interim.Status.Count(x => x.State == StageState.Done)} of {interim.Status.Count} stages done)");
+            }, cancel);
         }
         return WriteReport(perSeed, n, dataset);
     }

@@ -78,6 +78,9 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(ExperimentRunner.DeclaredStages(c).Order(), Directory.GetDirectories(seedDir).Select(Path.GetFileName).Order()!);
             Assert.Equal(ExperimentRunner.DeclaredStages(c), result.Status.Select(s => s.Stage));
             Assert.All(result.Status, s => Assert.Equal(StageState.Done, s.State));
+            // An interim report after each of the first six stages; after the seventh the report is final.
+            Assert.Equal(6, first.Count(l => l.StartsWith("interim report:", StringComparison.Ordinal)));
+            Assert.Contains(first, l => l.EndsWith("(6 of 7 stages done)", StringComparison.Ordinal));
             Assert.False(result.Partial);
 
             // A second run finds every stage done: it trains nothing and reports the same numbers.
