@@ -127,8 +127,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
     public override Tensor ForwardHead(Tensor h, ModelInput input)
     {
         if (cls is not null) return cls.Forward(h);
-        using var pooled = bert.Pooler!.Forward(h);
-        return Consume(pooled, dropout!.call(pooled), classifier!);
+        using var dropped = Dropped(bert.Pooler!.Forward(h), dropout!);
+        return classifier!.call(dropped);
     }
 
     /// <summary>(N,1,1,T): 0 where a key is real, the dtype's lowest value where it is padding (as HuggingFace).</summary>
@@ -381,10 +381,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
 
         public Tensor Forward(Tensor x, Tensor residual)
         {
-            using var y = dense.call(x);
-            var dropped = dropout.call(y);
+            using var dropped = Dropped(dense.call(x), dropout);
             using var sum = dropped + residual;
-            if (!ReferenceEquals(dropped, y)) dropped.Dispose();
             return norm.call(sum);
         }
     }
@@ -448,14 +446,6 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
         var y = dropout.call(x);
         if (!ReferenceEquals(x, y)) x.Dispose();
         return y;
-    }
-
-    /// <summary>classifier(dropped), where dropped = dropout(pooled): disposes dropped unless it is pooled (the caller's).</summary>
-    static Tensor Consume(Tensor pooled, Tensor dropped, Linear classifier)
-    {
-        var logits = classifier.call(dropped);
-        if (!ReferenceEquals(pooled, dropped)) dropped.Dispose();
-        return logits;
     }
 
     /// <summary>
