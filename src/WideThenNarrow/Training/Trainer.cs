@@ -132,6 +132,7 @@ public sealed class Trainer
         WriteProgress(0, Elapsed(), null);
 
         double stepSecondsEma = 0, sps = 0;
+        TimeSpan? Eta() => stepSecondsEma > 0 ? TimeSpan.FromSeconds(stepSecondsEma * (_totalSteps - _st.Step)) : null;
         while (_st.Epoch < _epochs && _st.Step < _totalSteps)
         {
             SetMode(true);
@@ -165,7 +166,7 @@ public sealed class Trainer
                     double sec = stepClock.Elapsed.TotalSeconds;
                     stepSecondsEma = stepSecondsEma == 0 ? sec : 0.9 * stepSecondsEma + 0.1 * sec;
                     sps = n / Math.Max(stepSecondsEma, 1e-9);
-                    var eta = TimeSpan.FromSeconds(stepSecondsEma * (_totalSteps - _st.Step));
+                    var eta = Eta();
                     Report(TrainingEventKind.Step, loss, lr, sps, Elapsed(), eta);
 
                     if (_s.Logging.EverySteps > 0 && _st.Step % _s.Logging.EverySteps == 0)
@@ -211,7 +212,7 @@ public sealed class Trainer
             _st.ElapsedSeconds = Elapsed().TotalSeconds;
             Report(TrainingEventKind.EpochEnd, metrics.TrainLoss, metrics.Lr, metrics.SamplesPerSecond, Elapsed(), null, metrics);
             // The step rate, not the epoch's mean: an epoch's seconds include pauses and the time before a resume.
-            WriteProgress(sps, Elapsed(), stepSecondsEma > 0 ? TimeSpan.FromSeconds(stepSecondsEma * (_totalSteps - _st.Step)) : null);
+            WriteProgress(sps, Elapsed(), Eta());
             var saved = SaveCheckpoint(opt);
             if (improved && _s.Checkpoint.KeepBest)
             {
@@ -223,7 +224,7 @@ public sealed class Trainer
         var result = new TrainingResult(_job.RunDir, _st.Best, _st.History.LastOrDefault(), _st.History.ToList(),
             _lastCheckpoint ?? LatestCheckpoint(_job.RunDir), _bestCheckpoint, _st.Step, Elapsed(), resumed);
         Report(TrainingEventKind.Finished, result.Last?.TrainLoss ?? 0, 0, 0, Elapsed(), TimeSpan.Zero, result.Last);
-        WriteProgress(result.Last?.SamplesPerSecond ?? 0, Elapsed(), TimeSpan.Zero);
+        WriteProgress(sps, Elapsed(), TimeSpan.Zero);
         return result;
     }
 
