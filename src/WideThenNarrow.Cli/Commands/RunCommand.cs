@@ -59,7 +59,7 @@ public static class RunCommand
         {
             var stages = string.Join("\n", m.Stages.Select(s => $"{s} {(m.StageSeconds[s] is { } x ? ProgressRenderer.Format(TimeSpan.FromSeconds(x.Mean)) : "?")}"));
             t.AddRow(Markup.Escape(m.Method + ExperimentReport.SeedsNote(m, r.Seeds)), ExperimentReport.Count(m.Cost.Parameters), m.Cost.Macs is { } macs ? ExperimentReport.Count(macs) : "n/a",
-                Pct(m.BestTop1), Pct(m.LastTop1), Markup.Escape(stages), $"{m.Cost.LatencyMs1:F1} / {m.Cost.LatencyMs64:F0} ms");
+                ExperimentReport.Pct(m.BestTop1), ExperimentReport.Pct(m.LastTop1), Markup.Escape(stages), $"{m.Cost.LatencyMs1:F1} / {m.Cost.LatencyMs64:F0} ms");
         }
         AnsiConsole.Write(t);
     }
@@ -75,8 +75,6 @@ public static class RunCommand
         }
         AnsiConsole.Write(t);
     }
-
-    static string Pct(Stat? s) => s is null ? "n/a" : s.N > 1 ? $"{100 * s.Mean:F2} ± {100 * s.Spread:F2}%" : $"{100 * s.Mean:F2}%";
 
     /// <summary>Stage events as lines, in order (through Spectre so a live display stays intact).</summary>
     sealed class LineLog : IProgress<string>

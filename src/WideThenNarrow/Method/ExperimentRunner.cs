@@ -43,6 +43,12 @@ public sealed class ExperimentRunner
 
     public string ExperimentDir => Path.Combine(runsRoot, config.Name);
 
+    /// <summary>runs/EXPERIMENT/seed-S: one seed's stage folders.</summary>
+    public static string SeedDir(string experimentDir, long seed) => Path.Combine(experimentDir, $"seed-{seed}");
+
+    /// <summary>The "wide" entry of an imported network: not a stage of its own, its weights are the file.</summary>
+    static StageSummary Imported(string file) => new() { Stage = "wide", Model = "wide", Weights = Path.GetFullPath(file) };
+
     /// <summary>
     /// The stages <c>wtn run</c> executes for every seed, in order (downstream_S only for declared pretraining stages S).
     /// An imported wide network is not a stage.
@@ -81,14 +87,14 @@ public sealed class ExperimentRunner
         {
             long seed = config.SeedBase + i;
             var seedProgress = n > 1 && progress is not null ? new SeedProgress(seed, progress) : progress;
-            var ctx = new StageContext(config, seed, Path.Combine(ExperimentDir, $"seed-{seed}"), device, dataset, seedProgress, log);
+            var ctx = new StageContext(config, seed, SeedDir(ExperimentDir, seed), device, dataset, seedProgress, log);
             var done = new Dictionary<string, StageSummary>();
             perSeed.Add(done);
             RunSeed(ctx, done, () =>
             {
                 var interim = WriteReport(perSeed, n, dataset);
                 if (interim.Partial)
-                    log?.Report($"interim report: {Path.Combine(ExperimentDir, "report.md")} ({interim.Status.Count(x => x.State == StageState.Done)} of {interim.Status.Count} stages done)");
+                    log?.Report($"interim report: {Path.Combine(ExperimentDir, "report.md")} ({interim.StagesDone} of {interim.Status.Count} stages done)");
             }, cancel);
         }
         return WriteReport(perSeed, n, dataset);
@@ -106,11 +112,11 @@ public sealed class ExperimentRunner
         var perSeed = new List<IReadOnlyDictionary<string, StageSummary>>();
         for (int i = 0; i < n; i++)
         {
-            var seedDir = Path.Combine(ExperimentDir, $"seed-{config.SeedBase + i}");
+            var seedDir = SeedDir(ExperimentDir, config.SeedBase + i);
             var done = new Dictionary<string, StageSummary>();
             foreach (var stage in DeclaredStages(config))
                 if (StageSummary.TryLoad(Path.Combine(seedDir, stage)) is { } s) done[stage] = s;
-            if (config.Wide?.Import is { } file) done["wide"] = new StageSummary { Stage = "wide", Model = "wide", Weights = Path.GetFullPath(file) };
+            if (config.Wide?.Import is { } file) done["wide"] = Imported(file);
             perSeed.Add(done);
         }
         return WriteReport(perSeed, n, dataset);
@@ -205,7 +211,7 @@ public sealed class ExperimentRunner
         {
             if (!File.Exists(file)) throw new WtnException($"wide.import: {file} does not exist");
             Weights.Load(wide, file); // torchvision / HuggingFace names, .pth/.pt/.bin or .safetensors, strict
-            done["wide"] = new StageSummary { Stage = "wide", Model = "wide", Weights = Path.GetFullPath(file) };
+            done["wide"] = Imported(file);
             return wide;
         }
         Stage(ctx, done, "wide", wide, () => StandardStage.Run(ctx, "wide", "wide", wide, c.Train, cancel), stageFinished);

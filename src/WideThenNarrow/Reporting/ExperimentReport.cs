@@ -46,9 +46,8 @@ public static class ExperimentReport
                            "beat the thin and the deeper networks trained the standard way, and at what cost?");
         if (r.Partial)
         {
-            int done = r.Status.Count(x => x.State == StageState.Done);
             sb.AppendLine();
-            sb.AppendLine(string.Create(inv, $"**Interim report** ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC): {done} of {r.Status.Count} stages done; ") +
+            sb.AppendLine(string.Create(inv, $"**Interim report** ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC): {r.StagesDone} of {r.Status.Count} stages done; ") +
                           "rows appear as their stages finish, and [Progress](#progress) shows the rest. `wtn run` with the same file resumes the run.");
         }
         sb.AppendLine();
@@ -110,7 +109,7 @@ public static class ExperimentReport
 
     static string Seconds(Stat? s) => s is null ? "?" : s.Mean >= 600 ? $"{s.Mean / 60:F1} min" : $"{s.Mean:F0} s";
 
-    static string Pct(Stat? s) => s is null ? "n/a" : s.N > 1 ? $"{100 * s.Mean:F2} ± {100 * s.Spread:F2}%" : $"{100 * s.Mean:F2}%";
+    public static string Pct(Stat? s) => s is null ? "n/a" : s.N > 1 ? $"{100 * s.Mean:F2} ± {100 * s.Spread:F2}%" : $"{100 * s.Mean:F2}%";
 
     public static string Count(long n) => n >= 1_000_000_000 ? $"{n / 1e9:F2} G" : n >= 1_000_000 ? $"{n / 1e6:F2} M" : n >= 1_000 ? $"{n / 1e3:F1} k" : n.ToString(CultureInfo.InvariantCulture);
 }

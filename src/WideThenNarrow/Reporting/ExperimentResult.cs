@@ -43,7 +43,9 @@ public sealed record ExperimentResult(
     public IReadOnlyList<StageStatus> Status { get; init; } = [];
 
     /// <summary>True when some declared stage has not finished (an interim report).</summary>
-    public bool Partial => Status.Any(s => s.State != StageState.Done);
+    public bool Partial => StagesDone < Status.Count;
+
+    public int StagesDone => Status.Count(s => s.State == StageState.Done);
 
     /// <summary>The rows, in report order, for the stages that ran; each names the stages it depends on.</summary>
     static readonly (string Method, string Model, string[] Stages)[] Recipes =

@@ -68,7 +68,7 @@ public static class ExperimentStatus
             long seed = config.SeedBase + i;
             foreach (var stage in stages)
             {
-                var dir = Path.Combine(experimentDir, $"seed-{seed}", stage);
+                var dir = Path.Combine(ExperimentRunner.SeedDir(experimentDir, seed), stage);
                 if (StageSummary.TryLoad(dir) is { } done)
                     rows.Add(new StageStatus(seed, stage, StageState.Done, null, null, done.LastTop1, done.WallSeconds));
                 else if (Directory.Exists(dir))
