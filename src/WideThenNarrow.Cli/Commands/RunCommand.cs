@@ -13,12 +13,57 @@ public static class RunCommand
     {
         var o = new ExperimentOptions("Experiment file (YAML): data, models, stages and baselines", "Override a key, e.g. --set finetune.train.epochs=5 (repeatable)");
         var cmd = o.AddTo(new Command("run", "Run every stage and baseline an experiment declares (skips finished stages, resumes interrupted ones), then write report.md, results.json and plots"));
+        var jobs = new Option<int>("--jobs")
+        {
+            Description = "Processes that train stages at the same time, sharing --threads (independent stages: wide with standard, standard_long and deeper; then kd, fitnets and stage 2)",
+            DefaultValueFactory = _ => 1,
+        };
+        var join = new Option<bool>("--join")
+        {
+            Description = "Help a wtn run of the same experiment (same file, --set and --seeds) that is already running: take stages nobody has started; the report is left to it",
+        };
+        cmd.Add(jobs);
+        cmd.Add(join);
         cmd.SetAction(g.Handler((parse, ctx, ct) =>
         {
-            Execute(o.Load(parse), parse.GetValue(o.Seeds), parse.GetValue(o.RunsDir)!, ctx, ct);
+            var config = o.Load(parse);
+            var seeds = parse.GetValue(o.Seeds);
+            var runsDir = parse.GetValue(o.RunsDir)!;
+            int n = parse.GetValue(jobs);
+            if (n < 1) throw new WtnException($"--jobs must be at least 1, got {n}");
+            if (parse.GetValue(join))
+            {
+                if (n > 1) throw new WtnException("--join and --jobs exclude each other: a joining process is one job of the run it joins");
+                Join(config, seeds, runsDir, ctx, ct);
+                return Task.FromResult(0);
+            }
+            var helpers = n == 1 ? null : new Jobs(n, seeds ?? config.Seeds, [
+                "--device", parse.GetValue(g.Device) ?? "cpu", "--data-dir", Path.GetFullPath(ctx.DataDir), .. parse.GetValue(g.Verbose) ? ["--verbose"] : Array.Empty<string>(),
+                "run", Path.GetFullPath(parse.GetValue(o.File)!), "--runs-dir", Path.GetFullPath(runsDir),
+                .. (parse.GetValue(o.Set) ?? []).SelectMany(x => new[] { "--set", x }), "--join"]);
+            Execute(config, seeds, runsDir, ctx, ct, helpers);
             return Task.FromResult(0);
         }));
         return cmd;
+    }
+
+    /// <summary>--jobs N: the threads split N ways; N - 1 helpers started with <paramref name="Args"/> plus their share and the seeds.</summary>
+    internal sealed record Jobs(int Count, int Seeds, IReadOnlyList<string> Args);
+
+    /// <summary>wtn run --join: one more process on a running experiment.</summary>
+    static void Join(ExperimentConfig config, int? seeds, string runsDir, RunContext ctx, CancellationToken ct)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        HelperProcesses.StopWhenParentGoes(cts);
+        var log = new LineLog();
+        string dir = "";
+        var ran = new ProgressRenderer(RunContext.Interactive).Run(sink =>
+        {
+            var runner = new ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device, sink, log);
+            dir = runner.ExperimentDir;
+            return runner.Join(seeds, cts.Token);
+        });
+        Console.WriteLine($"joined {dir}: every stage is done; this process ran {(ran.Count == 0 ? "none" : string.Join(", ", ran))}");
     }
 
     internal static Option<string> RunsDirOption() => new("--runs-dir")
@@ -27,17 +72,28 @@ public static class RunCommand
         DefaultValueFactory = _ => "runs",
     };
 
-    /// <summary>Runs the experiment with live progress, then prints the table and where the report is.</summary>
-    internal static ExperimentResult Execute(ExperimentConfig config, int? seeds, string runsDir, RunContext ctx, CancellationToken ct)
+    /// <summary>Runs the experiment with live progress (and <paramref name="jobs"/> helper processes), then prints the table and where the report is.</summary>
+    internal static ExperimentResult Execute(ExperimentConfig config, int? seeds, string runsDir, RunContext ctx, CancellationToken ct, Jobs? jobs = null)
     {
         var log = new LineLog();
         var renderer = new ProgressRenderer(RunContext.Interactive);
         string dir = "";
+        Func<IRunHelpers>? helpers = null;
+        if (jobs is not null)
+        {
+            int threads = TorchSharp.torch.get_num_threads(), share = Math.Max(1, threads / jobs.Count);
+            if (threads < jobs.Count) log.Report($"--jobs {jobs.Count} with {threads} thread(s): every job gets 1 thread");
+            TorchSharp.torch.set_num_threads(share);
+            var args = new List<string> { "--threads", $"{share}" };
+            args.AddRange(jobs.Args);
+            args.AddRange(["--seeds", $"{jobs.Seeds}"]);
+            helpers = () => HelperProcesses.Start(jobs.Count - 1, args, dir, log);
+        }
         var result = renderer.Run(sink =>
         {
             var runner = new ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device, sink, log);
             dir = runner.ExperimentDir;
-            return runner.Run(seeds, ct);
+            return runner.Run(seeds, ct, helpers);
         });
         PrintTable(result);
         Console.WriteLine($"report: {Path.GetFullPath(Path.Combine(dir, "report.md"))}");
@@ -76,10 +132,19 @@ public static class RunCommand
         AnsiConsole.Write(t);
     }
 
-    /// <summary>Stage events as lines, in order (through Spectre so a live display stays intact).</summary>
+    /// <summary>
+    /// Stage events as lines, in order: through Spectre on a terminal, so a live display stays intact; plain and
+    /// unwrapped when redirected (Spectre would wrap a log file at 80 columns).
+    /// </summary>
     sealed class LineLog : IProgress<string>
     {
-        public void Report(string value) => AnsiConsole.WriteLine(value);
+        readonly bool interactive = RunContext.Interactive;
+
+        public void Report(string value)
+        {
+            if (interactive) AnsiConsole.WriteLine(value);
+            else Console.WriteLine(value);
+        }
     }
 }
 

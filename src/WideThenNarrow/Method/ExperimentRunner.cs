@@ -1,3 +1,4 @@
+using WideThenNarrow.Config;
 using WideThenNarrow.Data;
 using WideThenNarrow.Method.Stages;
 using WideThenNarrow.Models;
@@ -72,32 +73,77 @@ public sealed class ExperimentRunner
         return s;
     }
 
+    /// <summary>How long a process waits before looking again when every stage left is held by another process or needs one that is.</summary>
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The record of a running experiment that joining processes check theirs against (the resolved config and the seeds).</summary>
+    public const string RunConfigFile = "run-config.yaml";
+
     /// <summary>
     /// Runs <paramref name="seeds"/> seeds (default: the config's) and writes the report. The report is also rewritten
     /// after every finished stage, with the stages still to come, so a run of days shows its results as they arrive.
+    /// Stages run in declared order; a stage another process holds (<see cref="Join"/>) is left to it, and this process
+    /// takes the next one whose prerequisites are done, or waits. <paramref name="helpers"/> is called once the run's lock
+    /// is held and its <see cref="RunConfigFile"/> written (the moment to start joining processes); the final report is
+    /// written after they have exited.
     /// </summary>
-    public ExperimentResult Run(int? seeds = null, CancellationToken cancel = default)
+    public ExperimentResult Run(int? seeds = null, CancellationToken cancel = default, Func<IRunHelpers>? helpers = null)
+    {
+        int n = Seeds(seeds);
+        using var runLock = RunLock.Acquire(ExperimentDir);
+        WriteRunConfig(n);
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        var team = helpers?.Invoke();
+        bool shared;
+        try { shared = Schedule(n, dataset, cancel); }
+        catch
+        {
+            team?.Stop();
+            throw;
+        }
+        team?.Finished();
+        // Latency measured while another process trained is contended: measure again for the final report.
+        if (shared || team is not null) costs = null;
+        return WriteReport(n, dataset);
+    }
+
+    /// <summary>
+    /// Helps a <see cref="Run"/> of the same experiment (same config and seeds) that another process is doing: takes the
+    /// stages nobody has started, in the same order, and returns when every stage is done; the final report is left to
+    /// the run. Returns the stages this process ran ("seed S: STAGE").
+    /// </summary>
+    public IReadOnlyList<string> Join(int? seeds = null, CancellationToken cancel = default)
+    {
+        int n = Seeds(seeds);
+        using (var probe = RunLock.TryAcquire(ExperimentDir))
+            if (probe is not null)
+                throw new WtnException($"{ExperimentDir}: no wtn run is running this experiment; start one (wtn run, optionally --jobs N), then join it");
+        var path = Path.Combine(ExperimentDir, RunConfigFile);
+        var theirs = File.Exists(path) ? File.ReadAllText(path) : throw new WtnException($"{path} is missing: the running wtn run is older than --join; stop it and rerun it with --jobs N");
+        if (theirs != RunConfigText(n))
+            throw new WtnException($"{path}: the running experiment has another config or seed count than this one; join with the same file, --set and --seeds");
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        ranHere.Clear();
+        Schedule(n, dataset, cancel);
+        return ranHere.ToList();
+    }
+
+    int Seeds(int? seeds)
     {
         int n = seeds ?? config.Seeds;
         if (n < 1) throw new WtnException($"--seeds must be at least 1, got {n}");
-        using var runLock = RunLock.Acquire(ExperimentDir);
-        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
-        var perSeed = new List<IReadOnlyDictionary<string, StageSummary>>();
-        for (int i = 0; i < n; i++)
-        {
-            long seed = config.SeedBase + i;
-            var seedProgress = n > 1 && progress is not null ? new SeedProgress(seed, progress) : progress;
-            var ctx = new StageContext(config, seed, SeedDir(ExperimentDir, seed), device, dataset, seedProgress, log);
-            var done = new Dictionary<string, StageSummary>();
-            perSeed.Add(done);
-            RunSeed(ctx, done, () =>
-            {
-                var interim = WriteReport(perSeed, n, dataset);
-                if (interim.Partial)
-                    log?.Report($"interim report: {Path.Combine(ExperimentDir, "report.md")} ({interim.StagesDone} of {interim.Status.Count} stages done)");
-            }, cancel);
-        }
-        return WriteReport(perSeed, n, dataset);
+        if (config.Wide?.Import is { } file && !File.Exists(file)) throw new WtnException($"wide.import: {file} does not exist");
+        return n;
+    }
+
+    string RunConfigText(int seeds) => $"seeds: {seeds}\n{ConfigLoader.ToYaml(config)}";
+
+    void WriteRunConfig(int seeds)
+    {
+        var path = Path.Combine(ExperimentDir, RunConfigFile);
+        var tmp = $"{path}.{Environment.ProcessId}.tmp";
+        File.WriteAllText(tmp, RunConfigText(seeds));
+        File.Move(tmp, path, overwrite: true);
     }
 
     /// <summary>
@@ -109,25 +155,31 @@ public sealed class ExperimentRunner
         int n = seeds ?? config.Seeds;
         if (n < 1) throw new WtnException($"--seeds must be at least 1, got {n}");
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        return WriteReport(n, dataset);
+    }
+
+    /// <summary>Every seed's finished stages, as their stage.json files say (whichever process ran them).</summary>
+    List<IReadOnlyDictionary<string, StageSummary>> Finished(int seeds)
+    {
         var perSeed = new List<IReadOnlyDictionary<string, StageSummary>>();
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < seeds; i++)
         {
             var seedDir = SeedDir(ExperimentDir, config.SeedBase + i);
             var done = new Dictionary<string, StageSummary>();
+            if (config.Wide?.Import is { } file) done["wide"] = Imported(file);
             foreach (var stage in DeclaredStages(config))
                 if (StageSummary.TryLoad(Path.Combine(seedDir, stage)) is { } s) done[stage] = s;
-            if (config.Wide?.Import is { } file) done["wide"] = Imported(file);
             perSeed.Add(done);
         }
-        return WriteReport(perSeed, n, dataset);
+        return perSeed;
     }
 
     IReadOnlyDictionary<string, ModelCostRow>? costs;
 
-    ExperimentResult WriteReport(IReadOnlyList<IReadOnlyDictionary<string, StageSummary>> perSeed, int seeds, IExperimentDataset dataset)
+    ExperimentResult WriteReport(int seeds, IExperimentDataset dataset)
     {
         costs ??= ModelCost.Measure(config, dataset, device, config.Report.LatencyRepeats);
-        var result = ExperimentResult.Build(config, perSeed, costs, ExperimentDir, dataset) with
+        var result = ExperimentResult.Build(config, Finished(seeds), costs, ExperimentDir, dataset) with
         {
             Seeds = seeds,
             Status = ExperimentStatus.Read(config, ExperimentDir, seeds),
@@ -136,108 +188,208 @@ public sealed class ExperimentRunner
         return result;
     }
 
-    void RunSeed(StageContext ctx, Dictionary<string, StageSummary> done, Action stageFinished, CancellationToken cancel)
+    /// <summary>One stage of one seed as the scheduler sees it: the stages it needs, and how to build its model and run it.</summary>
+    sealed record PlannedStage(StageContext Ctx, string Name, IReadOnlyList<string> Needs, Func<(StagedModel Model, Func<StageSummary> Run)> Prepare)
     {
-        StagedModel? wide = null;
-        StagedModel Wide() => wide ??= WideModel(ctx, done, stageFinished, cancel);
-        void Run(string stage, StagedModel model, Func<StageSummary> run) => Stage(ctx, done, stage, model, run, stageFinished);
+        public string Dir => Ctx.StageDir(Name);
+        public bool Done => File.Exists(Path.Combine(Dir, StageSummary.FileName));
+        public bool Ready => Needs.All(n => File.Exists(Path.Combine(Ctx.StageDir(n), StageSummary.FileName)));
+        public override string ToString() => $"seed {Ctx.Seed}: {Name}";
+    }
 
-        if (config.Wide is not null) Wide();
+    readonly List<string> ranHere = [];
+
+    /// <summary>
+    /// Runs every pending stage of every seed, in declared order, that no other process holds (a stage's lock is
+    /// STAGE/.lock), once the stages it needs are done; waits while the only stages left are held elsewhere or need
+    /// one that is. Alone, this is the plain sequential order. Returns whether another process ran or held a stage.
+    /// </summary>
+    bool Schedule(int seeds, IExperimentDataset dataset, CancellationToken cancel)
+    {
+        var pending = new List<PlannedStage>();
+        for (int i = 0; i < seeds; i++)
+        {
+            long seed = config.SeedBase + i;
+            var seedProgress = seeds > 1 && progress is not null ? new SeedProgress(seed, progress) : progress;
+            pending.AddRange(Plan(new StageContext(config, seed, SeedDir(ExperimentDir, seed), device, dataset, seedProgress, log), cancel));
+        }
+        foreach (var s in pending.Where(s => s.Done)) log?.Report($"{s} already done, skipped");
+        pending.RemoveAll(s => s.Done);
+        bool shared = false;
+        string waitingFor = "";
+        while (pending.Count > 0)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var held = new List<PlannedStage>();
+            PlannedStage? ran = null;
+            foreach (var s in pending)
+            {
+                if (s.Done)
+                {
+                    log?.Report($"{s} done by another process");
+                    ran = s;
+                    shared = true;
+                    break;
+                }
+                if (!s.Ready) continue;
+                using var stageLock = RunLock.TryAcquire(s.Dir);
+                if (stageLock is null)
+                {
+                    held.Add(s);
+                    continue;
+                }
+                if (!s.Done) Execute(s, seeds, dataset);
+                ran = s;
+                break;
+            }
+            if (ran is not null)
+            {
+                pending.Remove(ran);
+                waitingFor = "";
+                continue;
+            }
+            shared = true;
+            var now = string.Join(", ", held);
+            if (now != waitingFor) log?.Report($"waiting for another process: {(held.Count > 0 ? now : "nothing it can start")}");
+            waitingFor = now;
+            cancel.WaitHandle.WaitOne(PollInterval);
+        }
+        return shared;
+    }
+
+    /// <summary>Runs one stage (this process holds its lock), saves its weights and summary, and rewrites the interim report.</summary>
+    void Execute(PlannedStage s, int seeds, IExperimentDataset dataset)
+    {
+        var (model, run) = s.Prepare();
+        using (model)
+        {
+            var summary = run();
+            summary.Save(s.Dir, model);
+            ranHere.Add(s.ToString());
+            log?.Report($"{s} done in {summary.WallSeconds:F0} s" + (summary.LastTop1 is { } t ? $", test top-1 {100 * t:F2}%" : ""));
+        }
+        var interim = WriteReport(seeds, dataset);
+        if (interim.Partial)
+            log?.Report($"interim report: {Path.Combine(ExperimentDir, "report.md")} ({interim.StagesDone} of {interim.Status.Count} stages done)");
+    }
+
+    /// <summary>
+    /// One seed's stages in declared order. A stage's model is built when it runs; what it starts from (the wide
+    /// network, the imitation stage's thin network, a pretrained encoder) is loaded from the finished stage's weights,
+    /// so any process can run any stage once its prerequisites are done, with the same result. Prerequisites are
+    /// loaded before the stage's own model is built: the model's seeded initialisation is then the last draw from the
+    /// global generator before the stage, whichever process runs it.
+    /// </summary>
+    List<PlannedStage> Plan(StageContext ctx, CancellationToken cancel)
+    {
+        var plan = new List<PlannedStage>();
+        StagedModel? wide = null;
+        StagedModel Wide() => wide ??= LoadWide(ctx);
+        string[] needsWide = config.Wide is { Import: null } ? ["wide"] : [];
+        void Add(string name, string[] needs, Func<(StagedModel, Func<StageSummary>)> prepare) => plan.Add(new PlannedStage(ctx, name, needs, prepare));
+
+        if (config.Wide is { Import: null } w)
+            Add("wide", [], () =>
+            {
+                var m = ctx.Build("wide");
+                return (m, () => StandardStage.Run(ctx, "wide", "wide", m, w.Train, cancel));
+            });
         if (config.Imitation is { } im)
         {
-            var thin = ctx.Build("thin");
-            Run("imitation", thin, () => ImitationStage.Run(ctx, thin, Wide(), im, cancel));
+            Add("imitation", needsWide, () =>
+            {
+                var teacher = Wide();
+                var thin = ctx.Build("thin");
+                return (thin, () => ImitationStage.Run(ctx, thin, teacher, im, cancel));
+            });
             if (config.Finetune is { } ft)
-                Run("finetune", thin, () => DistillStage.Run(ctx, "finetune", thin, ft.Alpha > 0 ? Wide() : null, ft, cancel));
+                Add("finetune", ["imitation"], () =>
+                {
+                    var teacher = ft.Alpha > 0 ? Wide() : null;
+                    var thin = Load(ctx, "imitation", "thin");
+                    return (thin, () => DistillStage.Run(ctx, "finetune", thin, teacher, ft, cancel));
+                });
         }
         if (config.Standard is { } st)
-        {
-            var m = ctx.Build("thin");
-            Run("standard", m, () => StandardStage.Run(ctx, "standard", "thin", m, st.Train, cancel));
-        }
-        if (config.StandardLong is { } sl)
-        {
-            var m = ctx.Build("thin");
-            Run("standard_long", m, () => StandardStage.Run(ctx, "standard_long", "thin", m, sl.Train, cancel));
-        }
-        if (config.Kd is { } kd)
-        {
-            var m = ctx.Build("thin");
-            Run("kd", m, () => DistillStage.Run(ctx, "kd", m, Wide(), kd, cancel));
-        }
-        if (config.Fitnets is { } fn)
-        {
-            var m = ctx.Build("thin");
-            Run("fitnets", m, () => FitNetsStage.Run(ctx, m, Wide(), fn, cancel));
-        }
-        if (config.Deeper is { } dp)
-        {
-            var m = ctx.Build("deeper");
-            if (m.BlockCount <= ctx.Build("thin").BlockCount)
-                throw new WtnException($"models.deeper ({config.Models.Deeper!.Name}) must have more blocks than models.thin ({config.Models.Thin.Name})");
-            Run("deeper", m, () => StandardStage.Run(ctx, "deeper", "deeper", m, dp.Train, cancel));
-        }
-        if (config.Downstream is { } ds) RunDownstream(ctx, done, ds, stageFinished, cancel);
-    }
-
-    /// <summary>
-    /// Text experiments: every pretrained thin/deeper network (from its finished stage's weights) fine-tuned on IMDB
-    /// as stage downstream_STAGE, with the same recipe for all.
-    /// </summary>
-    void RunDownstream(StageContext ctx, Dictionary<string, StageSummary> done, DownstreamStageConfig c, Action stageFinished, CancellationToken cancel)
-    {
-        var text = (MaskedLmExperimentDataset)ctx.Dataset;
-        var down = new StageContext(config, ctx.Seed, ctx.SeedDir, device, text.Downstream(), ctx.Progress, log);
-        foreach (var (stage, key) in DownstreamStage.Pretrained)
-        {
-            if (!done.TryGetValue(stage, out var pretrainedStage)) continue;
-            var name = DownstreamStage.NameFor(stage);
-            var classifier = down.Build(key);
-            Stage(down, done, name, classifier, () =>
+            Add("standard", [], () =>
             {
-                using var pretrained = ctx.Build(key);
-                pretrained.load(Path.Combine(ctx.StageDir(stage), pretrainedStage.Weights));
-                return DownstreamStage.Run(down, name, key, classifier, pretrained, c, cancel);
-            }, stageFinished);
-        }
-    }
-
-    /// <summary>The wide network: trained (stage 1), imported, or loaded from its finished stage.</summary>
-    StagedModel WideModel(StageContext ctx, Dictionary<string, StageSummary> done, Action stageFinished, CancellationToken cancel)
-    {
-        var c = config.Wide!;
-        var wide = ctx.Build("wide");
-        if (c.Import is { } file)
+                var m = ctx.Build("thin");
+                return (m, () => StandardStage.Run(ctx, "standard", "thin", m, st.Train, cancel));
+            });
+        if (config.StandardLong is { } sl)
+            Add("standard_long", [], () =>
+            {
+                var m = ctx.Build("thin");
+                return (m, () => StandardStage.Run(ctx, "standard_long", "thin", m, sl.Train, cancel));
+            });
+        if (config.Kd is { } kd)
+            Add("kd", needsWide, () =>
+            {
+                var teacher = Wide();
+                var m = ctx.Build("thin");
+                return (m, () => DistillStage.Run(ctx, "kd", m, teacher, kd, cancel));
+            });
+        if (config.Fitnets is { } fn)
+            Add("fitnets", needsWide, () =>
+            {
+                var teacher = Wide();
+                var m = ctx.Build("thin");
+                return (m, () => FitNetsStage.Run(ctx, m, teacher, fn, cancel));
+            });
+        if (config.Deeper is { } dp)
+            Add("deeper", [], () =>
+            {
+                int thinBlocks;
+                using (var thin = ctx.Build("thin")) thinBlocks = thin.BlockCount;
+                var m = ctx.Build("deeper");
+                if (m.BlockCount <= thinBlocks)
+                {
+                    m.Dispose();
+                    throw new WtnException($"models.deeper ({config.Models.Deeper!.Name}) must have more blocks than models.thin ({config.Models.Thin.Name})");
+                }
+                return (m, () => StandardStage.Run(ctx, "deeper", "deeper", m, dp.Train, cancel));
+            });
+        if (config.Downstream is { } ds)
         {
-            if (!File.Exists(file)) throw new WtnException($"wide.import: {file} does not exist");
-            Weights.Load(wide, file); // torchvision / HuggingFace names, .pth/.pt/.bin or .safetensors, strict
-            done["wide"] = Imported(file);
-            return wide;
+            // Text experiments: every pretrained thin/deeper network (from its finished stage's weights) fine-tuned on
+            // IMDB as stage downstream_STAGE, with the same recipe for all.
+            StageContext? down = null;
+            StageContext Down() => down ??= new StageContext(config, ctx.Seed, ctx.SeedDir, device, ((MaskedLmExperimentDataset)ctx.Dataset).Downstream(), ctx.Progress, log);
+            var declared = plan.Select(p => p.Name).ToList();
+            foreach (var (stage, key) in DownstreamStage.Pretrained.Where(p => declared.Contains(p.Stage)))
+            {
+                var name = DownstreamStage.NameFor(stage);
+                plan.Add(new PlannedStage(ctx, name, [stage], () =>
+                {
+                    var classifier = Down().Build(key);
+                    return (classifier, () =>
+                    {
+                        using var pretrained = Load(ctx, stage, key);
+                        return DownstreamStage.Run(Down(), name, key, classifier, pretrained, ds, cancel);
+                    });
+                }));
+            }
         }
-        Stage(ctx, done, "wide", wide, () => StandardStage.Run(ctx, "wide", "wide", wide, c.Train, cancel), stageFinished);
-        return wide;
+        return plan;
     }
 
-    /// <summary>
-    /// Skips a finished stage (loading its final weights into <paramref name="model"/>) or runs it, marks it done and
-    /// calls <paramref name="finished"/> (the interim report). Either way the summary goes into <paramref name="done"/>.
-    /// </summary>
-    void Stage(StageContext ctx, Dictionary<string, StageSummary> done, string stage, StagedModel model, Func<StageSummary> run, Action finished)
+    /// <summary>A fresh <paramref name="key"/> model with the final weights of the finished <paramref name="stage"/>.</summary>
+    static StagedModel Load(StageContext ctx, string stage, string key)
     {
         var dir = ctx.StageDir(stage);
-        if (StageSummary.TryLoad(dir) is { } previous)
-        {
-            log?.Report($"seed {ctx.Seed}: {stage} already done, skipped");
-            model.load(Path.Combine(dir, previous.Weights));
-            done[stage] = previous;
-            return;
-        }
-        var summary = run();
-        summary.Save(dir, model);
-        done[stage] = summary;
-        log?.Report($"seed {ctx.Seed}: {stage} done in {summary.WallSeconds:F0} s" +
-                    (summary.LastTop1 is { } t ? $", test top-1 {100 * t:F2}%" : ""));
-        finished();
+        var summary = StageSummary.TryLoad(dir) ?? throw new WtnException($"{dir}: stage {stage} is not done");
+        var m = ctx.Build(key);
+        m.load(Path.Combine(dir, summary.Weights));
+        return m;
+    }
+
+    /// <summary>The wide network: imported, or the finished stage 1's.</summary>
+    StagedModel LoadWide(StageContext ctx)
+    {
+        if (config.Wide!.Import is not { } file) return Load(ctx, "wide", "wide");
+        var wide = ctx.Build("wide");
+        Weights.Load(wide, file); // torchvision / HuggingFace names, .pth/.pt/.bin or .safetensors, strict
+        return wide;
     }
 
     /// <summary>Prefixes progress stage names with the seed when several seeds run (checkpoints keep the plain name).</summary>
@@ -251,4 +403,14 @@ public sealed class ExperimentRunner
             inner.Report(p with { Stage = name });
         }
     }
+}
+
+/// <summary>Processes helping a <see cref="ExperimentRunner.Run"/> (<c>wtn run --jobs N</c>), told how the run ended.</summary>
+public interface IRunHelpers
+{
+    /// <summary>Every stage is done: wait for the helpers, which exit on their own once they see it.</summary>
+    void Finished();
+
+    /// <summary>The run failed or was cancelled: stop the helpers now (they checkpoint and exit).</summary>
+    void Stop();
 }

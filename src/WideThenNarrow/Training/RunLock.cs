@@ -20,22 +20,29 @@ public sealed class RunLock : IDisposable
         this.ownerFile = ownerFile;
     }
 
+    /// <summary>Takes the lock, or throws a one-line error naming the process that holds it.</summary>
     public static RunLock Acquire(string folder)
     {
+        if (TryAcquire(folder) is { } held) return held;
+        string who = "";
+        try { who = File.ReadAllText(Path.Combine(folder, ".lock.owner")).Trim(); }
+        catch (IOException) { }
+        throw new WtnException($"{folder} is in use by another wtn process{(who.Length > 0 ? $" ({who})" : "")}; wait for it to finish or stop it, then run the same command again to resume");
+    }
+
+    /// <summary>Takes the lock, or returns null when another process (or another handle of this one) holds it.</summary>
+    public static RunLock? TryAcquire(string folder)
+    {
         Directory.CreateDirectory(folder);
-        var path = Path.Combine(folder, ".lock");
         var owner = Path.Combine(folder, ".lock.owner");
         FileStream fs;
         try
         {
-            fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            fs = new FileStream(Path.Combine(folder, ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         }
         catch (IOException)
         {
-            string who = "";
-            try { who = File.ReadAllText(owner).Trim(); }
-            catch (IOException) { }
-            throw new WtnException($"{folder} is in use by another wtn process{(who.Length > 0 ? $" ({who})" : "")}; wait for it to finish or stop it, then run the same command again to resume");
+            return null;
         }
         try
         {

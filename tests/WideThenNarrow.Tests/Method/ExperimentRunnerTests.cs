@@ -12,7 +12,7 @@ namespace WideThenNarrow.Tests.Method;
 [Collection("torch-rng")]
 public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    static TrainerSettings Budget(int epochs = 0, long steps = 0, double lr = 0.05, double wd = 5e-4) => new()
+    internal static TrainerSettings Budget(int epochs = 0, long steps = 0, double lr = 0.05, double wd = 5e-4) => new()
     {
         Optimizer = new OptimizerConfig { Lr = lr, Momentum = 0.9, WeightDecay = wd },
         Schedule = new ScheduleConfig { Name = ScheduleKind.Cosine },
@@ -179,6 +179,85 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Empty(Directory.GetFiles(dir, "*.tmp*"));
         }
         finally { Directory.Delete(runs, true); }
+    }
+
+    [Fact]
+    public void A_stage_another_process_holds_is_left_to_it_and_run_once_it_is_free()
+    {
+        var runs = TestData.NewTempFolder("held");
+        try
+        {
+            var c = Tiny("held", baselines: false); // wide, imitation, finetune, standard
+            var seedDir = Path.Combine(runs, "held", "seed-0");
+            var standardDir = Path.Combine(seedDir, "standard");
+            var log = new List<string>();
+            var sync = new SyncLog(log);
+            var runner = new ExperimentRunner(c, runs, Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!, CPU, null, sync)
+            {
+                PollInterval = TimeSpan.FromMilliseconds(50),
+            };
+            ExperimentResult? result = null;
+            Exception? failed = null;
+            var run = new Thread(() =>
+            {
+                try { result = runner.Run(); }
+                catch (Exception e) { failed = e; }
+            });
+            // What a joining process does: hold the stage's lock (this one never trains it).
+            using (var other = RunLock.TryAcquire(standardDir))
+            {
+                Assert.NotNull(other);
+                run.Start();
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                while (!sync.Any(l => l == "waiting for another process: seed 0: standard") && run.IsAlive && clock.Elapsed < TimeSpan.FromMinutes(5))
+                    Thread.Sleep(20);
+                Assert.True(run.IsAlive, failed?.ToString() ?? "the run ended while standard was held");
+                // Every other stage is done; standard was never begun here.
+                foreach (var stage in new[] { "wide", "imitation", "finetune" })
+                    Assert.True(File.Exists(Path.Combine(seedDir, stage, StageSummary.FileName)), stage);
+                Assert.False(File.Exists(Path.Combine(standardDir, StageSummary.FileName)));
+                Assert.False(Directory.Exists(Path.Combine(standardDir, "train")));
+                // Still held: the run waits rather than going on.
+                Thread.Sleep(300);
+                Assert.True(run.IsAlive);
+            }
+            Assert.True(run.Join(TimeSpan.FromMinutes(5)), "the run did not take the freed stage");
+            Assert.Null(failed);
+            Assert.False(result!.Partial);
+            Assert.Equal(["wide", "imitation", "finetune", "standard"],
+                sync.Where(l => l.Contains(" done in ")).Select(l => l.Split(' ')[2]));
+            Assert.Contains("| thin: standard |", File.ReadAllText(Path.Combine(runs, "held", "report.md")));
+            Assert.Equal(ExperimentRunner.RunConfigFile, Path.GetFileName(Directory.GetFiles(Path.Combine(runs, "held"), "*.yaml").Single()));
+
+            // Joining needs a running run of the same experiment.
+            var join = Runner(c, runs);
+            Assert.Contains("no wtn run is running", Assert.Throws<WtnException>(() => join.Join()).Message);
+            using (RunLock.Acquire(Path.Combine(runs, "held")))
+            {
+                File.AppendAllText(Path.Combine(runs, "held", ExperimentRunner.RunConfigFile), "# changed\n");
+                Assert.Contains("another config or seed count", Assert.Throws<WtnException>(() => join.Join()).Message);
+            }
+        }
+        finally { Directory.Delete(runs, true); }
+    }
+
+    /// <summary>A log the runner's thread writes while the test reads it.</summary>
+    sealed class SyncLog(List<string> lines) : IProgress<string>
+    {
+        public void Report(string value)
+        {
+            lock (lines) lines.Add(value);
+        }
+
+        public bool Any(Func<string, bool> p)
+        {
+            lock (lines) return lines.Any(p);
+        }
+
+        public IEnumerable<string> Where(Func<string, bool> p)
+        {
+            lock (lines) return lines.Where(p).ToList();
+        }
     }
 
     [Fact]
