@@ -95,7 +95,7 @@ public sealed class ExperimentRunner
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
         var team = helpers?.Invoke();
         bool shared;
-        try { shared = Schedule(n, dataset, cancel); }
+        try { shared = Schedule(n, dataset, costliestFirst: team is not null, cancel); }
         catch
         {
             team?.Stop();
@@ -124,7 +124,7 @@ public sealed class ExperimentRunner
             throw new WtnException($"{path}: the running experiment has another config or seed count than this one; join with the same file, --set and --seeds");
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
         ranHere.Clear();
-        Schedule(n, dataset, cancel);
+        Schedule(n, dataset, costliestFirst: true, cancel);
         return ranHere.ToList();
     }
 
@@ -189,7 +189,7 @@ public sealed class ExperimentRunner
     }
 
     /// <summary>One stage of one seed as the scheduler sees it: the stages it needs, and how to build its model and run it.</summary>
-    sealed record PlannedStage(StageContext Ctx, string Name, IReadOnlyList<string> Needs, Func<(StagedModel Model, Func<StageSummary> Run)> Prepare)
+    sealed record PlannedStage(StageContext Ctx, string Name, IReadOnlyList<string> Needs, double Cost, Func<(StagedModel Model, Func<StageSummary> Run)> Prepare)
     {
         public string Dir => Ctx.StageDir(Name);
         public bool Done => File.Exists(Path.Combine(Dir, StageSummary.FileName));
@@ -202,9 +202,11 @@ public sealed class ExperimentRunner
     /// <summary>
     /// Runs every pending stage of every seed, in declared order, that no other process holds (a stage's lock is
     /// STAGE/.lock), once the stages it needs are done; waits while the only stages left are held elsewhere or need
-    /// one that is. Alone, this is the plain sequential order. Returns whether another process ran or held a stage.
+    /// one that is. Alone, this is the plain sequential order. With <paramref name="costliestFirst"/> (several
+    /// processes) the free stage with the largest estimated work goes first, so that no process is left alone with a
+    /// long stage at the end while the others idle. Returns whether another process ran or held a stage.
     /// </summary>
-    bool Schedule(int seeds, IExperimentDataset dataset, CancellationToken cancel)
+    bool Schedule(int seeds, IExperimentDataset dataset, bool costliestFirst, CancellationToken cancel)
     {
         var pending = new List<PlannedStage>();
         for (int i = 0; i < seeds; i++)
@@ -215,6 +217,7 @@ public sealed class ExperimentRunner
         }
         foreach (var s in pending.Where(s => s.Done)) log?.Report($"{s} already done, skipped");
         pending.RemoveAll(s => s.Done);
+        if (costliestFirst) pending = pending.OrderByDescending(s => s.Cost).ToList(); // stable: declared order among equals
         bool shared = false;
         string waitingFor = "";
         while (pending.Count > 0)
@@ -286,24 +289,35 @@ public sealed class ExperimentRunner
         StagedModel? wide = null;
         StagedModel Wide() => wide ??= LoadWide(ctx);
         string[] needsWide = config.Wide is { Import: null } ? ["wide"] : [];
-        void Add(string name, string[] needs, Func<(StagedModel, Func<StageSummary>)> prepare) => plan.Add(new PlannedStage(ctx, name, needs, prepare));
+        void Add(string name, string[] needs, double cost, Func<(StagedModel, Func<StageSummary>)> prepare) => plan.Add(new PlannedStage(ctx, name, needs, cost, prepare));
+        // Estimated work: training steps x (3 x the trained network's MACs + the teacher's forward MACs), per example.
+        var macs = new Dictionary<string, (double Macs, int Blocks)>();
+        (double Macs, int Blocks) Size(string key)
+        {
+            if (macs.TryGetValue(key, out var m)) return m;
+            var spec = key switch { "thin" => config.Models.Thin, "wide" => config.Models.Wide, _ => config.Models.Deeper! };
+            var summary = ModelSummary.Of(ctx.Dataset.ModelConfig(spec, key));
+            return macs[key] = (summary.Macs, summary.Blocks.Count);
+        }
+        double Steps(TrainerSettings t) => ctx.Settings(t) is var x && x.Steps > 0 ? x.Steps : (double)x.Epochs * ctx.TrainData.BatchesPerEpoch;
+        double Cost(TrainerSettings t, string trained, string? teacher = null) => Steps(t) * (3 * Size(trained).Macs + (teacher is null ? 0 : Size(teacher).Macs));
 
         if (config.Wide is { Import: null } w)
-            Add("wide", [], () =>
+            Add("wide", [], Cost(w.Train, "wide"), () =>
             {
                 var m = ctx.Build("wide");
                 return (m, () => StandardStage.Run(ctx, "wide", "wide", m, w.Train, cancel));
             });
         if (config.Imitation is { } im)
         {
-            Add("imitation", needsWide, () =>
+            Add("imitation", needsWide, Size("thin").Blocks * Cost(im.Train, "thin", "wide"), () =>
             {
                 var teacher = Wide();
                 var thin = ctx.Build("thin");
                 return (thin, () => ImitationStage.Run(ctx, thin, teacher, im, cancel));
             });
             if (config.Finetune is { } ft)
-                Add("finetune", ["imitation"], () =>
+                Add("finetune", ["imitation"], Cost(ft.Train, "thin", ft.Alpha > 0 ? "wide" : null), () =>
                 {
                     var teacher = ft.Alpha > 0 ? Wide() : null;
                     var thin = Load(ctx, "imitation", "thin");
@@ -311,33 +325,33 @@ public sealed class ExperimentRunner
                 });
         }
         if (config.Standard is { } st)
-            Add("standard", [], () =>
+            Add("standard", [], Cost(st.Train, "thin"), () =>
             {
                 var m = ctx.Build("thin");
                 return (m, () => StandardStage.Run(ctx, "standard", "thin", m, st.Train, cancel));
             });
         if (config.StandardLong is { } sl)
-            Add("standard_long", [], () =>
+            Add("standard_long", [], Cost(sl.Train, "thin"), () =>
             {
                 var m = ctx.Build("thin");
                 return (m, () => StandardStage.Run(ctx, "standard_long", "thin", m, sl.Train, cancel));
             });
         if (config.Kd is { } kd)
-            Add("kd", needsWide, () =>
+            Add("kd", needsWide, Cost(kd.Train, "thin", "wide"), () =>
             {
                 var teacher = Wide();
                 var m = ctx.Build("thin");
                 return (m, () => DistillStage.Run(ctx, "kd", m, teacher, kd, cancel));
             });
         if (config.Fitnets is { } fn)
-            Add("fitnets", needsWide, () =>
+            Add("fitnets", needsWide, Cost(fn.Hint, "thin", "wide") + Cost(fn.Train, "thin", "wide"), () =>
             {
                 var teacher = Wide();
                 var m = ctx.Build("thin");
                 return (m, () => FitNetsStage.Run(ctx, m, teacher, fn, cancel));
             });
         if (config.Deeper is { } dp)
-            Add("deeper", [], () =>
+            Add("deeper", [], Cost(dp.Train, "deeper"), () =>
             {
                 int thinBlocks;
                 using (var thin = ctx.Build("thin")) thinBlocks = thin.BlockCount;
@@ -359,7 +373,7 @@ public sealed class ExperimentRunner
             foreach (var (stage, key) in DownstreamStage.Pretrained.Where(p => declared.Contains(p.Stage)))
             {
                 var name = DownstreamStage.NameFor(stage);
-                plan.Add(new PlannedStage(ctx, name, [stage], () =>
+                plan.Add(new PlannedStage(ctx, name, [stage], Cost(ds.Train, key), () =>
                 {
                     var classifier = Down().Build(key);
                     return (classifier, () =>
