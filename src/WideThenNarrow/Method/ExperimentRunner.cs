@@ -82,8 +82,8 @@ public sealed class ExperimentRunner
     /// <summary>
     /// Runs <paramref name="seeds"/> seeds (default: the config's) and writes the report. The report is also rewritten
     /// after every finished stage, with the stages still to come, so a run of days shows its results as they arrive.
-    /// Stages run in declared order; a stage another process holds (<see cref="Join"/>) is left to it, and this process
-    /// takes the next one whose prerequisites are done, or waits. <paramref name="helpers"/> is called once the run's lock
+    /// Stages run in declared order (with helpers, the costliest free stage first); a stage another process holds
+    /// (<see cref="Join"/>) is left to it, and this process takes the next one whose prerequisites are done, or waits. <paramref name="helpers"/> is called once the run's lock
     /// is held and its <see cref="RunConfigFile"/> written (the moment to start joining processes); the final report is
     /// written after they have exited.
     /// </summary>
@@ -109,7 +109,7 @@ public sealed class ExperimentRunner
 
     /// <summary>
     /// Helps a <see cref="Run"/> of the same experiment (same config and seeds) that another process is doing: takes the
-    /// stages nobody has started, in the same order, and returns when every stage is done; the final report is left to
+    /// stages nobody has started, the costliest free one first, and returns when every stage is done; the final report is left to
     /// the run. Returns the stages this process ran ("seed S: STAGE").
     /// </summary>
     public IReadOnlyList<string> Join(int? seeds = null, CancellationToken cancel = default)
@@ -128,12 +128,18 @@ public sealed class ExperimentRunner
         return ranHere.ToList();
     }
 
+    /// <summary>The seed count to run (default: the config's), checked; and the imported wide network's file.</summary>
     int Seeds(int? seeds)
     {
-        int n = seeds ?? config.Seeds;
-        if (n < 1) throw new WtnException($"--seeds must be at least 1, got {n}");
+        int n = SeedCount(seeds);
         if (config.Wide?.Import is { } file && !File.Exists(file)) throw new WtnException($"wide.import: {file} does not exist");
         return n;
+    }
+
+    int SeedCount(int? seeds)
+    {
+        int n = seeds ?? config.Seeds;
+        return n >= 1 ? n : throw new WtnException($"--seeds must be at least 1, got {n}");
     }
 
     string RunConfigText(int seeds) => $"seeds: {seeds}\n{ConfigLoader.ToYaml(config)}";
@@ -152,8 +158,7 @@ public sealed class ExperimentRunner
     /// </summary>
     public ExperimentResult Report(int? seeds = null)
     {
-        int n = seeds ?? config.Seeds;
-        if (n < 1) throw new WtnException($"--seeds must be at least 1, got {n}");
+        int n = SeedCount(seeds);
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
         return WriteReport(n, dataset);
     }
@@ -194,6 +199,8 @@ public sealed class ExperimentRunner
         public string Dir => Ctx.StageDir(Name);
         public bool Done => File.Exists(Path.Combine(Dir, StageSummary.FileName));
         public bool Ready => Needs.All(n => File.Exists(Path.Combine(Ctx.StageDir(n), StageSummary.FileName)));
+        /// <summary>Estimated work of this stage and of the longest chain of stages that need it.</summary>
+        public double Ahead { get; init; }
         public override string ToString() => $"seed {Ctx.Seed}: {Name}";
     }
 
@@ -203,21 +210,15 @@ public sealed class ExperimentRunner
     /// Runs every pending stage of every seed, in declared order, that no other process holds (a stage's lock is
     /// STAGE/.lock), once the stages it needs are done; waits while the only stages left are held elsewhere or need
     /// one that is. Alone, this is the plain sequential order. With <paramref name="costliestFirst"/> (several
-    /// processes) the free stage with the largest estimated work goes first, so that no process is left alone with a
-    /// long stage at the end while the others idle. Returns whether another process ran or held a stage.
+    /// processes) the free stage with the most estimated work ahead of it (its own and that of the longest chain of
+    /// stages waiting for it) goes first, so that no process is left alone with a long stage or chain at the end
+    /// while the others idle. Returns whether another process ran or held a stage.
     /// </summary>
     bool Schedule(int seeds, IExperimentDataset dataset, bool costliestFirst, CancellationToken cancel)
     {
-        var pending = new List<PlannedStage>();
-        for (int i = 0; i < seeds; i++)
-        {
-            long seed = config.SeedBase + i;
-            var seedProgress = seeds > 1 && progress is not null ? new SeedProgress(seed, progress) : progress;
-            pending.AddRange(Plan(new StageContext(config, seed, SeedDir(ExperimentDir, seed), device, dataset, seedProgress, log), cancel));
-        }
+        var pending = Pending(seeds, dataset, costliestFirst, cancel);
         foreach (var s in pending.Where(s => s.Done)) log?.Report($"{s} already done, skipped");
         pending.RemoveAll(s => s.Done);
-        if (costliestFirst) pending = pending.OrderByDescending(s => s.Cost).ToList(); // stable: declared order among equals
         bool shared = false;
         string waitingFor = "";
         while (pending.Count > 0)
@@ -258,6 +259,30 @@ public sealed class ExperimentRunner
             cancel.WaitHandle.WaitOne(PollInterval);
         }
         return shared;
+    }
+
+    /// <summary>Every stage of every seed in the order the scheduler tries them: declared, or the most work ahead first.</summary>
+    List<PlannedStage> Pending(int seeds, IExperimentDataset dataset, bool costliestFirst, CancellationToken cancel)
+    {
+        var pending = new List<PlannedStage>();
+        for (int i = 0; i < seeds; i++)
+        {
+            long seed = config.SeedBase + i;
+            var seedProgress = seeds > 1 && progress is not null ? new SeedProgress(seed, progress) : progress;
+            var plan = Plan(new StageContext(config, seed, SeedDir(ExperimentDir, seed), device, dataset, seedProgress, log), cancel);
+            // Work ahead of a stage: its own plus the most of any stage that needs it (those come later in the plan).
+            for (int k = plan.Count - 1; k >= 0; k--)
+                plan[k] = plan[k] with { Ahead = plan[k].Cost + plan.Where(d => d.Needs.Contains(plan[k].Name)).Select(d => d.Ahead).DefaultIfEmpty(0).Max() };
+            pending.AddRange(plan);
+        }
+        return costliestFirst ? pending.OrderByDescending(s => s.Ahead).ToList() : pending; // stable: declared order among equals
+    }
+
+    /// <summary>The order in which this process would try the stages ("seed S: STAGE"), alone or beside others.</summary>
+    internal IReadOnlyList<string> StageOrder(int seeds, bool costliestFirst)
+    {
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        return Pending(seeds, dataset, costliestFirst, default).Select(s => s.ToString()).ToList();
     }
 
     /// <summary>Runs one stage (this process holds its lock), saves its weights and summary, and rewrites the interim report.</summary>

@@ -241,6 +241,26 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
         finally { Directory.Delete(runs, true); }
     }
 
+    [Fact]
+    public void Beside_other_processes_the_stage_with_the_most_work_ahead_goes_first()
+    {
+        var c = ConfigLoader.Load<ExperimentConfig>(Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-resnet.yaml"));
+        var runs = TestData.NewTempFolder("order");
+        var runner = Runner(c, runs);
+        var declared = ExperimentRunner.DeclaredStages(c);
+        // Alone: every seed's stages in declared order, seed after seed.
+        Assert.Equal(new[] { 0, 1 }.SelectMany(seed => declared.Select(s => $"seed {seed}: {s}")), runner.StageOrder(2, costliestFirst: false));
+        // Beside others: the wide networks first (their own 30 epochs plus the stages that wait for them), then the
+        // deeper ResNet-56; the thin standard baseline, the least work, last; stage 2 before the fine-tuning it gates.
+        var order = runner.StageOrder(2, costliestFirst: true).ToList();
+        Assert.Equal(["seed 0: wide", "seed 1: wide", "seed 0: deeper", "seed 1: deeper"], order.Take(4));
+        Assert.Equal(["seed 0: standard", "seed 1: standard"], order.TakeLast(2));
+        foreach (var seed in new[] { 0, 1 })
+            Assert.True(order.IndexOf($"seed {seed}: imitation") < order.IndexOf($"seed {seed}: finetune"));
+        Assert.Empty(Directory.GetFileSystemEntries(runs)); // planning writes nothing
+        Directory.Delete(runs);
+    }
+
     /// <summary>A log the runner's thread writes while the test reads it.</summary>
     sealed class SyncLog(List<string> lines) : IProgress<string>
     {
