@@ -19,10 +19,14 @@ public enum StageState
 /// <summary>
 /// Where one stage of one seed stands. For a started stage, <see cref="Run"/> names the training run in progress
 /// inside the stage folder (train, hint, block-03, ...) and <see cref="Progress"/> is its progress.json (or, for runs
-/// written by an older wtn, the last row of its metrics.jsonl, without totals).
+/// written by an older wtn, the last row of its metrics.jsonl, without totals). <see cref="Holder"/> is the process
+/// holding the stage's lock ("process 123 on host, since ..."), or null when no live process does: the stage was
+/// stopped and resumes when the run starts again.
 /// </summary>
 public sealed record StageStatus(long Seed, string Stage, StageState State, string? Run, RunProgressFile? Progress, double? Top1, double? WallSeconds)
 {
+    public string? Holder { get; init; }
+
     /// <summary>One line: "top-1 91.20 %, 1.2 h" (done) or "train: epoch 3/30, step 1,100/14,070 (8 %), 120 samples/s, about 3.9 h left".</summary>
     public string Describe()
     {
@@ -41,13 +45,15 @@ public sealed record StageStatus(long Seed, string Stage, StageState State, stri
                 if (p.LastEvalTop1 is { } e) parts.Add(string.Create(inv, $"last test top-1 {100 * e:F2} %"));
                 if (p.EtaSeconds is { } eta && eta > 0) parts.Add($"about {Duration(eta)} left in this run");
                 parts.Add(string.Create(inv, $"updated {p.UpdatedUtc:yyyy-MM-dd HH:mm} UTC"));
-                return $"{Run}: {string.Join(", ", parts)}";
+                return $"{Run}: {string.Join(", ", parts)}; {Held()}";
             case StageState.Started:
-                return Run is null ? "folder created, no training run yet" : $"{Run}: no progress recorded yet";
+                return (Run is null ? "folder created, no training run yet" : $"{Run}: no progress recorded yet") + $"; {Held()}";
             default:
                 return "";
         }
     }
+
+    string Held() => Holder is { } h ? $"running in {h.Split(',')[0]}" : "stopped (resumes when the run starts again)";
 
     public static string Duration(double seconds) =>
         seconds >= 5400 ? string.Create(CultureInfo.InvariantCulture, $"{seconds / 3600:F1} h")
@@ -74,7 +80,7 @@ public static class ExperimentStatus
                 else if (Directory.Exists(dir))
                 {
                     var (run, progress) = Newest(dir);
-                    rows.Add(new StageStatus(seed, stage, StageState.Started, run, progress, null, null));
+                    rows.Add(new StageStatus(seed, stage, StageState.Started, run, progress, null, null) { Holder = RunLock.Holder(dir) });
                 }
                 else rows.Add(new StageStatus(seed, stage, StageState.Pending, null, null, null, null));
             }

@@ -53,6 +53,30 @@ public sealed class RunLock : IDisposable
         return new RunLock(fs, owner);
     }
 
+    /// <summary>
+    /// Who holds <paramref name="folder"/>'s lock, without touching it: the owner note ("process 123 on host, since
+    /// ...") if the process it names is alive on this machine (or the note names another machine), else null. A killed
+    /// process leaves its note behind; its lock is gone with it.
+    /// </summary>
+    public static string? Holder(string folder)
+    {
+        string note;
+        try { note = File.ReadAllText(Path.Combine(folder, ".lock.owner")).Trim(); }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
+        var m = System.Text.RegularExpressions.Regex.Match(note, @"^process (\d+) on (.+?), since");
+        if (!m.Success) return null;
+        if (m.Groups[2].Value != Environment.MachineName) return note;
+        int pid = int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return p.HasExited ? null : note;
+        }
+        catch (ArgumentException) { return null; } // no such process
+        catch (InvalidOperationException) { return null; }
+    }
+
     public void Dispose()
     {
         try { File.Delete(ownerFile); }

@@ -155,6 +155,15 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(16, ft.Progress.TotalSteps); // 2 epochs of 400 examples in batches of 50
             Assert.Equal(2, ft.Progress.Epochs);
             Assert.Contains("epoch 1/2, step 3/16 (19 %)", ft.Describe());
+            // Nobody holds it (the run was stopped); a live process holding its lock is named.
+            Assert.Null(ft.Holder);
+            Assert.EndsWith("; stopped (resumes when the run starts again)", ft.Describe());
+            using (RunLock.Acquire(Path.Combine(dir, "seed-0", "finetune")))
+                Assert.EndsWith($"; running in process {Environment.ProcessId} on {Environment.MachineName}",
+                    ExperimentStatus.Read(c, dir, 1).Single(s => s.Stage == "finetune").Describe());
+            // A note left by a process that is gone (killed) does not count.
+            File.WriteAllText(Path.Combine(dir, "seed-0", "finetune", ".lock.owner"), $"process {int.MaxValue} on {Environment.MachineName}, since 2026-01-01 00:00:00 UTC");
+            Assert.Null(ExperimentStatus.Read(c, dir, 1).Single(s => s.Stage == "finetune").Holder);
             // A run folder from before progress.json: the last metrics row, without totals.
             File.Delete(Path.Combine(dir, "seed-0", "finetune", "train", RunProgressFile.FileName));
             var old = ExperimentStatus.Read(c, dir, 1).Single(s => s.Stage == "finetune");
