@@ -82,10 +82,10 @@ public sealed class ExperimentRunner
     /// <summary>
     /// Runs <paramref name="seeds"/> seeds (default: the config's) and writes the report. The report is also rewritten
     /// after every finished stage, with the stages still to come, so a run of days shows its results as they arrive.
-    /// Stages run in declared order (with helpers, the costliest free stage first); a stage another process holds
-    /// (<see cref="Join"/>) is left to it, and this process takes the next one whose prerequisites are done, or waits. <paramref name="helpers"/> is called once the run's lock
-    /// is held and its <see cref="RunConfigFile"/> written (the moment to start joining processes); the final report is
-    /// written after they have exited.
+    /// Stages run in declared order (with helpers, the one with the most work ahead first); a stage another process
+    /// holds (<see cref="Join"/>) is left to it, and this process takes the next one whose prerequisites are done, or
+    /// waits. <paramref name="helpers"/> is called once the run's lock is held and its <see cref="RunConfigFile"/>
+    /// written (the moment to start joining processes); the final report is written after they have exited.
     /// </summary>
     public ExperimentResult Run(int? seeds = null, CancellationToken cancel = default, Func<IRunHelpers>? helpers = null)
     {
@@ -108,16 +108,18 @@ public sealed class ExperimentRunner
     }
 
     /// <summary>
-    /// Helps a <see cref="Run"/> of the same experiment (same config and seeds) that another process is doing: takes the
-    /// stages nobody has started, the costliest free one first, and returns when every stage is done; the final report is left to
-    /// the run. Returns the stages this process ran ("seed S: STAGE").
+    /// Helps a <see cref="Run"/> of the same experiment (same config and seeds) that another process is doing: takes
+    /// the stages nobody has started, the one with the most work ahead first, and returns when every stage is done;
+    /// the final report is left to the run. Returns the stages this process ran ("seed S: STAGE").
     /// </summary>
     public IReadOnlyList<string> Join(int? seeds = null, CancellationToken cancel = default)
     {
         int n = Seeds(seeds);
+        string notRunning = $"{ExperimentDir}: no wtn run is running this experiment; start one (wtn run, optionally --jobs N), then join it";
+        if (!Directory.Exists(ExperimentDir)) throw new WtnException(notRunning);
         using (var probe = RunLock.TryAcquire(ExperimentDir))
             if (probe is not null)
-                throw new WtnException($"{ExperimentDir}: no wtn run is running this experiment; start one (wtn run, optionally --jobs N), then join it");
+                throw new WtnException(notRunning);
         var path = Path.Combine(ExperimentDir, RunConfigFile);
         var theirs = File.Exists(path) ? File.ReadAllText(path) : throw new WtnException($"{path} is missing: the running wtn run is older than --join; stop it and rerun it with --jobs N");
         if (theirs != RunConfigText(n))
