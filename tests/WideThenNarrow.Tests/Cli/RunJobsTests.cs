@@ -1,5 +1,8 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
 using WideThenNarrow.Config;
 using WideThenNarrow.Method;
+using WideThenNarrow.Training;
 using WideThenNarrow.Tests.Method;
 
 namespace WideThenNarrow.Tests.Cli;
@@ -53,6 +56,57 @@ public class RunJobsTests
                 Assert.Equal(2, code);
                 Assert.Contains(named, Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
             }
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void Killing_the_run_stops_its_helper_which_checkpoints_where_it_stopped_and_frees_every_lock()
+    {
+        var dir = TestData.NewTempFolder("jobkill");
+        try
+        {
+            // Long enough stages that both processes are mid-stage when the run is killed.
+            var c = ExperimentRunnerTests.Tiny("jobkill", baselines: false) with
+            {
+                Imitation = null, Finetune = null,
+                Wide = new WideStageConfig { Train = ExperimentRunnerTests.Budget(steps: 100000) with { Checkpoint = new CheckpointConfig { EverySteps = 50, KeepLast = 1 } } },
+                Standard = new StandardStageConfig { Train = ExperimentRunnerTests.Budget(steps: 100000) with { Checkpoint = new CheckpointConfig { EverySteps = 50, KeepLast = 1 } } },
+            };
+            var file = Path.Combine(dir, "jobkill.yaml");
+            File.WriteAllText(file, ConfigLoader.ToYaml(c));
+            string data = Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!;
+            var runs = Path.Combine(dir, "runs");
+            var psi = new ProcessStartInfo(WtnProcess.ExePath, $"--threads 2 --data-dir \"{data}\" run \"{file}\" --runs-dir \"{runs}\" --jobs 2")
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            using var run = Process.Start(psi)!;
+            var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            run.OutputDataReceived += (_, e) => { if (e.Data is not null) output.Enqueue(e.Data); };
+            run.BeginOutputReadLine();
+            run.BeginErrorReadLine();
+            var standardCkpt = Path.Combine(runs, "jobkill", "seed-0", "standard", "train", "checkpoints");
+            var clock = Stopwatch.StartNew();
+            while (!(Directory.Exists(standardCkpt) && Directory.GetFiles(standardCkpt, "step-*").Length > 0) && clock.Elapsed < TimeSpan.FromMinutes(3) && !run.HasExited)
+                Thread.Sleep(100);
+            Assert.False(run.HasExited, string.Join("\n", output));
+            var helperPid = int.Parse(Regex.Match(string.Join("\n", output), @"worker 1: process (\d+)").Groups[1].Value);
+            using var helper = Process.GetProcessById(helperPid);
+
+            // kill -9: the run cannot tell its helper; the helper sees its standard input close.
+            run.Kill();
+            run.WaitForExit();
+            Assert.True(helper.WaitForExit(120_000), "the helper outlived its run");
+            // It stopped at a step boundary and checkpointed exactly there (periodic checkpoints fall on multiples of 50).
+            var progress = RunProgressFile.TryRead(Path.Combine(runs, "jobkill", "seed-0", "standard", "train"))!;
+            var newest = Directory.GetFiles(standardCkpt, "step-*.ckpt").Select(f => long.Parse(Path.GetFileNameWithoutExtension(f)["step-".Length..])).Max();
+            Assert.Equal(progress.Step, newest);
+            // Nothing holds the experiment or its stages any more: a rerun can take them and resume.
+            foreach (var folder in new[] { Path.Combine(runs, "jobkill"), Path.Combine(runs, "jobkill", "seed-0", "standard"), Path.Combine(runs, "jobkill", "seed-0", "wide") })
+                using (var free = RunLock.TryAcquire(folder))
+                    Assert.NotNull(free);
         }
         finally { Directory.Delete(dir, true); }
     }
