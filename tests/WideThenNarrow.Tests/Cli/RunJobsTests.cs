@@ -7,8 +7,11 @@ using WideThenNarrow.Tests.Method;
 
 namespace WideThenNarrow.Tests.Cli;
 
-/// <summary><c>wtn run --jobs 2</c>: two processes share the stages and give what one process gives, bit for bit.</summary>
-public class RunJobsTests
+/// <summary>
+/// <c>wtn run --jobs 2</c>: two processes share the stages and give what one process gives, bit for bit; the helper
+/// stops with its run, however the run ends.
+/// </summary>
+public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
     public void Two_jobs_share_the_stages_and_every_stage_equals_a_single_process_run()
@@ -27,7 +30,7 @@ public class RunJobsTests
             string data = Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!;
             string Args(string runs, int threads, string extra) => $"--threads {threads} --data-dir \"{data}\" run \"{file}\" --runs-dir \"{runs}\" {extra}";
 
-            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var clock = Stopwatch.StartNew();
             var (code, stdout, stderr) = WtnProcess.Run(Args(Path.Combine(dir, "two"), 2, "--jobs 2"));
             Assert.True(code == 0, stderr + stdout);
             var parallel = clock.Elapsed;
@@ -42,7 +45,7 @@ public class RunJobsTests
             clock.Restart();
             (code, stdout, stderr) = WtnProcess.Run(Args(Path.Combine(dir, "one"), 1, ""));
             Assert.True(code == 0, stderr + stdout);
-            Console.WriteLine($"--jobs 2 {parallel.TotalSeconds:F1} s, one process {clock.Elapsed.TotalSeconds:F1} s");
+            output.WriteLine($"--jobs 2 {parallel.TotalSeconds:F1} s, one process {clock.Elapsed.TotalSeconds:F1} s");
 
             // One thread per process in both runs: every stage's final weights are the same bytes.
             foreach (var stage in ExperimentRunner.DeclaredStages(c))
@@ -83,16 +86,16 @@ public class RunJobsTests
                 RedirectStandardError = true,
             };
             using var run = Process.Start(psi)!;
-            var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
-            run.OutputDataReceived += (_, e) => { if (e.Data is not null) output.Enqueue(e.Data); };
+            var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            run.OutputDataReceived += (_, e) => { if (e.Data is not null) lines.Enqueue(e.Data); };
             run.BeginOutputReadLine();
             run.BeginErrorReadLine();
             var standardCkpt = Path.Combine(runs, "jobkill", "seed-0", "standard", "train", "checkpoints");
             var clock = Stopwatch.StartNew();
             while (!(Directory.Exists(standardCkpt) && Directory.GetFiles(standardCkpt, "step-*").Length > 0) && clock.Elapsed < TimeSpan.FromMinutes(3) && !run.HasExited)
                 Thread.Sleep(100);
-            Assert.False(run.HasExited, string.Join("\n", output));
-            var helperPid = int.Parse(Regex.Match(string.Join("\n", output), @"worker 1: process (\d+)").Groups[1].Value);
+            Assert.False(run.HasExited, string.Join("\n", lines));
+            var helperPid = int.Parse(Regex.Match(string.Join("\n", lines), @"worker 1: process (\d+)").Groups[1].Value);
             using var helper = Process.GetProcessById(helperPid);
 
             // kill -9: the run cannot tell its helper; the helper sees its standard input close.
