@@ -24,9 +24,7 @@ public sealed class RunLock : IDisposable
     public static RunLock Acquire(string folder)
     {
         if (TryAcquire(folder) is { } held) return held;
-        string who = "";
-        try { who = File.ReadAllText(Path.Combine(folder, ".lock.owner")).Trim(); }
-        catch (IOException) { }
+        string who = Note(folder) ?? "";
         throw new WtnException($"{folder} is in use by another wtn process{(who.Length > 0 ? $" ({who})" : "")}; wait for it to finish or stop it, then run the same command again to resume");
     }
 
@@ -34,7 +32,7 @@ public sealed class RunLock : IDisposable
     public static RunLock? TryAcquire(string folder)
     {
         Directory.CreateDirectory(folder);
-        var owner = Path.Combine(folder, ".lock.owner");
+        var owner = OwnerFile(folder);
         FileStream fs;
         try
         {
@@ -60,10 +58,7 @@ public sealed class RunLock : IDisposable
     /// </summary>
     public static string? Holder(string folder)
     {
-        string note;
-        try { note = File.ReadAllText(Path.Combine(folder, ".lock.owner")).Trim(); }
-        catch (IOException) { return null; }
-        catch (UnauthorizedAccessException) { return null; }
+        if (Note(folder) is not { } note) return null;
         var m = System.Text.RegularExpressions.Regex.Match(note, @"^process (\d+) on (.+?), since");
         if (!m.Success) return null;
         if (m.Groups[2].Value != Environment.MachineName) return note;
@@ -75,6 +70,16 @@ public sealed class RunLock : IDisposable
         }
         catch (ArgumentException) { return null; } // no such process
         catch (InvalidOperationException) { return null; }
+    }
+
+    static string OwnerFile(string folder) => Path.Combine(folder, ".lock.owner");
+
+    /// <summary>The owner note, or null if there is none (or it cannot be read: it is informative only).</summary>
+    static string? Note(string folder)
+    {
+        try { return File.ReadAllText(OwnerFile(folder)).Trim(); }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
     }
 
     public void Dispose()
