@@ -199,8 +199,8 @@ public sealed class ExperimentRunner
     sealed record PlannedStage(StageContext Ctx, string Name, IReadOnlyList<string> Needs, double Cost, Func<(StagedModel Model, Func<StageSummary> Run)> Prepare)
     {
         public string Dir => Ctx.StageDir(Name);
-        public bool Done => File.Exists(Path.Combine(Dir, StageSummary.FileName));
-        public bool Ready => Needs.All(n => File.Exists(Path.Combine(Ctx.StageDir(n), StageSummary.FileName)));
+        public bool Done => StageSummary.IsDone(Dir);
+        public bool Ready => Needs.All(n => StageSummary.IsDone(Ctx.StageDir(n)));
         /// <summary>Estimated work of this stage and of the longest chain of stages that need it.</summary>
         public double Ahead { get; init; }
         public override string ToString() => $"seed {Ctx.Seed}: {Name}";

@@ -26,10 +26,13 @@ public sealed record StageSummary
 
     public const string FileName = "stage.json";
 
+    /// <summary>Whether the stage in <paramref name="stageDir"/> is finished (its stage.json exists).</summary>
+    public static bool IsDone(string stageDir) => File.Exists(Path.Combine(stageDir, FileName));
+
     public static StageSummary? TryLoad(string stageDir)
     {
+        if (!IsDone(stageDir)) return null;
         var path = Path.Combine(stageDir, FileName);
-        if (!File.Exists(path)) return null;
         try { return JsonSerializer.Deserialize<StageSummary>(File.ReadAllText(path), StageContext.Json); }
         catch (JsonException e) { throw new WtnException($"{path} is corrupt ({e.Message}); delete it to rerun the stage", e); }
     }
