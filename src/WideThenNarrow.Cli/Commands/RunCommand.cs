@@ -22,8 +22,13 @@ public static class RunCommand
         {
             Description = "Help a wtn run of the same experiment (same file, --set and --seeds) that is already running: take stages nobody has started; the report is left to it",
         };
+        var budget = new Option<int?>("--thread-budget")
+        {
+            Description = "With --jobs or --join: the threads all processes of the run share. A process takes its share among those training when it starts a stage and every 30 s, so one with nothing left to start lends its threads to the others. Default with --jobs: --threads; 0 keeps the fixed split (every stage bit-reproducible)",
+        };
         cmd.Add(jobs);
         cmd.Add(join);
+        cmd.Add(budget);
         cmd.SetAction(g.Handler((parse, ctx, ct) =>
         {
             var config = o.Load(parse);
@@ -31,13 +36,16 @@ public static class RunCommand
             var runsDir = parse.GetValue(o.RunsDir)!;
             int n = parse.GetValue(jobs);
             if (n < 1) throw new WtnException($"--jobs must be at least 1, got {n}");
+            int? threadBudget = parse.GetValue(budget);
+            if (threadBudget < 0) throw new WtnException($"--thread-budget must be 0 (fixed threads) or more, got {threadBudget}");
             if (parse.GetValue(join))
             {
                 if (n > 1) throw new WtnException("--join and --jobs exclude each other: a joining process is one job of the run it joins");
-                Join(config, seeds, runsDir, ctx, ct);
+                Join(config, seeds, runsDir, ctx, ct, threadBudget > 0 ? threadBudget : null);
                 return Task.FromResult(0);
             }
-            var helpers = n == 1 ? null : new Jobs(n, seeds ?? config.Seeds, [
+            if (threadBudget is not null && n == 1) throw new WtnException("--thread-budget is shared by the processes of --jobs N (N > 1) or --join; without them use --threads");
+            var helpers = n == 1 ? null : new Jobs(n, seeds ?? config.Seeds, threadBudget, [
                 "--device", parse.GetValue(g.Device) ?? "cpu", "--data-dir", Path.GetFullPath(ctx.DataDir), .. parse.GetValue(g.Verbose) ? ["--verbose"] : Array.Empty<string>(),
                 "run", Path.GetFullPath(parse.GetValue(o.File)!), "--runs-dir", Path.GetFullPath(runsDir),
                 .. (parse.GetValue(o.Set) ?? []).SelectMany(x => new[] { "--set", x }), "--join"]);
@@ -47,11 +55,14 @@ public static class RunCommand
         return cmd;
     }
 
-    /// <summary>--jobs N: the threads split N ways; N - 1 helpers started with <paramref name="Args"/> plus their share and the seeds.</summary>
-    internal sealed record Jobs(int Count, int Seeds, IReadOnlyList<string> Args);
+    /// <summary>
+    /// --jobs N: the threads split N ways; N - 1 helpers started with <paramref name="Args"/> plus their share, the
+    /// seeds and the thread budget (<paramref name="Budget"/>: null = all threads, 0 = the fixed split).
+    /// </summary>
+    internal sealed record Jobs(int Count, int Seeds, int? Budget, IReadOnlyList<string> Args);
 
     /// <summary>wtn run --join: one more process on a running experiment.</summary>
-    static void Join(ExperimentConfig config, int? seeds, string runsDir, RunContext ctx, CancellationToken ct)
+    static void Join(ExperimentConfig config, int? seeds, string runsDir, RunContext ctx, CancellationToken ct, int? threadBudget)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         HelperProcesses.StopWhenParentGoes(cts);
@@ -59,7 +70,7 @@ public static class RunCommand
         string dir = "";
         var ran = new ProgressRenderer(RunContext.Interactive).Run(sink =>
         {
-            var runner = new ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device, sink, log);
+            var runner = new ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device, sink, log) { ThreadBudget = threadBudget };
             dir = runner.ExperimentDir;
             return runner.Join(seeds, cts.Token);
         });
@@ -79,19 +90,21 @@ public static class RunCommand
         var renderer = new ProgressRenderer(RunContext.Interactive);
         string dir = "";
         Func<IRunHelpers>? helpers = null;
+        int? budget = null;
         if (jobs is not null)
         {
             int threads = TorchSharp.torch.get_num_threads(), share = Math.Max(1, threads / jobs.Count);
             if (threads < jobs.Count) log.Report($"--jobs {jobs.Count} with {threads} thread(s): every job gets 1 thread");
             TorchSharp.torch.set_num_threads(share);
+            budget = jobs.Budget ?? threads;
             var args = new List<string> { "--threads", $"{share}" };
             args.AddRange(jobs.Args);
-            args.AddRange(["--seeds", $"{jobs.Seeds}"]);
+            args.AddRange(["--seeds", $"{jobs.Seeds}", "--thread-budget", $"{budget}"]);
             helpers = () => HelperProcesses.Start(jobs.Count - 1, args, dir, log);
         }
         var result = renderer.Run(sink =>
         {
-            var runner = new ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device, sink, log);
+            var runner = new ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device, sink, log) { ThreadBudget = budget > 0 ? budget : null };
             dir = runner.ExperimentDir;
             return runner.Run(seeds, ct, helpers);
         });

@@ -76,6 +76,16 @@ public sealed class ExperimentRunner
     /// <summary>How long a process waits before looking again when every stage left is held by another process or needs one that is.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Threads that every process of this run shares (<see cref="ThreadShare"/>): when set, this process takes its
+    /// share among the processes training whenever it starts a stage and every <see cref="ThreadCheckInterval"/> while
+    /// it trains. Null keeps the thread count it was given (every stage then bit-reproducible).
+    /// </summary>
+    public int? ThreadBudget { get; init; }
+
+    /// <summary>Least time between two looks at the processes training, during a stage (<see cref="ThreadBudget"/>).</summary>
+    public TimeSpan ThreadCheckInterval { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The record of a running experiment that joining processes check theirs against (the resolved config and the seeds).</summary>
     public const string RunConfigFile = "run-config.yaml";
 
@@ -218,6 +228,7 @@ public sealed class ExperimentRunner
     /// </summary>
     bool Schedule(int seeds, IExperimentDataset dataset, bool costliestFirst, CancellationToken cancel)
     {
+        share = ThreadBudget is { } budget ? new ThreadShare(budget, () => Training(seeds), log) { Interval = ThreadCheckInterval } : null;
         var pending = Pending(seeds, dataset, costliestFirst, cancel);
         foreach (var s in pending.Where(s => s.Done)) log?.Report($"{s} already done, skipped");
         pending.RemoveAll(s => s.Done);
@@ -263,6 +274,20 @@ public sealed class ExperimentRunner
         return shared;
     }
 
+    ThreadShare? share;
+
+    /// <summary>The live processes on this machine holding a stage lock of this run: the ones training.</summary>
+    IEnumerable<int> Training(int seeds)
+    {
+        for (int i = 0; i < seeds; i++)
+        {
+            var seedDir = SeedDir(ExperimentDir, config.SeedBase + i);
+            foreach (var stage in DeclaredStages(config))
+                if (RunLock.HolderProcess(Path.Combine(seedDir, stage)) is { } pid)
+                    yield return pid;
+        }
+    }
+
     /// <summary>Every stage of every seed in the order the scheduler tries them: declared, or the most work ahead first.</summary>
     List<PlannedStage> Pending(int seeds, IExperimentDataset dataset, bool costliestFirst, CancellationToken cancel)
     {
@@ -270,7 +295,8 @@ public sealed class ExperimentRunner
         for (int i = 0; i < seeds; i++)
         {
             long seed = config.SeedBase + i;
-            var seedProgress = seeds > 1 && progress is not null ? new SeedProgress(seed, progress) : progress;
+            var watched = share?.Watch(progress) ?? progress;
+            var seedProgress = seeds > 1 && watched is not null ? new SeedProgress(seed, watched) : watched;
             var plan = Plan(new StageContext(config, seed, SeedDir(ExperimentDir, seed), device, dataset, seedProgress, log), cancel);
             // Work ahead of a stage: its own plus the most of any stage that needs it (those come later in the plan).
             for (int k = plan.Count - 1; k >= 0; k--)
@@ -290,6 +316,7 @@ public sealed class ExperimentRunner
     /// <summary>Runs one stage (this process holds its lock), saves its weights and summary, and rewrites the interim report.</summary>
     void Execute(PlannedStage s, int seeds, IExperimentDataset dataset)
     {
+        share?.Rebalance(raise: false);
         var (model, run) = s.Prepare();
         using (model)
         {

@@ -56,20 +56,26 @@ public sealed class RunLock : IDisposable
     /// ...") if the process it names is alive on this machine (or the note names another machine), else null. A killed
     /// process leaves its note behind; its lock is gone with it.
     /// </summary>
-    public static string? Holder(string folder)
+    public static string? Holder(string folder) => Owner(folder) is { } o && (o.Pid is null || o.Alive) ? o.Note : null;
+
+    /// <summary>The live process on this machine that holds <paramref name="folder"/>'s lock (by its owner note), or null.</summary>
+    public static int? HolderProcess(string folder) => Owner(folder) is { Pid: { } pid, Alive: true } ? pid : null;
+
+    /// <summary>The owner note, the process it names if that is on this machine (else null), and whether it is alive.</summary>
+    static (string Note, int? Pid, bool Alive)? Owner(string folder)
     {
         if (Note(folder) is not { } note) return null;
         var m = System.Text.RegularExpressions.Regex.Match(note, @"^process (\d+) on (.+?), since");
         if (!m.Success) return null;
-        if (m.Groups[2].Value != Environment.MachineName) return note;
+        if (m.Groups[2].Value != Environment.MachineName) return (note, null, false);
         int pid = int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
         try
         {
             using var p = System.Diagnostics.Process.GetProcessById(pid);
-            return p.HasExited ? null : note;
+            return (note, pid, !p.HasExited);
         }
-        catch (ArgumentException) { return null; } // no such process
-        catch (InvalidOperationException) { return null; }
+        catch (ArgumentException) { return (note, pid, false); } // no such process
+        catch (InvalidOperationException) { return (note, pid, false); }
     }
 
     static string OwnerFile(string folder) => Path.Combine(folder, ".lock.owner");

@@ -31,13 +31,14 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             string Args(string runs, int threads, string extra) => $"--threads {threads} --data-dir \"{data}\" run \"{file}\" --runs-dir \"{runs}\" {extra}";
 
             var clock = Stopwatch.StartNew();
-            var (code, stdout, stderr) = WtnProcess.Run(Args(Path.Combine(dir, "two"), 2, "--jobs 2"));
+            var (code, stdout, stderr) = WtnProcess.Run(Args(Path.Combine(dir, "two"), 2, "--jobs 2 --thread-budget 0"));
             Assert.True(code == 0, stderr + stdout);
             var parallel = clock.Elapsed;
             Assert.Contains("worker 1: process ", stdout);
             // The helper ran at least one stage, and its output reached the parent's log.
             Assert.Matches(@"\[worker 1\] seed 0: \w+ done in ", stdout);
             Assert.DoesNotContain("exited with code", stdout);
+            Assert.DoesNotContain("threads: ", stdout); // the fixed split: no process lent its thread
             Assert.True(File.Exists(Path.Combine(dir, "two", "jobs", "worker-1.log")));
             var report = File.ReadAllText(Path.Combine(dir, "two", "jobs", "report.md"));
             Assert.DoesNotContain("Interim report", report);
@@ -47,7 +48,7 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.True(code == 0, stderr + stdout);
             output.WriteLine($"--jobs 2 {parallel.TotalSeconds:F1} s, one process {clock.Elapsed.TotalSeconds:F1} s");
 
-            // One thread per process in both runs: every stage's final weights are the same bytes.
+            // One thread per stage in both runs: every stage's final weights are the same bytes.
             foreach (var stage in ExperimentRunner.DeclaredStages(c))
                 Assert.True(File.ReadAllBytes(Path.Combine(dir, "two", "jobs", "seed-0", stage, "final.model"))
                     .AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(dir, "one", "jobs", "seed-0", stage, "final.model"))), stage);
