@@ -61,21 +61,28 @@ public sealed class RunLock : IDisposable
     /// <summary>The live process on this machine that holds <paramref name="folder"/>'s lock (by its owner note), or null.</summary>
     public static int? HolderProcess(string folder) => Owner(folder) is { Pid: { } pid, Alive: true } ? pid : null;
 
-    /// <summary>The owner note, the process it names if that is on this machine (else null), and whether it is alive.</summary>
+    /// <summary>
+    /// The owner note, the process it names if that is on this machine (else null), and whether it is alive: a process
+    /// with that id that started after the note was written is another one that reuses the id.
+    /// </summary>
     static (string Note, int? Pid, bool Alive)? Owner(string folder)
     {
         if (Note(folder) is not { } note) return null;
-        var m = System.Text.RegularExpressions.Regex.Match(note, @"^process (\d+) on (.+?), since");
+        var m = System.Text.RegularExpressions.Regex.Match(note, @"^process (\d+) on (.+?), since (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC");
         if (!m.Success) return null;
         if (m.Groups[2].Value != Environment.MachineName) return (note, null, false);
         int pid = int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
+        var since = DateTime.ParseExact(m.Groups[3].Value, "yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
         try
         {
             using var p = System.Diagnostics.Process.GetProcessById(pid);
-            return (note, pid, !p.HasExited);
+            // The holder started before it took the lock. Slack: the note's time is truncated to the second, and the
+            // start time is derived from the boot time, which the runtime estimates.
+            return (note, pid, !p.HasExited && p.StartTime.ToUniversalTime() < since.AddSeconds(5));
         }
         catch (ArgumentException) { return (note, pid, false); } // no such process
         catch (InvalidOperationException) { return (note, pid, false); }
+        catch (System.ComponentModel.Win32Exception) { return (note, pid, false); } // its start time cannot be read
     }
 
     static string OwnerFile(string folder) => Path.Combine(folder, ".lock.owner");

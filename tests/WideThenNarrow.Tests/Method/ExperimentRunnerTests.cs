@@ -164,6 +164,9 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             // A note left by a process that is gone (killed) does not count.
             File.WriteAllText(Path.Combine(dir, "seed-0", "finetune", ".lock.owner"), $"process {int.MaxValue} on {Environment.MachineName}, since 2026-01-01 00:00:00 UTC");
             Assert.Null(ExperimentStatus.Read(c, dir, 1).Single(s => s.Stage == "finetune").Holder);
+            // So does one whose process id now belongs to a process started after the note was written (a reused id).
+            File.WriteAllText(Path.Combine(dir, "seed-0", "finetune", ".lock.owner"), $"process {Environment.ProcessId} on {Environment.MachineName}, since 2000-01-01 00:00:00 UTC");
+            Assert.Null(ExperimentStatus.Read(c, dir, 1).Single(s => s.Stage == "finetune").Holder);
             // A run folder from before progress.json: the last metrics row, without totals.
             File.Delete(Path.Combine(dir, "seed-0", "finetune", "train", RunProgressFile.FileName));
             var old = ExperimentStatus.Read(c, dir, 1).Single(s => s.Stage == "finetune");

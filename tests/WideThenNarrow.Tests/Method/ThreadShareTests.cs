@@ -42,7 +42,8 @@ public class ThreadShareTests
             // Another process of the run holds standard_long (its owner note names a live process, not this one).
             var longDir = Path.Combine(runs, "share", "seed-0", "standard_long");
             var held = RunLock.TryAcquire(longDir)!;
-            File.WriteAllText(Path.Combine(longDir, ".lock.owner"), $"process {other.Id} on {Environment.MachineName}, since 2026-01-01 00:00:00 UTC");
+            File.WriteAllText(Path.Combine(longDir, ".lock.owner"),
+                $"process {other.Id} on {Environment.MachineName}, since {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss} UTC");
             var threads = new List<(string Stage, long Step, int Threads)>();
             var log = new List<string>();
             var progress = new OnStep(p =>
