@@ -17,15 +17,23 @@ sealed class HelperProcesses : IRunHelpers
 
     readonly List<Helper> helpers = [];
     readonly IProgress<string> log;
+    readonly int threads;
 
     sealed record Helper(int Index, Process Process, StreamWriter Log, string LogPath);
 
-    HelperProcesses(IProgress<string> log) => this.log = log;
-
-    /// <summary>Starts <paramref name="count"/> helpers: this executable with <paramref name="args"/> (a full <c>run ... --join</c> command line).</summary>
-    public static HelperProcesses Start(int count, IReadOnlyList<string> args, string logDir, IProgress<string> log)
+    HelperProcesses(IProgress<string> log, int threads)
     {
-        var team = new HelperProcesses(log);
+        this.log = log;
+        this.threads = threads;
+    }
+
+    /// <summary>
+    /// Starts <paramref name="count"/> helpers: this executable with <paramref name="args"/> (a full <c>run ...
+    /// --join</c> command line). <paramref name="threads"/>: the run's threads, this process's again once they are done.
+    /// </summary>
+    public static HelperProcesses Start(int count, IReadOnlyList<string> args, string logDir, IProgress<string> log, int threads)
+    {
+        var team = new HelperProcesses(log, threads);
         Directory.CreateDirectory(logDir);
         var exe = Environment.ProcessPath ?? throw new WtnException("--jobs: cannot tell which executable this process runs");
         try
@@ -74,6 +82,7 @@ sealed class HelperProcesses : IRunHelpers
     public void Finished()
     {
         foreach (var h in helpers) End(h, TimeSpan.FromMinutes(5));
+        TorchSharp.torch.set_num_threads(threads); // the final report's latencies are measured on the run's threads
     }
 
     public void Stop()

@@ -100,7 +100,7 @@ public static class RunCommand
             var args = new List<string> { "--threads", $"{share}" };
             args.AddRange(jobs.Args);
             args.AddRange(["--seeds", $"{jobs.Seeds}", "--thread-budget", $"{budget}"]);
-            helpers = () => HelperProcesses.Start(jobs.Count - 1, args, dir, log);
+            helpers = () => HelperProcesses.Start(jobs.Count - 1, args, dir, log, threads);
         }
         var result = renderer.Run(sink =>
         {

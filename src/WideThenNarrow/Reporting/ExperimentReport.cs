@@ -60,7 +60,8 @@ public static class ExperimentReport
                 sb.AppendLine(inv, $"| {m.Method}{SeedsNote(m, r.Seeds)} | {Count(m.Cost.Parameters)} | {(m.Cost.Macs is { } macs ? Count(macs) : "n/a")} | {Pct(m.BestTop1)} | {Pct(m.LastTop1)} | {Stages(m)} | {m.Cost.LatencyMs1:F2} ms | {m.Cost.LatencyMs64:F1} ms |");
             sb.AppendLine();
             sb.AppendLine("Architectures: " + string.Join("; ", r.Methods.Select(m => $"{m.Model} = {m.Cost.Architecture}").Distinct()) + ".");
-            sb.AppendLine("Latency: median forward pass of the final network in eval mode, on this machine's threads.");
+            var threads = string.Join(" or ", r.Methods.Select(m => m.Cost.Threads).Distinct().Order());
+            sb.AppendLine($"Latency: median forward pass of the final network in eval mode, on {threads} libtorch thread(s) of this machine.");
             sb.AppendLine();
             sb.AppendLine("![test accuracy per epoch](accuracy.png)");
         }

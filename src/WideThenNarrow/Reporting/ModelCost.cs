@@ -8,7 +8,11 @@ using static TorchSharp.torch;
 namespace WideThenNarrow.Reporting;
 
 /// <summary>Parameters, multiply-accumulates per example, and inference latency (median, ms) at batch 1 and 64.</summary>
-public sealed record ModelCostRow(string Model, string Architecture, long Parameters, long? Macs, double LatencyMs1, double LatencyMs64);
+public sealed record ModelCostRow(string Model, string Architecture, long Parameters, long? Macs, double LatencyMs1, double LatencyMs64)
+{
+    /// <summary>libtorch intra-op threads the latencies were measured on.</summary>
+    public int Threads { get; init; } = 1;
+}
 
 public static class ModelCost
 {
@@ -49,7 +53,10 @@ public static class ModelCost
                 macs = total + counting.HeadMacs(points[^1].shape[1..]);
             }
         }
-        return new ModelCostRow(key, architecture, parameters, macs, Latency(model, example, 1, device, repeats), Latency(model, example, 64, device, Math.Max(3, repeats / 4)));
+        return new ModelCostRow(key, architecture, parameters, macs, Latency(model, example, 1, device, repeats), Latency(model, example, 64, device, Math.Max(3, repeats / 4)))
+        {
+            Threads = get_num_threads(),
+        };
     }
 
     static double Latency(StagedModel model, Func<int, Device, ModelInput> example, int batch, Device device, int repeats)

@@ -42,10 +42,13 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.True(File.Exists(Path.Combine(dir, "two", "jobs", "worker-1.log")));
             var report = File.ReadAllText(Path.Combine(dir, "two", "jobs", "report.md"));
             Assert.DoesNotContain("Interim report", report);
+            // The helper has exited: the final report's latencies are measured on the run's 2 threads, not on a share.
+            Assert.Contains("on 2 libtorch thread(s) of this machine", report);
 
             clock.Restart();
             (code, stdout, stderr) = WtnProcess.Run(Args(Path.Combine(dir, "one"), 1, ""));
             Assert.True(code == 0, stderr + stdout);
+            Assert.Contains("on 1 libtorch thread(s) of this machine", File.ReadAllText(Path.Combine(dir, "one", "jobs", "report.md")));
             output.WriteLine($"--jobs 2 {parallel.TotalSeconds:F1} s, one process {clock.Elapsed.TotalSeconds:F1} s");
 
             // One thread per stage in both runs: every stage's final weights are the same bytes.
