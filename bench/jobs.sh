@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # wtn run --jobs 2 against one process, same experiment, same machine, run in turn: wall time and the ratios. --jobs 2
 # runs twice: with the fixed split of threads (--thread-budget 0) and with the default, where a process with nothing
-# left to start lends its threads to the one still training. The stages are wide, standard, standard_long and deeper of experiments/fashion-mnist-resnet.yaml (independent of
-# each other, so two jobs can overlap all of them), each capped at STEPS steps, tested on 100 images per class.
-# Usage: bench/jobs.sh [STEPS] [PAIRS]   (build first: dotnet build -c Release; pause other jobs)
+# left to start lends its threads to the one still training. The stages are those of
+# experiments/fashion-mnist-resnet.yaml named in STAGES (default: wide standard standard_long deeper, independent of
+# each other, so two jobs can overlap all of them; STAGES="wide standard" leaves one job alone with the wide network
+# for most of the run), each capped at STEPS steps, tested on 100 images per class.
+# Usage: [STAGES="..."] bench/jobs.sh [STEPS] [PAIRS]   (build first: dotnet build -c Release; pause other jobs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:-60}
 pairs=${2:-1}
 wtn=${WTN:-src/WideThenNarrow.Cli/bin/Release/net10.0/linux-x64/wtn}
 [ -x "$wtn" ] || { echo "build wtn first: dotnet build -c Release" >&2; exit 2; }
+stages=${STAGES:-wide standard standard_long deeper}
+drop=()
+for st in wide imitation finetune standard standard_long kd fitnets deeper; do
+  [[ " $stages " == *" $st "* ]] || drop+=(--set "$st=null")
+done
 tmp=${KEEP:-}
 if [ -z "$tmp" ]; then tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT; fi   # KEEP=DIR keeps the runs and logs
 run() { # NAME PAIR ARGS... -> seconds
@@ -17,8 +24,8 @@ run() { # NAME PAIR ARGS... -> seconds
   shift 2
   start=$(date +%s.%N)
   "$wtn" --threads 2 run experiments/fashion-mnist-resnet.yaml --seeds 1 --runs-dir "$tmp/$name-$pair" "$@" \
-    --set max_steps="$steps" --set data.test_per_class=100 --set report.latency_repeats=3 \
-    --set imitation=null --set finetune=null --set kd=null --set fitnets=null > "$tmp/$name-$pair.log" 2>&1 \
+    --set max_steps="$steps" --set data.test_per_class=100 --set report.latency_repeats=3 "${drop[@]}" \
+    > "$tmp/$name-$pair.log" 2>&1 \
     || { cat "$tmp/$name-$pair.log" >&2; exit 1; }
   end=$(date +%s.%N)
   awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }'
@@ -28,6 +35,6 @@ for p in $(seq 1 "$pairs"); do
   one=$(run j1 "$p" --jobs 1)
   fixed=$(run j2fixed "$p" --jobs 2 --thread-budget 0)
   lend=$(run j2 "$p" --jobs 2)
-  echo "pair $p: --jobs 1 ${one} s, --jobs 2 fixed threads ${fixed} s, --jobs 2 lending threads ${lend} s;" \
+  echo "pair $p ($stages): --jobs 1 ${one} s, --jobs 2 fixed threads ${fixed} s, --jobs 2 lending threads ${lend} s;" \
     "jobs 1 / fixed = $(ratio "$one" "$fixed"), jobs 1 / lending = $(ratio "$one" "$lend"), fixed / lending = $(ratio "$fixed" "$lend")"
 done
