@@ -131,6 +131,8 @@ public static class RunCommand
                 ExperimentReport.Pct(m.BestTop1), ExperimentReport.Pct(m.LastTop1), Markup.Escape(stages), $"{m.Cost.LatencyMs1:F1} / {m.Cost.LatencyMs64:F0} ms");
         }
         AnsiConsole.Write(t);
+        foreach (var g in r.Comparisons.GroupBy(c => c.Method))
+            Console.WriteLine($"{g.Key}, final top-1 minus: {string.Join("; ", g.Select(c => $"{c.Against} {ExperimentReport.Points(c.Difference)}"))} (points)");
     }
 
     /// <summary>Every declared stage of every seed and where it stands (printed while some are not done).</summary>

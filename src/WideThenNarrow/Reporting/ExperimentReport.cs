@@ -58,6 +58,16 @@ public static class ExperimentReport
             sb.AppendLine("|---|---:|---:|---:|---:|---|---:|---:|");
             foreach (var m in r.Methods)
                 sb.AppendLine(inv, $"| {m.Method}{SeedsNote(m, r.Seeds)} | {Count(m.Cost.Parameters)} | {(m.Cost.Macs is { } macs ? Count(macs) : "n/a")} | {Pct(m.BestTop1)} | {Pct(m.LastTop1)} | {Stages(m)} | {m.Cost.LatencyMs1:F2} ms | {m.Cost.LatencyMs64:F1} ms |");
+            if (r.Comparisons.Count > 0)
+            {
+                sb.AppendLine();
+                sb.AppendLine("The method's final (last-epoch) test top-1 minus each other way's, in points, paired seed by seed (mean ± sample standard deviation of the differences):");
+                sb.AppendLine();
+                sb.AppendLine("| method | against | difference | method higher in |");
+                sb.AppendLine("|---|---|---:|---:|");
+                foreach (var c in r.Comparisons)
+                    sb.AppendLine(inv, $"| {c.Method} | {c.Against} | {Points(c.Difference)} | {c.SeedsBetter} of {c.Difference.N} seed(s) |");
+            }
             sb.AppendLine();
             sb.AppendLine("Architectures: " + string.Join("; ", r.Methods.Select(m => $"{m.Model} = {m.Cost.Architecture}").Distinct()) + ".");
             var threads = string.Join(" or ", r.Methods.Select(m => m.Cost.Threads).Distinct().Order());
@@ -109,6 +119,9 @@ public static class ExperimentReport
     static string Stages(MethodRow m) => string.Join(" + ", m.Stages.Select(s => $"{s} {Seconds(m.StageSeconds[s])}"));
 
     static string Seconds(Stat? s) => s is null ? "?" : s.Mean >= 600 ? $"{s.Mean / 60:F1} min" : $"{s.Mean:F0} s";
+
+    /// <summary>A difference of fractions in signed points: "+0.40", or "+0.40 ± 0.12" over several seeds.</summary>
+    public static string Points(Stat d) => string.Create(CultureInfo.InvariantCulture, $"{100 * d.Mean:+0.00;-0.00;0.00}{(d.N > 1 ? $" ± {100 * d.Spread:F2}" : "")}");
 
     public static string Pct(Stat? s) => s is null ? "n/a" : s.N > 1 ? $"{100 * s.Mean:F2} ± {100 * s.Spread:F2}%" : $"{100 * s.Mean:F2}%";
 

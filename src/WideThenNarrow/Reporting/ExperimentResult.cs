@@ -29,6 +29,13 @@ public sealed record MethodRow(
     IReadOnlyList<double?> MeanCurve,
     int SeedsDone);
 
+/// <summary>
+/// The final test top-1 of <see cref="Method"/> (the method's row) minus another row's, paired seed by seed over the seeds both have finished
+/// (<see cref="Difference"/> in fractions: 0.004 is 0.4 points); <see cref="SeedsBetter"/> counts the seeds where the
+/// method's is higher.
+/// </summary>
+public sealed record Comparison(string Method, string Against, Stat Difference, int SeedsBetter);
+
 /// <summary>Everything report.md, results.json and the plots show.</summary>
 public sealed record ExperimentResult(
     string Experiment,
@@ -47,10 +54,15 @@ public sealed record ExperimentResult(
 
     public int StagesDone => Status.Count(s => s.State == StageState.Done);
 
+    /// <summary>The thin network trained by the method against every other row of its kind (plain, or fine-tuned downstream).</summary>
+    public IReadOnlyList<Comparison> Comparisons { get; init; } = [];
+
+    const string MethodName = "thin: go wide, then narrow";
+
     /// <summary>The rows, in report order, for the stages that ran; each names the stages it depends on.</summary>
     static readonly (string Method, string Model, string[] Stages)[] Recipes =
     [
-        ("thin: go wide, then narrow", "thin", ["wide", "imitation", "finetune"]),
+        (MethodName, "thin", ["wide", "imitation", "finetune"]),
         ("thin: after imitation only", "thin", ["wide", "imitation"]),
         ("thin: standard", "thin", ["standard"]),
         ("thin: standard, long budget", "thin", ["standard_long"]),
@@ -77,6 +89,25 @@ public sealed record ExperimentResult(
             var curve = Enumerable.Range(0, epochs).Select(e => Stat.Of(finals.Select(f => e < f.Curve.Count ? f.Curve[e].EvalTop1 : null))?.Mean).ToList();
             rows.Add(new MethodRow(method, model, stages, costs[model], Stat.Of(finals.Select(f => f.BestTop1)), Stat.Of(finals.Select(f => f.LastTop1)), seconds, curve, finals.Count));
         }
-        return new ExperimentResult(config.Name, dataset.Name, dataset.TrainExamples, dataset.TestExamples, perSeed.Count, rows, perSeed);
+        return new ExperimentResult(config.Name, dataset.Name, dataset.TrainExamples, dataset.TestExamples, perSeed.Count, rows, perSeed)
+        {
+            Comparisons = Compare(rows, perSeed),
+        };
+    }
+
+    /// <summary>For each method row (plain and downstream): its last top-1 minus every other row's of the same kind, seed by seed.</summary>
+    internal static List<Comparison> Compare(IReadOnlyList<MethodRow> rows, IReadOnlyList<IReadOnlyDictionary<string, StageSummary>> perSeed)
+    {
+        static bool Downstream(MethodRow r) => r.Stages[^1].StartsWith(DownstreamStage.NameFor(""), StringComparison.Ordinal);
+        var result = new List<Comparison>();
+        foreach (var method in rows.Where(r => r.Method.StartsWith(MethodName, StringComparison.Ordinal)))
+            foreach (var other in rows.Where(r => r != method && Downstream(r) == Downstream(method)))
+            {
+                var diffs = perSeed
+                    .Select(s => s.GetValueOrDefault(method.Stages[^1])?.LastTop1 - s.GetValueOrDefault(other.Stages[^1])?.LastTop1)
+                    .Where(d => d.HasValue).ToList();
+                if (Stat.Of(diffs) is { } diff) result.Add(new Comparison(method.Method, other.Method, diff, diffs.Count(d => d > 0)));
+            }
+        return result;
     }
 }

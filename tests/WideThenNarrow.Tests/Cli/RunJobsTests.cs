@@ -48,6 +48,8 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             clock.Restart();
             (code, stdout, stderr) = WtnProcess.Run(Args(Path.Combine(dir, "one"), 1, ""));
             Assert.True(code == 0, stderr + stdout);
+            // Under the table: the method against the other rows.
+            Assert.Matches(@"thin: go wide, then narrow, final top-1 minus: thin: after imitation only [+-]?\d+\.\d\d; thin: standard [+-]?\d+\.\d\d; ", stdout);
             Assert.Contains("on 1 libtorch thread(s) of this machine", File.ReadAllText(Path.Combine(dir, "one", "jobs", "report.md")));
             output.WriteLine($"--jobs 2 {parallel.TotalSeconds:F1} s, one process {clock.Elapsed.TotalSeconds:F1} s");
 

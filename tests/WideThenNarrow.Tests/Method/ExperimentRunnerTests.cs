@@ -73,6 +73,12 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             var report = File.ReadAllText(Path.Combine(dir, "report.md"));
             Assert.Contains("| thin: go wide, then narrow |", report);
             Assert.DoesNotContain("Interim report", report);
+            // The method against every other row; with one seed, the plain difference of the final top-1.
+            Assert.Equal(methods.Skip(1), result.Comparisons.Select(x => x.Against));
+            var vsStandard = result.Comparisons.Single(x => x.Against == "thin: standard");
+            Assert.Equal(result.PerSeed[0]["finetune"].LastTop1!.Value - result.PerSeed[0]["standard"].LastTop1!.Value, vsStandard.Difference.Mean, 12);
+            Assert.Equal(vsStandard.Difference.Mean > 0 ? 1 : 0, vsStandard.SeedsBetter);
+            Assert.Contains("| thin: go wide, then narrow | thin: standard | ", report);
             // The declared stage list (what `wtn report` looks for) is exactly what the run made, and all are done.
             var seedDir = Path.Combine(dir, "seed-0");
             Assert.Equal(ExperimentRunner.DeclaredStages(c).Order(), Directory.GetDirectories(seedDir).Select(Path.GetFileName).Order()!);
