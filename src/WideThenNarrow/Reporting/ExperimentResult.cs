@@ -30,9 +30,9 @@ public sealed record MethodRow(
     int SeedsDone);
 
 /// <summary>
-/// The final test top-1 of <see cref="Method"/> (the method's row) minus another row's, paired seed by seed over the seeds both have finished
-/// (<see cref="Difference"/> in fractions: 0.004 is 0.4 points); <see cref="SeedsBetter"/> counts the seeds where the
-/// method's is higher.
+/// The final test top-1 of <see cref="Method"/> (the method's row) minus another row's, paired seed by seed over the
+/// seeds both have finished (<see cref="Difference"/> in fractions: 0.004 is 0.4 points); <see cref="SeedsBetter"/>
+/// counts the seeds where the method's is higher.
 /// </summary>
 public sealed record Comparison(string Method, string Against, Stat Difference, int SeedsBetter);
 
