@@ -345,16 +345,31 @@ public sealed class ExperimentRunner
         string[] needsWide = config.Wide is { Import: null } ? ["wide"] : [];
         void Add(string name, string[] needs, double cost, Func<(StagedModel, Func<StageSummary>)> prepare) => plan.Add(new PlannedStage(ctx, name, needs, cost, prepare));
         // Estimated work: training steps x (3 x the trained network's MACs + the teacher's forward MACs), per example.
-        var macs = new Dictionary<string, (double Macs, int Blocks)>();
-        (double Macs, int Blocks) Size(string key)
+        var summaries = new Dictionary<string, ModelSummary>();
+        ModelSummary Size(string key)
         {
-            if (macs.TryGetValue(key, out var m)) return m;
+            if (summaries.TryGetValue(key, out var m)) return m;
             var spec = key switch { "thin" => config.Models.Thin, "wide" => config.Models.Wide, _ => config.Models.Deeper! };
-            var summary = ModelSummary.Of(ctx.Dataset.ModelConfig(spec, key));
-            return macs[key] = (summary.Macs, summary.Blocks.Count);
+            return summaries[key] = ModelSummary.Of(ctx.Dataset.ModelConfig(spec, key));
         }
         double Steps(TrainerSettings t) => ctx.Settings(t) is var x && x.Steps > 0 ? x.Steps : (double)x.Epochs * ctx.TrainData.BatchesPerEpoch;
-        double Cost(TrainerSettings t, string trained, string? teacher = null) => Steps(t) * (3 * Size(trained).Macs + (teacher is null ? 0 : Size(teacher).Macs));
+        double Cost(TrainerSettings t, string trained, string? teacher = null) => Steps(t) * (3.0 * Size(trained).Macs + (teacher is null ? 0 : Size(teacher).Macs));
+        // Stage 2, per unit's run: each step runs the wide network up to the unit's point (taken as the same share of its
+        // blocks' MACs as the thin network's up to there), the thin network up to the unit (only the unit with teacher
+        // input), and backward through the unit (2 x its MACs; through the earlier blocks too when they train).
+        double ImitationCost(ImitationStageConfig im)
+        {
+            var thin = Size("thin").Blocks.Select(b => (double)b.Macs).ToList();
+            double wide = Size("wide").Blocks.Sum(b => (double)b.Macs), total = thin.Sum(), perStep = 0;
+            foreach (var u in LayerwiseImitation.Group(Size("thin").Blocks.Select(b => b.Name).ToList(), im.Unit))
+            {
+                double unit = thin.Skip(u.First).Take(u.Count).Sum(), end = thin.Take(u.Last + 1).Sum();
+                bool teacherInput = im.Input == ImitationInput.Teacher && u.First > 0;
+                bool earlierTrain = !teacherInput && im.EarlierBlocksLrFactor > 0;
+                perStep += wide * end / total + (teacherInput ? unit : end) + 2 * (earlierTrain ? end : unit);
+            }
+            return Steps(im.Train) * perStep;
+        }
 
         if (config.Wide is { Import: null } w)
             Add("wide", [], Cost(w.Train, "wide"), () =>
@@ -364,7 +379,7 @@ public sealed class ExperimentRunner
             });
         if (config.Imitation is { } im)
         {
-            Add("imitation", needsWide, Size("thin").Blocks * Cost(im.Train, "thin", "wide"), () =>
+            Add("imitation", needsWide, ImitationCost(im), () =>
             {
                 var teacher = Wide();
                 var thin = ctx.Build("thin");

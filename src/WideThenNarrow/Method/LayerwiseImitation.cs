@@ -64,17 +64,26 @@ public sealed class LayerwiseImitation
     /// </summary>
     static IReadOnlyList<BlockRange> PlanUnits(StagedModel thin, ImitationUnit unit, ImitationAdapters adapters)
     {
+        if (unit == ImitationUnit.Stage)
+        {
+            if (thin.Family != "resnet")
+                throw new WtnException($"imitation.unit: stage groups the residual blocks of a ResNet stage; the thin network is a {thin.Family} (use unit: block)");
+            if (!adapters.IsEmpty)
+                throw new WtnException("imitation.unit: stage needs inner widening (thin and wide points of equal width); with full widening use unit: block");
+        }
+        return Group(thin.Points.Select(p => p.Name).ToList(), unit);
+    }
+
+    /// <summary>The units of a network whose imitation points have these names: one per block, or the stem then each layerN.* run.</summary>
+    public static IReadOnlyList<BlockRange> Group(IReadOnlyList<string> pointNames, ImitationUnit unit)
+    {
         if (unit == ImitationUnit.Block)
-            return Enumerable.Range(0, thin.BlockCount).Select(k => new BlockRange(k, k)).ToList();
-        if (thin.Family != "resnet")
-            throw new WtnException($"imitation.unit: stage groups the residual blocks of a ResNet stage; the thin network is a {thin.Family} (use unit: block)");
-        if (!adapters.IsEmpty)
-            throw new WtnException("imitation.unit: stage needs inner widening (thin and wide points of equal width); with full widening use unit: block");
-        static string StageOf(ImitationPoint p) => p.Name.Split('.')[0];
+            return Enumerable.Range(0, pointNames.Count).Select(k => new BlockRange(k, k)).ToList();
+        static string StageOf(string name) => name.Split('.')[0];
         var units = new List<BlockRange>();
         int first = 0;
-        for (int k = 1; k <= thin.BlockCount; k++)
-            if (k == thin.BlockCount || StageOf(thin.Points[k]) != StageOf(thin.Points[first]))
+        for (int k = 1; k <= pointNames.Count; k++)
+            if (k == pointNames.Count || StageOf(pointNames[k]) != StageOf(pointNames[first]))
             {
                 units.Add(new BlockRange(first, k - 1));
                 first = k;

@@ -271,10 +271,16 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
         // Beside others: the wide networks first (their own 30 epochs plus the stages that wait for them), then the
         // deeper ResNet-56; the thin standard baseline, the least work, last; stage 2 before the fine-tuning it gates.
         var order = runner.StageOrder(2, costliestFirst: true).ToList();
+        output.WriteLine(string.Join(", ", order));
         Assert.Equal(["seed 0: wide", "seed 1: wide", "seed 0: deeper", "seed 1: deeper"], order.Take(4));
         Assert.Equal(["seed 0: standard", "seed 1: standard"], order.TakeLast(2));
         foreach (var seed in new[] { 0, 1 })
+        {
             Assert.True(order.IndexOf($"seed {seed}: imitation") < order.IndexOf($"seed {seed}: finetune"));
+            // Stage 2 runs each block for one epoch, mostly forward (the wide network and the frozen blocks below): with
+            // the 20 epochs of fine-tuning after it, less work than kd's 30 epochs with the teacher.
+            Assert.True(order.IndexOf($"seed {seed}: kd") < order.IndexOf($"seed {seed}: imitation"));
+        }
         Assert.Empty(Directory.GetFileSystemEntries(runs)); // planning writes nothing
         Directory.Delete(runs);
     }
