@@ -71,7 +71,8 @@ public static class ExperimentReport
             sb.AppendLine();
             sb.AppendLine("Architectures: " + string.Join("; ", r.Methods.Select(m => $"{m.Model} = {m.Cost.Architecture}").Distinct()) + ".");
             var threads = string.Join(" or ", r.Methods.Select(m => m.Cost.Threads).Distinct().Order());
-            sb.AppendLine($"Latency: median forward pass of the final network in eval mode, on {threads} libtorch thread(s) of this machine.");
+            sb.AppendLine($"Latency: median forward pass of the final network in eval mode, on {threads} libtorch thread(s) of this machine." +
+                (r.Methods.Any(m => m.Cost.Contended) ? " Measured while another wtn process of this run was training, so slower than alone: the run's final report measures it again." : ""));
             sb.AppendLine();
             sb.AppendLine("![test accuracy per epoch](accuracy.png)");
         }

@@ -12,6 +12,9 @@ public sealed record ModelCostRow(string Model, string Architecture, long Parame
 {
     /// <summary>libtorch intra-op threads the latencies were measured on.</summary>
     public int Threads { get; init; } = 1;
+
+    /// <summary>Measured while another process of the run was training on this machine (slower than alone).</summary>
+    public bool Contended { get; init; }
 }
 
 public static class ModelCost

@@ -186,6 +186,21 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(8, two.Status.Count);
             Assert.All(two.Status.Where(s => s.Seed == 1), s => Assert.Equal(StageState.Pending, s.State));
             Assert.Contains("| thin: after imitation only (1 of 2 seeds) |", File.ReadAllText(Path.Combine(dir, "report.md")));
+            Assert.All(two.Methods, m => Assert.False(m.Cost.Contended));
+            Assert.DoesNotContain("Measured while another", File.ReadAllText(Path.Combine(dir, "report.md")));
+            // While another process of the run trains (its note on the fine-tuning stage names a live process), the
+            // latencies are marked as contended.
+            using (var other = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sleep", "600") { UseShellExecute = false })!)
+            {
+                File.WriteAllText(Path.Combine(dir, "seed-0", "finetune", ".lock.owner"),
+                    $"process {other.Id} on {Environment.MachineName}, since {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss} UTC");
+                var busy = Runner(c, runs).Report();
+                other.Kill();
+                other.WaitForExit();
+                Assert.All(busy.Methods, m => Assert.True(m.Cost.Contended));
+                Assert.Contains("Measured while another wtn process of this run was training", File.ReadAllText(Path.Combine(dir, "report.md")));
+                File.Delete(Path.Combine(dir, "seed-0", "finetune", ".lock.owner"));
+            }
 
             // Resumed to the end: a final report without the progress section.
             var done = Runner(c, runs).Run();
