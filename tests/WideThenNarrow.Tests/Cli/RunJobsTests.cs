@@ -58,8 +58,12 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
                 Assert.True(File.ReadAllBytes(Path.Combine(dir, "two", "jobs", "seed-0", stage, "final.model"))
                     .AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(dir, "one", "jobs", "seed-0", stage, "final.model"))), stage);
 
-            // --join without a running run, and --join with --jobs: one line, exit 2.
-            foreach (var (extra, named) in new[] { ("--join", "no wtn run is running"), ("--join --jobs 2", "--join and --jobs") })
+            // --join without a running run, --join with --jobs, and a bad or stray --thread-budget: one line, exit 2.
+            foreach (var (extra, named) in new[]
+            {
+                ("--join", "no wtn run is running"), ("--join --jobs 2", "--join and --jobs"),
+                ("--jobs 2 --thread-budget -1", "--thread-budget must be 0"), ("--thread-budget 2", "--thread-budget is shared by the processes of --jobs"),
+            })
             {
                 (code, _, stderr) = WtnProcess.Run(Args(Path.Combine(dir, "one"), 1, extra));
                 Assert.Equal(2, code);
