@@ -47,6 +47,17 @@ public sealed class ExperimentRunner
     /// <summary>runs/EXPERIMENT/seed-S: one seed's stage folders.</summary>
     public static string SeedDir(string experimentDir, long seed) => Path.Combine(experimentDir, $"seed-{seed}");
 
+    /// <summary>Every declared stage of the first <paramref name="seeds"/> seeds with its folder: seed after seed, in declared order.</summary>
+    public static IEnumerable<(long Seed, string Stage, string Dir)> StageDirs(ExperimentConfig config, string experimentDir, int seeds)
+    {
+        var stages = DeclaredStages(config);
+        for (int i = 0; i < seeds; i++)
+        {
+            long seed = config.SeedBase + i;
+            foreach (var stage in stages) yield return (seed, stage, Path.Combine(SeedDir(experimentDir, seed), stage));
+        }
+    }
+
     /// <summary>The "wide" entry of an imported network: not a stage of its own, its weights are the file.</summary>
     static StageSummary Imported(string file) => new() { Stage = "wide", Model = "wide", Weights = Path.GetFullPath(file) };
 
@@ -285,23 +296,19 @@ public sealed class ExperimentRunner
     /// <summary>The live processes on this machine holding a stage lock of this run: the ones training.</summary>
     IEnumerable<int> Training(int seeds)
     {
-        for (int i = 0; i < seeds; i++)
-        {
-            var seedDir = SeedDir(ExperimentDir, config.SeedBase + i);
-            foreach (var stage in DeclaredStages(config))
-                if (RunLock.HolderProcess(Path.Combine(seedDir, stage)) is { } pid)
-                    yield return pid;
-        }
+        foreach (var (_, _, dir) in StageDirs(config, ExperimentDir, seeds))
+            if (RunLock.HolderProcess(dir) is { } pid)
+                yield return pid;
     }
 
     /// <summary>Every stage of every seed in the order the scheduler tries them: declared, or the most work ahead first.</summary>
     List<PlannedStage> Pending(int seeds, IExperimentDataset dataset, bool costliestFirst, CancellationToken cancel)
     {
         var pending = new List<PlannedStage>();
+        var watched = share?.Watch(progress) ?? progress;
         for (int i = 0; i < seeds; i++)
         {
             long seed = config.SeedBase + i;
-            var watched = share?.Watch(progress) ?? progress;
             var seedProgress = seeds > 1 && watched is not null ? new SeedProgress(seed, watched) : watched;
             var plan = Plan(new StageContext(config, seed, SeedDir(ExperimentDir, seed), device, dataset, seedProgress, log), cancel);
             // Work ahead of a stage: its own plus the most of any stage that needs it (those come later in the plan).

@@ -67,23 +67,17 @@ public static class ExperimentStatus
     /// <summary>Every declared stage of the first <paramref name="seeds"/> seeds, in run order.</summary>
     public static IReadOnlyList<StageStatus> Read(ExperimentConfig config, string experimentDir, int seeds)
     {
-        var stages = ExperimentRunner.DeclaredStages(config);
         var rows = new List<StageStatus>();
-        for (int i = 0; i < seeds; i++)
+        foreach (var (seed, stage, dir) in ExperimentRunner.StageDirs(config, experimentDir, seeds))
         {
-            long seed = config.SeedBase + i;
-            foreach (var stage in stages)
+            if (StageSummary.TryLoad(dir) is { } done)
+                rows.Add(new StageStatus(seed, stage, StageState.Done, null, null, done.LastTop1, done.WallSeconds));
+            else if (Directory.Exists(dir))
             {
-                var dir = Path.Combine(ExperimentRunner.SeedDir(experimentDir, seed), stage);
-                if (StageSummary.TryLoad(dir) is { } done)
-                    rows.Add(new StageStatus(seed, stage, StageState.Done, null, null, done.LastTop1, done.WallSeconds));
-                else if (Directory.Exists(dir))
-                {
-                    var (run, progress) = Newest(dir);
-                    rows.Add(new StageStatus(seed, stage, StageState.Started, run, progress, null, null) { Holder = RunLock.Holder(dir) });
-                }
-                else rows.Add(new StageStatus(seed, stage, StageState.Pending, null, null, null, null));
+                var (run, progress) = Newest(dir);
+                rows.Add(new StageStatus(seed, stage, StageState.Started, run, progress, null, null) { Holder = RunLock.Holder(dir) });
             }
+            else rows.Add(new StageStatus(seed, stage, StageState.Pending, null, null, null, null));
         }
         return rows;
     }
