@@ -98,7 +98,7 @@ public sealed record ExperimentResult(
     /// <summary>For each method row (plain and downstream): its last top-1 minus every other row's of the same kind, seed by seed.</summary>
     internal static List<Comparison> Compare(IReadOnlyList<MethodRow> rows, IReadOnlyList<IReadOnlyDictionary<string, StageSummary>> perSeed)
     {
-        static bool Downstream(MethodRow r) => r.Stages[^1].StartsWith(DownstreamStage.NameFor(""), StringComparison.Ordinal);
+        static bool Downstream(MethodRow r) => DownstreamStage.IsDownstream(r.Stages[^1]);
         var result = new List<Comparison>();
         foreach (var method in rows.Where(r => r.Method.StartsWith(MethodName, StringComparison.Ordinal)))
             foreach (var other in rows.Where(r => r != method && Downstream(r) == Downstream(method)))

@@ -12,7 +12,12 @@ public static class DownstreamStage
 {
     public const string Task = "IMDB";
 
-    public static string NameFor(string pretrainingStage) => $"downstream_{pretrainingStage}";
+    const string Prefix = "downstream_";
+
+    public static string NameFor(string pretrainingStage) => Prefix + pretrainingStage;
+
+    /// <summary>Whether <paramref name="stage"/> is a downstream stage (downstream_S).</summary>
+    public static bool IsDownstream(string stage) => stage.StartsWith(Prefix, StringComparison.Ordinal);
 
     /// <summary>Pretraining stages whose networks are fine-tuned, with the model each trained.</summary>
     public static readonly (string Stage, string Model)[] Pretrained =
