@@ -45,7 +45,7 @@ public sealed class RunLock : IDisposable
         try
         {
             File.WriteAllText(owner, string.Create(CultureInfo.InvariantCulture,
-                $"process {Environment.ProcessId} on {Environment.MachineName}, since {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss} UTC"));
+                $"process {Environment.ProcessId} on {Environment.MachineName}, since {DateTime.UtcNow.ToString(NoteTime, CultureInfo.InvariantCulture)} UTC"));
         }
         catch (IOException) { } // the owner note is informative only
         return new RunLock(fs, owner);
@@ -68,11 +68,12 @@ public sealed class RunLock : IDisposable
     static (string Note, int? Pid, bool Alive)? Owner(string folder)
     {
         if (Note(folder) is not { } note) return null;
-        var m = System.Text.RegularExpressions.Regex.Match(note, @"^process (\d+) on (.+?), since (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC");
-        if (!m.Success) return null;
+        var m = System.Text.RegularExpressions.Regex.Match(note, @"^process (\d+) on (.+?), since (.+?) UTC");
+        if (!m.Success || !DateTime.TryParseExact(m.Groups[3].Value, NoteTime, CultureInfo.InvariantCulture,
+                DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var since))
+            return null;
         if (m.Groups[2].Value != Environment.MachineName) return (note, null, false);
         int pid = int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
-        var since = DateTime.ParseExact(m.Groups[3].Value, "yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
         try
         {
             using var p = System.Diagnostics.Process.GetProcessById(pid);
@@ -84,6 +85,9 @@ public sealed class RunLock : IDisposable
         catch (InvalidOperationException) { return (note, pid, false); }
         catch (System.ComponentModel.Win32Exception) { return (note, pid, false); } // its start time cannot be read
     }
+
+    /// <summary>How the owner note writes the time it took the lock (UTC), and how <see cref="Owner"/> reads it back.</summary>
+    const string NoteTime = "yyyy-MM-dd HH:mm:ss";
 
     static string OwnerFile(string folder) => Path.Combine(folder, ".lock.owner");
 
