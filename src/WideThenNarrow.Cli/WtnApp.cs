@@ -22,6 +22,7 @@ public static class WtnApp
         root.Add(DemoCommand.Build(g));
         root.Add(RunCommand.Build(g));
         root.Add(ReportCommand.Build(g));
+        root.Add(ExportCommand.Build(g));
         return root;
     }
 

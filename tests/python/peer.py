@@ -3,6 +3,9 @@
 
   peer.py check  MODEL WEIGHTS IO   load WEIGHTS (saved by wtn) strictly into the PyTorch model, run IO's inputs
                                     in eval mode, print the max |difference| to IO's 'output'; exit 1 above 1e-5
+  peer.py manifest MANIFEST IO      rebuild a network exported by `wtn export` with python/wtn_models.py from its
+                                    manifest (weights checked against its SHA-256, loaded strictly), run IO's input,
+                                    print the max |difference| to IO's 'output'; exit 1 above 1e-5
   peer.py export MODEL WEIGHTS IO   build the PyTorch model at random (BatchNorm statistics moved by two train-mode
                                     passes), save its state_dict to WEIGHTS and inputs + eval-mode 'output' to IO
 
@@ -183,8 +186,23 @@ def run(model, io):
     return model(io["input"])
 
 
+def check_manifest(manifest_path, io_path):
+    """Rebuild an exported network with python/wtn_models.py from its manifest alone and compare its outputs."""
+    import os
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+    import wtn_models
+    model, _ = wtn_models.load(manifest_path)
+    io = torch.load(io_path)
+    with torch.no_grad():
+        diff = (model(io["input"]) - io["output"]).abs().max().item()
+    print(f"max_abs_diff {diff:.3g}")
+    sys.exit(0 if diff <= TOLERANCE else 1)
+
+
 def main():
     torch.set_num_threads(1)
+    if sys.argv[1] == "manifest":
+        check_manifest(sys.argv[2], sys.argv[3])
     mode, spec, weights, io_path = sys.argv[1:5]
     torch.manual_seed(11)
     model = build(spec)

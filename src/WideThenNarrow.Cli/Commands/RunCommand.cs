@@ -171,10 +171,10 @@ sealed class ExperimentOptions(string fileDescription, string setDescription)
     public Option<string[]> Set { get; } = new("--set") { Description = setDescription, AllowMultipleArgumentsPerToken = false };
     public Option<string> RunsDir { get; } = RunCommand.RunsDirOption();
 
-    public Command AddTo(Command cmd)
+    public Command AddTo(Command cmd, bool seeds = true)
     {
         cmd.Add(File);
-        cmd.Add(Seeds);
+        if (seeds) cmd.Add(Seeds);
         cmd.Add(Set);
         cmd.Add(RunsDir);
         return cmd;

@@ -57,13 +57,16 @@ public sealed class ImageBatchSource : IBatchSource, IDisposable
         var shift = new float[c];
         for (int i = 0; i < c; i++)
         {
-            float std = Math.Max(dataset.Std[i], 1e-3f); // a constant channel would otherwise divide by zero
+            float std = UsedStd(dataset.Std[i]);
             scale[i] = 1f / (255f * std);
             shift[i] = -dataset.Mean[i] / std;
         }
         _scale = tensor(scale).reshape(1, c, 1, 1).DetachFromDisposeScope();
         _shift = tensor(shift).reshape(1, c, 1, 1).DetachFromDisposeScope();
     }
+
+    /// <summary>The standard deviation a channel is divided by: at least 1e-3 (a constant channel would divide by zero).</summary>
+    public static float UsedStd(float std) => Math.Max(std, 1e-3f);
 
     public int Count { get; }
     public int BatchSize => _options.BatchSize;

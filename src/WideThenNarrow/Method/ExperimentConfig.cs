@@ -78,6 +78,15 @@ public sealed record ExperimentModels
     public ModelSpec Thin { get; init; } = new();
     public ModelSpec Wide { get; init; } = new() { Widen = "inner=4" };
     public ModelSpec? Deeper { get; init; }
+
+    /// <summary>The spec of model <paramref name="key"/>: thin, wide or deeper.</summary>
+    public ModelSpec Spec(string key) => key switch
+    {
+        "thin" => Thin,
+        "wide" => Wide,
+        "deeper" => Deeper ?? throw new WtnException("the deeper stage needs models.deeper"),
+        _ => throw new ArgumentOutOfRangeException(nameof(key), key, "thin, wide or deeper"),
+    };
 }
 
 /// <summary>A model of the zoo as an experiment file names it (see <see cref="ModelConfig"/> for the meaning).</summary>

@@ -28,6 +28,9 @@ public interface IExperimentDataset : IDisposable
 
     /// <summary>An input of <paramref name="batch"/> examples for cost and latency (allocated in the caller's dispose scope).</summary>
     ModelInput ExampleInput(int batch, Device device);
+
+    /// <summary>What a network trained on this data expects as input, for the manifest of <c>wtn export</c>.</summary>
+    ExportInput ExportInput();
 }
 
 /// <summary>Opens the dataset an experiment names: text (masked LM) when data.text is set, else images.</summary>
@@ -68,6 +71,8 @@ public sealed class ImageExperimentDataset(ImageDataset dataset, ExperimentData 
     public ITrainingObjective TaskObjective(StagedModel model) => new ClassificationObjective(model);
 
     public ModelInput ExampleInput(int batch, Device device) => new(randn([batch, dataset.Channels, dataset.Height, dataset.Width], device: device));
+
+    public ExportInput ExportInput() => ModelExport.ImageInput(dataset);
 
     public void Dispose() => dataset.Dispose();
 }

@@ -186,6 +186,57 @@ public sealed class ExperimentRunner
         return WriteReport(n, dataset);
     }
 
+    /// <summary>
+    /// <c>wtn export</c>: the final weights of <paramref name="stage"/>, finished for <paramref name="seed"/>, as a PyTorch
+    /// state_dict with torchvision / HuggingFace names at <paramref name="outPath"/> (.safetensors or .pth), plus the
+    /// manifest that rebuilds the network (<see cref="ModelExport"/>). Reads the stage folder only: safe during a run.
+    /// </summary>
+    public ExportManifest Export(string stage, long seed, string outPath)
+    {
+        ModelExport.CheckPath(outPath);
+        if (stage == "wide" && config.Wide?.Import is { } imported)
+            throw new WtnException($"--stage wide: the wide network is imported from {imported}, which is a PyTorch state_dict already");
+        var declared = DeclaredStages(config);
+        if (!declared.Contains(stage))
+            throw new WtnException($"--stage: '{stage}' is not a stage of experiment {config.Name}; its stages: {string.Join(", ", declared)}");
+        var seedDir = SeedDir(ExperimentDir, seed);
+        if (!Directory.Exists(seedDir))
+        {
+            var present = Directory.Exists(ExperimentDir)
+                ? Directory.GetDirectories(ExperimentDir, "seed-*").Select(d => Path.GetFileName(d)["seed-".Length..]).Order().ToList()
+                : [];
+            throw new WtnException($"--seed {seed}: {seedDir} does not exist; " +
+                                   (present.Count > 0 ? $"seeds run so far: {string.Join(", ", present)}" : $"nothing has run yet under {ExperimentDir}"));
+        }
+        var dir = Path.Combine(seedDir, stage);
+        var summary = StageSummary.TryLoad(dir)
+                      ?? throw new WtnException($"--stage {stage}: seed {seed} has not finished it ({dir} has no {StageSummary.FileName}); wtn report shows where it stands");
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        var data = DownstreamStage.IsDownstream(stage) ? ((MaskedLmExperimentDataset)dataset).Downstream() : dataset;
+        var modelConfig = data.ModelConfig(config.Models.Spec(summary.Model), summary.Model);
+        using var model = ModelFactory.Create(modelConfig);
+        model.load(Path.Combine(dir, summary.Weights));
+        var manifest = ModelExport.Write(model, modelConfig, outPath, data.ExportInput(), $"experiment {config.Name}, seed {seed}, stage {stage}",
+            summary.LastTop1, summary.BestTop1);
+        // The file is read back as a user would (manifest, checksum, strict load) and must give the same outputs.
+        using var scope = NewDisposeScope();
+        try
+        {
+            using var back = ModelExport.Load(ModelExport.ManifestPath(outPath));
+            model.eval();
+            var input = data.ExampleInput(2, CPU);
+            using (no_grad())
+                if (!model.call(input).eq(back.call(input)).all().item<bool>())
+                    throw new WtnException($"{outPath}: the network read back from the exported file gives other outputs than stage {stage}'s weights; please report this");
+        }
+        catch
+        {
+            ModelExport.Delete(outPath); // a file that does not give the stage's network back must not stay
+            throw;
+        }
+        return manifest;
+    }
+
     /// <summary>Every seed's finished stages, as their stage.json files say (whichever process ran them).</summary>
     List<IReadOnlyDictionary<string, StageSummary>> Finished(int seeds)
     {
@@ -362,8 +413,7 @@ public sealed class ExperimentRunner
         ModelSummary Size(string key)
         {
             if (summaries.TryGetValue(key, out var m)) return m;
-            var spec = key switch { "thin" => config.Models.Thin, "wide" => config.Models.Wide, _ => config.Models.Deeper! };
-            return summaries[key] = ModelSummary.Of(ctx.Dataset.ModelConfig(spec, key));
+            return summaries[key] = ModelSummary.Of(ctx.Dataset.ModelConfig(config.Models.Spec(key), key));
         }
         double Steps(TrainerSettings t) => ctx.Settings(t) is var x && x.Steps > 0 ? x.Steps : (double)x.Epochs * ctx.TrainData.BatchesPerEpoch;
         double Cost(TrainerSettings t, string trained, string? teacher = null) => Steps(t) * (3.0 * Size(trained).Macs + (teacher is null ? 0 : Size(teacher).Macs));

@@ -43,13 +43,7 @@ public sealed class StageContext
     /// <summary>A fresh model (thin, wide or deeper) initialised from the seed and <paramref name="key"/>, on the device.</summary>
     public StagedModel Build(string key)
     {
-        var spec = key switch
-        {
-            "thin" => Config.Models.Thin,
-            "wide" => Config.Models.Wide,
-            "deeper" => Config.Models.Deeper ?? throw new WtnException("the deeper stage needs models.deeper"),
-            _ => throw new ArgumentOutOfRangeException(nameof(key)),
-        };
+        var spec = Config.Models.Spec(key);
         // Same seed, same key: the same initial weights on every run and resume; thin differs from deeper.
         manual_seed(Seed * 1000 + key.Length);
         var model = ModelFactory.Create(Dataset.ModelConfig(spec, key));

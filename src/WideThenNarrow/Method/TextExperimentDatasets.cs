@@ -34,6 +34,8 @@ public sealed class MaskedLmExperimentDataset(TextExperimentData data) : IExperi
     /// <summary>The downstream task on the same vocabulary: IMDB sentiment.</summary>
     public ImdbExperimentDataset Downstream() => new(data);
 
+    public ExportInput ExportInput() => new() { Kind = "tokens", Vocab = data.VocabPath, MaxLength = data.Options.SequenceLength };
+
     public void Dispose() { }
 
     internal static ModelInput TokenInput(int batch, int length, int vocab, Device device) =>
@@ -63,6 +65,9 @@ public sealed class ImdbExperimentDataset(TextExperimentData data) : IExperiment
 
     public ModelInput ExampleInput(int batch, Device device) =>
         MaskedLmExperimentDataset.TokenInput(batch, data.Options.MaxLength, data.VocabSize, device);
+
+    public ExportInput ExportInput() =>
+        new() { Kind = "tokens", Vocab = data.VocabPath, MaxLength = data.Options.MaxLength, Classes = ["negative", "positive"] };
 
     public void Dispose() { }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.RegularExpressions;
 using WideThenNarrow.Config;
 using WideThenNarrow.Method;
+using WideThenNarrow.Models;
 using WideThenNarrow.Training;
 using WideThenNarrow.Tests.Method;
 
@@ -57,6 +58,37 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             foreach (var stage in ExperimentRunner.DeclaredStages(c))
                 Assert.True(File.ReadAllBytes(Path.Combine(dir, "two", "jobs", "seed-0", stage, "final.model"))
                     .AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(dir, "one", "jobs", "seed-0", stage, "final.model"))), stage);
+
+            // wtn export: the method's thin network as PyTorch weights plus the manifest that rebuilds it.
+            var exported = Path.Combine(dir, "export", "thin.safetensors");
+            string Export(string extra) => $"--threads 1 --data-dir \"{data}\" export \"{file}\" --runs-dir \"{Path.Combine(dir, "one")}\" {extra}";
+            (code, stdout, stderr) = WtnProcess.Run(Export($"-o \"{exported}\""));
+            Assert.True(code == 0, stderr + stdout);
+            Assert.Contains("checked: read back through the manifest", stdout);
+            var manifest = ModelExport.Verify(ModelExport.ManifestPath(exported));
+            Assert.Equal("experiment jobs, seed 0, stage finetune", manifest.Source);
+            var finetuneDir = Path.Combine(dir, "one", "jobs", "seed-0", "finetune");
+            Assert.Equal(StageSummary.TryLoad(finetuneDir)!.LastTop1, manifest.TestTop1Last);
+            Assert.Equal(("mlp", "image"), (manifest.Family, manifest.Input.Kind));
+            // Rebuilt from the manifest alone, the network is the stage's: the same outputs as its final.model.
+            using (var back = ModelExport.Load(ModelExport.ManifestPath(exported)))
+            using (var run = ModelFactory.Create(ModelExport.ConfigOf(manifest, exported)))
+            using (TorchSharp.torch.no_grad())
+            {
+                run.load(Path.Combine(finetuneDir, "final.model"));
+                run.eval();
+                var x = TorchSharp.torch.randn(3, 1, 28, 28);
+                Assert.True(back.call(new ModelInput(x)).eq(run.call(new ModelInput(x))).all().item<bool>());
+            }
+            foreach (var (extra, named) in new[]
+            {
+                ("--stage nope -o x.pth", "'nope' is not a stage"), ("--seed 3 -o x.pth", "--seed 3"), ("-o x.json", "--out"),
+            })
+            {
+                (code, _, stderr) = WtnProcess.Run(Export(extra));
+                Assert.Equal(2, code);
+                Assert.Contains(named, Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+            }
 
             // --join without a running run, --join with --jobs, and a bad or stray --thread-budget: one line, exit 2.
             foreach (var (extra, named) in new[]

@@ -1,0 +1,42 @@
+using System.CommandLine;
+using System.Globalization;
+using WideThenNarrow.Models;
+
+namespace WideThenNarrow.Cli.Commands;
+
+/// <summary>
+/// <c>wtn export EXPERIMENT.yaml --stage STAGE [--seed S] --out FILE [--set key=value ...] [--runs-dir DIR]</c>: a
+/// finished stage's network as a PyTorch state_dict (.safetensors or .pth) plus a JSON manifest that rebuilds it.
+/// </summary>
+public static class ExportCommand
+{
+    public static Command Build(GlobalOptions g)
+    {
+        var o = new ExperimentOptions("Experiment file (YAML), as given to wtn run", "The same overrides as given to wtn run (repeatable)");
+        var cmd = o.AddTo(new Command("export", "Write a finished stage's network as PyTorch weights (.safetensors or .pth, torchvision / HuggingFace names) plus a JSON manifest that rebuilds it (python/wtn_models.py, ModelExport.Load)"), seeds: false);
+        var stage = new Option<string>("--stage")
+        {
+            Description = "The stage whose final network to write: finetune (the method), imitation, wide, standard, standard_long, kd, fitnets, deeper, downstream_S",
+            DefaultValueFactory = _ => "finetune",
+        };
+        var seed = new Option<long?>("--seed") { Description = "Which seed's network (the S of runs/EXPERIMENT/seed-S; default: the file's seed_base)" };
+        var output = new Option<string>("--out", "-o") { Description = "Weights file to write: NAME.safetensors or NAME.pth (torch.save); the manifest goes to NAME.json", Required = true };
+        cmd.Add(stage);
+        cmd.Add(seed);
+        cmd.Add(output);
+        cmd.SetAction(g.Handler((parse, ctx, _) =>
+        {
+            var config = o.Load(parse);
+            var runner = new Method.ExperimentRunner(config, parse.GetValue(o.RunsDir)!, ctx.DataDir, ctx.Device);
+            var path = parse.GetValue(output)!;
+            var m = runner.Export(parse.GetValue(stage)!.Trim(), parse.GetValue(seed) ?? config.SeedBase, path);
+            var top1 = m.TestTop1Last is { } last ? $", test top-1 {(100 * last).ToString("F2", CultureInfo.InvariantCulture)}% (last epoch)" : "";
+            Console.WriteLine($"{m.Source}: {m.Model["name"]} ({m.Model["widen"]}), {m.Parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters{top1}");
+            Console.WriteLine($"weights:  {Path.GetFullPath(path)} (sha256 {m.Sha256[..16]}...)");
+            Console.WriteLine($"manifest: {Path.GetFullPath(ModelExport.ManifestPath(path))}");
+            Console.WriteLine("checked: read back through the manifest, the network gives the same outputs bit for bit");
+            return Task.FromResult(0);
+        }));
+        return cmd;
+    }
+}
