@@ -1,4 +1,5 @@
 using System.CommandLine;
+using TorchSharp;
 using WideThenNarrow.Config;
 using WideThenNarrow.Data;
 using WideThenNarrow.Models;
@@ -37,10 +38,14 @@ public static class TrainCommand
                               (result.Last?.EvalTop1 is { } last ? $"; eval top-1 last {last:P2}" : "") +
                               (result.Best?.EvalTop1 is { } best ? $", best {best:P2} (epoch {result.Best.Epoch + 1})" : ""));
             Console.WriteLine($"run folder: {Path.GetFullPath(result.RunDir)}");
+            Console.WriteLine($"final weights: {Path.GetFullPath(Path.Combine(result.RunDir, FinalWeights))} (PyTorch state_dict; manifest final.json)");
             return Task.FromResult(0);
         }));
         return cmd;
     }
+
+    /// <summary>The finished run's network, written beside its checkpoints with the manifest that rebuilds it.</summary>
+    public const string FinalWeights = "final.safetensors";
 
     public static TrainingResult Run(TrainConfig cfg, RunContext ctx, string runDir, bool resume, CancellationToken ct)
     {
@@ -61,7 +66,7 @@ public static class TrainCommand
         using var eval = new ImageBatchSource(dataset, dataset.Test,
             ImageLoaderOptions.Evaluation(cfg.Data.EvalBatchSize > 0 ? cfg.Data.EvalBatchSize : cfg.Data.BatchSize) with { PerClassLimit = cfg.Data.EvalPerClassLimit });
         var renderer = new ProgressRenderer(RunContext.Interactive);
-        return renderer.Run(progress => Trainer.Run(new TrainingJob
+        var result = renderer.Run(progress => Trainer.Run(new TrainingJob
         {
             Stage = "train",
             Modules = new Dictionary<string, nn.Module> { ["model"] = model },
@@ -76,5 +81,12 @@ public static class TrainCommand
             ConfigYaml = ConfigLoader.ToYaml(cfg),
             Resume = resume,
         }, ct));
+        // The last checkpoint holds the final state (also when --resume found the run already finished); exported in
+        // float32 whatever the training precision, so the manifest rebuilds it as it is built by default.
+        Method.StageContext.LoadFinal(result, new Dictionary<string, nn.Module> { ["model"] = model });
+        model.to(ScalarType.Float32);
+        ModelExport.Write(model, cfg.Model, Path.Combine(result.RunDir, FinalWeights), ModelExport.ImageInput(dataset),
+            $"wtn train, run folder {Path.GetFullPath(result.RunDir)}", result.Last?.EvalTop1, result.Best?.EvalTop1);
+        return result;
     }
 }

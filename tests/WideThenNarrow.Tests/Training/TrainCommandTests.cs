@@ -31,6 +31,20 @@ public sealed class TrainCommandTests : IDisposable
         Assert.Contains("batch_size: 40", File.ReadAllText(Path.Combine(run, "config.yaml")));
         Assert.True(File.Exists(Path.Combine(run, "checkpoints", "best.ckpt")));
         Assert.NotEmpty(Directory.GetFiles(Path.Combine(run, "tensorboard")));
+        // The final network as PyTorch weights plus manifest: rebuilt from it, it is the last checkpoint's network.
+        Assert.Contains("final weights: ", stdout);
+        var manifest = WideThenNarrow.Models.ModelExport.Verify(Path.Combine(run, "final.json"));
+        Assert.Equal(last.RootElement.GetProperty("eval_top1").GetDouble(), manifest.TestTop1Last);
+        using (var back = WideThenNarrow.Models.ModelExport.Load(Path.Combine(run, "final.json")))
+        using (var model = WideThenNarrow.Models.ModelFactory.Create(WideThenNarrow.Models.ModelExport.ConfigOf(manifest, "final.json")))
+        using (TorchSharp.torch.no_grad())
+        {
+            var ckpt = Directory.GetFiles(Path.Combine(run, "checkpoints"), "step-*.ckpt").Order(StringComparer.Ordinal).Last();
+            WideThenNarrow.Training.Trainer.LoadModules(ckpt, new Dictionary<string, TorchSharp.torch.nn.Module> { ["model"] = model });
+            model.eval();
+            var x = new WideThenNarrow.Models.ModelInput(TorchSharp.torch.randn(3, 1, 28, 28));
+            Assert.True(back.call(x).eq(model.call(x)).all().item<bool>());
+        }
 
         var again = WtnProcess.Run(Args(""));
         Assert.Equal(2, again.ExitCode);
