@@ -32,6 +32,7 @@ public static class DemoCommand
             Console.WriteLine(DemoExperiment.Describe(config));
             RunCommand.Execute(config, parse.GetValue(seeds), parse.GetValue(runsDir)!, ctx, ct);
             Console.WriteLine($"demo finished in {clock.Elapsed.TotalMinutes:F1} min. A short run on a subset: for the full experiment, `wtn run experiments/fashion-mnist-resnet.yaml`.");
+            Console.WriteLine($"the thin network as PyTorch weights: `wtn export {Path.Combine(parse.GetValue(runsDir)!, config.Name)} -o thin.safetensors`");
             return Task.FromResult(0);
         }));
         return cmd;

@@ -12,7 +12,8 @@ public static class ExportCommand
 {
     public static Command Build(GlobalOptions g)
     {
-        var o = new ExperimentOptions("Experiment file (YAML), as given to wtn run", "The same overrides as given to wtn run (repeatable)");
+        var o = new ExperimentOptions("Experiment file (YAML) as given to wtn run, or the run's folder (runs/EXPERIMENT, e.g. runs/wtn-demo after wtn demo)",
+            "The same overrides as given to wtn run (repeatable; not with a run folder)");
         var cmd = o.AddTo(new Command("export", "Write a finished stage's network as PyTorch weights (.safetensors or .pth, torchvision / HuggingFace names) plus a JSON manifest that rebuilds it (python/wtn_models.py, ModelExport.Load)"), seeds: false);
         var stage = new Option<string>("--stage")
         {
@@ -26,8 +27,8 @@ public static class ExportCommand
         cmd.Add(output);
         cmd.SetAction(g.Handler((parse, ctx, _) =>
         {
-            var config = o.Load(parse);
-            var runner = new Method.ExperimentRunner(config, parse.GetValue(o.RunsDir)!, ctx.DataDir, ctx.Device);
+            var (config, runsDir) = Experiment(o, parse);
+            var runner = new Method.ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device);
             var path = parse.GetValue(output)!;
             var m = runner.Export(parse.GetValue(stage)!.Trim(), parse.GetValue(seed) ?? config.SeedBase, path);
             var top1 = m.TestTop1Last is { } last ? $", test top-1 {(100 * last).ToString("F2", CultureInfo.InvariantCulture)}% (last epoch)" : "";
@@ -38,5 +39,19 @@ public static class ExportCommand
             return Task.FromResult(0);
         }));
         return cmd;
+    }
+
+    /// <summary>The experiment and the runs folder: from the file (and --set, --runs-dir), or from a run folder's record.</summary>
+    static (Method.ExperimentConfig Config, string RunsDir) Experiment(ExperimentOptions o, ParseResult parse)
+    {
+        var arg = parse.GetValue(o.File)!;
+        if (!Directory.Exists(arg)) return (o.Load(parse), parse.GetValue(o.RunsDir)!);
+        if ((parse.GetValue(o.Set) ?? []).Length > 0)
+            throw new WtnException($"--set: {arg} is a run folder, whose config is already resolved; give the experiment file to override keys");
+        var dir = Path.GetFullPath(arg).TrimEnd(Path.DirectorySeparatorChar);
+        var config = Method.ExperimentRunner.ReadRunConfig(dir);
+        if (config.Name != Path.GetFileName(dir))
+            throw new WtnException($"{dir}: its {Method.ExperimentRunner.RunConfigFile} names experiment '{config.Name}', not the folder's name; was the folder renamed?");
+        return (config, Path.GetDirectoryName(dir)!);
     }
 }

@@ -167,6 +167,22 @@ public sealed class ExperimentRunner
 
     string RunConfigText(int seeds) => $"seeds: {seeds}\n{ConfigLoader.ToYaml(config)}";
 
+    /// <summary>
+    /// The experiment a run folder (runs/EXPERIMENT) holds, from its <see cref="RunConfigFile"/>: the resolved config
+    /// the last <c>wtn run</c> (or <c>wtn demo</c>) used, so a finished run can be read without its experiment file.
+    /// </summary>
+    public static ExperimentConfig ReadRunConfig(string experimentDir)
+    {
+        var path = Path.Combine(experimentDir, RunConfigFile);
+        if (!File.Exists(path))
+            throw new WtnException($"{experimentDir} is not a run folder of wtn run or wtn demo (it has no {RunConfigFile}); give the experiment file instead");
+        var lines = File.ReadAllLines(path);
+        // The first line is the run's seed count, written before the config (whose own 'seeds' is the file's default).
+        if (lines.Length == 0 || !lines[0].StartsWith("seeds: ", StringComparison.Ordinal))
+            throw new WtnException($"{path} does not start with the run's seed count; it was not written by wtn run");
+        return ConfigLoader.Parse<ExperimentConfig>(string.Join('\n', lines.Skip(1)), path);
+    }
+
     void WriteRunConfig(int seeds)
     {
         var path = Path.Combine(ExperimentDir, RunConfigFile);

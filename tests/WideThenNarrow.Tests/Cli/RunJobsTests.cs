@@ -80,6 +80,10 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
                 var x = TorchSharp.torch.randn(3, 1, 28, 28);
                 Assert.True(back.call(new ModelInput(x)).eq(run.call(new ModelInput(x))).all().item<bool>());
             }
+            // The run folder stands for the experiment file (its run-config.yaml), as after wtn demo.
+            (code, stdout, stderr) = WtnProcess.Run($"--threads 1 --data-dir \"{data}\" export \"{Path.Combine(dir, "one", "jobs")}\" --stage standard -o \"{Path.Combine(dir, "export", "std.pth")}\"");
+            Assert.True(code == 0, stderr + stdout);
+            Assert.Equal("experiment jobs, seed 0, stage standard", ModelExport.Verify(Path.Combine(dir, "export", "std.json")).Source);
             foreach (var (extra, named) in new[]
             {
                 ("--stage nope -o x.pth", "'nope' is not a stage"), ("--seed 3 -o x.pth", "--seed 3"), ("-o x.json", "--out"),
