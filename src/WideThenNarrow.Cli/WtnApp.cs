@@ -23,6 +23,7 @@ public static class WtnApp
         root.Add(RunCommand.Build(g));
         root.Add(ReportCommand.Build(g));
         root.Add(ExportCommand.Build(g));
+        root.Add(EvalCommand.Build(g));
         return root;
     }
 

@@ -18,6 +18,12 @@ public sealed record ImageLoaderOptions
     public bool HorizontalFlip { get; init; }
     /// <summary>Keep only the first N examples of each class, in file order (a stratified subset for tests and demos).</summary>
     public int? PerClassLimit { get; init; }
+    /// <summary>
+    /// Per-channel mean and standard deviation (pixels in [0,1]) to normalise with, in place of the dataset's train
+    /// statistics: those a network was trained with, when it is evaluated on other data (<c>wtn eval</c>).
+    /// </summary>
+    public float[]? Mean { get; init; }
+    public float[]? Std { get; init; }
 
     /// <summary>The usual CIFAR training augmentation: 4-pixel padded random crop and horizontal flip.</summary>
     public static ImageLoaderOptions CifarTrain(int batchSize, long seed) =>
@@ -53,13 +59,17 @@ public sealed class ImageBatchSource : IBatchSource, IDisposable
         Count = (int)_indices.shape[0];
         if (Count == 0) throw new WtnException($"{dataset.Name}: the split holds no examples");
         int c = split.Channels;
+        var mean = options.Mean ?? dataset.Mean;
+        var stds = options.Std ?? dataset.Std;
+        if (mean.Length != c || stds.Length != c)
+            throw new WtnException($"{dataset.Name}: images have {c} channel(s) but the normalisation gives {mean.Length} mean(s) and {stds.Length} std(s)");
         var scale = new float[c];
         var shift = new float[c];
         for (int i = 0; i < c; i++)
         {
-            float std = UsedStd(dataset.Std[i]);
+            float std = UsedStd(stds[i]);
             scale[i] = 1f / (255f * std);
-            shift[i] = -dataset.Mean[i] / std;
+            shift[i] = -mean[i] / std;
         }
         _scale = tensor(scale).reshape(1, c, 1, 1).DetachFromDisposeScope();
         _shift = tensor(shift).reshape(1, c, 1, 1).DetachFromDisposeScope();

@@ -11,6 +11,8 @@ public sealed record ExportInput
 {
     /// <summary>"image" or "tokens".</summary>
     public required string Kind { get; init; }
+    /// <summary>Images: the dataset trained on (fashion-mnist, cifar-10, ..., or an image folder's name).</summary>
+    public string? Dataset { get; init; }
     /// <summary>Images: (C, H, W) of the training data (the ResNets pool adaptively and take other sizes too).</summary>
     public int[]? Shape { get; init; }
     /// <summary>Images: x = (pixel / 255 - mean[c]) / std[c], as the training batches were normalised.</summary>
@@ -254,6 +256,7 @@ public static class ModelExport
     public static ExportInput ImageInput(Data.ImageDataset d) => new()
     {
         Kind = "image",
+        Dataset = d.Name,
         Shape = [d.Channels, d.Height, d.Width],
         Mean = d.Mean,
         Std = d.Std.Select(Data.ImageBatchSource.UsedStd).ToArray(),

@@ -80,6 +80,21 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
                 var x = TorchSharp.torch.randn(3, 1, 28, 28);
                 Assert.True(back.call(new ModelInput(x)).eq(run.call(new ModelInput(x))).all().item<bool>());
             }
+            // wtn eval of the exported network on the run's test subset (20 per class, batches of 100 as in the run) gives
+            // the stage's own last test top-1: the same examples, normalisation and network.
+            (code, stdout, stderr) = WtnProcess.Run($"--threads 1 --data-dir \"{data}\" eval \"{ModelExport.ManifestPath(exported)}\" --per-class 20 --batch-size 100 --json");
+            Assert.True(code == 0, stderr + stdout);
+            var eval = System.Text.Json.JsonDocument.Parse(stdout).RootElement;
+            Assert.Equal(200, eval.GetProperty("examples").GetInt64());
+            Assert.Equal(manifest.TestTop1Last!.Value, eval.GetProperty("top1").GetDouble(), 12);
+            Assert.Equal(10, eval.GetProperty("perClass").GetArrayLength());
+            foreach (var (extra, named) in new[] { ("--split dev", "--split"), ("--per-class 0", "--per-class") })
+            {
+                (code, _, stderr) = WtnProcess.Run($"--data-dir \"{data}\" eval \"{ModelExport.ManifestPath(exported)}\" {extra}");
+                Assert.Equal(2, code);
+                Assert.Contains(named, Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+            }
+
             // The run folder stands for the experiment file (its run-config.yaml), as after wtn demo.
             (code, stdout, stderr) = WtnProcess.Run($"--threads 1 --data-dir \"{data}\" export \"{Path.Combine(dir, "one", "jobs")}\" --stage standard -o \"{Path.Combine(dir, "export", "std.pth")}\"");
             Assert.True(code == 0, stderr + stdout);
