@@ -74,6 +74,8 @@ public static class ExperimentReport
             sb.AppendLine($"Latency: median forward pass of the final network in eval mode, on {threads} libtorch thread(s) of this machine." +
                 (r.Methods.Any(m => m.Cost.Contended) ? " Measured while another wtn process of this run was training, so slower than alone: the run's final report measures it again." : ""));
             sb.AppendLine();
+            sb.AppendLine("Any finished stage's network as PyTorch weights plus a manifest that rebuilds it: `wtn export FOLDER --stage STAGE --seed S -o NAME.safetensors`, FOLDER being this report's folder (`finetune` is the method's thin network).");
+            sb.AppendLine();
             sb.AppendLine("![test accuracy per epoch](accuracy.png)");
         }
         if (imitationPlot)
