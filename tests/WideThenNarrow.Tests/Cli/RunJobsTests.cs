@@ -87,7 +87,10 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             var eval = System.Text.Json.JsonDocument.Parse(stdout).RootElement;
             Assert.Equal(200, eval.GetProperty("examples").GetInt64());
             Assert.Equal(manifest.TestTop1Last!.Value, eval.GetProperty("top1").GetDouble(), 12);
-            Assert.Equal(10, eval.GetProperty("perClass").GetArrayLength());
+            var perClass = eval.GetProperty("perClass").EnumerateArray().ToList();
+            Assert.Equal(10, perClass.Count);
+            Assert.All(perClass, c => Assert.Equal(20, c.GetProperty("examples").GetInt64()));
+            Assert.Equal(eval.GetProperty("top1").GetDouble() * 200, perClass.Sum(c => c.GetProperty("correct").GetInt64()), 9);
             foreach (var (extra, named) in new[] { ("--split dev", "--split"), ("--per-class 0", "--per-class") })
             {
                 (code, _, stderr) = WtnProcess.Run($"--data-dir \"{data}\" eval \"{ModelExport.ManifestPath(exported)}\" {extra}");
