@@ -9,13 +9,15 @@
 names; .safetensors or torch.save .pth) and the manifest thin.json beside them: the architecture, the input it was
 trained on (per-channel mean/std of pixels in [0, 1]) and where it came from. This file defines the ResNets (CIFAR
 layout: 3x3 stem, stages 16/32/64, option-A shortcuts unless projection_shortcuts; ImageNet layout: torchvision's
-resnet18..152) and MLPs exactly as wtn builds them, including inner and full widening. BERT networks use
-HuggingFace's names: build transformers' BertForSequenceClassification / BertForMaskedLM from the manifest's
-hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, vocab_size, max_position_embeddings and
-type_vocab_size (the vocabulary is NAME.vocab.txt beside the weights).
+resnet18..152), MLPs and BERTs exactly as wtn builds them, including inner and full widening. A BERT takes
+(ids, attention_mask, token_type_ids) of WordPiece ids from NAME.vocab.txt, saved beside the weights; its names are
+HuggingFace's, so a BERT without inner widening also loads into transformers' BertForSequenceClassification /
+BertForMaskedLM built from the manifest's hidden_size, num_hidden_layers, num_attention_heads, intermediate_size,
+vocab_size, max_position_embeddings and type_vocab_size.
 """
 import hashlib
 import json
+import math
 import os
 import re
 
@@ -180,6 +182,150 @@ class Mlp(nn.Module):
         return self.fc(h)
 
 
+class _Embeddings(nn.Module):
+    def __init__(self, vocab, hidden, max_pos, type_vocab):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(vocab, hidden)
+        self.position_embeddings = nn.Embedding(max_pos, hidden)
+        self.token_type_embeddings = nn.Embedding(type_vocab, hidden)
+        self.LayerNorm = nn.LayerNorm(hidden, eps=1e-12)
+
+    def forward(self, ids, types):
+        pos = torch.arange(ids.shape[1], device=ids.device).unsqueeze(0)
+        return self.LayerNorm(self.word_embeddings(ids) + self.position_embeddings(pos) + self.token_type_embeddings(types))
+
+
+class _SelfAttention(nn.Module):
+    def __init__(self, hidden, heads, head_size):
+        super().__init__()
+        self.heads, self.size = heads, head_size
+        inner = heads * head_size  # differs from hidden after inner widening (more heads of the same size)
+        self.query, self.key, self.value = nn.Linear(hidden, inner), nn.Linear(hidden, inner), nn.Linear(hidden, inner)
+
+    def forward(self, x, mask):
+        n, t, _ = x.shape
+        split = lambda y: y.view(n, t, self.heads, self.size).transpose(1, 2)
+        q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(self.size)
+        if mask is not None:
+            scores = scores + (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+        return (scores.softmax(-1) @ v).transpose(1, 2).reshape(n, t, -1)
+
+
+class _DenseNorm(nn.Module):
+    def __init__(self, inf, outf):
+        super().__init__()
+        self.dense, self.LayerNorm = nn.Linear(inf, outf), nn.LayerNorm(outf, eps=1e-12)
+
+    def forward(self, x, residual):
+        return self.LayerNorm(self.dense(x) + residual)
+
+
+class _Attention(nn.Module):
+    def __init__(self, hidden, heads, head_size):
+        super().__init__()
+        self.self, self.output = _SelfAttention(hidden, heads, head_size), _DenseNorm(heads * head_size, hidden)
+
+    def forward(self, x, mask):
+        return self.output(self.self(x, mask), x)
+
+
+class _Intermediate(nn.Module):
+    def __init__(self, hidden, ff):
+        super().__init__()
+        self.dense = nn.Linear(hidden, ff)
+
+
+class _Layer(nn.Module):
+    def __init__(self, hidden, heads, head_size, ff):
+        super().__init__()
+        self.attention = _Attention(hidden, heads, head_size)
+        self.intermediate, self.output = _Intermediate(hidden, ff), _DenseNorm(ff, hidden)
+
+    def forward(self, x, mask):
+        a = self.attention(x, mask)
+        return self.output(F.gelu(self.intermediate.dense(a)), a)
+
+
+class _Encoder(nn.Module):
+    def __init__(self, layers, hidden, heads, head_size, ff):
+        super().__init__()
+        self.layer = nn.ModuleList([_Layer(hidden, heads, head_size, ff) for _ in range(layers)])
+
+
+class _Pooler(nn.Module):
+    def __init__(self, hidden):
+        super().__init__()
+        self.dense = nn.Linear(hidden, hidden)
+
+
+class BertModel(nn.Module):
+    """HuggingFace's BertModel names (embeddings, encoder.layer.L..., pooler), post-LayerNorm, GELU, eval only."""
+
+    def __init__(self, vocab, max_pos, pooler, layers, hidden, heads, head_size, ff, type_vocab=2):
+        super().__init__()
+        self.embeddings = _Embeddings(vocab, hidden, max_pos, type_vocab)
+        self.encoder = _Encoder(layers, hidden, heads, head_size, ff)
+        if pooler:
+            self.pooler = _Pooler(hidden)
+
+    def forward(self, ids, mask=None, types=None):
+        h = self.embeddings(ids, torch.zeros_like(ids) if types is None else types)
+        for layer in self.encoder.layer:
+            h = layer(h, mask)
+        return h
+
+
+class BertForSequenceClassification(nn.Module):
+    """bert + pooler (dense, tanh on [CLS]) + dropout + classifier: logits (N, classes)."""
+
+    def __init__(self, vocab, max_pos, classes, layers=2, hidden=128, heads=2, head_size=64, ff=512, type_vocab=2):
+        super().__init__()
+        self.bert = BertModel(vocab, max_pos, True, layers, hidden, heads, head_size, ff, type_vocab)
+        self.dropout = nn.Dropout(0.1)
+        self.classifier = nn.Linear(hidden, classes)
+
+    def forward(self, ids, mask=None, types=None):
+        h = self.bert(ids, mask, types)
+        return self.classifier(self.dropout(torch.tanh(self.bert.pooler.dense(h[:, 0]))))
+
+
+class _Transform(nn.Module):
+    def __init__(self, hidden):
+        super().__init__()
+        self.dense, self.LayerNorm = nn.Linear(hidden, hidden), nn.LayerNorm(hidden, eps=1e-12)
+
+
+class _Predictions(nn.Module):
+    def __init__(self, hidden, vocab):
+        super().__init__()
+        self.transform = _Transform(hidden)
+        self.decoder = nn.Linear(hidden, vocab, bias=False)
+        self.bias = nn.Parameter(torch.zeros(vocab))
+        self.decoder.bias = self.bias
+
+
+class _MlmHead(nn.Module):
+    def __init__(self, hidden, vocab):
+        super().__init__()
+        self.predictions = _Predictions(hidden, vocab)
+
+
+class BertForMaskedLM(nn.Module):
+    """bert + cls.predictions (dense, GELU, LayerNorm, decoder tied to the word embeddings): logits (N, T, vocab)."""
+
+    def __init__(self, vocab, max_pos, layers=2, hidden=128, heads=2, head_size=64, ff=512, type_vocab=2):
+        super().__init__()
+        self.bert = BertModel(vocab, max_pos, False, layers, hidden, heads, head_size, ff, type_vocab)
+        self.cls = _MlmHead(hidden, vocab)
+        self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
+
+    def forward(self, ids, mask=None, types=None):
+        p = self.cls.predictions
+        t = p.transform
+        return p.decoder(t.LayerNorm(F.gelu(t.dense(self.bert(ids, mask, types)))))
+
+
 def build(manifest):
     """The network a manifest (dict) describes, with fresh weights."""
     family, m = manifest["family"], manifest["model"]
@@ -188,8 +334,11 @@ def build(manifest):
     if family == "mlp":
         return Mlp(m["classes"], m["input_dim"], m["width"], m["depth"], m["residual"], m["widen"])
     if family == "bert":
-        raise NotImplementedError("BERT weights carry HuggingFace's names: build transformers' BertForSequenceClassification "
-                                  "or BertForMaskedLM from the manifest's model fields (see this module's docstring)")
+        sizes = dict(layers=m["num_hidden_layers"], hidden=m["hidden_size"], heads=m["num_attention_heads"],
+                     head_size=m["attention_head_size"], ff=m["intermediate_size"], type_vocab=m["type_vocab_size"])
+        if m["head"] == "mlm":
+            return BertForMaskedLM(m["vocab_size"], m["max_position_embeddings"], **sizes)
+        return BertForSequenceClassification(m["vocab_size"], m["max_position_embeddings"], m["classes"], **sizes)
     raise ValueError(f"unknown family {family!r}")
 
 

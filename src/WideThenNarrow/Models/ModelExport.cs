@@ -188,6 +188,9 @@ public static class ModelExport
                 a["num_attention_heads"] = s.Heads;
                 a["attention_head_size"] = s.HeadSize;
                 a["intermediate_size"] = s.Intermediate;
+                a["vocab_size"] = c.Vocab;
+                a["max_position_embeddings"] = c.MaxPositions;
+                a["type_vocab_size"] = c.TypeVocab;
                 break;
         }
         return a;

@@ -165,6 +165,8 @@ public class PyTorchPeerTests(ITestOutputHelper output)
         { "resnet50 (bottleneck)", ".safetensors" },
         { "mlp residual inner=2", ".safetensors" },
         { "mlp plain full=2", ".pth" },
+        { "bert-tiny inner=2 (4 heads of 64 on hidden 128), classifier", ".safetensors" },
+        { "bert-tiny masked LM, tied decoder", ".pth" },
     };
 
     static (ModelConfig Config, long[] Input) ExportCase(string name) => name switch
@@ -175,13 +177,16 @@ public class PyTorchPeerTests(ITestOutputHelper output)
         "resnet50 (bottleneck)" => (new() { Name = "resnet50", Classes = 5 }, [2, 3, 40, 40]),
         "mlp residual inner=2" => (new() { Name = "mlp", InputDim = 48, Width = 16, Depth = 3, Residual = true, Widen = Widening.Parse("inner=2") }, [2, 3, 4, 4]),
         "mlp plain full=2" => (new() { Name = "mlp", InputDim = 48, Width = 16, Depth = 3, Widen = Widening.Parse("full=2") }, [2, 3, 4, 4]),
+        "bert-tiny inner=2 (4 heads of 64 on hidden 128), classifier" => (new() { Name = "bert-tiny", Vocab = 50, MaxPositions = 16, Classes = 3, Widen = Widening.Parse("inner=2") }, [2, 9]),
+        "bert-tiny masked LM, tied decoder" => (new() { Name = "bert-tiny", Vocab = 50, MaxPositions = 16, Head = BertHead.MaskedLm }, [2, 9]),
         _ => throw new ArgumentException(name),
     };
 
     /// <summary>
     /// <c>wtn export</c>'s files: the manifest alone rebuilds the network, here (ModelExport.Load, bit for bit) and in plain
     /// PyTorch (python/wtn_models.py, to 1e-5), for both ResNet layouts, basic and bottleneck blocks, option-A and
-    /// projection shortcuts, inner and full widening, and both MLPs; a damaged weights file is refused by its checksum.
+    /// projection shortcuts, inner and full widening, both MLPs, and BERT with a classifier (inner widening: more heads
+    /// than hidden / head size) or a tied masked-LM head; a damaged weights file is refused by its checksum.
     /// </summary>
     [Theory]
     [MemberData(nameof(Exported))]
@@ -191,11 +196,13 @@ public class PyTorchPeerTests(ITestOutputHelper output)
         var (config, shape) = ExportCase(name);
         manual_seed(8);
         using var model = ModelFactory.Create(config);
+        bool text = config.Name.StartsWith("bert", StringComparison.Ordinal);
         model.train();
-        using (no_grad())
-            for (int i = 0; i < 2; i++) model.call(new ModelInput(randn([4, .. shape[1..]]) * 2 + 0.5));
+        if (!text)
+            using (no_grad())
+                for (int i = 0; i < 2; i++) model.call(new ModelInput(randn([4, .. shape[1..]]) * 2 + 0.5));
         model.eval();
-        var input = new ModelInput(randn(shape));
+        var input = text ? Input("bert-cls") : new ModelInput(randn(shape));
         Tensor logits;
         using (no_grad()) logits = model.call(input);
 
@@ -203,7 +210,9 @@ public class PyTorchPeerTests(ITestOutputHelper output)
         try
         {
             var weights = Path.Combine(dir, "net" + extension);
-            var info = new ExportInput { Kind = "image", Shape = [.. shape[1..].Select(d => (int)d)], Mean = [0.5f], Std = [0.25f] };
+            var info = text
+                ? new ExportInput { Kind = "tokens", MaxLength = 16 }
+                : new ExportInput { Kind = "image", Shape = [.. shape[1..].Select(d => (int)d)], Mean = [0.5f], Std = [0.25f] };
             var manifest = ModelExport.Write(model, config, weights, info, "test");
             Assert.Equal(model.parameters().Sum(p => p.numel()), manifest.Parameters);
             var manifestPath = Path.Combine(dir, "net.json");
@@ -217,7 +226,13 @@ public class PyTorchPeerTests(ITestOutputHelper output)
             if (PeerAvailable())
             {
                 var io = Path.Combine(dir, "io.pth");
-                PyTorchPickler.PickleStateDict(io, new Dictionary<string, Tensor> { ["input"] = input.Input, ["output"] = logits });
+                var ioDict = new Dictionary<string, Tensor> { ["input"] = input.Input, ["output"] = logits };
+                if (input.AttentionMask is not null)
+                {
+                    ioDict["attention_mask"] = input.AttentionMask;
+                    ioDict["token_type_ids"] = input.TokenTypeIds!;
+                }
+                PyTorchPickler.PickleStateDict(io, ioDict);
                 var r = RunProcess(Python, $"\"{PeerScript}\" manifest \"{manifestPath}\" \"{io}\"");
                 output.WriteLine($"peer manifest {name}: exit {r.Code} {r.Stdout.Trim()} {r.Stderr.Trim()}");
                 Assert.True(r.Code == 0, $"PyTorch disagrees or failed: {r.Stdout} {r.Stderr}");
