@@ -6,6 +6,8 @@
   peer.py manifest MANIFEST IO      rebuild a network exported by `wtn export` with python/wtn_models.py from its
                                     manifest (weights checked against its SHA-256, loaded strictly), run IO's input,
                                     print the max |difference| to IO's 'output'; exit 1 above 1e-5
+  peer.py evaluate MANIFEST IMAGES LABELS N   top-1 of an exported image classifier on the first N images of each
+                                    class of an IDX pair (gzipped), from raw pixels through wtn_models.preprocess
   peer.py export MODEL WEIGHTS IO   build the PyTorch model at random (BatchNorm statistics moved by two train-mode
                                     passes), save its state_dict to WEIGHTS and inputs + eval-mode 'output' to IO
 
@@ -64,10 +66,40 @@ def check_manifest(manifest_path, io_path):
     sys.exit(0 if diff <= TOLERANCE else 1)
 
 
+def read_idx(path):
+    """An IDX file (gzipped) as a uint8 tensor: Fashion-MNIST's images (N, 28, 28) or labels (N)."""
+    import gzip
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    return torch.frombuffer(bytearray(data[4 + 4 * dims:]), dtype=torch.uint8).reshape(shape)
+
+
+def evaluate(manifest_path, images_path, labels_path, per_class):
+    """Top-1 of an exported image classifier on the first PER_CLASS test images of each class, in file order,
+    through wtn_models.preprocess: the user's route from raw pixels to a prediction."""
+    model, manifest = wtn_models.load(manifest_path)
+    images, labels = read_idx(images_path), read_idx(labels_path).long()
+    keep, seen = [], {}
+    for i, y in enumerate(labels.tolist()):
+        if seen.get(y, 0) < per_class:
+            seen[y] = seen.get(y, 0) + 1
+            keep.append(i)
+    idx = torch.tensor(keep)
+    with torch.no_grad():
+        pred = model(wtn_models.preprocess(images[idx], manifest)).argmax(1)
+    correct = int((pred == labels[idx]).sum())
+    print(f"top1 {correct} of {len(keep)}")
+    sys.exit(0)
+
+
 def main():
     torch.set_num_threads(1)
     if sys.argv[1] == "manifest":
         check_manifest(sys.argv[2], sys.argv[3])
+    if sys.argv[1] == "evaluate":
+        evaluate(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
     mode, spec, weights, io_path = sys.argv[1:5]
     torch.manual_seed(11)
     model = build(spec)

@@ -91,6 +91,19 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(10, perClass.Count);
             Assert.All(perClass, c => Assert.Equal(20, c.GetProperty("examples").GetInt64()));
             Assert.Equal(eval.GetProperty("top1").GetDouble() * 200, perClass.Sum(c => c.GetProperty("correct").GetInt64()), 9);
+            // In PyTorch, from raw pixels: python/wtn_models.py loads the export and preprocess() normalises the same 200
+            // test images as the run did; the top-1 agrees (to one image: float rounding may flip a near tie).
+            if (WideThenNarrow.Tests.Models.PyTorchPeerTests.PeerAvailable(output))
+            {
+                var fm = Path.Combine(data, "fashion-mnist");
+                var r = WideThenNarrow.Tests.Models.PyTorchPeerTests.RunPeer(
+                    $"evaluate \"{ModelExport.ManifestPath(exported)}\" \"{fm}/t10k-images-idx3-ubyte.gz\" \"{fm}/t10k-labels-idx1-ubyte.gz\" 20");
+                output.WriteLine($"peer evaluate: {r.Stdout.Trim()} {r.Stderr.Trim()}; wtn: {manifest.TestTop1Last * 200} of 200");
+                Assert.True(r.Code == 0, r.Stdout + r.Stderr);
+                var m = Regex.Match(r.Stdout, @"top1 (\d+) of 200");
+                Assert.True(m.Success, r.Stdout);
+                Assert.InRange(int.Parse(m.Groups[1].Value) - manifest.TestTop1Last!.Value * 200, -1.0001, 1.0001);
+            }
             foreach (var (extra, named) in new[] { ("--split dev", "--split"), ("--per-class 0", "--per-class") })
             {
                 (code, _, stderr) = WtnProcess.Run($"--data-dir \"{data}\" eval \"{ModelExport.ManifestPath(exported)}\" {extra}");

@@ -28,7 +28,7 @@ public class PyTorchPeerTests(ITestOutputHelper output)
     /// The peer is optional on developer machines; without it the test says so and passes. Under CI (CI=true),
     /// where .ci/run installs the peer, a missing peer is a failure, so the round trip cannot silently go unchecked.
     /// </summary>
-    bool PeerAvailable()
+    internal static bool PeerAvailable(ITestOutputHelper output)
     {
         if (PeerProblem.Value is null) return true;
         if (Environment.GetEnvironmentVariable("CI") == "true")
@@ -36,6 +36,11 @@ public class PyTorchPeerTests(ITestOutputHelper output)
         output.WriteLine($"SKIPPED: PyTorch peer unavailable ({PeerProblem.Value}); install python3-torch python3-torchvision");
         return false;
     }
+
+    bool PeerAvailable() => PeerAvailable(output);
+
+    /// <summary>Runs tests/python/peer.py with <paramref name="args"/> under the peer's Python.</summary>
+    internal static (int Code, string Stdout, string Stderr) RunPeer(string args) => RunProcess(Python, $"\"{PeerScript}\" {args}");
 
     static string PeerScript
     {
@@ -233,7 +238,7 @@ public class PyTorchPeerTests(ITestOutputHelper output)
                     ioDict["token_type_ids"] = input.TokenTypeIds!;
                 }
                 PyTorchPickler.PickleStateDict(io, ioDict);
-                var r = RunProcess(Python, $"\"{PeerScript}\" manifest \"{manifestPath}\" \"{io}\"");
+                var r = RunPeer($"manifest \"{manifestPath}\" \"{io}\"");
                 output.WriteLine($"peer manifest {name}: exit {r.Code} {r.Stdout.Trim()} {r.Stderr.Trim()}");
                 Assert.True(r.Code == 0, $"PyTorch disagrees or failed: {r.Stdout} {r.Stderr}");
             }
