@@ -4,57 +4,17 @@ Same model, batch, threads and step as the TorchSharp side: zero_grad, forward, 
 SGD(momentum 0.9, weight decay 5e-4) update, loss.item(). Run with /usr/bin/python3 (Debian's python3-torch).
 """
 import argparse
+import os
 import resource
 import statistics
+import sys
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-
-class BasicBlock(nn.Module):
-    def __init__(self, inplanes, planes, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.inplanes, self.planes, self.stride = inplanes, planes, stride
-
-    def shortcut(self, x):
-        if self.stride == 1 and self.inplanes == self.planes:
-            return x
-        s = x[:, :, ::self.stride, ::self.stride]
-        extra = self.planes - self.inplanes
-        return F.pad(s, (0, 0, 0, 0, extra // 2, extra - extra // 2))
-
-    def forward(self, x):
-        h = F.relu(self.bn1(self.conv1(x)))
-        h = self.bn2(self.conv2(h))
-        return F.relu(h + self.shortcut(x))
-
-
-class CifarResNet(nn.Module):
-    def __init__(self, depth=20, in_channels=3, classes=10):
-        super().__init__()
-        n = (depth - 2) // 6
-        self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        layers, inplanes = [], 16
-        for s, planes in enumerate([16, 32, 64]):
-            blocks = []
-            for b in range(n):
-                blocks.append(BasicBlock(inplanes, planes, 2 if s > 0 and b == 0 else 1))
-                inplanes = planes
-            layers.append(nn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3 = layers
-        self.fc = nn.Linear(64, classes)
-
-    def forward(self, x):
-        h = F.relu(self.bn1(self.conv1(x)))
-        h = self.layer3(self.layer2(self.layer1(h)))
-        return self.fc(h.mean((2, 3)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+import wtn_models  # noqa: E402  (the same cifar-resnet20 as wtn builds, with its names)
 
 
 def main():
@@ -69,7 +29,7 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = CifarResNet(20, a.channels, a.classes).train()
+    model = wtn_models.ResNet("cifar-resnet20", a.classes, a.channels).train()
     x = torch.randn(a.batch, a.channels, a.size, a.size)
     y = torch.randint(0, a.classes, (a.batch,))
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)

@@ -14,6 +14,40 @@ public static class BenchCommand
         var cmd = new Command("bench", "Benchmarks for developers") { Hidden = true };
         cmd.Add(BuildLoader(g));
         cmd.Add(BuildTrainStep(g));
+        cmd.Add(BuildInference(g));
+        return cmd;
+    }
+
+    static Command BuildInference(GlobalOptions g)
+    {
+        var manifest = new Argument<string>("manifest") { Description = "An exported network's manifest (wtn export NAME.json)" };
+        var batches = new Option<int[]>("--batch") { Description = "Batch sizes (repeatable)", DefaultValueFactory = _ => [1, 64], AllowMultipleArgumentsPerToken = false };
+        var repeats = new Option<int>("--repeats") { Description = "Timed forward passes per batch size (after 3 untimed)", DefaultValueFactory = _ => 50 };
+        var seq = new Option<int>("--seq") { Description = "Text networks: tokens per example", DefaultValueFactory = _ => 128 };
+        var cmd = new Command("inference", "Milliseconds per eval-mode forward pass of an exported network (bench/inference.sh runs the PyTorch side too)");
+        cmd.Add(manifest);
+        cmd.Add(batches);
+        cmd.Add(repeats);
+        cmd.Add(seq);
+        cmd.SetAction(g.Handler((parse, ctx, _) =>
+        {
+            var path = parse.GetValue(manifest)!;
+            int n = parse.GetValue(repeats), t = parse.GetValue(seq);
+            if (n < 1 || t < 1) throw new WtnException("bench inference: --repeats and --seq must be positive");
+            var m = ModelExport.Verify(path);
+            using var model = ModelExport.Load(path, ctx.Device);
+            Func<int, TorchSharp.torch.Device, ModelInput> example = m.Input.Kind == "image"
+                ? (b, d) => new ModelInput(TorchSharp.torch.randn([b, .. m.Input.Shape!.Select(x => (long)x)], device: d))
+                : (b, d) => Method.MaskedLmExperimentDataset.TokenInput(b, t, (int)((System.Text.Json.JsonElement)m.Model["vocab_size"]!).GetInt32(), d);
+            TorchSharp.torch.manual_seed(0);
+            foreach (var b in parse.GetValue(batches)!)
+            {
+                if (b < 1) throw new WtnException($"--batch must be positive, got {b}");
+                double ms = Reporting.ModelCost.Latency(model, example, b, ctx.Device, n);
+                Console.WriteLine($"torchsharp inference {m.Model["name"]} ({m.Model["widen"]}) batch {b} threads {TorchSharp.torch.get_num_threads()}: median {ms:F3} ms ({n} passes)");
+            }
+            return Task.FromResult(0);
+        }));
         return cmd;
     }
 

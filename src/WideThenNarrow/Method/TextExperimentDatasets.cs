@@ -38,7 +38,8 @@ public sealed class MaskedLmExperimentDataset(TextExperimentData data) : IExperi
 
     public void Dispose() { }
 
-    internal static ModelInput TokenInput(int batch, int length, int vocab, Device device) =>
+    /// <summary>Random regular token ids (N, length), every position attended, all of segment 0: cost and latency inputs.</summary>
+    public static ModelInput TokenInput(int batch, int length, int vocab, Device device) =>
         new(randint(TextTokenizer.FirstRegularId, vocab, [batch, length], dtype: ScalarType.Int64, device: device),
             ones([batch, length], ScalarType.Int64, device), zeros([batch, length], ScalarType.Int64, device));
 }

@@ -62,8 +62,10 @@ public static class ModelCost
         };
     }
 
-    static double Latency(StagedModel model, Func<int, Device, ModelInput> example, int batch, Device device, int repeats)
+    /// <summary>Median milliseconds of one eval-mode forward pass of a batch of <paramref name="batch"/>, after 3 untimed passes.</summary>
+    public static double Latency(StagedModel model, Func<int, Device, ModelInput> example, int batch, Device device, int repeats)
     {
+        model.eval();
         using var _ = no_grad();
         using var inputs = NewDisposeScope();
         var input = example(batch, device);
