@@ -43,6 +43,9 @@ public static class EvalCommand
             using var data = ImageDataset.Load(name, ctx.DataDir);
             if (m.Input.Shape is { } shape && shape[0] != data.Channels)
                 throw new WtnException($"the network takes {shape[0]}-channel images but {data.Name} has {data.Channels}; give --dataset with {shape[0]}-channel images");
+            // Labels are positions: a dataset whose classes are other names, or in another order, would be scored wrongly.
+            if (m.Input.Classes is { } trained && !trained.SequenceEqual(data.Classes))
+                throw new WtnException($"{path}: the network's classes ({Names(trained)}) are not {data.Name}'s ({Names(data.Classes)}); evaluate it on data with the same classes in the same order");
             using var model = ModelExport.Load(path, ctx.Device);
             var r = ImageEvaluation.Run(model, data, test, parse.GetValue(batch), parse.GetValue(perClass), m.Input.Mean, m.Input.Std, ctx.Device);
             if (parse.GetValue(json))
@@ -62,6 +65,9 @@ public static class EvalCommand
         }));
         return cmd;
     }
+
+    static string Names(IReadOnlyList<string> classes) =>
+        classes.Count <= 4 ? string.Join(", ", classes) : $"{string.Join(", ", classes.Take(3))}, ... {classes.Count} in all";
 
     static string Percent(double x) => (100 * x).ToString("F2", CultureInfo.InvariantCulture) + "%";
 }

@@ -104,9 +104,18 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
                 Assert.True(m.Success, r.Stdout);
                 Assert.InRange(int.Parse(m.Groups[1].Value) - manifest.TestTop1Last!.Value * 200, -1.0001, 1.0001);
             }
-            foreach (var (extra, named) in new[] { ("--split dev", "--split"), ("--per-class 0", "--per-class") })
+            // A manifest whose classes are not the dataset's (here one renamed) is refused: labels are positions.
+            var renamed = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(ModelExport.ManifestPath(exported)))!;
+            renamed["input"]!["classes"]![0] = "cat";
+            var renamedPath = Path.Combine(dir, "export", "renamed.json");
+            File.WriteAllText(renamedPath, renamed.ToJsonString());
+            foreach (var (manifestFile, extra, named) in new[]
             {
-                (code, _, stderr) = WtnProcess.Run($"--data-dir \"{data}\" eval \"{ModelExport.ManifestPath(exported)}\" {extra}");
+                (ModelExport.ManifestPath(exported), "--split dev", "--split"), (ModelExport.ManifestPath(exported), "--per-class 0", "--per-class"),
+                (renamedPath, "", "the network's classes (cat, Trouser"),
+            })
+            {
+                (code, _, stderr) = WtnProcess.Run($"--data-dir \"{data}\" eval \"{manifestFile}\" {extra}");
                 Assert.Equal(2, code);
                 Assert.Contains(named, Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
             }
