@@ -17,19 +17,30 @@ public static class ExportCommand
         var cmd = o.AddTo(new Command("export", "Write a finished stage's network as PyTorch weights (.safetensors or .pth, torchvision / HuggingFace names) plus a JSON manifest that rebuilds it (python/wtn_models.py, ModelExport.Load)"), seeds: false);
         var stage = new Option<string>("--stage")
         {
-            Description = "The stage whose final network to write: finetune (the method), imitation, wide, standard, standard_long, kd, fitnets, deeper, downstream_S",
+            Description = "The stage whose final network to write: finetune (the method), imitation, wide, standard, standard_long, kd, fitnets, deeper, downstream_S; or all: every finished stage of every seed, into the folder --out as seed-S-STAGE.safetensors (or --format pth)",
             DefaultValueFactory = _ => "finetune",
         };
         var seed = new Option<long?>("--seed") { Description = "Which seed's network (the S of runs/EXPERIMENT/seed-S; default: the file's seed_base)" };
-        var output = new Option<string>("--out", "-o") { Description = "Weights file to write: NAME.safetensors or NAME.pth (torch.save); the manifest goes to NAME.json", Required = true };
+        var output = new Option<string>("--out", "-o") { Description = "Weights file to write: NAME.safetensors or NAME.pth (torch.save); the manifest goes to NAME.json. With --stage all: a folder", Required = true };
+        var format = new Option<string>("--format") { Description = "With --stage all: safetensors or pth", DefaultValueFactory = _ => "safetensors" };
         cmd.Add(stage);
         cmd.Add(seed);
         cmd.Add(output);
+        cmd.Add(format);
         cmd.SetAction(g.Handler((parse, ctx, _) =>
         {
             var (config, runsDir) = Experiment(o, parse);
             var runner = new Method.ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device);
             var path = parse.GetValue(output)!;
+            if (parse.GetValue(stage)!.Trim() == "all")
+            {
+                if (parse.GetValue(seed) is not null) throw new WtnException("--seed: --stage all exports every seed's stages; leave --seed out");
+                var all = runner.ExportAll(path, "." + parse.GetValue(format)!.Trim().TrimStart('.').ToLowerInvariant());
+                foreach (var x in all)
+                    Console.WriteLine($"{x.Source}: {x.Weights}, {x.Model["name"]} ({x.Model["widen"]}){(x.TestTop1Last is { } t ? $", test top-1 {(100 * t).ToString("F2", CultureInfo.InvariantCulture)}%" : "")}");
+                Console.WriteLine($"{all.Count} network(s) in {Path.GetFullPath(path)}, each with its manifest NAME.json, each read back and checked");
+                return Task.FromResult(0);
+            }
             var m = runner.Export(parse.GetValue(stage)!.Trim(), parse.GetValue(seed) ?? config.SeedBase, path);
             var top1 = m.TestTop1Last is { } last ? $", test top-1 {(100 * last).ToString("F2", CultureInfo.InvariantCulture)}% (last epoch)" : "";
             Console.WriteLine($"{m.Source}: {m.Model["name"]} ({m.Model["widen"]}), {m.Parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters{top1}");

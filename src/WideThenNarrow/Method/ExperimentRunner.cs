@@ -253,6 +253,26 @@ public sealed class ExperimentRunner
         return manifest;
     }
 
+    /// <summary>
+    /// <c>wtn export --stage all</c>: every finished stage of every seed folder under the experiment, each as
+    /// <paramref name="outDir"/>/seed-S-STAGE<paramref name="extension"/> plus its manifest (<see cref="Export"/>).
+    /// </summary>
+    public IReadOnlyList<ExportManifest> ExportAll(string outDir, string extension = ".safetensors")
+    {
+        if (!ModelExport.WeightExtensions.Contains(extension))
+            throw new WtnException($"--format: '{extension.TrimStart('.')}' is not one of {string.Join(", ", ModelExport.WeightExtensions.Select(e => e.TrimStart('.')))}");
+        var seeds = Directory.Exists(ExperimentDir)
+            ? Directory.GetDirectories(ExperimentDir, "seed-*")
+                .Select(d => long.TryParse(Path.GetFileName(d)["seed-".Length..], out var s) ? s : (long?)null)
+                .OfType<long>().Order().ToList()
+            : [];
+        var done = seeds.SelectMany(seed => DeclaredStages(config).Select(stage => (seed, stage)))
+            .Where(x => StageSummary.IsDone(Path.Combine(SeedDir(ExperimentDir, x.seed), x.stage))).ToList();
+        if (done.Count == 0)
+            throw new WtnException($"{ExperimentDir}: no stage has finished yet, so there is nothing to export; wtn report shows where the stages stand");
+        return done.Select(x => Export(x.stage, x.seed, Path.Combine(outDir, $"seed-{x.seed}-{x.stage}{extension}"))).ToList();
+    }
+
     /// <summary>Every seed's finished stages, as their stage.json files say (whichever process ran them).</summary>
     List<IReadOnlyDictionary<string, StageSummary>> Finished(int seeds)
     {

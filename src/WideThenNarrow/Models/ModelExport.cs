@@ -74,7 +74,8 @@ public sealed record ExportManifest
 /// </summary>
 public static class ModelExport
 {
-    static readonly string[] WeightExtensions = [".safetensors", ".pth", ".pt", ".bin"];
+    /// <summary>The weights formats, by extension: safetensors, or torch.save under any of its usual extensions.</summary>
+    public static readonly IReadOnlyList<string> WeightExtensions = [".safetensors", ".pth", ".pt", ".bin"];
 
     /// <summary>The manifest's path for <paramref name="weightsPath"/>: the same name with .json.</summary>
     public static string ManifestPath(string weightsPath) => Path.ChangeExtension(weightsPath, ".json");

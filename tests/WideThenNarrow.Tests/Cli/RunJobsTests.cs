@@ -120,6 +120,13 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
                 Assert.Contains(named, Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
             }
 
+            // --stage all: every finished stage of the seed, each with its manifest.
+            (code, stdout, stderr) = WtnProcess.Run(Export($"--stage all -o \"{Path.Combine(dir, "all")}\" --format pth"));
+            Assert.True(code == 0, stderr + stdout);
+            Assert.Equal(ExperimentRunner.DeclaredStages(c).Select(s => $"seed-0-{s}.json").Order(),
+                Directory.GetFiles(Path.Combine(dir, "all"), "*.json").Select(Path.GetFileName).Order()!);
+            Assert.All(Directory.GetFiles(Path.Combine(dir, "all"), "*.json"), f => ModelExport.Verify(f));
+
             // The run folder stands for the experiment file (its run-config.yaml), as after wtn demo.
             (code, stdout, stderr) = WtnProcess.Run($"--threads 1 --data-dir \"{data}\" export \"{Path.Combine(dir, "one", "jobs")}\" --stage standard -o \"{Path.Combine(dir, "export", "std.pth")}\"");
             Assert.True(code == 0, stderr + stdout);
@@ -127,6 +134,7 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             foreach (var (extra, named) in new[]
             {
                 ("--stage nope -o x.pth", "'nope' is not a stage"), ("--seed 3 -o x.pth", "--seed 3"), ("-o x.json", "--out"),
+                ("--stage all --format onnx -o d", "--format: 'onnx'"),
             })
             {
                 (code, _, stderr) = WtnProcess.Run(Export(extra));
