@@ -70,7 +70,7 @@ public sealed record ExportManifest
 /// <summary>
 /// Writes a trained network as a PyTorch state_dict (<c>.safetensors</c>, or <c>.pth</c>/<c>.pt</c>/<c>.bin</c> in
 /// torch.save format) plus its <see cref="ExportManifest"/>, so it can be rebuilt and loaded outside wtn:
-/// <c>python/wtn_models.py</c> builds the ResNets and MLPs in plain PyTorch; BERT's names are HuggingFace's.
+/// <c>python/wtn_models.py</c> builds the ResNets, MLPs and BERTs in plain PyTorch (BERT's names are HuggingFace's).
 /// </summary>
 public static class ModelExport
 {
