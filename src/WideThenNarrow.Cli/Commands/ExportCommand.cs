@@ -47,6 +47,7 @@ public static class ExportCommand
             Console.WriteLine($"weights:  {Path.GetFullPath(path)} (sha256 {m.Sha256[..16]}...)");
             Console.WriteLine($"manifest: {Path.GetFullPath(ModelExport.ManifestPath(path))}");
             Console.WriteLine("checked: read back through the manifest, the network gives the same outputs bit for bit");
+            Console.WriteLine($"load it: PyTorch `model, manifest = wtn_models.load(\"{ModelExport.ManifestPath(path)}\")` (python/wtn_models.py); .NET `ModelExport.Load(\"{ModelExport.ManifestPath(path)}\")`");
             return Task.FromResult(0);
         }));
         return cmd;
