@@ -121,7 +121,9 @@ public static class ExperimentReport
 
     static string Stages(MethodRow m) => string.Join(" + ", m.Stages.Select(s => $"{s} {Seconds(m.StageSeconds[s])}"));
 
-    static string Seconds(Stat? s) => s is null ? "?" : s.Mean >= 600 ? $"{s.Mean / 60:F1} min" : $"{s.Mean:F0} s";
+    static string Seconds(Stat? s) => s is null ? "?"
+        : s.Mean >= 5400 ? StageStatus.Duration(s.Mean) // hours, as the Progress table says them
+        : s.Mean >= 600 ? $"{s.Mean / 60:F1} min" : $"{s.Mean:F0} s";
 
     /// <summary>A difference of fractions in signed points: "+0.40", or "+0.40 ± 0.12" over several seeds.</summary>
     public static string Points(Stat d) => string.Create(CultureInfo.InvariantCulture, $"{100 * d.Mean:+0.00;-0.00;0.00}{(d.N > 1 ? $" ± {100 * d.Spread:F2}" : "")}");
