@@ -68,7 +68,7 @@ public sealed class ImdbExperimentDataset(TextExperimentData data) : IExperiment
         MaskedLmExperimentDataset.TokenInput(batch, data.Options.MaxLength, data.VocabSize, device);
 
     public ExportInput ExportInput() =>
-        new() { Kind = "tokens", Vocab = data.VocabPath, MaxLength = data.Options.MaxLength, Classes = ["negative", "positive"] };
+        new() { Kind = "tokens", Vocab = data.VocabPath, MaxLength = data.Options.MaxLength, Classes = Training.ClassifierEvaluation.ImdbClasses };
 
     public void Dispose() { }
 }

@@ -82,14 +82,16 @@ public class ImdbFineTuneTests
         }
     }
 
+    static ModelConfig TinyBertConfig(BertHead head, int vocab, int positions) => new()
+    {
+        Name = "bert", Layers = 2, Hidden = 64, Heads = 2, Intermediate = 128, Vocab = vocab, MaxPositions = positions,
+        Head = head, Classes = 2,
+    };
+
     static Bert TinyBert(long seed, BertHead head, int vocab, int positions)
     {
         manual_seed(seed);
-        return (Bert)ModelFactory.Create(new ModelConfig
-        {
-            Name = "bert", Layers = 2, Hidden = 64, Heads = 2, Intermediate = 128, Vocab = vocab, MaxPositions = positions,
-            Head = head, Classes = 2,
-        });
+        return (Bert)ModelFactory.Create(TinyBertConfig(head, vocab, positions));
     }
 
     [Fact]
@@ -149,5 +151,23 @@ public class ImdbFineTuneTests
         // A model that predicts one class, or whose classifier or encoder never trains, stays near 50% and ln 2.
         Assert.True(top1After >= 0.9, $"train top-1 after 60 steps {top1After:P1} (loss {lossBefore:F3} -> {lossAfter:F3})");
         Assert.True(lossAfter < lossBefore - 0.3, $"loss {lossBefore:F3} -> {lossAfter:F3}");
+
+        // Exported and evaluated as wtn eval does it: rebuilt from the manifest, the reviews read and tokenised again with
+        // the vocabulary copied beside the weights, cut to the same length; the same 80 reviews give the trainer's numbers.
+        var export = TestData.NewTempFolder("bert-export");
+        try
+        {
+            var weights = Path.Combine(export, "imdb.safetensors");
+            ModelExport.Write(model, TinyBertConfig(BertHead.Classification, data.VocabSize, data.MaxPositions), weights,
+                new ExportInput { Kind = "tokens", Vocab = data.VocabPath, MaxLength = MaxLength, Classes = ClassifierEvaluation.ImdbClasses });
+            using var back = ModelExport.Load(ModelExport.ManifestPath(weights));
+            var r = ClassifierEvaluation.Imdb(back, TestData.DataDir, Path.Combine(export, "imdb.vocab.txt"), MaxLength, test: false,
+                batchSize: 40, perClass: TrainPerClass);
+            Assert.Equal(2 * TrainPerClass, r.Examples);
+            Assert.Equal([TrainPerClass, TrainPerClass], r.PerClass.Select(c => c.Examples));
+            Assert.Equal(top1After!.Value, r.Top1, 12);
+            Assert.Equal(lossAfter!.Value, r.Loss, 5);
+        }
+        finally { Directory.Delete(export, true); }
     }
 }

@@ -133,7 +133,7 @@ public sealed class TextExperimentData
         n <= 0 || n >= docs.Count ? docs : [.. Enumerable.Range(0, n).Select(j => docs[(int)((long)j * docs.Count / n)])];
 
     /// <summary>The first <paramref name="perClass"/> examples of each label, in the original order (all when 0).</summary>
-    static List<TextExample> PerClass(IReadOnlyList<TextExample> examples, int perClass)
+    public static List<TextExample> PerClass(IReadOnlyList<TextExample> examples, int perClass)
     {
         if (perClass <= 0) return [.. examples];
         var taken = new Dictionary<int, int>();
