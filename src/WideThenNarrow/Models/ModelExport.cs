@@ -98,6 +98,17 @@ public static class ModelExport
     {
         CheckPath(path);
         path = Path.GetFullPath(path);
+        try { return WriteFiles(model, config, path, input, source, lastTop1, bestTop1); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A full disk or a read-only folder: nothing half-written stays under the final names (temporary files only).
+            throw new WtnException($"cannot write {path} or its manifest: {e.Message.Split('\n')[0]}; free some space or choose another --out", e);
+        }
+    }
+
+    static ExportManifest WriteFiles(StagedModel model, ModelConfig config, string path, ExportInput input, string? source,
+        double? lastTop1, double? bestTop1)
+    {
         var dir = Path.GetDirectoryName(path)!;
         Directory.CreateDirectory(dir);
         var ext = Path.GetExtension(path);
