@@ -218,16 +218,29 @@ public sealed class ExperimentRunner
         var seedDir = SeedDir(ExperimentDir, seed);
         if (!Directory.Exists(seedDir))
         {
-            var present = Directory.Exists(ExperimentDir)
-                ? Directory.GetDirectories(ExperimentDir, "seed-*").Select(d => Path.GetFileName(d)["seed-".Length..]).Order().ToList()
-                : [];
+            var present = SeedsPresent();
             throw new WtnException($"--seed {seed}: {seedDir} does not exist; " +
                                    (present.Count > 0 ? $"seeds run so far: {string.Join(", ", present)}" : $"nothing has run yet under {ExperimentDir}"));
         }
         var dir = Path.Combine(seedDir, stage);
-        var summary = StageSummary.TryLoad(dir)
-                      ?? throw new WtnException($"--stage {stage}: seed {seed} has not finished it ({dir} has no {StageSummary.FileName}); wtn report shows where it stands");
+        if (!StageSummary.IsDone(dir))
+            throw new WtnException($"--stage {stage}: seed {seed} has not finished it ({dir} has no {StageSummary.FileName}); wtn report shows where it stands");
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        return ExportStage(stage, seed, outPath, dataset);
+    }
+
+    /// <summary>Seeds with a folder under the experiment (seed-S), in order.</summary>
+    List<long> SeedsPresent() => Directory.Exists(ExperimentDir)
+        ? Directory.GetDirectories(ExperimentDir, "seed-*")
+            .Select(d => long.TryParse(Path.GetFileName(d)["seed-".Length..], out var s) ? s : (long?)null)
+            .OfType<long>().Order().ToList()
+        : [];
+
+    /// <summary>One finished stage's export, with the experiment's data already open (its model config and input).</summary>
+    ExportManifest ExportStage(string stage, long seed, string outPath, IExperimentDataset dataset)
+    {
+        var dir = Path.Combine(SeedDir(ExperimentDir, seed), stage);
+        var summary = StageSummary.TryLoad(dir) ?? throw new WtnException($"{dir}: stage {stage} is not done");
         var data = DownstreamStage.IsDownstream(stage) ? ((MaskedLmExperimentDataset)dataset).Downstream() : dataset;
         var modelConfig = data.ModelConfig(config.Models.Spec(summary.Model), summary.Model);
         using var model = ModelFactory.Create(modelConfig);
@@ -261,16 +274,12 @@ public sealed class ExperimentRunner
     {
         if (!ModelExport.WeightExtensions.Contains(extension))
             throw new WtnException($"--format: '{extension.TrimStart('.')}' is not one of {string.Join(", ", ModelExport.WeightExtensions.Select(e => e.TrimStart('.')))}");
-        var seeds = Directory.Exists(ExperimentDir)
-            ? Directory.GetDirectories(ExperimentDir, "seed-*")
-                .Select(d => long.TryParse(Path.GetFileName(d)["seed-".Length..], out var s) ? s : (long?)null)
-                .OfType<long>().Order().ToList()
-            : [];
-        var done = seeds.SelectMany(seed => DeclaredStages(config).Select(stage => (seed, stage)))
+        var done = SeedsPresent().SelectMany(seed => DeclaredStages(config).Select(stage => (seed, stage)))
             .Where(x => StageSummary.IsDone(Path.Combine(SeedDir(ExperimentDir, x.seed), x.stage))).ToList();
         if (done.Count == 0)
             throw new WtnException($"{ExperimentDir}: no stage has finished yet, so there is nothing to export; wtn report shows where the stages stand");
-        return done.Select(x => Export(x.stage, x.seed, Path.Combine(outDir, $"seed-{x.seed}-{x.stage}{extension}"))).ToList();
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log); // once for every stage
+        return done.Select(x => ExportStage(x.stage, x.seed, Path.Combine(outDir, $"seed-{x.seed}-{x.stage}{extension}"), dataset)).ToList();
     }
 
     /// <summary>Every seed's finished stages, as their stage.json files say (whichever process ran them).</summary>
