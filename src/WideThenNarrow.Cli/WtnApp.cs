@@ -88,6 +88,12 @@ public sealed class GlobalOptions
                 WriteError(e.Message, verbose ? e : null);
                 return 2;
             }
+            catch (Exception e) when (WideThenNarrow.WriteFailure.Is(e))
+            {
+                // A file error no writer named more precisely (the messages of .NET's I/O errors carry the path).
+                WriteError($"{WideThenNarrow.WriteFailure.Describe(e)}; check free space (df -h), permissions and the path, then run the same command again", verbose ? e : null);
+                return 2;
+            }
             catch (OperationCanceledException)
             {
                 WriteError("interrupted", null);

@@ -99,10 +99,10 @@ public static class ModelExport
         CheckPath(path);
         path = Path.GetFullPath(path);
         try { return WriteFiles(model, config, path, input, source, lastTop1, bestTop1); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (WriteFailure.Is(e))
         {
-            // A full disk or a read-only folder: nothing half-written stays under the final names (temporary files only).
-            throw new WtnException($"cannot write {path} or its manifest: {e.Message.Split('\n')[0]}; free some space or choose another --out", e);
+            // A full disk, a file-size limit or a read-only folder: nothing half-written stays under the final names (temporary files only).
+            throw new WtnException($"cannot write {path} or its manifest: {WriteFailure.Describe(e)}; free some space or choose another --out", e);
         }
     }
 

@@ -27,11 +27,11 @@ public static class ExperimentReport
             write(tmp);
             if (File.Exists(tmp)) File.Move(tmp, path, overwrite: true);
         }
-        catch (IOException e)
+        catch (Exception e) when (WriteFailure.Is(e))
         {
             try { File.Delete(tmp); }
             catch (IOException) { }
-            throw new WtnException($"cannot write {path}: {e.Message}; the stages' results are kept: free space and run `wtn report` (or the same `wtn run`) again", e);
+            throw new WtnException($"cannot write {path}: {WriteFailure.Describe(e)}; the stages' results are kept: free space and run `wtn report` (or the same `wtn run`) again", e);
         }
     }
 

@@ -24,12 +24,12 @@ public static class CheckpointFile
             WriteTemp(tmp, sections);
             File.Move(tmp, path, overwrite: true);
         }
-        catch (IOException e)
+        catch (Exception e) when (WriteFailure.Is(e))
         {
-            // Disk full, quota, I/O error: the previous checkpoint is untouched (only the temp file was being written).
+            // Disk full, quota, file-size limit, I/O error: the previous checkpoint is untouched (only the temp file was being written).
             try { File.Delete(tmp); }
             catch (IOException) { }
-            throw new WtnException($"cannot write checkpoint {path}: {e.Message}; the previous checkpoint is intact: free space on that disk and run the same command again to resume", e);
+            throw new WtnException($"cannot write checkpoint {path}: {WriteFailure.Describe(e)}; the previous checkpoint is intact: free space on that disk and run the same command again to resume", e);
         }
     }
 
@@ -96,5 +96,24 @@ public static class CheckpointFile
             result[name] = r.ReadBytes((int)len);
         }
         return result;
+    }
+
+    /// <summary>
+    /// True when both files exist and their headers (payload length and SHA-256) match: the same checkpoint, told
+    /// without reading the payloads.
+    /// </summary>
+    public static bool SamePayload(string a, string b)
+    {
+        static byte[]? Header(string path)
+        {
+            try
+            {
+                using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1);
+                var h = new byte[HeaderSize];
+                return fs.ReadAtLeast(h, HeaderSize, throwOnEndOfStream: false) == HeaderSize ? h : null;
+            }
+            catch (IOException) { return null; }
+        }
+        return Header(a) is { } ha && Header(b) is { } hb && ha.AsSpan().SequenceEqual(hb);
     }
 }

@@ -32,7 +32,7 @@ public sealed record RunProgressFile(
             File.WriteAllBytes(tmp, JsonSerializer.SerializeToUtf8Bytes(this, Json));
             File.Move(tmp, path, overwrite: true);
         }
-        catch (IOException)
+        catch (Exception e) when (WriteFailure.Is(e))
         {
             // Informative only: a full disk stops the run at its next checkpoint with a clear message, not here.
             try { File.Delete(tmp); }

@@ -123,6 +123,11 @@ public sealed class Trainer
         if (_job.ConfigYaml is not null) File.WriteAllText(Path.Combine(_job.RunDir, "config.yaml"), _job.ConfigYaml);
         var best = Path.Combine(_ckptDir, "best.ckpt");
         if (File.Exists(best)) _bestCheckpoint = best;
+        // A run stopped between its step checkpoint and the copy to best.ckpt (a full disk) resumes at that very
+        // checkpoint with its state naming it the best: finish the copy, so best.ckpt is never an older epoch.
+        if (resumed && _s.Checkpoint.KeepBest && existing is not null && _st.Best is { } b && b.Step == _st.Step
+            && !CheckpointFile.SamePayload(existing, best))
+            CopyToBest(existing);
 
         using var log = new MetricsLog(_job.RunDir, _s.Logging.Tensorboard, resumed ? _st.Step : null);
         var wall = Stopwatch.StartNew();
@@ -214,12 +219,7 @@ public sealed class Trainer
             // The step rate, not the epoch's mean: an epoch's seconds include pauses and the time before a resume.
             WriteProgress(sps, Elapsed(), Eta());
             var saved = SaveCheckpoint(opt);
-            if (improved && _s.Checkpoint.KeepBest)
-            {
-                _bestCheckpoint = Path.Combine(_ckptDir, "best.ckpt");
-                File.Copy(saved, _bestCheckpoint + ".tmp", overwrite: true);
-                File.Move(_bestCheckpoint + ".tmp", _bestCheckpoint, overwrite: true);
-            }
+            if (improved && _s.Checkpoint.KeepBest) CopyToBest(saved);
         }
         var result = new TrainingResult(_job.RunDir, _st.Best, _st.History.LastOrDefault(), _st.History.ToList(),
             _lastCheckpoint ?? LatestCheckpoint(_job.RunDir), _bestCheckpoint, _st.Step, Elapsed(), resumed);
@@ -280,6 +280,24 @@ public sealed class Trainer
                 EpochMetrics? metrics = null, string? checkpoint = null, int? stepInEpoch = null, int? stepsPerEpoch = null) =>
         _job.Progress?.Report(new TrainingProgress(kind, _job.Stage, Math.Min(_st.Epoch, _epochs - 1), _epochs, _st.Step, _totalSteps,
             stepInEpoch ?? _st.StepInEpoch, stepsPerEpoch ?? _bpe, loss, lr, sps, elapsed, eta, metrics, checkpoint));
+
+    void CopyToBest(string stepCheckpoint)
+    {
+        var best = Path.Combine(_ckptDir, "best.ckpt");
+        var tmp = best + ".tmp";
+        try
+        {
+            File.Copy(stepCheckpoint, tmp, overwrite: true);
+            File.Move(tmp, best, overwrite: true);
+        }
+        catch (Exception e) when (WriteFailure.Is(e))
+        {
+            try { File.Delete(tmp); }
+            catch (IOException) { }
+            throw new WtnException($"cannot write {best}: {WriteFailure.Describe(e)}; {stepCheckpoint} is written: free space on that disk and run the same command again to resume (best.ckpt is copied then)", e);
+        }
+        _bestCheckpoint = best;
+    }
 
     string SaveCheckpoint(OptimizerSet opt)
     {

@@ -15,14 +15,25 @@ public static class WtnProcess
         }
     }
 
-    public static (int ExitCode, string Stdout, string Stderr) Run(string args, string? workDir = null, IDictionary<string, string>? env = null, int timeoutSeconds = 600)
+    public static (int ExitCode, string Stdout, string Stderr) Run(string args, string? workDir = null, IDictionary<string, string>? env = null, int timeoutSeconds = 600) =>
+        Run(new ProcessStartInfo(ExePath, args), args, workDir, env, timeoutSeconds);
+
+    /// <summary>
+    /// Runs wtn with every file it writes limited to <paramref name="fileSizeKb"/> KB (<c>ulimit -f</c>, SIGXFSZ
+    /// ignored), so a write past it fails with EFBIG as on a file system whose largest file is smaller. The runtime's
+    /// W^X double mapping is off: it maps a memory file that the limit would refuse.
+    /// </summary>
+    public static (int ExitCode, string Stdout, string Stderr) RunWithFileSizeLimit(string args, int fileSizeKb, int timeoutSeconds = 600)
     {
-        var psi = new ProcessStartInfo(ExePath, args)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = workDir ?? Path.GetTempPath(),
-        };
+        var psi = new ProcessStartInfo("bash", ["-c", $"trap '' XFSZ; ulimit -f {fileSizeKb}; exec \"{ExePath}\" {args}"]);
+        return Run(psi, args, null, new Dictionary<string, string> { ["DOTNET_EnableWriteXorExecute"] = "0" }, timeoutSeconds);
+    }
+
+    static (int ExitCode, string Stdout, string Stderr) Run(ProcessStartInfo psi, string args, string? workDir, IDictionary<string, string>? env, int timeoutSeconds)
+    {
+        psi.RedirectStandardOutput = true;
+        psi.RedirectStandardError = true;
+        psi.WorkingDirectory = workDir ?? Path.GetTempPath();
         if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
         var outTask = p.StandardOutput.ReadToEndAsync();

@@ -131,6 +131,16 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             (code, stdout, stderr) = WtnProcess.Run($"--threads 1 --data-dir \"{data}\" export \"{Path.Combine(dir, "one", "jobs")}\" --stage standard -o \"{Path.Combine(dir, "export", "std.pth")}\"");
             Assert.True(code == 0, stderr + stdout);
             Assert.Equal("experiment jobs, seed 0, stage standard", ModelExport.Verify(Path.Combine(dir, "export", "std.json")).Source);
+            // A weights file past what the disk takes (a 16 KB file-size limit: EFBIG, as on a file system whose largest
+            // file is smaller): one line naming it, exit 2, and nothing left in the folder, not even a temporary file.
+            var full = Path.Combine(dir, "full");
+            Directory.CreateDirectory(full);
+            Assert.True(new FileInfo(Path.Combine(dir, "export", "std.pth")).Length > 16 << 10);
+            (code, _, stderr) = WtnProcess.RunWithFileSizeLimit(Export($"-o \"{Path.Combine(full, "thin.safetensors")}\""), 16);
+            Assert.Equal(2, code);
+            Assert.StartsWith($"wtn: error: cannot write {Path.Combine(full, "thin.safetensors")} or its manifest: ",
+                Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+            Assert.Empty(Directory.GetFileSystemEntries(full));
             foreach (var (extra, named) in new[]
             {
                 ("--stage nope -o x.pth", "'nope' is not a stage"), ("--seed 3 -o x.pth", "--seed 3"), ("-o x.json", "--out"),

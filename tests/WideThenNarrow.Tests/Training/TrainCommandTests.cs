@@ -52,6 +52,48 @@ public sealed class TrainCommandTests : IDisposable
     }
 
     [Fact]
+    public void A_checkpoint_that_does_not_fit_is_one_line_and_the_run_resumes_from_the_last_good_one()
+    {
+        TestData.Ensure("fashion-mnist");
+        var first = WtnProcess.Run(Args("")); // one epoch: 2 steps, checkpoint at step 2
+        Assert.True(first.ExitCode == 0, first.Stderr);
+        var run = Path.Combine(_dir, "run");
+        var ckpts = Path.Combine(run, "checkpoints");
+        var good = Path.Combine(ckpts, "step-000000002.ckpt");
+        var goodBytes = File.ReadAllBytes(good);
+        var bestBytes = File.ReadAllBytes(Path.Combine(ckpts, "best.ckpt"));
+        Assert.InRange(goodBytes.Length, 1 << 20, 1 << 24); // resnet20 weights and momentum: well past the limit below
+
+        // The second epoch's checkpoint cannot be written under a 512 KB file-size limit (EFBIG, as on a file system
+        // whose largest file is smaller): one line naming it, exit 2, nothing half-written, the last good one intact.
+        var limited = WtnProcess.RunWithFileSizeLimit(Args("--resume --set epochs=2"), 512);
+        Assert.Equal(2, limited.ExitCode);
+        var line = limited.Stderr.Trim();
+        Assert.DoesNotContain('\n', line);
+        Assert.StartsWith($"wtn: error: cannot write checkpoint {Path.Combine(ckpts, "step-000000004.ckpt")}: ", line);
+        Assert.Contains("ulimit -f", line);
+        Assert.Contains("resume", line);
+        Assert.Empty(Directory.GetFiles(run, "*.tmp", SearchOption.AllDirectories));
+        Assert.Equal([good], Directory.GetFiles(ckpts, "step-*.ckpt"));
+        Assert.Equal(goodBytes, File.ReadAllBytes(good));
+        Assert.Equal(bestBytes, File.ReadAllBytes(Path.Combine(ckpts, "best.ckpt")));
+
+        // A run stopped between its step checkpoint and the copy to best.ckpt: resuming finishes the copy.
+        File.Delete(Path.Combine(ckpts, "best.ckpt"));
+        var repair = WtnProcess.Run(Args("--resume"));
+        Assert.True(repair.ExitCode == 0, repair.Stderr);
+        Assert.Equal(goodBytes, File.ReadAllBytes(Path.Combine(ckpts, "best.ckpt")));
+
+        // With the limit gone, the same command resumes from step 2 and finishes the second epoch.
+        var again = WtnProcess.Run(Args("--resume --set epochs=2"));
+        Assert.True(again.ExitCode == 0, again.Stderr);
+        var rows = File.ReadAllLines(Path.Combine(run, "metrics.jsonl"));
+        using var last = JsonDocument.Parse(rows[^1]);
+        Assert.Equal(4, last.RootElement.GetProperty("step").GetInt64());
+        Assert.True(File.Exists(Path.Combine(ckpts, "step-000000004.ckpt")));
+    }
+
+    [Fact]
     public void A_bad_override_is_one_line_with_the_closest_key()
     {
         var (code, _, stderr) = WtnProcess.Run(Args("--set optimizer.lrr=0.1"));
