@@ -422,6 +422,13 @@ public sealed class ExperimentRunner
         return Pending(seeds, dataset, costliestFirst, default).Select(s => s.ToString()).ToList();
     }
 
+    /// <summary>Each stage's estimated work (multiply-accumulates over the whole stage), in declared order, for seed 0.</summary>
+    internal IReadOnlyList<(string Stage, double Cost)> StageCosts()
+    {
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        return Pending(1, dataset, costliestFirst: false, default).Select(s => (s.Name, s.Cost)).ToList();
+    }
+
     /// <summary>Runs one stage (this process holds its lock), saves its weights and summary, and rewrites the interim report.</summary>
     void Execute(PlannedStage s, int seeds, IExperimentDataset dataset)
     {
@@ -465,18 +472,27 @@ public sealed class ExperimentRunner
         // Stage 2, per unit's run: each step runs the wide network up to the unit's point (taken as the same share of its
         // blocks' MACs as the thin network's up to there), the thin network up to the unit (only the unit with teacher
         // input), and backward through the unit (2 x its MACs; through the earlier blocks too when they train).
+        // With wide_cache_mb, the share of the batches whose activations fit is run through the whole wide network
+        // once, by the first unit, and read from disk by the others.
         double ImitationCost(ImitationStageConfig im)
         {
             var thin = Size("thin").Blocks.Select(b => (double)b.Macs).ToList();
-            double wide = Size("wide").Blocks.Sum(b => (double)b.Macs), total = thin.Sum(), perStep = 0;
+            double wide = Size("wide").Blocks.Sum(b => (double)b.Macs), total = thin.Sum(), perStep = 0, steps = Steps(im.Train);
+            double cached = 0;
+            if (im.WideCacheMb > 0)
+            {
+                double perExample = Size("wide").Blocks.Sum(b => b.Shape.Aggregate(4.0, (a, d) => a * d));
+                cached = Math.Min(1, im.WideCacheMb * (double)(1L << 20) / (steps * ctx.TrainData.BatchSize * perExample));
+            }
             foreach (var u in LayerwiseImitation.Group(Size("thin").Blocks.Select(b => b.Name).ToList(), im.Unit))
             {
                 double unit = thin.Skip(u.First).Take(u.Count).Sum(), end = thin.Take(u.Last + 1).Sum();
                 bool teacherInput = im.Input == ImitationInput.Teacher && u.First > 0;
                 bool earlierTrain = !teacherInput && im.EarlierBlocksLrFactor > 0;
-                perStep += wide * end / total + (teacherInput ? unit : end) + 2 * (earlierTrain ? end : unit);
+                double wideForward = (u.First == 0 ? cached * wide : 0) + (1 - cached) * wide * end / total;
+                perStep += wideForward + (teacherInput ? unit : end) + 2 * (earlierTrain ? end : unit);
             }
-            return Steps(im.Train) * perStep;
+            return steps * perStep;
         }
 
         if (config.Wide is { Import: null } w)

@@ -31,8 +31,9 @@ public sealed class OnTheFlyWideActivations : IWideActivationSource
 /// Caches the wide network's activations on disk, keyed by the content of the batch: every block's run of stage 2
 /// starts at epoch 0 with the same seed, so it sees the same batches as the block before it, and the wide forward
 /// pass is paid once per batch instead of once per batch and block. On a miss the whole wide network runs once and
-/// all its points are stored while the cache stays under <see cref="MaxBytes"/>; past that, misses are computed on
-/// the fly. Only the file index lives in memory.
+/// all its points are stored while the cache stays under <see cref="MaxBytes"/>; past that (or once a write fails:
+/// the cache is an optimisation, so a full disk stops it instead of the stage), misses are computed on the fly, up to
+/// the highest point asked for. Only the file index lives in memory.
 /// </summary>
 public sealed class DiskCachedWideActivations : IWideActivationSource
 {
@@ -46,11 +47,19 @@ public sealed class DiskCachedWideActivations : IWideActivationSource
         this.wide = wide;
         this.folder = folder;
         MaxBytes = maxBytes;
-        Directory.CreateDirectory(folder);
-        foreach (var d in Directory.GetDirectories(folder).Where(d => !d.EndsWith(".tmp", StringComparison.Ordinal)))
+        try
         {
-            stored.Add(Path.GetFileName(d));
-            BytesUsed += Directory.GetFiles(d).Sum(f => new FileInfo(f).Length);
+            Directory.CreateDirectory(folder);
+            foreach (var d in Directory.GetDirectories(folder).Where(d => !d.EndsWith(".tmp", StringComparison.Ordinal)))
+            {
+                stored.Add(Path.GetFileName(d));
+                BytesUsed += Directory.GetFiles(d).Sum(f => new FileInfo(f).Length);
+            }
+        }
+        catch (Exception e) when (WriteFailure.Is(e))
+        {
+            Full = true;
+            WriteFailed = $"{folder}: {WriteFailure.Describe(e)}";
         }
     }
 
@@ -58,6 +67,10 @@ public sealed class DiskCachedWideActivations : IWideActivationSource
     public long BytesUsed { get; private set; }
     public long Hits { get; private set; }
     public long Misses { get; private set; }
+    /// <summary>True once a batch did not fit under <see cref="MaxBytes"/> or could not be written: nothing more is stored.</summary>
+    public bool Full { get; private set; }
+    /// <summary>Why storing stopped early, when a write failed (disk full, unwritable folder); null otherwise.</summary>
+    public string? WriteFailed { get; private set; }
 
     public Tensor[] Points(Batch batch, params int[] indices)
     {
@@ -77,12 +90,23 @@ public sealed class DiskCachedWideActivations : IWideActivationSource
         }
         Misses++;
         wide.eval();
-        var points = wide.ForwardPoints(batch.Input, wide.BlockCount - 1);
-        long bytes = points.Sum(p => p.NumberOfElements * p.ElementSize);
-        if (BytesUsed + bytes <= MaxBytes)
+        // Storing needs every point; once nothing more is stored, the wide network runs only as far as asked.
+        var points = wide.ForwardPoints(batch.Input, Full ? indices.Max() : wide.BlockCount - 1);
+        if (!Full)
         {
-            // One file per point (a hit reads only the points it needs); the folder appears complete or not at all.
-            var tmp = entry + ".tmp";
+            long bytes = points.Sum(p => p.NumberOfElements * p.ElementSize);
+            if (BytesUsed + bytes <= MaxBytes) Store(key, entry, points);
+            else Full = true;
+        }
+        return indices.Select(i => points[i]).ToArray();
+    }
+
+    void Store(string key, string entry, Tensor[] points)
+    {
+        // One file per point (a hit reads only the points it needs); the folder appears complete or not at all.
+        var tmp = entry + ".tmp";
+        try
+        {
             if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
             Directory.CreateDirectory(tmp);
             for (int i = 0; i < points.Length; i++)
@@ -95,10 +119,17 @@ public sealed class DiskCachedWideActivations : IWideActivationSource
                 stored.cpu().Save(w);
             }
             Directory.Move(tmp, entry);
-            stored.Add(key);
-            BytesUsed += Directory.GetFiles(entry).Sum(f => new FileInfo(f).Length);
         }
-        return indices.Select(i => points[i]).ToArray();
+        catch (Exception e) when (WriteFailure.Is(e))
+        {
+            Full = true;
+            WriteFailed = $"{tmp}: {WriteFailure.Describe(e)}";
+            try { if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true); }
+            catch (IOException) { }
+            return;
+        }
+        stored.Add(key);
+        BytesUsed += Directory.GetFiles(entry).Sum(f => new FileInfo(f).Length);
     }
 
     /// <summary>A 4-D tensor laid out channels-last (NHWC strides) and not also plainly contiguous.</summary>

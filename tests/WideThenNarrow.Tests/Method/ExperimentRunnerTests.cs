@@ -275,6 +275,28 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public void Stage_2_is_estimated_cheaper_with_the_wide_activation_cache_as_far_as_it_holds()
+    {
+        var runs = TestData.NewTempFolder("costs");
+        try
+        {
+            // The demo's experiment: its stage 2 caches the wide activations of all its batches.
+            var demo = DemoExperiment.Build();
+            double Imitation(int cacheMb) => Runner(demo with { Imitation = demo.Imitation! with { WideCacheMb = cacheMb } }, runs)
+                .StageCosts().Single(s => s.Stage == "imitation").Cost;
+            var costs = Runner(demo, runs).StageCosts().ToDictionary(s => s.Stage, s => s.Cost);
+            double none = Imitation(0), small = Imitation(1), all = Imitation(1 << 20);
+            output.WriteLine($"demo stage 2 / thin standard: {costs["imitation"] / costs["standard"]:F3} with its cache ({demo.Imitation!.WideCacheMb} MB), " +
+                             $"{none / costs["standard"]:F3} without, {small / costs["standard"]:F3} with 1 MB");
+            // Without a cache every unit runs the wide network up to its point; with all batches cached it runs once.
+            Assert.True(none > small && small > all, $"{none} {small} {all}");
+            Assert.Equal(all, costs["imitation"]);
+            Assert.InRange(small, 0.9 * none, none); // 1 MB holds a few batches only
+        }
+        finally { Directory.Delete(runs, true); }
+    }
+
+    [Fact]
     public void Beside_other_processes_the_stage_with_the_most_work_ahead_goes_first()
     {
         var c = ConfigLoader.Load<ExperimentConfig>(Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-resnet.yaml"));

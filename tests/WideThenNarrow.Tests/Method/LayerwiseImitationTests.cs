@@ -246,10 +246,26 @@ public class LayerwiseImitationTests
             // 2 distinct batches: missed once each, then served from disk for every later step.
             Assert.Equal(2, cache.Misses);
             Assert.Equal(3 * 4 - 2, cache.Hits);
+            Assert.False(cache.Full);
             var tiny = new DiskCachedWideActivations(wide, folder + "-tiny", 1);
-            Train(tiny);
+            foreach (var (name, t) in Train(tiny)) Assert.True(TestSteps.BitIdentical(t, direct[name]), name);
             Assert.Equal(0, tiny.BytesUsed); // over the bound: computed on the fly, nothing stored
+            Assert.True(tiny.Full);
+            Assert.Null(tiny.WriteFailed);
             Directory.Delete(folder + "-tiny", true);
+            // A cache whose folder cannot be written (here a file stands where its folder should be, as a full disk
+            // refuses the write): stage 2 goes on, on the fly, with the same result, and says why it stored nothing.
+            var broken = folder + "-broken";
+            var cacheFolder = Path.Combine(broken, "cache");
+            Directory.CreateDirectory(cacheFolder);
+            var unwritable = new DiskCachedWideActivations(wide, cacheFolder, 1L << 30);
+            Directory.Delete(cacheFolder);
+            File.WriteAllText(cacheFolder, "not a folder");
+            foreach (var (name, t) in Train(unwritable)) Assert.True(TestSteps.BitIdentical(t, direct[name]), name);
+            Assert.True(unwritable.Full);
+            Assert.Contains(cacheFolder, unwritable.WriteFailed);
+            Assert.Equal(0, unwritable.Hits);
+            Directory.Delete(broken, true);
         }
         finally { Directory.Delete(folder, true); }
     }

@@ -68,8 +68,9 @@ public static class ImitationStage
         li.Release();
         if (cache is not null)
         {
-            ctx.Log?.Report($"imitation: wide activation cache {cache.Hits} hits, {cache.Misses} misses, {cache.BytesUsed >> 20} MiB");
-            Directory.Delete(cacheDir, recursive: true);
+            ctx.Log?.Report($"imitation: wide activation cache {cache.Hits} hits, {cache.Misses} misses, {cache.BytesUsed >> 20} MiB"
+                + (cache.WriteFailed is { } why ? $"; it stopped storing when a write failed ({why}), and the rest ran on the fly" : ""));
+            if (Directory.Exists(cacheDir)) Directory.Delete(cacheDir, recursive: true);
         }
         bool headCopied = c.CopyHead && HeadTransfer.CopyIfShapesMatch(wide, thin);
         var fates = li.Adapters.MergeInto(thin);
