@@ -309,6 +309,9 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
         // deeper ResNet-56; the thin standard baseline, the least work, last; stage 2 before the fine-tuning it gates.
         var order = runner.StageOrder(2, costliestFirst: true).ToList();
         output.WriteLine(string.Join(", ", order));
+        var costs = runner.StageCosts();
+        output.WriteLine("estimated work relative to the thin standard run: " +
+            string.Join(", ", costs.Select(s => $"{s.Stage} {s.Cost / costs.Single(x => x.Stage == "standard").Cost:F2}")));
         Assert.Equal(["seed 0: wide", "seed 1: wide", "seed 0: deeper", "seed 1: deeper"], order.Take(4));
         Assert.Equal(["seed 0: standard", "seed 1: standard"], order.TakeLast(2));
         foreach (var seed in new[] { 0, 1 })
