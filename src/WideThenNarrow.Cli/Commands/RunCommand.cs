@@ -145,6 +145,7 @@ public static class RunCommand
             t.AddRow(x.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(x.Stage), state, Markup.Escape(x.Describe()));
         }
         AnsiConsole.Write(t);
+        if (r.Left is { } left) Console.WriteLine($"left: {left.Describe()}");
     }
 
     /// <summary>

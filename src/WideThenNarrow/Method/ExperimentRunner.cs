@@ -299,6 +299,7 @@ public sealed class ExperimentRunner
     }
 
     IReadOnlyDictionary<string, ModelCostRow>? costs;
+    IReadOnlyList<StageWork>? work;
 
     ExperimentResult WriteReport(int seeds, IExperimentDataset dataset)
     {
@@ -309,10 +310,13 @@ public sealed class ExperimentRunner
             costs = ModelCost.Measure(config, dataset, device, config.Report.LatencyRepeats)
                 .ToDictionary(kv => kv.Key, kv => kv.Value with { Contended = contended });
         }
+        work ??= Pending(seeds, dataset, costliestFirst: false, default).Select(s => new StageWork(s.Ctx.Seed, s.Name, s.Cost, s.TrainCost)).ToList();
+        var status = ExperimentStatus.Read(config, ExperimentDir, seeds);
         var result = ExperimentResult.Build(config, Finished(seeds), costs, ExperimentDir, dataset) with
         {
             Seeds = seeds,
-            Status = ExperimentStatus.Read(config, ExperimentDir, seeds),
+            Status = status,
+            Left = ExperimentStatus.TimeLeft(status, work),
         };
         ExperimentReport.Write(result, ExperimentDir);
         return result;
@@ -321,6 +325,8 @@ public sealed class ExperimentRunner
     /// <summary>One stage of one seed as the scheduler sees it: the stages it needs, and how to build its model and run it.</summary>
     sealed record PlannedStage(StageContext Ctx, string Name, IReadOnlyList<string> Needs, double Cost, Func<(StagedModel Model, Func<StageSummary> Run)> Prepare)
     {
+        /// <summary>Estimated work of the stage's last training run, the one named "train" (null: it has none).</summary>
+        public double? TrainCost { get; init; } = Cost;
         public string Dir => Ctx.StageDir(Name);
         public bool Done => StageSummary.IsDone(Dir);
         public bool Ready => Needs.All(n => StageSummary.IsDone(Ctx.StageDir(n)));
@@ -422,7 +428,7 @@ public sealed class ExperimentRunner
         return Pending(seeds, dataset, costliestFirst, default).Select(s => s.ToString()).ToList();
     }
 
-    /// <summary>Each stage's estimated work (multiply-accumulates over the whole stage), in declared order, for seed 0.</summary>
+    /// <summary>Each stage's estimated work (multiply-accumulates over the whole stage), in declared order, for the first seed.</summary>
     internal IReadOnlyList<(string Stage, double Cost)> StageCosts()
     {
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
@@ -459,7 +465,10 @@ public sealed class ExperimentRunner
         StagedModel? wide = null;
         StagedModel Wide() => wide ??= LoadWide(ctx);
         string[] needsWide = config.Wide is { Import: null } ? ["wide"] : [];
-        void Add(string name, string[] needs, double cost, Func<(StagedModel, Func<StageSummary>)> prepare) => plan.Add(new PlannedStage(ctx, name, needs, cost, prepare));
+        void Add(string name, string[] needs, double cost, Func<(StagedModel, Func<StageSummary>)> prepare, double? trainCost = null) =>
+            plan.Add(new PlannedStage(ctx, name, needs, cost, prepare) { TrainCost = trainCost ?? cost });
+        void AddWithoutTrainRun(string name, string[] needs, double cost, Func<(StagedModel, Func<StageSummary>)> prepare) =>
+            plan.Add(new PlannedStage(ctx, name, needs, cost, prepare) { TrainCost = null });
         // Estimated work: training steps x (3 x the trained network's MACs + the teacher's forward MACs), per example.
         var summaries = new Dictionary<string, ModelSummary>();
         ModelSummary Size(string key)
@@ -503,7 +512,7 @@ public sealed class ExperimentRunner
             });
         if (config.Imitation is { } im)
         {
-            Add("imitation", needsWide, ImitationCost(im), () =>
+            AddWithoutTrainRun("imitation", needsWide, ImitationCost(im), () =>
             {
                 var teacher = Wide();
                 var thin = ctx.Build("thin");
@@ -542,7 +551,7 @@ public sealed class ExperimentRunner
                 var teacher = Wide();
                 var m = ctx.Build("thin");
                 return (m, () => FitNetsStage.Run(ctx, m, teacher, fn, cancel));
-            });
+            }, trainCost: Cost(fn.Train, "thin", "wide"));
         if (config.Deeper is { } dp)
             Add("deeper", [], Cost(dp.Train, "deeper"), () =>
             {

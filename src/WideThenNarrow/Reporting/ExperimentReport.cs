@@ -112,6 +112,9 @@ public static class ExperimentReport
             sb.AppendLine("|---:|---|---|---|");
             foreach (var x in r.Status)
                 sb.AppendLine(inv, $"| {x.Seed} | {x.Stage} | {x.State.ToString().ToLowerInvariant()} | {x.Describe()} |");
+            sb.AppendLine();
+            sb.AppendLine(r.Left is { } left ? $"Left: {left.Describe()}"
+                : "Left: not estimated until a stage has recorded its speed (the estimate scales the stages' work by the pace of those started).");
         }
         return sb.ToString();
     }

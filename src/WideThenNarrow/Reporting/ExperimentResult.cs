@@ -49,6 +49,9 @@ public sealed record ExperimentResult(
     /// <summary>Every declared stage of every seed: done, started or pending (all done once the run has finished).</summary>
     public IReadOnlyList<StageStatus> Status { get; init; } = [];
 
+    /// <summary>How much training is left, when the run is unfinished and some stage has measured its pace; else null.</summary>
+    public TimeLeft? Left { get; init; }
+
     /// <summary>True when some declared stage has not finished (an interim report).</summary>
     public bool Partial => StagesDone < Status.Count;
 

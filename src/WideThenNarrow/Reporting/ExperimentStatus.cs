@@ -61,9 +61,80 @@ public sealed record StageStatus(long Seed, string Stage, StageState State, stri
         : string.Create(CultureInfo.InvariantCulture, $"{seconds:F0} s");
 }
 
+/// <summary>
+/// A stage's estimated work, as the scheduler counts it (training steps x multiply-accumulates): the whole stage's, and
+/// that of its run named "train" (the last, for a stage with a hint run before it; null for stage 2, which has one run
+/// per block).
+/// </summary>
+public sealed record StageWork(long Seed, string Stage, double Cost, double? TrainCost);
+
+/// <summary>
+/// Training time left, in process-seconds (stages side by side in several processes share it): <see cref="Measured"/>
+/// from the started stages' own step times; <see cref="Estimated"/> for the <see cref="EstimatedStages"/> stages (or
+/// later runs of a started one) not started, from their estimated work at <see cref="SecondsPerWork"/>, the median
+/// pace of the started stages.
+/// </summary>
+public sealed record TimeLeft(double Measured, double Estimated, int EstimatedStages, IReadOnlyList<string> MeasuredStages, double SecondsPerWork)
+{
+    public double Total => Measured + Estimated;
+
+    public string Describe()
+    {
+        var parts = new List<string>();
+        if (MeasuredStages.Count > 0) parts.Add($"{StageStatus.Duration(Measured)} measured by the started stages at their last recorded speed ({string.Join(", ", MeasuredStages)})");
+        if (EstimatedStages > 0) parts.Add($"{StageStatus.Duration(Estimated)} estimated for {(EstimatedStages == 1 ? "one stage or run" : $"{EstimatedStages} stages or runs")} not started, from their multiply-accumulates at the started stages' median pace");
+        return $"about {StageStatus.Duration(Total)} of training on one process: {string.Join("; ", parts)}. Processes running stages side by side (--jobs, --join) share it.";
+    }
+}
+
 /// <summary>Reads how far an experiment's run folder has come, without loading any network or taking its lock.</summary>
 public static class ExperimentStatus
 {
+    /// <summary>
+    /// Training left in the stages not done. A stage training its "train" run (the last) counts its own time left (its
+    /// step time x steps left); one in an earlier run (a FitNets hint) adds its "train" run's estimate; every other
+    /// stage not done is estimated from its work. The pace for estimates is the median seconds per unit of work of
+    /// the started stages in their "train" run, at their last recorded speed: measured on this machine, in this run's
+    /// conditions (threads, processes). Null when the run is done or no started stage has recorded a speed.
+    /// </summary>
+    public static TimeLeft? TimeLeft(IReadOnlyList<StageStatus> status, IReadOnlyList<StageWork> work)
+    {
+        var byStage = work.ToDictionary(w => (w.Seed, w.Stage));
+        static bool Measuring(StageStatus s) =>
+            s.State == StageState.Started && s.Progress is { EtaSeconds: > 0, TotalSteps: > 0 } p && p.Step < p.TotalSteps;
+        var paces = status.Where(s => Measuring(s) && s.Run == "train" && byStage.TryGetValue((s.Seed, s.Stage), out var w) && w.TrainCost > 0)
+            .Select(s => s.Progress!.EtaSeconds!.Value / (s.Progress.TotalSteps - s.Progress.Step) * s.Progress.TotalSteps / byStage[(s.Seed, s.Stage)].TrainCost!.Value)
+            .Order().ToList();
+        if (paces.Count == 0 || status.All(s => s.State == StageState.Done)) return null;
+        double pace = paces.Count % 2 == 1 ? paces[paces.Count / 2] : (paces[paces.Count / 2 - 1] + paces[paces.Count / 2]) / 2;
+        double measured = 0, estimated = 0;
+        int estimatedStages = 0;
+        var measuredStages = new List<string>();
+        foreach (var s in status.Where(s => s.State != StageState.Done))
+        {
+            if (!byStage.TryGetValue((s.Seed, s.Stage), out var w)) continue;
+            string name = status.Select(x => x.Seed).Distinct().Count() > 1 ? $"seed {s.Seed} {s.Stage}" : s.Stage;
+            if (Measuring(s) && s.Run == "train")
+            {
+                measured += s.Progress!.EtaSeconds!.Value;
+                measuredStages.Add(name);
+            }
+            else if (Measuring(s) && w.TrainCost is { } later)
+            {
+                measured += s.Progress!.EtaSeconds!.Value;
+                measuredStages.Add($"{name} {s.Run}");
+                estimated += later * pace;
+                estimatedStages++;
+            }
+            else
+            {
+                estimated += w.Cost * pace;
+                estimatedStages++;
+            }
+        }
+        return new TimeLeft(measured, estimated, estimatedStages, measuredStages, pace);
+    }
+
     /// <summary>Every declared stage of the first <paramref name="seeds"/> seeds, in run order.</summary>
     public static IReadOnlyList<StageStatus> Read(ExperimentConfig config, string experimentDir, int seeds)
     {

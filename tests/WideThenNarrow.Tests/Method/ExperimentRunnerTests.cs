@@ -151,6 +151,15 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
 
             // The status as another process sees it (the trainer's progress.json of the interrupted run).
             var status = ExperimentStatus.Read(c, dir, 1).ToDictionary(s => s.Stage);
+            // `wtn report` now estimates the training left: fine-tuning's own time left, and the standard run's from
+            // its work at fine-tuning's pace.
+            var interim = Runner(c, runs).Report();
+            Assert.Equal(["finetune"], interim.Left!.MeasuredStages);
+            Assert.Equal(1, interim.Left.EstimatedStages);
+            Assert.Equal(status["finetune"].Progress!.EtaSeconds, interim.Left.Measured);
+            Assert.True(interim.Left.Estimated > 0);
+            Assert.Matches(@"Left: about \S+ (s|min|h) of training on one process: \S+ (s|min|h) measured by the started stages at their last recorded speed \(finetune\); \S+ (s|min|h) estimated for one stage or run not started",
+                File.ReadAllText(Path.Combine(dir, "report.md")).Split('\n').Single(l => l.StartsWith("Left:")));
             Assert.Equal(StageState.Done, status["wide"].State);
             Assert.Equal(StageState.Done, status["imitation"].State);
             Assert.Equal(StageState.Pending, status["standard"].State);
@@ -186,6 +195,9 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(8, two.Status.Count);
             Assert.All(two.Status.Where(s => s.Seed == 1), s => Assert.Equal(StageState.Pending, s.State));
             Assert.Contains("| thin: after imitation only (1 of 2 seeds) |", File.ReadAllText(Path.Combine(dir, "report.md")));
+            // Its progress.json gone, no started stage has a recorded speed: the time left is not estimated.
+            Assert.Null(two.Left);
+            Assert.Contains("Left: not estimated until a stage has recorded its speed", File.ReadAllText(Path.Combine(dir, "report.md")));
             Assert.All(two.Methods, m => Assert.False(m.Cost.Contended));
             Assert.DoesNotContain("Measured while another", File.ReadAllText(Path.Combine(dir, "report.md")));
             // While another process of the run trains (its note on the fine-tuning stage names a live process), the
