@@ -153,19 +153,19 @@ public sealed class ResNet : StagedModel, IMacCounting
             nn.Sequential(nn.Conv2d(inplanes, outplanes, 1, stride: stride, bias: false, device: device), nn.BatchNorm2d(outplanes, device: device));
 
         /// <summary>
-        /// relu(y + shortcut), disposing y, the sum and the shortcut (unless it is the block's input x). Disposing a
-        /// wrapper early is safe under autograd, which holds its own references to what backward needs; without it
-        /// TorchSharp keeps every activation of a forward pass alive until the caller's dispose scope ends, which in
-        /// an eval pass (no graph) is all of them: the wide ResNet-20 (inner x4) at eval batch 512 peaked at 4.4 GB.
+        /// relu(y + shortcut), computed in y's own storage as torchvision does (<c>out += identity; relu(inplace)</c>):
+        /// y is the last batch norm's fresh output, which its backward does not need, and relu's backward needs only its
+        /// result. Saves two activation-sized buffers and passes per block. The shortcut is disposed unless it is the
+        /// block's input x. Disposing a wrapper early is safe under autograd, which holds its own references to what
+        /// backward needs; without it TorchSharp keeps every activation of a forward pass alive until the caller's
+        /// dispose scope ends, which in an eval pass (no graph) is all of them: the wide ResNet-20 (inner x4) at eval
+        /// batch 512 peaked at 4.4 GB.
         /// </summary>
         protected static Tensor Finish(Tensor y, Tensor x, Tensor shortcut)
         {
-            using (y)
-            using (var sum = y + shortcut)
-            {
-                if (!ReferenceEquals(shortcut, x)) shortcut.Dispose();
-                return nn.functional.relu(sum);
-            }
+            y.add_(shortcut);
+            if (!ReferenceEquals(shortcut, x)) shortcut.Dispose();
+            return y.relu_();
         }
 
         protected static long ProjectionMacs(Sequential? downsample, long[] i, long[] o) =>
@@ -298,12 +298,8 @@ public static class ChannelsLastConv
         return bn.call(c);
     }
 
-    /// <summary>relu(bn(conv(x))), intermediates disposed as they are consumed.</summary>
-    public static Tensor ConvBnRelu(Conv2d conv, BatchNorm2d bn, Tensor x)
-    {
-        using var b = ConvBn(conv, bn, x);
-        return nn.functional.relu(b);
-    }
+    /// <summary>relu(bn(conv(x))), the relu in the batch norm's output (its backward does not need it), as torchvision's inplace ReLU.</summary>
+    public static Tensor ConvBnRelu(Conv2d conv, BatchNorm2d bn, Tensor x) => ConvBn(conv, bn, x).relu_();
 
     public static Tensor Call(Conv2d conv, Tensor x)
     {
