@@ -24,7 +24,7 @@ public static class RunCommand
         };
         var budget = new Option<int?>("--thread-budget")
         {
-            Description = "With --jobs or --join: the threads all processes of the run share. A process takes its share among those training when it starts a stage and every 30 s, so one with nothing left to start lends its threads to the others. Default with --jobs: --threads; 0 keeps the fixed split (every stage bit-reproducible)",
+            Description = "With --jobs or --join: the threads all processes of the run share. A process takes its share among those training when it starts a stage and every 30 s, so one with nothing left to start lends its threads to the others. Default with --jobs: --threads; with --join: the budget of the run it joins, if it shares one; 0 keeps the fixed split (every stage bit-reproducible)",
         };
         cmd.Add(jobs);
         cmd.Add(join);
@@ -41,7 +41,7 @@ public static class RunCommand
             if (parse.GetValue(join))
             {
                 if (n > 1) throw new WtnException("--join and --jobs exclude each other: a joining process is one job of the run it joins");
-                Join(config, seeds, runsDir, ctx, ct, threadBudget > 0 ? threadBudget : null);
+                Join(config, seeds, runsDir, ctx, ct, threadBudget);
                 return Task.FromResult(0);
             }
             if (threadBudget is not null && n == 1) throw new WtnException("--thread-budget is shared by the processes of --jobs N (N > 1) or --join; without them use --threads");

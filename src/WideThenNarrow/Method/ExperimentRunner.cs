@@ -90,9 +90,27 @@ public sealed class ExperimentRunner
     /// <summary>
     /// Threads that every process of this run shares (<see cref="ThreadShare"/>): when set, this process takes its
     /// share among the processes training whenever it starts a stage and every <see cref="ThreadCheckInterval"/> while
-    /// it trains. Null keeps the thread count it was given (every stage then bit-reproducible).
+    /// it trains. Null or 0 keeps the thread count it was given (every stage then bit-reproducible); but a
+    /// <see cref="Join"/> left at null takes the budget the running <see cref="Run"/> shares, from its
+    /// <see cref="ThreadBudgetFile"/>.
     /// </summary>
     public int? ThreadBudget { get; init; }
+
+    /// <summary>Written by a <see cref="Run"/> with a <see cref="ThreadBudget"/> for the length of the run: the budget, for processes joining it.</summary>
+    public const string ThreadBudgetFile = "thread-budget";
+
+    /// <summary>The thread budget the run now holding <paramref name="experimentDir"/> shares, or null when it shares none.</summary>
+    internal static int? RunThreadBudget(string experimentDir)
+    {
+        try
+        {
+            var path = Path.Combine(experimentDir, ThreadBudgetFile);
+            return File.Exists(path) && int.TryParse(File.ReadAllText(path).Trim(), System.Globalization.CultureInfo.InvariantCulture, out var b) && b > 0 ? b : null;
+        }
+        catch (IOException) { return null; }
+    }
+
+    int? budget; // the budget in effect for this process: ThreadBudget, or for a join the run's
 
     /// <summary>Least time between two looks at the processes training, during a stage (<see cref="ThreadBudget"/>).</summary>
     public TimeSpan ThreadCheckInterval { get; init; } = TimeSpan.FromSeconds(30);
@@ -113,6 +131,10 @@ public sealed class ExperimentRunner
         int n = Seeds(seeds);
         using var runLock = RunLock.Acquire(ExperimentDir);
         WriteRunConfig(n);
+        budget = ThreadBudget > 0 ? ThreadBudget : null;
+        var budgetFile = Path.Combine(ExperimentDir, ThreadBudgetFile);
+        if (budget is { } b) WriteAtomically(budgetFile, $"{b}\n");
+        else File.Delete(budgetFile);
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
         var team = helpers?.Invoke();
         bool shared;
@@ -122,6 +144,7 @@ public sealed class ExperimentRunner
             team?.Stop();
             throw;
         }
+        finally { File.Delete(budgetFile); }
         team?.Finished();
         // Latency measured while another process trained is contended: measure again for the final report.
         if (shared || team is not null) costs = null;
@@ -145,6 +168,8 @@ public sealed class ExperimentRunner
         var theirs = File.Exists(path) ? File.ReadAllText(path) : throw new WtnException($"{path} is missing: the running wtn run is older than --join; stop it and rerun it with --jobs N");
         if (theirs != RunConfigText(n))
             throw new WtnException($"{path}: the running experiment has another config or seed count than this one; join with the same file, --set and --seeds");
+        budget = ThreadBudget is null ? RunThreadBudget(ExperimentDir) : ThreadBudget > 0 ? ThreadBudget : null;
+        if (ThreadBudget is null && budget is { } b) log?.Report($"threads: sharing the run's budget of {b} (--thread-budget 0 keeps this process's own)");
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
         ranHere.Clear();
         Schedule(n, dataset, costliestFirst: true, cancel);
@@ -183,11 +208,12 @@ public sealed class ExperimentRunner
         return ConfigLoader.Parse<ExperimentConfig>(string.Join('\n', lines.Skip(1)), path);
     }
 
-    void WriteRunConfig(int seeds)
+    void WriteRunConfig(int seeds) => WriteAtomically(Path.Combine(ExperimentDir, RunConfigFile), RunConfigText(seeds));
+
+    static void WriteAtomically(string path, string text)
     {
-        var path = Path.Combine(ExperimentDir, RunConfigFile);
         var tmp = $"{path}.{Environment.ProcessId}.tmp";
-        File.WriteAllText(tmp, RunConfigText(seeds));
+        File.WriteAllText(tmp, text);
         File.Move(tmp, path, overwrite: true);
     }
 
@@ -347,7 +373,7 @@ public sealed class ExperimentRunner
     /// </summary>
     bool Schedule(int seeds, IExperimentDataset dataset, bool costliestFirst, CancellationToken cancel)
     {
-        share = ThreadBudget is { } budget ? new ThreadShare(budget, () => Training(seeds), log) { Interval = ThreadCheckInterval } : null;
+        share = budget is { } b ? new ThreadShare(b, () => Training(seeds), log) { Interval = ThreadCheckInterval } : null;
         var pending = Pending(seeds, dataset, costliestFirst, cancel);
         foreach (var s in pending.Where(s => s.Done)) log?.Report($"{s} already done, skipped");
         pending.RemoveAll(s => s.Done);

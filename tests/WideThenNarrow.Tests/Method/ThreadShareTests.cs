@@ -46,9 +46,11 @@ public class ThreadShareTests
                 $"process {other.Id} on {Environment.MachineName}, since {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss} UTC");
             var threads = new List<(string Stage, long Step, int Threads)>();
             var log = new List<string>();
+            var budgets = new List<int?>();
             var progress = new OnStep(p =>
             {
                 threads.Add((p.Stage, p.Step, get_num_threads()));
+                budgets.Add(ExperimentRunner.RunThreadBudget(Path.Combine(runs, "share"))); // what a --join would take
                 if (p.Stage == "standard" && p.Step == 4)
                 {
                     other.Kill(); // it dies and leaves its note behind: no longer training
@@ -70,6 +72,9 @@ public class ThreadShareTests
             var result = runner.Run();
 
             Assert.False(result.Partial);
+            // The budget is there for joining processes while the run lasts, and gone after it.
+            Assert.All(budgets, b => Assert.Equal(2, b));
+            Assert.Null(ExperimentRunner.RunThreadBudget(Path.Combine(runs, "share")));
             // Two processes training: 1 thread each; from the step after the other died, both threads.
             Assert.Equal([1, 1, 1, 1, 2, 2, 2, 2], threads.Where(t => t.Stage == "standard").Select(t => t.Threads));
             Assert.All(threads.Where(t => t.Stage == "standard_long"), t => Assert.Equal(2, t.Threads));
