@@ -49,10 +49,11 @@ def main():
             times.append((time.perf_counter() - t0) * 1000)
             cpu.append((time.process_time() - c0) * 1000)
     faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0) / a.steps
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KB on Linux
     label = f"cifar-resnet20 {a.channels}x{a.size}x{a.size} batch {a.batch} threads {torch.get_num_threads()}"
     print(f"pytorch    bare step    {label}: median {statistics.median(times):.1f} ms/step "
           f"(mean {statistics.mean(times):.1f}, min {min(times):.1f}, {len(times)} steps), "
-          f"cpu {statistics.median(cpu):.1f} ms/step, {faults:.0f} page faults/step (torch {torch.__version__})")
+          f"cpu {statistics.median(cpu):.1f} ms/step, {faults:.0f} page faults/step, peak RSS {peak_mb} MB (torch {torch.__version__})")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ wtn=${WTN:-src/WideThenNarrow.Cli/bin/Release/net10.0/linux-x64/wtn}
 
 median() { grep -Eo 'median [0-9.]+' | head -1 | awk '{print $2}'; }
 cpu() { grep -Eo 'cpu [0-9.]+' | head -1 | awk '{print $2}'; }
+rss() { grep -Eo 'peak RSS [0-9]+' | head -1 | awk '{print $3}'; }
 for shape in "1 28" "3 32"; do
   set -- $shape
   ts=$("$wtn" bench train-step --channels "$1" --size "$2" --batch 128 --steps "$steps" --threads "$threads")
@@ -19,6 +20,7 @@ for shape in "1 28" "3 32"; do
   echo "$py"
   t=$(echo "$ts" | grep "bare step" | median); p=$(echo "$py" | median)
   tc=$(echo "$ts" | grep "bare step" | cpu); pc=$(echo "$py" | cpu)
-  awk -v t="$t" -v p="$p" -v tc="$tc" -v pc="$pc" -v s="$1x$2x$2" \
-    'BEGIN { printf "ratio %s: torchsharp / pytorch = %.2f wall, %.2f cpu (bare step; cpu time is the fairer number on a busy machine)\n", s, t / p, tc / pc }'
+  tm=$(echo "$ts" | grep "bare step" | rss); pm=$(echo "$py" | rss)
+  awk -v t="$t" -v p="$p" -v tc="$tc" -v pc="$pc" -v tm="$tm" -v pm="$pm" -v s="$1x$2x$2" \
+    'BEGIN { printf "ratio %s: torchsharp / pytorch = %.2f wall, %.2f cpu, %.2f peak memory (bare step; cpu time is the fairer number on a busy machine; peak RSS of the whole process, runtime included)\n", s, t / p, tc / pc, tm / pm }'
 done

@@ -88,6 +88,12 @@ public static class BenchCommand
         return cmd;
     }
 
+    static long PeakRssMb()
+    {
+        using var me = System.Diagnostics.Process.GetCurrentProcess();
+        return me.PeakWorkingSet64 >> 20;
+    }
+
     static Command BuildTrainStep(GlobalOptions g)
     {
         var model = new Option<string>("--model") { Description = "Zoo model", DefaultValueFactory = _ => "cifar-resnet20" };
@@ -111,11 +117,14 @@ public static class BenchCommand
             var label = $"{cfg.Name} {c}x{s}x{s} batch {b} threads {TorchSharp.torch.get_num_threads()}";
             TorchSharp.torch.manual_seed(0);
             var bare = StepBenchmark.Bare(ModelFactory.Create(cfg, ctx.Device), shape, k, w, n, ctx.Device);
+            // The process's peak resident memory (VmHWM) after the bare steps, as bench/train_step.py reports PyTorch's:
+            // the runtime, libtorch and the step's buffers. The trainer's line is the peak after both.
+            long bareRss = PeakRssMb();
             TorchSharp.torch.manual_seed(0);
             var trainer = StepBenchmark.ThroughTrainer(ModelFactory.Create(cfg, ctx.Device), shape, k, w, n, ctx.Device,
                 Path.Combine(Path.GetTempPath(), $"wtn-bench-{Environment.ProcessId}"));
-            foreach (var t in new[] { bare, trainer })
-                Console.WriteLine($"torchsharp {t.Path,-12} {label}: median {t.MedianMs:F1} ms/step (mean {t.MeanMs:F1}, min {t.MinMs:F1}, {t.Steps} steps), cpu {t.CpuMedianMs:F1} ms/step, {(t.FaultsPerStep is { } f ? $"{f:F0}" : "n/a")} page faults/step");
+            foreach (var (t, rss) in new[] { (bare, bareRss), (trainer, PeakRssMb()) })
+                Console.WriteLine($"torchsharp {t.Path,-12} {label}: median {t.MedianMs:F1} ms/step (mean {t.MeanMs:F1}, min {t.MinMs:F1}, {t.Steps} steps), cpu {t.CpuMedianMs:F1} ms/step, {(t.FaultsPerStep is { } f ? $"{f:F0}" : "n/a")} page faults/step, peak RSS {rss} MB");
             return Task.FromResult(0);
         }));
         return cmd;
