@@ -16,6 +16,28 @@ public static class WriteFailure
         && (t.Name == "Interop" // Interop.ThrowExceptionForIoErrno (File.Copy, SetLength)
             || t.Namespace is { } ns && (ns.StartsWith("System.IO", StringComparison.Ordinal) || ns.StartsWith("Microsoft.Win32", StringComparison.Ordinal)));
 
+    /// <summary>
+    /// Writes <paramref name="path"/> through <paramref name="tmp"/>: <paramref name="write"/> fills the temporary file,
+    /// which is then renamed over <paramref name="path"/> (a writer that wrote nothing, such as a plot without data,
+    /// leaves <paramref name="path"/> as it was). When a write fails the temporary file is deleted and a
+    /// <see cref="WtnException"/> with <paramref name="message"/>(the failure's description) is thrown: the file under
+    /// its final name is the previous one, whole, or the new one, whole.
+    /// </summary>
+    public static void Replace(string path, string tmp, Action write, Func<string, string> message)
+    {
+        try
+        {
+            write();
+            if (File.Exists(tmp)) File.Move(tmp, path, overwrite: true);
+        }
+        catch (Exception e) when (Is(e))
+        {
+            try { File.Delete(tmp); }
+            catch (IOException) { }
+            throw new WtnException(message(Describe(e)), e);
+        }
+    }
+
     /// <summary>The failure's first line, with EFBIG's message replaced by one that says what to do.</summary>
     public static string Describe(Exception e) =>
         IsFileTooLarge(e)

@@ -213,8 +213,7 @@ public sealed class ExperimentRunner
     static void WriteAtomically(string path, string text)
     {
         var tmp = $"{path}.{Environment.ProcessId}.tmp";
-        File.WriteAllText(tmp, text);
-        File.Move(tmp, path, overwrite: true);
+        WriteFailure.Replace(path, tmp, () => File.WriteAllText(tmp, text), why => $"cannot write {path}: {why}; free space on that disk and run the same command again");
     }
 
     /// <summary>

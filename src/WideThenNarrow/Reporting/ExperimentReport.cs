@@ -22,17 +22,8 @@ public static class ExperimentReport
     static void Atomic(string path, Action<string> write)
     {
         var tmp = Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileNameWithoutExtension(path)}.{Environment.ProcessId}.tmp{Path.GetExtension(path)}");
-        try
-        {
-            write(tmp);
-            if (File.Exists(tmp)) File.Move(tmp, path, overwrite: true);
-        }
-        catch (Exception e) when (WriteFailure.Is(e))
-        {
-            try { File.Delete(tmp); }
-            catch (IOException) { }
-            throw new WtnException($"cannot write {path}: {WriteFailure.Describe(e)}; the stages' results are kept: free space and run `wtn report` (or the same `wtn run`) again", e);
-        }
+        WriteFailure.Replace(path, tmp, () => write(tmp),
+            why => $"cannot write {path}: {why}; the stages' results are kept: free space and run `wtn report` (or the same `wtn run`) again");
     }
 
     public static string Markdown(ExperimentResult r, bool imitationPlot)

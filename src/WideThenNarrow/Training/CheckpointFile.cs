@@ -19,18 +19,9 @@ public static class CheckpointFile
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         var tmp = path + ".tmp";
-        try
-        {
-            WriteTemp(tmp, sections);
-            File.Move(tmp, path, overwrite: true);
-        }
-        catch (Exception e) when (WriteFailure.Is(e))
-        {
-            // Disk full, quota, file-size limit, I/O error: the previous checkpoint is untouched (only the temp file was being written).
-            try { File.Delete(tmp); }
-            catch (IOException) { }
-            throw new WtnException($"cannot write checkpoint {path}: {WriteFailure.Describe(e)}; the previous checkpoint is intact: free space on that disk and run the same command again to resume", e);
-        }
+        // Disk full, quota, file-size limit, I/O error: the previous checkpoint is untouched (only the temp file was being written).
+        WriteFailure.Replace(path, tmp, () => WriteTemp(tmp, sections),
+            why => $"cannot write checkpoint {path}: {why}; the previous checkpoint is intact: free space on that disk and run the same command again to resume");
     }
 
     static void WriteTemp(string tmp, IReadOnlyList<(string Name, Action<BinaryWriter> Write)> sections)

@@ -285,17 +285,8 @@ public sealed class Trainer
     {
         var best = Path.Combine(_ckptDir, "best.ckpt");
         var tmp = best + ".tmp";
-        try
-        {
-            File.Copy(stepCheckpoint, tmp, overwrite: true);
-            File.Move(tmp, best, overwrite: true);
-        }
-        catch (Exception e) when (WriteFailure.Is(e))
-        {
-            try { File.Delete(tmp); }
-            catch (IOException) { }
-            throw new WtnException($"cannot write {best}: {WriteFailure.Describe(e)}; {stepCheckpoint} is written: free space on that disk and run the same command again to resume (best.ckpt is copied then)", e);
-        }
+        WriteFailure.Replace(best, tmp, () => File.Copy(stepCheckpoint, tmp, overwrite: true),
+            why => $"cannot write {best}: {why}; {stepCheckpoint} is written: free space on that disk and run the same command again to resume (best.ckpt is copied then)");
         _bestCheckpoint = best;
     }
 
