@@ -11,19 +11,20 @@ namespace WideThenNarrow.Cli.Commands;
 /// <summary>
 /// <c>wtn eval NAME.json [--dataset D] [--split test|train] [--per-class N] [--batch-size B] [--json]</c>: an exported
 /// classifier (from <c>wtn export</c> or <c>wtn train</c>) evaluated on a dataset: loss, top-1, top-1 per class. Image
-/// networks on an image dataset; a BERT sentiment classifier on IMDB, tokenised with the vocabulary it was trained with.
+/// networks on an image dataset; a BERT sentiment classifier on IMDB, tokenised with the vocabulary it was trained with;
+/// a BERT masked-LM encoder on its run's held-out text or other text: masked-token loss, perplexity and top-1.
 /// </summary>
 public static class EvalCommand
 {
     public static Command Build(GlobalOptions g)
     {
         var manifest = new Argument<string>("manifest") { Description = "The manifest of an exported network (NAME.json from wtn export, or a wtn train run's final.json)" };
-        var dataset = new Option<string?>("--dataset") { Description = "Dataset name or image folder (default: the one the network was trained on, from the manifest; imdb for text classifiers)" };
-        var split = new Option<string>("--split") { Description = "test or train", DefaultValueFactory = _ => "test" };
+        var dataset = new Option<string?>("--dataset") { Description = "Dataset name or image folder (default: the one the network was trained on, from the manifest; imdb for text classifiers; for a masked-LM encoder its run's held-out text, or imdb, sotu, brown, a .txt file or a folder of them)" };
+        var split = new Option<string>("--split") { Description = "test or train (a masked-LM encoder: IMDB's split; other text is read whole)", DefaultValueFactory = _ => "test" };
         var perClass = new Option<int?>("--per-class") { Description = "Only the first N examples of each class (default: the whole split)" };
-        var batch = new Option<int>("--batch-size") { Description = "Examples per forward pass", DefaultValueFactory = _ => 256 };
+        var batch = new Option<int?>("--batch-size") { Description = "Examples per forward pass (default 256; 32 sequences for a masked-LM encoder, whose outputs score the whole vocabulary at every position)" };
         var json = new Option<bool>("--json") { Description = "Print as JSON" };
-        var cmd = new Command("eval", "Evaluate an exported classifier (wtn export / wtn train's final.json) on a dataset: loss, top-1 and top-1 per class (images, or IMDB for a fine-tuned BERT)");
+        var cmd = new Command("eval", "Evaluate an exported network (wtn export / wtn train's final.json) on a dataset: loss, top-1 and top-1 per class (images, or IMDB for a fine-tuned BERT); a masked-LM encoder's masked-token loss, perplexity and top-1 on text");
         cmd.Add(manifest);
         foreach (var o in new Option[] { dataset, split, perClass, batch, json }) cmd.Add(o);
         cmd.SetAction(g.Handler((parse, ctx, _) =>
@@ -38,18 +39,20 @@ public static class EvalCommand
             };
             if (parse.GetValue(perClass) is < 1) throw new WtnException($"--per-class must be positive, got {parse.GetValue(perClass)}");
             EvaluationResult r;
+            if (m.Input.Kind == "tokens" && m.Family == "bert" && Equals(m.Model["head"]?.ToString(), "mlm"))
+                return Task.FromResult(MaskedLm(path, m, parse.GetValue(dataset), test, parse.GetValue(perClass), parse.GetValue(batch) ?? 32, parse.GetValue(json), ctx));
             if (m.Input.Kind == "tokens")
             {
                 // Text: an IMDB sentiment classifier (a BERT fine-tuned downstream), read with its own vocabulary.
                 if (m.Family != "bert" || !Equals(m.Model["head"]?.ToString(), "cls"))
-                    throw new WtnException($"{path}: a text network without a classification head (a masked-LM encoder) has no classes to score; export a downstream_ stage");
+                    throw new WtnException($"{path}: a text network with neither a classification nor a masked-LM head; export a downstream_ stage or a pretraining stage");
                 if (parse.GetValue(dataset) is { } d && d != "imdb")
                     throw new WtnException($"--dataset: text classifiers are evaluated on imdb, not '{d}'");
                 if (m.Input.Vocab is null || m.Input.MaxLength is null)
                     throw new WtnException($"{path} names no vocabulary or length; export the network again with this wtn");
                 var vocab = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, m.Input.Vocab);
                 using var bert = ModelExport.Load(path, ctx.Device);
-                r = ClassifierEvaluation.Imdb(bert, ctx.DataDir, vocab, m.Input.MaxLength.Value, test, parse.GetValue(batch), parse.GetValue(perClass), ctx.Device);
+                r = ClassifierEvaluation.Imdb(bert, ctx.DataDir, vocab, m.Input.MaxLength.Value, test, parse.GetValue(batch) ?? 256, parse.GetValue(perClass), ctx.Device);
             }
             else
             {
@@ -62,7 +65,7 @@ public static class EvalCommand
                 if (m.Input.Classes is { } trained && !trained.SequenceEqual(data.Classes))
                     throw new WtnException($"{path}: the network's classes ({Names(trained)}) are not {data.Name}'s ({Names(data.Classes)}); evaluate it on data with the same classes in the same order");
                 using var model = ModelExport.Load(path, ctx.Device);
-                r = ClassifierEvaluation.Images(model, data, test, parse.GetValue(batch), parse.GetValue(perClass), m.Input.Mean, m.Input.Std, ctx.Device);
+                r = ClassifierEvaluation.Images(model, data, test, parse.GetValue(batch) ?? 256, parse.GetValue(perClass), m.Input.Mean, m.Input.Std, ctx.Device);
             }
             if (parse.GetValue(json))
             {
@@ -80,6 +83,43 @@ public static class EvalCommand
             return Task.FromResult(0);
         }));
         return cmd;
+    }
+
+    /// <summary>
+    /// A masked-LM encoder (a pretraining stage's export): by default on the text its run held out, masked as the run
+    /// masked it, which gives the run's own masked-token top-1; or on IMDB, SOTU, Brown or the user's .txt files.
+    /// </summary>
+    static int MaskedLm(string path, ExportManifest m, string? dataset, bool test, int? perClass, int batch, bool json, RunContext ctx)
+    {
+        if (m.Input.Vocab is null || m.Input.MaxLength is null)
+            throw new WtnException($"{path} names no vocabulary or length; export the network again with this wtn");
+        var vocab = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, m.Input.Vocab);
+        using var bert = ModelExport.Load(path, ctx.Device);
+        MaskedLmEvaluationResult r;
+        if (dataset is null or "held-out")
+        {
+            var heldOut = m.Input.HeldOut ?? throw new WtnException(
+                $"{path} does not record the text its run held out (exported by an older wtn, or not from an experiment); give --dataset imdb, sotu, brown or a .txt file");
+            if (perClass is not null) throw new WtnException("--per-class: the held-out text has no classes; give --dataset imdb to take N reviews per class");
+            r = MaskedLmEvaluation.HeldOut(bert, ctx.DataDir, vocab, m.Input.MaxLength.Value, heldOut, batch, ctx.Device);
+        }
+        else
+            r = MaskedLmEvaluation.Text(bert, dataset, ctx.DataDir, vocab, m.Input.MaxLength.Value, test, perClass, batch,
+                m.Input.HeldOut?.MaskProbability ?? 0.15, device: ctx.Device);
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(r, JsonOutput.Options));
+            return 0;
+        }
+        var t = new Table().Border(TableBorder.Rounded).AddColumns("text", "documents", "sequences", "masked", "loss", "perplexity", "top-1");
+        foreach (var c in t.Columns.Skip(1)) c.RightAligned();
+        t.AddRow(Markup.Escape(r.Split is "test" or "train" ? $"{r.Dataset} {r.Split}" : r.Dataset), r.Documents.ToString("N0", CultureInfo.InvariantCulture), r.Sequences.ToString("N0", CultureInfo.InvariantCulture),
+            r.MaskedTokens.ToString("N0", CultureInfo.InvariantCulture), r.Loss.ToString("F4", CultureInfo.InvariantCulture),
+            r.Perplexity.ToString("F1", CultureInfo.InvariantCulture), Percent(r.Top1));
+        AnsiConsole.Write(t);
+        Console.WriteLine($"{r.Dataset}: masked-token top-1 {Percent(r.Top1)}, loss {r.Loss.ToString("F4", CultureInfo.InvariantCulture)} (perplexity {r.Perplexity.ToString("F1", CultureInfo.InvariantCulture)}) over {r.MaskedTokens:N0} masked tokens" +
+                          (m.TestTop1Last is { } last ? $"; the manifest's test top-1 (its run's held-out text): {Percent(last)}" : ""));
+        return 0;
     }
 
     static string Names(IReadOnlyList<string> classes) =>

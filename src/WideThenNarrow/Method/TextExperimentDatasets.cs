@@ -34,7 +34,7 @@ public sealed class MaskedLmExperimentDataset(TextExperimentData data) : IExperi
     /// <summary>The downstream task on the same vocabulary: IMDB sentiment.</summary>
     public ImdbExperimentDataset Downstream() => new(data);
 
-    public ExportInput ExportInput() => new() { Kind = "tokens", Vocab = data.VocabPath, MaxLength = data.Options.SequenceLength };
+    public ExportInput ExportInput() => new() { Kind = "tokens", Vocab = data.VocabPath, MaxLength = data.Options.SequenceLength, HeldOut = data.HeldOut };
 
     public void Dispose() { }
 

@@ -24,6 +24,21 @@ public sealed record ExportInput
     public string? Vocab { get; init; }
     /// <summary>Text: the longest sequence trained on.</summary>
     public int? MaxLength { get; init; }
+    /// <summary>A masked-LM encoder from an experiment: the text its run held out and how it masked it (<c>wtn eval</c>'s default).</summary>
+    public MaskedLmHeldOut? HeldOut { get; init; }
+}
+
+/// <summary>
+/// Which pretraining documents a masked-LM run held out for evaluation and how it masked them: of the first
+/// <see cref="PretrainDocuments"/> (0 = all) spread over SOTU + Brown + IMDB-train, every <see cref="Every"/>-th;
+/// <see cref="MaskProbability"/> of their tokens selected with the masks of <see cref="Seed"/>.
+/// </summary>
+public sealed record MaskedLmHeldOut
+{
+    public required int PretrainDocuments { get; init; }
+    public required int Every { get; init; }
+    public required double MaskProbability { get; init; }
+    public required int Seed { get; init; }
 }
 
 /// <summary>

@@ -78,6 +78,37 @@ public class TextBatchTests
     }
 
     [Fact]
+    public void A_windows_masks_do_not_depend_on_the_batch_size_or_its_place_in_the_epoch()
+    {
+        // Unshuffled, the epoch's k-th row is window k whatever the batch size.
+        static List<(long[] Ids, long[] Labels)> Rows(int batchSize, bool shuffle, int epoch)
+        {
+            var source = new MaskedLmBatchSource(Corpus.Value, TextFixture.Tokenizer.VocabSize, new MaskedLmOptions(BatchSize: batchSize, Seed: 5, Shuffle: shuffle));
+            var rows = new List<(long[], long[])>();
+            foreach (var batch in source.Epoch(epoch, CPU))
+                using (batch)
+                {
+                    var ids = Data(batch.Input.Input);
+                    var labels = Data(batch.Labels);
+                    for (int r = 0; r < batch.Size; r++) rows.Add((ids[(r * 128)..((r + 1) * 128)], labels[(r * 128)..((r + 1) * 128)]));
+                }
+            return rows;
+        }
+        var by3 = Rows(3, shuffle: false, epoch: 0);
+        var by16 = Rows(16, shuffle: false, epoch: 0);
+        Assert.True(by3.Count > 20);
+        Assert.Equal(by3.Select(r => r.Ids), by16.Select(r => r.Ids));
+        Assert.Equal(by3.Select(r => r.Labels), by16.Select(r => r.Labels));
+        // Shuffled, the same windows come in another order with the same masks: every shuffled row is one of the rows.
+        var unshuffled = by16.Select(r => string.Join(',', r.Ids) + "|" + string.Join(',', r.Labels)).ToHashSet();
+        var shuffled = Rows(16, shuffle: true, epoch: 0);
+        Assert.NotEqual(by16.Select(r => r.Ids), shuffled.Select(r => r.Ids));
+        Assert.All(shuffled, r => Assert.Contains(string.Join(',', r.Ids) + "|" + string.Join(',', r.Labels), unshuffled));
+        // Another epoch masks the same window afresh.
+        Assert.NotEqual(by16.Select(r => r.Labels), Rows(16, shuffle: false, epoch: 1).Select(r => r.Labels));
+    }
+
+    [Fact]
     public void Classification_batches_truncate_pad_and_mask()
     {
         var labels = Enumerable.Range(0, Corpus.Value.Count).Select(i => i % 2).ToArray();

@@ -19,8 +19,9 @@ public sealed record MaskedLmOptions(
 
 /// <summary>
 /// Masked-LM batches over packed text: all documents concatenated, separated by [SEP], cut into windows of
-/// SequenceLength - 2 tokens, each sent as [CLS] window [SEP] (the last window padded). Window order and masks
-/// depend only on (seed, epoch, batch index), so an epoch is identical on every run and resume can skip batches.
+/// SequenceLength - 2 tokens, each sent as [CLS] window [SEP] (the last window padded). Window order depends only on
+/// (seed, epoch) and a window's masks only on (seed, epoch, window), so an epoch is identical on every run, resume can
+/// skip batches, and an evaluation scores the same masked tokens whatever its batch size.
 /// Labels hold the original id at selected positions and -100 elsewhere.
 /// </summary>
 public sealed class MaskedLmBatchSource : IBatchSource
@@ -70,8 +71,11 @@ public sealed class MaskedLmBatchSource : IBatchSource
             var ids = new long[n * t];
             var mask = new long[n * t];
             var labels = new long[n * t];
-            var rng = new Random(Seeds.Mix(options.Seed, epoch, b));
-            for (int r = 0; r < n; r++) FillRow(order[b * BatchSize + r], rng, ids.AsSpan(r * t, t), mask.AsSpan(r * t, t), labels.AsSpan(r * t, t));
+            for (int r = 0; r < n; r++)
+            {
+                int sequence = order[b * BatchSize + r];
+                FillRow(sequence, new Random(Seeds.Mix(options.Seed, epoch, sequence)), ids.AsSpan(r * t, t), mask.AsSpan(r * t, t), labels.AsSpan(r * t, t));
+            }
             long[] shape = [n, t];
             var input = tensor(ids, shape).to(device);
             var attention = tensor(mask, shape).to(device);

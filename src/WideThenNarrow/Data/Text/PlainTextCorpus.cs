@@ -13,19 +13,22 @@ public static class PlainTextCorpus
         if (!Directory.Exists(folder)) throw new WtnException($"{folder}: text folder not found; run `wtn data fetch`");
         var files = Directory.GetFiles(folder, pattern).Order(StringComparer.Ordinal).ToArray();
         if (files.Length == 0) throw new WtnException($"{folder}: no {pattern} files; run `wtn data fetch`");
-        return [.. files.Select(ReadFile)];
+        return [.. files.Select(f => ReadFile(f, "delete it and fetch the corpus again"))];
     }
 
-    static string ReadFile(string file)
+    /// <summary>A user's UTF-8 text files, one document per file, in the order given.</summary>
+    public static List<string> ReadFiles(IEnumerable<string> files) => [.. files.Select(f => ReadFile(f, "give UTF-8 text"))];
+
+    static string ReadFile(string file, string remedy)
     {
         try
         {
             var text = File.ReadAllText(file, StrictUtf8);
-            return text.Trim().Length > 0 ? text : throw new WtnException($"{file}: empty text file; delete it and fetch the corpus again");
+            return text.Trim().Length > 0 ? text : throw new WtnException($"{file}: empty text file; {remedy}");
         }
         catch (DecoderFallbackException)
         {
-            throw new WtnException($"{file}: not valid UTF-8 (corrupt?); delete it and fetch the corpus again");
+            throw new WtnException($"{file}: not valid UTF-8 (corrupt?); {remedy}");
         }
     }
 }

@@ -85,7 +85,16 @@ public sealed class TextExperimentData
 
     /// <summary>Masked-LM evaluation batches: held-out documents, fixed masks (the same for every model and seed).</summary>
     public MaskedLmBatchSource MaskedLmEval() => new(PretrainEval, VocabSize, new MaskedLmOptions(
-        EvalBatchSize, Options.SequenceLength, Options.MaskProbability, Seed: 12345, Shuffle: false));
+        EvalBatchSize, Options.SequenceLength, Options.MaskProbability, Seed: EvalMaskSeed, Shuffle: false));
+
+    /// <summary>The masks of the held-out text (a window's masks do not depend on the batch size).</summary>
+    public const int EvalMaskSeed = 12345;
+
+    /// <summary>What an exported masked-LM encoder records so that <c>wtn eval</c> scores the text this run held out.</summary>
+    public Models.MaskedLmHeldOut HeldOut => new()
+    {
+        PretrainDocuments = Options.PretrainDocuments, Every = Options.MlmEvalEvery, MaskProbability = Options.MaskProbability, Seed = EvalMaskSeed,
+    };
 
     public SequenceClassificationBatchSource ImdbTrainBatches(long seed) =>
         new(ImdbTrain, ImdbTrainLabels, new ClassificationBatchOptions(Options.BatchSize, Options.MaxLength, (int)seed));
@@ -97,10 +106,8 @@ public sealed class TextExperimentData
     public static TextExperimentData Load(string dataDir, TextDataOptions options, IProgress<string>? log = null)
     {
         options.Validate();
-        var sotu = PlainTextCorpus.Read(TextData.SotuFolder(dataDir));
-        var brown = BrownCorpus.Read(TextData.BrownFolder(dataDir));
         var imdb = ImdbReviews.Load(TextData.ImdbReviewsPath(dataDir));
-        List<string> pretrainTexts = [.. sotu, .. brown, .. imdb.Train.Select(e => e.Text)];
+        var pretrainTexts = PretrainingTexts(dataDir, imdb);
 
         var cache = TextData.CacheFolder(dataDir);
         var trainerOptions = new WordPieceTrainerOptions(VocabSize: options.VocabSize);
@@ -109,10 +116,7 @@ public sealed class TextExperimentData
         if (!File.Exists(vocabPath)) log?.Report($"building a {options.VocabSize}-token WordPiece vocabulary from {pretrainTexts.Count} documents");
         var (tokenizer, _) = WordPieceTrainer.LoadOrBuild(vocabPath, () => pretrainTexts, trainerOptions);
 
-        var used = Spread(pretrainTexts, options.PretrainDocuments);
-        var train = used.Where((_, i) => i % options.MlmEvalEvery != options.MlmEvalEvery - 1).ToList();
-        var eval = used.Where((_, i) => i % options.MlmEvalEvery == options.MlmEvalEvery - 1).ToList();
-        if (eval.Count == 0) eval = [used[^1]];
+        var (train, eval) = SplitPretraining(pretrainTexts, options.PretrainDocuments, options.MlmEvalEvery);
         var imdbTrain = PerClass(imdb.Train, options.ImdbTrainPerClass);
         var imdbTest = PerClass(imdb.Test, options.ImdbTestPerClass);
 
@@ -126,6 +130,29 @@ public sealed class TextExperimentData
             Tokens("pretraining text", train), Tokens("pretraining held-out text", eval),
             Tokens("IMDB train", [.. imdbTrain.Select(e => e.Text)]), [.. imdbTrain.Select(e => e.Label)],
             Tokens("IMDB test", [.. imdbTest.Select(e => e.Text)]), [.. imdbTest.Select(e => e.Label)]);
+    }
+
+    /// <summary>All pretraining text in its fixed order: SOTU, Brown, then IMDB's training reviews (never its test half).</summary>
+    public static List<string> PretrainingTexts(string dataDir, ImdbDataset? imdb = null)
+    {
+        var sotu = PlainTextCorpus.Read(TextData.SotuFolder(dataDir));
+        var brown = BrownCorpus.Read(TextData.BrownFolder(dataDir));
+        imdb ??= ImdbReviews.Load(TextData.ImdbReviewsPath(dataDir));
+        return [.. sotu, .. brown, .. imdb.Train.Select(e => e.Text)];
+    }
+
+    /// <summary>
+    /// <paramref name="documents"/> of the pretraining texts spread evenly (0 = all), then every <paramref name="every"/>-th
+    /// of those held out for evaluation (at least the last one).
+    /// </summary>
+    public static (List<string> Train, List<string> HeldOut) SplitPretraining(List<string> texts, int documents, int every)
+    {
+        if (every < 2) throw new WtnException($"data.mlm_eval_every must be at least 2, got {every}");
+        var used = Spread(texts, documents);
+        var train = used.Where((_, i) => i % every != every - 1).ToList();
+        var heldOut = used.Where((_, i) => i % every == every - 1).ToList();
+        if (heldOut.Count == 0) heldOut = [used[^1]];
+        return (train, heldOut);
     }
 
     /// <summary><paramref name="n"/> documents spread evenly over the list (all when n is 0 or too large).</summary>
