@@ -335,7 +335,7 @@ public sealed class ExperimentRunner
             costs = ModelCost.Measure(config, dataset, device, config.Report.LatencyRepeats)
                 .ToDictionary(kv => kv.Key, kv => kv.Value with { Contended = contended });
         }
-        work ??= Pending(seeds, dataset, costliestFirst: false, default).Select(s => new StageWork(s.Ctx.Seed, s.Name, s.Cost, s.TrainCost)).ToList();
+        work ??= Pending(seeds, dataset, costliestFirst: false, default).Select(s => new StageWork(s.Ctx.Seed, s.Name, s.Cost, s.TrainCost, s.Kind)).ToList();
         var status = ExperimentStatus.Read(config, ExperimentDir, seeds);
         var result = ExperimentResult.Build(config, Finished(seeds), costs, ExperimentDir, dataset) with
         {
@@ -350,6 +350,8 @@ public sealed class ExperimentRunner
     /// <summary>One stage of one seed as the scheduler sees it: the stages it needs, and how to build its model and run it.</summary>
     sealed record PlannedStage(StageContext Ctx, string Name, IReadOnlyList<string> Needs, double Cost, Func<(StagedModel Model, Func<StageSummary> Run)> Prepare)
     {
+        /// <summary>The networks its train run runs, e.g. "thin+wide" (<see cref="StageWork.Kind"/>).</summary>
+        public string? Kind { get; init; }
         /// <summary>Estimated work of the stage's last training run, the one named "train" (null: it has none).</summary>
         public double? TrainCost { get; init; } = Cost;
         public string Dir => Ctx.StageDir(Name);
@@ -490,10 +492,10 @@ public sealed class ExperimentRunner
         StagedModel? wide = null;
         StagedModel Wide() => wide ??= LoadWide(ctx);
         string[] needsWide = config.Wide is { Import: null } ? ["wide"] : [];
-        void Add(string name, string[] needs, double cost, Func<(StagedModel, Func<StageSummary>)> prepare, double? trainCost = null) =>
-            plan.Add(new PlannedStage(ctx, name, needs, cost, prepare) { TrainCost = trainCost ?? cost });
-        void AddWithoutTrainRun(string name, string[] needs, double cost, Func<(StagedModel, Func<StageSummary>)> prepare) =>
-            plan.Add(new PlannedStage(ctx, name, needs, cost, prepare) { TrainCost = null });
+        void Add(string name, string[] needs, string kind, double cost, Func<(StagedModel, Func<StageSummary>)> prepare, double? trainCost = null) =>
+            plan.Add(new PlannedStage(ctx, name, needs, cost, prepare) { TrainCost = trainCost ?? cost, Kind = kind });
+        void AddWithoutTrainRun(string name, string[] needs, string kind, double cost, Func<(StagedModel, Func<StageSummary>)> prepare) =>
+            plan.Add(new PlannedStage(ctx, name, needs, cost, prepare) { TrainCost = null, Kind = kind });
         // Estimated work: training steps x (3 x the trained network's MACs + the teacher's forward MACs), per example.
         var summaries = new Dictionary<string, ModelSummary>();
         ModelSummary Size(string key)
@@ -530,21 +532,21 @@ public sealed class ExperimentRunner
         }
 
         if (config.Wide is { Import: null } w)
-            Add("wide", [], Cost(w.Train, "wide"), () =>
+            Add("wide", [], "wide", Cost(w.Train, "wide"), () =>
             {
                 var m = ctx.Build("wide");
                 return (m, () => StandardStage.Run(ctx, "wide", "wide", m, w.Train, cancel));
             });
         if (config.Imitation is { } im)
         {
-            AddWithoutTrainRun("imitation", needsWide, ImitationCost(im), () =>
+            AddWithoutTrainRun("imitation", needsWide, "imitation", ImitationCost(im), () =>
             {
                 var teacher = Wide();
                 var thin = ctx.Build("thin");
                 return (thin, () => ImitationStage.Run(ctx, thin, teacher, im, cancel));
             });
             if (config.Finetune is { } ft)
-                Add("finetune", ["imitation"], Cost(ft.Train, "thin", ft.Alpha > 0 ? "wide" : null), () =>
+                Add("finetune", ["imitation"], ft.Alpha > 0 ? "thin+wide" : "thin", Cost(ft.Train, "thin", ft.Alpha > 0 ? "wide" : null), () =>
                 {
                     var teacher = ft.Alpha > 0 ? Wide() : null;
                     var thin = Load(ctx, "imitation", "thin");
@@ -552,33 +554,33 @@ public sealed class ExperimentRunner
                 });
         }
         if (config.Standard is { } st)
-            Add("standard", [], Cost(st.Train, "thin"), () =>
+            Add("standard", [], "thin", Cost(st.Train, "thin"), () =>
             {
                 var m = ctx.Build("thin");
                 return (m, () => StandardStage.Run(ctx, "standard", "thin", m, st.Train, cancel));
             });
         if (config.StandardLong is { } sl)
-            Add("standard_long", [], Cost(sl.Train, "thin"), () =>
+            Add("standard_long", [], "thin", Cost(sl.Train, "thin"), () =>
             {
                 var m = ctx.Build("thin");
                 return (m, () => StandardStage.Run(ctx, "standard_long", "thin", m, sl.Train, cancel));
             });
         if (config.Kd is { } kd)
-            Add("kd", needsWide, Cost(kd.Train, "thin", "wide"), () =>
+            Add("kd", needsWide, "thin+wide", Cost(kd.Train, "thin", "wide"), () =>
             {
                 var teacher = Wide();
                 var m = ctx.Build("thin");
                 return (m, () => DistillStage.Run(ctx, "kd", m, teacher, kd, cancel));
             });
         if (config.Fitnets is { } fn)
-            Add("fitnets", needsWide, Cost(fn.Hint, "thin", "wide") + Cost(fn.Train, "thin", "wide"), () =>
+            Add("fitnets", needsWide, "thin+wide", Cost(fn.Hint, "thin", "wide") + Cost(fn.Train, "thin", "wide"), () =>
             {
                 var teacher = Wide();
                 var m = ctx.Build("thin");
                 return (m, () => FitNetsStage.Run(ctx, m, teacher, fn, cancel));
             }, trainCost: Cost(fn.Train, "thin", "wide"));
         if (config.Deeper is { } dp)
-            Add("deeper", [], Cost(dp.Train, "deeper"), () =>
+            Add("deeper", [], "deeper", Cost(dp.Train, "deeper"), () =>
             {
                 int thinBlocks;
                 using (var thin = ctx.Build("thin")) thinBlocks = thin.BlockCount;
@@ -608,7 +610,7 @@ public sealed class ExperimentRunner
                         using var pretrained = Load(ctx, stage, key);
                         return DownstreamStage.Run(Down(), name, key, classifier, pretrained, ds, cancel);
                     });
-                }));
+                }) { Kind = $"downstream {key}" });
             }
         }
         return plan;

@@ -64,25 +64,36 @@ public sealed record StageStatus(long Seed, string Stage, StageState State, stri
 /// <summary>
 /// A stage's estimated work, as the scheduler counts it (training steps x multiply-accumulates): the whole stage's, and
 /// that of its run named "train" (the last, for a stage with a hint run before it; null for stage 2, which has one run
-/// per block).
+/// per block). <see cref="Kind"/> names the networks its train run runs ("thin", "thin+wide" for a student with its
+/// teacher, ...): stages of one kind train at the same pace per unit of work, which multiply-accumulates alone do not
+/// give (on a CPU a narrow network does fewer of them per second than a wide one).
 /// </summary>
-public sealed record StageWork(long Seed, string Stage, double Cost, double? TrainCost);
+public sealed record StageWork(long Seed, string Stage, double Cost, double? TrainCost, string? Kind = null);
 
 /// <summary>
 /// Training time left, in process-seconds (stages side by side in several processes share it): <see cref="Measured"/>
 /// from the started stages' own step times; <see cref="Estimated"/> for the <see cref="EstimatedStages"/> stages (or
-/// later runs of a started one) not started, from their estimated work at <see cref="SecondsPerWork"/>, the median
-/// pace of the started stages.
+/// later runs of a started one) not started, from their estimated work at the pace of a started stage of the same
+/// kind (<see cref="SameKindStages"/> of them), else at <see cref="SecondsPerWork"/>, the median pace of the started stages.
 /// </summary>
 public sealed record TimeLeft(double Measured, double Estimated, int EstimatedStages, IReadOnlyList<string> MeasuredStages, double SecondsPerWork)
 {
+    /// <summary>How many of the estimated stages or runs took the pace of started stages of their own kind.</summary>
+    public int SameKindStages { get; init; }
+
     public double Total => Measured + Estimated;
 
     public string Describe()
     {
         var parts = new List<string>();
         if (MeasuredStages.Count > 0) parts.Add($"{StageStatus.Duration(Measured)} measured by the started stages at their last recorded speed ({string.Join(", ", MeasuredStages)})");
-        if (EstimatedStages > 0) parts.Add($"{StageStatus.Duration(Estimated)} estimated for {(EstimatedStages == 1 ? "one stage or run" : $"{EstimatedStages} stages or runs")} not started, from their multiply-accumulates at the started stages' median pace");
+        if (EstimatedStages > 0)
+        {
+            string pace = SameKindStages == 0 ? "the started stages' median pace"
+                : SameKindStages == EstimatedStages ? "the pace of started stages training the same networks"
+                : $"the pace of started stages training the same networks ({SameKindStages}) or else the started stages' median pace";
+            parts.Add($"{StageStatus.Duration(Estimated)} estimated for {(EstimatedStages == 1 ? "one stage or run" : $"{EstimatedStages} stages or runs")} not started, from their multiply-accumulates at {pace}");
+        }
         return $"about {StageStatus.Duration(Total)} of training on one process: {string.Join("; ", parts)}. Processes running stages side by side (--jobs, --join) share it.";
     }
 }
@@ -93,20 +104,36 @@ public static class ExperimentStatus
     /// <summary>
     /// Training left in the stages not done. A stage training its "train" run (the last) counts its own time left (its
     /// step time x steps left); one in an earlier run (a FitNets hint) adds its "train" run's estimate; every other
-    /// stage not done is estimated from its work. The pace for estimates is the median seconds per unit of work of
-    /// the started stages in their "train" run, at their last recorded speed: measured on this machine, in this run's
-    /// conditions (threads, processes). Null when the run is done or no started stage has recorded a speed.
+    /// stage not done is estimated from its work. The pace for an estimate (seconds per unit of work, from the started
+    /// stages in their "train" run at their last recorded speed: measured on this machine, in this run's conditions) is
+    /// the median of the started stages of the same kind (the same networks: standard_long at standard's pace,
+    /// fine-tuning with a teacher at kd's), else the median of all started stages. Null when the run is done or no
+    /// started stage has recorded a speed.
     /// </summary>
     public static TimeLeft? TimeLeft(IReadOnlyList<StageStatus> status, IReadOnlyList<StageWork> work)
     {
         var byStage = work.ToDictionary(w => (w.Seed, w.Stage));
         static bool Measuring(StageStatus s) =>
             s.State == StageState.Started && s.Progress is { EtaSeconds: > 0, TotalSteps: > 0 } p && p.Step < p.TotalSteps;
-        var paces = status.Where(s => Measuring(s) && s.Run == "train" && byStage.TryGetValue((s.Seed, s.Stage), out var w) && w.TrainCost > 0)
-            .Select(s => s.Progress!.EtaSeconds!.Value / (s.Progress.TotalSteps - s.Progress.Step) * s.Progress.TotalSteps / byStage[(s.Seed, s.Stage)].TrainCost!.Value)
-            .Order().ToList();
-        if (paces.Count == 0 || status.All(s => s.State == StageState.Done)) return null;
-        double pace = paces.Count % 2 == 1 ? paces[paces.Count / 2] : (paces[paces.Count / 2 - 1] + paces[paces.Count / 2]) / 2;
+        var paced = status.Where(s => Measuring(s) && s.Run == "train" && byStage.TryGetValue((s.Seed, s.Stage), out var w) && w.TrainCost > 0)
+            .Select(s => (byStage[(s.Seed, s.Stage)].Kind,
+                Pace: s.Progress!.EtaSeconds!.Value / (s.Progress.TotalSteps - s.Progress.Step) * s.Progress.TotalSteps / byStage[(s.Seed, s.Stage)].TrainCost!.Value))
+            .ToList();
+        if (paced.Count == 0 || status.All(s => s.State == StageState.Done)) return null;
+        static double Median(IEnumerable<double> xs)
+        {
+            var v = xs.Order().ToList();
+            return v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2;
+        }
+        double pace = Median(paced.Select(p => p.Pace));
+        var paceOfKind = paced.Where(p => p.Kind is not null).GroupBy(p => p.Kind!).ToDictionary(g => g.Key, g => Median(g.Select(p => p.Pace)));
+        int sameKind = 0;
+        double PaceFor(StageWork w)
+        {
+            if (w.Kind is null || !paceOfKind.TryGetValue(w.Kind, out var own)) return pace;
+            sameKind++;
+            return own;
+        }
         double measured = 0, estimated = 0;
         int estimatedStages = 0;
         var measuredStages = new List<string>();
@@ -123,16 +150,16 @@ public static class ExperimentStatus
             {
                 measured += s.Progress!.EtaSeconds!.Value;
                 measuredStages.Add($"{name} {s.Run}");
-                estimated += later * pace;
+                estimated += later * PaceFor(w);
                 estimatedStages++;
             }
             else
             {
-                estimated += w.Cost * pace;
+                estimated += w.Cost * PaceFor(w);
                 estimatedStages++;
             }
         }
-        return new TimeLeft(measured, estimated, estimatedStages, measuredStages, pace);
+        return new TimeLeft(measured, estimated, estimatedStages, measuredStages, pace) { SameKindStages = sameKind };
     }
 
     /// <summary>Every declared stage of the first <paramref name="seeds"/> seeds, in run order.</summary>
