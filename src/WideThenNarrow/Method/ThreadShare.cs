@@ -10,7 +10,7 @@ namespace WideThenNarrow.Method;
 /// start lends its threads to the others instead of leaving cores idle. The processes training are those holding a
 /// stage lock (their owner notes name live processes on this machine). This process looks again when it starts a
 /// stage (then only lowering its count) and, during training, at most every <see cref="Interval"/> (on a training
-/// step, on the training thread: libtorch's thread count is per thread). A stage's weights then depend, at float
+/// step or an evaluation batch, on the training thread: libtorch's thread count is per thread). A stage's weights then depend, at float
 /// rounding, on when its thread count changed; a fixed split (no share) keeps every stage bit-reproducible.
 /// </summary>
 public sealed class ThreadShare
@@ -59,14 +59,17 @@ public sealed class ThreadShare
         log?.Report($"threads: {before} -> {share} of {budget} ({(others.Count == 0 ? "no other process is training" : $"{others.Count + 1} processes training")})");
     }
 
-    /// <summary>Progress that looks again on a training step once <see cref="Interval"/> has passed, then passes the event on.</summary>
+    /// <summary>
+    /// Progress that looks again on a training step or an evaluation batch once <see cref="Interval"/> has passed, then
+    /// passes the event on. Evaluation counts too: a full test pass of a long run takes minutes.
+    /// </summary>
     public IProgress<TrainingProgress> Watch(IProgress<TrainingProgress>? inner) => new Watcher(this, inner);
 
     sealed class Watcher(ThreadShare share, IProgress<TrainingProgress>? inner) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress p)
         {
-            if (p.Kind == TrainingEventKind.Step && share.sinceCheck.Elapsed >= share.Interval) share.Rebalance();
+            if (p.Kind is TrainingEventKind.Step or TrainingEventKind.Evaluating && share.sinceCheck.Elapsed >= share.Interval) share.Rebalance();
             inner?.Report(p);
         }
     }

@@ -90,6 +90,32 @@ public class ThreadShareTests
         }
     }
 
+    [Fact]
+    public void It_looks_again_on_evaluation_batches_and_training_steps_not_on_other_events()
+    {
+        int before = get_num_threads();
+        var others = new List<int> { int.MaxValue }; // a process id no live process has: only the list counts here
+        var share = new ThreadShare(2, () => others) { Interval = TimeSpan.Zero };
+        var watch = share.Watch(null);
+        static TrainingProgress Event(TrainingEventKind kind) => new(kind, "s", 0, 1, 0, 10, 0, 10, 0, 0, 0, TimeSpan.Zero, null);
+        try
+        {
+            set_num_threads(2);
+            watch.Report(Event(TrainingEventKind.Evaluating));
+            Assert.Equal(1, get_num_threads()); // another process training: half the budget
+            others.Clear();
+            watch.Report(Event(TrainingEventKind.EpochEnd));
+            watch.Report(Event(TrainingEventKind.CheckpointSaved));
+            Assert.Equal(1, get_num_threads());
+            watch.Report(Event(TrainingEventKind.Evaluating));
+            Assert.Equal(2, get_num_threads()); // it stopped: all of it, in the middle of the evaluation
+            others.Add(int.MaxValue);
+            watch.Report(Event(TrainingEventKind.Step));
+            Assert.Equal(1, get_num_threads());
+        }
+        finally { set_num_threads(before); }
+    }
+
     sealed class OnStep(Action<TrainingProgress> act) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress p)
