@@ -61,7 +61,7 @@ public sealed class ThreadShare
 
     /// <summary>
     /// Progress that looks again on a training step or an evaluation batch once <see cref="Interval"/> has passed, then
-    /// passes the event on. Evaluation counts too: a full test pass of a long run takes minutes.
+    /// passes the event on.
     /// </summary>
     public IProgress<TrainingProgress> Watch(IProgress<TrainingProgress>? inner) => new Watcher(this, inner);
 
