@@ -29,9 +29,9 @@ public sealed record ExportInput
 }
 
 /// <summary>
-/// Which pretraining documents a masked-LM run held out for evaluation and how it masked them: of the first
-/// <see cref="PretrainDocuments"/> (0 = all) spread over SOTU + Brown + IMDB-train, every <see cref="Every"/>-th;
-/// <see cref="MaskProbability"/> of their tokens selected with the masks of <see cref="Seed"/>.
+/// Which pretraining documents a masked-LM run held out for evaluation and how it masked them: of the
+/// <see cref="PretrainDocuments"/> documents (0 = all) it took, spread evenly over SOTU + Brown + IMDB-train, every
+/// <see cref="Every"/>-th; <see cref="MaskProbability"/> of their tokens selected, with the masks of <see cref="Seed"/>.
 /// </summary>
 public sealed record MaskedLmHeldOut
 {
