@@ -155,7 +155,7 @@ public sealed class ResNet : StagedModel, IMacCounting
         /// <summary>
         /// relu(y + shortcut), computed in y's own storage as torchvision does (<c>out += identity; relu(inplace)</c>):
         /// y is the last batch norm's fresh output, which its backward does not need, and relu's backward needs only its
-        /// result. Saves two activation-sized buffers and passes per block. The shortcut is disposed unless it is the
+        /// result. Saves two activation-sized buffers per block (the number of passes over memory is the same). The shortcut is disposed unless it is the
         /// block's input x. Disposing a wrapper early is safe under autograd, which holds its own references to what
         /// backward needs; without it TorchSharp keeps every activation of a forward pass alive until the caller's
         /// dispose scope ends, which in an eval pass (no graph) is all of them: the wide ResNet-20 (inner x4) at eval
