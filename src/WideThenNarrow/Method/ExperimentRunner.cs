@@ -335,7 +335,7 @@ public sealed class ExperimentRunner
             costs = ModelCost.Measure(config, dataset, device, config.Report.LatencyRepeats)
                 .ToDictionary(kv => kv.Key, kv => kv.Value with { Contended = contended });
         }
-        work ??= Pending(seeds, dataset, costliestFirst: false, default).Select(s => new StageWork(s.Ctx.Seed, s.Name, s.Cost, s.TrainCost, s.Kind)).ToList();
+        work ??= Pending(seeds, dataset, costliestFirst: false, default).Select(s => new StageWork(s.Ctx.Seed, s.Name, s.Cost, s.TrainCost, s.Kind) { Needs = s.Needs }).ToList();
         var status = ExperimentStatus.Read(config, ExperimentDir, seeds);
         var result = ExperimentResult.Build(config, Finished(seeds), costs, ExperimentDir, dataset) with
         {

@@ -68,7 +68,11 @@ public sealed record StageStatus(long Seed, string Stage, StageState State, stri
 /// teacher, ...): stages of one kind train at the same pace per unit of work, which multiply-accumulates alone do not
 /// give (on a CPU a narrow network does fewer of them per second than a wide one).
 /// </summary>
-public sealed record StageWork(long Seed, string Stage, double Cost, double? TrainCost, string? Kind = null);
+public sealed record StageWork(long Seed, string Stage, double Cost, double? TrainCost, string? Kind = null)
+{
+    /// <summary>The stages of the same seed it waits for (the scheduler's order; none when null).</summary>
+    public IReadOnlyList<string> Needs { get; init; } = [];
+}
 
 /// <summary>
 /// Training time left, in process-seconds (stages side by side in several processes share it): <see cref="Measured"/>
@@ -80,6 +84,14 @@ public sealed record TimeLeft(double Measured, double Estimated, int EstimatedSt
 {
     /// <summary>How many of the estimated stages or runs took the pace of started stages of their own kind.</summary>
     public int SameKindStages { get; init; }
+
+    /// <summary>
+    /// Wall time left if the <see cref="Processes"/> processes training now go on, each taking the next free stage as the
+    /// scheduler does (the most estimated work ahead first, once the stages it needs are done), at the times above;
+    /// null when no live process holds a stage (the run is stopped).
+    /// </summary>
+    public double? Wall { get; init; }
+    public int Processes { get; init; }
 
     public double Total => Measured + Estimated;
 
@@ -94,7 +106,10 @@ public sealed record TimeLeft(double Measured, double Estimated, int EstimatedSt
                 : $"the pace of started stages training the same networks ({SameKindStages}) or else the started stages' median pace";
             parts.Add($"{StageStatus.Duration(Estimated)} estimated for {(EstimatedStages == 1 ? "one stage or run" : $"{EstimatedStages} stages or runs")} not started, from their multiply-accumulates at {pace}");
         }
-        return $"about {StageStatus.Duration(Total)} of training on one process: {string.Join("; ", parts)}. Processes running stages side by side (--jobs, --join) share it.";
+        var wall = Wall is { } w
+            ? $" With the {(Processes == 1 ? "one process" : $"{Processes} processes")} training now, about {StageStatus.Duration(w)} of wall time, taking the stages in the scheduler's order (an idle process lends its threads to the others, which shortens the end)."
+            : "";
+        return $"about {StageStatus.Duration(Total)} of training on one process: {string.Join("; ", parts)}. Processes running stages side by side (--jobs, --join) share it.{wall}";
     }
 }
 
@@ -137,29 +152,86 @@ public static class ExperimentStatus
         double measured = 0, estimated = 0;
         int estimatedStages = 0;
         var measuredStages = new List<string>();
+        var left = new Dictionary<(long Seed, string Stage), double>();
         foreach (var s in status.Where(s => s.State != StageState.Done))
         {
             if (!byStage.TryGetValue((s.Seed, s.Stage), out var w)) continue;
             string name = status.Select(x => x.Seed).Distinct().Count() > 1 ? $"seed {s.Seed} {s.Stage}" : s.Stage;
             if (Measuring(s) && s.Run == "train")
             {
-                measured += s.Progress!.EtaSeconds!.Value;
+                measured += left[(s.Seed, s.Stage)] = s.Progress!.EtaSeconds!.Value;
                 measuredStages.Add(name);
             }
             else if (Measuring(s) && w.TrainCost is { } later)
             {
-                measured += s.Progress!.EtaSeconds!.Value;
+                double eta = s.Progress!.EtaSeconds!.Value, rest = later * PaceFor(w);
+                measured += eta;
                 measuredStages.Add($"{name} {s.Run}");
-                estimated += later * PaceFor(w);
+                estimated += rest;
                 estimatedStages++;
+                left[(s.Seed, s.Stage)] = eta + rest;
             }
             else
             {
-                estimated += w.Cost * PaceFor(w);
+                estimated += left[(s.Seed, s.Stage)] = w.Cost * PaceFor(w);
                 estimatedStages++;
             }
         }
-        return new TimeLeft(measured, estimated, estimatedStages, measuredStages, pace) { SameKindStages = sameKind };
+        var wall = WallClock(status, byStage, left);
+        return new TimeLeft(measured, estimated, estimatedStages, measuredStages, pace)
+        {
+            SameKindStages = sameKind, Wall = wall?.Seconds, Processes = wall?.Processes ?? 0,
+        };
+    }
+
+    /// <summary>
+    /// Plays the scheduler forward: every live process holding a stage finishes it first; then whichever process is free
+    /// first takes, of the stages whose needs are done by then, the one with the most estimated work ahead (its own and
+    /// the longest chain waiting for it, in the scheduler's units), ties in run order. Null when no live process holds a
+    /// stage, or when what is left can never start.
+    /// </summary>
+    static (double Seconds, int Processes)? WallClock(IReadOnlyList<StageStatus> status, Dictionary<(long Seed, string Stage), StageWork> byStage,
+        Dictionary<(long Seed, string Stage), double> left)
+    {
+        var running = status.Where(s => s.State == StageState.Started && s.Holder is not null && left.ContainsKey((s.Seed, s.Stage)))
+            .GroupBy(s => s.Holder!.Split(',')[0]).ToList();
+        if (running.Count == 0) return null;
+        var finish = new Dictionary<(long Seed, string Stage), double>();
+        var free = new List<double>();
+        foreach (var process in running)
+        {
+            double t = 0;
+            foreach (var s in process) finish[(s.Seed, s.Stage)] = t += left[(s.Seed, s.Stage)];
+            free.Add(t);
+        }
+        var todo = status.Select(s => (s.Seed, s.Stage)).Where(k => left.ContainsKey(k) && !finish.ContainsKey(k)).ToList();
+        var ahead = new Dictionary<(long Seed, string Stage), double>();
+        double Ahead((long Seed, string Stage) k)
+        {
+            if (ahead.TryGetValue(k, out var a)) return a;
+            return ahead[k] = byStage[k].Cost + byStage.Values.Where(d => d.Seed == k.Seed && d.Needs.Contains(k.Stage))
+                .Select(d => Ahead((d.Seed, d.Stage))).DefaultIfEmpty(0).Max();
+        }
+        // A need that is done, or not part of the plan, is met from the start.
+        bool Met((long Seed, string Stage) k, double at) => byStage[k].Needs.All(n =>
+            !left.ContainsKey((k.Seed, n)) || finish.TryGetValue((k.Seed, n), out var f) && f <= at);
+        while (todo.Count > 0)
+        {
+            int p = free.IndexOf(free.Min());
+            double t = free[p];
+            var ready = todo.Where(k => Met(k, t)).ToList();
+            if (ready.Count == 0)
+            {
+                var later = finish.Values.Where(f => f > t).ToList();
+                if (later.Count == 0) return null;
+                free[p] = later.Min();
+                continue;
+            }
+            var next = ready.MaxBy(Ahead);
+            free[p] = finish[next] = t + left[next];
+            todo.Remove(next);
+        }
+        return (Math.Max(free.Max(), finish.Values.DefaultIfEmpty(0).Max()), running.Count);
     }
 
     /// <summary>Every declared stage of the first <paramref name="seeds"/> seeds, in run order.</summary>

@@ -136,8 +136,9 @@ public sealed class Trainer
         Report(TrainingEventKind.Started, 0, schedule.At(Math.Min(_st.Step, _totalSteps - 1)), 0, Elapsed(), null);
         WriteProgress(0, Elapsed(), null);
 
-        double stepSecondsEma = 0, sps = 0;
-        TimeSpan? Eta() => stepSecondsEma > 0 ? TimeSpan.FromSeconds(stepSecondsEma * (_totalSteps - _st.Step)) : null;
+        var stepTime = new StepTimeAverage();
+        double sps = 0;
+        TimeSpan? Eta() => stepTime.Slow > 0 ? TimeSpan.FromSeconds(stepTime.Slow * (_totalSteps - _st.Step)) : null;
         while (_st.Epoch < _epochs && _st.Step < _totalSteps)
         {
             SetMode(true);
@@ -169,8 +170,8 @@ public sealed class Trainer
                     _st.StepInEpoch++;
 
                     double sec = stepClock.Elapsed.TotalSeconds;
-                    stepSecondsEma = stepSecondsEma == 0 ? sec : 0.9 * stepSecondsEma + 0.1 * sec;
-                    sps = n / Math.Max(stepSecondsEma, 1e-9);
+                    stepTime.Add(sec);
+                    sps = n / Math.Max(stepTime.Fast, 1e-9);
                     var eta = Eta();
                     Report(TrainingEventKind.Step, loss, lr, sps, Elapsed(), eta);
 
@@ -350,6 +351,27 @@ public sealed class Trainer
         public EpochMetrics? Best { get; set; }
         public byte[] TorchRng { get; set; } = [];
         public string? ConfigYaml { get; set; }
+    }
+}
+
+/// <summary>
+/// Seconds per training step, two ways. <see cref="Fast"/>: a moving average over about 10 steps, which follows a change
+/// of speed quickly (the speed shown). <see cref="Slow"/>: the mean of the last <see cref="Horizon"/> steps or so (the plain
+/// mean until then), for the time left, so that a minute's slowdown (another job on the machine) does not double an
+/// estimate of hours.
+/// </summary>
+internal struct StepTimeAverage
+{
+    public const int Horizon = 300;
+    long steps;
+
+    public double Fast { get; private set; }
+    public double Slow { get; private set; }
+
+    public void Add(double seconds)
+    {
+        Fast = steps == 0 ? seconds : 0.9 * Fast + 0.1 * seconds;
+        Slow += (seconds - Slow) / Math.Min(++steps, Horizon);
     }
 }
 

@@ -45,6 +45,47 @@ public class TimeLeftTests
     }
 
     [Fact]
+    public void The_wall_time_plays_the_schedule_forward_on_the_processes_training_now()
+    {
+        static StageStatus Held(StageStatus s, int pid) => s with { Holder = $"process {pid} on vm, since 2026-11-29 20:00:00 UTC" };
+        var work = new List<StageWork>
+        {
+            new(0, "wide", 40, 40, "wide"), new(0, "deeper", 30, 30, "deeper"),
+            new(0, "kd", 20, 20, "thin+wide") { Needs = ["wide"] }, new(0, "fitnets", 24, 20, "thin+wide") { Needs = ["wide"] },
+            new(0, "standard", 10, 10, "thin"), new(0, "standard_long", 20, 20, "thin"),
+            new(0, "imitation", 3, null, "imitation") { Needs = ["wide"] }, new(0, "finetune", 15, 15, "thin+wide") { Needs = ["imitation"] },
+        };
+        // Every pace 300 s per unit: kd and fitnets 6 s a step, standard 3 s, 1000 steps each.
+        var status = new List<StageStatus>
+        {
+            Other("wide", StageState.Done),
+            Other("imitation", StageState.Pending),
+            Other("finetune", StageState.Pending),
+            Started("standard", "train", 100, 1000, 2700), // stopped: no live process holds it
+            Other("standard_long", StageState.Pending),
+            Held(Started("kd", "train", 900, 1000, 600), 11),
+            Held(Started("fitnets", "train", 400, 1000, 3600), 12),
+            Other("deeper", StageState.Done),
+        };
+        var left = ExperimentStatus.TimeLeft(status, work)!;
+        Assert.Equal(600 + 3600 + 2700 + 300 * (20 + 3 + 15), left.Total);
+        // Process 11 is free at 600: standard_long (20 units ahead) before imitation (3 + finetune's 15) and standard (10),
+        // until 6600. Process 12 at 3600: imitation, until 4500, then finetune, until 9000. Process 11 at 6600: standard,
+        // until 9300.
+        Assert.Equal(9300, left.Wall);
+        Assert.Equal(2, left.Processes);
+        Assert.EndsWith("With the 2 processes training now, about 2.6 h of wall time, taking the stages in the scheduler's order (an idle process lends its threads to the others, which shortens the end).", left.Describe());
+
+        // finetune waits for imitation: alone, process 11 runs standard_long, imitation, finetune, standard after kd.
+        var one = ExperimentStatus.TimeLeft([.. status.Where(s => s.Stage != "fitnets"), Other("fitnets", StageState.Done)], work)!;
+        Assert.Equal((1, 600 + 6000 + 900 + 4500 + 2700.0), (one.Processes, one.Wall));
+        // Stopped: no process to play it on.
+        var stopped = ExperimentStatus.TimeLeft([.. status.Select(s => s with { Holder = null })], work)!;
+        Assert.Null(stopped.Wall);
+        Assert.DoesNotContain("wall time", stopped.Describe());
+    }
+
+    [Fact]
     public void A_stage_not_started_takes_the_pace_of_started_stages_training_the_same_networks()
     {
         var work = new List<StageWork>

@@ -1,0 +1,26 @@
+using WideThenNarrow.Training;
+
+namespace WideThenNarrow.Tests.Training;
+
+public class StepTimeAverageTests
+{
+    [Fact]
+    public void The_time_left_follows_a_long_mean_and_the_speed_a_short_one()
+    {
+        var t = new StepTimeAverage();
+        t.Add(3.0);
+        t.Add(1.0);
+        Assert.Equal(2.0, t.Slow, 12); // the plain mean while there are fewer steps than the horizon
+        Assert.Equal(2.8, t.Fast, 12);
+
+        t = new StepTimeAverage();
+        for (int i = 0; i < StepTimeAverage.Horizon; i++) t.Add(1.0);
+        for (int i = 0; i < 30; i++) t.Add(2.0); // 30 steps twice as slow: another job took half the machine for a while
+        // The speed shown has almost caught up; the time left has moved by a tenth of the change.
+        Assert.InRange(t.Fast, 1.95, 1.96);
+        Assert.Equal(2 - Math.Pow(1 - 1.0 / StepTimeAverage.Horizon, 30), t.Slow, 9);
+        Assert.InRange(t.Slow, 1.09, 1.10);
+        for (int i = 0; i < 10 * StepTimeAverage.Horizon; i++) t.Add(2.0); // a lasting change: it gets there
+        Assert.InRange(t.Slow, 1.99, 2.0);
+    }
+}
