@@ -70,7 +70,7 @@ public sealed record StageStatus(long Seed, string Stage, StageState State, stri
 /// </summary>
 public sealed record StageWork(long Seed, string Stage, double Cost, double? TrainCost, string? Kind = null)
 {
-    /// <summary>The stages of the same seed it waits for (the scheduler's order; none when null).</summary>
+    /// <summary>The stages of the same seed it waits for (none by default).</summary>
     public IReadOnlyList<string> Needs { get; init; } = [];
 }
 
