@@ -476,7 +476,8 @@ public sealed class ExperimentRunner
         }
         var interim = WriteReport(seeds, dataset);
         if (interim.Partial)
-            log?.Report($"interim report: {Path.Combine(ExperimentDir, "report.md")} ({interim.StagesDone} of {interim.Status.Count} stages done)");
+            log?.Report($"interim report: {Path.Combine(ExperimentDir, "report.md")} ({interim.StagesDone} of {interim.Status.Count} stages done" +
+                        (interim.Left is { Wall: { } wall } left ? $"; about {StageStatus.Duration(wall)} of wall time left on the {(left.Processes == 1 ? "process" : $"{left.Processes} processes")} training now" : "") + ")");
     }
 
     /// <summary>

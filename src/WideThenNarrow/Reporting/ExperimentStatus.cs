@@ -193,7 +193,8 @@ public static class ExperimentStatus
     static (double Seconds, int Processes)? WallClock(IReadOnlyList<StageStatus> status, Dictionary<(long Seed, string Stage), StageWork> byStage,
         Dictionary<(long Seed, string Stage), double> left)
     {
-        var running = status.Where(s => s.State == StageState.Started && s.Holder is not null && left.ContainsKey((s.Seed, s.Stage)))
+        // A process holding only a finished stage (writing the report before it takes the next) is free now.
+        var running = status.Where(s => s.Holder is not null && (s.State == StageState.Done || left.ContainsKey((s.Seed, s.Stage))))
             .GroupBy(s => s.Holder!.Split(',')[0]).ToList();
         if (running.Count == 0) return null;
         var finish = new Dictionary<(long Seed, string Stage), double>();
@@ -201,7 +202,7 @@ public static class ExperimentStatus
         foreach (var process in running)
         {
             double t = 0;
-            foreach (var s in process) finish[(s.Seed, s.Stage)] = t += left[(s.Seed, s.Stage)];
+            foreach (var s in process.Where(s => s.State != StageState.Done)) finish[(s.Seed, s.Stage)] = t += left[(s.Seed, s.Stage)];
             free.Add(t);
         }
         var todo = status.Select(s => (s.Seed, s.Stage)).Where(k => left.ContainsKey(k) && !finish.ContainsKey(k)).ToList();
@@ -241,7 +242,8 @@ public static class ExperimentStatus
         foreach (var (seed, stage, dir) in ExperimentRunner.StageDirs(config, experimentDir, seeds))
         {
             if (StageSummary.TryLoad(dir) is { } done)
-                rows.Add(new StageStatus(seed, stage, StageState.Done, null, null, done.LastTop1, done.WallSeconds));
+                // Held still: the process that finished it is writing the report before it takes its next stage.
+                rows.Add(new StageStatus(seed, stage, StageState.Done, null, null, done.LastTop1, done.WallSeconds) { Holder = RunLock.Holder(dir) });
             else if (Directory.Exists(dir))
             {
                 var (run, progress) = Newest(dir);

@@ -79,6 +79,9 @@ public class TimeLeftTests
         // finetune waits for imitation: alone, process 11 runs standard_long, imitation, finetune, standard after kd.
         var one = ExperimentStatus.TimeLeft([.. status.Where(s => s.Stage != "fitnets"), Other("fitnets", StageState.Done)], work)!;
         Assert.Equal((1, 600 + 6000 + 900 + 4500 + 2700.0), (one.Processes, one.Wall));
+        // kd just finished and its process, still holding it while it writes the report, is about to take the next stage.
+        var between = ExperimentStatus.TimeLeft([.. status.Where(s => s.Stage != "kd"), Held(Other("kd", StageState.Done), 11)], work)!;
+        Assert.Equal((2, 9000.0), (between.Processes, between.Wall)); // standard_long then standard by 8700; finetune ends at 9000
         // Stopped: no process to play it on.
         var stopped = ExperimentStatus.TimeLeft([.. status.Select(s => s with { Holder = null })], work)!;
         Assert.Null(stopped.Wall);
