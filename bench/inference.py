@@ -16,6 +16,16 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import wtn_models  # noqa: E402
 
 
+def blas():
+    """Which BLAS this process loaded (Debian's torch takes the system's libblas.so.3): openblas or reference."""
+    try:
+        with open("/proc/self/maps") as f:
+            maps = f.read()
+    except OSError:
+        return "unknown"
+    return "openblas" if "openblas" in maps else "reference" if "libblas.so" in maps else "unknown"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("manifest")
@@ -41,7 +51,7 @@ def main():
                 if i >= 0:
                     times.append((time.perf_counter() - t) * 1000)
         print(f"pytorch inference {m['name']} ({m['widen']}) batch {b} threads {torch.get_num_threads()}: "
-              f"median {statistics.median(times):.3f} ms ({a.repeats} passes)")
+              f"median {statistics.median(times):.3f} ms ({a.repeats} passes; {blas()} BLAS)")
 
 
 if __name__ == "__main__":

@@ -12,10 +12,11 @@ rounds=${4:-2}
 wtn=${WTN:-src/WideThenNarrow.Cli/bin/Release/net10.0/linux-x64/wtn}
 [ -x "$wtn" ] || { echo "build wtn first: dotnet build -c Release" >&2; exit 2; }
 
+source bench/peer_env.sh "$threads"
 median() { grep -Eo 'median [0-9.]+' | awk '{print $2}'; }
 for round in $(seq "$rounds"); do
   ts=$("$wtn" --threads "$threads" bench inference "$manifest" --batch 1 --batch 64 --repeats "$repeats")
-  py=$(/usr/bin/python3 bench/inference.py "$manifest" --batch 1 --batch 64 --repeats "$repeats" --threads "$threads")
+  py=$(env "${peer_env[@]}" /usr/bin/python3 bench/inference.py "$manifest" --batch 1 --batch 64 --repeats "$repeats" --threads "$threads")
   echo "$ts"
   echo "$py"
   paste <(echo "$ts" | median) <(echo "$py" | median) | awk -v r="$round" 'BEGIN { split("1 64", b) }

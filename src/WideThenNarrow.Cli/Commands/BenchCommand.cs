@@ -94,6 +94,22 @@ public static class BenchCommand
         return me.PeakWorkingSet64 >> 20;
     }
 
+    /// <summary>bench/train_step.py --model bert is the PyTorch side: the same sizes, batch and step.</summary>
+    static int BertStep(string name, int batch, int layers, int hidden, int heads, int intermediate, int seq, int vocab, int warmup, int steps, RunContext ctx)
+    {
+        if (new[] { layers, hidden, heads, intermediate, seq, vocab }.Any(v => v <= 0))
+            throw new WtnException("bench train-step: --layers, --hidden, --heads, --intermediate, --seq and --vocab must be positive");
+        // Plain "bert" takes the sizes given; a preset (bert-tiny..large) its own, with the given vocabulary and length.
+        var cfg = new ModelConfig { Name = name, Vocab = vocab, MaxPositions = seq, Head = BertHead.MaskedLm };
+        if (name == "bert") cfg = cfg with { Layers = layers, Hidden = hidden, Heads = heads, Intermediate = intermediate };
+        TorchSharp.torch.manual_seed(0);
+        using var model = ModelFactory.Create(cfg, ctx.Device);
+        var t = StepBenchmark.MaskedLm(model, batch, seq, vocab, warmup, steps, ctx.Device);
+        var sizes = name == "bert" ? $"bert L{layers} H{hidden} A{heads} I{intermediate}" : name;
+        Console.WriteLine($"torchsharp {t.Path,-12} {sizes} masked-LM vocab {vocab} seq {seq} batch {batch} threads {TorchSharp.torch.get_num_threads()}: median {t.MedianMs:F1} ms/step (mean {t.MeanMs:F1}, min {t.MinMs:F1}, {t.Steps} steps), cpu {t.CpuMedianMs:F1} ms/step, {(t.FaultsPerStep is { } f ? $"{f:F0}" : "n/a")} page faults/step, peak RSS {PeakRssMb()} MB");
+        return 0;
+    }
+
     static Command BuildTrainStep(GlobalOptions g)
     {
         var model = new Option<string>("--model") { Description = "Zoo model", DefaultValueFactory = _ => "cifar-resnet20" };
@@ -103,8 +119,14 @@ public static class BenchCommand
         var classes = new Option<int>("--classes") { Description = "Classes", DefaultValueFactory = _ => 10 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed steps first", DefaultValueFactory = _ => 3 };
         var steps = new Option<int>("--steps") { Description = "Timed steps", DefaultValueFactory = _ => 20 };
-        var cmd = new Command("train-step", "Milliseconds per SGD step on a random batch: the bare step and the same step through the trainer");
-        foreach (var o in new Option[] { model, channels, size, batch, classes, warmup, steps }) cmd.Add(o);
+        var layers = new Option<int>("--layers") { Description = "BERT (--model bert): encoder layers", DefaultValueFactory = _ => 4 };
+        var hidden = new Option<int>("--hidden") { Description = "BERT: hidden size", DefaultValueFactory = _ => 128 };
+        var heads = new Option<int>("--heads") { Description = "BERT: attention heads", DefaultValueFactory = _ => 2 };
+        var intermediate = new Option<int>("--intermediate") { Description = "BERT: feed-forward size", DefaultValueFactory = _ => 512 };
+        var seq = new Option<int>("--seq") { Description = "BERT: tokens per sequence", DefaultValueFactory = _ => 128 };
+        var vocab = new Option<int>("--vocab") { Description = "BERT: vocabulary size", DefaultValueFactory = _ => 8000 };
+        var cmd = new Command("train-step", "Milliseconds per training step on a random batch: an image model's SGD step, bare and through the trainer; a BERT masked-LM AdamW step (--model bert or bert-tiny..large), bare");
+        foreach (var o in new Option[] { model, channels, size, batch, classes, warmup, steps, layers, hidden, heads, intermediate, seq, vocab }) cmd.Add(o);
         cmd.SetAction(g.Handler((parse, ctx, _) =>
         {
             int b = parse.GetValue(batch), c = parse.GetValue(channels), s = parse.GetValue(size), k = parse.GetValue(classes);
@@ -112,7 +134,8 @@ public static class BenchCommand
             if (b <= 0 || c <= 0 || s <= 0 || k <= 0 || w < 0 || n <= 0) throw new WtnException("bench train-step: --batch, --channels, --size, --classes and --steps must be positive");
             var cfg = new ModelConfig { Name = parse.GetValue(model)!, InputChannels = c, Classes = k, ImageSize = s };
             if (cfg.Name.StartsWith("bert", StringComparison.OrdinalIgnoreCase))
-                throw new WtnException($"bench train-step --model {cfg.Name}: it times image models on a random image batch (mlp, cifar-resnet*, resnet*); time a text model with a short `wtn run` instead");
+                return Task.FromResult(BertStep(cfg.Name, b, parse.GetValue(layers), parse.GetValue(hidden), parse.GetValue(heads), parse.GetValue(intermediate),
+                    parse.GetValue(seq), parse.GetValue(vocab), w, n, ctx));
             long[] shape = [b, c, s, s];
             var label = $"{cfg.Name} {c}x{s}x{s} batch {b} threads {TorchSharp.torch.get_num_threads()}";
             TorchSharp.torch.manual_seed(0);

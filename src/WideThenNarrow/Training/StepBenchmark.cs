@@ -29,6 +29,29 @@ public static class StepBenchmark
         var input = new ModelInput(x);
         using var opt = optim.SGD(model.parameters(), 0.1, momentum: 0.9, weight_decay: 5e-4);
         model.train();
+        return TimeSteps(opt, () => nn.functional.cross_entropy(model.call(input), y), warmup, steps);
+    }
+
+    /// <summary>
+    /// A BERT masked-LM step on random token ids (every position attended and scored against a random label): forward,
+    /// cross-entropy over all positions, backward, AdamW update, loss.item(). In eval mode, so without dropout (the
+    /// PyTorch peer's BERT has none); the gradients and the update are those of training.
+    /// </summary>
+    public static StepTiming MaskedLm(nn.Module<ModelInput, Tensor> model, int batch, int sequence, int vocab, int warmup, int steps, Device device)
+    {
+        manual_seed(0);
+        using var ids = randint(0, vocab, [batch, sequence], dtype: ScalarType.Int64, device: device);
+        using var mask = ones([batch, sequence], ScalarType.Int64, device);
+        using var types = zeros([batch, sequence], ScalarType.Int64, device);
+        using var labels = randint(0, vocab, [batch * sequence], dtype: ScalarType.Int64, device: device);
+        var input = new ModelInput(ids, mask, types);
+        using var opt = optim.AdamW(model.parameters(), 1e-4, weight_decay: 0.01);
+        model.eval();
+        return TimeSteps(opt, () => nn.functional.cross_entropy(model.call(input).flatten(0, 1), labels), warmup, steps);
+    }
+
+    static StepTiming TimeSteps(optim.Optimizer opt, Func<Tensor> lossOfBatch, int warmup, int steps)
+    {
         var times = new double[steps];
         var cpu = new double[steps];
         long? faults0 = null;
@@ -40,7 +63,7 @@ public static class StepBenchmark
             using (NewDisposeScope())
             {
                 opt.zero_grad();
-                var loss = nn.functional.cross_entropy(model.call(input), y);
+                var loss = lossOfBatch();
                 loss.backward();
                 opt.step();
                 _ = loss.ToDouble();
