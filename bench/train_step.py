@@ -46,6 +46,9 @@ def main():
     p.add_argument("--intermediate", type=int, default=512)
     p.add_argument("--seq", type=int, default=128)
     p.add_argument("--vocab", type=int, default=8000)
+    p.add_argument("--masked", type=float, default=None,
+                   help="BERT: label only this share of positions (the rest -100), as HuggingFace's BertForMaskedLM trains: "
+                        "logits at every position, cross-entropy with ignore_index")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -55,9 +58,12 @@ def main():
         mask = torch.ones(a.batch, a.seq, dtype=torch.long)
         types = torch.zeros(a.batch, a.seq, dtype=torch.long)
         labels = torch.randint(0, a.vocab, (a.batch * a.seq,))
+        if a.masked is not None:
+            labels[torch.rand(a.batch * a.seq) >= a.masked] = -100
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
         loss_of_batch = lambda: F.cross_entropy(model(ids, mask, types).flatten(0, 1), labels)
-        label = (f"bert L{a.layers} H{a.hidden} A{a.heads} I{a.intermediate} masked-LM vocab {a.vocab} seq {a.seq} "
+        what = "masked-LM" if a.masked is None else f"masked-LM {a.masked:.0%} masked"
+        label = (f"bert L{a.layers} H{a.hidden} A{a.heads} I{a.intermediate} {what} vocab {a.vocab} seq {a.seq} "
                  f"batch {a.batch} threads {torch.get_num_threads()}")
     else:
         model = wtn_models.ResNet("cifar-resnet20", a.classes, a.channels).train()

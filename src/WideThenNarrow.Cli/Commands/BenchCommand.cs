@@ -95,18 +95,26 @@ public static class BenchCommand
     }
 
     /// <summary>bench/train_step.py --model bert is the PyTorch side: the same sizes, batch and step.</summary>
-    static int BertStep(string name, int batch, int layers, int hidden, int heads, int intermediate, int seq, int vocab, int warmup, int steps, RunContext ctx)
+    static int BertStep(string name, int batch, int layers, int hidden, int heads, int intermediate, int seq, int vocab, double? masked, int warmup, int steps, RunContext ctx)
     {
         if (new[] { layers, hidden, heads, intermediate, seq, vocab }.Any(v => v <= 0))
             throw new WtnException("bench train-step: --layers, --hidden, --heads, --intermediate, --seq and --vocab must be positive");
+        if (masked is <= 0 or > 1) throw new WtnException($"bench train-step: --masked must be in (0, 1], got {masked}");
         // Plain "bert" takes the sizes given; a preset (bert-tiny..large) its own, with the given vocabulary and length.
         var cfg = new ModelConfig { Name = name, Vocab = vocab, MaxPositions = seq, Head = BertHead.MaskedLm };
         if (name == "bert") cfg = cfg with { Layers = layers, Hidden = hidden, Heads = heads, Intermediate = intermediate };
         TorchSharp.torch.manual_seed(0);
         using var model = ModelFactory.Create(cfg, ctx.Device);
-        var t = StepBenchmark.MaskedLm(model, batch, seq, vocab, warmup, steps, ctx.Device);
         var sizes = name == "bert" ? $"bert L{layers} H{hidden} A{heads} I{intermediate}" : name;
-        Console.WriteLine($"torchsharp {t.Path,-12} {sizes} masked-LM vocab {vocab} seq {seq} batch {batch} threads {TorchSharp.torch.get_num_threads()}: median {t.MedianMs:F1} ms/step (mean {t.MeanMs:F1}, min {t.MinMs:F1}, {t.Steps} steps), cpu {t.CpuMedianMs:F1} ms/step, {(t.FaultsPerStep is { } f ? $"{f:F0}" : "n/a")} page faults/step, peak RSS {PeakRssMb()} MB");
+        var timings = new List<(StepTiming T, string What)> { (StepBenchmark.MaskedLm(model, batch, seq, vocab, warmup, steps, ctx.Device), "masked-LM") };
+        if (masked is { } share)
+        {
+            TorchSharp.torch.manual_seed(0);
+            using var again = ModelFactory.Create(cfg, ctx.Device);
+            timings.Add((StepBenchmark.MaskedLmObjectiveStep(again, batch, seq, vocab, share, warmup, steps, ctx.Device), $"masked-LM {share:P0} masked"));
+        }
+        foreach (var (t, what) in timings)
+            Console.WriteLine($"torchsharp {t.Path,-12} {sizes} {what} vocab {vocab} seq {seq} batch {batch} threads {TorchSharp.torch.get_num_threads()}: median {t.MedianMs:F1} ms/step (mean {t.MeanMs:F1}, min {t.MinMs:F1}, {t.Steps} steps), cpu {t.CpuMedianMs:F1} ms/step, {(t.FaultsPerStep is { } f ? $"{f:F0}" : "n/a")} page faults/step, peak RSS {PeakRssMb()} MB");
         return 0;
     }
 
@@ -125,8 +133,9 @@ public static class BenchCommand
         var intermediate = new Option<int>("--intermediate") { Description = "BERT: feed-forward size", DefaultValueFactory = _ => 512 };
         var seq = new Option<int>("--seq") { Description = "BERT: tokens per sequence", DefaultValueFactory = _ => 128 };
         var vocab = new Option<int>("--vocab") { Description = "BERT: vocabulary size", DefaultValueFactory = _ => 8000 };
+        var maskedShare = new Option<double?>("--masked") { Description = "BERT: also time the training objective's step with this share of positions masked (e.g. 0.15), its head on those only" };
         var cmd = new Command("train-step", "Milliseconds per training step on a random batch: an image model's SGD step, bare and through the trainer; a BERT masked-LM AdamW step (--model bert or bert-tiny..large), bare");
-        foreach (var o in new Option[] { model, channels, size, batch, classes, warmup, steps, layers, hidden, heads, intermediate, seq, vocab }) cmd.Add(o);
+        foreach (var o in new Option[] { model, channels, size, batch, classes, warmup, steps, layers, hidden, heads, intermediate, seq, vocab, maskedShare }) cmd.Add(o);
         cmd.SetAction(g.Handler((parse, ctx, _) =>
         {
             int b = parse.GetValue(batch), c = parse.GetValue(channels), s = parse.GetValue(size), k = parse.GetValue(classes);
@@ -135,7 +144,7 @@ public static class BenchCommand
             var cfg = new ModelConfig { Name = parse.GetValue(model)!, InputChannels = c, Classes = k, ImageSize = s };
             if (cfg.Name.StartsWith("bert", StringComparison.OrdinalIgnoreCase))
                 return Task.FromResult(BertStep(cfg.Name, b, parse.GetValue(layers), parse.GetValue(hidden), parse.GetValue(heads), parse.GetValue(intermediate),
-                    parse.GetValue(seq), parse.GetValue(vocab), w, n, ctx));
+                    parse.GetValue(seq), parse.GetValue(vocab), parse.GetValue(maskedShare), w, n, ctx));
             long[] shape = [b, c, s, s];
             var label = $"{cfg.Name} {c}x{s}x{s} batch {b} threads {TorchSharp.torch.get_num_threads()}";
             TorchSharp.torch.manual_seed(0);

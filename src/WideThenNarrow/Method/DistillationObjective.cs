@@ -29,20 +29,24 @@ public sealed class DistillationObjective : ITrainingObjective
 
     public ObjectiveOutput Compute(Batch batch, bool training)
     {
-        var zs = student.call(batch.Input);
+        // Masked LM (labels (N,T)): both networks run their heads on the masked positions only, where both terms of
+        // the loss live (MaskedLmObjective.MaskedLogits); the logits are then (M,V) against labels (M).
+        bool masked = batch.Labels.dim() == 2;
+        var (zs, labels) = masked ? MaskedLmObjective.MaskedLogits(student, batch.Input, batch.Labels) : (student.call(batch.Input), batch.Labels);
+        var targets = masked ? labels : null;
         if (!training || teacher is null)
         {
             // Evaluation reports the task loss, so every method's eval loss means the same thing.
-            var (task, _, _) = DistillationLoss.Compute(zs, null, batch.Labels, 0, temperature);
-            return new ObjectiveOutput(task, zs);
+            var (task, _, _) = DistillationLoss.Compute(zs, null, labels, 0, temperature);
+            return new ObjectiveOutput(task, zs, Targets: targets);
         }
         Tensor zb;
         using (no_grad())
         {
             teacher.eval();
-            zb = teacher.call(batch.Input);
+            zb = masked ? MaskedLmObjective.MaskedLogits(teacher, batch.Input, batch.Labels).Logits : teacher.call(batch.Input);
         }
-        var (total, taskPart, kd) = DistillationLoss.Compute(zs, zb, batch.Labels, alpha, temperature);
-        return new ObjectiveOutput(total, zs, new Dictionary<string, Tensor> { ["task"] = taskPart, ["kd"] = kd });
+        var (total, taskPart, kd) = DistillationLoss.Compute(zs, zb, labels, alpha, temperature);
+        return new ObjectiveOutput(total, zs, new Dictionary<string, Tensor> { ["task"] = taskPart, ["kd"] = kd }, targets);
     }
 }

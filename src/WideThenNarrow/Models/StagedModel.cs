@@ -73,8 +73,19 @@ public abstract class StagedModel : nn.Module<ModelInput, Tensor>
 
     public override Tensor forward(ModelInput input)
     {
-        // Each block's output is disposed once the next block has consumed it (autograd keeps what backward needs),
-        // so an eval pass holds one or two activations at a time rather than all of them until the caller's scope ends.
+        var h = ForwardTrunk(input);
+        var logits = ForwardHead(h, input);
+        if (!ReferenceEquals(logits, h)) h.Dispose();
+        return logits;
+    }
+
+    /// <summary>
+    /// The last point's activation: every block, no head. Each block's output is disposed once the next block has
+    /// consumed it (autograd keeps what backward needs), so an eval pass holds one or two activations at a time
+    /// rather than all of them until the caller's scope ends.
+    /// </summary>
+    public Tensor ForwardTrunk(ModelInput input)
+    {
         Tensor? h = null;
         for (int i = 0; i < BlockCount; i++)
         {
@@ -82,9 +93,7 @@ public abstract class StagedModel : nn.Module<ModelInput, Tensor>
             if (h is not null && !ReferenceEquals(h, next) && !ReferenceEquals(h, input.Input)) h.Dispose();
             h = next;
         }
-        var logits = ForwardHead(h!, input);
-        if (!ReferenceEquals(logits, h)) h!.Dispose();
-        return logits;
+        return h!;
     }
 
     /// <summary>Logits plus the activation at every imitation point, from one forward pass.</summary>

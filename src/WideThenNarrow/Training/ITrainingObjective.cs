@@ -19,7 +19,8 @@ public interface ITrainingObjective
 
 /// <summary>
 /// <see cref="Loss"/>: the scalar to minimise. <see cref="Logits"/>: class scores when the objective has them
-/// (the trainer then reports top-1 against the batch labels), else null. <see cref="Parts"/>: named scalar
+/// (the trainer then reports top-1 against the batch labels, or against <see cref="Targets"/> when the objective
+/// scored only some of the batch, e.g. a masked LM's masked positions), else null. <see cref="Parts"/>: named scalar
 /// components to log (e.g. "task", "kd", "mse"), or null.
 /// </summary>
-public readonly record struct ObjectiveOutput(Tensor Loss, Tensor? Logits = null, IReadOnlyDictionary<string, Tensor>? Parts = null);
+public readonly record struct ObjectiveOutput(Tensor Loss, Tensor? Logits = null, IReadOnlyDictionary<string, Tensor>? Parts = null, Tensor? Targets = null);

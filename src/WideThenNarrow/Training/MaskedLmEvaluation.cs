@@ -37,15 +37,13 @@ public static class MaskedLmEvaluation
         model.eval();
         source.ForEachNoGrad(device, (batch, _) =>
         {
-            var logits = model.call(batch.Input);
-            if (logits.dim() != 3 || logits.shape[2] != tokenizer.VocabSize)
-                throw new WtnException($"the network gives [{string.Join(",", logits.shape)}] outputs, not a score for each of the vocabulary's {tokenizer.VocabSize} tokens at every position; is it a masked-LM encoder with this vocabulary?");
-            var labels = batch.Labels.flatten();
-            var scores = logits.flatten(0, 1);
-            lossSum += nn.functional.cross_entropy(scores, labels, ignore_index: MaskedLmBatchSource.IgnoreIndex, reduction: nn.Reduction.Sum).item<float>();
-            var scored = labels.ne(MaskedLmBatchSource.IgnoreIndex);
-            masked += scored.sum().item<long>();
-            correct += scores.argmax(1).eq(labels).logical_and_(scored).sum().item<long>();
+            // The head runs on the masked positions only (as in training): scores (M, V) against labels (M).
+            var (scores, labels) = MaskedLmObjective.MaskedLogits(model, batch.Input, batch.Labels);
+            if (scores.dim() != 2 || scores.shape[1] != tokenizer.VocabSize)
+                throw new WtnException($"the network gives [{string.Join(",", scores.shape)}] scores per masked token, not one for each of the vocabulary's {tokenizer.VocabSize} tokens; is it a masked-LM encoder with this vocabulary?");
+            lossSum += nn.functional.cross_entropy(scores, labels, reduction: nn.Reduction.Sum).item<float>();
+            masked += labels.shape[0];
+            correct += scores.argmax(1).eq(labels).sum().item<long>();
         });
         if (masked == 0) throw new WtnException($"{dataset}: no token was masked (too little text?); evaluate on more text");
         return new MaskedLmEvaluationResult(dataset, split, documents.Count, source.Count, masked, lossSum / masked, (double)correct / masked);

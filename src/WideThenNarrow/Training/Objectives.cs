@@ -26,8 +26,11 @@ public sealed class ClassificationObjective : ITrainingObjective
 }
 
 /// <summary>
-/// Masked-LM: mean cross-entropy over positions whose label is not -100; logits (N,T,V), labels (N,T). A batch with
-/// no labelled position (possible with short rows: 15% of few tokens) has loss 0 and zero gradients, not 0/0 = NaN.
+/// Masked-LM: mean cross-entropy over positions whose label is not -100; labels (N,T). A batch with no labelled
+/// position (possible with short rows: 15% of few tokens) has loss 0 and zero gradients, not 0/0 = NaN. A staged
+/// model (BERT) runs its MLM head on the labelled positions only (<see cref="MaskedLogits"/>: logits (M,V) and their
+/// labels (M), as BERT's original pretraining code gathers masked_lm_positions), which saves the head's work and
+/// memory on the other 85 % of positions; any other model gives logits (N,T,V).
 /// </summary>
 public sealed class MaskedLmObjective : ITrainingObjective
 {
@@ -36,8 +39,31 @@ public sealed class MaskedLmObjective : ITrainingObjective
 
     public MaskedLmObjective(nn.Module<ModelInput, Tensor> model) => _model = model;
 
+    /// <summary>
+    /// The head's scores at the labelled positions only, in row-major order: logits (M, V) and labels (M), M the number
+    /// of labels that are not -100. The head runs per position, so these rows equal the full logits' rows (to float
+    /// rounding: the matrix products see fewer rows).
+    /// </summary>
+    public static (Tensor Logits, Tensor Labels) MaskedLogits(StagedModel model, ModelInput input, Tensor labels)
+    {
+        var flat = labels.reshape(-1);
+        using var keep = flat.ne(IgnoreIndex).nonzero().squeeze(1);
+        using var h = model.ForwardTrunk(input);
+        using var all = h.reshape(-1, h.shape[^1]);
+        using var rows = all.index_select(0, keep);
+        return (model.ForwardHead(rows, input), flat.index_select(0, keep));
+    }
+
     public ObjectiveOutput Compute(Batch batch, bool training)
     {
+        if (_model is StagedModel staged)
+        {
+            if (batch.Labels.dim() != 2)
+                throw new WtnException($"masked-LM expects labels (N,T), got [{string.Join(",", batch.Labels.shape)}]");
+            var (z, y) = MaskedLogits(staged, batch.Input, batch.Labels);
+            var total = nn.functional.cross_entropy(z.to(ScalarType.Float32), y, reduction: nn.Reduction.Sum);
+            return new ObjectiveOutput(total / Math.Max(1, y.shape[0]), z, Targets: y);
+        }
         var logits = _model.call(batch.Input);
         if (logits.dim() != 3 || batch.Labels.dim() != 2)
             throw new WtnException($"masked-LM expects logits (N,T,V) and labels (N,T), got [{string.Join(",", logits.shape)}] and [{string.Join(",", batch.Labels.shape)}]");

@@ -50,6 +50,27 @@ public static class StepBenchmark
         return TimeSteps(opt, () => nn.functional.cross_entropy(model.call(input).flatten(0, 1), labels), warmup, steps);
     }
 
+    /// <summary>
+    /// The masked-LM step as training runs it: <paramref name="masked"/> of the positions labelled (the rest -100) and
+    /// <see cref="MaskedLmObjective"/>'s loss, whose head runs on the labelled positions only; AdamW; eval mode.
+    /// </summary>
+    public static StepTiming MaskedLmObjectiveStep(StagedModel model, int batch, int sequence, int vocab, double masked, int warmup, int steps, Device device)
+    {
+        manual_seed(0);
+        using var ids = randint(0, vocab, [batch, sequence], dtype: ScalarType.Int64, device: device);
+        using var mask = ones([batch, sequence], ScalarType.Int64, device);
+        using var types = zeros([batch, sequence], ScalarType.Int64, device);
+        using var picked = rand([batch, sequence], device: device).lt(masked);
+        using var random = randint(0, vocab, [batch, sequence], dtype: ScalarType.Int64, device: device);
+        using var labels = random.masked_fill(picked.logical_not(), MaskedLmObjective.IgnoreIndex);
+        var data = new Batch(new ModelInput(ids, mask, types), labels);
+        var objective = new MaskedLmObjective(model);
+        using var opt = optim.AdamW(model.parameters(), 1e-4, weight_decay: 0.01);
+        model.eval();
+        var t = TimeSteps(opt, () => objective.Compute(data, training: true).Loss, warmup, steps);
+        return t with { Path = "objective" };
+    }
+
     static StepTiming TimeSteps(optim.Optimizer opt, Func<Tensor> lossOfBatch, int warmup, int steps)
     {
         var times = new double[steps];

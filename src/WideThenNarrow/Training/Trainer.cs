@@ -390,6 +390,7 @@ sealed class Accumulator
     {
         LossSum += loss * n;
         Count += n;
+        if (output.Targets is { } targets) labels = targets;
         if (output.Logits is { } logits && labels.dim() == logits.dim() - 1)
         {
             using var pred = logits.argmax(-1);

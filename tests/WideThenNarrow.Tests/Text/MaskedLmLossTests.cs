@@ -51,6 +51,39 @@ public class MaskedLmLossTests
     }
 
     [Fact]
+    public void The_head_on_masked_positions_only_gives_the_full_logits_rows_and_the_same_losses_and_top1()
+    {
+        using var student = TinyMlmBert();
+        manual_seed(8);
+        using var teacher = (Bert)ModelFactory.Create(new ModelConfig
+        {
+            Name = "bert", Layers = 1, Hidden = 32, Heads = 4, Intermediate = 128, Vocab = TextFixture.Tokenizer.VocabSize,
+            MaxPositions = 32, Head = BertHead.MaskedLm,
+        });
+        var (batch, _) = Batches();
+        student.eval();
+        teacher.eval();
+        using var full = student.call(batch.Input);
+        using var fullTeacher = teacher.call(batch.Input);
+        var (rows, labels) = MaskedLmObjective.MaskedLogits(student, batch.Input, batch.Labels);
+        var keep = batch.Labels.reshape(-1).ne(MaskedLmObjective.IgnoreIndex);
+        long m = keep.sum().ToInt64();
+        Assert.Equal([m, TextFixture.Tokenizer.VocabSize], rows.shape);
+        Assert.True(rows.allclose(full.reshape(-1, full.shape[^1])[keep], rtol: 1e-5, atol: 1e-5));
+        Assert.Equal(batch.Labels.reshape(-1)[keep].data<long>().ToArray(), labels.data<long>().ToArray());
+
+        // Distillation (a = 0.5, T = 2) as stage 3 runs it, against the loss on the full logits of both networks.
+        var objective = new WideThenNarrow.Method.DistillationObjective(student, teacher, 0.5, 2);
+        var output = objective.Compute(batch, training: true);
+        var (expected, _, _) = DistillationLoss.Compute(full, fullTeacher, batch.Labels, 0.5, 2);
+        Assert.Equal(expected.ToDouble(), output.Loss.ToDouble(), 5);
+        Assert.Equal(labels.data<long>().ToArray(), output.Targets!.data<long>().ToArray());
+        // Top-1 as the trainer counts it (against Targets) equals the full logits' over the masked positions.
+        long hitsFull = full.argmax(-1).reshape(-1)[keep].eq(labels).sum().ToInt64();
+        Assert.Equal(hitsFull, output.Logits!.argmax(-1).eq(output.Targets).sum().ToInt64());
+    }
+
+    [Fact]
     public void Masked_lm_distillation_is_finite_and_zero_when_nothing_is_masked()
     {
         manual_seed(6);
