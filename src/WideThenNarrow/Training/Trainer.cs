@@ -138,7 +138,11 @@ public sealed class Trainer
 
         var stepTime = new StepTimeAverage();
         double sps = 0;
-        TimeSpan? Eta() => stepTime.Slow > 0 ? TimeSpan.FromSeconds(stepTime.Slow * (_totalSteps - _st.Step)) : null;
+        // Plus the evaluations still to come, at the last one's duration (none known before this process's first).
+        double evalSeconds = 0;
+        TimeSpan? Eta() => stepTime.Slow > 0
+            ? TimeSpan.FromSeconds(stepTime.Slow * (_totalSteps - _st.Step) + evalSeconds * EvaluationsLeft(_st.Epoch, _epochs, _job.Eval is null ? -1 : _s.Eval.EveryEpochs))
+            : null;
         while (_st.Epoch < _epochs && _st.Step < _totalSteps)
         {
             SetMode(true);
@@ -201,7 +205,9 @@ public sealed class Trainer
             double trainSeconds = epochSecondsOffset + epochClock.Elapsed.TotalSeconds;
             bool last = _st.Step >= _totalSteps || _st.Epoch == _epochs - 1;
             bool evaluate = _job.Eval is not null && (last || (_s.Eval.EveryEpochs > 0 && (_st.Epoch + 1) % _s.Eval.EveryEpochs == 0));
+            var evalClock = Stopwatch.StartNew();
             var (evalLoss, evalTop1) = evaluate ? Evaluate(dtype, Elapsed) : (null, null);
+            if (evaluate) evalSeconds = evalClock.Elapsed.TotalSeconds;
             var metrics = _st.EpochSums.ToMetrics("epoch", _job.Stage, _st.Epoch, _st.Step, schedule.At(Math.Max(0, _st.Step - 1)), evalLoss, evalTop1) with
             {
                 Seconds = trainSeconds,
@@ -227,6 +233,20 @@ public sealed class Trainer
         Report(TrainingEventKind.Finished, result.Last?.TrainLoss ?? 0, 0, 0, Elapsed(), TimeSpan.Zero, result.Last);
         WriteProgress(sps, Elapsed(), TimeSpan.Zero);
         return result;
+    }
+
+    /// <summary>
+    /// Evaluations from epoch <paramref name="epoch"/> (0-based, in progress or next) to the end: every
+    /// <paramref name="every"/>-th epoch and always the last; none when <paramref name="every"/> is negative (no
+    /// evaluation data).
+    /// </summary>
+    internal static int EvaluationsLeft(int epoch, int epochs, int every)
+    {
+        if (every < 0) return 0;
+        int n = 0;
+        for (int e = Math.Max(0, epoch); e < epochs; e++)
+            if (e == epochs - 1 || (every > 0 && (e + 1) % every == 0)) n++;
+        return n;
     }
 
     /// <summary>RUN/progress.json for readers outside the process (logging cadence, epoch ends, start and finish).</summary>

@@ -23,4 +23,16 @@ public class StepTimeAverageTests
         for (int i = 0; i < 10 * StepTimeAverage.Horizon; i++) t.Add(2.0); // a lasting change: it gets there
         Assert.InRange(t.Slow, 1.99, 2.0);
     }
+
+    [Fact]
+    public void The_time_left_counts_the_evaluations_to_come_as_the_trainer_runs_them()
+    {
+        Assert.Equal(30, Trainer.EvaluationsLeft(0, 30, 1));   // every epoch
+        Assert.Equal(3, Trainer.EvaluationsLeft(27, 30, 1));
+        Assert.Equal(1, Trainer.EvaluationsLeft(29, 30, 1));   // the last epoch in progress
+        Assert.Equal(0, Trainer.EvaluationsLeft(30, 30, 1));   // done
+        Assert.Equal(4, Trainer.EvaluationsLeft(0, 10, 3));    // epochs 3, 6, 9 and the last (10)
+        Assert.Equal(1, Trainer.EvaluationsLeft(0, 10, 0));    // only the last
+        Assert.Equal(0, Trainer.EvaluationsLeft(0, 10, -1));   // no evaluation data
+    }
 }
