@@ -378,11 +378,14 @@ public sealed class Trainer
 /// Seconds per training step, two ways. <see cref="Fast"/>: a moving average over about 10 steps, which follows a change
 /// of speed quickly (the speed shown). <see cref="Slow"/>: the mean of the last <see cref="Horizon"/> steps or so (the plain
 /// mean until then), for the time left, so that a minute's slowdown (another job on the machine) does not double an
-/// estimate of hours.
+/// estimate of hours. Once <see cref="Warmup"/> steps are in, a step counts as at most <see cref="OutlierFactor"/> times
+/// the mean: one step that spans a pause (a stopped process, a suspended machine) is not a speed, and would otherwise
+/// add its minutes to every step left for the next few hundred steps.
 /// </summary>
 internal struct StepTimeAverage
 {
-    public const int Horizon = 300;
+    public const int Horizon = 300, Warmup = 10;
+    public const double OutlierFactor = 4;
     long steps;
 
     public double Fast { get; private set; }
@@ -390,6 +393,7 @@ internal struct StepTimeAverage
 
     public void Add(double seconds)
     {
+        if (steps >= Warmup) seconds = Math.Min(seconds, OutlierFactor * Slow);
         Fast = steps == 0 ? seconds : 0.9 * Fast + 0.1 * seconds;
         Slow += (seconds - Slow) / Math.Min(++steps, Horizon);
     }

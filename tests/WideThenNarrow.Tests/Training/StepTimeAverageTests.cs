@@ -25,6 +25,26 @@ public class StepTimeAverageTests
     }
 
     [Fact]
+    public void A_step_that_spans_a_pause_counts_as_four_steps_at_most()
+    {
+        var t = new StepTimeAverage();
+        for (int i = 0; i < 500; i++) t.Add(0.5);
+        t.Add(180); // the process was stopped for three minutes in the middle of this step
+        Assert.Equal(0.5 + (4 * 0.5 - 0.5) / StepTimeAverage.Horizon, t.Slow, 12); // not 0.5 + 179.5 / 300 = 1.1 s
+        Assert.Equal(0.9 * 0.5 + 0.1 * 2.0, t.Fast, 12);
+        // A real slowdown to twice the step time is no outlier: it passes whole.
+        t = new StepTimeAverage();
+        for (int i = 0; i < 500; i++) t.Add(0.5);
+        t.Add(1.0);
+        Assert.Equal(0.5 + 0.5 / StepTimeAverage.Horizon, t.Slow, 12);
+        // The first steps (warm-up, a resume's first batches) are taken as they come.
+        t = new StepTimeAverage();
+        t.Add(10);
+        t.Add(0.5);
+        Assert.Equal(5.25, t.Slow, 12);
+    }
+
+    [Fact]
     public void The_time_left_counts_the_evaluations_to_come_as_the_trainer_runs_them()
     {
         Assert.Equal(30, Trainer.EvaluationsLeft(0, 30, 1));   // every epoch
