@@ -13,17 +13,8 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from peer_blas import blas  # noqa: E402  (bench/peer_blas.py, beside this script)
 import wtn_models  # noqa: E402
-
-
-def blas():
-    """Which BLAS this process loaded (Debian's torch takes the system's libblas.so.3): openblas or reference."""
-    try:
-        with open("/proc/self/maps") as f:
-            maps = f.read()
-    except OSError:
-        return "unknown"
-    return "openblas" if "openblas" in maps else "reference" if "libblas.so" in maps else "unknown"
 
 
 def main():

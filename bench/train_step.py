@@ -17,17 +17,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from peer_blas import blas  # noqa: E402  (bench/peer_blas.py, beside this script)
 import wtn_models  # noqa: E402  (the same cifar-resnet20 as wtn builds, with its names)
-
-
-def blas():
-    """Which BLAS this process loaded (Debian's torch takes the system's libblas.so.3): openblas or reference."""
-    try:
-        with open("/proc/self/maps") as f:
-            maps = f.read()
-    except OSError:
-        return "unknown"
-    return "openblas" if "openblas" in maps else "reference" if "libblas.so" in maps else "unknown"
 
 
 def main():
