@@ -106,12 +106,12 @@ public static class BenchCommand
         TorchSharp.torch.manual_seed(0);
         using var model = ModelFactory.Create(cfg, ctx.Device);
         var sizes = name == "bert" ? $"bert L{layers} H{hidden} A{heads} I{intermediate}" : name;
-        var timings = new List<(StepTiming T, string What)> { (StepBenchmark.MaskedLm(model, batch, seq, vocab, warmup, steps, ctx.Device), "masked-LM") };
+        var timings = new List<(StepTiming T, string What)> { (StepBenchmark.MaskedLm(model, batch, seq, vocab, null, warmup, steps, ctx.Device), "masked-LM") };
         if (masked is { } share)
         {
             TorchSharp.torch.manual_seed(0);
             using var again = ModelFactory.Create(cfg, ctx.Device);
-            timings.Add((StepBenchmark.MaskedLmObjectiveStep(again, batch, seq, vocab, share, warmup, steps, ctx.Device), $"masked-LM {share:P0} masked"));
+            timings.Add((StepBenchmark.MaskedLm(again, batch, seq, vocab, share, warmup, steps, ctx.Device), $"masked-LM {share:P0} masked"));
         }
         foreach (var (t, what) in timings)
             Console.WriteLine($"torchsharp {t.Path,-12} {sizes} {what} vocab {vocab} seq {seq} batch {batch} threads {TorchSharp.torch.get_num_threads()}: median {t.MedianMs:F1} ms/step (mean {t.MeanMs:F1}, min {t.MinMs:F1}, {t.Steps} steps), cpu {t.CpuMedianMs:F1} ms/step, {(t.FaultsPerStep is { } f ? $"{f:F0}" : "n/a")} page faults/step, peak RSS {PeakRssMb()} MB");

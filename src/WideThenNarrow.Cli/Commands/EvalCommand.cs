@@ -48,11 +48,9 @@ public static class EvalCommand
                     throw new WtnException($"{path}: a text network with neither a classification nor a masked-LM head; export a downstream_ stage or a pretraining stage");
                 if (parse.GetValue(dataset) is { } d && d != "imdb")
                     throw new WtnException($"--dataset: text classifiers are evaluated on imdb, not '{d}'");
-                if (m.Input.Vocab is null || m.Input.MaxLength is null)
-                    throw new WtnException($"{path} names no vocabulary or length; export the network again with this wtn");
-                var vocab = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, m.Input.Vocab);
+                var (vocab, length) = Text(path, m);
                 using var bert = ModelExport.Load(path, ctx.Device);
-                r = ClassifierEvaluation.Imdb(bert, ctx.DataDir, vocab, m.Input.MaxLength.Value, test, parse.GetValue(batch) ?? 256, parse.GetValue(perClass), ctx.Device);
+                r = ClassifierEvaluation.Imdb(bert, ctx.DataDir, vocab, length, test, parse.GetValue(batch) ?? 256, parse.GetValue(perClass), ctx.Device);
             }
             else
             {
@@ -91,9 +89,7 @@ public static class EvalCommand
     /// </summary>
     static int MaskedLm(string path, ExportManifest m, string? dataset, bool test, int? perClass, int batch, bool json, RunContext ctx)
     {
-        if (m.Input.Vocab is null || m.Input.MaxLength is null)
-            throw new WtnException($"{path} names no vocabulary or length; export the network again with this wtn");
-        var vocab = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, m.Input.Vocab);
+        var (vocab, length) = Text(path, m);
         using var bert = ModelExport.Load(path, ctx.Device);
         MaskedLmEvaluationResult r;
         if (dataset is null or "held-out")
@@ -101,10 +97,10 @@ public static class EvalCommand
             var heldOut = m.Input.HeldOut ?? throw new WtnException(
                 $"{path} does not record the text its run held out (exported by an older wtn, or not from an experiment); give --dataset imdb, sotu, brown or a .txt file");
             if (perClass is not null) throw new WtnException("--per-class: the held-out text has no classes; give --dataset imdb to take N reviews per class");
-            r = MaskedLmEvaluation.HeldOut(bert, ctx.DataDir, vocab, m.Input.MaxLength.Value, heldOut, batch, ctx.Device);
+            r = MaskedLmEvaluation.HeldOut(bert, ctx.DataDir, vocab, length, heldOut, batch, ctx.Device);
         }
         else
-            r = MaskedLmEvaluation.Text(bert, dataset, ctx.DataDir, vocab, m.Input.MaxLength.Value, test, perClass, batch,
+            r = MaskedLmEvaluation.Text(bert, dataset, ctx.DataDir, vocab, length, test, perClass, batch,
                 m.Input.HeldOut?.MaskProbability ?? 0.15, device: ctx.Device);
         if (json)
         {
@@ -121,6 +117,12 @@ public static class EvalCommand
                           (m.TestTop1Last is { } last ? $"; the manifest's test top-1 (its run's held-out text): {Percent(last)}" : ""));
         return 0;
     }
+
+    /// <summary>A text network's vocabulary file (beside the manifest) and sequence length, from its manifest.</summary>
+    static (string Vocab, int Length) Text(string path, ExportManifest m) =>
+        m.Input is { Vocab: { } vocab, MaxLength: { } length }
+            ? (Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, vocab), length)
+            : throw new WtnException($"{path} names no vocabulary or length; export the network again with this wtn");
 
     static string Names(IReadOnlyList<string> classes) =>
         classes.Count <= 4 ? string.Join(", ", classes) : $"{string.Join(", ", classes.Take(3))}, ... {classes.Count} in all";

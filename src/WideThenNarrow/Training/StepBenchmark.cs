@@ -33,42 +33,29 @@ public static class StepBenchmark
     }
 
     /// <summary>
-    /// A BERT masked-LM step on random token ids (every position attended and scored against a random label): forward,
-    /// cross-entropy over all positions, backward, AdamW update, loss.item(). In eval mode, so without dropout (the
-    /// PyTorch peer's BERT has none); the gradients and the update are those of training.
+    /// A BERT masked-LM step on random token ids, every position attended; AdamW update, loss.item(). In eval mode, so
+    /// without dropout (the PyTorch peer's BERT has none); the gradients and the update are those of training. With
+    /// <paramref name="masked"/> null every position is scored against a random label through the full logits (the
+    /// "bare step", as the peer does it); otherwise that share of positions is labelled (the rest -100) and the loss
+    /// is <see cref="MaskedLmObjective"/>'s, whose head runs on the labelled positions only (the "objective" step).
     /// </summary>
-    public static StepTiming MaskedLm(nn.Module<ModelInput, Tensor> model, int batch, int sequence, int vocab, int warmup, int steps, Device device)
+    public static StepTiming MaskedLm(StagedModel model, int batch, int sequence, int vocab, double? masked, int warmup, int steps, Device device)
     {
         manual_seed(0);
         using var ids = randint(0, vocab, [batch, sequence], dtype: ScalarType.Int64, device: device);
         using var mask = ones([batch, sequence], ScalarType.Int64, device);
         using var types = zeros([batch, sequence], ScalarType.Int64, device);
-        using var labels = randint(0, vocab, [batch * sequence], dtype: ScalarType.Int64, device: device);
+        using var random = randint(0, vocab, [batch, sequence], dtype: ScalarType.Int64, device: device);
         var input = new ModelInput(ids, mask, types);
         using var opt = optim.AdamW(model.parameters(), 1e-4, weight_decay: 0.01);
         model.eval();
-        return TimeSteps(opt, () => nn.functional.cross_entropy(model.call(input).flatten(0, 1), labels), warmup, steps);
-    }
-
-    /// <summary>
-    /// The masked-LM step as training runs it: <paramref name="masked"/> of the positions labelled (the rest -100) and
-    /// <see cref="MaskedLmObjective"/>'s loss, whose head runs on the labelled positions only; AdamW; eval mode.
-    /// </summary>
-    public static StepTiming MaskedLmObjectiveStep(StagedModel model, int batch, int sequence, int vocab, double masked, int warmup, int steps, Device device)
-    {
-        manual_seed(0);
-        using var ids = randint(0, vocab, [batch, sequence], dtype: ScalarType.Int64, device: device);
-        using var mask = ones([batch, sequence], ScalarType.Int64, device);
-        using var types = zeros([batch, sequence], ScalarType.Int64, device);
-        using var picked = rand([batch, sequence], device: device).lt(masked);
-        using var random = randint(0, vocab, [batch, sequence], dtype: ScalarType.Int64, device: device);
+        if (masked is not { } share)
+            return TimeSteps(opt, () => nn.functional.cross_entropy(model.call(input).flatten(0, 1), random.flatten()), warmup, steps);
+        using var picked = rand([batch, sequence], device: device).lt(share);
         using var labels = random.masked_fill(picked.logical_not(), MaskedLmObjective.IgnoreIndex);
-        var data = new Batch(new ModelInput(ids, mask, types), labels);
+        var data = new Batch(input, labels);
         var objective = new MaskedLmObjective(model);
-        using var opt = optim.AdamW(model.parameters(), 1e-4, weight_decay: 0.01);
-        model.eval();
-        var t = TimeSteps(opt, () => objective.Compute(data, training: true).Loss, warmup, steps);
-        return t with { Path = "objective" };
+        return TimeSteps(opt, () => objective.Compute(data, training: true).Loss, warmup, steps) with { Path = "objective" };
     }
 
     static StepTiming TimeSteps(optim.Optimizer opt, Func<Tensor> lossOfBatch, int warmup, int steps)

@@ -203,8 +203,7 @@ public sealed class Trainer
                 }
             }
             double trainSeconds = epochSecondsOffset + epochClock.Elapsed.TotalSeconds;
-            bool last = _st.Step >= _totalSteps || _st.Epoch == _epochs - 1;
-            bool evaluate = _job.Eval is not null && (last || (_s.Eval.EveryEpochs > 0 && (_st.Epoch + 1) % _s.Eval.EveryEpochs == 0));
+            bool evaluate = _job.Eval is not null && (_st.Step >= _totalSteps || EvaluatesAfter(_st.Epoch, _epochs, _s.Eval.EveryEpochs));
             var evalClock = Stopwatch.StartNew();
             var (evalLoss, evalTop1) = evaluate ? Evaluate(dtype, Elapsed) : (null, null);
             if (evaluate) evalSeconds = evalClock.Elapsed.TotalSeconds;
@@ -235,19 +234,15 @@ public sealed class Trainer
         return result;
     }
 
+    /// <summary>Whether epoch <paramref name="epoch"/> (0-based) ends with an evaluation: every <paramref name="every"/>-th, and the last.</summary>
+    static bool EvaluatesAfter(int epoch, int epochs, int every) => epoch == epochs - 1 || (every > 0 && (epoch + 1) % every == 0);
+
     /// <summary>
-    /// Evaluations from epoch <paramref name="epoch"/> (0-based, in progress or next) to the end: every
-    /// <paramref name="every"/>-th epoch and always the last; none when <paramref name="every"/> is negative (no
-    /// evaluation data).
+    /// Evaluations from epoch <paramref name="epoch"/> (0-based, in progress or next) to the end, as the loop runs them
+    /// (<see cref="EvaluatesAfter"/>); none when <paramref name="every"/> is negative (no evaluation data).
     /// </summary>
-    internal static int EvaluationsLeft(int epoch, int epochs, int every)
-    {
-        if (every < 0) return 0;
-        int n = 0;
-        for (int e = Math.Max(0, epoch); e < epochs; e++)
-            if (e == epochs - 1 || (every > 0 && (e + 1) % every == 0)) n++;
-        return n;
-    }
+    internal static int EvaluationsLeft(int epoch, int epochs, int every) =>
+        every < 0 ? 0 : Enumerable.Range(Math.Max(0, epoch), Math.Max(0, epochs - Math.Max(0, epoch))).Count(e => EvaluatesAfter(e, epochs, every));
 
     /// <summary>RUN/progress.json for readers outside the process (logging cadence, epoch ends, start and finish).</summary>
     void WriteProgress(double sps, TimeSpan elapsed, TimeSpan? eta) =>
