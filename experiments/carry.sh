@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Carries an unfinished run folder from one machine to the next where runs/ is not kept (our build machines are
+# wiped between sessions, and a full experiment is longer than a session).
+#
+#   experiments/carry.sh save NAME      # pack runs/NAME into experiments/carry/NAME.tar.gz (the run must be stopped)
+#   experiments/carry.sh restore NAME   # unpack it into runs/NAME on a fresh machine, then `wtn run` resumes it
+#
+# The pack holds what resume needs: every file of the run folder except the lock files and all but the newest
+# step checkpoint of each checkpoints/ folder. Stop the run first with SIGTERM (or Ctrl+C): every training process
+# finishes its step and writes a checkpoint there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+usage="usage: experiments/carry.sh save|restore NAME"
+cmd=${1:?$usage}
+name=${2:?$usage}
+runs=${WTN_RUNS:-runs}
+pack=experiments/carry/$name.tar.gz
+
+case $cmd in
+save)
+  dir=$runs/$name
+  [ -d "$dir" ] || { echo "carry: no run folder $dir" >&2; exit 1; }
+  # A stage or run that a live process holds has its .lock flock'ed: refuse rather than pack a half-written state.
+  while IFS= read -r -d '' lock; do
+    flock -n "$lock" true || { echo "carry: $lock is held by a running wtn; stop it (SIGTERM) first" >&2; exit 1; }
+  done < <(find "$dir" -name .lock -print0)
+  list=$(mktemp)
+  trap 'rm -f "$list" "$pack.tmp"' EXIT
+  # Every file but locks and older step checkpoints (names sort by step: step-000000200.ckpt).
+  find "$dir" -type f ! -name .lock ! -name .lock.owner ! -path '*/checkpoints/*' -print > "$list"
+  while IFS= read -r -d '' ck; do
+    ls -1 "$ck"/step-*.ckpt 2>/dev/null | sort | tail -n 1 >> "$list"
+    find "$ck" -type f ! -name 'step-*.ckpt' -print >> "$list"
+  done < <(find "$dir" -type d -name checkpoints -print0)
+  mkdir -p "$(dirname "$pack")"
+  tar -czf "$pack.tmp" -C "$runs" -T <(sed "s|^$runs/||" "$list")
+  mv -f "$pack.tmp" "$pack"
+  echo "carry: $pack ($(du -h "$pack" | cut -f1), $(wc -l < "$list") files)"
+  ;;
+restore)
+  [ -f "$pack" ] || { echo "carry: no pack $pack" >&2; exit 1; }
+  if [ -d "$runs/$name" ] && [ -n "$(ls -A "$runs/$name")" ]; then
+    echo "carry: $runs/$name already exists; move it away to restore $pack" >&2; exit 1
+  fi
+  mkdir -p "$runs"
+  tar -xzf "$pack" -C "$runs"
+  echo "carry: restored $runs/$name from $pack; continue with: wtn run experiments/$name.yaml (same options as before)"
+  ;;
+*) echo "$usage" >&2; exit 1 ;;
+esac
