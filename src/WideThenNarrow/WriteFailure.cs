@@ -38,6 +38,18 @@ public static class WriteFailure
         }
     }
 
+    /// <summary>
+    /// <see cref="Replace(string, string, Action, Func{string, string})"/> through <c>PATH.PID.tmp</c> (the extension kept
+    /// last, for writers that choose the format by it), with the usual message: which file, why, and
+    /// <paramref name="advice"/>, what to do.
+    /// </summary>
+    public static void Replace(string path, Action<string> writeTemp, string advice = "free space on that disk and run the same command again")
+    {
+        var ext = Path.GetExtension(path);
+        var tmp = $"{path[..^ext.Length]}.{Environment.ProcessId}.tmp{ext}";
+        Replace(path, tmp, () => writeTemp(tmp), why => $"cannot write {path}: {why}; {advice}");
+    }
+
     /// <summary>The failure's first line, with EFBIG's message replaced by one that says what to do.</summary>
     public static string Describe(Exception e) =>
         IsFileTooLarge(e)

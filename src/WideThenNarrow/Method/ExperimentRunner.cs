@@ -210,11 +210,7 @@ public sealed class ExperimentRunner
 
     void WriteRunConfig(int seeds) => WriteAtomically(Path.Combine(ExperimentDir, RunConfigFile), RunConfigText(seeds));
 
-    static void WriteAtomically(string path, string text)
-    {
-        var tmp = $"{path}.{Environment.ProcessId}.tmp";
-        WriteFailure.Replace(path, tmp, () => File.WriteAllText(tmp, text), why => $"cannot write {path}: {why}; free space on that disk and run the same command again");
-    }
+    static void WriteAtomically(string path, string text) => WriteFailure.Replace(path, tmp => File.WriteAllText(tmp, text));
 
     /// <summary>
     /// <c>wtn report</c>: the report of whatever stages have finished, without running anything (and without the run's

@@ -41,10 +41,9 @@ public sealed record StageSummary
     public void Save(string stageDir, nn.Module model)
     {
         Directory.CreateDirectory(stageDir);
-        model.save(Path.Combine(stageDir, Weights));
-        var tmp = Path.Combine(stageDir, FileName + ".tmp");
-        File.WriteAllText(tmp, JsonSerializer.Serialize(this, StageContext.Json));
-        File.Move(tmp, Path.Combine(stageDir, FileName), overwrite: true);
+        const string advice = "free space on that disk and run the same command again (the stage's last checkpoint is kept)";
+        WriteFailure.Replace(Path.Combine(stageDir, Weights), tmp => model.save(tmp), advice);
+        WriteFailure.Replace(Path.Combine(stageDir, FileName), tmp => File.WriteAllText(tmp, JsonSerializer.Serialize(this, StageContext.Json)), advice);
     }
 
     public static List<CurvePoint> CurveOf(TrainingResult r) =>

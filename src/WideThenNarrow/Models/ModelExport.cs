@@ -92,6 +92,9 @@ public static class ModelExport
     /// <summary>The weights formats, by extension: safetensors, or torch.save under any of its usual extensions.</summary>
     public static readonly IReadOnlyList<string> WeightExtensions = [".safetensors", ".pth", ".pt", ".bin"];
 
+    /// <summary>What to do when a file of an export cannot be written (a full disk, a file-size limit, a read-only folder).</summary>
+    const string Advice = "free some space or choose another --out";
+
     /// <summary>The manifest's path for <paramref name="weightsPath"/>: the same name with .json.</summary>
     public static string ManifestPath(string weightsPath) => Path.ChangeExtension(weightsPath, ".json");
 
@@ -116,8 +119,8 @@ public static class ModelExport
         try { return WriteFiles(model, config, path, input, source, lastTop1, bestTop1); }
         catch (Exception e) when (WriteFailure.Is(e))
         {
-            // A full disk, a file-size limit or a read-only folder: nothing half-written stays under the final names (temporary files only).
-            throw new WtnException($"cannot write {path} or its manifest: {WriteFailure.Describe(e)}; free some space or choose another --out", e);
+            // The folder cannot be made (each file's own write failure names that file: Advice).
+            throw new WtnException($"cannot write {path} or its manifest: {WriteFailure.Describe(e)}; {Advice}", e);
         }
     }
 
@@ -126,14 +129,7 @@ public static class ModelExport
     {
         var dir = Path.GetDirectoryName(path)!;
         Directory.CreateDirectory(dir);
-        var ext = Path.GetExtension(path);
-        var tmp = Path.Combine(dir, $".{Path.GetFileNameWithoutExtension(path)}.{Environment.ProcessId}.tmp{ext}");
-        try
-        {
-            Models.Weights.Save(model, tmp);
-            File.Move(tmp, path, overwrite: true);
-        }
-        finally { if (File.Exists(tmp)) File.Delete(tmp); }
+        WriteFailure.Replace(path, tmp => Models.Weights.Save(model, tmp), Advice);
 
         if (input.Vocab is { } vocab)
         {
@@ -155,10 +151,7 @@ public static class ModelExport
             TestTop1Last = lastTop1,
             TestTop1Best = bestTop1,
         };
-        var json = ManifestPath(path);
-        var jsonTmp = json + $".{Environment.ProcessId}.tmp";
-        File.WriteAllText(jsonTmp, JsonSerializer.Serialize(manifest, ExportManifest.Json));
-        File.Move(jsonTmp, json, overwrite: true);
+        WriteFailure.Replace(ManifestPath(path), tmp => File.WriteAllText(tmp, JsonSerializer.Serialize(manifest, ExportManifest.Json)), Advice);
         return manifest;
     }
 
@@ -172,9 +165,7 @@ public static class ModelExport
     static void CopyAtomically(string from, string to)
     {
         if (!File.Exists(from)) throw new WtnException($"vocabulary {from} not found; rerun the experiment's data preparation (wtn run rebuilds it)");
-        var tmp = to + $".{Environment.ProcessId}.tmp";
-        File.Copy(from, tmp, overwrite: true);
-        File.Move(tmp, to, overwrite: true);
+        WriteFailure.Replace(to, tmp => File.Copy(from, tmp, overwrite: true), Advice);
     }
 
     /// <summary>The fields that rebuild this family's network (those <see cref="ModelFactory.Create"/> reads for it).</summary>

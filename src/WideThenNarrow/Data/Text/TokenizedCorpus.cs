@@ -98,20 +98,18 @@ public static class TokenCache
         Magic.CopyTo(header, 0);
         BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(8), corpus.Count);
         BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(12), corpus.TokenCount);
-        var offsets = MemoryMarshal.AsBytes(corpus.Offsets.AsSpan());
-        var ids = MemoryMarshal.AsBytes(corpus.Ids.AsSpan());
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         hash.AppendData(header);
-        hash.AppendData(offsets);
-        hash.AppendData(ids);
-        var tmp = path + $".{Environment.ProcessId}.tmp";
-        using (var f = File.Create(tmp))
+        hash.AppendData(MemoryMarshal.AsBytes(corpus.Offsets.AsSpan()));
+        hash.AppendData(MemoryMarshal.AsBytes(corpus.Ids.AsSpan()));
+        var digest = hash.GetHashAndReset();
+        WriteFailure.Replace(path, tmp =>
         {
+            using var f = File.Create(tmp);
             f.Write(header);
-            f.Write(offsets);
-            f.Write(ids);
-            f.Write(hash.GetHashAndReset());
-        }
-        File.Move(tmp, path, overwrite: true);
+            f.Write(MemoryMarshal.AsBytes(corpus.Offsets.AsSpan()));
+            f.Write(MemoryMarshal.AsBytes(corpus.Ids.AsSpan()));
+            f.Write(digest);
+        });
     }
 }

@@ -138,9 +138,7 @@ public static class WordPieceTrainer
     public static void WriteVocab(string path, IReadOnlyList<string> vocab)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var tmp = path + ".tmp";
-        File.WriteAllText(tmp, string.Join('\n', vocab) + "\n", new UTF8Encoding(false));
-        File.Move(tmp, path, overwrite: true);
+        WriteFailure.Replace(path, tmp => File.WriteAllText(tmp, string.Join('\n', vocab) + "\n", new UTF8Encoding(false)));
     }
 
     /// <summary>
