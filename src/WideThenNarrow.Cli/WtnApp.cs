@@ -94,6 +94,11 @@ public sealed class GlobalOptions
                 WriteError($"{WideThenNarrow.WriteFailure.Describe(e)}; check free space (df -h), permissions and the path, then run the same command again", verbose ? e : null);
                 return 2;
             }
+            catch (Training.TrainingInterruptedException e)
+            {
+                WriteError($"{e.Message}; {e.Advice}", null);
+                return 130;
+            }
             catch (OperationCanceledException)
             {
                 WriteError("interrupted", null);

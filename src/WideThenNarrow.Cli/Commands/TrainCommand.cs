@@ -29,10 +29,10 @@ public static class TrainCommand
             var dir = parse.GetValue(runDir) ?? Path.Combine("runs", Path.GetFileNameWithoutExtension(path), "train");
             TrainingResult result;
             try { result = Run(cfg, ctx, dir, parse.GetValue(resume), ct); }
-            catch (OperationCanceledException e) when (ct.IsCancellationRequested)
+            catch (TrainingInterruptedException e)
             {
-                Console.Error.WriteLine($"wtn: {e.Message}"); // names the checkpoint written on the way out
-                throw;
+                // Names the checkpoint written on the way out; exit code 130 as for any interruption.
+                throw new TrainingInterruptedException(e.Stage, e.Step, e.Checkpoint, e.CancellationToken) { Advice = "continue with the same command plus --resume" };
             }
             Console.WriteLine($"done: {result.Steps} steps in {ProgressRenderer.Format(result.WallTime)}" +
                               (result.Last?.EvalTop1 is { } last ? $"; eval top-1 last {last:P2}" : "") +

@@ -192,7 +192,7 @@ public sealed class Trainer
                         _st.ElapsedSeconds = Elapsed().TotalSeconds;
                         var path = SaveCheckpoint(opt);
                         WriteProgress(sps, Elapsed(), eta);
-                        throw new OperationCanceledException($"stage {_job.Stage} interrupted at step {_st.Step}; checkpoint {path}; continue with --resume", cancel);
+                        throw new TrainingInterruptedException(_job.Stage, _st.Step, path, cancel);
                     }
                     if (!epochDone && _s.Checkpoint.EverySteps > 0 && _st.Step % _s.Checkpoint.EverySteps == 0)
                     {

@@ -217,4 +217,53 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
         }
         finally { Directory.Delete(dir, true); }
     }
+
+    [Fact]
+    public void SIGTERM_checkpoints_the_stage_and_says_where_and_how_to_continue()
+    {
+        var dir = TestData.NewTempFolder("sigterm");
+        try
+        {
+            var c = ExperimentRunnerTests.Tiny("sigterm", baselines: false) with
+            {
+                Imitation = null, Finetune = null,
+                Wide = new WideStageConfig { Train = ExperimentRunnerTests.Budget(steps: 100000) with { Checkpoint = new CheckpointConfig { EverySteps = 1000, KeepLast = 1 } } },
+            };
+            var file = Path.Combine(dir, "sigterm.yaml");
+            File.WriteAllText(file, ConfigLoader.ToYaml(c));
+            string data = Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!;
+            var runs = Path.Combine(dir, "runs");
+            var psi = new ProcessStartInfo(WtnProcess.ExePath, $"--threads 1 --data-dir \"{data}\" run \"{file}\" --runs-dir \"{runs}\"")
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            using var run = Process.Start(psi)!;
+            var stderr = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            var stdout = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            run.OutputDataReceived += (_, e) => { if (e.Data is not null) stdout.Enqueue(e.Data); };
+            run.ErrorDataReceived += (_, e) => { if (e.Data is not null) stderr.Enqueue(e.Data); };
+            run.BeginOutputReadLine();
+            run.BeginErrorReadLine();
+            // Mid-stage: the trainer has logged a few steps (progress.json every 2 steps).
+            var train = Path.Combine(runs, "sigterm", "seed-0", "wide", "train");
+            var clock = Stopwatch.StartNew();
+            while (!(RunProgressFile.TryRead(train)?.Step >= 4) && clock.Elapsed < TimeSpan.FromMinutes(3) && !run.HasExited)
+                Thread.Sleep(50);
+            Assert.False(run.HasExited, string.Join("\n", stdout.Concat(stderr)));
+
+            using (var kill = Process.Start("kill", $"-TERM {run.Id}")!) kill.WaitForExit();
+            Assert.True(run.WaitForExit(120_000), "wtn run outlived SIGTERM");
+            run.WaitForExit();
+            Assert.Equal(130, run.ExitCode);
+            // One line: the stage, the step, the checkpoint written on the way out, and how to go on.
+            var line = Assert.Single(stderr);
+            var m = Regex.Match(line, @"^wtn: error: stage wide interrupted at step (\d+); checkpoint (\S+); run the same command again to continue$");
+            Assert.True(m.Success, line);
+            Assert.True(File.Exists(m.Groups[2].Value), line);
+            Assert.Equal($"step-{long.Parse(m.Groups[1].Value):D9}.ckpt", Path.GetFileName(m.Groups[2].Value));
+            Assert.Equal(long.Parse(m.Groups[1].Value), RunProgressFile.TryRead(train)!.Step);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }

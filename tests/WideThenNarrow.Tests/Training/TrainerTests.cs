@@ -74,8 +74,9 @@ public sealed class TrainerTests : IDisposable
         // Ctrl-C after step 17 (epoch 2, batch 5 of 12): the step finishes, a checkpoint is written, the run throws.
         using var cts = new CancellationTokenSource();
         var (_, partJob) = Job("part", s, progress: new Sink(p => { if (p.Kind == TrainingEventKind.Step && p.Step == 17) cts.Cancel(); }));
-        Assert.ThrowsAny<OperationCanceledException>(() => Trainer.Run(partJob, cts.Token));
+        var stop = Assert.Throws<TrainingInterruptedException>(() => Trainer.Run(partJob, cts.Token));
         Assert.EndsWith("step-000000017.ckpt", Trainer.LatestCheckpoint(partJob.RunDir));
+        Assert.Equal((17L, Trainer.LatestCheckpoint(partJob.RunDir)), (stop.Step, stop.Checkpoint));
 
         // Resume into a differently initialised model: everything must come from the checkpoint.
         var (resumed, resumeJob) = Job("part", s, resume: true, initSeed: 99);
