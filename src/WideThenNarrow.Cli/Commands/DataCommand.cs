@@ -39,6 +39,20 @@ public static class DataCommand
         return cmd;
     }
 
+    /// <summary>
+    /// Fetches each of <paramref name="sources"/> missing from the data folder (a line before each, the fetcher's
+    /// progress after), so a verb given a catalog dataset needs no `wtn data fetch` first.
+    /// </summary>
+    public static void EnsurePresent(IEnumerable<DatasetSource> sources, RunContext ctx, CancellationToken ct)
+    {
+        var fetcher = new DatasetFetcher(ctx.DataDir, new LineProgress(Console.Out));
+        foreach (var source in sources.Where(s => !fetcher.IsPresent(s)))
+        {
+            Console.WriteLine($"{source.Name} is not in {ctx.DataDir}: fetching it (wtn data fetch {source.Name})");
+            fetcher.Fetch(source, ct);
+        }
+    }
+
     static Command BuildList(GlobalOptions g)
     {
         var json = new Option<bool>("--json") { Description = "Print as JSON" };

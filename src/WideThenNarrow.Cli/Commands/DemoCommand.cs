@@ -22,13 +22,8 @@ public static class DemoCommand
         cmd.SetAction(g.Handler((parse, ctx, ct) =>
         {
             var clock = Stopwatch.StartNew();
-            var fetcher = new DatasetFetcher(ctx.DataDir);
-            if (!fetcher.IsPresent(DatasetCatalog.FashionMnist))
-            {
-                Console.WriteLine($"fetching Fashion-MNIST into {ctx.DataDir} ...");
-                fetcher.Fetch(DatasetCatalog.FashionMnist, ct);
-            }
             var config = DemoExperiment.Build();
+            DataCommand.EnsurePresent(ExperimentDatasets.Sources(config.Data), ctx, ct);
             Console.WriteLine(DemoExperiment.Describe(config));
             RunCommand.Execute(config, parse.GetValue(seeds), parse.GetValue(runsDir)!, ctx, ct);
             Console.WriteLine($"demo finished in {clock.Elapsed.TotalMinutes:F1} min. A short run on a subset: for the full experiment, `wtn run experiments/fashion-mnist-resnet.yaml`.");

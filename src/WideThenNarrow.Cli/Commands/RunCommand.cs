@@ -38,6 +38,7 @@ public static class RunCommand
             if (n < 1) throw new WtnException($"--jobs must be at least 1, got {n}");
             int? threadBudget = parse.GetValue(budget);
             if (threadBudget < 0) throw new WtnException($"--thread-budget must be 0 (fixed threads) or more, got {threadBudget}");
+            DataCommand.EnsurePresent(ExperimentDatasets.Sources(config.Data), ctx, ct);
             if (parse.GetValue(join))
             {
                 if (n > 1) throw new WtnException("--join and --jobs exclude each other: a joining process is one job of the run it joins");

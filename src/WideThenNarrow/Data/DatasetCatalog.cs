@@ -77,9 +77,12 @@ public static class DatasetCatalog
     /// <summary>Original download addresses of datasets that no package here carries, for users with internet.</summary>
     public const string CifarAddress = "https://www.cs.toronto.edu/~kriz/cifar.html";
 
+    /// <summary>The catalog's dataset called <paramref name="name"/>, or null (a folder of images, CIFAR-10 by hand).</summary>
+    public static DatasetSource? Find(string name) =>
+        All.FirstOrDefault(d => string.Equals(d.Name, name, StringComparison.OrdinalIgnoreCase));
+
     public static DatasetSource Get(string name) =>
-        All.FirstOrDefault(d => string.Equals(d.Name, name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new WtnException(name.StartsWith("cifar", StringComparison.OrdinalIgnoreCase)
+        Find(name) ?? throw new WtnException(name.StartsWith("cifar", StringComparison.OrdinalIgnoreCase)
             ? $"dataset '{name}' cannot be fetched here: download the binary version from {CifarAddress} and extract it into the data folder as {name.ToLowerInvariant()}/"
             : $"unknown dataset '{name}', expected one of: {string.Join(", ", All.Select(d => d.Name))}, all");
 

@@ -40,6 +40,15 @@ public static class ExperimentDatasets
         data.Text is { } text
             ? new MaskedLmExperimentDataset(Data.Text.TextExperimentData.Load(dataDir, text, log))
             : new ImageExperimentDataset(ImageDataset.Load(data.Dataset, dataDir), data);
+
+    /// <summary>
+    /// The catalog datasets an experiment reads (<c>wtn data fetch</c> can bring them): the text track's three corpora,
+    /// or the image dataset when the catalog has it.
+    /// </summary>
+    public static IReadOnlyList<DatasetSource> Sources(ExperimentData data) =>
+        data.Text is not null
+            ? [DatasetCatalog.Sotu, DatasetCatalog.Brown, DatasetCatalog.Imdb]
+            : DatasetCatalog.Find(data.Dataset) is { } source ? [source] : [];
 }
 
 /// <summary>An image dataset with the experiment's loader settings (crop, flip, stratified subsets).</summary>

@@ -117,6 +117,18 @@ public sealed class DatasetFetcherTests : IDisposable
     }
 
     [Fact]
+    public void An_experiment_fetches_the_catalog_datasets_it_reads()
+    {
+        // wtn run / demo / train fetch these when missing: the text track's three corpora, a catalog image dataset,
+        // nothing for a dataset only the user can bring (CIFAR-10 by hand, a folder of images).
+        var text = new WideThenNarrow.Method.ExperimentData { Text = new WideThenNarrow.Data.Text.TextDataOptions() };
+        Assert.Equal(["sotu", "brown", "imdb"], WideThenNarrow.Method.ExperimentDatasets.Sources(text).Select(d => d.Name));
+        Assert.Equal([DatasetCatalog.FashionMnist], WideThenNarrow.Method.ExperimentDatasets.Sources(new WideThenNarrow.Method.ExperimentData { Dataset = "Fashion-MNIST" }));
+        Assert.Empty(WideThenNarrow.Method.ExperimentDatasets.Sources(new WideThenNarrow.Method.ExperimentData { Dataset = "cifar-10" }));
+        Assert.Empty(WideThenNarrow.Method.ExperimentDatasets.Sources(new WideThenNarrow.Method.ExperimentData { Dataset = "/srv/my-images" }));
+    }
+
+    [Fact]
     public void Entries_are_picked_by_path_inside_the_package()
     {
         Assert.Equal("train-images-idx3-ubyte.gz", DatasetCatalog.FashionMnist.Files("./usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"));
