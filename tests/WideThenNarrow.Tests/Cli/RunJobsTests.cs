@@ -174,26 +174,8 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
         try
         {
             // Long enough stages that both processes are mid-stage when the run is killed.
-            var c = ExperimentRunnerTests.Tiny("jobkill", baselines: false) with
-            {
-                Imitation = null, Finetune = null,
-                Wide = new WideStageConfig { Train = ExperimentRunnerTests.Budget(steps: 100000) with { Checkpoint = new CheckpointConfig { EverySteps = 50, KeepLast = 1 } } },
-                Standard = new StandardStageConfig { Train = ExperimentRunnerTests.Budget(steps: 100000) with { Checkpoint = new CheckpointConfig { EverySteps = 50, KeepLast = 1 } } },
-            };
-            var file = Path.Combine(dir, "jobkill.yaml");
-            File.WriteAllText(file, ConfigLoader.ToYaml(c));
-            string data = Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!;
-            var runs = Path.Combine(dir, "runs");
-            var psi = new ProcessStartInfo(WtnProcess.ExePath, $"--threads 2 --data-dir \"{data}\" run \"{file}\" --runs-dir \"{runs}\" --jobs 2")
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            using var run = Process.Start(psi)!;
-            var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
-            run.OutputDataReceived += (_, e) => { if (e.Data is not null) lines.Enqueue(e.Data); };
-            run.BeginOutputReadLine();
-            run.BeginErrorReadLine();
+            var (run, lines, _, runs) = StartLongRun(dir, "jobkill", withStandard: true, checkpointEvery: 50, "--threads 2", "--jobs 2");
+            using var _run = run;
             var standardCkpt = Path.Combine(runs, "jobkill", "seed-0", "standard", "train", "checkpoints");
             var clock = Stopwatch.StartNew();
             while (!(Directory.Exists(standardCkpt) && Directory.GetFiles(standardCkpt, "step-*").Length > 0) && clock.Elapsed < TimeSpan.FromMinutes(3) && !run.HasExited)
@@ -224,27 +206,8 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
         var dir = TestData.NewTempFolder("sigterm");
         try
         {
-            var c = ExperimentRunnerTests.Tiny("sigterm", baselines: false) with
-            {
-                Imitation = null, Finetune = null,
-                Wide = new WideStageConfig { Train = ExperimentRunnerTests.Budget(steps: 100000) with { Checkpoint = new CheckpointConfig { EverySteps = 1000, KeepLast = 1 } } },
-            };
-            var file = Path.Combine(dir, "sigterm.yaml");
-            File.WriteAllText(file, ConfigLoader.ToYaml(c));
-            string data = Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!;
-            var runs = Path.Combine(dir, "runs");
-            var psi = new ProcessStartInfo(WtnProcess.ExePath, $"--threads 1 --data-dir \"{data}\" run \"{file}\" --runs-dir \"{runs}\"")
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            using var run = Process.Start(psi)!;
-            var stderr = new System.Collections.Concurrent.ConcurrentQueue<string>();
-            var stdout = new System.Collections.Concurrent.ConcurrentQueue<string>();
-            run.OutputDataReceived += (_, e) => { if (e.Data is not null) stdout.Enqueue(e.Data); };
-            run.ErrorDataReceived += (_, e) => { if (e.Data is not null) stderr.Enqueue(e.Data); };
-            run.BeginOutputReadLine();
-            run.BeginErrorReadLine();
+            var (run, stdout, stderr, runs) = StartLongRun(dir, "sigterm", withStandard: false, checkpointEvery: 1000, "--threads 1", "");
+            using var _run = run;
             // Mid-stage: the trainer has logged a few steps (progress.json every 2 steps).
             var train = Path.Combine(runs, "sigterm", "seed-0", "wide", "train");
             var clock = Stopwatch.StartNew();
@@ -265,5 +228,38 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(long.Parse(m.Groups[1].Value), RunProgressFile.TryRead(train)!.Step);
         }
         finally { Directory.Delete(dir, true); }
+    }
+
+    /// <summary>
+    /// Starts <c>wtn run</c> in the background on a tiny experiment whose wide stage (and standard, with
+    /// <paramref name="withStandard"/>) would train for 100,000 steps: its standard output and error lines as they come.
+    /// </summary>
+    static (Process Run, System.Collections.Concurrent.ConcurrentQueue<string> Stdout, System.Collections.Concurrent.ConcurrentQueue<string> Stderr, string RunsDir)
+        StartLongRun(string dir, string name, bool withStandard, int checkpointEvery, string globalArgs, string runArgs)
+    {
+        var train = ExperimentRunnerTests.Budget(steps: 100000) with { Checkpoint = new CheckpointConfig { EverySteps = checkpointEvery, KeepLast = 1 } };
+        var c = ExperimentRunnerTests.Tiny(name, baselines: false) with
+        {
+            Imitation = null, Finetune = null,
+            Wide = new WideStageConfig { Train = train },
+            Standard = withStandard ? new StandardStageConfig { Train = train } : null,
+        };
+        var file = Path.Combine(dir, $"{name}.yaml");
+        File.WriteAllText(file, ConfigLoader.ToYaml(c));
+        string data = Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!;
+        var runs = Path.Combine(dir, "runs");
+        var psi = new ProcessStartInfo(WtnProcess.ExePath, $"{globalArgs} --data-dir \"{data}\" run \"{file}\" --runs-dir \"{runs}\" {runArgs}")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        var run = Process.Start(psi)!;
+        var stdout = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var stderr = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        run.OutputDataReceived += (_, e) => { if (e.Data is not null) stdout.Enqueue(e.Data); };
+        run.ErrorDataReceived += (_, e) => { if (e.Data is not null) stderr.Enqueue(e.Data); };
+        run.BeginOutputReadLine();
+        run.BeginErrorReadLine();
+        return (run, stdout, stderr, runs);
     }
 }
