@@ -78,11 +78,11 @@ public sealed record StageWork(long Seed, string Stage, double Cost, double? Tra
 /// Training time left, in process-seconds (stages side by side in several processes share it): <see cref="Measured"/>
 /// from the started stages' own step times; <see cref="Estimated"/> for the <see cref="EstimatedStages"/> stages (or
 /// later runs of a started one) not started, from their estimated work at the pace of a started stage of the same
-/// kind (<see cref="SameKindStages"/> of them), else at <see cref="SecondsPerWork"/>, the median pace of the started stages.
+/// kind, else of a finished one (<see cref="SameKindStages"/> of them), else at <see cref="SecondsPerWork"/>, the median pace of the started stages.
 /// </summary>
 public sealed record TimeLeft(double Measured, double Estimated, int EstimatedStages, IReadOnlyList<string> MeasuredStages, double SecondsPerWork)
 {
-    /// <summary>How many of the estimated stages or runs took the pace of started stages of their own kind.</summary>
+    /// <summary>How many of the estimated stages or runs took the pace of started (else finished) stages of their own kind.</summary>
     public int SameKindStages { get; init; }
 
     /// <summary>
@@ -102,8 +102,8 @@ public sealed record TimeLeft(double Measured, double Estimated, int EstimatedSt
         if (EstimatedStages > 0)
         {
             string pace = SameKindStages == 0 ? "the started stages' median pace"
-                : SameKindStages == EstimatedStages ? "the pace of started stages training the same networks"
-                : $"the pace of started stages training the same networks ({SameKindStages}) or else the started stages' median pace";
+                : SameKindStages == EstimatedStages ? "the pace of started (else finished) stages training the same networks"
+                : $"the pace of started (else finished) stages training the same networks ({SameKindStages}) or else the started stages' median pace";
             parts.Add($"{StageStatus.Duration(Estimated)} estimated for {(EstimatedStages == 1 ? "one stage or run" : $"{EstimatedStages} stages or runs")} not started, from their multiply-accumulates at {pace}");
         }
         var wall = Wall is { } w
@@ -122,7 +122,8 @@ public static class ExperimentStatus
     /// stage not done is estimated from its work. The pace for an estimate (seconds per unit of work, from the started
     /// stages in their "train" run at their last recorded speed: measured on this machine, in this run's conditions) is
     /// the median of the started stages of the same kind (the same networks: standard_long at standard's pace,
-    /// fine-tuning with a teacher at kd's), else the median of all started stages. Null when the run is done or no
+    /// fine-tuning with a teacher at kd's), else that of the finished stages of that kind (their wall time over their
+    /// work), else the median of all started stages. Null when the run is done or no
     /// started stage has recorded a speed.
     /// </summary>
     public static TimeLeft? TimeLeft(IReadOnlyList<StageStatus> status, IReadOnlyList<StageWork> work)
@@ -142,10 +143,15 @@ public static class ExperimentStatus
         }
         double pace = Median(paced.Select(p => p.Pace));
         var paceOfKind = paced.Where(p => p.Kind is not null).GroupBy(p => p.Kind!).ToDictionary(g => g.Key, g => Median(g.Select(p => p.Pace)));
+        // Finished stages of a kind no started stage trains: their whole wall time over their whole work.
+        var finishedPaceOfKind = status
+            .Where(s => s.State == StageState.Done && s.WallSeconds > 0 && byStage.TryGetValue((s.Seed, s.Stage), out var w) && w.Kind is not null && w.Cost > 0)
+            .GroupBy(s => byStage[(s.Seed, s.Stage)].Kind!)
+            .ToDictionary(g => g.Key, g => Median(g.Select(s => s.WallSeconds!.Value / byStage[(s.Seed, s.Stage)].Cost)));
         int sameKind = 0;
         double PaceFor(StageWork w)
         {
-            if (w.Kind is null || !paceOfKind.TryGetValue(w.Kind, out var own)) return pace;
+            if (w.Kind is null || !(paceOfKind.TryGetValue(w.Kind, out var own) || finishedPaceOfKind.TryGetValue(w.Kind, out own))) return pace;
             sameKind++;
             return own;
         }

@@ -112,6 +112,16 @@ public class TimeLeftTests
         // fitnets' train run and finetune at kd's pace, standard_long at standard's, imitation (no started stage of its kind) at the median.
         Assert.Equal(100 * 20 + 100 * 15 + 1000 * 20 + 200 * 3, left.Estimated);
         Assert.Equal((4, 3), (left.EstimatedStages, left.SameKindStages));
-        Assert.Contains("at the pace of started stages training the same networks (3) or else the started stages' median pace", left.Describe());
+        Assert.Contains("at the pace of started (else finished) stages training the same networks (3) or else the started stages' median pace", left.Describe());
+
+        // kd finished (an hour for its 20 units: 180 s per unit) and nothing training teacher and student has started:
+        // fitnets and finetune take kd's finished pace, not the started stages' median. A started stage of a kind comes
+        // first: standard_long keeps standard's pace although another stage of that kind finished (at 360 s per unit).
+        var kdDone = ExperimentStatus.TimeLeft([.. status.Where(s => s.Stage is not ("kd" or "fitnets")),
+            Other("kd", StageState.Done), Other("fitnets", StageState.Pending), Other("standard_old", StageState.Done)],
+            [.. work, new(0, "standard_old", 10, 10, "thin")])!;
+        Assert.Equal(600, kdDone.SecondsPerWork); // the median of deeper's 200 and standard's 1000
+        Assert.Equal(180 * 24 + 180 * 15 + 1000 * 20 + 600 * 3, kdDone.Estimated);
+        Assert.Equal((4, 3), (kdDone.EstimatedStages, kdDone.SameKindStages));
     }
 }
