@@ -4,13 +4,16 @@
 #
 #   experiments/carry.sh save NAME      # pack runs/NAME into experiments/carry/NAME.tar.gz (the run must be stopped)
 #   experiments/carry.sh restore NAME   # unpack it into runs/NAME on a fresh machine, then `wtn run` resumes it
+#   experiments/carry.sh start NAME [wtn run options]   # restore if runs/NAME is missing, build wtn into a copy of its
+#                                       # own (later builds do not touch the running binary), start `wtn run
+#                                       # experiments/NAME.yaml OPTIONS` in the background, log in runs/NAME.log
 #
 # The pack holds what resume needs: every file of the run folder except the lock files and all but the newest
 # step checkpoint of each checkpoints/ folder. Stop the run first with SIGTERM (or Ctrl+C): every training process
 # finishes its step and writes a checkpoint there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage="usage: experiments/carry.sh save|restore NAME"
+usage="usage: experiments/carry.sh save|restore|start NAME [wtn run options]"
 cmd=${1:?$usage}
 name=${2:?$usage}
 runs=${WTN_RUNS:-runs}
@@ -45,6 +48,21 @@ restore)
   mkdir -p "$runs"
   tar -xzf "$pack" -C "$runs"
   echo "carry: restored $runs/$name from $pack; continue with: wtn run experiments/$name.yaml (same options as before)"
+  ;;
+start)
+  shift 2
+  [ -f "experiments/$name.yaml" ] || { echo "carry: no experiment file experiments/$name.yaml" >&2; exit 1; }
+  if [ ! -d "$runs/$name" ] && [ -f "$pack" ]; then "$0" restore "$name"; fi
+  bin=${WTN_BIN:-/tmp/wtn-$name}
+  if ! out=$(dotnet build src/WideThenNarrow.Cli -c Release -v q -nologo 2>&1); then
+    echo "$out" | grep -E ": error " >&2; echo "carry: the build failed; nothing started" >&2; exit 1
+  fi
+  rm -rf "$bin" && cp -r src/WideThenNarrow.Cli/bin/Release/net10.0/linux-x64 "$bin"
+  mkdir -p "$runs"
+  log=$runs/$name.log
+  echo "=== start $(date -u '+%Y-%m-%d %H:%M:%S UTC') from $(git rev-parse --short HEAD): wtn run experiments/$name.yaml $* ===" >> "$log"
+  (setsid nohup "$bin/wtn" --data-dir "${WTN_DATA:-$PWD/data}" run "experiments/$name.yaml" --runs-dir "$runs" "$@" >> "$log" 2>&1 < /dev/null &)
+  echo "carry: started $bin/wtn run experiments/$name.yaml $*; log $log; stop it with: pkill -TERM -f '$bin/wtn'"
   ;;
 *) echo "$usage" >&2; exit 1 ;;
 esac
