@@ -17,11 +17,18 @@ public static class CheckpointFile
 
     public static void Write(string path, IReadOnlyList<(string Name, Action<BinaryWriter> Write)> sections)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        Directory.CreateDirectory(dir);
         var tmp = path + ".tmp";
         // Disk full, quota, file-size limit, I/O error: the previous checkpoint is untouched (only the temp file was being written).
-        WriteFailure.Replace(path, tmp, () => WriteTemp(tmp, sections),
-            why => $"cannot write checkpoint {path}: {why}; the previous checkpoint is intact: free space on that disk and run the same command again to resume");
+        WriteFailure.Replace(path, tmp, () => WriteTemp(tmp, sections), why =>
+        {
+            // Only the temporary file was written: whatever *.ckpt is there (PATH itself too, when rewritten) is whole.
+            var previous = Directory.GetFiles(dir, "*.ckpt").Order(StringComparer.Ordinal).LastOrDefault();
+            return $"cannot write checkpoint {path}: {why}; " + (previous is null
+                ? "there is no earlier checkpoint: free space on that disk and run the same command again (the run starts over)"
+                : $"the previous checkpoint ({Path.GetFileName(previous)}) is intact: free space on that disk and run the same command again to resume");
+        });
     }
 
     static void WriteTemp(string tmp, IReadOnlyList<(string Name, Action<BinaryWriter> Write)> sections)

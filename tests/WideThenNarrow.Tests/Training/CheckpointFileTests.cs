@@ -22,7 +22,7 @@ public class CheckpointFileTests
             ]));
             Assert.Contains(path, e.Message);
             Assert.Contains("No space left on device", e.Message);
-            Assert.Contains("previous checkpoint is intact", e.Message);
+            Assert.Contains("previous checkpoint (step-00000010.ckpt) is intact", e.Message);
             Assert.False(File.Exists(path + ".tmp"));
             Assert.Equal(before, File.ReadAllBytes(path));
             Assert.Equal(new byte[] { 1, 2, 3 }, CheckpointFile.Read(path)["a"]);
