@@ -17,7 +17,7 @@ usage="usage: experiments/carry.sh save|restore|start NAME [wtn run options]"
 cmd=${1:?$usage}
 name=${2:?$usage}
 runs=${WTN_RUNS:-runs}
-pack=experiments/carry/$name.tar.gz
+pack=${WTN_CARRY:-experiments/carry}/$name.tar.gz
 
 case $cmd in
 save)
@@ -46,7 +46,7 @@ restore)
     echo "carry: $runs/$name already exists; move it away to restore $pack" >&2; exit 1
   fi
   mkdir -p "$runs"
-  tar -xzf "$pack" -C "$runs"
+  tar -xzf "$pack" -C "$runs" --no-same-owner
   echo "carry: restored $runs/$name from $pack; continue with: wtn run experiments/$name.yaml (same options as before)"
   ;;
 start)

@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using WideThenNarrow.Training;
+
+namespace WideThenNarrow.Tests.Cli;
+
+/// <summary>
+/// experiments/carry.sh, which carries an unfinished run folder between machines through git: what it packs, that a
+/// restore gives the same files back, and what it refuses.
+/// </summary>
+public sealed class CarryScriptTests : IDisposable
+{
+    readonly string _dir = TestData.NewTempFolder("carry");
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    (int Code, string Output) Carry(string args, string runs)
+    {
+        var psi = new ProcessStartInfo("bash", [Path.Combine(TestData.RepoRoot, "experiments", "carry.sh"), .. args.Split(' ')])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        psi.Environment["WTN_RUNS"] = runs;
+        psi.Environment["WTN_CARRY"] = Path.Combine(_dir, "packs");
+        using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        var error = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, output.Result + error);
+    }
+
+    static void Write(string path, string text)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, text);
+    }
+
+    [Fact]
+    public void Save_packs_the_newest_checkpoint_of_each_stage_without_locks_and_restore_gives_it_back()
+    {
+        var runs = Path.Combine(_dir, "runs");
+        var exp = Path.Combine(runs, "exp");
+        Write(Path.Combine(exp, "run-config.yaml"), "seeds: 1\n");
+        Write(Path.Combine(exp, "seed-0", "wide", "stage.json"), "{}");
+        Write(Path.Combine(exp, "seed-0", "deeper", "train", "checkpoints", "step-000000100.ckpt"), "old");
+        Write(Path.Combine(exp, "seed-0", "deeper", "train", "checkpoints", "step-000000200.ckpt"), "new");
+        Write(Path.Combine(exp, "seed-0", "deeper", "train", "checkpoints", "best.ckpt"), "best");
+        Write(Path.Combine(exp, "seed-0", "deeper", "train", "progress.json"), "{\"step\": 200}");
+        Write(Path.Combine(exp, "seed-0", "imitation", "block-03", "checkpoints", "step-000000007.ckpt"), "block");
+        Write(Path.Combine(exp, "seed-0", "deeper", ".lock.owner"), "process 1 on vm");
+        Write(Path.Combine(exp, "seed-0", "deeper", ".lock"), "");
+
+        // A live wtn holds the stage's lock: nothing is packed.
+        using (RunLock.Acquire(Path.Combine(exp, "seed-0", "deeper")))
+        {
+            var (held, said) = Carry("save exp", runs);
+            Assert.Equal(1, held);
+            Assert.Contains("is held by a running wtn", said);
+            Assert.False(File.Exists(Path.Combine(_dir, "packs", "exp.tar.gz")));
+        }
+        var (code, output) = Carry("save exp", runs);
+        Assert.True(code == 0, output);
+
+        var back = Path.Combine(_dir, "back");
+        (code, output) = Carry("restore exp", back);
+        Assert.True(code == 0, output);
+        string[] Files(string root) => [.. Directory.GetFiles(root, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(root, f)).Order(StringComparer.Ordinal)];
+        Assert.Equal(
+            [.. Files(exp).Where(f => !f.EndsWith(".lock", StringComparison.Ordinal) && !f.EndsWith(".lock.owner", StringComparison.Ordinal) && !f.EndsWith("step-000000100.ckpt", StringComparison.Ordinal))],
+            Files(Path.Combine(back, "exp")));
+        Assert.Equal("new", File.ReadAllText(Path.Combine(back, "exp", "seed-0", "deeper", "train", "checkpoints", "step-000000200.ckpt")));
+
+        // A folder already there is not overwritten.
+        (code, output) = Carry("restore exp", back);
+        Assert.Equal(1, code);
+        Assert.Contains("already exists", output);
+        // Nothing to pack, or no pack to restore: one line each.
+        Assert.Contains("no run folder", Carry("save nope", runs).Output);
+        Assert.Contains("no pack", Carry("restore nope", back).Output);
+    }
+}
