@@ -52,7 +52,7 @@ restore)
 start)
   shift 2
   [ -f "experiments/$name.yaml" ] || { echo "carry: no experiment file experiments/$name.yaml" >&2; exit 1; }
-  if [ ! -d "$runs/$name" ] && [ -f "$pack" ]; then "$0" restore "$name"; fi
+  if [ ! -d "$runs/$name" ] && [ -f "$pack" ]; then bash experiments/carry.sh restore "$name"; fi
   bin=${WTN_BIN:-/tmp/wtn-$name}
   if ! out=$(dotnet build src/WideThenNarrow.Cli -c Release -v q -nologo 2>&1); then
     echo "$out" | grep -E ": error " >&2; echo "carry: the build failed; nothing started" >&2; exit 1
