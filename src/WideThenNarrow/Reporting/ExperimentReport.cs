@@ -19,12 +19,8 @@ public static class ExperimentReport
         Atomic(Path.Combine(dir, "report.md"), tmp => File.WriteAllText(tmp, Markdown(r, imitationPlot)));
     }
 
-    static void Atomic(string path, Action<string> write)
-    {
-        var tmp = Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileNameWithoutExtension(path)}.{Environment.ProcessId}.tmp{Path.GetExtension(path)}");
-        WriteFailure.Replace(path, tmp, () => write(tmp),
-            why => $"cannot write {path}: {why}; the stages' results are kept: free space and run `wtn report` (or the same `wtn run`) again");
-    }
+    static void Atomic(string path, Action<string> write) =>
+        WriteFailure.Replace(path, write, "the stages' results are kept: free space and run `wtn report` (or the same `wtn run`) again");
 
     public static string Markdown(ExperimentResult r, bool imitationPlot)
     {
