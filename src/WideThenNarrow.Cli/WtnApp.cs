@@ -29,10 +29,24 @@ public static class WtnApp
 
     public static async Task<int> RunAsync(string[] args)
     {
+        WidenRedirectedOutput();
         var root = Build();
         var parse = root.Parse(args);
         return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = TimeSpan.FromMinutes(2) });
     }
+
+    /// <summary>
+    /// Written to a file, a pipe or a CI log, Spectre lays tables out for 80 columns and breaks cells mid-word
+    /// ("imitatio" / "n"). There is no reader's window to fit then, so tables get the width they need: $COLUMNS if
+    /// set, else <see cref="RedirectedWidth"/> (a table only takes the columns its cells use).
+    /// </summary>
+    internal static void WidenRedirectedOutput()
+    {
+        if (!Console.IsOutputRedirected) return;
+        AnsiConsole.Profile.Width = int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), out var c) && c > 0 ? c : RedirectedWidth;
+    }
+
+    internal const int RedirectedWidth = 200;
 }
 
 /// <summary>Options every verb accepts, and the error policy: one line, non-zero exit, no stack trace.</summary>

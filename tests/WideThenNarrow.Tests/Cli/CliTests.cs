@@ -34,6 +34,7 @@ public static class WtnProcess
         psi.RedirectStandardOutput = true;
         psi.RedirectStandardError = true;
         psi.WorkingDirectory = workDir ?? Path.GetTempPath();
+        psi.Environment.Remove("COLUMNS"); // a caller's terminal width would change how tables are laid out
         if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
         var outTask = p.StandardOutput.ReadToEndAsync();
@@ -49,6 +50,22 @@ public static class WtnProcess
 
 public class CliTests
 {
+    [Fact]
+    public void Redirected_tables_take_the_width_they_need_unless_COLUMNS_says_otherwise()
+    {
+        // Output to a pipe has no 80-column default: the data folder's row is as wide as the path (over 80 columns).
+        const string folder = "/tmp/a-data-folder-named-at-length-so-that-its-row-is-wider-than-eighty-columns";
+        var (code, stdout, stderr) = WtnProcess.Run($"--threads 1 --data-dir {folder} info");
+        Assert.True(code == 0, stderr);
+        Assert.Matches($@"│ data folder │ {folder} +│", stdout);
+        // $COLUMNS is honoured: every line of the table fits in it.
+        (code, stdout, stderr) = WtnProcess.Run($"--threads 1 --data-dir {folder} info", env: new Dictionary<string, string> { ["COLUMNS"] = "50" });
+        Assert.True(code == 0, stderr);
+        var table = stdout.Split('\n').Where(l => l.Length > 0 && "╭│├╰".Contains(l[0])).ToList();
+        Assert.Contains(table, l => l.StartsWith("│ data folder "));
+        Assert.All(table, l => Assert.True(l.TrimEnd().Length <= 50, l));
+    }
+
     [Fact]
     public void Help_lists_the_verbs()
     {

@@ -49,6 +49,8 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             clock.Restart();
             (code, stdout, stderr) = WtnProcess.Run(Args(Path.Combine(dir, "one"), 1, ""));
             Assert.True(code == 0, stderr + stdout);
+            // Written to a pipe, the table is not squeezed into 80 columns: a row's cells are not broken mid-word.
+            Assert.Matches(@"│ thin: go wide, then narrow +│ [^\n]*│ wide \S+ +│", stdout);
             // Under the table: the method against the other rows.
             Assert.Matches(@"thin: go wide, then narrow, final top-1 minus: thin: after imitation only [+-]?\d+\.\d\d; thin: standard [+-]?\d+\.\d\d; ", stdout);
             Assert.Contains("on 1 libtorch thread(s) of this machine", File.ReadAllText(Path.Combine(dir, "one", "jobs", "report.md")));
