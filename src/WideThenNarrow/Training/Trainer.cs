@@ -138,10 +138,9 @@ public sealed class Trainer
 
         var stepTime = new StepTimeAverage();
         double sps = 0;
-        // Plus the evaluations still to come, at the last one's duration (none known before this process's first).
-        double evalSeconds = 0;
+        // Plus the evaluations still to come (none known before this process's first).
         TimeSpan? Eta() => stepTime.Slow > 0
-            ? TimeSpan.FromSeconds(stepTime.Slow * (_totalSteps - _st.Step) + evalSeconds * EvaluationsLeft(_st.Epoch, _epochs, _job.Eval is null ? -1 : _s.Eval.EveryEpochs))
+            ? TimeSpan.FromSeconds(stepTime.Slow * (_totalSteps - _st.Step) + stepTime.Evaluation * EvaluationsLeft(_st.Epoch, _epochs, _job.Eval is null ? -1 : _s.Eval.EveryEpochs))
             : null;
         while (_st.Epoch < _epochs && _st.Step < _totalSteps)
         {
@@ -206,7 +205,7 @@ public sealed class Trainer
             bool evaluate = _job.Eval is not null && (_st.Step >= _totalSteps || EvaluatesAfter(_st.Epoch, _epochs, _s.Eval.EveryEpochs));
             var evalClock = Stopwatch.StartNew();
             var (evalLoss, evalTop1) = evaluate ? Evaluate(dtype, Elapsed) : (null, null);
-            if (evaluate) evalSeconds = evalClock.Elapsed.TotalSeconds;
+            if (evaluate) stepTime.AddEvaluation(evalClock.Elapsed.TotalSeconds);
             var metrics = _st.EpochSums.ToMetrics("epoch", _job.Stage, _st.Epoch, _st.Step, schedule.At(Math.Max(0, _st.Step - 1)), evalLoss, evalTop1) with
             {
                 Seconds = trainSeconds,
@@ -375,7 +374,10 @@ public sealed class Trainer
 /// mean until then), for the time left, so that a minute's slowdown (another job on the machine) does not double an
 /// estimate of hours. Once <see cref="Warmup"/> steps are in, a step counts as at most <see cref="OutlierFactor"/> times
 /// the mean: one step that spans a pause (a stopped process, a suspended machine) is not a speed, and would otherwise
-/// add its minutes to every step left for the next few hundred steps.
+/// add its minutes to every step left for the next few hundred steps. <see cref="Evaluation"/>: the seconds an evaluation
+/// takes, the fastest of this process's: every evaluation does the same work (the same network, the same test set),
+/// so the fastest is the one that no pause or other job stretched, where the last one's would count a stopped
+/// process's minutes once for every evaluation left.
 /// </summary>
 internal struct StepTimeAverage
 {
@@ -385,6 +387,9 @@ internal struct StepTimeAverage
 
     public double Fast { get; private set; }
     public double Slow { get; private set; }
+    public double Evaluation { get; private set; }
+
+    public void AddEvaluation(double seconds) => Evaluation = Evaluation > 0 ? Math.Min(Evaluation, seconds) : seconds;
 
     public void Add(double seconds)
     {

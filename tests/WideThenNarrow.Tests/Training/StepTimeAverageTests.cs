@@ -45,6 +45,21 @@ public class StepTimeAverageTests
     }
 
     [Fact]
+    public void An_evaluation_that_spans_a_pause_is_not_the_time_of_the_evaluations_left()
+    {
+        var t = new StepTimeAverage();
+        Assert.Equal(0, t.Evaluation); // none yet
+        t.AddEvaluation(60);
+        t.AddEvaluation(330); // the process was stopped for four and a half minutes during this one
+        Assert.Equal(60, t.Evaluation);
+        t = new StepTimeAverage();
+        t.AddEvaluation(330); // the first one spanned the pause: the next one puts it right
+        Assert.Equal(330, t.Evaluation);
+        t.AddEvaluation(61);
+        Assert.Equal(61, t.Evaluation);
+    }
+
+    [Fact]
     public void The_time_left_counts_the_evaluations_to_come_as_the_trainer_runs_them()
     {
         Assert.Equal(30, Trainer.EvaluationsLeft(0, 30, 1));   // every epoch
