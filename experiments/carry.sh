@@ -9,7 +9,8 @@
 #                                       # experiments/NAME.yaml OPTIONS` in the background, log in runs/NAME.log
 #
 # The pack holds what resume needs: every file of the run folder except the lock files and all but the newest
-# step checkpoint of each checkpoints/ folder. Stop the run first with SIGTERM (or Ctrl+C): every training process
+# step checkpoint of each checkpoints/ folder, and none in a finished stage (its stage.json is written: the run
+# skips it, and its final weights and best.ckpt are packed). Stop the run first with SIGTERM (or Ctrl+C): every training process
 # finishes its step and writes a checkpoint there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +33,10 @@ save)
   # Every file but locks and older step checkpoints (names sort by step: step-000000200.ckpt).
   find "$dir" -type f ! -name .lock ! -name .lock.owner ! -path '*/checkpoints/*' -print > "$list"
   while IFS= read -r -d '' ck; do
-    ls -1 "$ck"/step-*.ckpt 2>/dev/null | sort | tail -n 1 >> "$list"
+    # .../seed-S/STAGE/RUN/checkpoints: a finished stage has STAGE/stage.json.
+    if [ ! -f "$(dirname "$(dirname "$ck")")/stage.json" ]; then
+      ls -1 "$ck"/step-*.ckpt 2>/dev/null | sort | tail -n 1 >> "$list"
+    fi
     find "$ck" -type f ! -name 'step-*.ckpt' -print >> "$list"
   done < <(find "$dir" -type d -name checkpoints -print0)
   mkdir -p "$(dirname "$pack")"
