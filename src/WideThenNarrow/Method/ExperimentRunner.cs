@@ -331,7 +331,7 @@ public sealed class ExperimentRunner
             costs = ModelCost.Measure(config, dataset, device, config.Report.LatencyRepeats)
                 .ToDictionary(kv => kv.Key, kv => kv.Value with { Contended = contended });
         }
-        work ??= Pending(seeds, dataset, costliestFirst: false, default).Select(s => new StageWork(s.Ctx.Seed, s.Name, s.Cost, s.TrainCost, s.Kind) { Needs = s.Needs }).ToList();
+        work ??= Pending(seeds, dataset, costliestFirst: false, default).Select(Work).ToList();
         var status = ExperimentStatus.Read(config, ExperimentDir, seeds);
         var result = ExperimentResult.Build(config, Finished(seeds), costs, ExperimentDir, dataset) with
         {
@@ -429,20 +429,29 @@ public sealed class ExperimentRunner
     /// <summary>Every stage of every seed in the order the scheduler tries them: declared, or the most work ahead first.</summary>
     List<PlannedStage> Pending(int seeds, IExperimentDataset dataset, bool costliestFirst, CancellationToken cancel)
     {
-        var pending = new List<PlannedStage>();
+        var plans = new List<List<PlannedStage>>();
         var watched = share?.Watch(progress) ?? progress;
         for (int i = 0; i < seeds; i++)
         {
             long seed = config.SeedBase + i;
             var seedProgress = seeds > 1 && watched is not null ? new SeedProgress(seed, watched) : watched;
-            var plan = Plan(new StageContext(config, seed, SeedDir(ExperimentDir, seed), device, dataset, seedProgress, log), cancel);
+            plans.Add(Plan(new StageContext(config, seed, SeedDir(ExperimentDir, seed), device, dataset, seedProgress, log), cancel));
+        }
+        var pending = plans.SelectMany(p => p).ToList();
+        if (!costliestFirst) return pending;
+        // Each stage's work priced at the pace measured for its kind (multiply-accumulates alone until something was measured).
+        var work = pending.Select(Work).ToList();
+        var priced = ExperimentStatus.Priced(ExperimentStatus.Read(config, ExperimentDir, seeds), work);
+        foreach (var plan in plans)
+        {
             // Work ahead of a stage: its own plus the most of any stage that needs it (those come later in the plan).
             for (int k = plan.Count - 1; k >= 0; k--)
-                plan[k] = plan[k] with { Ahead = plan[k].Cost + plan.Where(d => d.Needs.Contains(plan[k].Name)).Select(d => d.Ahead).DefaultIfEmpty(0).Max() };
-            pending.AddRange(plan);
+                plan[k] = plan[k] with { Ahead = priced(Work(plan[k])) + plan.Where(d => d.Needs.Contains(plan[k].Name)).Select(d => d.Ahead).DefaultIfEmpty(0).Max() };
         }
-        return costliestFirst ? pending.OrderByDescending(s => s.Ahead).ToList() : pending; // stable: declared order among equals
+        return plans.SelectMany(p => p).OrderByDescending(s => s.Ahead).ToList(); // stable: declared order among equals
     }
+
+    static StageWork Work(PlannedStage s) => new(s.Ctx.Seed, s.Name, s.Cost, s.TrainCost, s.Kind) { Needs = s.Needs };
 
     /// <summary>The order in which this process would try the stages ("seed S: STAGE"), alone or beside others.</summary>
     internal IReadOnlyList<string> StageOrder(int seeds, bool costliestFirst)

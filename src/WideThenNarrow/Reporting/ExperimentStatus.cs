@@ -117,6 +117,25 @@ public sealed record TimeLeft(double Measured, double Estimated, int EstimatedSt
 public static class ExperimentStatus
 {
     /// <summary>
+    /// The scheduler's measure of each stage's work, in seconds where anything has been measured: its estimated work
+    /// (multiply-accumulates) priced at its kind's pace (<see cref="Paces"/>). Multiply-accumulates track time only
+    /// roughly (a wide ResNet-20 step took 2.0 times a thin one's time, not the 4.0 times its MACs say), so once stages
+    /// have started or finished (an earlier seed, an earlier session, the processes training now) the order follows
+    /// what they take. <see cref="TimeLeft"/> plays the schedule forward with the same prices.
+    /// </summary>
+    public static Func<StageWork, double> Priced(IReadOnlyList<StageStatus> status, IReadOnlyList<StageWork> work) => Paces.Of(status, work).Priced;
+
+    /// <summary>A started stage whose progress file gives a time left (it has trained in this or an earlier process).</summary>
+    internal static bool Measuring(StageStatus s) =>
+        s.State == StageState.Started && s.Progress is { EtaSeconds: > 0, TotalSteps: > 0 } p && p.Step < p.TotalSteps;
+
+    internal static double Median(IEnumerable<double> xs)
+    {
+        var v = xs.Order().ToList();
+        return v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2;
+    }
+
+    /// <summary>
     /// Training left in the stages not done. A stage training its "train" run (the last) counts its own time left (its
     /// step time x steps left); one in an earlier run (a FitNets hint) adds its "train" run's estimate; every other
     /// stage not done is estimated from its work. The pace for an estimate (seconds per unit of work, from the started
@@ -129,29 +148,12 @@ public static class ExperimentStatus
     public static TimeLeft? TimeLeft(IReadOnlyList<StageStatus> status, IReadOnlyList<StageWork> work)
     {
         var byStage = work.ToDictionary(w => (w.Seed, w.Stage));
-        static bool Measuring(StageStatus s) =>
-            s.State == StageState.Started && s.Progress is { EtaSeconds: > 0, TotalSteps: > 0 } p && p.Step < p.TotalSteps;
-        var paced = status.Where(s => Measuring(s) && s.Run == "train" && byStage.TryGetValue((s.Seed, s.Stage), out var w) && w.TrainCost > 0)
-            .Select(s => (byStage[(s.Seed, s.Stage)].Kind,
-                Pace: s.Progress!.EtaSeconds!.Value / (s.Progress.TotalSteps - s.Progress.Step) * s.Progress.TotalSteps / byStage[(s.Seed, s.Stage)].TrainCost!.Value))
-            .ToList();
-        if (paced.Count == 0 || status.All(s => s.State == StageState.Done)) return null;
-        static double Median(IEnumerable<double> xs)
-        {
-            var v = xs.Order().ToList();
-            return v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2;
-        }
-        double pace = Median(paced.Select(p => p.Pace));
-        var paceOfKind = paced.Where(p => p.Kind is not null).GroupBy(p => p.Kind!).ToDictionary(g => g.Key, g => Median(g.Select(p => p.Pace)));
-        // Finished stages of a kind no started stage trains: their whole wall time over their whole work.
-        var finishedPaceOfKind = status
-            .Where(s => s.State == StageState.Done && s.WallSeconds > 0 && byStage.TryGetValue((s.Seed, s.Stage), out var w) && w.Kind is not null && w.Cost > 0)
-            .GroupBy(s => byStage[(s.Seed, s.Stage)].Kind!)
-            .ToDictionary(g => g.Key, g => Median(g.Select(s => s.WallSeconds!.Value / byStage[(s.Seed, s.Stage)].Cost)));
+        var paces = Paces.Of(status, work);
+        if (paces.Started is not { } pace || status.All(s => s.State == StageState.Done)) return null;
         int sameKind = 0;
         double PaceFor(StageWork w)
         {
-            if (w.Kind is null || !(paceOfKind.TryGetValue(w.Kind, out var own) || finishedPaceOfKind.TryGetValue(w.Kind, out own))) return pace;
+            if (paces.OfKind(w.Kind) is not { } own) return pace;
             sameKind++;
             return own;
         }
@@ -183,7 +185,7 @@ public static class ExperimentStatus
                 estimatedStages++;
             }
         }
-        var wall = WallClock(status, byStage, left);
+        var wall = WallClock(status, byStage, left, paces.Priced);
         return new TimeLeft(measured, estimated, estimatedStages, measuredStages, pace)
         {
             SameKindStages = sameKind, Wall = wall?.Seconds, Processes = wall?.Processes ?? 0,
@@ -193,11 +195,11 @@ public static class ExperimentStatus
     /// <summary>
     /// Plays the scheduler forward: every live process holding a stage finishes it first; then whichever process is free
     /// first takes, of the stages whose needs are done by then, the one with the most estimated work ahead (its own and
-    /// the longest chain waiting for it, in the scheduler's units), ties in run order. Null when no live process holds a
+    /// the longest chain waiting for it, priced as the scheduler prices it: <see cref="Priced"/>), ties in run order. Null when no live process holds a
     /// stage, or when what is left can never start.
     /// </summary>
     static (double Seconds, int Processes)? WallClock(IReadOnlyList<StageStatus> status, Dictionary<(long Seed, string Stage), StageWork> byStage,
-        Dictionary<(long Seed, string Stage), double> left)
+        Dictionary<(long Seed, string Stage), double> left, Func<StageWork, double> priced)
     {
         // A process holding only a finished stage (writing the report before it takes the next) is free now.
         var running = status.Where(s => s.Holder is not null && (s.State == StageState.Done || left.ContainsKey((s.Seed, s.Stage))))
@@ -216,7 +218,7 @@ public static class ExperimentStatus
         double Ahead((long Seed, string Stage) k)
         {
             if (ahead.TryGetValue(k, out var a)) return a;
-            return ahead[k] = byStage[k].Cost + byStage.Values.Where(d => d.Seed == k.Seed && d.Needs.Contains(k.Stage))
+            return ahead[k] = priced(byStage[k]) + byStage.Values.Where(d => d.Seed == k.Seed && d.Needs.Contains(k.Stage))
                 .Select(d => Ahead((d.Seed, d.Stage))).DefaultIfEmpty(0).Max();
         }
         // A need that is done, or not part of the plan, is met from the start.
@@ -303,4 +305,50 @@ public static class ExperimentStatus
             return null; // a half-written last line: no progress shown rather than a failed report
         }
     }
+}
+
+/// <summary>
+/// Seconds per unit of estimated work (<see cref="StageWork.Cost"/>), measured on this run's folder. By kind (the
+/// networks a stage trains, <see cref="StageWork.Kind"/>): the median of the started stages of that kind in their "train"
+/// run (time left over work left, at their last recorded speed), else of the finished ones (wall time over work). For a
+/// kind neither has: the median of the started stages, else of the finished kinds; nothing when nothing was measured.
+/// </summary>
+public sealed class Paces
+{
+    readonly Dictionary<string, double> started, finished;
+
+    readonly double? other;
+
+    Paces(Dictionary<string, double> started, Dictionary<string, double> finished, double? startedMedian)
+    {
+        this.started = started;
+        this.finished = finished;
+        Started = startedMedian;
+        other = startedMedian ?? (finished.Count > 0 ? ExperimentStatus.Median(finished.Values) : null);
+    }
+
+    /// <summary>The median pace of the started stages (null when none has recorded a speed).</summary>
+    public double? Started { get; }
+
+    public static Paces Of(IReadOnlyList<StageStatus> status, IReadOnlyList<StageWork> work)
+    {
+        var byStage = work.ToDictionary(w => (w.Seed, w.Stage));
+        var paced = status.Where(s => ExperimentStatus.Measuring(s) && s.Run == "train" && byStage.TryGetValue((s.Seed, s.Stage), out var w) && w.TrainCost > 0)
+            .Select(s => (byStage[(s.Seed, s.Stage)].Kind,
+                Pace: s.Progress!.EtaSeconds!.Value / (s.Progress.TotalSteps - s.Progress.Step) * s.Progress.TotalSteps / byStage[(s.Seed, s.Stage)].TrainCost!.Value))
+            .ToList();
+        var started = paced.Where(p => p.Kind is not null).GroupBy(p => p.Kind!).ToDictionary(g => g.Key, g => ExperimentStatus.Median(g.Select(p => p.Pace)));
+        var finished = status
+            .Where(s => s.State == StageState.Done && s.WallSeconds > 0 && byStage.TryGetValue((s.Seed, s.Stage), out var w) && w.Kind is not null && w.Cost > 0)
+            .GroupBy(s => byStage[(s.Seed, s.Stage)].Kind!)
+            .ToDictionary(g => g.Key, g => ExperimentStatus.Median(g.Select(s => s.WallSeconds!.Value / byStage[(s.Seed, s.Stage)].Cost)));
+        return new Paces(started, finished, paced.Count > 0 ? ExperimentStatus.Median(paced.Select(p => p.Pace)) : null);
+    }
+
+    /// <summary>The pace of started, else finished, stages of this kind; null when none of the kind was measured.</summary>
+    public double? OfKind(string? kind) =>
+        kind is not null && (started.TryGetValue(kind, out var p) || finished.TryGetValue(kind, out p)) ? p : null;
+
+    /// <summary>A stage's estimated work priced at its kind's pace, else at <see cref="Started"/>, else at the median of the finished kinds' paces; its plain work when nothing was measured.</summary>
+    public double Priced(StageWork w) => w.Cost * (OfKind(w.Kind) ?? other ?? 1);
 }

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using WideThenNarrow.Config;
 using WideThenNarrow.Method;
 using WideThenNarrow.Models;
@@ -335,6 +336,33 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
         }
         Assert.Empty(Directory.GetFileSystemEntries(runs)); // planning writes nothing
         Directory.Delete(runs);
+    }
+
+    [Fact]
+    public void Once_stages_have_finished_the_order_follows_the_time_they_took_per_unit_of_work()
+    {
+        var c = ConfigLoader.Load<ExperimentConfig>(Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-resnet.yaml"));
+        var runs = TestData.NewTempFolder("priced");
+        try
+        {
+            var runner = Runner(c, runs);
+            var costs = runner.StageCosts().ToDictionary(x => x.Stage, x => x.Cost);
+            // Seed 0 finished every stage; the thin standard runs took three times as long per multiply-accumulate as
+            // every other kind of stage.
+            foreach (var (seed, stage, dir) in ExperimentRunner.StageDirs(c, runner.ExperimentDir, 1))
+            {
+                Directory.CreateDirectory(dir);
+                double pace = stage is "standard" or "standard_long" ? 3e-9 : 1e-9;
+                File.WriteAllText(Path.Combine(dir, StageSummary.FileName),
+                    JsonSerializer.Serialize(new StageSummary { Stage = stage, Model = "thin", WallSeconds = costs[stage] * pace }, StageContext.Json));
+            }
+            var order = runner.StageOrder(2, costliestFirst: true).Where(s => s.StartsWith("seed 1: ", StringComparison.Ordinal)).Select(s => s[8..]).ToList();
+            output.WriteLine(string.Join(", ", order));
+            // In multiply-accumulates: wide, deeper, kd, fitnets, standard_long, imitation, finetune, standard. Priced:
+            // 60 thin epochs (standard_long) are more work than deeper's 30, and 30 thin epochs (standard) as much.
+            Assert.Equal(["wide", "standard_long", "deeper", "standard", "kd", "fitnets", "imitation", "finetune"], order);
+        }
+        finally { Directory.Delete(runs, true); }
     }
 
     /// <summary>A log the runner's thread writes while the test reads it.</summary>

@@ -55,17 +55,18 @@ public class TimeLeftTests
             new(0, "standard", 10, 10, "thin"), new(0, "standard_long", 20, 20, "thin"),
             new(0, "imitation", 3, null, "imitation") { Needs = ["wide"] }, new(0, "finetune", 15, 15, "thin+wide") { Needs = ["imitation"] },
         };
-        // Every pace 300 s per unit: kd and fitnets 6 s a step, standard 3 s, 1000 steps each.
+        // Every pace 300 s per unit: kd and fitnets 6 s a step, standard 3 s, 1000 steps each; the finished stages too.
+        static StageStatus Done(string stage, double units) => Other(stage, StageState.Done) with { WallSeconds = 300 * units };
         var status = new List<StageStatus>
         {
-            Other("wide", StageState.Done),
+            Done("wide", 40),
             Other("imitation", StageState.Pending),
             Other("finetune", StageState.Pending),
             Started("standard", "train", 100, 1000, 2700), // stopped: no live process holds it
             Other("standard_long", StageState.Pending),
             Held(Started("kd", "train", 900, 1000, 600), 11),
             Held(Started("fitnets", "train", 400, 1000, 3600), 12),
-            Other("deeper", StageState.Done),
+            Done("deeper", 30),
         };
         var left = ExperimentStatus.TimeLeft(status, work)!;
         Assert.Equal(600 + 3600 + 2700 + 300 * (20 + 3 + 15), left.Total);
@@ -77,15 +78,42 @@ public class TimeLeftTests
         Assert.EndsWith("With the 2 processes training now, about 2.6 h of wall time, taking the stages in the scheduler's order (an idle process lends its threads to the others, which shortens the end).", left.Describe());
 
         // finetune waits for imitation: alone, process 11 runs standard_long, imitation, finetune, standard after kd.
-        var one = ExperimentStatus.TimeLeft([.. status.Where(s => s.Stage != "fitnets"), Other("fitnets", StageState.Done)], work)!;
+        var one = ExperimentStatus.TimeLeft([.. status.Where(s => s.Stage != "fitnets"), Done("fitnets", 24)], work)!;
         Assert.Equal((1, 600 + 6000 + 900 + 4500 + 2700.0), (one.Processes, one.Wall));
         // kd just finished and its process, still holding it while it writes the report, is about to take the next stage.
-        var between = ExperimentStatus.TimeLeft([.. status.Where(s => s.Stage != "kd"), Held(Other("kd", StageState.Done), 11)], work)!;
+        var between = ExperimentStatus.TimeLeft([.. status.Where(s => s.Stage != "kd"), Held(Done("kd", 20), 11)], work)!;
         Assert.Equal((2, 9000.0), (between.Processes, between.Wall)); // standard_long then standard by 8700; finetune ends at 9000
         // Stopped: no process to play it on.
         var stopped = ExperimentStatus.TimeLeft([.. status.Select(s => s with { Holder = null })], work)!;
         Assert.Null(stopped.Wall);
         Assert.DoesNotContain("wall time", stopped.Describe());
+    }
+
+    [Fact]
+    public void The_schedule_prices_each_stage_at_the_pace_measured_for_its_kind()
+    {
+        static StageStatus Held(StageStatus s, int pid) => s with { Holder = $"process {pid} on vm, since 2026-11-30 03:00:00 UTC" };
+        var work = new List<StageWork>
+        {
+            new(0, "deeper-1", 10, 10, "deeper"), new(0, "deeper-2", 10, 10, "deeper"), new(0, "thin-done", 1, 1, "thin"),
+            new(0, "thin", 10, 10, "thin"), new(0, "deeper-3", 12, 12, "deeper"), new(0, "deeper-4", 11, 11, "deeper"), new(0, "deeper-5", 10.5, 10.5, "deeper"),
+        };
+        // Two processes finish a deeper stage each in 100 s (100 s per unit); a finished thin stage took 300 s per unit.
+        var status = new List<StageStatus>
+        {
+            Held(Started("deeper-1", "train", 900, 1000, 100), 11), Held(Started("deeper-2", "train", 900, 1000, 100), 12),
+            Other("thin-done", StageState.Done) with { WallSeconds = 300 },
+            Other("thin", StageState.Pending), Other("deeper-3", StageState.Pending), Other("deeper-4", StageState.Pending), Other("deeper-5", StageState.Pending),
+        };
+        var paces = Paces.Of(status, work);
+        Assert.Equal((100.0, 300.0, 100.0), (paces.OfKind("deeper")!.Value, paces.OfKind("thin")!.Value, paces.Started!.Value));
+        Assert.Equal(3000, paces.Priced(work[3]), 9);
+        // Priced, the thin stage (3000 s) goes first, on process 11 until 3100, while process 12 runs the three deeper
+        // ones (1200, 1100, 1050 s) until 3450. By multiply-accumulates alone the thin stage (10) would go last, after
+        // 12, 11 and 10.5: process 11 deeper-3 until 1300, process 12 deeper-4 until 1200 and deeper-5 until 2250,
+        // process 11 the thin one from 1300 until 4300.
+        var left = ExperimentStatus.TimeLeft(status, work)!;
+        Assert.Equal(3450, left.Wall!.Value, 9);
     }
 
     [Fact]
