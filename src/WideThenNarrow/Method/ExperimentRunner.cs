@@ -353,8 +353,6 @@ public sealed class ExperimentRunner
         public string Dir => Ctx.StageDir(Name);
         public bool Done => StageSummary.IsDone(Dir);
         public bool Ready => Needs.All(n => StageSummary.IsDone(Ctx.StageDir(n)));
-        /// <summary>Estimated work of this stage and of the longest chain of stages that need it.</summary>
-        public double Ahead { get; init; }
         public override string ToString() => $"seed {Ctx.Seed}: {Name}";
     }
 
@@ -371,7 +369,8 @@ public sealed class ExperimentRunner
     bool Schedule(int seeds, IExperimentDataset dataset, bool costliestFirst, CancellationToken cancel)
     {
         share = budget is { } b ? new ThreadShare(b, () => Training(seeds), log) { Interval = ThreadCheckInterval } : null;
-        var pending = Pending(seeds, dataset, costliestFirst, cancel);
+        var plan = Pending(seeds, dataset, costliestFirst, cancel);
+        var pending = plan.ToList();
         foreach (var s in pending.Where(s => s.Done)) log?.Report($"{s} already done, skipped");
         pending.RemoveAll(s => s.Done);
         bool shared = false;
@@ -404,6 +403,8 @@ public sealed class ExperimentRunner
             if (ran is not null)
             {
                 pending.Remove(ran);
+                // What the stage took (and what the others are taking) prices the rest better than the estimate did.
+                if (costliestFirst) pending = MostWorkAheadFirst(pending, plan, seeds);
                 waitingFor = "";
                 continue;
             }
@@ -429,26 +430,34 @@ public sealed class ExperimentRunner
     /// <summary>Every stage of every seed in the order the scheduler tries them: declared, or the most work ahead first.</summary>
     List<PlannedStage> Pending(int seeds, IExperimentDataset dataset, bool costliestFirst, CancellationToken cancel)
     {
-        var plans = new List<List<PlannedStage>>();
+        var pending = new List<PlannedStage>();
         var watched = share?.Watch(progress) ?? progress;
         for (int i = 0; i < seeds; i++)
         {
             long seed = config.SeedBase + i;
             var seedProgress = seeds > 1 && watched is not null ? new SeedProgress(seed, watched) : watched;
-            plans.Add(Plan(new StageContext(config, seed, SeedDir(ExperimentDir, seed), device, dataset, seedProgress, log), cancel));
+            pending.AddRange(Plan(new StageContext(config, seed, SeedDir(ExperimentDir, seed), device, dataset, seedProgress, log), cancel));
         }
-        var pending = plans.SelectMany(p => p).ToList();
-        if (!costliestFirst) return pending;
-        // Each stage's work priced at the pace measured for its kind (multiply-accumulates alone until something was measured).
-        var work = pending.Select(Work).ToList();
-        var priced = ExperimentStatus.Priced(ExperimentStatus.Read(config, ExperimentDir, seeds), work);
-        foreach (var plan in plans)
+        return costliestFirst ? MostWorkAheadFirst(pending, pending, seeds) : pending;
+    }
+
+    /// <summary>
+    /// <paramref name="stages"/> ordered by the work ahead of each: its own plus the most of any of them that needs it,
+    /// priced at the pace measured for its kind in the run folder now (multiply-accumulates alone until something was
+    /// measured), from the stages of the whole plan (<paramref name="plan"/>: the finished ones give their paces).
+    /// Stable: declared order among equals.
+    /// </summary>
+    List<PlannedStage> MostWorkAheadFirst(IReadOnlyList<PlannedStage> stages, IReadOnlyList<PlannedStage> plan, int seeds)
+    {
+        var priced = ExperimentStatus.Priced(ExperimentStatus.Read(config, ExperimentDir, seeds), [.. plan.Select(Work)]);
+        var ahead = new Dictionary<(long, string), double>();
+        double Ahead(PlannedStage s)
         {
-            // Work ahead of a stage: its own plus the most of any stage that needs it (those come later in the plan).
-            for (int k = plan.Count - 1; k >= 0; k--)
-                plan[k] = plan[k] with { Ahead = priced(Work(plan[k])) + plan.Where(d => d.Needs.Contains(plan[k].Name)).Select(d => d.Ahead).DefaultIfEmpty(0).Max() };
+            if (ahead.TryGetValue((s.Ctx.Seed, s.Name), out var a)) return a;
+            return ahead[(s.Ctx.Seed, s.Name)] = priced(Work(s)) +
+                stages.Where(d => d.Ctx.Seed == s.Ctx.Seed && d.Needs.Contains(s.Name)).Select(Ahead).DefaultIfEmpty(0).Max();
         }
-        return plans.SelectMany(p => p).OrderByDescending(s => s.Ahead).ToList(); // stable: declared order among equals
+        return [.. stages.OrderByDescending(Ahead)];
     }
 
     static StageWork Work(PlannedStage s) => new(s.Ctx.Seed, s.Name, s.Cost, s.TrainCost, s.Kind) { Needs = s.Needs };
