@@ -102,6 +102,12 @@ public static class ExperimentReport
             sb.AppendLine();
             sb.AppendLine(r.Left is { } left ? $"Left: {left.Describe()}"
                 : "Left: not estimated until a stage has recorded its speed (the estimate scales the stages' work by the pace of those started).");
+            if (r.Methods.Count == 0 && r.Status.Any(x => x.State == StageState.Started && x.Curve is not null))
+            {
+                // Shown with the methods' table once one has finished; until then, the started stages' curves are all it has.
+                sb.AppendLine();
+                sb.AppendLine("![test accuracy per epoch so far](accuracy.png)");
+            }
         }
         return sb.ToString();
     }

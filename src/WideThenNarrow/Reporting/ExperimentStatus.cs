@@ -27,6 +27,9 @@ public sealed record StageStatus(long Seed, string Stage, StageState State, stri
 {
     public string? Holder { get; init; }
 
+    /// <summary>A started stage's test top-1 after each epoch so far of its newest run (index = epoch - 1; null when not evaluated).</summary>
+    public IReadOnlyList<double?>? Curve { get; init; }
+
     /// <summary>One line: "top-1 91.20 %, 1.2 h" (done) or "train: epoch 3/30, step 1,100/14,070 (8 %), 120 samples/s, about 3.9 h left".</summary>
     public string Describe()
     {
@@ -255,7 +258,11 @@ public static class ExperimentStatus
             else if (Directory.Exists(dir))
             {
                 var (run, progress) = Newest(dir);
-                rows.Add(new StageStatus(seed, stage, StageState.Started, run, progress, null, null) { Holder = RunLock.Holder(dir) });
+                rows.Add(new StageStatus(seed, stage, StageState.Started, run, progress, null, null)
+                {
+                    Holder = RunLock.Holder(dir),
+                    Curve = run is null ? null : Curve(Directory.Exists(Path.Combine(dir, run)) ? Path.Combine(dir, run) : dir),
+                });
             }
             else rows.Add(new StageStatus(seed, stage, StageState.Pending, null, null, null, null));
         }
@@ -274,6 +281,25 @@ public static class ExperimentStatus
         var (dir, metrics) = candidates[0];
         var name = Path.GetRelativePath(stageDir, dir);
         return (name == "." ? Path.GetFileName(stageDir) : name, RunProgressFile.TryRead(dir) ?? FromMetrics(metrics));
+    }
+
+    /// <summary>Test top-1 after each epoch so far of a training run (index = epoch - 1), from its metrics.jsonl; null when it has none.</summary>
+    static IReadOnlyList<double?>? Curve(string runDir)
+    {
+        var path = Path.Combine(runDir, "metrics.jsonl");
+        if (!File.Exists(path)) return null;
+        try
+        {
+            var byEpoch = new SortedDictionary<int, double?>();
+            foreach (var m in MetricsLog.ReadAll(path))
+                if (m.Kind == "epoch") byEpoch[m.Epoch] = m.EvalTop1;
+            if (!byEpoch.Values.Any(v => v.HasValue)) return null;
+            return [.. Enumerable.Range(0, byEpoch.Keys.Max() + 1).Select(e => byEpoch.GetValueOrDefault(e))];
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or IOException)
+        {
+            return null; // a half-written last line: no curve rather than a failed report
+        }
     }
 
     static DateTime LastWrite(string runDir)
