@@ -337,7 +337,7 @@ public sealed class ExperimentRunner
         {
             Seeds = seeds,
             Status = status,
-            Left = ExperimentStatus.TimeLeft(status, work),
+            Left = ExperimentStatus.TimeLeft(status, work, DateTime.UtcNow),
         };
         ExperimentReport.Write(result, ExperimentDir);
         return result;

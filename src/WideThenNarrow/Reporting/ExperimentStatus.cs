@@ -46,7 +46,7 @@ public sealed record StageStatus(long Seed, string Stage, StageState State, stri
                 };
                 if (p.SamplesPerSecond > 0) parts.Add(string.Create(inv, $"{p.SamplesPerSecond:F0} samples/s"));
                 if (p.LastEvalTop1 is { } e) parts.Add(string.Create(inv, $"last test top-1 {100 * e:F2} %"));
-                if (p.EtaSeconds is { } eta && eta > 0) parts.Add($"about {Duration(eta)} left in this run");
+                if (p.EtaSeconds is { } eta && eta > 0) parts.Add($"about {Duration(eta)} left in this run{(Holder is not null ? $" (until about {Clock(p.UpdatedUtc.AddSeconds(eta))})" : "")}");
                 parts.Add(string.Create(inv, $"updated {p.UpdatedUtc:yyyy-MM-dd HH:mm} UTC"));
                 return $"{Run}: {string.Join(", ", parts)}; {Held()}";
             case StageState.Started:
@@ -57,6 +57,10 @@ public sealed record StageStatus(long Seed, string Stage, StageState State, stri
     }
 
     string Held() => Holder is { } h ? $"running in {h.Split(',')[0]}" : "stopped (resumes when the run starts again)";
+
+    /// <summary>"14:05 UTC", or "2026-12-01 14:05 UTC" when not today (UTC).</summary>
+    public static string Clock(DateTime utc) =>
+        utc.Date == DateTime.UtcNow.Date ? string.Create(CultureInfo.InvariantCulture, $"{utc:HH:mm} UTC") : string.Create(CultureInfo.InvariantCulture, $"{utc:yyyy-MM-dd HH:mm} UTC");
 
     public static string Duration(double seconds) =>
         seconds >= 5400 ? string.Create(CultureInfo.InvariantCulture, $"{seconds / 3600:F1} h")
@@ -96,6 +100,9 @@ public sealed record TimeLeft(double Measured, double Estimated, int EstimatedSt
     public double? Wall { get; init; }
     public int Processes { get; init; }
 
+    /// <summary>When the estimate was made: with it, the wall time left is also given as a time of day (UTC).</summary>
+    public DateTime? AsOf { get; init; }
+
     public double Total => Measured + Estimated;
 
     public string Describe()
@@ -110,7 +117,7 @@ public sealed record TimeLeft(double Measured, double Estimated, int EstimatedSt
             parts.Add($"{StageStatus.Duration(Estimated)} estimated for {(EstimatedStages == 1 ? "one stage or run" : $"{EstimatedStages} stages or runs")} not started, from their multiply-accumulates at {pace}");
         }
         var wall = Wall is { } w
-            ? $" With the {(Processes == 1 ? "one process" : $"{Processes} processes")} training now, about {StageStatus.Duration(w)} of wall time, taking the stages in the scheduler's order (an idle process lends its threads to the others, which shortens the end)."
+            ? $" With the {(Processes == 1 ? "one process" : $"{Processes} processes")} training now, about {StageStatus.Duration(w)} of wall time{(AsOf is { } t ? $" (until about {StageStatus.Clock(t.AddSeconds(w))})" : "")}, taking the stages in the scheduler's order (an idle process lends its threads to the others, which shortens the end)."
             : "";
         return $"about {StageStatus.Duration(Total)} of training on one process: {string.Join("; ", parts)}. Processes running stages side by side (--jobs, --join) share it.{wall}";
     }
@@ -148,7 +155,7 @@ public static class ExperimentStatus
     /// work), else the median of all started stages. Null when the run is done or no
     /// started stage has recorded a speed.
     /// </summary>
-    public static TimeLeft? TimeLeft(IReadOnlyList<StageStatus> status, IReadOnlyList<StageWork> work)
+    public static TimeLeft? TimeLeft(IReadOnlyList<StageStatus> status, IReadOnlyList<StageWork> work, DateTime? now = null)
     {
         var byStage = work.ToDictionary(w => (w.Seed, w.Stage));
         var paces = Paces.Of(status, work);
@@ -191,7 +198,7 @@ public static class ExperimentStatus
         var wall = WallClock(status, byStage, left, paces.Priced);
         return new TimeLeft(measured, estimated, estimatedStages, measuredStages, pace)
         {
-            SameKindStages = sameKind, Wall = wall?.Seconds, Processes = wall?.Processes ?? 0,
+            SameKindStages = sameKind, Wall = wall?.Seconds, Processes = wall?.Processes ?? 0, AsOf = now,
         };
     }
 

@@ -76,6 +76,9 @@ public class TimeLeftTests
         Assert.Equal(9300, left.Wall);
         Assert.Equal(2, left.Processes);
         Assert.EndsWith("With the 2 processes training now, about 2.6 h of wall time, taking the stages in the scheduler's order (an idle process lends its threads to the others, which shortens the end).", left.Describe());
+        // Given when it was made, the estimate also says until when (a time of day, UTC).
+        var at = new DateTime(2020, 1, 1, 3, 0, 0, DateTimeKind.Utc); // not today: the date is given too
+        Assert.Contains("about 2.6 h of wall time (until about 2020-01-01 05:35 UTC), taking", ExperimentStatus.TimeLeft(status, work, at)!.Describe());
 
         // finetune waits for imitation: alone, process 11 runs standard_long, imitation, finetune, standard after kd.
         var one = ExperimentStatus.TimeLeft([.. status.Where(s => s.Stage != "fitnets"), Done("fitnets", 24)], work)!;
