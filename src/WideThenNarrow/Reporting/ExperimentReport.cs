@@ -101,7 +101,7 @@ public static class ExperimentReport
                 sb.AppendLine(inv, $"| {x.Seed} | {x.Stage} | {x.State.ToString().ToLowerInvariant()} | {x.Describe()} |");
             sb.AppendLine();
             sb.AppendLine(r.Left is { } left ? $"Left: {left.Describe()}"
-                : "Left: not estimated until a stage has recorded its speed (the estimate scales the stages' work by the pace of those started).");
+                : "Left: not estimated until a stage has recorded its speed or finished (the estimate prices the stages' work at the paces of those started, else finished).");
             if (r.Methods.Count == 0 && r.Status.Any(x => x.State == StageState.Started && x.Curve is not null))
             {
                 // Shown with the methods' table once one has finished; until then, the started stages' curves are all it has.

@@ -85,12 +85,15 @@ public sealed record StageWork(long Seed, string Stage, double Cost, double? Tra
 /// Training time left, in process-seconds (stages side by side in several processes share it): <see cref="Measured"/>
 /// from the started stages' own step times; <see cref="Estimated"/> for the <see cref="EstimatedStages"/> stages (or
 /// later runs of a started one) not started, from their estimated work at the pace of a started stage of the same
-/// kind, else of a finished one (<see cref="SameKindStages"/> of them), else at <see cref="SecondsPerWork"/>, the median pace of the started stages.
+/// kind, else of a finished one (<see cref="SameKindStages"/> of them), else at <see cref="SecondsPerWork"/>, the median pace of the started stages (else of the finished kinds: <see cref="MedianOfFinished"/>).
 /// </summary>
 public sealed record TimeLeft(double Measured, double Estimated, int EstimatedStages, IReadOnlyList<string> MeasuredStages, double SecondsPerWork)
 {
     /// <summary>How many of the estimated stages or runs took the pace of started (else finished) stages of their own kind.</summary>
     public int SameKindStages { get; init; }
+
+    /// <summary>Whether <see cref="SecondsPerWork"/> is the finished kinds' median pace (no started stage had recorded a speed).</summary>
+    public bool MedianOfFinished { get; init; }
 
     /// <summary>
     /// Wall time left if the <see cref="Processes"/> processes training now go on, each taking the next free stage as the
@@ -111,9 +114,10 @@ public sealed record TimeLeft(double Measured, double Estimated, int EstimatedSt
         if (MeasuredStages.Count > 0) parts.Add($"{StageStatus.Duration(Measured)} measured by the started stages at their last recorded speed ({string.Join(", ", MeasuredStages)})");
         if (EstimatedStages > 0)
         {
-            string pace = SameKindStages == 0 ? "the started stages' median pace"
+            string median = MedianOfFinished ? "the finished stages' median pace" : "the started stages' median pace";
+            string pace = SameKindStages == 0 ? median
                 : SameKindStages == EstimatedStages ? "the pace of started (else finished) stages training the same networks"
-                : $"the pace of started (else finished) stages training the same networks ({SameKindStages}) or else the started stages' median pace";
+                : $"the pace of started (else finished) stages training the same networks ({SameKindStages}) or else {median}";
             parts.Add($"{StageStatus.Duration(Estimated)} estimated for {(EstimatedStages == 1 ? "one stage or run" : $"{EstimatedStages} stages or runs")} not started, from their multiply-accumulates at {pace}");
         }
         var wall = Wall is { } w
@@ -152,14 +156,15 @@ public static class ExperimentStatus
     /// stages in their "train" run at their last recorded speed: measured on this machine, in this run's conditions) is
     /// the median of the started stages of the same kind (the same networks: standard_long at standard's pace,
     /// fine-tuning with a teacher at kd's), else that of the finished stages of that kind (their wall time over their
-    /// work), else the median of all started stages. Null when the run is done or no
-    /// started stage has recorded a speed.
+    /// work), else the median of all started stages (of the finished kinds when no started stage has recorded a speed
+    /// in its "train" run: between stages). Null when the run is done or nothing was measured (no started stage has
+    /// recorded a speed and no stage of a known kind has finished).
     /// </summary>
     public static TimeLeft? TimeLeft(IReadOnlyList<StageStatus> status, IReadOnlyList<StageWork> work, DateTime? now = null)
     {
         var byStage = work.ToDictionary(w => (w.Seed, w.Stage));
         var paces = Paces.Of(status, work);
-        if (paces.Started is not { } pace || status.All(s => s.State == StageState.Done)) return null;
+        if (paces.Median is not { } pace || status.All(s => s.State == StageState.Done)) return null;
         int sameKind = 0;
         double PaceFor(StageWork w)
         {
@@ -198,7 +203,7 @@ public static class ExperimentStatus
         var wall = WallClock(status, byStage, left, paces.Priced);
         return new TimeLeft(measured, estimated, estimatedStages, measuredStages, pace)
         {
-            SameKindStages = sameKind, Wall = wall?.Seconds, Processes = wall?.Processes ?? 0, AsOf = now,
+            SameKindStages = sameKind, MedianOfFinished = paces.Started is null, Wall = wall?.Seconds, Processes = wall?.Processes ?? 0, AsOf = now,
         };
     }
 
@@ -362,6 +367,13 @@ public sealed class Paces
 
     /// <summary>The median pace of the started stages (null when none has recorded a speed).</summary>
     public double? Started { get; }
+
+    /// <summary>
+    /// The pace for a stage whose kind was not measured: <see cref="Started"/>, else (between stages, when every
+    /// stage started is in an earlier run such as a FitNets hint or in stage 2) the median of the finished kinds'
+    /// paces; null when nothing was measured.
+    /// </summary>
+    public double? Median => other;
 
     public static Paces Of(IReadOnlyList<StageStatus> status, IReadOnlyList<StageWork> work)
     {

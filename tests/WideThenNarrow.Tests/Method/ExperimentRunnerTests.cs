@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using WideThenNarrow.Config;
 using WideThenNarrow.Method;
 using WideThenNarrow.Models;
@@ -87,7 +88,8 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.All(result.Status, s => Assert.Equal(StageState.Done, s.State));
             // An interim report after each of the first six stages; after the seventh the report is final.
             Assert.Equal(6, first.Count(l => l.StartsWith("interim report:", StringComparison.Ordinal)));
-            Assert.Contains(first, l => l.EndsWith("(6 of 7 stages done)", StringComparison.Ordinal));
+            // With finished stages to take paces from, it says how long the rest should take on the process training.
+            Assert.Contains(first, l => Regex.IsMatch(l, @"\(6 of 7 stages done; about .+ of wall time left on the process training now\)$"));
             Assert.False(result.Partial);
 
             // A second run finds every stage done: it trains nothing and reports the same numbers.
@@ -196,9 +198,12 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(8, two.Status.Count);
             Assert.All(two.Status.Where(s => s.Seed == 1), s => Assert.Equal(StageState.Pending, s.State));
             Assert.Contains("| thin: after imitation only (1 of 2 seeds) |", File.ReadAllText(Path.Combine(dir, "report.md")));
-            // Its progress.json gone, no started stage has a recorded speed: the time left is not estimated.
-            Assert.Null(two.Left);
-            Assert.Contains("Left: not estimated until a stage has recorded its speed", File.ReadAllText(Path.Combine(dir, "report.md")));
+            // Its progress.json gone, no started stage has a recorded speed: what is left (fine-tuning, standard and seed
+            // 1's four stages) is estimated at the finished stages' paces, seed 1's wide and imitation at their kind's.
+            Assert.Equal((0.0, 6, 2, true), (two.Left!.Measured, two.Left.EstimatedStages, two.Left.SameKindStages, two.Left.MedianOfFinished));
+            Assert.Null(two.Left.Wall); // no process is training
+            Assert.Matches(@"^Left: about .+ of training on one process: .+ estimated for 6 stages or runs not started, from their multiply-accumulates at the pace of started \(else finished\) stages training the same networks \(2\) or else the finished stages' median pace\. ",
+                File.ReadAllText(Path.Combine(dir, "report.md")).Split('\n').Single(l => l.StartsWith("Left:")));
             Assert.All(two.Methods, m => Assert.False(m.Cost.Contended));
             Assert.DoesNotContain("Measured while another", File.ReadAllText(Path.Combine(dir, "report.md")));
             // While another process of the run trains (its note on the fine-tuning stage names a live process), the

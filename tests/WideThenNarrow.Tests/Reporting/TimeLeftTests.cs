@@ -155,4 +155,32 @@ public class TimeLeftTests
         Assert.Equal(180 * 24 + 180 * 15 + 1000 * 20 + 600 * 3, kdDone.Estimated);
         Assert.Equal((4, 3), (kdDone.EstimatedStages, kdDone.SameKindStages));
     }
+
+    [Fact]
+    public void Between_stages_the_finished_stages_price_what_is_left()
+    {
+        // The full run at 05:57 on 2026-11-30: kd had just finished, fitnets was in its hint run and stage 2 had not
+        // recorded a speed; the interim report then said "not estimated", although four finished stages had paces.
+        var work = new List<StageWork>
+        {
+            new(0, "wide", 40, 40, "wide"), new(0, "kd", 20, 20, "thin+wide"), new(0, "fitnets", 24, 20, "thin+wide"),
+            new(0, "imitation", 3, null, "imitation"), new(0, "finetune", 15, 15, "thin+wide") { Needs = ["imitation"] },
+            new(0, "standard", 10, 10, "thin"),
+        };
+        static StageStatus Done(string stage, double seconds) => Other(stage, StageState.Done) with { WallSeconds = seconds };
+        var status = new List<StageStatus>
+        {
+            Done("wide", 300 * 40), Done("kd", 200 * 20),
+            Started("fitnets", "hint", 10, 100, 50),
+            Other("imitation", StageState.Pending), Other("finetune", StageState.Pending), Other("standard", StageState.Pending),
+        };
+        var left = ExperimentStatus.TimeLeft(status, work)!;
+        Assert.True(left.MedianOfFinished);
+        Assert.Equal(250, left.SecondsPerWork); // the median of the finished kinds: wide 300, thin+wide 200
+        Assert.Equal(50, left.Measured);
+        // fitnets' train run and finetune at kd's finished pace; imitation and standard (kinds not measured) at the median.
+        Assert.Equal(200 * 20 + 200 * 15 + 250 * 3 + 250 * 10, left.Estimated);
+        Assert.Equal((4, 2), (left.EstimatedStages, left.SameKindStages));
+        Assert.Contains("stages training the same networks (2) or else the finished stages' median pace.", left.Describe());
+    }
 }
