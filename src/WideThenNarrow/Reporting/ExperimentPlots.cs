@@ -1,3 +1,4 @@
+using System.Globalization;
 using ScottPlot;
 
 namespace WideThenNarrow.Reporting;
@@ -38,21 +39,59 @@ public static class ExperimentPlots
         plt.SavePng(path, 900, 560);
     }
 
-    /// <summary>Imitation loss of every block at the start and end of its run (first seed); false when no stage 2 ran.</summary>
+    /// <summary>
+    /// Imitation loss of every block over its run (first seed), on a log scale: each block's logged windows of steps
+    /// left to right in its own slot of the x-axis, labelled with its imitation point, its last window marked; false
+    /// when no stage 2 ran.
+    /// </summary>
     public static bool Imitation(ExperimentResult r, string path)
     {
         var blocks = r.PerSeed.Select(s => s.GetValueOrDefault("imitation")?.Blocks).FirstOrDefault(b => b is { Count: > 0 });
         if (blocks is null) return false;
         var plt = new Plot();
-        var xs = blocks.Select(b => (double)b.Block).ToArray();
-        var first = plt.Add.Scatter(xs, blocks.Select(b => b.FirstLoss).ToArray());
-        first.LegendText = "start of the block's run";
-        var last = plt.Add.Scatter(xs, blocks.Select(b => b.LastLoss).ToArray());
-        last.LegendText = "end of the block's run";
+        var palette = new ScottPlot.Palettes.Category10();
+        var (curve, end) = (palette.GetColor(0), palette.GetColor(1));
+        var endX = new List<double>();
+        var endY = new List<double>();
+        for (int i = 0; i < blocks.Count; i++)
+        {
+            var b = blocks[i];
+            // A summary written before per-step losses were kept has only the first and last windows.
+            var raw = b.StepLosses is { Count: > 0 } steps ? steps : [b.FirstLoss, b.LastLoss];
+            var losses = raw.Select((v, j) => (j, v)).Where(p => p.v > 0 && double.IsFinite(p.v)).ToList();
+            if (i > 0) plt.Add.VerticalLine(i, 1, Colors.LightGray);
+            if (losses.Count == 0) continue;
+            int n = Math.Max(1, losses[^1].j);
+            var xs = losses.Select(p => i + 0.05 + 0.9 * p.j / n).ToArray();
+            var line = plt.Add.Scatter(xs, losses.Select(p => Math.Log10(p.v)).ToArray(), curve);
+            line.MarkerSize = 3;
+            if (i == 0) line.LegendText = "loss over the block's run (logged windows of steps)";
+            if (losses[^1].j == raw.Count - 1)
+            {
+                endX.Add(xs[^1]);
+                endY.Add(Math.Log10(losses[^1].v));
+            }
+            else plt.Add.Text("not finite at the end", xs[^1], Math.Log10(losses[^1].v)); // diverged: no end to mark
+        }
+        var ends = plt.Add.Scatter(endX.ToArray(), endY.ToArray(), end);
+        ends.LineWidth = 0;
+        ends.MarkerSize = 8;
+        ends.LegendText = "end of the block's run";
+        // Point names while they fit under their slots; block numbers beyond a dozen blocks (BERT-Large has 25).
+        plt.Axes.Bottom.SetTicks(blocks.Select((_, i) => i + 0.5).ToArray(),
+            blocks.Select(b => blocks.Count <= 12 ? b.Point : b.Block.ToString(CultureInfo.InvariantCulture)).ToArray());
+        plt.Axes.SetLimitsX(0, blocks.Count);
+        plt.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
+        {
+            MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
+            IntegerTicksOnly = true,
+            LabelFormatter = y => Math.Pow(10, y).ToString("G3", CultureInfo.InvariantCulture),
+        };
         plt.Title($"{r.Experiment}: layerwise imitation loss per block");
-        plt.XLabel("block (0 = stem)");
-        plt.YLabel("imitation loss (MSE)");
-        plt.ShowLegend(Alignment.UpperRight);
+        plt.XLabel(blocks.Count <= 12 ? "imitation point, bottom to top" : "block (0 = stem or embeddings), bottom to top");
+        plt.YLabel("imitation loss (log scale)");
+        // Upper blocks imitate worse (their errors compound), so the lower right corner is the emptiest.
+        plt.ShowLegend(Alignment.LowerRight);
         plt.SavePng(path, 900, 560);
         return true;
     }
