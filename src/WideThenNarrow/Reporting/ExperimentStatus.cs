@@ -355,14 +355,12 @@ public sealed class Paces
 {
     readonly Dictionary<string, double> started, finished;
 
-    readonly double? other;
-
     Paces(Dictionary<string, double> started, Dictionary<string, double> finished, double? startedMedian)
     {
         this.started = started;
         this.finished = finished;
         Started = startedMedian;
-        other = startedMedian ?? (finished.Count > 0 ? ExperimentStatus.Median(finished.Values) : null);
+        Median = startedMedian ?? (finished.Count > 0 ? ExperimentStatus.Median(finished.Values) : null);
     }
 
     /// <summary>The median pace of the started stages (null when none has recorded a speed).</summary>
@@ -373,7 +371,7 @@ public sealed class Paces
     /// stage started is in an earlier run such as a FitNets hint or in stage 2) the median of the finished kinds'
     /// paces; null when nothing was measured.
     /// </summary>
-    public double? Median => other;
+    public double? Median { get; }
 
     public static Paces Of(IReadOnlyList<StageStatus> status, IReadOnlyList<StageWork> work)
     {
@@ -395,5 +393,5 @@ public sealed class Paces
         kind is not null && (started.TryGetValue(kind, out var p) || finished.TryGetValue(kind, out p)) ? p : null;
 
     /// <summary>A stage's estimated work priced at its kind's pace, else at <see cref="Started"/>, else at the median of the finished kinds' paces; its plain work when nothing was measured.</summary>
-    public double Priced(StageWork w) => w.Cost * (OfKind(w.Kind) ?? other ?? 1);
+    public double Priced(StageWork w) => w.Cost * (OfKind(w.Kind) ?? Median ?? 1);
 }
