@@ -78,8 +78,9 @@ public static class ExperimentPlots
         ends.MarkerSize = 8;
         ends.LegendText = "end of the block's run";
         // Point names while they fit under their slots; block numbers beyond a dozen blocks (BERT-Large has 25).
+        bool named = blocks.Count <= 12;
         plt.Axes.Bottom.SetTicks(blocks.Select((_, i) => i + 0.5).ToArray(),
-            blocks.Select(b => blocks.Count <= 12 ? b.Point : b.Block.ToString(CultureInfo.InvariantCulture)).ToArray());
+            blocks.Select(b => named ? b.Point : b.Block.ToString(CultureInfo.InvariantCulture)).ToArray());
         plt.Axes.SetLimitsX(0, blocks.Count);
         plt.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
         {
@@ -88,7 +89,7 @@ public static class ExperimentPlots
             LabelFormatter = y => Math.Pow(10, y).ToString("G3", CultureInfo.InvariantCulture),
         };
         plt.Title($"{r.Experiment}: layerwise imitation loss per block");
-        plt.XLabel(blocks.Count <= 12 ? "imitation point, bottom to top" : "block (0 = stem or embeddings), bottom to top");
+        plt.XLabel(named ? "imitation point, bottom to top" : "block (0 = stem or embeddings), bottom to top");
         plt.YLabel("imitation loss (log scale)");
         // Upper blocks imitate worse (their errors compound), so the lower right corner is the emptiest.
         plt.ShowLegend(Alignment.LowerRight);
