@@ -9,9 +9,10 @@
 #                                       # experiments/NAME.yaml OPTIONS` in the background, log in runs/NAME.log
 #
 # The pack holds what resume needs: every file of the run folder except the lock files and all but the newest
-# step checkpoint of each checkpoints/ folder, and none in a finished stage (its stage.json is written: the run
-# skips it, and its final weights and best.ckpt are packed). Stop the run first with SIGTERM (or Ctrl+C): every training process
-# finishes its step and writes a checkpoint there.
+# step checkpoint of each checkpoints/ folder, and no checkpoint at all in a finished stage (its stage.json is
+# written: the run skips it, and its final weights, stage.json and metrics are packed; its best.ckpt, the best
+# epoch's weights, stays behind: fashion-mnist-resnet's finished seed 0 packs into 14 MB instead of 50 MB). Stop the run first with SIGTERM
+# (or Ctrl+C): every training process finishes its step and writes a checkpoint there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 usage="usage: experiments/carry.sh save|restore|start NAME [wtn run options]"
@@ -34,10 +35,12 @@ save)
   find "$dir" -type f ! -name .lock ! -name .lock.owner ! -path '*/checkpoints/*' -print > "$list"
   while IFS= read -r -d '' ck; do
     # .../seed-S/STAGE/RUN/checkpoints: a finished stage has STAGE/stage.json.
-    if [ ! -f "$(dirname "$(dirname "$ck")")/stage.json" ]; then
+    if [ -f "$(dirname "$(dirname "$ck")")/stage.json" ]; then
+      find "$ck" -type f ! -name '*.ckpt' -print >> "$list"
+    else
       ls -1 "$ck"/step-*.ckpt 2>/dev/null | sort | tail -n 1 >> "$list"
+      find "$ck" -type f ! -name 'step-*.ckpt' -print >> "$list"
     fi
-    find "$ck" -type f ! -name 'step-*.ckpt' -print >> "$list"
   done < <(find "$dir" -type d -name checkpoints -print0)
   mkdir -p "$(dirname "$pack")"
   tar -czf "$pack.tmp" -C "$runs" -T <(sed "s|^$runs/||" "$list")

@@ -36,13 +36,13 @@ public sealed class CarryScriptTests : IDisposable
     }
 
     [Fact]
-    public void Save_packs_the_newest_checkpoint_of_each_unfinished_stage_without_locks_and_restore_gives_it_back()
+    public void Save_packs_the_newest_checkpoint_of_each_unfinished_stage_none_of_finished_ones_without_locks_and_restore_gives_it_back()
     {
         var runs = Path.Combine(_dir, "runs");
         var exp = Path.Combine(runs, "exp");
         Write(Path.Combine(exp, "run-config.yaml"), "seeds: 1\n");
         Write(Path.Combine(exp, "seed-0", "wide", "stage.json"), "{}");
-        // A finished stage: its step checkpoints stay behind (the run skips it), its best.ckpt goes.
+        // A finished stage: its checkpoints stay behind (the run skips it), best.ckpt too; its final weights go.
         Write(Path.Combine(exp, "seed-0", "wide", "final.model"), "weights");
         Write(Path.Combine(exp, "seed-0", "wide", "train", "checkpoints", "step-000014070.ckpt"), "last");
         Write(Path.Combine(exp, "seed-0", "wide", "train", "checkpoints", "best.ckpt"), "best");
@@ -70,9 +70,12 @@ public sealed class CarryScriptTests : IDisposable
         Assert.True(code == 0, output);
         string[] Files(string root) => [.. Directory.GetFiles(root, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(root, f)).Order(StringComparer.Ordinal)];
         Assert.Equal(
-            [.. Files(exp).Where(f => !f.EndsWith(".lock", StringComparison.Ordinal) && !f.EndsWith(".lock.owner", StringComparison.Ordinal) && !f.EndsWith("step-000000100.ckpt", StringComparison.Ordinal) && !f.EndsWith("step-000014070.ckpt", StringComparison.Ordinal))],
+            [.. Files(exp).Where(f => !f.EndsWith(".lock", StringComparison.Ordinal) && !f.EndsWith(".lock.owner", StringComparison.Ordinal) && !f.EndsWith("step-000000100.ckpt", StringComparison.Ordinal) && !f.StartsWith(Path.Combine("seed-0", "wide", "train", "checkpoints"), StringComparison.Ordinal))],
             Files(Path.Combine(back, "exp")));
         Assert.Equal("new", File.ReadAllText(Path.Combine(back, "exp", "seed-0", "deeper", "train", "checkpoints", "step-000000200.ckpt")));
+        Assert.True(File.Exists(Path.Combine(back, "exp", "seed-0", "deeper", "train", "checkpoints", "best.ckpt")), "an unfinished stage keeps its best.ckpt");
+        Assert.False(File.Exists(Path.Combine(back, "exp", "seed-0", "wide", "train", "checkpoints", "best.ckpt")), "a finished stage's best.ckpt stays behind");
+        Assert.Equal("weights", File.ReadAllText(Path.Combine(back, "exp", "seed-0", "wide", "final.model")));
 
         // A folder already there is not overwritten.
         (code, output) = Carry("restore exp", back);
