@@ -7,7 +7,7 @@ namespace WideThenNarrow.Tests.Models;
 [Collection("torch-rng")]
 public class ChannelsLastConvTests
 {
-    static (Tensor Logits, Dictionary<string, Tensor> Grads, Tensor Block1) Step(bool channelsLast, Tensor x, Tensor y, bool f64 = false)
+    static (Tensor Logits, Dictionary<string, Tensor> Grads, Tensor Block1, long[] StemStrides) Step(bool channelsLast, Tensor x, Tensor y, bool f64 = false)
     {
         bool saved = ChannelsLastConv.Enabled;
         ChannelsLastConv.Enabled = channelsLast;
@@ -18,14 +18,14 @@ public class ChannelsLastConvTests
             if (f64) { TorchSharp.ModuleExtensionMethods.to(model, ScalarType.Float64); x = x.to(ScalarType.Float64); }
             model.train();
             var input = new ModelInput(x);
-            // The first residual block's output (a 1-channel input makes the stem's layout ambiguous, so look past it).
+            // The stem's and the first residual block's outputs.
             using var stemOut = model.ForwardBlock(0, null, input);
             var stem = model.ForwardBlock(1, stemOut, input).detach();
             var logits = model.call(input);
             nn.functional.cross_entropy(logits, y).backward();
             var grads = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.clone());
             Assert.All(model.parameters(), p => Assert.True(p.is_contiguous(), "parameters keep the default layout"));
-            return (logits.detach(), grads, stem);
+            return (logits.detach(), grads, stem, stemOut.stride());
         }
         finally { ChannelsLastConv.Enabled = saved; }
     }
@@ -42,6 +42,10 @@ public class ChannelsLastConvTests
         // The channels-last path really ran: the activations carry NHWC strides (C, H, W strides = 1, W*C, C).
         Assert.True(plain.Block1.is_contiguous());
         Assert.Equal(new long[] { 1, 28 * 16, 16 }, nhwc.Block1.stride()[1..]);
+        // The stem too, although a 1-channel batch is as much NCHW as NHWC: it is handed to the convolution with NHWC
+        // strides, so oneDNN takes its NHWC kernel and no reorder of the stem's output is needed (Call).
+        Assert.Equal(new long[] { 1, 28 * 16, 16 }, nhwc.StemStrides[1..]);
+        Assert.Equal(new long[] { 28 * 28, 28, 1 }, plain.StemStrides[1..]);
         Assert.True(nhwc.Logits.allclose(plain.Logits, rtol: 1e-4, atol: 1e-5), $"logits differ by {(nhwc.Logits - plain.Logits).abs().max().item<float>()}");
         // Gradients: through 19 batch-normed layers float32 itself is only good to ~1e-3 relative in the early layers
         // (the plain path against a float64 run: up to 1.6e-3). The channels-last path must be as accurate.
