@@ -77,7 +77,7 @@ public static class EvalCommand
             t.AddRow("[bold]all[/]", $"[bold]{r.Examples.ToString("N0", CultureInfo.InvariantCulture)}[/]", $"[bold]{Percent(r.Top1)}[/]");
             AnsiConsole.Write(t);
             Console.WriteLine($"{r.Dataset} {r.Split}: top-1 {Percent(r.Top1)}, loss {r.Loss.ToString("F4", CultureInfo.InvariantCulture)} over {r.Examples:N0} examples" +
-                              (m.TestTop1Last is { } last ? $"; the manifest's test top-1 (its run's test set): {Percent(last)}" : ""));
+                              (m.TestTop1 is { } last ? $"; the manifest's test top-1 (its run's test set): {Percent(last)}" : ""));
             return Task.FromResult(0);
         }));
         return cmd;
@@ -114,7 +114,7 @@ public static class EvalCommand
             r.Perplexity.ToString("F1", CultureInfo.InvariantCulture), Percent(r.Top1));
         AnsiConsole.Write(t);
         Console.WriteLine($"{r.Dataset}: masked-token top-1 {Percent(r.Top1)}, loss {r.Loss.ToString("F4", CultureInfo.InvariantCulture)} (perplexity {r.Perplexity.ToString("F1", CultureInfo.InvariantCulture)}) over {r.MaskedTokens:N0} masked tokens" +
-                          (m.TestTop1Last is { } last ? $"; the manifest's test top-1 (its run's held-out text): {Percent(last)}" : ""));
+                          (m.TestTop1 is { } last ? $"; the manifest's test top-1 (its run's held-out text): {Percent(last)}" : ""));
         return 0;
     }
 

@@ -37,12 +37,12 @@ public static class ExportCommand
                 if (parse.GetValue(seed) is not null) throw new WtnException("--seed: --stage all exports every seed's stages; leave --seed out");
                 var all = runner.ExportAll(path, "." + parse.GetValue(format)!.Trim().TrimStart('.').ToLowerInvariant());
                 foreach (var x in all)
-                    Console.WriteLine($"{x.Source}: {x.Weights}, {x.Model["name"]} ({x.Model["widen"]}){(x.TestTop1Last is { } t ? $", test top-1 {(100 * t).ToString("F2", CultureInfo.InvariantCulture)}%" : "")}");
+                    Console.WriteLine($"{x.Source}: {x.Weights}, {x.Model["name"]} ({x.Model["widen"]}){(x.TestTop1 is { } t ? $", test top-1 {(100 * t).ToString("F2", CultureInfo.InvariantCulture)}%" : "")}");
                 Console.WriteLine($"{all.Count} network(s) in {Path.GetFullPath(path)}, each with its manifest NAME.json, each read back and checked");
                 return Task.FromResult(0);
             }
             var m = runner.Export(parse.GetValue(stage)!.Trim(), parse.GetValue(seed) ?? config.SeedBase, path);
-            var top1 = m.TestTop1Last is { } last ? $", test top-1 {(100 * last).ToString("F2", CultureInfo.InvariantCulture)}% (last epoch)" : "";
+            var top1 = m.TestTop1 is { } last ? $", test top-1 {(100 * last).ToString("F2", CultureInfo.InvariantCulture)}%" : "";
             Console.WriteLine($"{m.Source}: {m.Model["name"]} ({m.Model["widen"]}), {m.Parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters{top1}");
             Console.WriteLine($"weights:  {Path.GetFullPath(path)} (sha256 {m.Sha256[..16]}...)");
             Console.WriteLine($"manifest: {Path.GetFullPath(ModelExport.ManifestPath(path))}");

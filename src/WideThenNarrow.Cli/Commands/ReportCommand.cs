@@ -21,7 +21,8 @@ public static class ReportCommand
             var result = runner.Report(parse.GetValue(o.Seeds));
             RunCommand.PrintStatus(result);
             RunCommand.PrintTable(result);
-            Console.WriteLine($"report: {Path.GetFullPath(Path.Combine(runner.ExperimentDir, "report.md"))}");
+            var report = Path.GetFullPath(Path.Combine(runner.ExperimentDir, "report.md"));
+            Console.WriteLine(result.Written ? $"report: {report}" : $"report: {report} (the finished run's final report, left as the run wrote it)");
             return Task.FromResult(0);
         }));
         return cmd;

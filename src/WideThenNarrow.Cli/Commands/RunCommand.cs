@@ -124,16 +124,16 @@ public static class RunCommand
             return;
         }
         var t = new Table().Border(TableBorder.Rounded)
-            .AddColumns("method", "params", "MACs", "top-1 best", "top-1 last", "wall time", "latency b=1 / 64");
+            .AddColumns("method", "params", "MACs", "val top-1", "test top-1", "wall time", "latency b=1 / 64");
         foreach (var m in r.Methods)
         {
             var stages = string.Join("\n", m.Stages.Select(s => $"{s} {(m.StageSeconds[s] is { } x ? ProgressRenderer.Format(TimeSpan.FromSeconds(x.Mean)) : "?")}"));
             t.AddRow(Markup.Escape(m.Method + ExperimentReport.SeedsNote(m, r.Seeds)), ExperimentReport.Count(m.Cost.Parameters), m.Cost.Macs is { } macs ? ExperimentReport.Count(macs) : "n/a",
-                ExperimentReport.Pct(m.BestTop1), ExperimentReport.Pct(m.LastTop1), Markup.Escape(stages), $"{m.Cost.LatencyMs1:F1} / {m.Cost.LatencyMs64:F0} ms");
+                ExperimentReport.Pct(m.ValTop1), ExperimentReport.Pct(m.TestTop1), Markup.Escape(stages), $"{m.Cost.LatencyMs1:F1} / {m.Cost.LatencyMs64:F0} ms");
         }
         AnsiConsole.Write(t);
         foreach (var g in r.Comparisons.GroupBy(c => c.Method))
-            Console.WriteLine($"{g.Key}, final top-1 minus: {string.Join("; ", g.Select(c => $"{c.Against} {ExperimentReport.Points(c.Difference)}"))} (points)");
+            Console.WriteLine($"{g.Key}, test top-1 minus: {string.Join("; ", g.Select(c => $"{c.Against} {ExperimentReport.Points(c.Difference)}"))} (points)");
     }
 
     /// <summary>Every declared stage of every seed and where it stands (printed while some are not done).</summary>

@@ -35,8 +35,9 @@ public static class TrainCommand
                 throw new TrainingInterruptedException(e.Stage, e.Step, e.Checkpoint, e.CancellationToken) { Advice = "continue with the same command plus --resume" };
             }
             Console.WriteLine($"done: {result.Steps} steps in {ProgressRenderer.Format(result.WallTime)}" +
-                              (result.Last?.EvalTop1 is { } last ? $"; eval top-1 last {last:P2}" : "") +
-                              (result.Best?.EvalTop1 is { } best ? $", best {best:P2} (epoch {result.Best.Epoch + 1})" : ""));
+                              (result.Last?.EvalTop1 is { } last ? $"; validation top-1 last {last:P2}" : "") +
+                              (result.Best?.EvalTop1 is { } best ? $", best {best:P2} (epoch {result.Best.Epoch + 1})" : "") +
+                              (result.TestTop1 is { } test ? $"; test top-1 of the final network {test:P2}" : ""));
             Console.WriteLine($"run folder: {Path.GetFullPath(result.RunDir)}");
             Console.WriteLine($"final weights: {Path.GetFullPath(Path.Combine(result.RunDir, FinalWeights))} (PyTorch state_dict; manifest final.json)");
             return Task.FromResult(0);
@@ -59,13 +60,19 @@ public static class TrainCommand
         manual_seed(cfg.Seed);
         var model = ModelFactory.Create(cfg.Model, ctx.Device);
         Trainer.ApplyPrecision(cfg.Precision, model);
+        var split = cfg.Data.ValidationSplit();
+        split.Validate("data.");
+        var (trainIds, valIds) = dataset.Validation is null ? split.Carve(dataset.Train.Labels.data<long>().ToArray()) : (null, null);
+        if (valIds is { Length: 0 })
+            throw new WtnException($"data.val_fraction is {cfg.Data.ValFraction}: training needs a validation split; set data.val_fraction above 0 (e.g. 0.1) or give the image folder a val/");
         using var train = new ImageBatchSource(dataset, dataset.Train, new ImageLoaderOptions
         {
             BatchSize = cfg.Data.BatchSize, Shuffle = true, Seed = cfg.Seed, CropPadding = cfg.Data.CropPadding,
-            HorizontalFlip = cfg.Data.HorizontalFlip, PerClassLimit = cfg.Data.PerClassLimit,
+            HorizontalFlip = cfg.Data.HorizontalFlip, PerClassLimit = cfg.Data.PerClassLimit, Examples = trainIds,
         });
-        using var eval = new ImageBatchSource(dataset, dataset.Test,
-            ImageLoaderOptions.Evaluation(cfg.Data.EvalBatchSize > 0 ? cfg.Data.EvalBatchSize : cfg.Data.BatchSize) with { PerClassLimit = cfg.Data.EvalPerClassLimit });
+        int evalBatch = cfg.Data.EvalBatchSize > 0 ? cfg.Data.EvalBatchSize : cfg.Data.BatchSize;
+        using var val = new ImageBatchSource(dataset, dataset.Validation ?? dataset.Train, ImageLoaderOptions.Evaluation(evalBatch) with { Examples = valIds });
+        using var test = new ImageBatchSource(dataset, dataset.Test, ImageLoaderOptions.Evaluation(evalBatch) with { PerClassLimit = cfg.Data.EvalPerClassLimit });
         var renderer = new ProgressRenderer(RunContext.Interactive);
         var result = renderer.Run(progress => Trainer.Run(new TrainingJob
         {
@@ -74,7 +81,7 @@ public static class TrainCommand
             ParameterGroups = [ParameterGroup.Of("model", model)],
             Objective = new ClassificationObjective(model, cfg.LabelSmoothing),
             Train = train,
-            Eval = eval,
+            Eval = val,
             Settings = cfg,
             RunDir = runDir,
             Device = ctx.Device,
@@ -86,8 +93,11 @@ public static class TrainCommand
         // float32 whatever the training precision, so the manifest rebuilds it as it is built by default.
         Method.StageContext.LoadFinal(result, new Dictionary<string, nn.Module> { ["model"] = model });
         model.to(ScalarType.Float32);
+        // The final network's one look at the test split.
+        model.eval();
+        var (_, testTop1) = Trainer.Evaluate(new ClassificationObjective(model), test, ctx.Device);
         ModelExport.Write(model, cfg.Model, Path.Combine(result.RunDir, FinalWeights), ModelExport.ImageInput(dataset),
-            $"wtn train, run folder {Path.GetFullPath(result.RunDir)}", result.Last?.EvalTop1, result.Best?.EvalTop1);
-        return result;
+            $"wtn train, run folder {Path.GetFullPath(result.RunDir)}", testTop1, result.Last?.EvalTop1);
+        return result with { TestTop1 = testTop1 };
     }
 }

@@ -43,10 +43,59 @@ public static class ConfigLoader
         return end >= 0 && text[end..].Trim() == "..." ? text[..end] : text;
     }
 
-    public static void Save<T>(T config, string path) where T : class
+    /// <summary>
+    /// Every leaf of <paramref name="config"/> as "dotted.key" -> its YAML text (lists as "[a, b]"), under
+    /// <paramref name="prefix"/>: the form in which two configs are compared key by key.
+    /// </summary>
+    public static SortedDictionary<string, string> Flatten(object config, string prefix = "") => Flatten(Emit(config, config.GetType()), prefix);
+
+    /// <summary><see cref="Flatten(object, string)"/> of YAML text (a saved config).</summary>
+    public static SortedDictionary<string, string> FlattenYaml(string yaml, string source) => Flatten(ReadRoot(yaml, source), "");
+
+    /// <summary>Flat settings as YAML, one quoted "dotted.key: value" per line (<see cref="FlattenYaml"/> reads them back).</summary>
+    public static string FlatToYaml(IReadOnlyDictionary<string, string> flat)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        File.WriteAllText(path, ToYaml(config));
+        var map = new YamlMappingNode();
+        foreach (var (k, v) in flat.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            map.Add(new YamlScalarNode(k), new YamlScalarNode(v) { Style = YamlDotNet.Core.ScalarStyle.DoubleQuoted });
+        var sb = new StringBuilder();
+        using (var w = new StringWriter(sb, CultureInfo.InvariantCulture)) new YamlStream(new YamlDocument(map)).Save(w, assignAnchors: false);
+        var text = sb.ToString();
+        var end = text.LastIndexOf("...", StringComparison.Ordinal);
+        return end >= 0 && text[end..].Trim() == "..." ? text[..end] : text;
+    }
+
+    /// <summary>The keys whose values differ, e.g. "optimizer.lr 0.02 -> 0.5"; at most <paramref name="shown"/> named.</summary>
+    public static string Diff(IReadOnlyDictionary<string, string> was, IReadOnlyDictionary<string, string> now, int shown = 4)
+    {
+        var changes = was.Keys.Union(now.Keys).Order(StringComparer.Ordinal)
+            .Where(k => was.GetValueOrDefault(k) != now.GetValueOrDefault(k))
+            .Select(k => $"{k} {was.GetValueOrDefault(k) ?? "(absent)"} -> {now.GetValueOrDefault(k) ?? "(absent)"}")
+            .ToList();
+        if (changes.Count == 0) return "no key differs";
+        return string.Join(", ", changes.Take(shown)) + (changes.Count > shown ? $" and {changes.Count - shown} more" : "");
+    }
+
+    static SortedDictionary<string, string> Flatten(YamlNode root, string prefix)
+    {
+        var flat = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        void Walk(YamlNode node, string path)
+        {
+            switch (node)
+            {
+                case YamlMappingNode map:
+                    foreach (var (k, v) in map.Children) Walk(v, Join(path, ((YamlScalarNode)k).Value!));
+                    break;
+                case YamlSequenceNode seq:
+                    flat[path] = "[" + string.Join(", ", seq.Children.Select(c => c is YamlScalarNode sc ? sc.Value : c.ToString())) + "]";
+                    break;
+                case YamlScalarNode scalar:
+                    flat[path] = scalar.Value ?? "";
+                    break;
+            }
+        }
+        Walk(root, prefix);
+        return flat;
     }
 
     /// <summary>The snake_case YAML key of a C# property name ("WarmupEpochs" -> "warmup_epochs").</summary>

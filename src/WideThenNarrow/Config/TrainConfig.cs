@@ -95,8 +95,19 @@ public sealed record DataSection
     public bool HorizontalFlip { get; init; }
     /// <summary>Keep only the first N training examples of each class (null = all); for smoke runs.</summary>
     public int? PerClassLimit { get; init; }
-    /// <summary>Same for the evaluation split.</summary>
+    /// <summary>Same for the test split.</summary>
     public int? EvalPerClassLimit { get; init; }
+    /// <summary>
+    /// Validation split carved from the training split (before the per-class limit): this fraction of each class, chosen
+    /// by <see cref="ValSeed"/>. Every evaluation during training and best.ckpt use it; the test split is scored once at
+    /// the end. An image folder's own val/ replaces it.
+    /// </summary>
+    public double ValFraction { get; init; } = 0.1;
+    /// <summary>At most this many validation examples per class (0 = no cap).</summary>
+    public int ValPerClass { get; init; }
+    public long ValSeed { get; init; }
+
+    public Data.ValidationSplit ValidationSplit() => new(ValFraction, ValPerClass, ValSeed);
 }
 
 /// <summary><c>wtn train</c>'s config: a model, a dataset and the trainer settings (inherited, so their keys stay top-level), one YAML file.</summary>

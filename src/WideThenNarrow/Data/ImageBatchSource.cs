@@ -18,6 +18,8 @@ public sealed record ImageLoaderOptions
     public bool HorizontalFlip { get; init; }
     /// <summary>Keep only the first N examples of each class, in file order (a stratified subset for tests and demos).</summary>
     public int? PerClassLimit { get; init; }
+    /// <summary>The split's examples this source draws from, in order (null = all); <see cref="PerClassLimit"/> applies to them.</summary>
+    public long[]? Examples { get; init; }
     /// <summary>
     /// Per-channel mean and standard deviation (pixels in [0,1]) to normalise with, in place of the dataset's train
     /// statistics: those a network was trained with, when it is evaluated on other data (<c>wtn eval</c>).
@@ -55,7 +57,7 @@ public sealed class ImageBatchSource : IBatchSource, IDisposable
         if (options.PerClassLimit is <= 0) throw new WtnException($"per-class limit must be positive, got {options.PerClassLimit}");
         _split = split;
         _options = options;
-        _indices = Subset(split, dataset.NumClasses, options.PerClassLimit);
+        _indices = Subset(split, dataset.NumClasses, options.PerClassLimit, options.Examples);
         Count = (int)_indices.shape[0];
         if (Count == 0) throw new WtnException($"{dataset.Name}: the split holds no examples");
         int c = split.Channels;
@@ -164,21 +166,22 @@ public sealed class ImageBatchSource : IBatchSource, IDisposable
         return pair;
     }
 
-    static Tensor Subset(ImageSplit split, int classes, int? perClass)
+    static Tensor Subset(ImageSplit split, int classes, int? perClass, long[]? examples)
     {
         using var scope = NewDisposeScope();
-        if (perClass is not { } limit) return arange(split.Count, ScalarType.Int64).DetachFromDisposeScope();
+        if (perClass is not { } limit)
+            return (examples is null ? arange(split.Count, ScalarType.Int64) : tensor(examples, ScalarType.Int64)).DetachFromDisposeScope();
+        var labels = split.Labels.data<long>();
         var taken = new int[classes];
         var keep = new List<long>();
-        long i = 0;
-        foreach (var label in split.Labels.data<long>())
+        foreach (long i in examples ?? Enumerable.Range(0, split.Count).Select(i => (long)i))
         {
+            long label = labels[i];
             if (taken[label] < limit)
             {
                 taken[label]++;
                 keep.Add(i);
             }
-            i++;
         }
         return tensor(keep.ToArray(), ScalarType.Int64).DetachFromDisposeScope();
     }

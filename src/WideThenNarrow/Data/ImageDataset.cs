@@ -48,13 +48,15 @@ public sealed class ImageDataset : IDisposable
     public static readonly string[] FashionMnistClasses =
         ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
-    public ImageDataset(string name, ImageSplit train, ImageSplit test, IReadOnlyList<string> classes)
+    public ImageDataset(string name, ImageSplit train, ImageSplit test, IReadOnlyList<string> classes, ImageSplit? validation = null)
     {
-        if (train.Channels != test.Channels || train.Height != test.Height || train.Width != test.Width)
-            throw new WtnException($"{name}: train images are {train.Channels}x{train.Height}x{train.Width} but test images are {test.Channels}x{test.Height}x{test.Width}");
+        foreach (var (what, other) in new[] { ("test", test), ("validation", validation) })
+            if (other is not null && (train.Channels != other.Channels || train.Height != other.Height || train.Width != other.Width))
+                throw new WtnException($"{name}: train images are {train.Channels}x{train.Height}x{train.Width} but {what} images are {other.Channels}x{other.Height}x{other.Width}");
         Name = name;
         Train = train;
         Test = test;
+        Validation = validation;
         Classes = classes;
         (Mean, Std) = ChannelStatistics(train);
     }
@@ -62,6 +64,8 @@ public sealed class ImageDataset : IDisposable
     public string Name { get; }
     public ImageSplit Train { get; }
     public ImageSplit Test { get; }
+    /// <summary>A validation split the dataset ships (an image folder's val/); null when it is carved from <see cref="Train"/>.</summary>
+    public ImageSplit? Validation { get; }
     public IReadOnlyList<string> Classes { get; }
     public int NumClasses => Classes.Count;
     /// <summary>Per-channel mean of the train split's pixels, in [0,1].</summary>
@@ -76,7 +80,8 @@ public sealed class ImageDataset : IDisposable
     {
         "train" => Train,
         "test" => Test,
-        _ => throw new WtnException($"unknown split '{split}', expected train or test"),
+        "val" when Validation is not null => Validation,
+        _ => throw new WtnException($"unknown split '{split}', expected train or test{(Validation is null ? "" : " or val")}"),
     };
 
     /// <summary>Names the image datasets <see cref="Load"/> knows besides a folder path.</summary>
@@ -159,5 +164,6 @@ public sealed class ImageDataset : IDisposable
     {
         Train.Dispose();
         Test.Dispose();
+        Validation?.Dispose();
     }
 }

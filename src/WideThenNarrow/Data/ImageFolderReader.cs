@@ -5,7 +5,8 @@ using static TorchSharp.torch;
 namespace WideThenNarrow.Data;
 
 /// <summary>
-/// Image folders as torchvision's ImageFolder reads them: root/train/&lt;class&gt;/*.png|jpg and root/test/&lt;class&gt;/...,
+/// Image folders as torchvision's ImageFolder reads them: root/train/&lt;class&gt;/*.png|jpg and root/test/&lt;class&gt;/...
+/// (and optionally root/val/&lt;class&gt;/..., a validation split of the user's own),
 /// classes sorted by folder name. All images must share one size. A dataset whose pixels are all gray
 /// (R = G = B) loads with one channel, otherwise three.
 /// </summary>
@@ -21,16 +22,21 @@ public static class ImageFolderReader
             throw new WtnException($"{root}: an image folder dataset needs train/ and test/ subfolders, each with one subfolder of PNG/JPEG images per class");
         var classes = Directory.GetDirectories(trainDir).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToArray();
         if (classes.Length == 0) throw new WtnException($"{trainDir}: no class subfolders");
-        var testClasses = Directory.GetDirectories(testDir).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToArray();
-        var unknown = testClasses.Except(classes).ToArray();
-        if (unknown.Length > 0) throw new WtnException($"{testDir}: class folder '{unknown[0]}' has no counterpart in {trainDir}");
+        var valDir = Path.Combine(root, "val");
+        foreach (var dir in new[] { testDir, valDir }.Where(Directory.Exists))
+        {
+            var unknown = Directory.GetDirectories(dir).Select(Path.GetFileName).OfType<string>().Except(classes).Order(StringComparer.Ordinal).ToArray();
+            if (unknown.Length > 0) throw new WtnException($"{dir}: class folder '{unknown[0]}' has no counterpart in {trainDir}");
+        }
 
         (int H, int W)? size = null;
         bool gray = true;
         var train = Load(trainDir, classes, ref size, ref gray);
         var test = Load(testDir, classes, ref size, ref gray);
+        // An optional val/ is the user's own validation split, used instead of one carved from train/.
+        var val = Directory.Exists(valDir) ? Load(valDir, classes, ref size, ref gray) : null;
         return new ImageDataset(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(root))),
-            ToSplit(train, size!.Value, gray), ToSplit(test, size.Value, gray), classes);
+            ToSplit(train, size!.Value, gray), ToSplit(test, size.Value, gray), classes, val is null ? null : ToSplit(val, size.Value, gray));
     }
 
     sealed record Loaded(List<byte[]> Pixels, List<long> Labels);

@@ -1,4 +1,5 @@
 using WideThenNarrow.Config;
+using WideThenNarrow.Data;
 using WideThenNarrow.Models;
 
 namespace WideThenNarrow.Method;
@@ -70,6 +71,17 @@ public sealed record ExperimentData
     public int TrainPerClass { get; init; }
     /// <summary>Stratified subset of the test split (0 = all).</summary>
     public int TestPerClass { get; init; }
+    /// <summary>
+    /// Validation split carved from the training split before <see cref="TrainPerClass"/> applies: this fraction of each
+    /// class, chosen by <see cref="ValSeed"/> (the same for every seed and arm). Every in-run evaluation and every "best"
+    /// is on it; the test split is scored once per finished network. An image folder's own val/ replaces it.
+    /// </summary>
+    public double ValFraction { get; init; } = 0.1;
+    /// <summary>At most this many validation examples per class (0 = no cap).</summary>
+    public int ValPerClass { get; init; }
+    public long ValSeed { get; init; }
+
+    public ValidationSplit ValidationSplit() => new(ValFraction, ValPerClass, ValSeed);
 }
 
 /// <summary>The networks: <c>thin</c> (S), <c>wide</c> (B, a widening of S) and optionally <c>deeper</c>.</summary>

@@ -13,11 +13,16 @@ public interface IExperimentDataset : IDisposable
 {
     string Name { get; }
     int TrainExamples { get; }
+    int ValidationExamples { get; }
     int TestExamples { get; }
 
     /// <summary>Training batches, shuffled (and augmented or masked) by <paramref name="seed"/> and the epoch.</summary>
     IBatchSource TrainSource(long seed);
 
+    /// <summary>Examples held out of training for every in-run choice (best epoch, early stop, recipe).</summary>
+    IBatchSource ValidationSource();
+
+    /// <summary>The test split, scored once per finished network.</summary>
     IBatchSource TestSource();
 
     /// <summary>The model for <paramref name="spec"/> on this data (classes, input shape, vocabulary, head).</summary>
@@ -51,26 +56,58 @@ public static class ExperimentDatasets
             : DatasetCatalog.Find(data.Dataset) is { } source ? [source] : [];
 }
 
-/// <summary>An image dataset with the experiment's loader settings (crop, flip, stratified subsets).</summary>
-public sealed class ImageExperimentDataset(ImageDataset dataset, ExperimentData settings) : IExperimentDataset
+/// <summary>An image dataset with the experiment's loader settings (validation split, crop, flip, stratified subsets).</summary>
+public sealed class ImageExperimentDataset : IExperimentDataset
 {
+    readonly ImageDataset dataset;
+    readonly ExperimentData settings;
+    readonly long[]? trainExamples, validationExamples; // null: the dataset's own val/ split, all of train/ trains
+
+    public ImageExperimentDataset(ImageDataset dataset, ExperimentData settings)
+    {
+        settings.ValidationSplit().Validate("data.");
+        this.dataset = dataset;
+        this.settings = settings;
+        if (dataset.Validation is null)
+        {
+            (trainExamples, validationExamples) = settings.ValidationSplit().Carve(dataset.Train.Labels.data<long>().ToArray());
+            if (validationExamples.Length == 0)
+                throw new WtnException($"data.val_fraction is {settings.ValFraction}: {dataset.Name} needs a validation split; set data.val_fraction above 0 (e.g. 0.1) or give the image folder a val/");
+        }
+        using var train = Train(0);
+        using var val = Validation();
+        using var test = Test();
+        (TrainExamples, ValidationExamples, TestExamples) = (train.Count, val.Count, test.Count);
+    }
+
     public ImageDataset Dataset => dataset;
     public string Name => dataset.Name;
 
-    public int TrainExamples => settings.TrainPerClass > 0 ? Math.Min(dataset.Train.Count, settings.TrainPerClass * dataset.NumClasses) : dataset.Train.Count;
-    public int TestExamples => settings.TestPerClass > 0 ? Math.Min(dataset.Test.Count, settings.TestPerClass * dataset.NumClasses) : dataset.Test.Count;
+    public int TrainExamples { get; }
+    public int ValidationExamples { get; }
+    public int TestExamples { get; }
 
-    public IBatchSource TrainSource(long seed) => new ImageBatchSource(dataset, dataset.Train, new ImageLoaderOptions
+    public IBatchSource TrainSource(long seed) => Train(seed);
+    public IBatchSource ValidationSource() => Validation();
+    public IBatchSource TestSource() => Test();
+
+    ImageBatchSource Train(long seed) => new(dataset, dataset.Train, new ImageLoaderOptions
     {
         BatchSize = settings.BatchSize,
         Seed = seed,
         CropPadding = settings.CropPadding,
         HorizontalFlip = settings.HorizontalFlip,
         PerClassLimit = settings.TrainPerClass > 0 ? settings.TrainPerClass : null,
+        Examples = trainExamples,
     });
 
-    public IBatchSource TestSource() =>
-        new ImageBatchSource(dataset, dataset.Test, ImageLoaderOptions.Evaluation(settings.EvalBatchSize > 0 ? settings.EvalBatchSize : settings.BatchSize) with
+    int EvalBatchSize => settings.EvalBatchSize > 0 ? settings.EvalBatchSize : settings.BatchSize;
+
+    ImageBatchSource Validation() =>
+        new(dataset, dataset.Validation ?? dataset.Train, ImageLoaderOptions.Evaluation(EvalBatchSize) with { Examples = validationExamples });
+
+    ImageBatchSource Test() =>
+        new(dataset, dataset.Test, ImageLoaderOptions.Evaluation(EvalBatchSize) with
         {
             PerClassLimit = settings.TestPerClass > 0 ? settings.TestPerClass : null,
         });

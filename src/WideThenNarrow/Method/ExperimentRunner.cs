@@ -148,7 +148,7 @@ public sealed class ExperimentRunner
         team?.Finished();
         // Latency measured while another process trained is contended: measure again for the final report.
         if (shared || team is not null) costs = null;
-        return WriteReport(n, dataset);
+        return WriteReport(n, dataset, replaceFinal: true);
     }
 
     /// <summary>
@@ -190,7 +190,8 @@ public sealed class ExperimentRunner
         return n >= 1 ? n : throw new WtnException($"--seeds must be at least 1, got {n}");
     }
 
-    string RunConfigText(int seeds) => $"seeds: {seeds}\n{ConfigLoader.ToYaml(config)}";
+    /// <summary>The resolved config with the run's seed count: valid YAML that reproduces the run when given to wtn run.</summary>
+    string RunConfigText(int seeds) => ConfigLoader.ToYaml(config with { Seeds = seeds });
 
     /// <summary>
     /// The experiment a run folder (runs/EXPERIMENT) holds, from its <see cref="RunConfigFile"/>: the resolved config
@@ -201,11 +202,7 @@ public sealed class ExperimentRunner
         var path = Path.Combine(experimentDir, RunConfigFile);
         if (!File.Exists(path))
             throw new WtnException($"{experimentDir} is not a run folder of wtn run or wtn demo (it has no {RunConfigFile}); give the experiment file instead");
-        var lines = File.ReadAllLines(path);
-        // The first line is the run's seed count, written before the config (whose own 'seeds' is the file's default).
-        if (lines.Length == 0 || !lines[0].StartsWith("seeds: ", StringComparison.Ordinal))
-            throw new WtnException($"{path} does not start with the run's seed count; it was not written by wtn run");
-        return ConfigLoader.Parse<ExperimentConfig>(string.Join('\n', lines.Skip(1)), path);
+        return ConfigLoader.Load<ExperimentConfig>(path);
     }
 
     void WriteRunConfig(int seeds) => WriteAtomically(Path.Combine(ExperimentDir, RunConfigFile), RunConfigText(seeds));
@@ -214,13 +211,16 @@ public sealed class ExperimentRunner
 
     /// <summary>
     /// <c>wtn report</c>: the report of whatever stages have finished, without running anything (and without the run's
-    /// lock: a run may be going on; its files are only read). Costs are measured afresh.
+    /// lock: a run may be going on; its files are only read). Refuses stages trained under other settings than the
+    /// config's; costs are measured afresh. The final report a finished run wrote is never replaced: the result is
+    /// returned with <see cref="ExperimentResult.Written"/> false.
     /// </summary>
     public ExperimentResult Report(int? seeds = null)
     {
         int n = SeedCount(seeds);
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
-        return WriteReport(n, dataset);
+        foreach (var s in Pending(n, dataset, costliestFirst: false, default)) Verify(s);
+        return WriteReport(n, dataset, replaceFinal: false);
     }
 
     /// <summary>
@@ -250,6 +250,10 @@ public sealed class ExperimentRunner
         return ExportStage(stage, seed, outPath, dataset);
     }
 
+    /// <summary>Refuses to use a finished stage trained under other settings than the config's (<see cref="Verify"/>).</summary>
+    void VerifyStage(long seed, string stage, IExperimentDataset dataset) =>
+        Verify(Plan(new StageContext(config, seed, SeedDir(ExperimentDir, seed), device, dataset, null, log), default).Single(p => p.Name == stage));
+
     /// <summary>Seeds with a folder under the experiment (seed-S), in order.</summary>
     List<long> SeedsPresent() => Directory.Exists(ExperimentDir)
         ? Directory.GetDirectories(ExperimentDir, "seed-*")
@@ -262,12 +266,13 @@ public sealed class ExperimentRunner
     {
         var dir = Path.Combine(SeedDir(ExperimentDir, seed), stage);
         var summary = StageSummary.TryLoad(dir) ?? throw new WtnException($"{dir}: stage {stage} is not done");
+        VerifyStage(seed, stage, dataset);
         var data = DownstreamStage.IsDownstream(stage) ? ((MaskedLmExperimentDataset)dataset).Downstream() : dataset;
         var modelConfig = data.ModelConfig(config.Models.Spec(summary.Model), summary.Model);
         using var model = ModelFactory.Create(modelConfig);
         model.load(Path.Combine(dir, summary.Weights));
         var manifest = ModelExport.Write(model, modelConfig, outPath, data.ExportInput(), $"experiment {config.Name}, seed {seed}, stage {stage}",
-            summary.LastTop1, summary.BestTop1);
+            summary.TestTop1, summary.ValTop1);
         // The file is read back as a user would (manifest, checksum, strict load) and must give the same outputs.
         using var scope = NewDisposeScope();
         try
@@ -322,7 +327,11 @@ public sealed class ExperimentRunner
     IReadOnlyDictionary<string, ModelCostRow>? costs;
     IReadOnlyList<StageWork>? work;
 
-    ExperimentResult WriteReport(int seeds, IExperimentDataset dataset)
+    /// <summary>
+    /// Builds the report and writes it, unless <paramref name="replaceFinal"/> is false and the experiment folder holds
+    /// a final report already (only the run that finished writes one; an interim or a second look never replaces it).
+    /// </summary>
+    ExperimentResult WriteReport(int seeds, IExperimentDataset dataset, bool replaceFinal)
     {
         if (costs is null)
         {
@@ -339,6 +348,7 @@ public sealed class ExperimentRunner
             Status = status,
             Left = ExperimentStatus.TimeLeft(status, work, DateTime.UtcNow),
         };
+        if (!replaceFinal && ExperimentReport.HasFinal(ExperimentDir, seeds)) return result with { Written = false };
         ExperimentReport.Write(result, ExperimentDir);
         return result;
     }
@@ -346,6 +356,11 @@ public sealed class ExperimentRunner
     /// <summary>One stage of one seed as the scheduler sees it: the stages it needs, and how to build its model and run it.</summary>
     sealed record PlannedStage(StageContext Ctx, string Name, IReadOnlyList<string> Needs, double Cost, Func<(StagedModel Model, Func<StageSummary> Run)> Prepare)
     {
+        /// <summary>What determines its result (<see cref="StageFingerprint"/>).</summary>
+        public required SortedDictionary<string, string> Settings { get; init; }
+        public string Fingerprint => StageFingerprint.Hash(Settings);
+        /// <summary>Where the finished network is tested: the downstream task's context, else the seed's.</summary>
+        public Func<StageContext>? TestIn { get; init; }
         /// <summary>The networks its train run runs, e.g. "thin+wide" (<see cref="StageWork.Kind"/>).</summary>
         public string? Kind { get; init; }
         /// <summary>Estimated work of the stage's last training run, the one named "train" (null: it has none).</summary>
@@ -357,6 +372,33 @@ public sealed class ExperimentRunner
     }
 
     readonly List<string> ranHere = [];
+    string? importHash; // SHA-256 of wide.import, read once
+
+    /// <summary>STAGE/settings.yaml: the settings a stage started under, so a changed config cannot finish it.</summary>
+    public const string StartedSettingsFile = "settings.yaml";
+
+    /// <summary>
+    /// Refuses a finished stage whose recorded settings differ from the config's now, and a started one whose settings
+    /// changed since it started, naming the keys: its weights would describe another experiment than the report says.
+    /// </summary>
+    static void Verify(PlannedStage s)
+    {
+        string? diff = null, what = null;
+        var path = Path.Combine(s.Dir, StartedSettingsFile);
+        if (StageSummary.TryLoad(s.Dir) is { } done)
+        {
+            if (done.Fingerprint != s.Fingerprint)
+                (what, diff) = ("was trained", done.Settings is null ? "it records none" : ConfigLoader.Diff(done.Settings, s.Settings));
+        }
+        else if (File.Exists(path))
+        {
+            var started = ConfigLoader.FlattenYaml(File.ReadAllText(path), path);
+            if (StageFingerprint.Hash(started) != s.Fingerprint) (what, diff) = ("was started", ConfigLoader.Diff(started, s.Settings));
+        }
+        if (what is not null)
+            throw new WtnException($"{s}: {s.Dir} {what} under other settings than the config gives now ({diff}); " +
+                                   $"run the new settings under another name (--set name=NEW), or delete {s.Dir} and the stages that start from it to train them again");
+    }
 
     /// <summary>
     /// Runs every pending stage of every seed, in declared order, that no other process holds (a stage's lock is
@@ -370,6 +412,7 @@ public sealed class ExperimentRunner
     {
         share = budget is { } b ? new ThreadShare(b, () => Training(seeds), log) { Interval = ThreadCheckInterval } : null;
         var plan = Pending(seeds, dataset, costliestFirst, cancel);
+        foreach (var s in plan) Verify(s);
         var pending = plan.ToList();
         foreach (var s in pending.Where(s => s.Done)) log?.Report($"{s} already done, skipped");
         pending.RemoveAll(s => s.Done);
@@ -480,15 +523,28 @@ public sealed class ExperimentRunner
     void Execute(PlannedStage s, int seeds, IExperimentDataset dataset)
     {
         share?.Rebalance(raise: false);
+        Directory.CreateDirectory(s.Dir);
+        var started = Path.Combine(s.Dir, StartedSettingsFile);
+        if (!File.Exists(started)) WriteAtomically(started, ConfigLoader.FlatToYaml(s.Settings));
         var (model, run) = s.Prepare();
         using (model)
         {
             var summary = run();
+            // The finished network's one look at the test split; every choice before it was made on validation.
+            var (testLoss, testTop1) = (s.TestIn?.Invoke() ?? s.Ctx).Test(model);
+            summary = summary with
+            {
+                TestTop1 = testTop1,
+                TestLoss = testLoss is { } l && double.IsFinite(l) ? l : null,
+                Fingerprint = s.Fingerprint,
+                Settings = s.Settings,
+            };
             summary.Save(s.Dir, model);
             ranHere.Add(s.ToString());
-            log?.Report($"{s} done in {summary.WallSeconds:F0} s" + (summary.LastTop1 is { } t ? $", test top-1 {100 * t:F2}%" : ""));
+            log?.Report($"{s} done in {summary.WallSeconds:F0} s" + (summary.ValTop1 is { } v ? $", validation top-1 {100 * v:F2}%" : "") +
+                        (summary.TestTop1 is { } t ? $", test top-1 {100 * t:F2}%" : ""));
         }
-        var interim = WriteReport(seeds, dataset);
+        var interim = WriteReport(seeds, dataset, replaceFinal: false);
         if (interim.Partial)
             log?.Report($"interim report: {Path.Combine(ExperimentDir, "report.md")} ({interim.StagesDone} of {interim.Status.Count} stages done" +
                         (interim.Left is { Wall: { } wall } left ? $"; about {StageStatus.Duration(wall)} of wall time left on the {(left.Processes == 1 ? "process" : $"{left.Processes} processes")} training now" : "") + ")");
@@ -507,10 +563,30 @@ public sealed class ExperimentRunner
         StagedModel? wide = null;
         StagedModel Wide() => wide ??= LoadWide(ctx);
         string[] needsWide = config.Wide is { Import: null } ? ["wide"] : [];
+        // Settings of each stage: its section, the data, its networks' specs, the step cap and the seed, and those of
+        // the stages it starts from (the wide network's whether trained or imported).
+        var settings = ctx.StageSettings;
+        SortedDictionary<string, string> Settings(string name, string key, object section, string[] models, string[] from)
+        {
+            var s = ConfigLoader.Flatten(config.Data, "data");
+            s["max_steps"] = config.MaxSteps.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            s["seed"] = ctx.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            foreach (var (k, v) in ConfigLoader.Flatten(section, key)) s[k] = v;
+            foreach (var m in models)
+                foreach (var (k, v) in ConfigLoader.Flatten(config.Models.Spec(m), $"models.{m}")) s[k] = v;
+            foreach (var f in from)
+                foreach (var (k, v) in settings[f]) s[k] = v;
+            return settings[name] = s;
+        }
+        if (config.Wide?.Import is { } imported)
+            settings["wide"] = new SortedDictionary<string, string>(ConfigLoader.Flatten(config.Models.Wide, "models.wide"), StringComparer.Ordinal)
+            {
+                ["wide.import.sha256"] = importHash ??= StageFingerprint.FileHash(imported),
+            };
         void Add(string name, string[] needs, string kind, double cost, Func<(StagedModel, Func<StageSummary>)> prepare, double? trainCost = null) =>
-            plan.Add(new PlannedStage(ctx, name, needs, cost, prepare) { TrainCost = trainCost ?? cost, Kind = kind });
+            plan.Add(new PlannedStage(ctx, name, needs, cost, prepare) { TrainCost = trainCost ?? cost, Kind = kind, Settings = settings[name] });
         void AddWithoutTrainRun(string name, string[] needs, string kind, double cost, Func<(StagedModel, Func<StageSummary>)> prepare) =>
-            plan.Add(new PlannedStage(ctx, name, needs, cost, prepare) { TrainCost = null, Kind = kind });
+            plan.Add(new PlannedStage(ctx, name, needs, cost, prepare) { TrainCost = null, Kind = kind, Settings = settings[name] });
         // Estimated work: training steps x (3 x the trained network's MACs + the teacher's forward MACs), per example.
         var summaries = new Dictionary<string, ModelSummary>();
         ModelSummary Size(string key)
@@ -547,54 +623,75 @@ public sealed class ExperimentRunner
         }
 
         if (config.Wide is { Import: null } w)
+        {
+            Settings("wide", "wide", w, ["wide"], []);
             Add("wide", [], "wide", Cost(w.Train, "wide"), () =>
             {
-                var m = ctx.Build("wide");
-                return (m, () => StandardStage.Run(ctx, "wide", "wide", m, w.Train, cancel));
+            var m = ctx.Build("wide");
+            return (m, () => StandardStage.Run(ctx, "wide", "wide", m, w.Train, cancel));
             });
+        }
         if (config.Imitation is { } im)
         {
+            Settings("imitation", "imitation", im, ["thin", "wide"], ["wide"]);
             AddWithoutTrainRun("imitation", needsWide, "imitation", ImitationCost(im), () =>
             {
-                var teacher = Wide();
-                var thin = ctx.Build("thin");
-                return (thin, () => ImitationStage.Run(ctx, thin, teacher, im, cancel));
+            var teacher = Wide();
+            var thin = ctx.Build("thin");
+            return (thin, () => ImitationStage.Run(ctx, thin, teacher, im, cancel));
             });
             if (config.Finetune is { } ft)
+            {
+                Settings("finetune", "finetune", ft, ["thin"], ["imitation"]);
                 Add("finetune", ["imitation"], ft.Alpha > 0 ? "thin+wide" : "thin", Cost(ft.Train, "thin", ft.Alpha > 0 ? "wide" : null), () =>
                 {
                     var teacher = ft.Alpha > 0 ? Wide() : null;
                     var thin = Load(ctx, "imitation", "thin");
                     return (thin, () => DistillStage.Run(ctx, "finetune", thin, teacher, ft, cancel));
                 });
+            }
         }
         if (config.Standard is { } st)
+        {
+            Settings("standard", "standard", st, ["thin"], []);
             Add("standard", [], "thin", Cost(st.Train, "thin"), () =>
             {
                 var m = ctx.Build("thin");
                 return (m, () => StandardStage.Run(ctx, "standard", "thin", m, st.Train, cancel));
             });
+        }
         if (config.StandardLong is { } sl)
+        {
+            Settings("standard_long", "standard_long", sl, ["thin"], []);
             Add("standard_long", [], "thin", Cost(sl.Train, "thin"), () =>
             {
                 var m = ctx.Build("thin");
                 return (m, () => StandardStage.Run(ctx, "standard_long", "thin", m, sl.Train, cancel));
             });
+        }
         if (config.Kd is { } kd)
+        {
+            Settings("kd", "kd", kd, ["thin"], ["wide"]);
             Add("kd", needsWide, "thin+wide", Cost(kd.Train, "thin", "wide"), () =>
             {
                 var teacher = Wide();
                 var m = ctx.Build("thin");
                 return (m, () => DistillStage.Run(ctx, "kd", m, teacher, kd, cancel));
             });
+        }
         if (config.Fitnets is { } fn)
+        {
+            Settings("fitnets", "fitnets", fn, ["thin"], ["wide"]);
             Add("fitnets", needsWide, "thin+wide", Cost(fn.Hint, "thin", "wide") + Cost(fn.Train, "thin", "wide"), () =>
             {
                 var teacher = Wide();
                 var m = ctx.Build("thin");
                 return (m, () => FitNetsStage.Run(ctx, m, teacher, fn, cancel));
             }, trainCost: Cost(fn.Train, "thin", "wide"));
+        }
         if (config.Deeper is { } dp)
+        {
+            Settings("deeper", "deeper", dp, ["thin", "deeper"], []);
             Add("deeper", [], "deeper", Cost(dp.Train, "deeper"), () =>
             {
                 int thinBlocks;
@@ -607,12 +704,16 @@ public sealed class ExperimentRunner
                 }
                 return (m, () => StandardStage.Run(ctx, "deeper", "deeper", m, dp.Train, cancel));
             });
+        }
         if (config.Downstream is { } ds)
         {
             // Text experiments: every pretrained thin/deeper network (from its finished stage's weights) fine-tuned on
             // IMDB as stage downstream_STAGE, with the same recipe for all.
             StageContext? down = null;
-            StageContext Down() => down ??= new StageContext(config, ctx.Seed, ctx.SeedDir, device, ((MaskedLmExperimentDataset)ctx.Dataset).Downstream(), ctx.Progress, log);
+            StageContext Down() => down ??= new StageContext(config, ctx.Seed, ctx.SeedDir, device, ((MaskedLmExperimentDataset)ctx.Dataset).Downstream(), ctx.Progress, log)
+            {
+                StageSettings = settings,
+            };
             var declared = plan.Select(p => p.Name).ToList();
             foreach (var (stage, key) in DownstreamStage.Pretrained.Where(p => declared.Contains(p.Stage)))
             {
@@ -625,7 +726,7 @@ public sealed class ExperimentRunner
                         using var pretrained = Load(ctx, stage, key);
                         return DownstreamStage.Run(Down(), name, key, classifier, pretrained, ds, cancel);
                     });
-                }) { Kind = $"downstream {key}" });
+                }) { Kind = $"downstream {key}", Settings = Settings(name, "downstream", ds, [key], [stage]), TestIn = Down });
             }
         }
         return plan;

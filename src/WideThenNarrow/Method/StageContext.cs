@@ -25,6 +25,7 @@ public sealed class StageContext
         Progress = progress;
         Log = log;
         TrainData = dataset.TrainSource(seed);
+        ValidationData = dataset.ValidationSource();
         TestData = dataset.TestSource();
     }
 
@@ -34,11 +35,29 @@ public sealed class StageContext
     public Device Device { get; }
     public IExperimentDataset Dataset { get; }
     public IBatchSource TrainData { get; }
+    /// <summary>Every evaluation during training and every choice made on results.</summary>
+    public IBatchSource ValidationData { get; }
+    /// <summary>Scored once per finished network (<see cref="Test"/>).</summary>
     public IBatchSource TestData { get; }
     public IProgress<TrainingProgress>? Progress { get; }
     public IProgress<string>? Log { get; }
 
     public string StageDir(string stage) => Path.Combine(SeedDir, stage);
+
+    /// <summary>Each planned stage's settings (<see cref="StageFingerprint"/>), by stage name; shared with the downstream context.</summary>
+    public Dictionary<string, SortedDictionary<string, string>> StageSettings { get; init; } = [];
+
+    /// <summary>
+    /// The settings a trainer run of this seed records in its checkpoints and compares on resume: those of the stage
+    /// whose folder holds <paramref name="runDir"/>.
+    /// </summary>
+    string RunSettings(string runDir)
+    {
+        var stage = Path.GetRelativePath(SeedDir, runDir).Split(Path.DirectorySeparatorChar)[0];
+        return StageSettings.TryGetValue(stage, out var settings)
+            ? ConfigLoader.FlatToYaml(settings)
+            : throw new InvalidOperationException($"stage '{stage}' ({runDir}) was not planned");
+    }
 
     /// <summary>A fresh model (thin, wide or deeper) initialised from the seed and <paramref name="key"/>, on the device.</summary>
     public StagedModel Build(string key)
@@ -75,15 +94,24 @@ public sealed class StageContext
             ParameterGroups = groups,
             Objective = objective,
             Train = TrainData,
-            Eval = evaluate ? TestData : null,
+            Eval = evaluate ? ValidationData : null,
             Settings = Settings(settings),
             RunDir = runDir,
             Device = Device,
             EvalOnlyModules = evalOnly ?? [],
             Progress = Progress,
             Resume = resume,
-            ConfigYaml = ConfigLoader.ToYaml(Config),
+            ConfigYaml = RunSettings(runDir),
         }, cancel);
+    }
+
+    /// <summary>The finished network's test loss and top-1, in eval mode: the one time the test split is read.</summary>
+    public (double? Loss, double? Top1) Test(StagedModel model)
+    {
+        bool training = model.training;
+        model.eval();
+        try { return Trainer.Evaluate(Dataset.TaskObjective(model), TestData, Device); }
+        finally { model.train(training); }
     }
 
     /// <summary>Loads the modules' final states from a finished run (its last checkpoint).</summary>

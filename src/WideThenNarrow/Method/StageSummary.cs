@@ -5,16 +5,25 @@ using static TorchSharp.torch;
 namespace WideThenNarrow.Method;
 
 /// <summary>
-/// A finished stage, as written to STAGE/stage.json (its presence means "done": a rerun skips the stage).
-/// Top-1 values are test-set fractions; <see cref="Curve"/> has one point per epoch of the stage's last run.
+/// A finished stage, as written to STAGE/stage.json (its presence means "done": a rerun skips the stage whose
+/// <see cref="Fingerprint"/> matches). Top-1 values are fractions: validation during the run (the curve, one point
+/// per epoch of the stage's last run, and its best epoch), test once for the finished network.
 /// </summary>
 public sealed record StageSummary
 {
     public required string Stage { get; init; }
     public required string Model { get; init; }
     public double WallSeconds { get; init; }
-    public double? BestTop1 { get; init; }
-    public double? LastTop1 { get; init; }
+    /// <summary>Validation top-1 of the run's best epoch (the one best.ckpt holds).</summary>
+    public double? ValBestTop1 { get; init; }
+    /// <summary>Validation top-1 of the finished network (the last epoch's).</summary>
+    public double? ValTop1 { get; init; }
+    /// <summary>Test top-1 and loss of the finished network: the test split's one use.</summary>
+    public double? TestTop1 { get; init; }
+    public double? TestLoss { get; init; }
+    /// <summary>SHA-256 of <see cref="Settings"/>: what determined the stage's result (<see cref="StageFingerprint"/>).</summary>
+    public string? Fingerprint { get; init; }
+    public SortedDictionary<string, string>? Settings { get; init; }
     public List<CurvePoint> Curve { get; init; } = [];
     /// <summary>Stage 2 only: every block's imitation run.</summary>
     public List<BlockSummary>? Blocks { get; init; }
@@ -50,7 +59,8 @@ public sealed record StageSummary
         r.Epochs.Where(m => m.Kind == "epoch").Select(m => new CurvePoint(m.Epoch, m.TrainLoss, m.EvalTop1)).ToList();
 }
 
-public sealed record CurvePoint(int Epoch, double TrainLoss, double? EvalTop1);
+/// <summary>One epoch: its mean training loss and its validation top-1.</summary>
+public sealed record CurvePoint(int Epoch, double TrainLoss, double? ValTop1);
 
 /// <summary>One block's imitation: its loss in the first and last logged window of steps, every logged window, its time.</summary>
 public sealed record BlockSummary(int Block, string Point, int WidePoint, double FirstLoss, double LastLoss, double Seconds, List<double> StepLosses);

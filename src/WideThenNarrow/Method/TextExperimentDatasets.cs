@@ -15,9 +15,11 @@ public sealed class MaskedLmExperimentDataset(TextExperimentData data) : IExperi
     public TextExperimentData Data => data;
     public string Name => $"masked-LM text (SOTU + Brown + IMDB train, {data.VocabSize}-token WordPiece, length {data.Options.SequenceLength})";
     public int TrainExamples => data.MaskedLmTrain(0).Count;
+    public int ValidationExamples => data.MaskedLmValidation().Count;
     public int TestExamples => data.MaskedLmEval().Count;
 
     public IBatchSource TrainSource(long seed) => data.MaskedLmTrain(seed);
+    public IBatchSource ValidationSource() => data.MaskedLmValidation();
     public IBatchSource TestSource() => data.MaskedLmEval();
 
     public ModelConfig ModelConfig(ModelSpec spec, string key) => spec.ToModelConfig(TextExperimentData.ImdbClasses, 0, 0, key) with
@@ -49,9 +51,11 @@ public sealed class ImdbExperimentDataset(TextExperimentData data) : IExperiment
 {
     public string Name => $"IMDB (max length {data.Options.MaxLength})";
     public int TrainExamples => data.ImdbTrain.Count;
+    public int ValidationExamples => data.ImdbValidation.Count;
     public int TestExamples => data.ImdbTest.Count;
 
     public IBatchSource TrainSource(long seed) => data.ImdbTrainBatches(seed);
+    public IBatchSource ValidationSource() => data.ImdbValidationBatches();
     public IBatchSource TestSource() => data.ImdbTestBatches();
 
     public ModelConfig ModelConfig(ModelSpec spec, string key) => spec.ToModelConfig(TextExperimentData.ImdbClasses, 0, 0, key) with

@@ -60,8 +60,9 @@ public sealed record ExportManifest
     public required ExportInput Input { get; init; }
     /// <summary>Where the weights came from, e.g. "experiment fashion-mnist-resnet, seed 0, stage finetune".</summary>
     public string? Source { get; init; }
-    public double? TestTop1Last { get; init; }
-    public double? TestTop1Best { get; init; }
+    /// <summary>The network's test top-1 (its run's test split, scored once) and its validation top-1.</summary>
+    public double? TestTop1 { get; init; }
+    public double? ValTop1 { get; init; }
 
     internal static readonly JsonSerializerOptions Json = new()
     {
@@ -112,11 +113,11 @@ public static class ModelExport
     /// A text model's vocabulary is copied beside them as NAME.vocab.txt.
     /// </summary>
     public static ExportManifest Write(StagedModel model, ModelConfig config, string path, ExportInput input, string? source = null,
-        double? lastTop1 = null, double? bestTop1 = null)
+        double? testTop1 = null, double? valTop1 = null)
     {
         CheckPath(path);
         path = Path.GetFullPath(path);
-        try { return WriteFiles(model, config, path, input, source, lastTop1, bestTop1); }
+        try { return WriteFiles(model, config, path, input, source, testTop1, valTop1); }
         catch (Exception e) when (WriteFailure.Is(e))
         {
             // The folder cannot be made (each file's own write failure names that file: Advice).
@@ -125,7 +126,7 @@ public static class ModelExport
     }
 
     static ExportManifest WriteFiles(StagedModel model, ModelConfig config, string path, ExportInput input, string? source,
-        double? lastTop1, double? bestTop1)
+        double? testTop1, double? valTop1)
     {
         var dir = Path.GetDirectoryName(path)!;
         Directory.CreateDirectory(dir);
@@ -148,8 +149,8 @@ public static class ModelExport
             Parameters = model.parameters().Sum(p => p.numel()),
             Input = input,
             Source = source,
-            TestTop1Last = lastTop1,
-            TestTop1Best = bestTop1,
+            TestTop1 = testTop1,
+            ValTop1 = valTop1,
         };
         WriteFailure.Replace(ManifestPath(path), tmp => File.WriteAllText(tmp, JsonSerializer.Serialize(manifest, ExportManifest.Json)), Advice);
         return manifest;

@@ -7,7 +7,7 @@ namespace WideThenNarrow.Reporting;
 public static class ExperimentPlots
 {
     /// <summary>
-    /// Test top-1 per epoch of every method's last stage (mean over seeds), and, while the run is not done, of every
+    /// Validation top-1 per epoch of every method's last stage (mean over seeds), and, while the run is not done, of every
     /// stage training now or stopped part-way, dashed ("wide, running"), so an interim report shows where they are.
     /// </summary>
     public static void Accuracy(ExperimentResult r, string path)
@@ -34,7 +34,7 @@ public static class ExperimentPlots
         }
         plt.Title($"{r.Experiment}: test accuracy per epoch (last stage of each method)");
         plt.XLabel("epoch of the method's last stage" + (r.Status.Any(x => x.State == StageState.Started) ? " (dashed: stages not finished)" : ""));
-        plt.YLabel("test top-1 (%)");
+        plt.YLabel("validation top-1 (%)");
         plt.ShowLegend(Alignment.LowerRight);
         plt.SavePng(path, 900, 560);
     }

@@ -19,6 +19,21 @@ public static class ExperimentReport
         Atomic(Path.Combine(dir, "report.md"), tmp => File.WriteAllText(tmp, Markdown(r, imitationPlot)));
     }
 
+    /// <summary>Whether <paramref name="dir"/> holds the final report of <paramref name="seeds"/> seeds (results.json of a run whose every stage had finished).</summary>
+    public static bool HasFinal(string dir, int seeds)
+    {
+        var path = Path.Combine(dir, "results.json");
+        if (!File.Exists(path)) return false;
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            var root = doc.RootElement;
+            return root.TryGetProperty("partial", out var p) && p.ValueKind == JsonValueKind.False
+                && root.TryGetProperty("seeds", out var n) && n.TryGetInt32(out var done) && done == seeds;
+        }
+        catch (JsonException) { return false; } // a damaged results.json is rewritten
+    }
+
     static void Atomic(string path, Action<string> write) =>
         WriteFailure.Replace(path, write, "the stages' results are kept: free space and run `wtn report` (or the same `wtn run`) again");
 
@@ -28,8 +43,9 @@ public static class ExperimentReport
         var sb = new StringBuilder();
         sb.AppendLine(inv, $"# {r.Experiment}");
         sb.AppendLine();
-        sb.AppendLine(string.Create(inv, $"{r.Dataset}: {r.TrainExamples} training and {r.TestExamples} test examples; {r.Seeds} seed(s). ") +
-                           "Top-1 on the test set, mean ± sample standard deviation over seeds. Does the thin network trained by the method " +
+        sb.AppendLine(string.Create(inv, $"{r.Dataset}: {r.TrainExamples} training, {r.ValidationExamples} validation and {r.TestExamples} test examples; {r.Seeds} seed(s). ") +
+                           "Top-1 of each finished network, mean ± sample standard deviation over seeds: on the validation split (every choice " +
+                           "during training was made on it) and on the test split (scored once per network). Does the thin network trained by the method " +
                            "beat the thin and the deeper networks trained the standard way, and at what cost?");
         if (r.Partial)
         {
@@ -41,14 +57,14 @@ public static class ExperimentReport
         if (r.Methods.Count == 0) sb.AppendLine("No method has finished yet: rows appear when the last stage of a method is done for a seed.");
         else
         {
-            sb.AppendLine("| method | parameters | MACs | top-1 best | top-1 last | wall time per stage | latency b=1 | latency b=64 |");
+            sb.AppendLine("| method | parameters | MACs | val top-1 | test top-1 | wall time per stage | latency b=1 | latency b=64 |");
             sb.AppendLine("|---|---:|---:|---:|---:|---|---:|---:|");
             foreach (var m in r.Methods)
-                sb.AppendLine(inv, $"| {m.Method}{SeedsNote(m, r.Seeds)} | {Count(m.Cost.Parameters)} | {(m.Cost.Macs is { } macs ? Count(macs) : "n/a")} | {Pct(m.BestTop1)} | {Pct(m.LastTop1)} | {Stages(m)} | {m.Cost.LatencyMs1:F2} ms | {m.Cost.LatencyMs64:F1} ms |");
+                sb.AppendLine(inv, $"| {m.Method}{SeedsNote(m, r.Seeds)} | {Count(m.Cost.Parameters)} | {(m.Cost.Macs is { } macs ? Count(macs) : "n/a")} | {Pct(m.ValTop1)} | {Pct(m.TestTop1)} | {Stages(m)} | {m.Cost.LatencyMs1:F2} ms | {m.Cost.LatencyMs64:F1} ms |");
             if (r.Comparisons.Count > 0)
             {
                 sb.AppendLine();
-                sb.AppendLine("The method's final (last-epoch) test top-1 minus each other way's, in points, paired seed by seed (mean ± sample standard deviation of the differences):");
+                sb.AppendLine("The method's test top-1 minus each other way's, in points, paired seed by seed (mean ± sample standard deviation of the differences):");
                 sb.AppendLine();
                 sb.AppendLine("| method | against | difference | method higher in |");
                 sb.AppendLine("|---|---|---:|---:|");

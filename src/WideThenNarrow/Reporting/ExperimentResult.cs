@@ -23,8 +23,8 @@ public sealed record MethodRow(
     string Model,
     IReadOnlyList<string> Stages,
     ModelCostRow Cost,
-    Stat? BestTop1,
-    Stat? LastTop1,
+    Stat? ValTop1,
+    Stat? TestTop1,
     IReadOnlyDictionary<string, Stat?> StageSeconds,
     IReadOnlyList<double?> MeanCurve,
     int SeedsDone);
@@ -41,6 +41,7 @@ public sealed record ExperimentResult(
     string Experiment,
     string Dataset,
     int TrainExamples,
+    int ValidationExamples,
     int TestExamples,
     int Seeds,
     IReadOnlyList<MethodRow> Methods,
@@ -51,6 +52,10 @@ public sealed record ExperimentResult(
 
     /// <summary>How much training is left, when the run is unfinished and some stage has measured its pace; else null.</summary>
     public TimeLeft? Left { get; init; }
+
+    /// <summary>False when the files were left as they were (a finished run's final report is never replaced by a later look).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool Written { get; init; } = true;
 
     /// <summary>True when some declared stage has not finished (an interim report).</summary>
     public bool Partial => StagesDone < Status.Count;
@@ -89,16 +94,16 @@ public sealed record ExperimentResult(
             if (finals.Count == 0) continue;
             var seconds = stages.ToDictionary(st => st, st => Stat.Of(perSeed.Select(s => s.TryGetValue(st, out var x) ? x.WallSeconds : (double?)null)));
             int epochs = finals.Max(f => f.Curve.Count);
-            var curve = Enumerable.Range(0, epochs).Select(e => Stat.Of(finals.Select(f => e < f.Curve.Count ? f.Curve[e].EvalTop1 : null))?.Mean).ToList();
-            rows.Add(new MethodRow(method, model, stages, costs[model], Stat.Of(finals.Select(f => f.BestTop1)), Stat.Of(finals.Select(f => f.LastTop1)), seconds, curve, finals.Count));
+            var curve = Enumerable.Range(0, epochs).Select(e => Stat.Of(finals.Select(f => e < f.Curve.Count ? f.Curve[e].ValTop1 : null))?.Mean).ToList();
+            rows.Add(new MethodRow(method, model, stages, costs[model], Stat.Of(finals.Select(f => f.ValTop1)), Stat.Of(finals.Select(f => f.TestTop1)), seconds, curve, finals.Count));
         }
-        return new ExperimentResult(config.Name, dataset.Name, dataset.TrainExamples, dataset.TestExamples, perSeed.Count, rows, perSeed)
+        return new ExperimentResult(config.Name, dataset.Name, dataset.TrainExamples, dataset.ValidationExamples, dataset.TestExamples, perSeed.Count, rows, perSeed)
         {
             Comparisons = Compare(rows, perSeed),
         };
     }
 
-    /// <summary>For each method row (plain and downstream): its last top-1 minus every other row's of the same kind, seed by seed.</summary>
+    /// <summary>For each method row (plain and downstream): its test top-1 minus every other row's of the same kind, seed by seed.</summary>
     internal static List<Comparison> Compare(IReadOnlyList<MethodRow> rows, IReadOnlyList<IReadOnlyDictionary<string, StageSummary>> perSeed)
     {
         static bool Downstream(MethodRow r) => DownstreamStage.IsDownstream(r.Stages[^1]);
@@ -107,7 +112,7 @@ public sealed record ExperimentResult(
             foreach (var other in rows.Where(r => r != method && Downstream(r) == Downstream(method)))
             {
                 var diffs = perSeed
-                    .Select(s => s.GetValueOrDefault(method.Stages[^1])?.LastTop1 - s.GetValueOrDefault(other.Stages[^1])?.LastTop1)
+                    .Select(s => s.GetValueOrDefault(method.Stages[^1])?.TestTop1 - s.GetValueOrDefault(other.Stages[^1])?.TestTop1)
                     .Where(d => d.HasValue).ToList();
                 if (Stat.Of(diffs) is { } diff) result.Add(new Comparison(method.Method, other.Method, diff, diffs.Count(d => d > 0)));
             }

@@ -27,7 +27,7 @@ public sealed record StageStatus(long Seed, string Stage, StageState State, stri
 {
     public string? Holder { get; init; }
 
-    /// <summary>A started stage's test top-1 after each epoch so far of its newest run (index = epoch - 1; null when not evaluated).</summary>
+    /// <summary>A started stage's validation top-1 after each epoch so far of its newest run (index = epoch - 1; null when not evaluated).</summary>
     public IReadOnlyList<double?>? Curve { get; init; }
 
     /// <summary>One line: "top-1 91.20 %, 1.2 h" (done) or "train: epoch 3/30, step 1,100/14,070 (8 %), 120 samples/s, about 3.9 h left".</summary>
@@ -37,7 +37,7 @@ public sealed record StageStatus(long Seed, string Stage, StageState State, stri
         switch (State)
         {
             case StageState.Done:
-                return string.Join(", ", new[] { Top1 is { } t ? string.Create(inv, $"top-1 {100 * t:F2} %") : null, WallSeconds is { } w ? Duration(w) : null }.OfType<string>());
+                return string.Join(", ", new[] { Top1 is { } t ? string.Create(inv, $"test top-1 {100 * t:F2} %") : null, WallSeconds is { } w ? Duration(w) : null }.OfType<string>());
             case StageState.Started when Progress is { } p:
                 var parts = new List<string>
                 {
@@ -45,7 +45,7 @@ public sealed record StageStatus(long Seed, string Stage, StageState State, stri
                     p.TotalSteps > 0 ? string.Create(inv, $"step {p.Step:N0}/{p.TotalSteps:N0} ({100.0 * p.Step / p.TotalSteps:F0} %)") : string.Create(inv, $"step {p.Step:N0}"),
                 };
                 if (p.SamplesPerSecond > 0) parts.Add(string.Create(inv, $"{p.SamplesPerSecond:F0} samples/s"));
-                if (p.LastEvalTop1 is { } e) parts.Add(string.Create(inv, $"last test top-1 {100 * e:F2} %"));
+                if (p.LastEvalTop1 is { } e) parts.Add(string.Create(inv, $"last validation top-1 {100 * e:F2} %"));
                 if (p.EtaSeconds is { } eta && eta > 0) parts.Add($"about {Duration(eta)} left in this run{(Holder is not null ? $" (until about {Clock(p.UpdatedUtc.AddSeconds(eta))})" : "")}");
                 parts.Add(string.Create(inv, $"updated {p.UpdatedUtc:yyyy-MM-dd HH:mm} UTC"));
                 return $"{Run}: {string.Join(", ", parts)}; {Held()}";
@@ -266,7 +266,7 @@ public static class ExperimentStatus
         {
             if (StageSummary.TryLoad(dir) is { } done)
                 // Held still: the process that finished it is writing the report before it takes its next stage.
-                rows.Add(new StageStatus(seed, stage, StageState.Done, null, null, done.LastTop1, done.WallSeconds) { Holder = RunLock.Holder(dir) });
+                rows.Add(new StageStatus(seed, stage, StageState.Done, null, null, done.TestTop1, done.WallSeconds) { Holder = RunLock.Holder(dir) });
             else if (Directory.Exists(dir))
             {
                 var (run, progress) = Newest(dir);
@@ -295,7 +295,7 @@ public static class ExperimentStatus
         return (name == "." ? Path.GetFileName(stageDir) : name, RunProgressFile.TryRead(dir) ?? FromMetrics(metrics));
     }
 
-    /// <summary>Test top-1 after each epoch so far of a training run (index = epoch - 1), from its metrics.jsonl; null when it has none.</summary>
+    /// <summary>Validation top-1 after each epoch so far of a training run (index = epoch - 1), from its metrics.jsonl; null when it has none.</summary>
     static IReadOnlyList<double?>? Curve(string runDir)
     {
         var path = Path.Combine(runDir, "metrics.jsonl");

@@ -64,4 +64,8 @@ public sealed record TrainingResult(
     string? BestCheckpoint,
     long Steps,
     TimeSpan WallTime,
-    bool Resumed);
+    bool Resumed)
+{
+    /// <summary>The finished network's test top-1, when its caller scored it (the trainer itself evaluates on validation only).</summary>
+    public double? TestTop1 { get; init; }
+}

@@ -52,7 +52,7 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             // Written to a pipe, the table is not squeezed into 80 columns: a row's cells are not broken mid-word.
             Assert.Matches(@"│ thin: go wide, then narrow +│ [^\n]*│ wide \S+ +│", stdout);
             // Under the table: the method against the other rows.
-            Assert.Matches(@"thin: go wide, then narrow, final top-1 minus: thin: after imitation only [+-]?\d+\.\d\d; thin: standard [+-]?\d+\.\d\d; ", stdout);
+            Assert.Matches(@"thin: go wide, then narrow, test top-1 minus: thin: after imitation only [+-]?\d+\.\d\d; thin: standard [+-]?\d+\.\d\d; ", stdout);
             Assert.Contains("on 1 libtorch thread(s) of this machine", File.ReadAllText(Path.Combine(dir, "one", "jobs", "report.md")));
             output.WriteLine($"--jobs 2 {parallel.TotalSeconds:F1} s, one process {clock.Elapsed.TotalSeconds:F1} s");
 
@@ -70,7 +70,7 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             var manifest = ModelExport.Verify(ModelExport.ManifestPath(exported));
             Assert.Equal("experiment jobs, seed 0, stage finetune", manifest.Source);
             var finetuneDir = Path.Combine(dir, "one", "jobs", "seed-0", "finetune");
-            Assert.Equal(StageSummary.TryLoad(finetuneDir)!.LastTop1, manifest.TestTop1Last);
+            Assert.Equal(StageSummary.TryLoad(finetuneDir)!.TestTop1, manifest.TestTop1);
             Assert.Equal(("mlp", "image"), (manifest.Family, manifest.Input.Kind));
             // Rebuilt from the manifest alone, the network is the stage's: the same outputs as its final.model.
             using (var back = ModelExport.Load(ModelExport.ManifestPath(exported)))
@@ -88,7 +88,7 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.True(code == 0, stderr + stdout);
             var eval = System.Text.Json.JsonDocument.Parse(stdout).RootElement;
             Assert.Equal(200, eval.GetProperty("examples").GetInt64());
-            Assert.Equal(manifest.TestTop1Last!.Value, eval.GetProperty("top1").GetDouble(), 12);
+            Assert.Equal(manifest.TestTop1!.Value, eval.GetProperty("top1").GetDouble(), 12);
             var perClass = eval.GetProperty("perClass").EnumerateArray().ToList();
             Assert.Equal(10, perClass.Count);
             Assert.All(perClass, c => Assert.Equal(20, c.GetProperty("examples").GetInt64()));
@@ -100,11 +100,11 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
                 var fm = Path.Combine(data, "fashion-mnist");
                 var r = WideThenNarrow.Tests.Models.PyTorchPeerTests.RunPeer(
                     $"evaluate \"{ModelExport.ManifestPath(exported)}\" \"{fm}/t10k-images-idx3-ubyte.gz\" \"{fm}/t10k-labels-idx1-ubyte.gz\" 20");
-                output.WriteLine($"peer evaluate: {r.Stdout.Trim()} {r.Stderr.Trim()}; wtn: {manifest.TestTop1Last * 200} of 200");
+                output.WriteLine($"peer evaluate: {r.Stdout.Trim()} {r.Stderr.Trim()}; wtn: {manifest.TestTop1 * 200} of 200");
                 Assert.True(r.Code == 0, r.Stdout + r.Stderr);
                 var m = Regex.Match(r.Stdout, @"top1 (\d+) of 200");
                 Assert.True(m.Success, r.Stdout);
-                Assert.InRange(int.Parse(m.Groups[1].Value) - manifest.TestTop1Last!.Value * 200, -1.0001, 1.0001);
+                Assert.InRange(int.Parse(m.Groups[1].Value) - manifest.TestTop1!.Value * 200, -1.0001, 1.0001);
             }
             // A manifest whose classes are not the dataset's (here one renamed) is refused: labels are positions.
             var renamed = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(ModelExport.ManifestPath(exported)))!;

@@ -9,7 +9,7 @@ public class ComparisonTests
     static MethodRow Row(string method, string model, params string[] stages) =>
         new(method, model, stages, new ModelCostRow(model, model, 1, 1, 1, 1), null, null, new Dictionary<string, Stat?>(), [], 1);
 
-    static StageSummary Done(string stage, double top1) => new() { Stage = stage, Model = "thin", LastTop1 = top1 };
+    static StageSummary Done(string stage, double top1) => new() { Stage = stage, Model = "thin", TestTop1 = top1 };
 
     [Fact]
     public void Differences_are_paired_by_seed_over_the_seeds_both_finished_and_kept_within_their_kind()

@@ -27,7 +27,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
     internal static ExperimentConfig Tiny(string name, bool baselines) => new()
     {
         Name = name,
-        Data = new ExperimentData { BatchSize = 50, EvalBatchSize = 100, TrainPerClass = 40, TestPerClass = 20, CropPadding = 0, HorizontalFlip = false },
+        Data = new ExperimentData { BatchSize = 50, EvalBatchSize = 100, TrainPerClass = 40, TestPerClass = 20, ValPerClass = 20, CropPadding = 0, HorizontalFlip = false },
         Models = new ExperimentModels
         {
             Thin = new ModelSpec { Name = "mlp", Width = 32, Depth = 3, Residual = true },
@@ -65,9 +65,9 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             var methods = result.Methods.Select(m => m.Method).ToList();
             const string warm = "thin: after imitation only";
             Assert.Equal(["thin: go wide, then narrow", warm, "thin: standard", "thin: kd", "thin: fitnets", "deeper: standard", "wide (teacher)"], methods);
-            Assert.All(result.Methods.Where(m => m.Method != warm), m => Assert.InRange(m.LastTop1!.Mean, 0.3, 1.0));
-            // The warm start is evaluated on the test set before fine-tuning.
-            Assert.InRange(result.Methods.Single(m => m.Method == warm).LastTop1!.Mean, 0.0, 1.0);
+            Assert.All(result.Methods.Where(m => m.Method != warm), m => Assert.InRange(m.TestTop1!.Mean, 0.3, 1.0));
+            // The warm start is tested once too, before fine-tuning.
+            Assert.InRange(result.Methods.Single(m => m.Method == warm).TestTop1!.Mean, 0.0, 1.0);
             var imitation = result.PerSeed[0]["imitation"];
             Assert.Equal(3, imitation.Blocks!.Count);
             Assert.True(imitation.HeadCopied);
@@ -78,7 +78,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             // The method against every other row; with one seed, the plain difference of the final top-1.
             Assert.Equal(methods.Skip(1), result.Comparisons.Select(x => x.Against));
             var vsStandard = result.Comparisons.Single(x => x.Against == "thin: standard");
-            Assert.Equal(result.PerSeed[0]["finetune"].LastTop1!.Value - result.PerSeed[0]["standard"].LastTop1!.Value, vsStandard.Difference.Mean, 12);
+            Assert.Equal(result.PerSeed[0]["finetune"].TestTop1!.Value - result.PerSeed[0]["standard"].TestTop1!.Value, vsStandard.Difference.Mean, 12);
             Assert.Equal(vsStandard.Difference.Mean > 0 ? 1 : 0, vsStandard.SeedsBetter);
             Assert.Contains("| thin: go wide, then narrow | thin: standard | ", report);
             // The declared stage list (what `wtn report` looks for) is exactly what the run made, and all are done.
@@ -96,7 +96,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             var log = new List<string>();
             var again = Runner(c, runs, log: log).Run();
             Assert.Equal(7, log.Count(l => l.Contains("already done")));
-            Assert.Equal(result.Methods.Select(m => m.LastTop1!.Mean), again.Methods.Select(m => m.LastTop1!.Mean));
+            Assert.Equal(result.Methods.Select(m => m.TestTop1!.Mean), again.Methods.Select(m => m.TestTop1!.Mean));
         }
         finally { Directory.Delete(runs, true); }
     }
@@ -424,7 +424,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             var r = Runner(c, runs).Run();
             var method = r.PerSeed[0]["finetune"];
             var random = r.PerSeed[0]["standard"];
-            Assert.True(method.LastTop1 > random.LastTop1 + 0.05, $"warm start {method.LastTop1:P1} vs random {random.LastTop1:P1}");
+            Assert.True(method.TestTop1 > random.TestTop1 + 0.05, $"warm start {method.TestTop1:P1} vs random {random.TestTop1:P1}");
             Assert.True(method.Curve[^1].TrainLoss < random.Curve[^1].TrainLoss, $"train loss {method.Curve[^1].TrainLoss} vs {random.Curve[^1].TrainLoss}");
         }
         finally { Directory.Delete(runs, true); }
@@ -461,6 +461,85 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
         var model = ModelFactory.Create(c.Models.Thin.ToModelConfig(10, 1, 28, "thin"));
         model.load(Path.Combine(runs, name, "seed-0", "finetune", "final.model"));
         return model;
+    }
+
+    [Fact]
+    public void A_finished_stage_is_never_reused_under_other_settings_and_the_final_report_is_never_replaced()
+    {
+        var runs = TestData.NewTempFolder("fingerprint");
+        try
+        {
+            var c = Tiny("fp", baselines: false);
+            var result = Runner(c, runs).Run();
+            var dir = Path.Combine(runs, "fp");
+            // Every choice during training is on validation; the finished network is tested once.
+            foreach (var stage in ExperimentRunner.DeclaredStages(c))
+            {
+                var s = StageSummary.TryLoad(Path.Combine(dir, "seed-0", stage))!;
+                Assert.InRange(s.TestTop1!.Value, 0, 1);
+                Assert.InRange(s.ValTop1!.Value, 0, 1);
+                Assert.Equal(64, s.Fingerprint!.Length);
+                Assert.Equal("0", s.Settings!["seed"]);
+            }
+            var standard = StageSummary.TryLoad(Path.Combine(dir, "seed-0", "standard"))!;
+            var metrics = MetricsLog.ReadAll(Path.Combine(dir, "seed-0", "standard", "train", "metrics.jsonl")).Where(m => m.Kind == "epoch").ToList();
+            Assert.Equal(metrics.Select(m => m.EvalTop1), standard.Curve.Select(p => p.ValTop1));
+            Assert.Equal(200, result.ValidationExamples); // 20 per class
+            Assert.Contains("200 validation", File.ReadAllText(Path.Combine(dir, "report.md")));
+
+            // The saved config is valid YAML with one seed count that reproduces the run.
+            var saved = File.ReadAllText(Path.Combine(dir, ExperimentRunner.RunConfigFile));
+            Assert.Single(saved.Split('\n'), l => l.StartsWith("seeds:", StringComparison.Ordinal));
+            Assert.Equal(ConfigLoader.ToYaml(c), ConfigLoader.ToYaml(ExperimentRunner.ReadRunConfig(dir)));
+
+            // A changed setting: refused with the keys that changed, before anything is trained or rewritten.
+            var report = File.ReadAllBytes(Path.Combine(dir, "report.md"));
+            var lr = c with { Finetune = c.Finetune! with { Train = c.Finetune.Train with { Optimizer = c.Finetune.Train.Optimizer with { Lr = 0.5 } } } };
+            var e = Assert.Throws<WtnException>(() => Runner(lr, runs).Run());
+            Assert.Contains("seed 0: finetune: ", e.Message);
+            Assert.Contains("was trained under other settings than the config gives now (finetune.train.optimizer.lr 0.02 -> 0.5)", e.Message);
+            Assert.Throws<WtnException>(() => Runner(lr, runs).Report());
+            // A setting every stage depends on names the first stage, the wide network.
+            var data = c with { Data = c.Data with { TrainPerClass = 30 } };
+            e = Assert.Throws<WtnException>(() => Runner(data, runs).Run());
+            Assert.Contains("seed 0: wide: ", e.Message);
+            Assert.Contains("data.train_per_class 40 -> 30", e.Message);
+            Assert.Equal(report, File.ReadAllBytes(Path.Combine(dir, "report.md")));
+
+            // What does not change a stage's result (report settings) reuses it; a later look leaves the final report alone.
+            var log = new List<string>();
+            Runner(c with { Report = new ReportConfig { LatencyRepeats = 2 } }, runs, log: log).Run();
+            Assert.Equal(4, log.Count(l => l.Contains("already done")));
+            report = File.ReadAllBytes(Path.Combine(dir, "report.md"));
+            var look = Runner(c, runs).Report();
+            Assert.False(look.Written);
+            Assert.Equal(report, File.ReadAllBytes(Path.Combine(dir, "report.md")));
+        }
+        finally { Directory.Delete(runs, true); }
+    }
+
+    [Fact]
+    public void A_stage_interrupted_under_one_setting_is_not_finished_under_another()
+    {
+        var runs = TestData.NewTempFolder("fingerprint-started");
+        try
+        {
+            var c = Tiny("started", baselines: false) with { Standard = null };
+            using (var cts = new CancellationTokenSource())
+            {
+                var stopper = new StopAt("finetune", 3, cts);
+                Assert.ThrowsAny<OperationCanceledException>(() => Runner(c, runs, stopper).Run(cancel: cts.Token));
+                Assert.True(stopper.Fired);
+            }
+            var changed = c with { Finetune = c.Finetune! with { Alpha = 0.9 } };
+            var e = Assert.Throws<WtnException>(() => Runner(changed, runs).Run());
+            Assert.Contains("seed 0: finetune: ", e.Message);
+            Assert.Contains("was started under other settings than the config gives now (finetune.alpha 0.5 -> 0.9)", e.Message);
+            var log = new List<string>();
+            Runner(c, runs, log: log).Run();
+            Assert.Contains(log, l => l.StartsWith("finetune: resuming", StringComparison.Ordinal));
+        }
+        finally { Directory.Delete(runs, true); }
     }
 
     sealed class StopAt(string stage, long step, CancellationTokenSource cts) : IProgress<TrainingProgress>

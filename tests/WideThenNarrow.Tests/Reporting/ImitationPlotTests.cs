@@ -11,7 +11,7 @@ public sealed class ImitationPlotTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    static ExperimentResult With(List<BlockSummary>? blocks) => new("plot", "fashion-mnist", 400, 100, 1, [],
+    static ExperimentResult With(List<BlockSummary>? blocks) => new("plot", "fashion-mnist", 400, 40, 100, 1, [],
         [new Dictionary<string, StageSummary> { ["imitation"] = new() { Stage = "imitation", Model = "thin", Blocks = blocks } }]);
 
     [Fact]

@@ -35,7 +35,7 @@ public sealed class InterimCurveTests : IDisposable
         Assert.Null(status["deeper"].Curve);
         Assert.Null(status["standard"].Curve); // pending
 
-        var result = new ExperimentResult(c.Name, "fashion-mnist", 400, 100, 1, [], []) { Status = [.. status.Values] };
+        var result = new ExperimentResult(c.Name, "fashion-mnist", 400, 40, 100, 1, [], []) { Status = [.. status.Values] };
         var png = Path.Combine(_dir, "accuracy.png");
         ExperimentPlots.Accuracy(result, png);
         var drawn = new FileInfo(png).Length;

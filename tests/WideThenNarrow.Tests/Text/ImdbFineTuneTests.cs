@@ -23,7 +23,7 @@ public class ImdbFineTuneTests
         TestData.Ensure("imdb");
         return TextExperimentData.Load(TestData.DataDir, new TextDataOptions
         {
-            VocabSize = 8000, PretrainDocuments = 400, ImdbTrainPerClass = TrainPerClass, ImdbTestPerClass = TestPerClass,
+            VocabSize = 8000, PretrainDocuments = 400, ImdbTrainPerClass = TrainPerClass, ImdbTestPerClass = TestPerClass, ImdbValPerClass = TestPerClass,
             MaxLength = MaxLength, BatchSize = 16,
         });
     });

@@ -19,14 +19,19 @@ public class TextExperimentDataTests
         Assert.StartsWith(Path.Combine(TestData.DataDir, "cache"), first.VocabPath);
         Assert.Equal(first.VocabPath, second.VocabPath);
         Assert.DoesNotContain(log, l => l.Contains("building"));
-        Assert.Equal(4, log.Count);
+        Assert.Equal(6, log.Count);
         Assert.All(log, l => Assert.EndsWith("(cached)", l));
         Assert.Equal(first.Pretrain.Ids, second.Pretrain.Ids);
 
-        Assert.Equal(396, first.Pretrain.Count);
+        // Of every 100 documents, the last is test text and the one before it validation text; neither trains.
+        Assert.Equal(392, first.Pretrain.Count);
+        Assert.Equal(4, first.PretrainValidation.Count);
         Assert.Equal(4, first.PretrainEval.Count);
         Assert.Equal(80, first.ImdbTrain.Count);
         Assert.Equal(40, first.ImdbTrainLabels.Count(l => l == 1));
+        // IMDB's validation reviews are carved from the whole training half (10 % of each class), none of them trains.
+        Assert.Equal(2500, first.ImdbValidation.Count);
+        Assert.Equal(1250, first.ImdbValidationLabels.Count(l => l == 1));
         Assert.Equal(60, first.ImdbTest.Count);
         Assert.Equal(30, first.ImdbTestLabels.Count(l => l == 0));
         Assert.Equal(128, first.MaxPositions);

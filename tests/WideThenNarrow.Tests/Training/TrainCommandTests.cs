@@ -12,7 +12,7 @@ public sealed class TrainCommandTests : IDisposable
 
     string Args(string extra) =>
         $"train \"{Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-resnet20.yaml")}\" --data-dir \"{TestData.DataDir}\" " +
-        $"--run-dir \"{Path.Combine(_dir, "run")}\" --threads 1 --set data.per_class_limit=8 --set data.eval_per_class_limit=4 " +
+        $"--run-dir \"{Path.Combine(_dir, "run")}\" --threads 1 --set data.per_class_limit=8 --set data.eval_per_class_limit=4 --set data.val_per_class=4 " +
         $"--set data.batch_size=40 --set epochs=1 {extra}";
 
     [Fact]
@@ -21,7 +21,8 @@ public sealed class TrainCommandTests : IDisposable
         TestData.Ensure("fashion-mnist");
         var (code, stdout, stderr) = WtnProcess.Run(Args(""));
         Assert.True(code == 0, stderr);
-        Assert.Contains("eval top-1 last", stdout);
+        Assert.Contains("validation top-1 last", stdout);
+        Assert.Contains("test top-1 of the final network", stdout);
         var run = Path.Combine(_dir, "run");
         var rows = File.ReadAllLines(Path.Combine(run, "metrics.jsonl"));
         using var last = JsonDocument.Parse(rows[^1]);
@@ -34,7 +35,9 @@ public sealed class TrainCommandTests : IDisposable
         // The final network as PyTorch weights plus manifest: rebuilt from it, it is the last checkpoint's network.
         Assert.Contains("final weights: ", stdout);
         var manifest = WideThenNarrow.Models.ModelExport.Verify(Path.Combine(run, "final.json"));
-        Assert.Equal(last.RootElement.GetProperty("eval_top1").GetDouble(), manifest.TestTop1Last);
+        // Every evaluation during training is on the validation split; the test split is scored once, at the end.
+        Assert.Equal(last.RootElement.GetProperty("eval_top1").GetDouble(), manifest.ValTop1);
+        Assert.InRange(manifest.TestTop1!.Value, 0, 1);
         using (var back = WideThenNarrow.Models.ModelExport.Load(Path.Combine(run, "final.json")))
         using (var model = WideThenNarrow.Models.ModelFactory.Create(WideThenNarrow.Models.ModelExport.ConfigOf(manifest, "final.json")))
         using (TorchSharp.torch.no_grad())
@@ -49,17 +52,28 @@ public sealed class TrainCommandTests : IDisposable
         var again = WtnProcess.Run(Args(""));
         Assert.Equal(2, again.ExitCode);
         Assert.Contains("--resume", again.Stderr);
+
+        // Resuming under other settings would give a run that is neither: refused, naming the keys that changed.
+        var changed = WtnProcess.Run(Args("--resume --set optimizer.lr=0.5 --set seed=7"));
+        Assert.Equal(2, changed.ExitCode);
+        var refusal = changed.Stderr.Trim();
+        Assert.DoesNotContain('\n', refusal);
+        Assert.Contains("was written under other settings (optimizer.lr 0.1 -> 0.5, seed 0 -> 7)", refusal);
+        Assert.Equal(rows, File.ReadAllLines(Path.Combine(run, "metrics.jsonl")));
     }
 
     [Fact]
     public void A_checkpoint_that_does_not_fit_is_one_line_and_the_run_resumes_from_the_last_good_one()
     {
         TestData.Ensure("fashion-mnist");
-        var first = WtnProcess.Run(Args("")); // one epoch: 2 steps, checkpoint at step 2
+        var first = WtnProcess.Run(Args("--set epochs=2")); // two epochs of 2 steps, checkpoints at steps 2 and 4
         Assert.True(first.ExitCode == 0, first.Stderr);
         var run = Path.Combine(_dir, "run");
         var ckpts = Path.Combine(run, "checkpoints");
         var good = Path.Combine(ckpts, "step-000000002.ckpt");
+        // The run as a kill right after its first epoch's checkpoint leaves it: step 4 never written, best = epoch 1.
+        File.Delete(Path.Combine(ckpts, "step-000000004.ckpt"));
+        File.Copy(good, Path.Combine(ckpts, "best.ckpt"), overwrite: true);
         var goodBytes = File.ReadAllBytes(good);
         var bestBytes = File.ReadAllBytes(Path.Combine(ckpts, "best.ckpt"));
         Assert.InRange(goodBytes.Length, 1 << 20, 1 << 24); // resnet20 weights and momentum: well past the limit below
@@ -78,19 +92,19 @@ public sealed class TrainCommandTests : IDisposable
         Assert.Equal(goodBytes, File.ReadAllBytes(good));
         Assert.Equal(bestBytes, File.ReadAllBytes(Path.Combine(ckpts, "best.ckpt")));
 
-        // A run stopped between its step checkpoint and the copy to best.ckpt: resuming finishes the copy.
+        // A run stopped between its step checkpoint and the copy to best.ckpt: resuming finishes the copy, then, with
+        // the limit gone, the same command resumes from step 2 and finishes the second epoch.
         File.Delete(Path.Combine(ckpts, "best.ckpt"));
-        var repair = WtnProcess.Run(Args("--resume"));
-        Assert.True(repair.ExitCode == 0, repair.Stderr);
-        Assert.Equal(goodBytes, File.ReadAllBytes(Path.Combine(ckpts, "best.ckpt")));
-
-        // With the limit gone, the same command resumes from step 2 and finishes the second epoch.
         var again = WtnProcess.Run(Args("--resume --set epochs=2"));
         Assert.True(again.ExitCode == 0, again.Stderr);
-        var rows = File.ReadAllLines(Path.Combine(run, "metrics.jsonl"));
-        using var last = JsonDocument.Parse(rows[^1]);
-        Assert.Equal(4, last.RootElement.GetProperty("step").GetInt64());
-        Assert.True(File.Exists(Path.Combine(ckpts, "step-000000004.ckpt")));
+        var epochs = File.ReadAllLines(Path.Combine(run, "metrics.jsonl")).Select(r => JsonDocument.Parse(r).RootElement)
+            .Where(r => r.GetProperty("kind").GetString() == "epoch").ToList();
+        Assert.Equal([2L, 4L], epochs.Select(e => e.GetProperty("step").GetInt64()));
+        var step4 = Path.Combine(ckpts, "step-000000004.ckpt");
+        Assert.True(File.Exists(step4));
+        // best.ckpt is epoch 1's, copied on resume, unless epoch 2 scored higher on validation and replaced it.
+        bool secondBetter = epochs[1].GetProperty("eval_top1").GetDouble() > epochs[0].GetProperty("eval_top1").GetDouble();
+        Assert.Equal(secondBetter ? File.ReadAllBytes(step4) : goodBytes, File.ReadAllBytes(Path.Combine(ckpts, "best.ckpt")));
     }
 
     [Fact]

@@ -21,11 +21,21 @@ public sealed record TextDataOptions
     public int EvalBatchSize { get; init; }
     /// <summary>Pretraining documents used, spread evenly over the corpora (0 = all 25,733).</summary>
     public int PretrainDocuments { get; init; }
-    /// <summary>Every this-many-th pretraining document is held out for masked-LM evaluation.</summary>
+    /// <summary>
+    /// Every this-many-th pretraining document is held out as the masked-LM test text, and the one before it as the
+    /// masked-LM validation text (neither trains).
+    /// </summary>
     public int MlmEvalEvery { get; init; } = 100;
     /// <summary>IMDB reviews of each class used for fine-tuning and for testing (0 = all 12,500).</summary>
     public int ImdbTrainPerClass { get; init; }
     public int ImdbTestPerClass { get; init; }
+    /// <summary>Validation split carved from IMDB's training half before the per-class subset: this fraction of each class.</summary>
+    public double ImdbValFraction { get; init; } = 0.1;
+    /// <summary>At most this many validation reviews per class (0 = no cap).</summary>
+    public int ImdbValPerClass { get; init; }
+    public long ImdbValSeed { get; init; }
+
+    internal ValidationSplit ImdbValidationSplit() => new(ImdbValFraction, ImdbValPerClass, ImdbValSeed);
 
     internal void Validate()
     {
@@ -33,7 +43,9 @@ public sealed record TextDataOptions
         if (SequenceLength < 8) throw new WtnException($"data.sequence_length must be at least 8, got {SequenceLength}");
         if (MaxLength < 8) throw new WtnException($"data.max_length must be at least 8, got {MaxLength}");
         if (BatchSize < 1 || EvalBatchSize < 0) throw new WtnException($"data.batch_size must be positive and data.eval_batch_size >= 0");
-        if (MlmEvalEvery < 2) throw new WtnException($"data.mlm_eval_every must be at least 2, got {MlmEvalEvery}");
+        if (MlmEvalEvery < 3) throw new WtnException($"data.mlm_eval_every must be at least 3 (a test, a validation and a training document), got {MlmEvalEvery}");
+        ImdbValidationSplit().Validate("data.text.imdb_");
+        if (ImdbValFraction <= 0) throw new WtnException($"data.text.imdb_val_fraction must be above 0: fine-tuning chooses on a validation split; got {ImdbValFraction}");
         if (PretrainDocuments < 0 || ImdbTrainPerClass < 0 || ImdbTestPerClass < 0)
             throw new WtnException("data.pretrain_documents, data.imdb_train_per_class and data.imdb_test_per_class must be >= 0");
     }
@@ -48,9 +60,13 @@ public sealed class TextExperimentData
     // Bump when the vocabulary recipe changes, so cached vocabularies are rebuilt.
     const string VocabRecipe = "wordpiece-v1";
 
-    TextExperimentData(TextDataOptions options, string vocabPath, TextTokenizer tokenizer, TokenizedCorpus pretrain, TokenizedCorpus pretrainEval,
-        TokenizedCorpus imdbTrain, int[] imdbTrainLabels, TokenizedCorpus imdbTest, int[] imdbTestLabels)
+    TextExperimentData(TextDataOptions options, string vocabPath, TextTokenizer tokenizer, TokenizedCorpus pretrain, TokenizedCorpus pretrainVal,
+        TokenizedCorpus pretrainEval, TokenizedCorpus imdbTrain, int[] imdbTrainLabels, TokenizedCorpus imdbVal, int[] imdbValLabels,
+        TokenizedCorpus imdbTest, int[] imdbTestLabels)
     {
+        PretrainValidation = pretrainVal;
+        ImdbValidation = imdbVal;
+        ImdbValidationLabels = imdbValLabels;
         Options = options;
         VocabPath = vocabPath;
         Tokenizer = tokenizer;
@@ -67,9 +83,14 @@ public sealed class TextExperimentData
     public TextTokenizer Tokenizer { get; }
     public int VocabSize => Tokenizer.VocabSize;
     public TokenizedCorpus Pretrain { get; }
+    /// <summary>Held-out pretraining documents for in-run choices.</summary>
+    public TokenizedCorpus PretrainValidation { get; }
+    /// <summary>Held-out pretraining documents scored once per finished encoder (the masked-LM test text).</summary>
     public TokenizedCorpus PretrainEval { get; }
     public TokenizedCorpus ImdbTrain { get; }
     public IReadOnlyList<int> ImdbTrainLabels { get; }
+    public TokenizedCorpus ImdbValidation { get; }
+    public IReadOnlyList<int> ImdbValidationLabels { get; }
     public TokenizedCorpus ImdbTest { get; }
     public IReadOnlyList<int> ImdbTestLabels { get; }
     public const int ImdbClasses = 2;
@@ -87,6 +108,10 @@ public sealed class TextExperimentData
     public MaskedLmBatchSource MaskedLmEval() => new(PretrainEval, VocabSize, new MaskedLmOptions(
         EvalBatchSize, Options.SequenceLength, Options.MaskProbability, Seed: EvalMaskSeed, Shuffle: false));
 
+    /// <summary>Masked-LM validation batches, fixed masks as <see cref="MaskedLmEval"/>.</summary>
+    public MaskedLmBatchSource MaskedLmValidation() => new(PretrainValidation, VocabSize, new MaskedLmOptions(
+        EvalBatchSize, Options.SequenceLength, Options.MaskProbability, Seed: EvalMaskSeed, Shuffle: false));
+
     /// <summary>The masks of the held-out text (a window's masks do not depend on the batch size).</summary>
     public const int EvalMaskSeed = 12345;
 
@@ -98,6 +123,9 @@ public sealed class TextExperimentData
 
     public SequenceClassificationBatchSource ImdbTrainBatches(long seed) =>
         new(ImdbTrain, ImdbTrainLabels, new ClassificationBatchOptions(Options.BatchSize, Options.MaxLength, (int)seed));
+
+    public SequenceClassificationBatchSource ImdbValidationBatches() =>
+        new(ImdbValidation, ImdbValidationLabels, new ClassificationBatchOptions(EvalBatchSize, Options.MaxLength, Shuffle: false));
 
     public SequenceClassificationBatchSource ImdbTestBatches() =>
         new(ImdbTest, ImdbTestLabels, new ClassificationBatchOptions(EvalBatchSize, Options.MaxLength, Shuffle: false));
@@ -116,8 +144,10 @@ public sealed class TextExperimentData
         if (!File.Exists(vocabPath)) log?.Report($"building a {options.VocabSize}-token WordPiece vocabulary from {pretrainTexts.Count} documents");
         var (tokenizer, _) = WordPieceTrainer.LoadOrBuild(vocabPath, () => pretrainTexts, trainerOptions);
 
-        var (train, eval) = SplitPretraining(pretrainTexts, options.PretrainDocuments, options.MlmEvalEvery);
-        var imdbTrain = PerClass(imdb.Train, options.ImdbTrainPerClass);
+        var (train, val, eval) = SplitPretraining(pretrainTexts, options.PretrainDocuments, options.MlmEvalEvery);
+        var (trainIds, valIds) = options.ImdbValidationSplit().Carve(imdb.Train.Select(e => (long)e.Label).ToArray());
+        var imdbTrain = PerClass([.. trainIds.Select(i => imdb.Train[(int)i])], options.ImdbTrainPerClass);
+        var imdbVal = valIds.Select(i => imdb.Train[(int)i]).ToList();
         var imdbTest = PerClass(imdb.Test, options.ImdbTestPerClass);
 
         TokenizedCorpus Tokens(string what, IReadOnlyList<string> docs)
@@ -127,8 +157,9 @@ public sealed class TextExperimentData
             return corpus;
         }
         return new TextExperimentData(options, vocabPath, tokenizer,
-            Tokens("pretraining text", train), Tokens("pretraining held-out text", eval),
+            Tokens("pretraining text", train), Tokens("pretraining validation text", val), Tokens("pretraining held-out text", eval),
             Tokens("IMDB train", [.. imdbTrain.Select(e => e.Text)]), [.. imdbTrain.Select(e => e.Label)],
+            Tokens("IMDB validation", [.. imdbVal.Select(e => e.Text)]), [.. imdbVal.Select(e => e.Label)],
             Tokens("IMDB test", [.. imdbTest.Select(e => e.Text)]), [.. imdbTest.Select(e => e.Label)]);
     }
 
@@ -143,16 +174,23 @@ public sealed class TextExperimentData
 
     /// <summary>
     /// <paramref name="documents"/> of the pretraining texts spread evenly (0 = all), then every <paramref name="every"/>-th
-    /// of those held out for evaluation (at least the last one).
+    /// of those held out as test text (at least the last one) and the one before each as validation text (at least the
+    /// last but one).
     /// </summary>
-    public static (List<string> Train, List<string> HeldOut) SplitPretraining(List<string> texts, int documents, int every)
+    public static (List<string> Train, List<string> Validation, List<string> HeldOut) SplitPretraining(List<string> texts, int documents, int every)
     {
-        if (every < 2) throw new WtnException($"data.mlm_eval_every must be at least 2, got {every}");
+        if (every < 3) throw new WtnException($"data.mlm_eval_every must be at least 3, got {every}");
         var used = Spread(texts, documents);
-        var train = used.Where((_, i) => i % every != every - 1).ToList();
+        if (used.Count < 3) throw new WtnException($"data.pretrain_documents: {used.Count} document(s) cannot give training, validation and test text; use at least 3");
         var heldOut = used.Where((_, i) => i % every == every - 1).ToList();
-        if (heldOut.Count == 0) heldOut = [used[^1]];
-        return (train, heldOut);
+        var validation = used.Where((_, i) => i % every == every - 2).ToList();
+        var train = used.Where((_, i) => i % every < every - 2).ToList();
+        if (heldOut.Count == 0)
+        {
+            (heldOut, validation) = ([used[^1]], [used[^2]]);
+            train = used.Take(used.Count - 2).ToList();
+        }
+        return (train, validation, heldOut);
     }
 
     /// <summary><paramref name="n"/> documents spread evenly over the list (all when n is 0 or too large).</summary>

@@ -18,8 +18,8 @@ public static class DistillStage
             Stage = stage,
             Model = "thin",
             WallSeconds = priorSeconds + r.WallTime.TotalSeconds,
-            BestTop1 = r.Best?.EvalTop1,
-            LastTop1 = r.Last?.EvalTop1,
+            ValBestTop1 = r.Best?.EvalTop1,
+            ValTop1 = r.Last?.EvalTop1,
             Curve = StageSummary.CurveOf(r),
         };
     }

@@ -76,11 +76,11 @@ public static class ImitationStage
         var fates = li.Adapters.MergeInto(thin);
         var (layers, batches) = BatchNormRecalibration.Run(thin, ctx.TrainData, ctx.Device, c.BnRecalibrationBatches);
         if (layers > 0) ctx.Log?.Report($"imitation: recomputed the statistics of {layers} batch-norm layers from {batches} training batches");
-        // The warm start on its own: the thin network's test top-1 right after stage 2, before any fine-tuning.
+        // The warm start on its own: the thin network's validation top-1 right after stage 2, before any fine-tuning.
         thin.eval();
-        var (_, warmTop1) = Trainer.Evaluate(ctx.Dataset.TaskObjective(thin), ctx.TestData, ctx.Device);
+        var (_, warmTop1) = Trainer.Evaluate(ctx.Dataset.TaskObjective(thin), ctx.ValidationData, ctx.Device);
         thin.train();
-        ctx.Log?.Report($"imitation: thin network after stage 2, test top-1 {(warmTop1 is { } w ? $"{100 * w:F2}%" : "n/a")}");
+        ctx.Log?.Report($"imitation: thin network after stage 2, validation top-1 {(warmTop1 is { } w ? $"{100 * w:F2}%" : "n/a")}");
         return new StageSummary
         {
             Stage = stage,
@@ -89,8 +89,8 @@ public static class ImitationStage
             Blocks = blocks,
             Adapters = fates.ToList(),
             HeadCopied = c.CopyHead ? headCopied : null, // null: not attempted (copy_head: false)
-            BestTop1 = warmTop1,
-            LastTop1 = warmTop1,
+            ValBestTop1 = warmTop1,
+            ValTop1 = warmTop1,
         };
     }
 }

@@ -16,8 +16,8 @@ public static class StandardStage
             Stage = stage,
             Model = modelKey,
             WallSeconds = r.WallTime.TotalSeconds,
-            BestTop1 = r.Best?.EvalTop1,
-            LastTop1 = r.Last?.EvalTop1,
+            ValBestTop1 = r.Best?.EvalTop1,
+            ValTop1 = r.Last?.EvalTop1,
             Curve = StageSummary.CurveOf(r),
         };
     }
