@@ -14,6 +14,8 @@ public static class DemoExperiment
 {
     public const int TrainPerClass = 250;
     public const int TestPerClass = 100;
+    /// <summary>Validation images per class, carved from the training split before the subset is taken.</summary>
+    public const int ValPerClass = 100;
     public const int BatchSize = 128;
     public const int WideEpochs = 16;
     public const int FinetuneEpochs = 8;
@@ -36,7 +38,7 @@ public static class DemoExperiment
         {
             Name = "wtn-demo",
             Seeds = 1,
-            Data = new ExperimentData { Dataset = "fashion-mnist", BatchSize = BatchSize, TrainPerClass = TrainPerClass, TestPerClass = TestPerClass },
+            Data = new ExperimentData { Dataset = "fashion-mnist", BatchSize = BatchSize, TrainPerClass = TrainPerClass, TestPerClass = TestPerClass, ValPerClass = ValPerClass },
             Models = new ExperimentModels
             {
                 Thin = new ModelSpec { Name = "cifar-resnet20" },
@@ -66,7 +68,7 @@ public static class DemoExperiment
     }
 
     public static string Describe(ExperimentConfig c) =>
-        $"demo: Fashion-MNIST, stratified subset of {c.Data.TrainPerClass} training and {c.Data.TestPerClass} test images per class; " +
+        $"demo: Fashion-MNIST, stratified subset of {c.Data.TrainPerClass} training, {c.Data.ValPerClass} validation and {c.Data.TestPerClass} test images per class; " +
         $"thin {c.Models.Thin.Name} vs. wide {c.Models.Wide.Name} ({c.Models.Wide.Widen}); " +
         $"wide {c.Wide!.Train.Epochs} epochs, imitation {c.Imitation!.Train.Steps} steps per block ({c.Imitation.Input.ToString().ToLowerInvariant()} input), fine-tuning {c.Finetune!.Train.Epochs} epochs " +
         $"(a = {c.Finetune.Alpha}, T = {c.Finetune.Temperature}); thin standard {c.Standard!.Train.Epochs} epochs (the same passes over the data as stages 2 + 3).";

@@ -35,6 +35,13 @@ public sealed record ExperimentConfig
     public StandardStageConfig? Standard { get; init; }
     /// <summary>Baseline: the thin network from scratch with a longer budget.</summary>
     public StandardStageConfig? StandardLong { get; init; }
+    /// <summary>
+    /// Baseline: the thin network from scratch, standard recipe, for the epochs whose training compute matches stages
+    /// 2 + 3 together (multiply-accumulates; the section's own epochs and steps are replaced by that number).
+    /// </summary>
+    public StandardStageConfig? StandardMatched { get; init; }
+    /// <summary>Ablation: stage 3 with the fine-tuning recipe but no distillation (a = 0), to separate imitation's share from KD's.</summary>
+    public DerivedStageConfig? FinetuneNoKd { get; init; }
     /// <summary>Baseline: the thin network from scratch with stage 3's loss (Hinton et al. 2015).</summary>
     public DistillStageConfig? Kd { get; init; }
     /// <summary>Baseline: FitNets hint stage, then kd (Romero et al. 2015).</summary>
@@ -145,6 +152,9 @@ public sealed record StandardStageConfig
 {
     public TrainerSettings Train { get; init; } = new();
 }
+
+/// <summary>A stage whose recipe is another stage's (written as an empty section, e.g. <c>finetune_no_kd: {}</c>).</summary>
+public sealed record DerivedStageConfig;
 
 public sealed record WideStageConfig
 {

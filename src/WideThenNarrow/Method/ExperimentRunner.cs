@@ -33,6 +33,8 @@ public sealed class ExperimentRunner
         if (config.Imitation is { BnRecalibrationBatches: < 0 } im)
             throw new WtnException($"imitation.bn_recalibration_batches must be 0 (off) or more, got {im.BnRecalibrationBatches}");
         if (config.Finetune is not null && config.Imitation is null) throw new WtnException("finetune continues stage 2: add an 'imitation' section");
+        if ((config.FinetuneNoKd is not null || config.StandardMatched is not null) && config.Finetune is null)
+            throw new WtnException("finetune_no_kd and standard_matched are measured against stages 2 + 3: add 'imitation' and 'finetune' sections");
         if (config.Downstream is not null && config.Data.Text is null) throw new WtnException("downstream fine-tunes pretrained text encoders: it needs data.text");
         this.config = config;
         this.runsRoot = runsRoot;
@@ -73,9 +75,11 @@ public sealed class ExperimentRunner
         {
             s.Add("imitation");
             if (c.Finetune is not null) s.Add("finetune");
+            if (c.Finetune is not null && c.FinetuneNoKd is not null) s.Add("finetune_no_kd");
         }
         if (c.Standard is not null) s.Add("standard");
         if (c.StandardLong is not null) s.Add("standard_long");
+        if (c.StandardMatched is not null && c.Imitation is not null && c.Finetune is not null) s.Add("standard_matched");
         if (c.Kd is not null) s.Add("kd");
         if (c.Fitnets is not null) s.Add("fitnets");
         if (c.Deeper is not null) s.Add("deeper");
@@ -531,11 +535,14 @@ public sealed class ExperimentRunner
         {
             var summary = run();
             // The finished network's one look at the test split; every choice before it was made on validation.
-            var (testLoss, testTop1) = (s.TestIn?.Invoke() ?? s.Ctx).Test(model);
+            var where = s.TestIn?.Invoke() ?? s.Ctx;
+            var (testLoss, testTop1, correct) = where.Test(model);
             summary = summary with
             {
                 TestTop1 = testTop1,
                 TestLoss = testLoss is { } l && double.IsFinite(l) ? l : null,
+                TestCorrect = correct is null ? null : StageSummary.PackBits(correct),
+                TrainMacs = s.Cost * where.TrainData.BatchSize,
                 Fingerprint = s.Fingerprint,
                 Settings = s.Settings,
             };
@@ -594,8 +601,9 @@ public sealed class ExperimentRunner
             if (summaries.TryGetValue(key, out var m)) return m;
             return summaries[key] = ModelSummary.Of(ctx.Dataset.ModelConfig(config.Models.Spec(key), key));
         }
-        double Steps(TrainerSettings t) => ctx.Settings(t) is var x && x.Steps > 0 ? x.Steps : (double)x.Epochs * ctx.TrainData.BatchesPerEpoch;
-        double Cost(TrainerSettings t, string trained, string? teacher = null) => Steps(t) * (3.0 * Size(trained).Macs + (teacher is null ? 0 : Size(teacher).Macs));
+        double Steps(TrainerSettings t, StageContext on) => on.Settings(t) is var x && x.Steps > 0 ? x.Steps : (double)x.Epochs * on.TrainData.BatchesPerEpoch;
+        double Cost(TrainerSettings t, string trained, string? teacher = null, StageContext? on = null) =>
+            Steps(t, on ?? ctx) * (3.0 * Size(trained).Macs + (teacher is null ? 0 : Size(teacher).Macs));
         // Stage 2, per unit's run: each step runs the wide network up to the unit's point (taken as the same share of its
         // blocks' MACs as the thin network's up to there), the thin network up to the unit (only the unit with teacher
         // input), and backward through the unit (2 x its MACs; through the earlier blocks too when they train).
@@ -604,7 +612,7 @@ public sealed class ExperimentRunner
         double ImitationCost(ImitationStageConfig im)
         {
             var thin = Size("thin").Blocks.Select(b => (double)b.Macs).ToList();
-            double wide = Size("wide").Blocks.Sum(b => (double)b.Macs), total = thin.Sum(), perStep = 0, steps = Steps(im.Train);
+            double wide = Size("wide").Blocks.Sum(b => (double)b.Macs), total = thin.Sum(), perStep = 0, steps = Steps(im.Train, ctx);
             double cached = 0;
             if (im.WideCacheMb > 0)
             {
@@ -649,6 +657,16 @@ public sealed class ExperimentRunner
                     var thin = Load(ctx, "imitation", "thin");
                     return (thin, () => DistillStage.Run(ctx, "finetune", thin, teacher, ft, cancel));
                 });
+                if (config.FinetuneNoKd is not null)
+                {
+                    var plain = ft with { Alpha = 0 };
+                    Settings("finetune_no_kd", "finetune", plain, ["thin"], ["imitation"]);
+                    Add("finetune_no_kd", ["imitation"], "thin", Cost(plain.Train, "thin"), () =>
+                    {
+                        var thin = Load(ctx, "imitation", "thin");
+                        return (thin, () => DistillStage.Run(ctx, "finetune_no_kd", thin, null, plain, cancel));
+                    });
+                }
             }
         }
         if (config.Standard is { } st)
@@ -667,6 +685,19 @@ public sealed class ExperimentRunner
             {
                 var m = ctx.Build("thin");
                 return (m, () => StandardStage.Run(ctx, "standard_long", "thin", m, sl.Train, cancel));
+            });
+        }
+        if (config is { StandardMatched: { } sm, Imitation: { } imit, Finetune: { } fine })
+        {
+            // As many epochs of the standard recipe as stages 2 + 3 cost, at least one.
+            double method = ImitationCost(imit) + Cost(fine.Train, "thin", fine.Alpha > 0 ? "wide" : null);
+            int epochs = Math.Max(1, (int)Math.Round(method / (ctx.TrainData.BatchesPerEpoch * 3.0 * Size("thin").Macs)));
+            var matched = sm.Train with { Epochs = epochs, Steps = 0 };
+            Settings("standard_matched", "standard_matched", sm with { Train = matched }, ["thin"], []);
+            Add("standard_matched", [], "thin", Cost(matched, "thin"), () =>
+            {
+                var m = ctx.Build("thin");
+                return (m, () => StandardStage.Run(ctx, "standard_matched", "thin", m, matched, cancel));
             });
         }
         if (config.Kd is { } kd)
@@ -718,7 +749,7 @@ public sealed class ExperimentRunner
             foreach (var (stage, key) in DownstreamStage.Pretrained.Where(p => declared.Contains(p.Stage)))
             {
                 var name = DownstreamStage.NameFor(stage);
-                plan.Add(new PlannedStage(ctx, name, [stage], Cost(ds.Train, key), () =>
+                plan.Add(new PlannedStage(ctx, name, [stage], Cost(ds.Train, key, on: Down()), () =>
                 {
                     var classifier = Down().Build(key);
                     return (classifier, () =>

@@ -105,12 +105,15 @@ public sealed class StageContext
         }, cancel);
     }
 
-    /// <summary>The finished network's test loss and top-1, in eval mode: the one time the test split is read.</summary>
-    public (double? Loss, double? Top1) Test(StagedModel model)
+    /// <summary>
+    /// The finished network's test loss, top-1 and per-example correctness (classifiers), in eval mode: the one time
+    /// the test split is read.
+    /// </summary>
+    public (double? Loss, double? Top1, bool[]? Correct) Test(StagedModel model)
     {
         bool training = model.training;
         model.eval();
-        try { return Trainer.Evaluate(Dataset.TaskObjective(model), TestData, Device); }
+        try { return Trainer.EvaluateExamples(Dataset.TaskObjective(model), TestData, Device); }
         finally { model.train(training); }
     }
 

@@ -21,6 +21,28 @@ public sealed record StageSummary
     /// <summary>Test top-1 and loss of the finished network: the test split's one use.</summary>
     public double? TestTop1 { get; init; }
     public double? TestLoss { get; init; }
+    /// <summary>
+    /// Which test examples the finished network classified right, one bit each in the test split's order (bit i of byte
+    /// i / 8), base64: McNemar's test compares two networks on them. Null for a masked LM.
+    /// </summary>
+    public string? TestCorrect { get; init; }
+    /// <summary>Multiply-accumulates the stage's training took (forward and backward of what trains, forward of teachers).</summary>
+    public double? TrainMacs { get; init; }
+
+    public static string PackBits(bool[] bits)
+    {
+        var bytes = new byte[(bits.Length + 7) / 8];
+        for (int i = 0; i < bits.Length; i++)
+            if (bits[i]) bytes[i >> 3] |= (byte)(1 << (i & 7));
+        return Convert.ToBase64String(bytes);
+    }
+
+    /// <summary>The first <paramref name="count"/> bits of <see cref="PackBits"/>'s text.</summary>
+    public static bool[] UnpackBits(string packed, int count)
+    {
+        var bytes = Convert.FromBase64String(packed);
+        return [.. Enumerable.Range(0, count).Select(i => (bytes[i >> 3] & (1 << (i & 7))) != 0)];
+    }
     /// <summary>SHA-256 of <see cref="Settings"/>: what determined the stage's result (<see cref="StageFingerprint"/>).</summary>
     public string? Fingerprint { get; init; }
     public SortedDictionary<string, string>? Settings { get; init; }

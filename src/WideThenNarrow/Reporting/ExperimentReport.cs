@@ -57,10 +57,10 @@ public static class ExperimentReport
         if (r.Methods.Count == 0) sb.AppendLine("No method has finished yet: rows appear when the last stage of a method is done for a seed.");
         else
         {
-            sb.AppendLine("| method | parameters | MACs | val top-1 | test top-1 | wall time per stage | latency b=1 | latency b=64 |");
-            sb.AppendLine("|---|---:|---:|---:|---:|---|---:|---:|");
+            sb.AppendLine("| method | parameters | MACs | val top-1 | test top-1 | training compute | + wide stage | wall time per stage | latency b=1 | latency b=64 |");
+            sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|");
             foreach (var m in r.Methods)
-                sb.AppendLine(inv, $"| {m.Method}{SeedsNote(m, r.Seeds)} | {Count(m.Cost.Parameters)} | {(m.Cost.Macs is { } macs ? Count(macs) : "n/a")} | {Pct(m.ValTop1)} | {Pct(m.TestTop1)} | {Stages(m)} | {m.Cost.LatencyMs1:F2} ms | {m.Cost.LatencyMs64:F1} ms |");
+                sb.AppendLine(inv, $"| {m.Method}{SeedsNote(m, r.Seeds)} | {Count(m.Cost.Parameters)} | {(m.Cost.Macs is { } macs ? Count(macs) : "n/a")} | {Pct(m.ValTop1)} | {Pct(m.TestTop1)} | {Compute(m.TrainMacs)} | {Compute(m.WideMacs)} | {Stages(m)} | {m.Cost.LatencyMs1:F2} ms | {m.Cost.LatencyMs64:F1} ms |");
             if (r.Comparisons.Count > 0)
             {
                 sb.AppendLine();
@@ -142,5 +142,8 @@ public static class ExperimentReport
 
     public static string Pct(Stat? s) => s is null ? "n/a" : s.N > 1 ? $"{100 * s.Mean:F2} ± {100 * s.Spread:F2}%" : $"{100 * s.Mean:F2}%";
 
-    public static string Count(long n) => n >= 1_000_000_000 ? $"{n / 1e9:F2} G" : n >= 1_000_000 ? $"{n / 1e6:F2} M" : n >= 1_000 ? $"{n / 1e3:F1} k" : n.ToString(CultureInfo.InvariantCulture);
+    /// <summary>Training multiply-accumulates, e.g. "3.41 PMAC" (mean over seeds; they hardly differ).</summary>
+    public static string Compute(Stat? macs) => macs is null ? "n/a" : $"{Count((long)Math.Min(macs.Mean, long.MaxValue))}MAC";
+
+    public static string Count(long n) => n >= 1_000_000_000_000_000 ? $"{n / 1e15:F2} P" : n >= 1_000_000_000_000 ? $"{n / 1e12:F2} T" : n >= 1_000_000_000 ? $"{n / 1e9:F2} G" : n >= 1_000_000 ? $"{n / 1e6:F2} M" : n >= 1_000 ? $"{n / 1e3:F1} k" : n.ToString(CultureInfo.InvariantCulture);
 }

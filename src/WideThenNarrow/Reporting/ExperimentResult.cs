@@ -27,7 +27,13 @@ public sealed record MethodRow(
     Stat? TestTop1,
     IReadOnlyDictionary<string, Stat?> StageSeconds,
     IReadOnlyList<double?> MeanCurve,
-    int SeedsDone);
+    int SeedsDone)
+{
+    /// <summary>Training multiply-accumulates of the row's stages other than the wide network's (null when a stage did not record them).</summary>
+    public Stat? TrainMacs { get; init; }
+    /// <summary>The wide network's training multiply-accumulates, apart: a reader counts them or not (an imported one costs none here).</summary>
+    public Stat? WideMacs { get; init; }
+}
 
 /// <summary>
 /// The final test top-1 of <see cref="Method"/> (the method's row) minus another row's, paired seed by seed over the
@@ -71,8 +77,10 @@ public sealed record ExperimentResult(
     static readonly (string Method, string Model, string[] Stages)[] Recipes =
     [
         (MethodName, "thin", ["wide", "imitation", "finetune"]),
+        ("thin: method without kd", "thin", ["wide", "imitation", "finetune_no_kd"]),
         ("thin: after imitation only", "thin", ["wide", "imitation"]),
         ("thin: standard", "thin", ["standard"]),
+        ("thin: standard, compute-matched", "thin", ["standard_matched"]),
         ("thin: standard, long budget", "thin", ["standard_long"]),
         ("thin: kd", "thin", ["wide", "kd"]),
         ("thin: fitnets", "thin", ["wide", "fitnets"]),
@@ -95,7 +103,20 @@ public sealed record ExperimentResult(
             var seconds = stages.ToDictionary(st => st, st => Stat.Of(perSeed.Select(s => s.TryGetValue(st, out var x) ? x.WallSeconds : (double?)null)));
             int epochs = finals.Max(f => f.Curve.Count);
             var curve = Enumerable.Range(0, epochs).Select(e => Stat.Of(finals.Select(f => e < f.Curve.Count ? f.Curve[e].ValTop1 : null))?.Mean).ToList();
-            rows.Add(new MethodRow(method, model, stages, costs[model], Stat.Of(finals.Select(f => f.ValTop1)), Stat.Of(finals.Select(f => f.TestTop1)), seconds, curve, finals.Count));
+            double? Macs(IReadOnlyDictionary<string, StageSummary> seed, IEnumerable<string> of)
+            {
+                double sum = 0;
+                foreach (var st in of)
+                    if (seed.TryGetValue(st, out var x) && x.TrainMacs is { } m) sum += m;
+                    else return null;
+                return sum;
+            }
+            var done = perSeed.Where(s => s.ContainsKey(last)).ToList();
+            rows.Add(new MethodRow(method, model, stages, costs[model], Stat.Of(finals.Select(f => f.ValTop1)), Stat.Of(finals.Select(f => f.TestTop1)), seconds, curve, finals.Count)
+            {
+                TrainMacs = Stat.Of(done.Select(s => Macs(s, stages.Where(st => st != "wide")))),
+                WideMacs = stages.Contains("wide") && config.Wide?.Import is null ? Stat.Of(done.Select(s => Macs(s, ["wide"]))) : null,
+            });
         }
         return new ExperimentResult(config.Name, dataset.Name, dataset.TrainExamples, dataset.ValidationExamples, dataset.TestExamples, perSeed.Count, rows, perSeed)
         {

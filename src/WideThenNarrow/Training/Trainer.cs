@@ -72,6 +72,27 @@ public sealed class Trainer
         return acc.Count == 0 ? (null, null) : (acc.LossSum / acc.Count, acc.Top1);
     }
 
+    /// <summary>
+    /// <see cref="Evaluate(ITrainingObjective, IBatchSource, Device)"/> plus, for a classifier (one label per example),
+    /// whether each example in the data's order was classified right: what a paired test of two networks on the same
+    /// examples needs (null for other objectives, e.g. a masked LM).
+    /// </summary>
+    public static (double? Loss, double? Top1, bool[]? Correct) EvaluateExamples(ITrainingObjective objective, IBatchSource data, Device device)
+    {
+        var acc = new Accumulator();
+        var correct = new List<bool>();
+        bool perExample = true;
+        data.ForEachNoGrad(device, (batch, _) =>
+        {
+            var output = objective.Compute(batch, training: false);
+            acc.Add(output.Loss.ToDouble(), batch.Size, output, batch.Labels);
+            if (output is { Logits: { } logits, Targets: null } && logits.dim() == 2 && batch.Labels.dim() == 1)
+                correct.AddRange(logits.argmax(-1).eq(batch.Labels).cpu().data<bool>());
+            else perExample = false;
+        });
+        return acc.Count == 0 ? (null, null, null) : (acc.LossSum / acc.Count, acc.Top1, perExample ? [.. correct] : null);
+    }
+
     /// <summary>Newest step checkpoint in a run folder's checkpoints/, or null.</summary>
     public static string? LatestCheckpoint(string runDir)
     {

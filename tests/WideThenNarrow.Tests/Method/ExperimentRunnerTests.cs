@@ -519,6 +519,41 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public void Every_arm_records_its_training_compute_and_the_matched_standard_arm_costs_what_stages_2_and_3_cost()
+    {
+        var runs = TestData.NewTempFolder("compute");
+        try
+        {
+            var c = Tiny("compute", baselines: false) with { FinetuneNoKd = new(), StandardMatched = new StandardStageConfig { Train = Budget(epochs: 1) } };
+            // The empty section survives the round trip through YAML (run-config.yaml).
+            Assert.NotNull(ConfigLoader.Parse<ExperimentConfig>(ConfigLoader.ToYaml(c), "test").FinetuneNoKd);
+            Assert.Equal(["wide", "imitation", "finetune", "finetune_no_kd", "standard", "standard_matched"], ExperimentRunner.DeclaredStages(c));
+            var r = Runner(c, runs).Run();
+            var seed = r.PerSeed[0];
+            Assert.All(seed.Values, s => Assert.True(s.TrainMacs > 0, s.Stage));
+            // Stage 3 without kd: the fine-tuning recipe with a = 0, so no teacher forward: cheaper than with kd.
+            Assert.Equal("0", seed["finetune_no_kd"].Settings!["finetune.alpha"]);
+            Assert.True(seed["finetune_no_kd"].TrainMacs < seed["finetune"].TrainMacs);
+            // The matched arm's epochs come from stages 2 + 3's compute, whatever epochs its section gave.
+            double method = seed["imitation"].TrainMacs!.Value + seed["finetune"].TrainMacs!.Value;
+            int epochs = int.Parse(seed["standard_matched"].Settings!["standard_matched.train.epochs"]);
+            Assert.True(epochs > 1, $"{epochs} epochs");
+            double perEpoch = seed["standard_matched"].TrainMacs!.Value / epochs;
+            Assert.InRange(method, seed["standard_matched"].TrainMacs!.Value - perEpoch / 2, seed["standard_matched"].TrainMacs!.Value + perEpoch / 2);
+            var row = r.Methods.Single(m => m.Method == "thin: go wide, then narrow");
+            Assert.Equal(method, row.TrainMacs!.Mean, 6);
+            Assert.Equal(seed["wide"].TrainMacs, row.WideMacs!.Mean);
+            Assert.Contains(r.Methods, m => m.Method == "thin: method without kd");
+            Assert.Contains("| training compute | + wide stage |", File.ReadAllText(Path.Combine(runs, "compute", "report.md")));
+            // McNemar's test needs each network's per-example verdicts on the same test examples.
+            Assert.Equal(r.TestExamples, StageSummary.UnpackBits(seed["finetune"].TestCorrect!, r.TestExamples).Length);
+            Assert.Equal(seed["finetune"].TestTop1!.Value,
+                StageSummary.UnpackBits(seed["finetune"].TestCorrect!, r.TestExamples).Count(b => b) / (double)r.TestExamples, 12);
+        }
+        finally { Directory.Delete(runs, true); }
+    }
+
+    [Fact]
     public void A_stage_interrupted_under_one_setting_is_not_finished_under_another()
     {
         var runs = TestData.NewTempFolder("fingerprint-started");

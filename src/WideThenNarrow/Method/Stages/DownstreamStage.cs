@@ -21,7 +21,8 @@ public static class DownstreamStage
 
     /// <summary>Pretraining stages whose networks are fine-tuned, with the model each trained.</summary>
     public static readonly (string Stage, string Model)[] Pretrained =
-        [("finetune", "thin"), ("standard", "thin"), ("standard_long", "thin"), ("kd", "thin"), ("fitnets", "thin"), ("deeper", "deeper")];
+        [("finetune", "thin"), ("finetune_no_kd", "thin"), ("standard", "thin"), ("standard_matched", "thin"), ("standard_long", "thin"),
+         ("kd", "thin"), ("fitnets", "thin"), ("deeper", "deeper")];
 
     public static StageSummary Run(StageContext downstream, string stage, string modelKey, StagedModel classifier, StagedModel pretrained,
         DownstreamStageConfig c, CancellationToken cancel)
