@@ -32,7 +32,12 @@ public static class WtnApp
         WidenRedirectedOutput();
         var root = Build();
         var parse = root.Parse(args);
-        return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = TimeSpan.FromMinutes(2) });
+        // System.CommandLine's own signal handling fails on a second signal (it completes its result twice).
+        using var signals = new StopSignals();
+        var command = parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null }, signals.Token);
+        if (await Task.WhenAny(command, signals.PatienceOver()) == command) return await command;
+        Console.Error.WriteLine($"wtn: error: interrupted; the command did not stop within {StopSignals.Patience.TotalMinutes:0} minutes of the signal");
+        return 130;
     }
 
     /// <summary>

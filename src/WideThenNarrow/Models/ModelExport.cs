@@ -270,7 +270,7 @@ public static class ModelExport
         if (!File.Exists(weights)) throw new WtnException($"{manifestPath} names weights {weights}, which do not exist");
         using var f = File.OpenRead(weights);
         var sha = Convert.ToHexStringLower(SHA256.HashData(f));
-        if (sha != m.Sha256) throw new WtnException($"{weights}: SHA-256 {sha} differs from {m.Sha256} in {manifestPath}; the file is damaged, export it again");
+        if (sha != m.Sha256) throw new WtnException($"{weights}: SHA-256 {sha} differs from {m.Sha256} in {manifestPath}; the file is damaged: write it again (wtn export, or for a wtn train run's final.json the same wtn train command with --resume)");
         return m;
     }
 

@@ -16,24 +16,37 @@ sealed class MetricsLog : IDisposable
     readonly StreamWriter _jsonl;
     readonly TorchSharp.Modules.SummaryWriter? _tb;
 
-    /// <summary>Opens the log; on resume drops rows past <paramref name="keepUpToStep"/> (written after the checkpoint).</summary>
+    /// <summary>
+    /// Opens the log for appending; on resume first drops rows past <paramref name="keepUpToStep"/> (written after the
+    /// checkpoint) and a half-written last line, through a temporary file renamed over the log: a kill at any moment
+    /// leaves every row that was there before.
+    /// </summary>
     public MetricsLog(string runDir, bool tensorboard, long? keepUpToStep)
     {
         var path = Path.Combine(runDir, "metrics.jsonl");
-        var kept = new List<string>();
-        if (keepUpToStep is { } limit && File.Exists(path))
-            foreach (var line in File.ReadAllLines(path))
-            {
-                try
-                {
-                    using var doc = JsonDocument.Parse(line);
-                    if (doc.RootElement.GetProperty("step").GetInt64() <= limit) kept.Add(line);
-                }
-                catch (JsonException) { } // a half-written last line from a killed run
-            }
-        _jsonl = new StreamWriter(path, append: false) { AutoFlush = true };
-        foreach (var line in kept) _jsonl.WriteLine(line);
+        if (keepUpToStep is { } limit && File.Exists(path)) DropRowsAfter(path, limit);
+        _jsonl = new StreamWriter(path, append: keepUpToStep is not null) { AutoFlush = true };
         if (tensorboard) _tb = SummaryWriter(Path.Combine(runDir, "tensorboard"));
+    }
+
+    static void DropRowsAfter(string path, long limit)
+    {
+        var text = File.ReadAllText(path);
+        var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var kept = lines.Where(l => StepOf(l) <= limit).ToList();
+        if (kept.Count == lines.Length && (text.Length == 0 || text.EndsWith('\n'))) return;
+        WriteFailure.Replace(path, tmp => File.WriteAllLines(tmp, kept));
+    }
+
+    /// <summary>A row's step; past any limit for a line that is not a row (a half-written last line from a killed run).</summary>
+    static long StepOf(string line)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("step", out var step) && step.TryGetInt64(out var s) ? s : long.MaxValue;
+        }
+        catch (JsonException) { return long.MaxValue; }
     }
 
     public void Write(EpochMetrics m)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using TorchSharp;
 using System.Text;
 using System.Text.Json;
@@ -11,7 +12,7 @@ namespace WideThenNarrow.Training;
 
 /// <summary>
 /// Runs a <see cref="TrainingJob"/>: the loop, optimiser, schedule, clipping, evaluation, metrics, checkpoints,
-/// exact resume, NaN stop and cancellation. Cancellation finishes the current step, writes a checkpoint and
+/// exact resume, NaN and infinity stop and cancellation. Cancellation finishes the current step, writes a checkpoint and
 /// throws <see cref="OperationCanceledException"/>.
 /// </summary>
 public sealed class Trainer
@@ -181,8 +182,7 @@ public sealed class Trainer
                     opt.Optimizer.zero_grad();
                     var output = _job.Objective.Compute(Cast(batch, dtype), training: true);
                     double loss = output.Loss.ToDouble();
-                    if (!double.IsFinite(loss))
-                        throw new WtnException($"stage {_job.Stage}: loss is {loss} at step {_st.Step + 1} (epoch {_st.Epoch + 1}); last good checkpoint: {_lastCheckpoint ?? "none"}. Lower optimizer.lr or set optimizer.clip_grad_norm");
+                    StopIfNotFinite("loss", loss, _st.Step + 1);
                     output.Loss.backward();
                     if (_s.Optimizer.ClipGradNorm > 0) nn.utils.clip_grad_norm_(trainable, _s.Optimizer.ClipGradNorm);
                     opt.Optimizer.step();
@@ -201,7 +201,7 @@ public sealed class Trainer
 
                     if (_s.Logging.EverySteps > 0 && _st.Step % _s.Logging.EverySteps == 0)
                     {
-                        log.Write(_st.Window.ToMetrics("step", _job.Stage, _st.Epoch, _st.Step, lr, null, null) with { SamplesPerSecond = sps });
+                        Write(log, _st.Window.ToMetrics("step", _job.Stage, _st.Epoch, _st.Step, lr, null, null) with { SamplesPerSecond = sps });
                         _st.Window = new Accumulator();
                         WriteProgress(sps, Elapsed(), eta);
                     }
@@ -227,12 +227,13 @@ public sealed class Trainer
             var evalClock = Stopwatch.StartNew();
             var (evalLoss, evalTop1) = evaluate ? Evaluate(dtype, Elapsed) : (null, null);
             if (evaluate) stepTime.AddEvaluation(evalClock.Elapsed.TotalSeconds);
+            StopIfNotFinite("eval loss", evalLoss, _st.Step);
             var metrics = _st.EpochSums.ToMetrics("epoch", _job.Stage, _st.Epoch, _st.Step, schedule.At(Math.Max(0, _st.Step - 1)), evalLoss, evalTop1) with
             {
                 Seconds = trainSeconds,
                 SamplesPerSecond = _st.EpochSums.Count / Math.Max(trainSeconds, 1e-9),
             };
-            log.Write(metrics);
+            Write(log, metrics);
             _st.History.Add(metrics);
             bool improved = IsBetter(metrics, _st.Best);
             if (improved) _st.Best = metrics;
@@ -252,6 +253,23 @@ public sealed class Trainer
         Report(TrainingEventKind.Finished, result.Last?.TrainLoss ?? 0, 0, 0, Elapsed(), TimeSpan.Zero, result.Last);
         WriteProgress(sps, Elapsed(), TimeSpan.Zero);
         return result;
+    }
+
+    /// <summary>
+    /// Stops the run on a NaN or infinite value: training does not recover from one, and JSON (metrics.jsonl, the
+    /// checkpoint's state) cannot hold it. A resume repeats the same steps, so it stops the same way.
+    /// </summary>
+    void StopIfNotFinite(string what, double? value, long step)
+    {
+        if (value is { } v && !double.IsFinite(v))
+            throw new WtnException($"stage {_job.Stage}: {what} is {v.ToString(CultureInfo.InvariantCulture)} at step {step} (epoch {_st.Epoch + 1}); last good checkpoint: {_lastCheckpoint ?? "none"}. Lower optimizer.lr or set optimizer.clip_grad_norm");
+    }
+
+    void Write(MetricsLog log, EpochMetrics m)
+    {
+        StopIfNotFinite("train loss", m.TrainLoss, m.Step);
+        foreach (var (part, value) in m.Parts ?? new Dictionary<string, double>()) StopIfNotFinite($"loss part {part}", value, m.Step);
+        log.Write(m);
     }
 
     /// <summary>Whether epoch <paramref name="epoch"/> (0-based) ends with an evaluation: every <paramref name="every"/>-th, and the last.</summary>

@@ -162,6 +162,25 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void An_infinite_eval_loss_stops_the_run_like_nan_before_anything_is_written_as_json()
+    {
+        var s = Settings(OptimizerKind.Sgd);
+        ClassificationObjective? inner = null;
+        var infiniteEval = new DelegateObjective((b, t) =>
+        {
+            var o = inner!.Compute(b, t);
+            return t ? o : o with { Loss = o.Loss * float.PositiveInfinity };
+        });
+        var (model, job) = Job("inf", s, objective: infiniteEval);
+        inner = new ClassificationObjective(model);
+        var e = Assert.Throws<WtnException>(() => Trainer.Run(job));
+        // 96 examples in batches of 8: the first evaluation ends epoch 1 at step 12.
+        Assert.Equal("stage train: eval loss is Infinity at step 12 (epoch 1); last good checkpoint: " +
+                     $"{Path.Combine(job.RunDir, "checkpoints", "step-000000010.ckpt")}. Lower optimizer.lr or set optimizer.clip_grad_norm", e.Message);
+        Assert.All(File.ReadAllLines(Path.Combine(job.RunDir, "metrics.jsonl")), l => Assert.DoesNotContain("Infinity", l));
+    }
+
+    [Fact]
     public void Parameters_outside_every_group_stay_fixed_and_eval_only_modules_stay_in_eval_mode()
     {
         var s = Settings(OptimizerKind.Sgd) with { Epochs = 1 };

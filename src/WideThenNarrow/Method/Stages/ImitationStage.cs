@@ -8,7 +8,7 @@ namespace WideThenNarrow.Method.Stages;
 
 /// <summary>
 /// Stage 2: one trainer run per thin block (imitation/block-KK/), stem first, bottom to top. A finished block
-/// leaves block.json; after an interruption the finished blocks are skipped and the thin network (with its
+/// leaves block.json (an unreadable one reruns its block); after an interruption the finished blocks are skipped and the thin network (with its
 /// adapters) is restored from the last finished block's checkpoint. Then the head is copied where shapes allow
 /// (head tensors tied to a block, like a masked-LM decoder, are copied before the first block instead) and full-mode
 /// adapter pairs are merged or dropped.
@@ -34,9 +34,9 @@ public static class ImitationStage
         {
             var runDir = Path.Combine(dir, $"block-{k:D2}");
             var done = Path.Combine(runDir, "block.json");
-            if (File.Exists(done))
+            if (ReadBlock(done, ctx.Log) is { } finished)
             {
-                blocks.Add(JsonSerializer.Deserialize<BlockSummary>(File.ReadAllText(done), StageContext.Json)!);
+                blocks.Add(finished);
                 previous = null;
                 continue;
             }
@@ -55,7 +55,8 @@ public static class ImitationStage
             var epochLoss = r.Last?.TrainLoss ?? double.NaN;
             var summary = new BlockSummary(k, b.PointName, li.Map[li.Units[k].Last], steps.Count > 0 ? steps[0] : epochLoss,
                 steps.Count > 0 ? steps[^1] : epochLoss, r.WallTime.TotalSeconds, steps);
-            File.WriteAllText(done, JsonSerializer.Serialize(summary, StageContext.Json));
+            WriteFailure.Replace(done, tmp => File.WriteAllText(tmp, JsonSerializer.Serialize(summary, StageContext.Json)),
+                "free space on that disk and run the same command again (the block's last checkpoint is kept)");
             blocks.Add(summary);
         }
         if (previous is null && blocks.Count > 0)
@@ -92,5 +93,22 @@ public static class ImitationStage
             ValBestTop1 = warmTop1,
             ValTop1 = warmTop1,
         };
+    }
+
+    /// <summary>
+    /// A finished block's block.json, or null when the block is to run. An unreadable one (empty, cut short: written
+    /// in place by an older wtn) marks the block as not finished: its run resumes from its last checkpoint, which
+    /// already holds the whole run, and writes block.json again.
+    /// </summary>
+    static BlockSummary? ReadBlock(string path, IProgress<string>? log)
+    {
+        if (!File.Exists(path)) return null;
+        try
+        {
+            if (JsonSerializer.Deserialize<BlockSummary>(File.ReadAllText(path), StageContext.Json) is { } block) return block;
+        }
+        catch (JsonException) { }
+        log?.Report($"imitation: {path} is unreadable; running the block again from its last checkpoint");
+        return null;
     }
 }
