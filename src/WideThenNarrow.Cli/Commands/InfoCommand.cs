@@ -28,6 +28,7 @@ public static class InfoCommand
             t.AddRow("devices", string.Join(", ", info.Devices));
             t.AddRow("native fix", Markup.Escape(info.NativeFixStatus));
             t.AddRow("allocator", Markup.Escape(info.Allocator));
+            t.AddRow("oneDNN", Markup.Escape(info.OneDnn));
             t.AddRow("data folder", Markup.Escape(info.DataDir));
             AnsiConsole.Write(t);
             return Task.FromResult(0);

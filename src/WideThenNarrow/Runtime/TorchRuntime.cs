@@ -16,7 +16,8 @@ public sealed record RuntimeInfo(
     string NativeFixStatus,
     string? NativeLibraryPath,
     string DataDir,
-    string Allocator);
+    string Allocator,
+    string OneDnn);
 
 /// <summary>Initialises TorchSharp once per process: native allocator, thread count and device.</summary>
 public static class TorchRuntime
@@ -33,6 +34,7 @@ public static class TorchRuntime
     {
         if (threads < 0) throw new WtnException($"--threads must be 0 (all cores) or positive, got {threads}");
         NativeAllocator.Tune();
+        OneDnnCpuGuard.Apply();
         set_num_threads(threads == 0 ? Environment.ProcessorCount : threads);
         return ResolveDevice(device);
     }
@@ -77,7 +79,8 @@ public static class TorchRuntime
             status,
             path,
             dataDir,
-            NativeAllocator.Status.Description);
+            NativeAllocator.Status.Description,
+            OneDnnCpuGuard.Apply());
     }
 
     /// <summary>

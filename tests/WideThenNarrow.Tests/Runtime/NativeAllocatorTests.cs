@@ -31,3 +31,21 @@ public class NativeAllocatorTests
         Assert.True(t.FaultsPerStep < 10_000, $"{t.FaultsPerStep:F0} minor page faults per step");
     }
 }
+
+public class OneDnnCpuGuardTests
+{
+    [Fact]
+    public void Limits_onednn_to_avx_exactly_where_cpuid_reports_no_caches()
+    {
+        // The test host applied the guard at start-up (AssemblySetup), before any convolution.
+        var status = OneDnnCpuGuard.Apply();
+        // .NET's copy of the environment is the one the process started with: the guard's own setenv does not show in it.
+        if (Environment.GetEnvironmentVariable(OneDnnCpuGuard.Variable) is { Length: > 0 } user)
+            Assert.Equal($"{OneDnnCpuGuard.Variable}={user} (set by the user)", status);
+        else if (System.Runtime.Intrinsics.X86.X86Base.IsSupported && !OneDnnCpuGuard.CachesReported())
+            Assert.StartsWith($"{OneDnnCpuGuard.Variable}={OneDnnCpuGuard.SafeIsa}: CPUID reports no caches", status);
+        else
+            Assert.StartsWith("not needed", status);
+        Assert.Equal(status, TorchRuntime.Describe("/tmp").OneDnn);
+    }
+}
