@@ -112,6 +112,8 @@ public sealed record ModelSpec
     /// <summary>0 = the dataset's channels.</summary>
     public int InputChannels { get; init; }
     public bool ProjectionShortcuts { get; init; }
+    /// <summary>CIFAR ResNets: stage widths w, 2w, 4w (default 16, He et al.'s).</summary>
+    public int BaseWidth { get; init; } = ModelConfig.DefaultBaseWidth;
     public int Width { get; init; } = 256;
     public int Depth { get; init; } = 8;
     public bool Residual { get; init; }
@@ -131,6 +133,7 @@ public sealed record ModelSpec
         ImageSize = imageSize,
         InputDim = (InputChannels > 0 ? InputChannels : datasetChannels) * imageSize * imageSize,
         ProjectionShortcuts = ProjectionShortcuts,
+        BaseWidth = BaseWidth,
         Width = Width,
         Depth = Depth,
         Residual = Residual,
