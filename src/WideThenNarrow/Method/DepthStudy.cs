@@ -37,6 +37,7 @@ public sealed class DepthStudy
     readonly ExperimentConfig config;
     readonly DepthStudyConfig study;
     readonly IExperimentDataset dataset;
+    readonly IBatchSource validation;
     readonly string experimentDir;
     readonly Device device;
     readonly IProgress<TrainingProgress>? progress;
@@ -49,6 +50,7 @@ public sealed class DepthStudy
         Validate(config, study);
         this.config = config;
         this.dataset = dataset;
+        validation = dataset.ValidationSource();
         this.experimentDir = experimentDir;
         this.device = device;
         this.progress = progress;
@@ -96,16 +98,20 @@ public sealed class DepthStudy
         var cells = new List<DepthCell>();
         DepthStudyResult? result = null;
         for (int i = 0; i < seeds; i++)
+        {
+            long seed = config.SeedBase + i;
+            var train = dataset.TrainSource(seed);
             foreach (var depth in study.Depths)
             {
-                cells.Add(Cell(config.SeedBase + i, depth, cancel));
+                cells.Add(Cell(seed, depth, train, cancel));
                 result = DepthStudyReport.Build(config, dataset, seeds, cells);
                 DepthStudyReport.Write(result, experimentDir);
             }
+        }
         return result!;
     }
 
-    DepthCell Cell(long seed, int depth, CancellationToken cancel)
+    DepthCell Cell(long seed, int depth, IBatchSource train, CancellationToken cancel)
     {
         var dir = Path.Combine(ExperimentRunner.SeedDir(experimentDir, seed), $"depth-{depth}");
         var done = Path.Combine(dir, "cell.json");
@@ -119,7 +125,6 @@ public sealed class DepthStudy
             log?.Report($"seed {seed}, depth {depth}: interrupted earlier; starting the cell again");
             Directory.Delete(dir, recursive: true);
         }
-        var train = dataset.TrainSource(seed);
         var clock = Stopwatch.StartNew();
         using var wide = Build("wide", seed, depth);
         var wideRecipe = config.MaxSteps > 0
@@ -185,7 +190,7 @@ public sealed class DepthStudy
             ParameterGroups = groups,
             Objective = objective,
             Train = train,
-            Eval = evaluate ? dataset.ValidationSource() : null,
+            Eval = evaluate ? validation : null,
             Settings = settings with { Seed = seed },
             RunDir = runDir,
             Device = device,
@@ -200,8 +205,8 @@ public sealed class DepthStudy
         HeadTransfer.CopyIfShapesMatch(wide, thin);
         thin.eval();
         wide.eval();
-        var discrepancy = Discrepancy(thin, wide, dataset.ValidationSource(), device, study.EvalBatches);
-        var (_, top1) = Trainer.Evaluate(dataset.TaskObjective(thin), dataset.ValidationSource(), device);
+        var discrepancy = Discrepancy(thin, wide, validation, device, study.EvalBatches);
+        var (_, top1) = Trainer.Evaluate(dataset.TaskObjective(thin), validation, device);
         return new DepthArm(arm, discrepancy, top1, steps, seconds);
     }
 
