@@ -118,7 +118,7 @@ public sealed class DepthStudy
         if (File.Exists(done))
         {
             log?.Report($"seed {seed}, depth {depth}: already done, skipped");
-            return JsonSerializer.Deserialize<DepthCell>(File.ReadAllText(done), StageContext.Json)!;
+            return JsonSerializer.Deserialize<DepthCell>(File.ReadAllText(done), CellJson)!;
         }
         if (Directory.Exists(dir))
         {
@@ -153,20 +153,29 @@ public sealed class DepthStudy
             li.Release();
             arms.Add(Measure(ImitationArm(input), thin, wide, steps, clock.Elapsed.TotalSeconds));
         }
-        {
-            clock.Restart();
-            using var thin = Build("thin", seed, depth);
-            var matching = study.EndToEnd with { Steps = depth * PerBlockSteps };
-            var r = Fit($"depth {depth}: end to end", Path.Combine(dir, EndToEnd), thin, [ParameterGroup.Of("thin", thin)],
-                new TopPointMatching(thin, wide), matching, train, evaluate: false, [wide], seed, cancel);
-            arms.Add(Measure(EndToEnd, thin, wide, r.Steps, clock.Elapsed.TotalSeconds));
-        }
+        arms.Add(EndToEndArm(dir, seed, depth, wide, train, cancel));
         var cell = new DepthCell(seed, depth, wideRun.Last?.EvalTop1, wideSeconds, arms);
-        File.WriteAllText(done, JsonSerializer.Serialize(cell, StageContext.Json));
+        WriteFailure.Replace(done, tmp => File.WriteAllText(tmp, JsonSerializer.Serialize(cell, CellJson)));
         log?.Report($"seed {seed}, depth {depth}: top-point discrepancy "
             + string.Join(", ", arms.Select(a => $"{a.Arm} {a.Discrepancy[^1]:G3}")));
         return cell;
     }
+
+    /// <summary>All of the thin network trained to match the wide top point for depth x the per-block steps.</summary>
+    DepthArm EndToEndArm(string dir, long seed, int depth, StagedModel wide, IBatchSource train, CancellationToken cancel)
+    {
+        var clock = Stopwatch.StartNew();
+        using var thin = Build("thin", seed, depth);
+        var r = Fit($"depth {depth}: end to end", Path.Combine(dir, EndToEnd), thin, [ParameterGroup.Of("thin", thin)],
+            new TopPointMatching(thin, wide), study.EndToEnd with { Steps = depth * PerBlockSteps }, train, evaluate: false, [wide], seed, cancel);
+        return Measure(EndToEnd, thin, wide, r.Steps, clock.Elapsed.TotalSeconds);
+    }
+
+    // A network that drifted far gives an infinite discrepancy, which JSON spells only by name.
+    static readonly JsonSerializerOptions CellJson = new(StageContext.Json)
+    {
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
 
     /// <summary>Each block's budget: imitation.steps, under the experiment's step cap (smoke runs).</summary>
     long PerBlockSteps => config.MaxSteps > 0 ? Math.Min(study.Imitation.Steps, config.MaxSteps) : study.Imitation.Steps;
