@@ -8,7 +8,7 @@
 `wtn export EXPERIMENT.yaml --stage finetune -o thin.safetensors` writes the weights (a state_dict with torchvision's
 names; .safetensors or torch.save .pth) and the manifest thin.json beside them: the architecture, the input it was
 trained on (per-channel mean/std of pixels in [0, 1]) and where it came from. This file defines the ResNets (CIFAR
-layout: 3x3 stem, stages 16/32/64, option-A shortcuts unless projection_shortcuts; ImageNet layout: torchvision's
+layout: 3x3 stem, stages w/2w/4w for base width w (default 16), option-A shortcuts unless projection_shortcuts; ImageNet layout: torchvision's
 resnet18..152), MLPs and BERTs exactly as wtn builds them, including inner and full widening. A BERT takes
 (ids, attention_mask, token_type_ids) of WordPiece ids from NAME.vocab.txt, saved beside the weights; its names are
 HuggingFace's, so a BERT without inner widening also loads into transformers' BertForSequenceClassification /
@@ -96,9 +96,9 @@ IMAGENET = {
 
 
 class ResNet(nn.Module):
-    """wtn's ResNet: name cifar-resnetD (D = 6n+2) or resnet18..152, widen none / inner=K / full=K."""
+    """wtn's ResNet: name cifar-resnetD (D = 6n+2, stages base_width x 1/2/4) or resnet18..152, widen none / inner=K / full=K."""
 
-    def __init__(self, name, classes, input_channels=3, widen="none", projection_shortcuts=False):
+    def __init__(self, name, classes, input_channels=3, widen="none", projection_shortcuts=False, base_width=16):
         super().__init__()
         inner, full = _widening(widen)
         self.imagenet = name in IMAGENET
@@ -111,7 +111,7 @@ class ResNet(nn.Module):
             if not m or int(m.group(1)) < 8 or (int(m.group(1)) - 2) % 6:
                 raise ValueError(f"unknown ResNet {name!r}")
             n = (int(m.group(1)) - 2) // 6
-            bottleneck, blocks, planes_per_stage = False, [n, n, n], [16, 32, 64]
+            bottleneck, blocks, planes_per_stage = False, [n, n, n], [base_width, 2 * base_width, 4 * base_width]
             projection = projection_shortcuts
         stem = planes_per_stage[0] * full
         if self.imagenet:
@@ -330,7 +330,7 @@ def build(manifest):
     """The network a manifest (dict) describes, with fresh weights."""
     family, m = manifest["family"], manifest["model"]
     if family == "resnet":
-        return ResNet(m["name"], m["classes"], m["input_channels"], m["widen"], m["projection_shortcuts"])
+        return ResNet(m["name"], m["classes"], m["input_channels"], m["widen"], m["projection_shortcuts"], m.get("base_width", 16))
     if family == "mlp":
         return Mlp(m["classes"], m["input_dim"], m["width"], m["depth"], m["residual"], m["widen"])
     if family == "bert":

@@ -6,7 +6,7 @@ using WideThenNarrow.Models;
 
 namespace WideThenNarrow.Cli.Commands;
 
-/// <summary><c>wtn model summary NAME [--widen inner=K|full=K] [--input CxHxW | --seq N] [--classes N] [--json]</c>.</summary>
+/// <summary><c>wtn model summary NAME [--widen inner=K|full=K] [--base-width W] [--input CxHxW | --seq N] [--classes N] [--json]</c>.</summary>
 public static class ModelCommand
 {
     public static Command Build(GlobalOptions g)
@@ -25,13 +25,14 @@ public static class ModelCommand
         var classes = new Option<int?>("--classes") { Description = "Classes of the classifier (default: 1000 for resnet18..152, 2 for BERT, else 10)" };
         var head = new Option<string>("--head") { Description = "BERT head: cls (sequence classification) or mlm (masked LM)", DefaultValueFactory = _ => "cls" };
         var projection = new Option<bool>("--projection-shortcuts") { Description = "CIFAR layout: 1x1 conv + BN shortcuts instead of parameter-free ones" };
+        var baseWidth = new Option<int>("--base-width") { Description = "CIFAR ResNets: stage widths w, 2w, 4w", DefaultValueFactory = _ => ModelConfig.DefaultBaseWidth };
         var width = new Option<int>("--width") { Description = "MLP hidden width", DefaultValueFactory = _ => 256 };
         var depth = new Option<int>("--depth") { Description = "MLP blocks (input layer + hidden blocks)", DefaultValueFactory = _ => 8 };
         var residual = new Option<bool>("--residual") { Description = "MLP with residual blocks (allows inner=K)" };
         var json = new Option<bool>("--json") { Description = "Print as JSON" };
         var cmd = new Command("summary", "Blocks, activation shape at every imitation point, parameters and multiply-accumulates for one example");
         cmd.Add(name);
-        foreach (var o in new Option[] { widen, input, seq, classes, head, projection, width, depth, residual, json }) cmd.Add(o);
+        foreach (var o in new Option[] { widen, input, seq, classes, head, projection, baseWidth, width, depth, residual, json }) cmd.Add(o);
         cmd.SetAction(g.Handler((parse, ctx, _) =>
         {
             var model = parse.GetValue(name)!.Trim().ToLowerInvariant();
@@ -55,6 +56,7 @@ public static class ModelCommand
                 InputChannels = shape is { Length: 3 } ? (int)shape[0] : 3,
                 InputDim = isMlp && shape is not null ? (int)shape.Aggregate(1L, (a, b) => a * b) : 784,
                 ProjectionShortcuts = parse.GetValue(projection),
+                BaseWidth = parse.GetValue(baseWidth),
                 Width = parse.GetValue(width),
                 Depth = parse.GetValue(depth),
                 Residual = parse.GetValue(residual),

@@ -118,6 +118,11 @@ public static class RunCommand
     {
         Console.WriteLine();
         Console.WriteLine($"{r.Experiment}: {r.Dataset}, {r.TrainExamples} train / {r.TestExamples} test examples, {r.Seeds} seed(s)");
+        if (r.DepthStudy is { } study)
+        {
+            PrintDepthStudy(study);
+            return;
+        }
         if (r.Methods.Count == 0)
         {
             Console.WriteLine("no method has finished yet");
@@ -134,6 +139,18 @@ public static class RunCommand
         AnsiConsole.Write(t);
         foreach (var g in r.Comparisons.GroupBy(c => c.Method))
             Console.WriteLine($"{g.Key}, test top-1 minus: {string.Join("; ", g.Select(c => $"{c.Against} {ExperimentReport.Points(c.Difference)}"))} (points)");
+    }
+
+    /// <summary>The depth study: top-point discrepancy per depth and arm (mean over seeds) and its growth with depth.</summary>
+    static void PrintDepthStudy(DepthStudyResult d)
+    {
+        var t = new Table().Border(TableBorder.Rounded).AddColumn("depth");
+        foreach (var g in d.Growth) t.AddColumn(new TableColumn(Markup.Escape(g.Arm)).RightAligned());
+        foreach (var depth in d.Depths)
+            t.AddRow([depth.ToString(System.Globalization.CultureInfo.InvariantCulture), .. d.Growth.Select(g => g.Points.First(p => p.Depth == depth).Mean.ToString("G3", System.Globalization.CultureInfo.InvariantCulture))]);
+        t.AddRow(["slope", .. d.Growth.Select(g => g.Slope is { } s ? s.ToString("F2", System.Globalization.CultureInfo.InvariantCulture) : "n/a")]);
+        AnsiConsole.Write(t);
+        Console.WriteLine("top-point discrepancy ||h_thin - h_wide||^2 / ||h_wide||^2 on the validation split; slope of ln discrepancy on ln depth");
     }
 
     /// <summary>Every declared stage of every seed and where it stands (printed while some are not done).</summary>

@@ -56,6 +56,12 @@ public sealed record ExperimentConfig
     public DownstreamStageConfig? Downstream { get; init; }
 
     public ReportConfig Report { get; init; } = new();
+
+    /// <summary>
+    /// The depth experiment instead of the stages above: thin (models.thin) and wide (models.wide) MLPs at each depth,
+    /// the thin one obtained by layerwise imitation and end to end (<see cref="Method.DepthStudy"/>).
+    /// </summary>
+    public DepthStudyConfig? DepthStudy { get; init; }
 }
 
 /// <summary>The dataset every stage of the experiment trains and tests on: images, or (with <see cref="Text"/>) masked-LM text.</summary>
@@ -119,6 +125,8 @@ public sealed record ModelSpec
     /// <summary>0 = the dataset's channels.</summary>
     public int InputChannels { get; init; }
     public bool ProjectionShortcuts { get; init; }
+    /// <summary>CIFAR ResNets: stage widths w, 2w, 4w (default 16, He et al.'s).</summary>
+    public int BaseWidth { get; init; } = ModelConfig.DefaultBaseWidth;
     public int Width { get; init; } = 256;
     public int Depth { get; init; } = 8;
     public bool Residual { get; init; }
@@ -138,6 +146,7 @@ public sealed record ModelSpec
         ImageSize = imageSize,
         InputDim = (InputChannels > 0 ? InputChannels : datasetChannels) * imageSize * imageSize,
         ProjectionShortcuts = ProjectionShortcuts,
+        BaseWidth = BaseWidth,
         Width = Width,
         Depth = Depth,
         Residual = Residual,
@@ -220,4 +229,38 @@ public sealed record ReportConfig
 {
     /// <summary>Timed forward passes per batch size for the latency columns (after 3 warm-up passes).</summary>
     public int LatencyRepeats { get; init; } = 20;
+}
+
+/// <summary>
+/// The paper's depth claim as an experiment: per depth, the wide network (standard recipe), then the thin one by layerwise
+/// imitation (each input mode) and end to end for the same total steps, and the discrepancy between them at every point.
+/// </summary>
+public sealed record DepthStudyConfig
+{
+    /// <summary>Blocks of both MLPs (the input layer plus depth - 1 residual blocks).</summary>
+    public List<int> Depths { get; init; } = [2, 4, 8, 16, 32];
+    /// <summary>Imitation input modes to run: teacher (the theory's setting) and student.</summary>
+    public List<ImitationInput> Inputs { get; init; } = [ImitationInput.Teacher, ImitationInput.Student];
+    /// <summary>The wide network's standard recipe.</summary>
+    public TrainerSettings Wide { get; init; } = new()
+    {
+        Optimizer = new OptimizerConfig { Name = OptimizerKind.AdamW, Lr = 1e-3, WeightDecay = 0 },
+        Schedule = new ScheduleConfig { Name = ScheduleKind.Cosine },
+        Epochs = 5,
+    };
+    /// <summary>Every block's imitation run: its optimiser, schedule and budget (steps, which must be positive).</summary>
+    public TrainerSettings Imitation { get; init; } = MatchingDefaults with { Steps = 200 };
+    /// <summary>
+    /// End-to-end matching of the top point: its optimiser and schedule; its budget is depth x imitation.steps (the
+    /// same total), so steps stays 0 here.
+    /// </summary>
+    public TrainerSettings EndToEnd { get; init; } = MatchingDefaults;
+    /// <summary>Validation batches the discrepancy is measured on (0 = the whole validation split).</summary>
+    public int EvalBatches { get; init; }
+
+    static TrainerSettings MatchingDefaults => new()
+    {
+        Optimizer = new OptimizerConfig { Name = OptimizerKind.AdamW, Lr = 1e-3, WeightDecay = 0 },
+        Schedule = new ScheduleConfig { Name = ScheduleKind.Cosine },
+    };
 }

@@ -135,6 +135,7 @@ public sealed class ExperimentRunner
         int n = Seeds(seeds);
         using var runLock = RunLock.Acquire(ExperimentDir);
         WriteRunConfig(n);
+        if (config.DepthStudy is not null) return DepthStudy.Run(config, n, ExperimentDir, dataDir, device, progress, log, cancel);
         budget = ThreadBudget > 0 ? ThreadBudget : null;
         var budgetFile = Path.Combine(ExperimentDir, ThreadBudgetFile);
         if (budget is { } b) WriteAtomically(budgetFile, $"{b}\n");
@@ -222,6 +223,7 @@ public sealed class ExperimentRunner
     public ExperimentResult Report(int? seeds = null)
     {
         int n = SeedCount(seeds);
+        if (config.DepthStudy is not null) throw new WtnException("depth_study: wtn run rewrites this study's report.md after every finished depth; wtn report reads stage runs only");
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
         foreach (var s in Pending(n, dataset, costliestFirst: false, default)) Verify(s);
         return WriteReport(n, dataset, replaceFinal: false);

@@ -32,6 +32,10 @@ public sealed record ModelConfig
     public int? ImageSize { get; init; }
     /// <summary>CIFAR layout only: 1x1 conv + BN shortcuts (option B) instead of parameter-free ones (option A).</summary>
     public bool ProjectionShortcuts { get; init; }
+    /// <summary>CIFAR layout only: the stem's and first stage's width w; the stages are w, 2w, 4w (He et al.: 16).</summary>
+    public int BaseWidth { get; init; } = DefaultBaseWidth;
+
+    public const int DefaultBaseWidth = 16;
 
     // MLP.
     /// <summary>Input features (an image input is flattened: channels x height x width).</summary>

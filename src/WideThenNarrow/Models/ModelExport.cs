@@ -179,6 +179,7 @@ public static class ModelExport
                 a["classes"] = c.Classes;
                 a["input_channels"] = c.InputChannels;
                 a["projection_shortcuts"] = c.ProjectionShortcuts;
+                if (model is ResNet { IsCifar: true }) a["base_width"] = c.BaseWidth;
                 break;
             case "mlp":
                 a["classes"] = c.Classes;
@@ -221,13 +222,15 @@ public static class ModelExport
         var a = m.Model;
         string Str(string key) => Get(key) is { ValueKind: JsonValueKind.String } e ? e.GetString()! : throw Bad(key);
         int Int(string key) => Get(key) is { ValueKind: JsonValueKind.Number } e && e.TryGetInt32(out var v) ? v : throw Bad(key);
+        // Manifests written before base_width existed describe base width 16.
+        int IntOr(string key, int absent) => Get(key) is null ? absent : Int(key);
         bool Bool(string key) => Get(key) is { ValueKind: JsonValueKind.True or JsonValueKind.False } e ? e.GetBoolean() : throw Bad(key);
         JsonElement? Get(string key) => a.TryGetValue(key, out var v) && v is JsonElement e ? e : null;
         WtnException Bad(string key) => new($"export manifest {manifestPath}: model.{key} is missing or of the wrong type");
         var c = new ModelConfig { Name = Str("name"), Widen = Widening.Parse(Str("widen"), "model.widen"), Classes = Int("classes") };
         return m.Family switch
         {
-            "resnet" => c with { InputChannels = Int("input_channels"), ProjectionShortcuts = Bool("projection_shortcuts") },
+            "resnet" => c with { InputChannels = Int("input_channels"), ProjectionShortcuts = Bool("projection_shortcuts"), BaseWidth = IntOr("base_width", c.BaseWidth) },
             "mlp" => c with { InputDim = Int("input_dim"), Width = Int("width"), Depth = Int("depth"), Residual = Bool("residual") },
             "bert" => c with
             {

@@ -8,7 +8,7 @@ namespace WideThenNarrow.Models;
 /// ResNets with torchvision's parameter names. ImageNet layout: torchvision's resnet18..152 (7x7 stem and
 /// max-pool, four stages, projection shortcuts). CIFAR layout (He et al. 2016, sec. 4.2): 3x3 stem with 16
 /// channels, three stages 16/32/64 of basic blocks, depth 6n+2, parameter-free shortcuts (option A) or
-/// projections. Block 0 is the stem, then every residual block in order; the head is pool + fc.
+/// projections; <see cref="ModelConfig.BaseWidth"/> scales the CIFAR stages to w/2w/4w. Block 0 is the stem, then every residual block in order; the head is pool + fc.
 /// </summary>
 public sealed class ResNet : StagedModel, IMacCounting
 {
@@ -30,10 +30,14 @@ public sealed class ResNet : StagedModel, IMacCounting
         if (c.InputChannels < 1 || c.Classes < 1)
             throw new WtnException($"model {name}: input channels and classes must be positive (got {c.InputChannels}, {c.Classes})");
         if (bottleneck && layout == Layout.Cifar) throw new ArgumentException("the CIFAR layout uses basic blocks");
+        if (c.BaseWidth < 1) throw new WtnException($"model {name}: base_width must be positive, got {c.BaseWidth}");
+        // torchvision's stage widths are fixed; a base width other than the default would be silently ignored.
+        if (layout == Layout.ImageNet && c.BaseWidth != ModelConfig.DefaultBaseWidth)
+            throw new WtnException($"model {name}: base_width applies to the CIFAR ResNets (cifar-resnetD) only");
         this.layout = layout;
         inputChannels = c.InputChannels;
         int full = c.Widen.Full, inner = c.Widen.Inner;
-        int[] stagePlanes = layout == Layout.ImageNet ? [64, 128, 256, 512] : [16, 32, 64];
+        int[] stagePlanes = layout == Layout.ImageNet ? [64, 128, 256, 512] : [c.BaseWidth, 2 * c.BaseWidth, 4 * c.BaseWidth];
         if (stageBlocks.Length != stagePlanes.Length) throw new ArgumentException($"{stagePlanes.Length} stages expected", nameof(stageBlocks));
 
         stemWidth = stagePlanes[0] * full;
@@ -76,6 +80,9 @@ public sealed class ResNet : StagedModel, IMacCounting
     }
 
     public override string Family => "resnet";
+
+    /// <summary>The CIFAR layout (3x3 stem, three stages of basic blocks), whose stage widths follow the base width.</summary>
+    public bool IsCifar => layout == Layout.Cifar;
     public override IReadOnlyList<ImitationPoint> Points => points;
 
     public override IReadOnlyList<nn.Module> BlockModules(int i) => i == 0 ? [conv1, bn1] : [blocks[i - 1]];

@@ -96,4 +96,47 @@ public static class ExperimentPlots
         plt.SavePng(path, 900, 560);
         return true;
     }
+
+    /// <summary>
+    /// The depth study: top-point discrepancy against depth for every arm on log-log axes, the mean over seeds with
+    /// sample-sd error bars (on the log scale, mean ± sd clipped above zero) and every seed's value as a small mark.
+    /// </summary>
+    public static void DepthDiscrepancy(DepthStudyResult r, string path)
+    {
+        var plt = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        for (int a = 0; a < r.Growth.Count; a++)
+        {
+            var g = r.Growth[a];
+            var color = palette.GetColor(a);
+            var pts = g.Points.Where(p => p.Mean > 0).ToList();
+            if (pts.Count == 0) continue;
+            var xs = pts.Select(p => Math.Log10(p.Depth)).ToArray();
+            var line = plt.Add.Scatter(xs, pts.Select(p => Math.Log10(p.Mean)).ToArray(), color);
+            line.LegendText = g.Slope is { } s ? $"{g.Arm} (slope {s.ToString("F2", CultureInfo.InvariantCulture)})" : g.Arm;
+            if (g.Arm == Method.DepthStudy.Untrained) line.LinePattern = LinePattern.Dashed;
+            foreach (var p in pts.Where(p => p.Seeds.Count > 1))
+            {
+                double lo = Math.Log10(Math.Max(p.Mean - p.Sd, p.Mean * 1e-3)), hi = Math.Log10(p.Mean + p.Sd);
+                plt.Add.Line(Math.Log10(p.Depth), lo, Math.Log10(p.Depth), hi).Color = color;
+            }
+            var seedXs = pts.SelectMany(p => p.Seeds.Where(v => v > 0).Select(_ => Math.Log10(p.Depth))).ToArray();
+            var seeds = plt.Add.Scatter(seedXs, pts.SelectMany(p => p.Seeds.Where(v => v > 0).Select(Math.Log10)).ToArray(), color);
+            seeds.LineWidth = 0;
+            seeds.MarkerSize = 4;
+        }
+        var logTicks = new ScottPlot.TickGenerators.NumericAutomatic
+        {
+            MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
+            IntegerTicksOnly = true,
+            LabelFormatter = y => Math.Pow(10, y).ToString("G3", CultureInfo.InvariantCulture),
+        };
+        plt.Axes.Left.TickGenerator = logTicks;
+        plt.Axes.Bottom.SetTicks(r.Depths.Select(d => Math.Log10(d)).ToArray(), r.Depths.Select(d => d.ToString(CultureInfo.InvariantCulture)).ToArray());
+        plt.Title($"{r.Experiment}: thin-wide discrepancy at the top point");
+        plt.XLabel("depth (blocks, log scale)");
+        plt.YLabel("||h_thin - h_wide||² / ||h_wide||² (validation, log scale)");
+        plt.ShowLegend(Alignment.UpperLeft);
+        plt.SavePng(path, 900, 560);
+    }
 }

@@ -56,6 +56,9 @@ public sealed record ExperimentResult(
     /// <summary>Every declared stage of every seed: done, started or pending (all done once the run has finished).</summary>
     public IReadOnlyList<StageStatus> Status { get; init; } = [];
 
+    /// <summary>The depth experiment's results, when the experiment is one (it then has no stages and no methods).</summary>
+    public DepthStudyResult? DepthStudy { get; init; }
+
     /// <summary>How much training is left, when the run is unfinished and some stage has measured its pace; else null.</summary>
     public TimeLeft? Left { get; init; }
 

@@ -30,6 +30,17 @@ public class ModelCommandTests
         Assert.Equal("full=2", doc.RootElement.GetProperty("widening").GetString());
     }
 
+    [Fact]
+    public void Summary_takes_the_cifar_base_width()
+    {
+        var (code, stdout, stderr) = WtnProcess.Run("model summary cifar-resnet20 --base-width 8 --widen inner=4 --json");
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var blocks = doc.RootElement.GetProperty("blocks");
+        Assert.Equal(8, blocks[0].GetProperty("shape")[0].GetInt64());
+        Assert.Equal(32, blocks[blocks.GetArrayLength() - 1].GetProperty("shape")[0].GetInt64());
+    }
+
     [Theory]
     [InlineData("model summary resnet50 --widen wide=2", "--widen")]
     [InlineData("model summary resnet50 --input 3x224", "--input")]

@@ -166,6 +166,7 @@ public class PyTorchPeerTests(ITestOutputHelper output)
     {
         { "cifar-resnet8 inner=2, option-A shortcuts, 1 channel", ".pth" },
         { "cifar-resnet8 full=2, projection shortcuts", ".safetensors" },
+        { "cifar-resnet8 base width 4, inner=4", ".safetensors" },
         { "resnet18 inner=2", ".pth" },
         { "resnet50 (bottleneck)", ".safetensors" },
         { "mlp residual inner=2", ".safetensors" },
@@ -178,6 +179,7 @@ public class PyTorchPeerTests(ITestOutputHelper output)
     {
         "cifar-resnet8 inner=2, option-A shortcuts, 1 channel" => (new() { Name = "cifar-resnet8", Widen = Widening.Parse("inner=2"), InputChannels = 1 }, [2, 1, 28, 28]),
         "cifar-resnet8 full=2, projection shortcuts" => (new() { Name = "cifar-resnet8", Widen = Widening.Parse("full=2"), ProjectionShortcuts = true }, [2, 3, 32, 32]),
+        "cifar-resnet8 base width 4, inner=4" => (new() { Name = "cifar-resnet8", BaseWidth = 4, Widen = Widening.Parse("inner=4") }, [2, 3, 32, 32]),
         "resnet18 inner=2" => (new() { Name = "resnet18", Widen = Widening.Parse("inner=2"), Classes = 7 }, [2, 3, 40, 40]),
         "resnet50 (bottleneck)" => (new() { Name = "resnet50", Classes = 5 }, [2, 3, 40, 40]),
         "mlp residual inner=2" => (new() { Name = "mlp", InputDim = 48, Width = 16, Depth = 3, Residual = true, Widen = Widening.Parse("inner=2") }, [2, 3, 4, 4]),
