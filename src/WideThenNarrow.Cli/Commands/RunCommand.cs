@@ -138,7 +138,7 @@ public static class RunCommand
         }
         AnsiConsole.Write(t);
         foreach (var g in r.Comparisons.GroupBy(c => c.Method))
-            Console.WriteLine($"{g.Key}, test top-1 minus: {string.Join("; ", g.Select(c => $"{c.Against} {ExperimentReport.Points(c.Difference)}"))} (points)");
+            Console.WriteLine($"{g.Key}, test top-1 minus: {string.Join("; ", g.Select(c => $"{c.Against} {ExperimentReport.Points(c.Difference)} ({c.Verdict})"))} (points)");
     }
 
     /// <summary>The depth study: top-point discrepancy per depth and arm (mean over seeds) and its growth with depth.</summary>

@@ -157,7 +157,14 @@ public sealed class ResNet : StagedModel, IMacCounting
         public abstract long Macs(long[] inputShape, long[] outputShape);
 
         protected static Sequential Projection(int inplanes, int outplanes, int stride, Device? device) =>
-            nn.Sequential(nn.Conv2d(inplanes, outplanes, 1, stride: stride, bias: false, device: device), nn.BatchNorm2d(outplanes, device: device));
+            nn.Sequential(Conv1x1(inplanes, outplanes, stride, device), nn.BatchNorm2d(outplanes, device: device));
+
+        /// <summary>A 1x1 convolution; building one applies <see cref="Runtime.OneDnnCpuGuard"/>, whose reason is 1x1 backward passes.</summary>
+        protected static Conv2d Conv1x1(int inplanes, int outplanes, int stride, Device? device)
+        {
+            Runtime.OneDnnCpuGuard.Apply();
+            return nn.Conv2d(inplanes, outplanes, 1, stride: stride, bias: false, device: device);
+        }
 
         /// <summary>
         /// relu(y + shortcut), computed in y's own storage as torchvision does (<c>out += identity; relu(inplace)</c>):
@@ -251,11 +258,11 @@ public sealed class ResNet : StagedModel, IMacCounting
         {
             this.outplanes = outplanes;
             this.stride = stride;
-            conv1 = nn.Conv2d(inplanes, width, 1, bias: false, device: device);
+            conv1 = Conv1x1(inplanes, width, 1, device);
             bn1 = nn.BatchNorm2d(width, device: device);
             conv2 = nn.Conv2d(width, width, 3, stride: stride, padding: 1, bias: false, device: device);
             bn2 = nn.BatchNorm2d(width, device: device);
-            conv3 = nn.Conv2d(width, outplanes, 1, bias: false, device: device);
+            conv3 = Conv1x1(width, outplanes, 1, device);
             bn3 = nn.BatchNorm2d(outplanes, device: device);
             if (stride != 1 || inplanes != outplanes) downsample = Projection(inplanes, outplanes, stride, device);
             RegisterComponents();

@@ -64,12 +64,14 @@ public static class ExperimentReport
             if (r.Comparisons.Count > 0)
             {
                 sb.AppendLine();
-                sb.AppendLine("The method's test top-1 minus each other way's, in points, paired seed by seed (mean ± sample standard deviation of the differences):");
+                sb.AppendLine("The method's test top-1 minus each other way's, in points, paired seed by seed (mean ± sample standard deviation of the differences); " +
+                              "p of a paired t-test over the seeds (two or more) and of McNemar's test on the test examples (discordant pairs summed over the seeds); " +
+                              "the verdict follows the t-test when there are several seeds, else McNemar's test, and says tie unless p < 0.05:");
                 sb.AppendLine();
-                sb.AppendLine("| method | against | difference | method higher in |");
-                sb.AppendLine("|---|---|---:|---:|");
+                sb.AppendLine("| method | against | difference | method higher in | p (t-test) | p (McNemar) | verdict |");
+                sb.AppendLine("|---|---|---:|---:|---:|---:|---|");
                 foreach (var c in r.Comparisons)
-                    sb.AppendLine(inv, $"| {c.Method} | {c.Against} | {Points(c.Difference)} | {c.SeedsBetter} of {c.Difference.N} seed(s) |");
+                    sb.AppendLine(inv, $"| {c.Method} | {c.Against} | {Points(c.Difference)} | {c.SeedsBetter} of {c.Difference.N} seed(s) | {P(c.TTest?.P)} | {P(c.McNemar?.P)} | {c.Verdict} |");
             }
             sb.AppendLine();
             sb.AppendLine("Architectures: " + string.Join("; ", r.Methods.Select(m => $"{m.Model} = {m.Cost.Architecture}").Distinct()) + ".");
@@ -141,6 +143,8 @@ public static class ExperimentReport
     public static string Points(Stat d) => string.Create(CultureInfo.InvariantCulture, $"{100 * d.Mean:+0.00;-0.00;0.00}{(d.N > 1 ? $" ± {100 * d.Spread:F2}" : "")}");
 
     public static string Pct(Stat? s) => s is null ? "n/a" : s.N > 1 ? $"{100 * s.Mean:F2} ± {100 * s.Spread:F2}%" : $"{100 * s.Mean:F2}%";
+
+    static string P(double? p) => p is { } v && !double.IsNaN(v) ? (v < 0.001 ? "< 0.001" : v.ToString("F3", CultureInfo.InvariantCulture)) : "n/a";
 
     /// <summary>Training multiply-accumulates, e.g. "3.41 PMAC" (mean over seeds; they hardly differ).</summary>
     public static string Compute(Stat? macs) => macs is null ? "n/a" : $"{Count((long)Math.Min(macs.Mean, long.MaxValue))}MAC";

@@ -40,7 +40,15 @@ public sealed record MethodRow(
 /// seeds both have finished (<see cref="Difference"/> in fractions: 0.004 is 0.4 points); <see cref="SeedsBetter"/>
 /// counts the seeds where the method's is higher.
 /// </summary>
-public sealed record Comparison(string Method, string Against, Stat Difference, int SeedsBetter);
+public sealed record Comparison(string Method, string Against, Stat Difference, int SeedsBetter)
+{
+    /// <summary>Paired t-test of the seeds' test top-1 (two seeds at least).</summary>
+    public PairedTTest? TTest { get; init; }
+    /// <summary>McNemar's test on the test examples, discordant pairs summed over the seeds both finished (classifiers only).</summary>
+    public McNemarTest? McNemar { get; init; }
+    /// <summary>better, worse or tie: by the t-test over seeds when there are several, else by McNemar's test; tie when neither says.</summary>
+    public string Verdict => Statistics.Verdict(Difference.Mean, TTest is { P: var p } && !double.IsNaN(p) ? p : McNemar?.P ?? double.NaN);
+}
 
 /// <summary>Everything report.md, results.json and the plots show.</summary>
 public sealed record ExperimentResult(
@@ -135,10 +143,29 @@ public sealed record ExperimentResult(
         foreach (var method in rows.Where(r => r.Method.StartsWith(MethodName, StringComparison.Ordinal)))
             foreach (var other in rows.Where(r => r != method && Downstream(r) == Downstream(method)))
             {
-                var diffs = perSeed
-                    .Select(s => s.GetValueOrDefault(method.Stages[^1])?.TestTop1 - s.GetValueOrDefault(other.Stages[^1])?.TestTop1)
-                    .Where(d => d.HasValue).ToList();
-                if (Stat.Of(diffs) is { } diff) result.Add(new Comparison(method.Method, other.Method, diff, diffs.Count(d => d > 0)));
+                var pairs = perSeed
+                    .Select(s => (A: s.GetValueOrDefault(method.Stages[^1]), B: s.GetValueOrDefault(other.Stages[^1])))
+                    .Where(p => p.A?.TestTop1 is not null && p.B?.TestTop1 is not null).ToList();
+                var diffs = pairs.Select(p => p.A!.TestTop1 - p.B!.TestTop1).ToList();
+                if (Stat.Of(diffs) is not { } diff) continue;
+                long b = 0, c = 0;
+                bool verdicts = pairs.All(p => p.A!.TestCorrect is not null && p.B!.TestCorrect is not null);
+                foreach (var (x, y) in verdicts ? pairs : [])
+                {
+                    var bytesX = Convert.FromBase64String(x!.TestCorrect!);
+                    var bytesY = Convert.FromBase64String(y!.TestCorrect!);
+                    if (bytesX.Length != bytesY.Length) { verdicts = false; break; }
+                    for (int i = 0; i < bytesX.Length; i++)
+                    {
+                        b += System.Numerics.BitOperations.PopCount((uint)(bytesX[i] & ~bytesY[i] & 0xff));
+                        c += System.Numerics.BitOperations.PopCount((uint)(bytesY[i] & ~bytesX[i] & 0xff));
+                    }
+                }
+                result.Add(new Comparison(method.Method, other.Method, diff, diffs.Count(d => d > 0))
+                {
+                    TTest = pairs.Count >= 2 ? Statistics.PairedT([.. pairs.Select(p => p.A!.TestTop1!.Value)], [.. pairs.Select(p => p.B!.TestTop1!.Value)]) : null,
+                    McNemar = verdicts ? Statistics.McNemar(b, c) : null,
+                });
             }
         return result;
     }

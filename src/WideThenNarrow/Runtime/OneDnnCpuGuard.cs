@@ -8,8 +8,11 @@ namespace WideThenNarrow.Runtime;
 /// 0x8000001D on AMD). Some hypervisors report no caches there; oneDNN's AVX2 and AVX-512 brgemm convolutions then
 /// divide by zero and the process dies with SIGFPE (seen in <c>brg_blocking_t::est_eff_1x1</c>, the backward pass of
 /// a 1x1 convolution, on AMD EPYC guests). On such a machine, unless the user chose with <c>ONEDNN_MAX_CPU_ISA</c>,
-/// oneDNN is limited to AVX, whose kernels do not divide by those sizes. Must run before libtorch's first
-/// convolution: oneDNN reads the variable once, natively (hence libc's setenv, not .NET's copy of the environment).
+/// oneDNN is limited to AVX, whose kernels do not divide by those sizes. AVX convolutions are about 2.7 times slower
+/// there (cifar-resnet20's training step), so the limit is applied only by networks that have 1x1 convolutions
+/// (<see cref="Models.ResNet"/>'s bottlenecks and projection shortcuts), when they are built. It must come before
+/// libtorch's first convolution: oneDNN reads the variable once, natively (hence libc's setenv, not .NET's copy of
+/// the environment).
 /// </summary>
 public static class OneDnnCpuGuard
 {
@@ -19,10 +22,22 @@ public static class OneDnnCpuGuard
     static readonly Lock Gate = new();
     static string? status;
 
-    /// <summary>Applies the guard once per process and says what it did (for <c>wtn info</c>).</summary>
+    /// <summary>Applies the guard once per process and says what it did.</summary>
     public static string Apply()
     {
         lock (Gate) return status ??= Decide();
+    }
+
+    /// <summary>What <see cref="Apply"/> did, or would do (for <c>wtn info</c>).</summary>
+    public static string Status
+    {
+        get
+        {
+            lock (Gate)
+                return status ?? (Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } chosen ? $"{Variable}={chosen} (set by the user)"
+                    : !X86Base.IsSupported || !OperatingSystem.IsLinux() || CachesReported() ? "not needed (CPUID reports the caches)"
+                    : $"CPUID reports no caches: a network with 1x1 convolutions limits oneDNN to {SafeIsa} when it is built");
+        }
     }
 
     static string Decide()

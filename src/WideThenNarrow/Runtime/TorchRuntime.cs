@@ -34,7 +34,6 @@ public static class TorchRuntime
     {
         if (threads < 0) throw new WtnException($"--threads must be 0 (all cores) or positive, got {threads}");
         NativeAllocator.Tune();
-        OneDnnCpuGuard.Apply();
         set_num_threads(threads == 0 ? Environment.ProcessorCount : threads);
         return ResolveDevice(device);
     }
@@ -80,7 +79,7 @@ public static class TorchRuntime
             path,
             dataDir,
             NativeAllocator.Status.Description,
-            OneDnnCpuGuard.Apply());
+            OneDnnCpuGuard.Status);
     }
 
     /// <summary>

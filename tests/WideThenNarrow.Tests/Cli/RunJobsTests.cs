@@ -52,7 +52,7 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             // Written to a pipe, the table is not squeezed into 80 columns: a row's cells are not broken mid-word.
             Assert.Matches(@"│ thin: go wide, then narrow +│ [^\n]*│ wide \S+ +│", stdout);
             // Under the table: the method against the other rows.
-            Assert.Matches(@"thin: go wide, then narrow, test top-1 minus: thin: after imitation only [+-]?\d+\.\d\d; thin: standard [+-]?\d+\.\d\d; ", stdout);
+            Assert.Matches(@"thin: go wide, then narrow, test top-1 minus: thin: after imitation only [+-]?\d+\.\d\d \((better|worse|tie)\); thin: standard [+-]?\d+\.\d\d \((better|worse|tie)\); ", stdout);
             Assert.Contains("on 1 libtorch thread(s) of this machine", File.ReadAllText(Path.Combine(dir, "one", "jobs", "report.md")));
             output.WriteLine($"--jobs 2 {parallel.TotalSeconds:F1} s, one process {clock.Elapsed.TotalSeconds:F1} s");
 

@@ -535,13 +535,13 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal("0", seed["finetune_no_kd"].Settings!["finetune.alpha"]);
             Assert.True(seed["finetune_no_kd"].TrainMacs < seed["finetune"].TrainMacs);
             // The matched arm's epochs come from stages 2 + 3's compute, whatever epochs its section gave.
-            double method = seed["imitation"].TrainMacs!.Value + seed["finetune"].TrainMacs!.Value;
+            double methodMacs = seed["imitation"].TrainMacs!.Value + seed["finetune"].TrainMacs!.Value;
             int epochs = int.Parse(seed["standard_matched"].Settings!["standard_matched.train.epochs"]);
             Assert.True(epochs > 1, $"{epochs} epochs");
             double perEpoch = seed["standard_matched"].TrainMacs!.Value / epochs;
-            Assert.InRange(method, seed["standard_matched"].TrainMacs!.Value - perEpoch / 2, seed["standard_matched"].TrainMacs!.Value + perEpoch / 2);
+            Assert.InRange(methodMacs, seed["standard_matched"].TrainMacs!.Value - perEpoch / 2, seed["standard_matched"].TrainMacs!.Value + perEpoch / 2);
             var row = r.Methods.Single(m => m.Method == "thin: go wide, then narrow");
-            Assert.Equal(method, row.TrainMacs!.Mean, 6);
+            Assert.Equal(methodMacs, row.TrainMacs!.Mean, 6);
             Assert.Equal(seed["wide"].TrainMacs, row.WideMacs!.Mean);
             Assert.Contains(r.Methods, m => m.Method == "thin: method without kd");
             Assert.Contains("| training compute | + wide stage |", File.ReadAllText(Path.Combine(runs, "compute", "report.md")));
@@ -549,6 +549,14 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(r.TestExamples, StageSummary.UnpackBits(seed["finetune"].TestCorrect!, r.TestExamples).Length);
             Assert.Equal(seed["finetune"].TestTop1!.Value,
                 StageSummary.UnpackBits(seed["finetune"].TestCorrect!, r.TestExamples).Count(b => b) / (double)r.TestExamples, 12);
+            var method = StageSummary.UnpackBits(seed["finetune"].TestCorrect!, r.TestExamples);
+            var plain = StageSummary.UnpackBits(seed["standard"].TestCorrect!, r.TestExamples);
+            var vs = r.Comparisons.Single(x => x.Against == "thin: standard");
+            Assert.Equal(method.Zip(plain).Count(p => p.First && !p.Second), vs.McNemar!.B);
+            Assert.Equal(method.Zip(plain).Count(p => !p.First && p.Second), vs.McNemar.C);
+            Assert.Null(vs.TTest); // one seed: McNemar's test decides
+            Assert.Equal(Statistics.Verdict(vs.Difference.Mean, vs.McNemar.P), vs.Verdict);
+            Assert.Contains("| p (t-test) | p (McNemar) | verdict |", File.ReadAllText(Path.Combine(runs, "compute", "report.md")));
         }
         finally { Directory.Delete(runs, true); }
     }

@@ -1,3 +1,4 @@
+using WideThenNarrow.Runtime;
 using WideThenNarrow.Models;
 using static TorchSharp.torch;
 
@@ -56,7 +57,10 @@ public class ChannelsLastConvTests
             worstPlain = Math.Max(worstPlain, (plain.Grads[name].to(ScalarType.Float64) - t).norm().item<double>() / norm);
             worstNhwc = Math.Max(worstNhwc, (nhwc.Grads[name].to(ScalarType.Float64) - t).norm().item<double>() / norm);
         }
-        Assert.True(worstNhwc < 5e-3 && worstNhwc <= 2 * worstPlain + 1e-5,
+        // Where the oneDNN guard limits the kernels to AVX (CPUID without caches, Runtime/OneDnnCpuGuard), the plain path
+        // no longer runs the kernels this pair was calibrated on; the channels-last path must still be float32-accurate.
+        bool guarded = OneDnnCpuGuard.Status.StartsWith($"{OneDnnCpuGuard.Variable}={OneDnnCpuGuard.SafeIsa}:", StringComparison.Ordinal);
+        Assert.True(worstNhwc < 5e-3 && (guarded || worstNhwc <= 2 * worstPlain + 1e-5),
             $"worst relative gradient error against float64: channels-last {worstNhwc:E2}, plain {worstPlain:E2}");
 
         // Small batches (batch-1 latency) take the plain path.
