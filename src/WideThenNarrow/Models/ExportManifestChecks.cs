@@ -57,12 +57,12 @@ static class ExportManifestChecks
         }
     }
 
-    /// <summary>Per-channel mean or std: one finite number per channel, std above zero (it divides).</summary>
+    /// <summary>Per-channel mean or std: one finite number per channel (or one for all), std above zero (it divides).</summary>
     static void Statistics(ConfigKeys at, string key, float[]? values, int? channels, bool positive)
     {
         if (values is null) return;
-        if (values.Length < 1 || values.Length > ModelConfig.MaxChannels || (channels is { } c && values.Length != c))
-            throw at.Error(key, $"must hold one number per channel ({channels?.ToString(CultureInfo.InvariantCulture) ?? "1 or more"}), got {values.Length}");
+        if (values.Length < 1 || values.Length > ModelConfig.MaxChannels || (channels is { } c && values.Length != c && values.Length != 1))
+            throw at.Error(key, $"must hold one number per channel ({channels?.ToString(CultureInfo.InvariantCulture) ?? "1 or more"}) or one for all, got {values.Length}");
         for (int i = 0; i < values.Length; i++)
             if (!float.IsFinite(values[i]) || (positive && values[i] <= 0))
                 throw at.Error(key, $"must hold {(positive ? "positive " : "")}finite numbers, got {values[i].ToString(CultureInfo.InvariantCulture)} at [{i}]");
@@ -70,8 +70,8 @@ static class ExportManifestChecks
 
     /// <summary>
     /// The network the manifest describes, counted on the meta device (nothing allocated): its parameters must be the
-    /// manifest's count and fit in the weights file, so a manifest that does not belong to its weights is refused
-    /// before the network is built.
+    /// manifest's count and fit in what the weights file can hold (<see cref="Weights.StoredBytes"/>), so a manifest that
+    /// does not belong to its weights is refused before the network is built.
     /// </summary>
     public static void CheckFitsWeights(ExportManifest m, ModelConfig config, string manifestPath, string weights)
     {
@@ -84,9 +84,9 @@ static class ExportManifestChecks
         if (count != m.Parameters)
             throw new WtnException(string.Create(CultureInfo.InvariantCulture,
                 $"export manifest {manifestPath}: its model has {count:N0} parameters but parameters says {m.Parameters:N0}; the manifest is damaged, export the network again"));
-        long length = InputFiles.RequireRegular(weights, $"weights file {weights}");
+        long length = Weights.StoredBytes(weights);
         if (bytes > length)
             throw new WtnException(string.Create(CultureInfo.InvariantCulture,
-                $"export manifest {manifestPath}: its model's parameters take {bytes:N0} bytes but {weights} holds {length:N0}; the manifest does not belong to these weights"));
+                $"export manifest {manifestPath}: its model's parameters take {bytes:N0} bytes but {weights} holds at most {length:N0}; the manifest does not belong to these weights"));
     }
 }

@@ -130,6 +130,26 @@ public static class Weights
         }
     }
 
+    /// <summary>Deflate's largest compression ratio: a zip entry cannot unpack to more than this times its packed size.</summary>
+    const long MaxDeflateRatio = 1032;
+
+    /// <summary>
+    /// At most how many tensor bytes a weights file holds, read without reading a tensor: a safetensors file's tensors
+    /// (from its validated header); a torch.save archive's unpacked size as its directory declares it, which deflate
+    /// bounds by the file's length.
+    /// </summary>
+    public static long StoredBytes(string path)
+    {
+        long length = RequireFile(path);
+        if (IsSafetensors(path)) return ReadSafetensorsHeader(path, length).Entries.Sum(e => e.End - e.Begin);
+        try
+        {
+            using var zip = System.IO.Compression.ZipFile.OpenRead(path);
+            return Math.Min(zip.Entries.Sum(e => e.Length), length > long.MaxValue / MaxDeflateRatio ? long.MaxValue : length * MaxDeflateRatio);
+        }
+        catch (InvalidDataException) { return length; } // not an archive: loading refuses it by name
+    }
+
     /// <summary>Key -> shape of every tensor in a weights file, without reading the tensors of a safetensors file.</summary>
     public static Dictionary<string, long[]> ReadShapes(string path)
     {

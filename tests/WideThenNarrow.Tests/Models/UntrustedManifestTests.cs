@@ -13,11 +13,13 @@ public sealed class UntrustedManifestTests : IDisposable
 {
     readonly string dir = TestData.NewTempFolder("untrusted-manifest");
     readonly string manifest;
+    readonly long stateBytes;
 
     public UntrustedManifestTests()
     {
         var config = new ModelConfig { Name = "mlp", InputDim = 4, Width = 8, Depth = 2, Classes = 3 };
         using var model = ModelFactory.Create(config);
+        stateBytes = model.state_dict().Values.Sum(t => t.numel() * t.ElementSize);
         var weights = Path.Combine(dir, "net", "net.safetensors");
         ModelExport.Write(model, config, weights, new ExportInput
         {
@@ -45,8 +47,8 @@ public sealed class UntrustedManifestTests : IDisposable
     [Theory]
     [InlineData("std", "0", "key 'input.std' must hold positive finite numbers, got 0 at [0]")]
     [InlineData("std", "-1", "key 'input.std' must hold positive finite numbers, got -1 at [0]")]
-    [InlineData("std", "[0.2, 0.3]", "key 'input.std' must hold one number per channel (1), got 2")]
-    [InlineData("mean", "[0.1, 0.2]", "key 'input.mean' must hold one number per channel (1), got 2")]
+    [InlineData("std", "[0.2, 0.3]", "key 'input.std' must hold one number per channel (1) or one for all, got 2")]
+    [InlineData("mean", "[0.1, 0.2]", "key 'input.mean' must hold one number per channel (1) or one for all, got 2")]
     [InlineData("shape", "[1, 0, 2]", "key 'input.shape' must hold 1..4096 channels and sides of 1..8192 pixels, got [1, 0, 2]")]
     [InlineData("kind", "\"audio\"", "key 'input.kind' is 'audio', expected image or tokens")]
     [InlineData("kind", "\"tokens\"", "key 'family' is 'mlp', which does not take input of kind 'tokens'")]
@@ -88,6 +90,7 @@ public sealed class UntrustedManifestTests : IDisposable
         var clock = Stopwatch.StartNew();
         e = Assert.Throws<WtnException>(() => ModelExport.Load(manifest));
         Assert.Contains($"its model's parameters take {4 * count:N0} bytes but", e.Message);
+        Assert.Contains($"holds at most {stateBytes:N0};", e.Message);
         Assert.Contains("the manifest does not belong to these weights", e.Message);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
     }
