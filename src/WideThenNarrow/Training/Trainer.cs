@@ -205,6 +205,8 @@ public sealed class Trainer
             bool evaluate = _job.Eval is not null && (_st.Step >= _totalSteps || EvaluatesAfter(_st.Epoch, _epochs, _s.Eval.EveryEpochs));
             var evalClock = Stopwatch.StartNew();
             var (evalLoss, evalTop1) = evaluate ? Evaluate(dtype, Elapsed) : (null, null);
+            if (evalLoss is { } bad && !double.IsFinite(bad))
+                throw new WtnException($"stage {_job.Stage}: evaluation loss is {(double.IsNaN(bad) ? "NaN" : "infinite")} after epoch {_st.Epoch + 1} (step {_st.Step}); last good checkpoint: {_lastCheckpoint ?? "none"}. Lower optimizer.lr or set optimizer.clip_grad_norm");
             if (evaluate) stepTime.AddEvaluation(evalClock.Elapsed.TotalSeconds);
             var metrics = _st.EpochSums.ToMetrics("epoch", _job.Stage, _st.Epoch, _st.Step, schedule.At(Math.Max(0, _st.Step - 1)), evalLoss, evalTop1) with
             {

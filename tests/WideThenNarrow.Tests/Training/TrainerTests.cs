@@ -162,6 +162,28 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void An_infinite_evaluation_loss_stops_the_run_like_nan_before_it_reaches_the_metrics()
+    {
+        var s = Settings(OptimizerKind.Sgd);
+        var (model, job) = Job("inf", s);
+        var inner = new ClassificationObjective(model);
+        var infiniteInEval = new DelegateObjective((b, t) =>
+        {
+            var o = inner.Compute(b, t);
+            return t ? o : o with { Loss = o.Loss * float.PositiveInfinity };
+        });
+        var e = Assert.Throws<WtnException>(() => Trainer.Run(new TrainingJob
+        {
+            Stage = "train", Modules = job.Modules, ParameterGroups = job.ParameterGroups, Objective = infiniteInEval,
+            Train = job.Train, Eval = job.Eval, Settings = s, RunDir = job.RunDir,
+        }));
+        Assert.StartsWith("stage train: evaluation loss is infinite after epoch 1 (step 12); last good checkpoint: ", e.Message);
+        Assert.Contains("step-000000010.ckpt", e.Message);
+        var metrics = Path.Combine(job.RunDir, "metrics.jsonl");
+        Assert.DoesNotContain(File.Exists(metrics) ? File.ReadAllLines(metrics) : [], l => l.Contains("\"kind\":\"epoch\""));
+    }
+
+    [Fact]
     public void Parameters_outside_every_group_stay_fixed_and_eval_only_modules_stay_in_eval_mode()
     {
         var s = Settings(OptimizerKind.Sgd) with { Epochs = 1 };
