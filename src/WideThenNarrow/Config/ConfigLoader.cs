@@ -15,9 +15,13 @@ namespace WideThenNarrow.Config;
 /// </summary>
 public static class ConfigLoader
 {
+    /// <summary>Far above any experiment file; a larger one is not a config (or is a YAML bomb in the making).</summary>
+    const long MaxConfigBytes = 16L << 20;
+
     public static T Load<T>(string path, IEnumerable<string>? overrides = null) where T : class, new()
     {
-        if (!File.Exists(path)) throw new WtnException($"config file not found: {path}");
+        if (!File.Exists(path) && !Directory.Exists(path)) throw new WtnException($"config file not found: {path}");
+        Runtime.InputFiles.RequireRegular(path, $"config {path}", MaxConfigBytes);
         string text;
         try { text = File.ReadAllText(path); }
         catch (IOException e) { throw new WtnException($"cannot read config {path}: {e.Message}", e); }

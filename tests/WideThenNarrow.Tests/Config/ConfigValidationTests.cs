@@ -82,6 +82,16 @@ public class ConfigValidationTests
     }
 
     [Fact]
+    public void A_device_or_a_folder_is_not_read_as_a_config()
+    {
+        Assert.Equal("config /dev/zero is a character device, not a regular file; give a file",
+            Assert.Throws<WtnException>(() => ConfigLoader.Load<TrainConfig>("/dev/zero")).Message);
+        var dir = TestData.NewTempFolder("cfg");
+        try { Assert.Equal($"config {dir} is a folder, not a file", Assert.Throws<WtnException>(() => ConfigLoader.Load<TrainConfig>(dir)).Message); }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void The_defaults_and_the_shipped_configs_pass()
     {
         ConfigLoader.Parse<TrainConfig>("epochs: 1\n", "x.yaml");
