@@ -29,13 +29,15 @@ public static class BenchCommand
         cmd.Add(batches);
         cmd.Add(repeats);
         cmd.Add(seq);
+        var allowOutside = EvalCommand.AllowOutside();
+        cmd.Add(allowOutside);
         cmd.SetAction(g.Handler((parse, ctx, _) =>
         {
             var path = parse.GetValue(manifest)!;
             int n = parse.GetValue(repeats), t = parse.GetValue(seq);
             if (n < 1 || t < 1) throw new WtnException("bench inference: --repeats and --seq must be positive");
-            var m = ModelExport.Verify(path);
-            using var model = ModelExport.Load(path, ctx.Device);
+            var m = ModelExport.Verify(path, parse.GetValue(allowOutside));
+            using var model = ModelExport.Load(path, ctx.Device, parse.GetValue(allowOutside));
             Func<int, TorchSharp.torch.Device, ModelInput> example = m.Input.Kind == "image"
                 ? (b, d) => new ModelInput(TorchSharp.torch.randn([b, .. m.Input.Shape!.Select(x => (long)x)], device: d))
                 : (b, d) => Method.MaskedLmExperimentDataset.TokenInput(b, t, (int)((System.Text.Json.JsonElement)m.Model["vocab_size"]!).GetInt32(), d);

@@ -24,13 +24,15 @@ public static class EvalCommand
         var perClass = new Option<int?>("--per-class") { Description = "Only the first N examples of each class (default: the whole split)" };
         var batch = new Option<int?>("--batch-size") { Description = "Examples per forward pass (default 256; 32 sequences for a masked-LM encoder, whose outputs score the whole vocabulary at every position)" };
         var json = new Option<bool>("--json") { Description = "Print as JSON" };
+        var allowOutside = AllowOutside();
         var cmd = new Command("eval", "Evaluate an exported network (wtn export / wtn train's final.json) on a dataset: loss, top-1 and top-1 per class (images, or IMDB for a fine-tuned BERT); a masked-LM encoder's masked-token loss, perplexity and top-1 on text");
         cmd.Add(manifest);
-        foreach (var o in new Option[] { dataset, split, perClass, batch, json }) cmd.Add(o);
+        foreach (var o in new Option[] { dataset, split, perClass, batch, json, allowOutside }) cmd.Add(o);
         cmd.SetAction(g.Handler((parse, ctx, _) =>
         {
             var path = parse.GetValue(manifest)!;
-            var m = ModelExport.Verify(path);
+            bool outside = parse.GetValue(allowOutside);
+            var m = ModelExport.Verify(path, outside);
             bool test = parse.GetValue(split)!.Trim().ToLowerInvariant() switch
             {
                 "test" => true,
@@ -40,7 +42,7 @@ public static class EvalCommand
             if (parse.GetValue(perClass) is < 1) throw new WtnException($"--per-class must be positive, got {parse.GetValue(perClass)}");
             EvaluationResult r;
             if (m.Input.Kind == "tokens" && m.Family == "bert" && Equals(m.Model["head"]?.ToString(), "mlm"))
-                return Task.FromResult(MaskedLm(path, m, parse.GetValue(dataset), test, parse.GetValue(perClass), parse.GetValue(batch) ?? 32, parse.GetValue(json), ctx));
+                return Task.FromResult(MaskedLm(path, m, outside, parse.GetValue(dataset), test, parse.GetValue(perClass), parse.GetValue(batch) ?? 32, parse.GetValue(json), ctx));
             if (m.Input.Kind == "tokens")
             {
                 // Text: an IMDB sentiment classifier (a BERT fine-tuned downstream), read with its own vocabulary.
@@ -48,8 +50,8 @@ public static class EvalCommand
                     throw new WtnException($"{path}: a text network with neither a classification nor a masked-LM head; export a downstream_ stage or a pretraining stage");
                 if (parse.GetValue(dataset) is { } d && d != "imdb")
                     throw new WtnException($"--dataset: text classifiers are evaluated on imdb, not '{d}'");
-                var (vocab, length) = Text(path, m);
-                using var bert = ModelExport.Load(path, ctx.Device);
+                var (vocab, length) = Text(path, m, outside);
+                using var bert = ModelExport.Load(path, ctx.Device, outside);
                 r = ClassifierEvaluation.Imdb(bert, ctx.DataDir, vocab, length, test, parse.GetValue(batch) ?? 256, parse.GetValue(perClass), ctx.Device);
             }
             else
@@ -62,7 +64,7 @@ public static class EvalCommand
                 // Labels are positions: a dataset whose classes are other names, or in another order, would be scored wrongly.
                 if (m.Input.Classes is { } trained && !trained.SequenceEqual(data.Classes))
                     throw new WtnException($"{path}: the network's classes ({Names(trained)}) are not {data.Name}'s ({Names(data.Classes)}); evaluate it on data with the same classes in the same order");
-                using var model = ModelExport.Load(path, ctx.Device);
+                using var model = ModelExport.Load(path, ctx.Device, outside);
                 r = ClassifierEvaluation.Images(model, data, test, parse.GetValue(batch) ?? 256, parse.GetValue(perClass), m.Input.Mean, m.Input.Std, ctx.Device);
             }
             if (parse.GetValue(json))
@@ -87,10 +89,10 @@ public static class EvalCommand
     /// A masked-LM encoder (a pretraining stage's export): by default on the text its run held out, masked as the run
     /// masked it, which gives the run's own masked-token top-1; or on IMDB, SOTU, Brown or the user's .txt files.
     /// </summary>
-    static int MaskedLm(string path, ExportManifest m, string? dataset, bool test, int? perClass, int batch, bool json, RunContext ctx)
+    static int MaskedLm(string path, ExportManifest m, bool allowOutside, string? dataset, bool test, int? perClass, int batch, bool json, RunContext ctx)
     {
-        var (vocab, length) = Text(path, m);
-        using var bert = ModelExport.Load(path, ctx.Device);
+        var (vocab, length) = Text(path, m, allowOutside);
+        using var bert = ModelExport.Load(path, ctx.Device, allowOutside);
         MaskedLmEvaluationResult r;
         if (dataset is null or "held-out")
         {
@@ -119,10 +121,16 @@ public static class EvalCommand
     }
 
     /// <summary>A text network's vocabulary file (beside the manifest) and sequence length, from its manifest.</summary>
-    static (string Vocab, int Length) Text(string path, ExportManifest m) =>
+    static (string Vocab, int Length) Text(string path, ExportManifest m, bool allowOutside) =>
         m.Input is { Vocab: { } vocab, MaxLength: { } length }
-            ? (Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, vocab), length)
+            ? (Runtime.InputFiles.Beside(path, vocab, "vocabulary", allowOutside), length)
             : throw new WtnException($"{path} names no vocabulary or length; export the network again with this wtn");
+
+    /// <summary>The option of every verb that opens a manifest: by default its files must lie in its folder.</summary>
+    internal static Option<bool> AllowOutside() => new("--allow-outside")
+    {
+        Description = "Trust the manifest: open the weights and vocabulary it names even outside its folder (by default they must lie beside it)",
+    };
 
     static string Names(IReadOnlyList<string> classes) =>
         classes.Count <= 4 ? string.Join(", ", classes) : $"{string.Join(", ", classes.Take(3))}, ... {classes.Count} in all";

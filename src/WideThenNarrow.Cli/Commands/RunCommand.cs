@@ -38,6 +38,8 @@ public static class RunCommand
             if (n < 1) throw new WtnException($"--jobs must be at least 1, got {n}");
             int? threadBudget = parse.GetValue(budget);
             if (threadBudget < 0) throw new WtnException($"--thread-budget must be 0 (fixed threads) or more, got {threadBudget}");
+            if (threadBudget > Environment.ProcessorCount)
+                throw new WtnException($"--thread-budget {threadBudget} is more than the {Environment.ProcessorCount} cores of this machine; give at most {Environment.ProcessorCount}");
             DataCommand.EnsurePresent(ExperimentDatasets.Sources(config.Data), ctx, ct);
             if (parse.GetValue(join))
             {

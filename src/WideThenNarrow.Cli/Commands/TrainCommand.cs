@@ -56,6 +56,8 @@ public static class TrainCommand
             throw new WtnException($"model.classes is {cfg.Model.Classes} but {dataset.Name} has {dataset.NumClasses} classes; set model.classes: {dataset.NumClasses}");
         if (cfg.Model.InputChannels != dataset.Channels && cfg.Model.Name != "mlp")
             throw new WtnException($"model.input_channels is {cfg.Model.InputChannels} but {dataset.Name} images have {dataset.Channels}; set model.input_channels: {dataset.Channels}");
+        if (cfg.Model.Name == "mlp" && cfg.Model.InputDim != dataset.Channels * dataset.Height * dataset.Width)
+            throw new WtnException($"model.input_dim is {cfg.Model.InputDim} but {dataset.Name} images flatten to {dataset.Channels}x{dataset.Height}x{dataset.Width}; set model.input_dim: {dataset.Channels * dataset.Height * dataset.Width}");
         // Same seed, machine and threads give the same run: the initial weights come from this seed too.
         manual_seed(cfg.Seed);
         var model = ModelFactory.Create(cfg.Model, ctx.Device);

@@ -9,14 +9,19 @@ namespace WideThenNarrow.Config;
 /// <summary>
 /// Loads YAML onto typed records with defaults. Keys are the snake_case form of the records' settable
 /// properties; an unknown key or a value of the wrong type is a <see cref="WtnException"/> naming the key path
-/// (and the closest valid key). <c>a.b=value</c> overrides are checked against the same schema.
+/// (and the closest valid key), and so is a value outside the range its record accepts (<see cref="IValidatedConfig"/>).
+/// <c>a.b=value</c> overrides are checked against the same schema.
 /// Records need a parameterless constructor and settable (or init) properties with defaults.
 /// </summary>
 public static class ConfigLoader
 {
+    /// <summary>Far above any experiment file; a larger one is not a config (or is a YAML bomb in the making).</summary>
+    const long MaxConfigBytes = 16L << 20;
+
     public static T Load<T>(string path, IEnumerable<string>? overrides = null) where T : class, new()
     {
-        if (!File.Exists(path)) throw new WtnException($"config file not found: {path}");
+        if (!File.Exists(path) && !Directory.Exists(path)) throw new WtnException($"config file not found: {path}");
+        Runtime.InputFiles.RequireRegular(path, $"config {path}", MaxConfigBytes);
         string text;
         try { text = File.ReadAllText(path); }
         catch (IOException e) { throw new WtnException($"cannot read config {path}: {e.Message}", e); }
@@ -121,7 +126,9 @@ public static class ConfigLoader
         {
             throw new WtnException($"{source}: invalid YAML at line {e.Start.Line}, column {e.Start.Column}: {e.Message.Split('\n')[0]}", e);
         }
-        if (stream.Documents.Count == 0) return new YamlMappingNode();
+        // An empty file (or one of comments only) is more likely a wrong or truncated file than a wish for all defaults.
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode s && IsNull(s))
+            throw new WtnException($"{source}: the file is empty; write the keys to set (see experiments/ for examples)");
         return stream.Documents[0].RootNode as YamlMappingNode
                ?? throw new WtnException($"{source}: the top level must be a mapping of keys to values");
     }
@@ -230,6 +237,7 @@ public static class ConfigLoader
             foreach (var p in Settable(type))
                 if (!given.Contains(p.Name) && p.CustomAttributes.Any(a => a.AttributeType.FullName == "System.Runtime.CompilerServices.RequiredMemberAttribute"))
                     throw new WtnException($"{source}: missing key '{Join(path, KeyOf(p.Name))}' (required)");
+            if (obj is IValidatedConfig checkedRecord) checkedRecord.Validate(new ConfigKeys(source, path));
             return obj;
         }
 

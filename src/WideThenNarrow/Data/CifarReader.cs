@@ -38,6 +38,9 @@ public static class CifarReader
         return new ImageDataset(coarse ? "cifar-100-coarse" : "cifar-100", train, test, names);
     }
 
+    /// <summary>CIFAR's largest file holds 50,000 records; more is a corrupt file or a gzip bomb.</summary>
+    const int MaxRecordsPerFile = 60_000;
+
     /// <summary>
     /// Reads CIFAR records from <paramref name="files"/> (concatenated in order) into one split, checking that
     /// each file is a whole number of records and every label is below <paramref name="classes"/>.
@@ -48,7 +51,7 @@ public static class CifarReader
         var all = new List<byte[]>();
         foreach (var path in files)
         {
-            var bytes = DataFiles.ReadAllMaybeGzipped(path);
+            var bytes = DataFiles.ReadAllMaybeGzipped(path, (long)MaxRecordsPerFile * record);
             if (bytes.Length == 0) throw new WtnException($"{path}: the file is empty");
             if (bytes.Length % record != 0)
                 throw new WtnException($"{path}: {bytes.Length} bytes is not a whole number of {record}-byte CIFAR records ({bytes.Length / record} records and {bytes.Length % record} bytes left over); the file is truncated or not a CIFAR{(labelBytes == 1 ? "-10" : "-100")} binary file");

@@ -11,7 +11,7 @@ namespace WideThenNarrow.Method;
 /// overridden with <c>--set section.key=value</c>. A <c>train:</c> section written in the file starts from the
 /// engine's trainer defaults; the defaults below apply when the section is absent.
 /// </summary>
-public sealed record ExperimentConfig
+public sealed record ExperimentConfig : IValidatedConfig
 {
     /// <summary>Folder name under runs/.</summary>
     public string Name { get; init; } = "experiment";
@@ -62,10 +62,19 @@ public sealed record ExperimentConfig
     /// the thin one obtained by layerwise imitation and end to end (<see cref="Method.DepthStudy"/>).
     /// </summary>
     public DepthStudyConfig? DepthStudy { get; init; }
+    public void Validate(ConfigKeys at)
+    {
+        at.InRange(nameof(Seeds), Seeds, 1, 10_000);
+        at.InRange(nameof(MaxSteps), MaxSteps, 0, long.MaxValue, "0 = no cap");
+        var data = Data.Text is null ? $"data.dataset {Data.Dataset}" : "data.text (masked-LM text)";
+        foreach (var (key, spec) in new[] { ("thin", Models.Thin), ("wide", Models.Wide), ("deeper", Models.Deeper) })
+            if (spec is not null && ModelData.Mismatch(spec.Name, Data.Text is not null, data) is { } problem)
+                throw at.Nested(nameof(Models)).Nested(key).Error(nameof(ModelSpec.Name), problem);
+    }
 }
 
 /// <summary>The dataset every stage of the experiment trains and tests on: images, or (with <see cref="Text"/>) masked-LM text.</summary>
-public sealed record ExperimentData
+public sealed record ExperimentData : IValidatedConfig
 {
     /// <summary>
     /// BERT track: masked-LM pretraining on SOTU + Brown + IMDB-train text with these settings (vocabulary, lengths,
@@ -95,6 +104,15 @@ public sealed record ExperimentData
     public long ValSeed { get; init; }
 
     public ValidationSplit ValidationSplit() => new(ValFraction, ValPerClass, ValSeed);
+
+    public void Validate(ConfigKeys at)
+    {
+        at.InRange(nameof(BatchSize), BatchSize, 1, int.MaxValue);
+        at.InRange(nameof(EvalBatchSize), EvalBatchSize, 0, int.MaxValue, "0 = the training batch size");
+        at.InRange(nameof(CropPadding), CropPadding, 0, ModelConfig.MaxImageSize);
+        at.InRange(nameof(TrainPerClass), TrainPerClass, 0, int.MaxValue, "0 = all");
+        at.InRange(nameof(TestPerClass), TestPerClass, 0, int.MaxValue, "0 = all");
+    }
 }
 
 /// <summary>The networks: <c>thin</c> (S), <c>wide</c> (B, a widening of S) and optionally <c>deeper</c>.</summary>
@@ -115,7 +133,7 @@ public sealed record ExperimentModels
 }
 
 /// <summary>A model of the zoo as an experiment file names it (see <see cref="ModelConfig"/> for the meaning).</summary>
-public sealed record ModelSpec
+public sealed record ModelSpec : IValidatedConfig
 {
     public string Name { get; init; } = "cifar-resnet20";
     /// <summary>none, inner=K or full=K.</summary>
@@ -155,6 +173,14 @@ public sealed record ModelSpec
         Heads = Heads,
         Intermediate = Intermediate,
     };
+
+    /// <summary>The bounds of <see cref="ModelConfig"/>; 0 stands for the dataset's classes and channels, known later.</summary>
+    public void Validate(ConfigKeys at)
+    {
+        at.InRange(nameof(Classes), Classes, 0, ModelConfig.MaxClasses, "0 = the dataset's");
+        at.InRange(nameof(InputChannels), InputChannels, 0, ModelConfig.MaxChannels, "0 = the dataset's");
+        ToModelConfig(Math.Max(1, Classes), Math.Max(1, InputChannels), 1, at.Path[(at.Path.LastIndexOf('.') + 1)..]).Validate(at);
+    }
 }
 
 public sealed record StandardStageConfig
@@ -173,7 +199,7 @@ public sealed record WideStageConfig
 }
 
 /// <summary>Stage 2: the imitation options (inherited, so their keys sit in this section) plus the stage's own settings.</summary>
-public sealed record ImitationStageConfig : ImitationOptions
+public sealed record ImitationStageConfig : ImitationOptions, IValidatedConfig
 {
     /// <summary>Copy the wide network's head into the thin one when the shapes allow (inner widening).</summary>
     public bool CopyHead { get; init; } = true;
@@ -195,23 +221,43 @@ public sealed record ImitationStageConfig : ImitationOptions
         Epochs = 1,
         Eval = new EvalConfig { EveryEpochs = 0 },
     };
+
+    public void Validate(ConfigKeys at)
+    {
+        at.InRange(nameof(AttentionWeight), AttentionWeight, 0, double.PositiveInfinity, meaning: "0 = off");
+        at.InRange(nameof(EarlierBlocksLrFactor), EarlierBlocksLrFactor, 0, double.PositiveInfinity, meaning: "0 = frozen");
+        at.InRange(nameof(WideCacheMb), WideCacheMb, 0, int.MaxValue, "0 = no cache");
+        at.InRange(nameof(BnRecalibrationBatches), BnRecalibrationBatches, 0, int.MaxValue, "0 = keep the statistics");
+    }
 }
 
 /// <summary>Loss <c>(1 - a) task + a T^2 KL(softmax(z_B/T) || softmax(z_S/T))</c>.</summary>
-public sealed record DistillStageConfig
+public sealed record DistillStageConfig : IValidatedConfig
 {
     public double Alpha { get; init; } = 0.5;
     public double Temperature { get; init; } = 4;
     public TrainerSettings Train { get; init; } = new();
+
+    public void Validate(ConfigKeys at)
+    {
+        at.InRange(nameof(Alpha), Alpha, 0, 1);
+        at.Positive(nameof(Temperature), Temperature);
+    }
 }
 
-public sealed record FitNetsStageConfig
+public sealed record FitNetsStageConfig : IValidatedConfig
 {
     /// <summary>The hint stage: thin blocks up to the middle point plus the regressor.</summary>
     public TrainerSettings Hint { get; init; } = new() { Epochs = 1, Optimizer = new OptimizerConfig { WeightDecay = 0, Lr = 0.05 } };
     public double Alpha { get; init; } = 0.5;
     public double Temperature { get; init; } = 4;
     public TrainerSettings Train { get; init; } = new();
+
+    public void Validate(ConfigKeys at)
+    {
+        at.InRange(nameof(Alpha), Alpha, 0, 1);
+        at.Positive(nameof(Temperature), Temperature);
+    }
 }
 
 /// <summary>Fine-tuning of pretrained encoders on the downstream task (IMDB), the same recipe for every encoder.</summary>
@@ -225,10 +271,12 @@ public sealed record DownstreamStageConfig
     };
 }
 
-public sealed record ReportConfig
+public sealed record ReportConfig : IValidatedConfig
 {
     /// <summary>Timed forward passes per batch size for the latency columns (after 3 warm-up passes).</summary>
     public int LatencyRepeats { get; init; } = 20;
+
+    public void Validate(ConfigKeys at) => at.InRange(nameof(LatencyRepeats), LatencyRepeats, 1, 100_000);
 }
 
 /// <summary>

@@ -1,3 +1,5 @@
+using WideThenNarrow.Config;
+
 namespace WideThenNarrow.Models;
 
 /// <summary>Which head a BERT model carries.</summary>
@@ -13,8 +15,20 @@ public enum BertHead
 /// Everything needed to build a model. <see cref="Name"/> picks the architecture (see <see cref="ModelFactory.Names"/>);
 /// the other fields are options, each read only by the families it concerns.
 /// </summary>
-public sealed record ModelConfig
+public sealed record ModelConfig : IValidatedConfig
 {
+    // Bounds far above any network of the zoo, low enough that a hostile manifest or a typo cannot make a
+    // single layer take gigabytes before anything else is checked.
+    public const int MaxClasses = 100_000;
+    public const int MaxChannels = 4096;
+    public const int MaxImageSize = 8192;
+    public const int MaxInputDim = 1 << 24;
+    public const int MaxWidth = 65_536;
+    public const int MaxDepth = 10_000;
+    public const int MaxWidenFactor = 64;
+    public const int MaxVocab = 1_000_000;
+    public const int MaxPositionsLimit = 65_536;
+
     /// <summary>mlp, cifar-resnet20/32/44/56/110 (any 6n+2), resnet18/34/50/101/152, bert-tiny/mini/small/medium/base/large, or bert.</summary>
     public required string Name { get; init; }
 
@@ -58,4 +72,24 @@ public sealed record ModelConfig
     public int TypeVocab { get; init; } = 2;
     public BertHead Head { get; init; } = BertHead.Classification;
     public double Dropout { get; init; } = 0.1;
+
+    /// <summary>Every size positive and within the bounds above, whichever family reads it.</summary>
+    public void Validate(ConfigKeys at)
+    {
+        at.InRange(nameof(Widen), Widen.Factor, 1, MaxWidenFactor, "the widening factor K");
+        at.InRange(nameof(Classes), Classes, 1, MaxClasses);
+        at.InRange(nameof(InputChannels), InputChannels, 1, MaxChannels);
+        at.InRangeIfSet(nameof(ImageSize), ImageSize, 1, MaxImageSize);
+        at.InRange(nameof(InputDim), InputDim, 1, MaxInputDim);
+        at.InRange(nameof(Width), Width, 1, MaxWidth);
+        at.InRange(nameof(Depth), Depth, 1, MaxDepth);
+        at.InRangeIfSet(nameof(Layers), Layers, 1, MaxDepth);
+        at.InRangeIfSet(nameof(Hidden), Hidden, 1, MaxWidth);
+        at.InRangeIfSet(nameof(Heads), Heads, 1, MaxWidth);
+        at.InRangeIfSet(nameof(Intermediate), Intermediate, 1, 4 * MaxWidth);
+        at.InRange(nameof(Vocab), Vocab, 1, MaxVocab);
+        at.InRange(nameof(MaxPositions), MaxPositions, 1, MaxPositionsLimit);
+        at.InRange(nameof(TypeVocab), TypeVocab, 1, MaxChannels);
+        at.InRange(nameof(Dropout), Dropout, 0, 1, maxExclusive: true);
+    }
 }

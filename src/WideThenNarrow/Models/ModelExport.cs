@@ -71,15 +71,19 @@ public sealed record ExportManifest
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
+    /// <summary>Reads and checks a manifest (<see cref="ExportManifestChecks"/>): it may come from anywhere.</summary>
     public static ExportManifest Read(string path)
     {
-        if (!File.Exists(path)) throw new WtnException($"export manifest {path} not found");
+        ExportManifestChecks.RequireManifestFile(path);
+        ExportManifest m;
         try
         {
-            return JsonSerializer.Deserialize<ExportManifest>(File.ReadAllText(path), Json)
-                   ?? throw new WtnException($"export manifest {path} is empty");
+            m = JsonSerializer.Deserialize<ExportManifest>(File.ReadAllText(path), Json)
+                ?? throw new WtnException($"export manifest {path} is empty");
         }
         catch (JsonException e) { throw new WtnException($"export manifest {path} is not valid JSON ({e.Message})", e); }
+        ExportManifestChecks.Validate(m, path);
+        return m;
     }
 }
 
@@ -228,7 +232,7 @@ public static class ModelExport
         JsonElement? Get(string key) => a.TryGetValue(key, out var v) && v is JsonElement e ? e : null;
         WtnException Bad(string key) => new($"export manifest {manifestPath}: model.{key} is missing or of the wrong type");
         var c = new ModelConfig { Name = Str("name"), Widen = Widening.Parse(Str("widen"), "model.widen"), Classes = Int("classes") };
-        return m.Family switch
+        var config = m.Family switch
         {
             "resnet" => c with { InputChannels = Int("input_channels"), ProjectionShortcuts = Bool("projection_shortcuts"), BaseWidth = IntOr("base_width", c.BaseWidth) },
             "mlp" => c with { InputDim = Int("input_dim"), Width = Int("width"), Depth = Int("depth"), Residual = Bool("residual") },
@@ -240,19 +244,25 @@ public static class ModelExport
             },
             _ => throw new WtnException($"export manifest {manifestPath}: unknown family '{m.Family}' (resnet, mlp or bert)"),
         };
+        config.Validate(new Config.ConfigKeys($"export manifest {manifestPath}", "model"));
+        return config;
     }
 
     /// <summary>
     /// Rebuilds an exported network from its manifest and loads its weights strictly, after checking their SHA-256:
-    /// how a .NET application gets the network <c>wtn export</c> wrote. The model is returned in eval mode.
+    /// how a .NET application gets the network <c>wtn export</c> wrote. The model is returned in eval mode. The weights
+    /// must lie inside the manifest's folder unless <paramref name="allowOutside"/>.
     /// </summary>
-    public static StagedModel Load(string manifestPath, Device? device = null)
+    public static StagedModel Load(string manifestPath, Device? device = null, bool allowOutside = false)
     {
-        var m = Verify(manifestPath);
-        var model = ModelFactory.Create(ConfigOf(m, manifestPath));
+        var m = Verify(manifestPath, allowOutside);
+        var weights = WeightsPath(m, manifestPath, allowOutside);
+        var config = ConfigOf(m, manifestPath);
+        ExportManifestChecks.CheckFitsWeights(m, config, manifestPath, weights);
+        var model = ModelFactory.Create(config);
         try
         {
-            Models.Weights.Load(model, Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, m.Weights));
+            Models.Weights.Load(model, weights);
         }
         catch
         {
@@ -263,19 +273,25 @@ public static class ModelExport
         return device is null ? model : model.to(device);
     }
 
-    /// <summary>Checks a weights file against its manifest's SHA-256 (a copy damaged on the way fails here).</summary>
-    public static ExportManifest Verify(string manifestPath)
+    /// <summary>
+    /// Checks a weights file against its manifest's SHA-256 (a copy damaged on the way fails here). The weights must lie
+    /// inside the manifest's folder unless <paramref name="allowOutside"/>.
+    /// </summary>
+    public static ExportManifest Verify(string manifestPath, bool allowOutside = false)
     {
         var m = ExportManifest.Read(manifestPath);
         if (m.Format != ExportManifest.CurrentFormat)
             throw new WtnException($"export manifest {manifestPath} has format '{m.Format}'; this wtn reads {ExportManifest.CurrentFormat}");
-        var weights = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, m.Weights);
-        if (!File.Exists(weights)) throw new WtnException($"{manifestPath} names weights {weights}, which do not exist");
+        var weights = WeightsPath(m, manifestPath, allowOutside);
         using var f = File.OpenRead(weights);
         var sha = Convert.ToHexStringLower(SHA256.HashData(f));
         if (sha != m.Sha256) throw new WtnException($"{weights}: SHA-256 {sha} differs from {m.Sha256} in {manifestPath}; the file is damaged: write it again (wtn export, or for a wtn train run's final.json the same wtn train command with --resume)");
         return m;
     }
+
+    /// <summary>The weights file a manifest names, resolved beside it and checked (<see cref="Runtime.InputFiles.Beside"/>).</summary>
+    public static string WeightsPath(ExportManifest m, string manifestPath, bool allowOutside = false) =>
+        Runtime.InputFiles.Beside(manifestPath, m.Weights, "weights", allowOutside);
 
     /// <summary>The input an image network was trained on, normalised as <see cref="Data.ImageBatchSource"/> does.</summary>
     public static ExportInput ImageInput(Data.ImageDataset d) => new()

@@ -28,11 +28,14 @@ public static class TorchRuntime
 
     /// <summary>
     /// Tunes the native allocator (<see cref="NativeAllocator.Tune"/>), sets the intra-op thread count (0 = all
-    /// cores) and returns the device to use.
+    /// cores, at most the core count) and returns the device to use.
     /// </summary>
     public static Device Initialize(int threads, string device)
     {
         if (threads < 0) throw new WtnException($"--threads must be 0 (all cores) or positive, got {threads}");
+        // libtorch starts every thread it is asked for: thousands of them never return from the first operation.
+        if (threads > Environment.ProcessorCount)
+            throw new WtnException($"--threads {threads} is more than the {Environment.ProcessorCount} cores of this machine; give at most {Environment.ProcessorCount} (0 = all cores)");
         NativeAllocator.Tune();
         set_num_threads(threads == 0 ? Environment.ProcessorCount : threads);
         return ResolveDevice(device);

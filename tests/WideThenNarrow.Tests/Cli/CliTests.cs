@@ -90,6 +90,7 @@ public class CliTests
     [InlineData("info --device cuda", "--device cuda")]
     [InlineData("info --device tpu", "--device")]
     [InlineData("info --threads -3", "--threads")]
+    [InlineData("--threads 100000 info", "--threads")]
     [InlineData("bench train-step --model bert --masked 1.5", "--masked")]
     [InlineData("bench train-step --model bert --seq 0", "--seq")]
     public void User_errors_exit_non_zero_with_one_line_naming_the_option(string args, string named)

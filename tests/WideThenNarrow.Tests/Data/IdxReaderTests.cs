@@ -91,6 +91,53 @@ public sealed class IdxReaderTests : IDisposable
         Assert.Contains("beyond", Assert.Throws<WtnException>(() => IdxReader.Read(images, IdxReader.ImagesMagic)).Message);
     }
 
+    /// <summary>
+    /// A gzip bomb: a header promising 1x2x2 values followed by 64 MiB of zeros (64 KB packed). Only what the header
+    /// promises is unpacked, plus one byte to see the excess, so it is refused at once.
+    /// </summary>
+    [Fact]
+    public void A_gzip_bomb_is_refused_after_the_promised_bytes()
+    {
+        var path = Path.Combine(_dir, "bomb-images.gz");
+        using (var f = File.Create(path))
+        using (var gz = new GZipStream(f, CompressionLevel.Fastest))
+        {
+            gz.Write(Idx(IdxReader.ImagesMagic, [1, 2, 2], new byte[4]));
+            var zeros = new byte[1 << 20];
+            for (int i = 0; i < 64; i++) gz.Write(zeros);
+        }
+        Assert.True(new FileInfo(path).Length < 1 << 20);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var e = Assert.Throws<WtnException>(() => IdxReader.Read(path, IdxReader.ImagesMagic));
+        Assert.Equal($"{path}: bytes beyond the 1x2x2 values the header promises; the file is corrupt", e.Message);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public void A_header_promising_more_than_two_gigabytes_is_refused_before_reading_on()
+    {
+        var path = Write("huge-images.gz", Gzip(Idx(IdxReader.ImagesMagic, [60000, 65536, 65536], new byte[16])));
+        var e = Assert.Throws<WtnException>(() => IdxReader.Read(path, IdxReader.ImagesMagic));
+        Assert.StartsWith($"{path}: the header promises 60000x65536x65536 values, more than the 2,147,483,591 bytes", e.Message);
+    }
+
+    /// <summary>Files without a header (CIFAR's) are unpacked up to the most such a file holds, then refused.</summary>
+    [Fact]
+    public void Headerless_gzip_input_is_unpacked_only_up_to_its_bound()
+    {
+        var path = Write("data_batch_1.bin.gz", Gzip(new byte[1 << 20]));
+        var e = Assert.Throws<WtnException>(() => DataFiles.ReadAllMaybeGzipped(path, 100_000));
+        Assert.Equal($"{path}: unpacks to more than 100,000 bytes, more than such a file holds; the file is corrupt or not what it is named", e.Message);
+        Assert.Equal(1 << 20, DataFiles.ReadAllMaybeGzipped(path, 1 << 20).Length);
+    }
+
+    [Fact]
+    public void Only_regular_files_are_read()
+    {
+        var e = Assert.Throws<WtnException>(() => IdxReader.Read("/dev/zero", IdxReader.ImagesMagic));
+        Assert.Equal("/dev/zero is a character device, not a regular file; give a file", e.Message);
+    }
+
     [Fact]
     public void Wrong_magic_is_refused_by_name()
     {

@@ -62,6 +62,20 @@ public sealed class TrainCommandTests : IDisposable
         Assert.Equal(rows, File.ReadAllLines(Path.Combine(run, "metrics.jsonl")));
     }
 
+    [Theory]
+    [InlineData("--set model.name=bert-tiny", "key 'model.name' is 'bert-tiny', a text model, but data.dataset fashion-mnist holds images")]
+    [InlineData("--set model.name=mlp --set model.input_dim=100", "model.input_dim is 100 but fashion-mnist images flatten to 1x28x28; set model.input_dim: 784")]
+    [InlineData("--set checkpoint.every_steps=-1", "key 'checkpoint.every_steps' must be 0 or more")]
+    public void A_model_that_cannot_read_the_data_or_a_bad_value_is_refused_before_training(string extra, string expected)
+    {
+        TestData.Ensure("fashion-mnist");
+        var (code, stdout, stderr) = WtnProcess.Run(Args(extra));
+        Assert.Equal(2, code);
+        Assert.Contains(expected, stderr);
+        Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.False(Directory.Exists(Path.Combine(_dir, "run", "checkpoints")), stdout);
+    }
+
     [Fact]
     public void A_checkpoint_that_does_not_fit_is_one_line_and_the_run_resumes_from_the_last_good_one()
     {
