@@ -28,14 +28,7 @@ public sealed class ExperimentRunner
         if (string.IsNullOrWhiteSpace(config.Name) || config.Name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
             throw new WtnException($"name: '{config.Name}' is not a valid folder name");
         if (config.Seeds < 1) throw new WtnException($"seeds must be at least 1, got {config.Seeds}");
-        bool needsWide = config.Imitation is not null || config.Kd is not null || config.Fitnets is not null || config.Finetune is { Alpha: > 0 };
-        if (needsWide && config.Wide is null) throw new WtnException("imitation, kd and fitnets need the wide network: add a 'wide' section (train or import)");
-        if (config.Imitation is { BnRecalibrationBatches: < 0 } im)
-            throw new WtnException($"imitation.bn_recalibration_batches must be 0 (off) or more, got {im.BnRecalibrationBatches}");
-        if (config.Finetune is not null && config.Imitation is null) throw new WtnException("finetune continues stage 2: add an 'imitation' section");
-        if ((config.FinetuneNoKd is not null || config.StandardMatched is not null) && config.Finetune is null)
-            throw new WtnException("finetune_no_kd and standard_matched are measured against stages 2 + 3: add 'imitation' and 'finetune' sections");
-        if (config.Downstream is not null && config.Data.Text is null) throw new WtnException("downstream fine-tunes pretrained text encoders: it needs data.text");
+        StageCatalogue.Validate(config);
         this.config = config;
         this.runsRoot = runsRoot;
         this.dataDir = dataDir;
@@ -47,46 +40,17 @@ public sealed class ExperimentRunner
     public string ExperimentDir => Path.Combine(runsRoot, config.Name);
 
     /// <summary>runs/EXPERIMENT/seed-S: one seed's stage folders.</summary>
-    public static string SeedDir(string experimentDir, long seed) => Path.Combine(experimentDir, $"seed-{seed}");
+    public static string SeedDir(string experimentDir, long seed) => StageCatalogue.SeedDir(experimentDir, seed);
 
     /// <summary>Every declared stage of the first <paramref name="seeds"/> seeds with its folder: seed after seed, in declared order.</summary>
-    public static IEnumerable<(long Seed, string Stage, string Dir)> StageDirs(ExperimentConfig config, string experimentDir, int seeds)
-    {
-        var stages = DeclaredStages(config);
-        for (int i = 0; i < seeds; i++)
-        {
-            long seed = config.SeedBase + i;
-            foreach (var stage in stages) yield return (seed, stage, Path.Combine(SeedDir(experimentDir, seed), stage));
-        }
-    }
+    public static IEnumerable<(long Seed, string Stage, string Dir)> StageDirs(ExperimentConfig config, string experimentDir, int seeds) =>
+        StageCatalogue.StageDirs(config, experimentDir, seeds);
 
     /// <summary>The "wide" entry of an imported network: not a stage of its own, its weights are the file.</summary>
     static StageSummary Imported(string file) => new() { Stage = "wide", Model = "wide", Weights = Path.GetFullPath(file) };
 
-    /// <summary>
-    /// The stages <c>wtn run</c> executes for every seed, in order (downstream_S only for declared pretraining stages S).
-    /// An imported wide network is not a stage.
-    /// </summary>
-    public static IReadOnlyList<string> DeclaredStages(ExperimentConfig c)
-    {
-        var s = new List<string>();
-        if (c.Wide is { Import: null }) s.Add("wide");
-        if (c.Imitation is not null)
-        {
-            s.Add("imitation");
-            if (c.Finetune is not null) s.Add("finetune");
-            if (c.Finetune is not null && c.FinetuneNoKd is not null) s.Add("finetune_no_kd");
-        }
-        if (c.Standard is not null) s.Add("standard");
-        if (c.StandardLong is not null) s.Add("standard_long");
-        if (c.StandardMatched is not null && c.Imitation is not null && c.Finetune is not null) s.Add("standard_matched");
-        if (c.Kd is not null) s.Add("kd");
-        if (c.Fitnets is not null) s.Add("fitnets");
-        if (c.Deeper is not null) s.Add("deeper");
-        if (c.Downstream is not null)
-            s.AddRange(DownstreamStage.Pretrained.Where(p => s.Contains(p.Stage)).Select(p => DownstreamStage.NameFor(p.Stage)).ToList());
-        return s;
-    }
+    /// <summary>The stages <c>wtn run</c> executes for every seed, in order (<see cref="StageCatalogue.Declared"/>).</summary>
+    public static IReadOnlyList<string> DeclaredStages(ExperimentConfig c) => [.. StageCatalogue.Declared(c).Select(s => s.Name)];
 
     /// <summary>How long a process waits before looking again when every stage left is held by another process or needs one that is.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(5);
@@ -357,24 +321,6 @@ public sealed class ExperimentRunner
         return result;
     }
 
-    /// <summary>One stage of one seed as the scheduler sees it: the stages it needs, and how to build its model and run it.</summary>
-    sealed record PlannedStage(StageContext Ctx, string Name, IReadOnlyList<string> Needs, double Cost, Func<(StagedModel Model, Func<StageSummary> Run)> Prepare)
-    {
-        /// <summary>What determines its result (<see cref="StageFingerprint"/>).</summary>
-        public required SortedDictionary<string, string> Settings { get; init; }
-        public string Fingerprint => StageFingerprint.Hash(Settings);
-        /// <summary>Where the finished network is tested: the downstream task's context, else the seed's.</summary>
-        public Func<StageContext>? TestIn { get; init; }
-        /// <summary>The networks its train run runs, e.g. "thin+wide" (<see cref="StageWork.Kind"/>).</summary>
-        public string? Kind { get; init; }
-        /// <summary>Estimated work of the stage's last training run, the one named "train" (null: it has none).</summary>
-        public double? TrainCost { get; init; } = Cost;
-        public string Dir => Ctx.StageDir(Name);
-        public bool Done => StageSummary.IsDone(Dir);
-        public bool Ready => Needs.All(n => StageSummary.IsDone(Ctx.StageDir(n)));
-        public override string ToString() => $"seed {Ctx.Seed}: {Name}";
-    }
-
     readonly List<string> ranHere = [];
     string? importHash; // SHA-256 of wide.import, read once
 
@@ -557,235 +503,9 @@ public sealed class ExperimentRunner
                         (interim.Left is { Wall: { } wall } left ? $"; about {StageStatus.Duration(wall)} of wall time left on the {(left.Processes == 1 ? "process" : $"{left.Processes} processes")} training now" : "") + ")");
     }
 
-    /// <summary>
-    /// One seed's stages in declared order. A stage's model is built when it runs; what it starts from (the wide
-    /// network, the imitation stage's thin network, a pretrained encoder) is loaded from the finished stage's weights,
-    /// so any process can run any stage once its prerequisites are done, with the same result. Prerequisites are
-    /// loaded before the stage's own model is built: the model's seeded initialisation is then the last draw from the
-    /// global generator before the stage, whichever process runs it.
-    /// </summary>
-    List<PlannedStage> Plan(StageContext ctx, CancellationToken cancel)
-    {
-        var plan = new List<PlannedStage>();
-        StagedModel? wide = null;
-        StagedModel Wide() => wide ??= LoadWide(ctx);
-        string[] needsWide = config.Wide is { Import: null } ? ["wide"] : [];
-        // Settings of each stage: its section, the data, its networks' specs, the step cap and the seed, and those of
-        // the stages it starts from (the wide network's whether trained or imported).
-        var settings = ctx.StageSettings;
-        SortedDictionary<string, string> Settings(string name, string key, object section, string[] models, string[] from)
-        {
-            var s = ConfigLoader.Flatten(config.Data, "data");
-            s["max_steps"] = config.MaxSteps.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            s["seed"] = ctx.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            foreach (var (k, v) in ConfigLoader.Flatten(section, key)) s[k] = v;
-            foreach (var m in models)
-                foreach (var (k, v) in ConfigLoader.Flatten(config.Models.Spec(m), $"models.{m}")) s[k] = v;
-            foreach (var f in from)
-                foreach (var (k, v) in settings[f]) s[k] = v;
-            return settings[name] = s;
-        }
-        if (config.Wide?.Import is { } imported)
-            settings["wide"] = new SortedDictionary<string, string>(ConfigLoader.Flatten(config.Models.Wide, "models.wide"), StringComparer.Ordinal)
-            {
-                ["wide.import.sha256"] = importHash ??= StageFingerprint.FileHash(imported),
-            };
-        void Add(string name, string[] needs, string kind, double cost, Func<(StagedModel, Func<StageSummary>)> prepare, double? trainCost = null) =>
-            plan.Add(new PlannedStage(ctx, name, needs, cost, prepare) { TrainCost = trainCost ?? cost, Kind = kind, Settings = settings[name] });
-        void AddWithoutTrainRun(string name, string[] needs, string kind, double cost, Func<(StagedModel, Func<StageSummary>)> prepare) =>
-            plan.Add(new PlannedStage(ctx, name, needs, cost, prepare) { TrainCost = null, Kind = kind, Settings = settings[name] });
-        // Estimated work: training steps x (3 x the trained network's MACs + the teacher's forward MACs), per example.
-        var summaries = new Dictionary<string, ModelSummary>();
-        ModelSummary Size(string key)
-        {
-            if (summaries.TryGetValue(key, out var m)) return m;
-            return summaries[key] = ModelSummary.Of(ctx.Dataset.ModelConfig(config.Models.Spec(key), key));
-        }
-        double Steps(TrainerSettings t, StageContext on) => on.Settings(t) is var x && x.Steps > 0 ? x.Steps : (double)x.Epochs * on.TrainData.BatchesPerEpoch;
-        double Cost(TrainerSettings t, string trained, string? teacher = null, StageContext? on = null) =>
-            Steps(t, on ?? ctx) * (3.0 * Size(trained).Macs + (teacher is null ? 0 : Size(teacher).Macs));
-        // Stage 2, per unit's run: each step runs the wide network up to the unit's point (taken as the same share of its
-        // blocks' MACs as the thin network's up to there), the thin network up to the unit (only the unit with teacher
-        // input), and backward through the unit (2 x its MACs; through the earlier blocks too when they train).
-        // With wide_cache_mb, the share of the batches whose activations fit is run through the whole wide network
-        // once, by the first unit, and read from disk by the others.
-        double ImitationCost(ImitationStageConfig im)
-        {
-            var thin = Size("thin").Blocks.Select(b => (double)b.Macs).ToList();
-            double wide = Size("wide").Blocks.Sum(b => (double)b.Macs), total = thin.Sum(), perStep = 0, steps = Steps(im.Train, ctx);
-            double cached = 0;
-            if (im.WideCacheMb > 0)
-            {
-                double perExample = Size("wide").Blocks.Sum(b => b.Shape.Aggregate(4.0, (a, d) => a * d));
-                cached = Math.Min(1, im.WideCacheMb * (double)(1L << 20) / (steps * ctx.TrainData.BatchSize * perExample));
-            }
-            foreach (var u in LayerwiseImitation.Group(Size("thin").Blocks.Select(b => b.Name).ToList(), im.Unit))
-            {
-                double unit = thin.Skip(u.First).Take(u.Count).Sum(), end = thin.Take(u.Last + 1).Sum();
-                bool teacherInput = im.Input == ImitationInput.Teacher && u.First > 0;
-                bool earlierTrain = !teacherInput && im.EarlierBlocksLrFactor > 0;
-                double wideForward = (u.First == 0 ? cached * wide : 0) + (1 - cached) * wide * end / total;
-                perStep += wideForward + (teacherInput ? unit : end) + 2 * (earlierTrain ? end : unit);
-            }
-            return steps * perStep;
-        }
-
-        if (config.Wide is { Import: null } w)
-        {
-            Settings("wide", "wide", w, ["wide"], []);
-            Add("wide", [], "wide", Cost(w.Train, "wide"), () =>
-            {
-            var m = ctx.Build("wide");
-            return (m, () => StandardStage.Run(ctx, "wide", "wide", m, w.Train, cancel));
-            });
-        }
-        if (config.Imitation is { } im)
-        {
-            Settings("imitation", "imitation", im, ["thin", "wide"], ["wide"]);
-            AddWithoutTrainRun("imitation", needsWide, "imitation", ImitationCost(im), () =>
-            {
-            var teacher = Wide();
-            var thin = ctx.Build("thin");
-            return (thin, () => ImitationStage.Run(ctx, thin, teacher, im, cancel));
-            });
-            if (config.Finetune is { } ft)
-            {
-                Settings("finetune", "finetune", ft, ["thin"], ["imitation"]);
-                Add("finetune", ["imitation"], ft.Alpha > 0 ? "thin+wide" : "thin", Cost(ft.Train, "thin", ft.Alpha > 0 ? "wide" : null), () =>
-                {
-                    var teacher = ft.Alpha > 0 ? Wide() : null;
-                    var thin = Load(ctx, "imitation", "thin");
-                    return (thin, () => DistillStage.Run(ctx, "finetune", thin, teacher, ft, cancel));
-                });
-                if (config.FinetuneNoKd is not null)
-                {
-                    var plain = ft with { Alpha = 0 };
-                    Settings("finetune_no_kd", "finetune", plain, ["thin"], ["imitation"]);
-                    Add("finetune_no_kd", ["imitation"], "thin", Cost(plain.Train, "thin"), () =>
-                    {
-                        var thin = Load(ctx, "imitation", "thin");
-                        return (thin, () => DistillStage.Run(ctx, "finetune_no_kd", thin, null, plain, cancel));
-                    });
-                }
-            }
-        }
-        if (config.Standard is { } st)
-        {
-            Settings("standard", "standard", st, ["thin"], []);
-            Add("standard", [], "thin", Cost(st.Train, "thin"), () =>
-            {
-                var m = ctx.Build("thin");
-                return (m, () => StandardStage.Run(ctx, "standard", "thin", m, st.Train, cancel));
-            });
-        }
-        if (config.StandardLong is { } sl)
-        {
-            Settings("standard_long", "standard_long", sl, ["thin"], []);
-            Add("standard_long", [], "thin", Cost(sl.Train, "thin"), () =>
-            {
-                var m = ctx.Build("thin");
-                return (m, () => StandardStage.Run(ctx, "standard_long", "thin", m, sl.Train, cancel));
-            });
-        }
-        if (config is { StandardMatched: { } sm, Imitation: { } imit, Finetune: { } fine })
-        {
-            // As many epochs of the standard recipe as stages 2 + 3 cost, at least one.
-            double method = ImitationCost(imit) + Cost(fine.Train, "thin", fine.Alpha > 0 ? "wide" : null);
-            int epochs = Math.Max(1, (int)Math.Round(method / (ctx.TrainData.BatchesPerEpoch * 3.0 * Size("thin").Macs)));
-            var matched = sm.Train with { Epochs = epochs, Steps = 0 };
-            Settings("standard_matched", "standard_matched", sm with { Train = matched }, ["thin"], []);
-            Add("standard_matched", [], "thin", Cost(matched, "thin"), () =>
-            {
-                var m = ctx.Build("thin");
-                return (m, () => StandardStage.Run(ctx, "standard_matched", "thin", m, matched, cancel));
-            });
-        }
-        if (config.Kd is { } kd)
-        {
-            Settings("kd", "kd", kd, ["thin"], ["wide"]);
-            Add("kd", needsWide, "thin+wide", Cost(kd.Train, "thin", "wide"), () =>
-            {
-                var teacher = Wide();
-                var m = ctx.Build("thin");
-                return (m, () => DistillStage.Run(ctx, "kd", m, teacher, kd, cancel));
-            });
-        }
-        if (config.Fitnets is { } fn)
-        {
-            Settings("fitnets", "fitnets", fn, ["thin"], ["wide"]);
-            Add("fitnets", needsWide, "thin+wide", Cost(fn.Hint, "thin", "wide") + Cost(fn.Train, "thin", "wide"), () =>
-            {
-                var teacher = Wide();
-                var m = ctx.Build("thin");
-                return (m, () => FitNetsStage.Run(ctx, m, teacher, fn, cancel));
-            }, trainCost: Cost(fn.Train, "thin", "wide"));
-        }
-        if (config.Deeper is { } dp)
-        {
-            Settings("deeper", "deeper", dp, ["thin", "deeper"], []);
-            Add("deeper", [], "deeper", Cost(dp.Train, "deeper"), () =>
-            {
-                int thinBlocks;
-                using (var thin = ctx.Build("thin")) thinBlocks = thin.BlockCount;
-                var m = ctx.Build("deeper");
-                if (m.BlockCount <= thinBlocks)
-                {
-                    m.Dispose();
-                    throw new WtnException($"models.deeper ({config.Models.Deeper!.Name}) must have more blocks than models.thin ({config.Models.Thin.Name})");
-                }
-                return (m, () => StandardStage.Run(ctx, "deeper", "deeper", m, dp.Train, cancel));
-            });
-        }
-        if (config.Downstream is { } ds)
-        {
-            // Text experiments: every pretrained thin/deeper network (from its finished stage's weights) fine-tuned on
-            // IMDB as stage downstream_STAGE, with the same recipe for all.
-            StageContext? down = null;
-            StageContext Down() => down ??= new StageContext(config, ctx.Seed, ctx.SeedDir, device, ((MaskedLmExperimentDataset)ctx.Dataset).Downstream(), ctx.Progress, log)
-            {
-                StageSettings = settings,
-            };
-            var declared = plan.Select(p => p.Name).ToList();
-            foreach (var (stage, key) in DownstreamStage.Pretrained.Where(p => declared.Contains(p.Stage)))
-            {
-                var name = DownstreamStage.NameFor(stage);
-                plan.Add(new PlannedStage(ctx, name, [stage], Cost(ds.Train, key, on: Down()), () =>
-                {
-                    var classifier = Down().Build(key);
-                    return (classifier, () =>
-                    {
-                        using var pretrained = Load(ctx, stage, key);
-                        return DownstreamStage.Run(Down(), name, key, classifier, pretrained, ds, cancel);
-                    });
-                }) { Kind = $"downstream {key}", Settings = Settings(name, "downstream", ds, [key], [stage]), TestIn = Down });
-            }
-        }
-        return plan;
-    }
-
-    /// <summary>A fresh <paramref name="key"/> model with the final weights of the finished <paramref name="stage"/>.</summary>
-    static StagedModel Load(StageContext ctx, string stage, string key)
-    {
-        var dir = ctx.StageDir(stage);
-        var summary = StageSummary.TryLoad(dir) ?? throw new WtnException($"{dir}: stage {stage} is not done");
-        var m = ctx.Build(key);
-        try { summary.LoadWeights(dir, m); }
-        catch
-        {
-            m.Dispose();
-            throw;
-        }
-        return m;
-    }
-
-    /// <summary>The wide network: imported, or the finished stage 1's.</summary>
-    StagedModel LoadWide(StageContext ctx)
-    {
-        if (config.Wide!.Import is not { } file) return Load(ctx, "wide", "wide");
-        var wide = ctx.Build("wide");
-        Weights.Load(wide, file); // torchvision / HuggingFace names, .pth/.pt/.bin or .safetensors, strict
-        return wide;
-    }
+    /// <summary>One seed's stages in declared order (<see cref="SeedPlan"/>).</summary>
+    List<PlannedStage> Plan(StageContext ctx, CancellationToken cancel) =>
+        SeedPlan.Of(ctx, cancel, () => importHash ??= StageFingerprint.FileHash(config.Wide!.Import!));
 
     /// <summary>Prefixes progress stage names with the seed when several seeds run (checkpoints keep the plain name).</summary>
     sealed class SeedProgress(long seed, IProgress<TrainingProgress> inner) : IProgress<TrainingProgress>
