@@ -1,12 +1,13 @@
 using WideThenNarrow.Config;
 using WideThenNarrow.Data;
+using WideThenNarrow.Method;
 using WideThenNarrow.Method.Stages;
 using WideThenNarrow.Models;
 using WideThenNarrow.Reporting;
 using WideThenNarrow.Training;
 using static TorchSharp.torch;
 
-namespace WideThenNarrow.Method;
+namespace WideThenNarrow.Orchestration;
 
 /// <summary>
 /// <c>wtn run</c>: every stage and baseline the experiment declares, for every seed, in
@@ -78,8 +79,6 @@ public sealed class ExperimentRunner
         catch (IOException) { return null; }
     }
 
-    int? budget; // the budget in effect for this process: ThreadBudget, or for a join the run's
-
     /// <summary>Least time between two looks at the processes training, during a stage (<see cref="ThreadBudget"/>).</summary>
     public TimeSpan ThreadCheckInterval { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -99,14 +98,14 @@ public sealed class ExperimentRunner
         int n = Seeds(seeds);
         using var runLock = RunLock.Acquire(ExperimentDir);
         WriteRunConfig(n);
-        budget = ThreadBudget > 0 ? ThreadBudget : null;
+        int? budget = ThreadBudget > 0 ? ThreadBudget : null;
         var budgetFile = Path.Combine(ExperimentDir, ThreadBudgetFile);
         if (budget is { } b) WriteAtomically(budgetFile, $"{b}\n");
         else File.Delete(budgetFile);
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
         var team = helpers?.Invoke();
         bool shared;
-        try { shared = Schedule(n, dataset, costliestFirst: team is not null, cancel); }
+        try { shared = Scheduler.Schedule(n, dataset, costliestFirst: team is not null, budget, cancel); }
         catch
         {
             team?.Stop();
@@ -136,12 +135,12 @@ public sealed class ExperimentRunner
         var theirs = File.Exists(path) ? File.ReadAllText(path) : throw new WtnException($"{path} is missing: the running wtn run is older than --join; stop it and rerun it with --jobs N");
         if (theirs != RunConfigText(n))
             throw new WtnException($"{path}: the running experiment has another config or seed count than this one; join with the same file, --set and --seeds");
-        budget = ThreadBudget is null ? RunThreadBudget(ExperimentDir) : ThreadBudget > 0 ? ThreadBudget : null;
+        int? budget = ThreadBudget is null ? RunThreadBudget(ExperimentDir) : ThreadBudget > 0 ? ThreadBudget : null;
         if (ThreadBudget is null && budget is { } b) log?.Report($"threads: sharing the run's budget of {b} (--thread-budget 0 keeps this process's own)");
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
-        ranHere.Clear();
-        Schedule(n, dataset, costliestFirst: true, cancel);
-        return ranHere.ToList();
+        Scheduler.RanHere.Clear();
+        Scheduler.Schedule(n, dataset, costliestFirst: true, budget, cancel);
+        return Scheduler.RanHere.ToList();
     }
 
     /// <summary>The seed count to run (default: the config's), checked; and the imported wide network's file.</summary>
@@ -175,7 +174,7 @@ public sealed class ExperimentRunner
 
     void WriteRunConfig(int seeds) => WriteAtomically(Path.Combine(ExperimentDir, RunConfigFile), RunConfigText(seeds));
 
-    static void WriteAtomically(string path, string text) => WriteFailure.Replace(path, tmp => File.WriteAllText(tmp, text));
+    internal static void WriteAtomically(string path, string text) => WriteFailure.Replace(path, tmp => File.WriteAllText(tmp, text));
 
     /// <summary>
     /// <c>wtn report</c>: the report of whatever stages have finished, without running anything (and without the run's
@@ -187,7 +186,7 @@ public sealed class ExperimentRunner
     {
         int n = SeedCount(seeds);
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
-        foreach (var s in Pending(n, dataset, costliestFirst: false, default)) Verify(s);
+        foreach (var s in Scheduler.Pending(n, dataset, costliestFirst: false, default)) StageScheduler.Verify(s);
         return WriteReport(n, dataset, replaceFinal: false);
     }
 
@@ -220,7 +219,7 @@ public sealed class ExperimentRunner
 
     /// <summary>Refuses to use a finished stage trained under other settings than the config's (<see cref="Verify"/>).</summary>
     void VerifyStage(long seed, string stage, IExperimentDataset dataset) =>
-        Verify(Plan(new StageContext(config, seed, SeedDir(ExperimentDir, seed), device, dataset, null, log), default).Single(p => p.Name == stage));
+        StageScheduler.Verify(Scheduler.Plan(new StageContext(config, seed, SeedDir(ExperimentDir, seed), device, dataset, null, log), default).Single(p => p.Name == stage));
 
     /// <summary>Seeds with a folder under the experiment (seed-S), in order.</summary>
     List<long> SeedsPresent() => Directory.Exists(ExperimentDir)
@@ -304,11 +303,11 @@ public sealed class ExperimentRunner
         if (costs is null)
         {
             // Another process of this run training now slows the latency down: the row says so.
-            bool contended = Training(seeds).Any(p => p != Environment.ProcessId);
+            bool contended = Scheduler.Training(seeds).Any(p => p != Environment.ProcessId);
             costs = ModelCost.Measure(config, dataset, device, config.Report.LatencyRepeats)
                 .ToDictionary(kv => kv.Key, kv => kv.Value with { Contended = contended });
         }
-        work ??= Pending(seeds, dataset, costliestFirst: false, default).Select(Work).ToList();
+        work ??= Scheduler.Pending(seeds, dataset, costliestFirst: false, default).Select(StageScheduler.Work).ToList();
         var status = ExperimentStatus.Read(config, ExperimentDir, seeds);
         var result = ExperimentResult.Build(config, Finished(seeds), costs, ExperimentDir, dataset) with
         {
@@ -321,214 +320,38 @@ public sealed class ExperimentRunner
         return result;
     }
 
-    readonly List<string> ranHere = [];
-    string? importHash; // SHA-256 of wide.import, read once
-
     /// <summary>STAGE/settings.yaml: the settings a stage started under, so a changed config cannot finish it.</summary>
     public const string StartedSettingsFile = "settings.yaml";
 
-    /// <summary>
-    /// Refuses a finished stage whose recorded settings differ from the config's now, and a started one whose settings
-    /// changed since it started, naming the keys: its weights would describe another experiment than the report says.
-    /// </summary>
-    static void Verify(PlannedStage s)
+    StageScheduler? scheduler;
+
+    /// <summary>The scheduler of this process (made on first use, once the init properties are set).</summary>
+    StageScheduler Scheduler => scheduler ??= new(config, ExperimentDir, device, progress, log, InterimReport)
     {
-        string? diff = null, what = null;
-        var path = Path.Combine(s.Dir, StartedSettingsFile);
-        if (StageSummary.TryLoad(s.Dir) is { } done)
-        {
-            if (done.Fingerprint != s.Fingerprint)
-                (what, diff) = ("was trained", done.Settings is null ? "it records none" : ConfigLoader.Diff(done.Settings, s.Settings));
-        }
-        else if (File.Exists(path))
-        {
-            var started = ConfigLoader.FlattenYaml(File.ReadAllText(path), path);
-            if (StageFingerprint.Hash(started) != s.Fingerprint) (what, diff) = ("was started", ConfigLoader.Diff(started, s.Settings));
-        }
-        if (what is not null)
-            throw new WtnException($"{s}: {s.Dir} {what} under other settings than the config gives now ({diff}); " +
-                                   $"run the new settings under another name (--set name=NEW), or delete {s.Dir} and the stages that start from it to train them again");
-    }
+        PollInterval = PollInterval,
+        ThreadCheckInterval = ThreadCheckInterval,
+    };
 
-    /// <summary>
-    /// Runs every pending stage of every seed, in declared order, that no other process holds (a stage's lock is
-    /// STAGE/.lock), once the stages it needs are done; waits while the only stages left are held elsewhere or need
-    /// one that is. Alone, this is the plain sequential order. With <paramref name="costliestFirst"/> (several
-    /// processes) the free stage with the most estimated work ahead of it (its own and that of the longest chain of
-    /// stages waiting for it) goes first, so that no process is left alone with a long stage or chain at the end
-    /// while the others idle. Returns whether another process ran or held a stage.
-    /// </summary>
-    bool Schedule(int seeds, IExperimentDataset dataset, bool costliestFirst, CancellationToken cancel)
+    /// <summary>After each stage this process finishes: the report with the stages still to come.</summary>
+    void InterimReport(int seeds, IExperimentDataset dataset)
     {
-        share = budget is { } b ? new ThreadShare(b, () => Training(seeds), log) { Interval = ThreadCheckInterval } : null;
-        var plan = Pending(seeds, dataset, costliestFirst, cancel);
-        foreach (var s in plan) Verify(s);
-        var pending = plan.ToList();
-        foreach (var s in pending.Where(s => s.Done)) log?.Report($"{s} already done, skipped");
-        pending.RemoveAll(s => s.Done);
-        bool shared = false;
-        string waitingFor = "";
-        while (pending.Count > 0)
-        {
-            cancel.ThrowIfCancellationRequested();
-            var held = new List<PlannedStage>();
-            PlannedStage? ran = null;
-            foreach (var s in pending)
-            {
-                if (s.Done)
-                {
-                    log?.Report($"{s} done by another process");
-                    ran = s;
-                    shared = true;
-                    break;
-                }
-                if (!s.Ready) continue;
-                using var stageLock = RunLock.TryAcquire(s.Dir);
-                if (stageLock is null)
-                {
-                    held.Add(s);
-                    continue;
-                }
-                if (!s.Done) Execute(s, seeds, dataset);
-                ran = s;
-                break;
-            }
-            if (ran is not null)
-            {
-                pending.Remove(ran);
-                // What the stage took (and what the others are taking) prices the rest better than the estimate did.
-                if (costliestFirst) pending = MostWorkAheadFirst(pending, plan, seeds);
-                waitingFor = "";
-                continue;
-            }
-            shared = true;
-            var now = string.Join(", ", held);
-            if (now != waitingFor) log?.Report($"waiting for another process: {(held.Count > 0 ? now : "nothing it can start")}");
-            waitingFor = now;
-            cancel.WaitHandle.WaitOne(PollInterval);
-        }
-        return shared;
-    }
-
-    ThreadShare? share;
-
-    /// <summary>The live processes on this machine holding a stage lock of this run: the ones training.</summary>
-    IEnumerable<int> Training(int seeds)
-    {
-        foreach (var (_, _, dir) in StageDirs(config, ExperimentDir, seeds))
-            if (RunLock.HolderProcess(dir) is { } pid)
-                yield return pid;
-    }
-
-    /// <summary>Every stage of every seed in the order the scheduler tries them: declared, or the most work ahead first.</summary>
-    List<PlannedStage> Pending(int seeds, IExperimentDataset dataset, bool costliestFirst, CancellationToken cancel)
-    {
-        var pending = new List<PlannedStage>();
-        var watched = share?.Watch(progress) ?? progress;
-        for (int i = 0; i < seeds; i++)
-        {
-            long seed = config.SeedBase + i;
-            var seedProgress = seeds > 1 && watched is not null ? new SeedProgress(seed, watched) : watched;
-            pending.AddRange(Plan(new StageContext(config, seed, SeedDir(ExperimentDir, seed), device, dataset, seedProgress, log), cancel));
-        }
-        return costliestFirst ? MostWorkAheadFirst(pending, pending, seeds) : pending;
-    }
-
-    /// <summary>
-    /// <paramref name="stages"/> ordered by the work ahead of each: its own plus the most of any of them that needs it,
-    /// priced at the pace measured for its kind in the run folder now (multiply-accumulates alone until something was
-    /// measured), from the stages of the whole plan (<paramref name="plan"/>: the finished ones give their paces).
-    /// Stable: declared order among equals.
-    /// </summary>
-    List<PlannedStage> MostWorkAheadFirst(IReadOnlyList<PlannedStage> stages, IReadOnlyList<PlannedStage> plan, int seeds)
-    {
-        var priced = ExperimentStatus.Priced(ExperimentStatus.Read(config, ExperimentDir, seeds), [.. plan.Select(Work)]);
-        var ahead = new Dictionary<(long, string), double>();
-        double Ahead(PlannedStage s)
-        {
-            if (ahead.TryGetValue((s.Ctx.Seed, s.Name), out var a)) return a;
-            return ahead[(s.Ctx.Seed, s.Name)] = priced(Work(s)) +
-                stages.Where(d => d.Ctx.Seed == s.Ctx.Seed && d.Needs.Contains(s.Name)).Select(Ahead).DefaultIfEmpty(0).Max();
-        }
-        return [.. stages.OrderByDescending(Ahead)];
-    }
-
-    static StageWork Work(PlannedStage s) => new(s.Ctx.Seed, s.Name, s.Cost, s.TrainCost, s.Kind) { Needs = s.Needs };
-
-    /// <summary>The order in which this process would try the stages ("seed S: STAGE"), alone or beside others.</summary>
-    internal IReadOnlyList<string> StageOrder(int seeds, bool costliestFirst)
-    {
-        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
-        return Pending(seeds, dataset, costliestFirst, default).Select(s => s.ToString()).ToList();
-    }
-
-    /// <summary>Each stage's estimated work (multiply-accumulates over the whole stage), in declared order, for the first seed.</summary>
-    internal IReadOnlyList<(string Stage, double Cost)> StageCosts()
-    {
-        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
-        return Pending(1, dataset, costliestFirst: false, default).Select(s => (s.Name, s.Cost)).ToList();
-    }
-
-    /// <summary>Runs one stage (this process holds its lock), saves its weights and summary, and rewrites the interim report.</summary>
-    void Execute(PlannedStage s, int seeds, IExperimentDataset dataset)
-    {
-        share?.Rebalance(raise: false);
-        Directory.CreateDirectory(s.Dir);
-        var started = Path.Combine(s.Dir, StartedSettingsFile);
-        if (!File.Exists(started)) WriteAtomically(started, ConfigLoader.FlatToYaml(s.Settings));
-        var (model, run) = s.Prepare();
-        using (model)
-        {
-            var summary = run();
-            // The finished network's one look at the test split; every choice before it was made on validation.
-            var where = s.TestIn?.Invoke() ?? s.Ctx;
-            var (testLoss, testTop1, correct) = where.Test(model);
-            summary = summary with
-            {
-                TestTop1 = testTop1,
-                TestLoss = testLoss is { } l && double.IsFinite(l) ? l : null,
-                TestCorrect = correct is null ? null : StageSummary.PackBits(correct),
-                TrainMacs = s.Cost * where.TrainData.BatchSize,
-                Fingerprint = s.Fingerprint,
-                Settings = s.Settings,
-            };
-            summary.Save(s.Dir, model);
-            ranHere.Add(s.ToString());
-            log?.Report($"{s} done in {summary.WallSeconds:F0} s" + (summary.ValTop1 is { } v ? $", validation top-1 {100 * v:F2}%" : "") +
-                        (summary.TestTop1 is { } t ? $", test top-1 {100 * t:F2}%" : ""));
-        }
         var interim = WriteReport(seeds, dataset, replaceFinal: false);
         if (interim.Partial)
             log?.Report($"interim report: {Path.Combine(ExperimentDir, "report.md")} ({interim.StagesDone} of {interim.Status.Count} stages done" +
                         (interim.Left is { Wall: { } wall } left ? $"; about {StageStatus.Duration(wall)} of wall time left on the {(left.Processes == 1 ? "process" : $"{left.Processes} processes")} training now" : "") + ")");
     }
 
-    /// <summary>One seed's stages in declared order (<see cref="SeedPlan"/>).</summary>
-    List<PlannedStage> Plan(StageContext ctx, CancellationToken cancel) =>
-        SeedPlan.Of(ctx, cancel, () => importHash ??= StageFingerprint.FileHash(config.Wide!.Import!));
-
-    /// <summary>Prefixes progress stage names with the seed when several seeds run (checkpoints keep the plain name).</summary>
-    sealed class SeedProgress(long seed, IProgress<TrainingProgress> inner) : IProgress<TrainingProgress>
+    /// <summary>The order in which this process would try the stages ("seed S: STAGE"), alone or beside others.</summary>
+    internal IReadOnlyList<string> StageOrder(int seeds, bool costliestFirst)
     {
-        readonly Dictionary<string, string> names = [];
-
-        public void Report(TrainingProgress p)
-        {
-            if (!names.TryGetValue(p.Stage, out var name)) names[p.Stage] = name = $"seed {seed} {p.Stage}";
-            inner.Report(p with { Stage = name });
-        }
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        return Scheduler.Pending(seeds, dataset, costliestFirst, default).Select(s => s.ToString()).ToList();
     }
-}
 
-/// <summary>Processes helping a <see cref="ExperimentRunner.Run"/> (<c>wtn run --jobs N</c>), told how the run ended.</summary>
-public interface IRunHelpers
-{
-    /// <summary>
-    /// Every stage is done: wait for the helpers, which exit on their own once they see it, and give the calling thread
-    /// the run's threads again (the final report measures latency on them).
-    /// </summary>
-    void Finished();
-
-    /// <summary>The run failed or was cancelled: stop the helpers now (they checkpoint and exit).</summary>
-    void Stop();
+    /// <summary>Each stage's estimated work (multiply-accumulates over the whole stage), in declared order, for the first seed.</summary>
+    internal IReadOnlyList<(string Stage, double Cost)> StageCosts()
+    {
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        return Scheduler.Pending(1, dataset, costliestFirst: false, default).Select(s => (s.Name, s.Cost)).ToList();
+    }
 }
