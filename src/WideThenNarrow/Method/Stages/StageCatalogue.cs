@@ -2,7 +2,9 @@ namespace WideThenNarrow.Method.Stages;
 
 /// <summary>
 /// Every stage an experiment can declare, in run order: the one table that validation, the plan, the status, the
-/// report's rows and export derive from. A new baseline is a new <see cref="ExperimentStage"/> and one line here.
+/// report's rows and export derive from. A new baseline is its stage file (an <see cref="ExperimentStage"/>), its
+/// objective, its section's record with its <see cref="ExperimentConfig"/> property (the strict YAML keys are the
+/// record's properties), and one line here.
 /// </summary>
 public static class StageCatalogue
 {
