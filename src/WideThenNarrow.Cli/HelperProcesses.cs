@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using WideThenNarrow.Method;
+using WideThenNarrow.Orchestration;
 
 namespace WideThenNarrow.Cli;
 

@@ -30,7 +30,7 @@ public static class ExportCommand
         cmd.SetAction(g.Handler((parse, ctx, _) =>
         {
             var (config, runsDir) = Experiment(o, parse);
-            var runner = new Method.ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device);
+            var runner = new Orchestration.ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device);
             var path = parse.GetValue(output)!;
             if (parse.GetValue(stage)!.Trim() == "all")
             {
@@ -61,9 +61,9 @@ public static class ExportCommand
         if ((parse.GetValue(o.Set) ?? []).Length > 0)
             throw new WtnException($"--set: {arg} is a run folder, whose config is already resolved; give the experiment file to override keys");
         var dir = Path.GetFullPath(arg).TrimEnd(Path.DirectorySeparatorChar);
-        var config = Method.ExperimentRunner.ReadRunConfig(dir);
+        var config = Orchestration.ExperimentRunner.ReadRunConfig(dir);
         if (config.Name != Path.GetFileName(dir))
-            throw new WtnException($"{dir}: its {Method.ExperimentRunner.RunConfigFile} names experiment '{config.Name}', not the folder's name; was the folder renamed?");
+            throw new WtnException($"{dir}: its {Orchestration.ExperimentRunner.RunConfigFile} names experiment '{config.Name}', not the folder's name; was the folder renamed?");
         return (config, Path.GetDirectoryName(dir)!);
     }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using WideThenNarrow.Method;
+using WideThenNarrow.Orchestration;
 
 namespace WideThenNarrow.Cli.Commands;
 

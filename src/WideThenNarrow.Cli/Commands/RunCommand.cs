@@ -2,6 +2,7 @@ using System.CommandLine;
 using Spectre.Console;
 using WideThenNarrow.Config;
 using WideThenNarrow.Method;
+using WideThenNarrow.Orchestration;
 using WideThenNarrow.Reporting;
 
 namespace WideThenNarrow.Cli.Commands;

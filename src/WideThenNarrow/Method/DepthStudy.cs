@@ -113,7 +113,7 @@ public sealed class DepthStudy
 
     DepthCell Cell(long seed, int depth, IBatchSource train, CancellationToken cancel)
     {
-        var dir = Path.Combine(ExperimentRunner.SeedDir(experimentDir, seed), $"depth-{depth}");
+        var dir = Path.Combine(Stages.StageCatalogue.SeedDir(experimentDir, seed), $"depth-{depth}");
         var done = Path.Combine(dir, "cell.json");
         if (File.Exists(done))
         {

@@ -34,8 +34,6 @@ public sealed class FitNetsHintObjective : ITrainingObjective
     /// <summary>The learned map from the student's guided layer to the teacher's hint (trains with the student).</summary>
     public nn.Module<Tensor, Tensor> Regressor { get; }
 
-    public int StudentPoint => studentPoint;
-
     /// <summary>The student's parameters this stage trains: blocks up to the guided layer.</summary>
     public IEnumerable<TorchSharp.Modules.Parameter> StudentParameters() =>
         Enumerable.Range(0, studentPoint + 1).SelectMany(student.BlockParameters);

@@ -1,4 +1,7 @@
 using TorchSharp;
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
 using WideThenNarrow.Config;
 using WideThenNarrow.Data;
@@ -63,11 +66,18 @@ public sealed class StageContext
     public StagedModel Build(string key)
     {
         var spec = Config.Models.Spec(key);
-        // Same seed, same key: the same initial weights on every run and resume; thin differs from deeper.
-        manual_seed(Seed * 1000 + key.Length);
+        manual_seed(InitSeed(Seed, key));
         var model = ModelFactory.Create(Dataset.ModelConfig(spec, key));
         return model.to(Device);
     }
+
+    /// <summary>
+    /// The generator seed of network <paramref name="key"/>'s initial weights under seed <paramref name="seed"/>: the
+    /// first 8 bytes of SHA-256("SEED/KEY"), little-endian, top bit cleared. Same seed and key, same weights on every
+    /// run, resume and process; every key gets its own, whatever its length.
+    /// </summary>
+    internal static long InitSeed(long seed, string key) =>
+        BinaryPrimitives.ReadInt64LittleEndian(SHA256.HashData(Encoding.UTF8.GetBytes(FormattableString.Invariant($"{seed}/{key}")))) & long.MaxValue;
 
     /// <summary>Settings for one run: the seed, and the experiment's step cap.</summary>
     public TrainerSettings Settings(TrainerSettings s)

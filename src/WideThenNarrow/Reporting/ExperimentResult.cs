@@ -82,30 +82,12 @@ public sealed record ExperimentResult(
     /// <summary>The thin network trained by the method against every other row of its kind (plain, or fine-tuned downstream).</summary>
     public IReadOnlyList<Comparison> Comparisons { get; init; } = [];
 
-    const string MethodName = "thin: go wide, then narrow";
-
-    /// <summary>The rows, in report order, for the stages that ran; each names the stages it depends on.</summary>
-    static readonly (string Method, string Model, string[] Stages)[] Recipes =
-    [
-        (MethodName, "thin", ["wide", "imitation", "finetune"]),
-        ("thin: method without kd", "thin", ["wide", "imitation", "finetune_no_kd"]),
-        ("thin: after imitation only", "thin", ["wide", "imitation"]),
-        ("thin: standard", "thin", ["standard"]),
-        ("thin: standard, compute-matched", "thin", ["standard_matched"]),
-        ("thin: standard, long budget", "thin", ["standard_long"]),
-        ("thin: kd", "thin", ["wide", "kd"]),
-        ("thin: fitnets", "thin", ["wide", "fitnets"]),
-        ("deeper: standard", "deeper", ["deeper"]),
-        ("wide (teacher)", "wide", ["wide"]),
-    ];
-
     public static ExperimentResult Build(ExperimentConfig config, IReadOnlyList<IReadOnlyDictionary<string, StageSummary>> perSeed,
         IReadOnlyDictionary<string, ModelCostRow> costs, string experimentDir, IExperimentDataset dataset)
     {
         var rows = new List<MethodRow>();
         // Text experiments: each pretrained network fine-tuned on the downstream task is a row of its own.
-        var downstream = Recipes.Select(r => (r.Method + $", fine-tuned on {DownstreamStage.Task}", r.Model, (string[])[.. r.Stages, DownstreamStage.NameFor(r.Stages[^1])]));
-        foreach (var (method, model, stages) in Recipes.Concat(downstream))
+        foreach (var (method, model, stages, _) in StageCatalogue.Rows)
         {
             var last = stages[^1];
             // A row appears once one seed has finished its last stage; its statistics cover the seeds that have (Stat.N).
@@ -140,7 +122,7 @@ public sealed record ExperimentResult(
     {
         static bool Downstream(MethodRow r) => DownstreamStage.IsDownstream(r.Stages[^1]);
         var result = new List<Comparison>();
-        foreach (var method in rows.Where(r => r.Method.StartsWith(MethodName, StringComparison.Ordinal)))
+        foreach (var method in rows.Where(r => r.Method.StartsWith(FinetuneStage.Method, StringComparison.Ordinal)))
             foreach (var other in rows.Where(r => r != method && Downstream(r) == Downstream(method)))
             {
                 var pairs = perSeed

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Serialization;
 using WideThenNarrow.Method;
+using WideThenNarrow.Method.Stages;
 using WideThenNarrow.Training;
 
 namespace WideThenNarrow.Reporting;
@@ -262,7 +263,7 @@ public static class ExperimentStatus
     public static IReadOnlyList<StageStatus> Read(ExperimentConfig config, string experimentDir, int seeds)
     {
         var rows = new List<StageStatus>();
-        foreach (var (seed, stage, dir) in ExperimentRunner.StageDirs(config, experimentDir, seeds))
+        foreach (var (seed, stage, dir) in StageCatalogue.StageDirs(config, experimentDir, seeds))
         {
             if (StageSummary.TryLoad(dir) is { } done)
                 // Held still: the process that finished it is writing the report before it takes its next stage.

@@ -309,7 +309,6 @@ public sealed class Trainer
     {
         foreach (var m in _job.Modules.Values) m.train(training);
         foreach (var m in _job.EvalOnlyModules) m.eval();
-        _job.SetMode?.Invoke(training);
     }
 
     (double? Loss, double? Top1) Evaluate(ScalarType dtype, Func<TimeSpan> elapsed)

@@ -35,12 +35,6 @@ public sealed class TrainingJob
     /// <summary>Modules kept in eval mode throughout, e.g. a teacher (not checkpointed, not trained).</summary>
     public IReadOnlyList<nn.Module> EvalOnlyModules { get; init; } = [];
 
-    /// <summary>
-    /// Called after the default mode switch with true (training) or false (evaluation), e.g. to put frozen
-    /// blocks' BatchNorm layers back into eval mode while the rest trains.
-    /// </summary>
-    public Action<bool>? SetMode { get; init; }
-
     /// <summary>Receives events synchronously on the training thread; keep handlers cheap.</summary>
     public IProgress<TrainingProgress>? Progress { get; init; }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.RegularExpressions;
 using WideThenNarrow.Config;
 using WideThenNarrow.Method;
+using WideThenNarrow.Orchestration;
 using WideThenNarrow.Models;
 using WideThenNarrow.Training;
 using WideThenNarrow.Tests.Method;

@@ -1,3 +1,4 @@
+using WideThenNarrow.Orchestration;
 using System.Text.Json;
 using WideThenNarrow.Config;
 using WideThenNarrow.Method;

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using WideThenNarrow.Config;
 using WideThenNarrow.Method;
+using WideThenNarrow.Orchestration;
 using WideThenNarrow.Models;
 using WideThenNarrow.Reporting;
 using WideThenNarrow.Training;
@@ -583,6 +584,16 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Contains(log, l => l.StartsWith("finetune: resuming", StringComparison.Ordinal));
         }
         finally { Directory.Delete(runs, true); }
+    }
+
+    [Fact]
+    public void Every_network_of_every_seed_has_its_own_initialisation_seed()
+    {
+        // "thin" and "wide" have the same length: a seed derived from the length would give both the same weights.
+        var seeds = new[] { 0L, 1L, 1000L }.SelectMany(s => new[] { "thin", "wide", "deeper" }.Select(k => StageContext.InitSeed(s, k))).ToList();
+        Assert.Equal(seeds.Count, seeds.Distinct().Count());
+        Assert.All(seeds, s => Assert.True(s >= 0));
+        Assert.Equal(StageContext.InitSeed(3, "thin"), StageContext.InitSeed(3, "thin"));
     }
 
     sealed class StopAt(string stage, long step, CancellationTokenSource cts) : IProgress<TrainingProgress>

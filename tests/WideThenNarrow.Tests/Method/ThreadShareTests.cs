@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using WideThenNarrow.Method;
+using WideThenNarrow.Orchestration;
 using WideThenNarrow.Training;
 using static TorchSharp.torch;
 

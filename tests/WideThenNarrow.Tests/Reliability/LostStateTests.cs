@@ -7,6 +7,7 @@ using System.Text.RegularExpressions;
 using WideThenNarrow.Config;
 using WideThenNarrow.Data;
 using WideThenNarrow.Method;
+using WideThenNarrow.Orchestration;
 using WideThenNarrow.Tests.Cli;
 using WideThenNarrow.Tests.Method;
 using WideThenNarrow.Training;

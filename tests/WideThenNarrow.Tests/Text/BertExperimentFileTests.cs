@@ -1,5 +1,6 @@
 using WideThenNarrow.Config;
 using WideThenNarrow.Method;
+using WideThenNarrow.Orchestration;
 using WideThenNarrow.Models;
 
 namespace WideThenNarrow.Tests.Text;

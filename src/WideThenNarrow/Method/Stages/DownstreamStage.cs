@@ -8,21 +8,39 @@ namespace WideThenNarrow.Method.Stages;
 /// pretrained one (same HuggingFace name and shape; the pooler and classifier start fresh, as in BERT), then trains
 /// with the standard recipe on the downstream data.
 /// </summary>
-public static class DownstreamStage
+public sealed class DownstreamStage(ExperimentStage pretraining) : ExperimentStage<DownstreamStageConfig>
 {
     public const string Task = "IMDB";
 
     const string Prefix = "downstream_";
 
-    public static string NameFor(string pretrainingStage) => Prefix + pretrainingStage;
-
     /// <summary>Whether <paramref name="stage"/> is a downstream stage (downstream_S).</summary>
     public static bool IsDownstream(string stage) => stage.StartsWith(Prefix, StringComparison.Ordinal);
 
-    /// <summary>Pretraining stages whose networks are fine-tuned, with the model each trained.</summary>
-    public static readonly (string Stage, string Model)[] Pretrained =
-        [("finetune", "thin"), ("finetune_no_kd", "thin"), ("standard", "thin"), ("standard_matched", "thin"), ("standard_long", "thin"),
-         ("kd", "thin"), ("fitnets", "thin"), ("deeper", "deeper")];
+    public override string Name => Prefix + pretraining.Name;
+    public override string Model => pretraining.Model;
+    public override IReadOnlyList<string> StartsFrom => [pretraining.Name];
+
+    public override IReadOnlyList<ReportRow> Rows =>
+        [.. pretraining.Rows.Select(r => r with { Method = r.Method + $", fine-tuned on {Task}", Stages = [.. r.Stages, Name] })];
+
+    public override DownstreamStageConfig? Section(ExperimentConfig c) => c.Downstream;
+    public override bool IsDeclared(ExperimentConfig c) => c.Downstream is not null && pretraining.IsDeclared(c);
+
+    public override string? Invalid(ExperimentConfig c) =>
+        c is { Downstream: not null, Data.Text: null } ? "downstream fine-tunes pretrained text encoders: it needs data.text" : null;
+
+    /// <summary>The pretrained network (from its finished stage's weights) fine-tuned with the one downstream recipe.</summary>
+    internal override PlannedStage Plan(SeedPlan p, DownstreamStageConfig ds) =>
+        p.Add(this, "downstream", ds, $"downstream {Model}", p.Cost(ds.Train, Model, on: p.Downstream()), () =>
+        {
+            var classifier = p.Downstream().Build(Model);
+            return (classifier, () =>
+            {
+                using var pretrained = p.Load(pretraining.Name, Model);
+                return Run(p.Downstream(), Name, Model, classifier, pretrained, ds, p.Cancel);
+            });
+        }) with { TestIn = p.Downstream };
 
     public static StageSummary Run(StageContext downstream, string stage, string modelKey, StagedModel classifier, StagedModel pretrained,
         DownstreamStageConfig c, CancellationToken cancel)

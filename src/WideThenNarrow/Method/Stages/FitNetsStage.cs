@@ -5,9 +5,27 @@ using static TorchSharp.torch;
 
 namespace WideThenNarrow.Method.Stages;
 
-/// <summary>The fitnets baseline: a hint run (thin blocks up to the middle point + regressor), then a kd run.</summary>
-public static class FitNetsStage
+/// <summary>Baseline (Romero et al. 2015): a hint run (thin blocks up to the middle point + regressor), then a kd run.</summary>
+public sealed class FitNetsStage : ExperimentStage<FitNetsStageConfig>
 {
+    public override string Name => "fitnets";
+    public override string Model => "thin";
+    public override IReadOnlyList<string> StartsFrom => ["wide"];
+    public override bool Pretrained => true;
+    public override IReadOnlyList<ReportRow> Rows => [new("thin: fitnets", Model, ["wide", Name], 80)];
+    public override FitNetsStageConfig? Section(ExperimentConfig c) => c.Fitnets;
+
+    internal override PlannedStage Plan(SeedPlan p, FitNetsStageConfig fn)
+    {
+        double train = p.Cost(fn.Train, "thin", "wide");
+        return p.Add(this, Name, fn, "thin+wide", p.Cost(fn.Hint, "thin", "wide") + train, () =>
+        {
+            var teacher = p.Wide();
+            var m = p.Ctx.Build("thin");
+            return (m, () => Run(p.Ctx, m, teacher, fn, p.Cancel));
+        }) with { TrainCost = train };
+    }
+
     public static StageSummary Run(StageContext ctx, StagedModel student, StagedModel teacher, FitNetsStageConfig c, CancellationToken cancel)
     {
         const string stage = "fitnets";

@@ -13,8 +13,55 @@ namespace WideThenNarrow.Method.Stages;
 /// (head tensors tied to a block, like a masked-LM decoder, are copied before the first block instead) and full-mode
 /// adapter pairs are merged or dropped.
 /// </summary>
-public static class ImitationStage
+public sealed class ImitationStage : ExperimentStage<ImitationStageConfig>
 {
+    public override string Name => "imitation";
+    public override string Model => "thin";
+    public override IReadOnlyList<string> StartsFrom => ["wide"];
+    public override IReadOnlyList<string> Networks => ["thin", "wide"];
+    public override IReadOnlyList<ReportRow> Rows => [new("thin: after imitation only", Model, ["wide", Name], 30)];
+    public override ImitationStageConfig? Section(ExperimentConfig c) => c.Imitation;
+
+    public override string? Invalid(ExperimentConfig c) => c.Imitation is { BnRecalibrationBatches: < 0 } im
+        ? $"imitation.bn_recalibration_batches must be 0 (off) or more, got {im.BnRecalibrationBatches}" : null;
+
+    /// <summary>One run per unit: no run named "train" to measure its pace by (<see cref="PlannedStage.TrainCost"/> null).</summary>
+    internal override PlannedStage Plan(SeedPlan p, ImitationStageConfig im) =>
+        p.Add(this, Name, im, "imitation", Cost(p, im), () =>
+        {
+            var teacher = p.Wide();
+            var thin = p.Ctx.Build("thin");
+            return (thin, () => Run(p.Ctx, thin, teacher, im, p.Cancel));
+        }) with { TrainCost = null };
+
+    /// <summary>
+    /// Per unit's run: each step runs the wide network up to the unit's point (taken as the same share of its blocks'
+    /// MACs as the thin network's up to there), the thin network up to the unit (only the unit with teacher input),
+    /// and backward through the unit (2 x its MACs; through the earlier blocks too when they train). With
+    /// wide_cache_mb, the share of the batches whose activations fit is run through the whole wide network once, by
+    /// the first unit, and read from disk by the others.
+    /// </summary>
+    static double Cost(SeedPlan p, ImitationStageConfig im)
+    {
+        var thin = p.Size("thin").Blocks.Select(b => (double)b.Macs).ToList();
+        double wide = p.Size("wide").Blocks.Sum(b => (double)b.Macs), total = thin.Sum(), perStep = 0, steps = p.Steps(im.Train);
+        double cached = 0;
+        if (im.WideCacheMb > 0)
+        {
+            double perExample = p.Size("wide").Blocks.Sum(b => b.Shape.Aggregate(4.0, (a, d) => a * d));
+            cached = Math.Min(1, im.WideCacheMb * (double)(1L << 20) / (steps * p.Ctx.TrainData.BatchSize * perExample));
+        }
+        foreach (var u in LayerwiseImitation.Group(p.Size("thin").Blocks.Select(b => b.Name).ToList(), im.Unit))
+        {
+            double unit = thin.Skip(u.First).Take(u.Count).Sum(), end = thin.Take(u.Last + 1).Sum();
+            bool teacherInput = im.Input == ImitationInput.Teacher && u.First > 0;
+            bool earlierTrain = !teacherInput && im.EarlierBlocksLrFactor > 0;
+            double wideForward = (u.First == 0 ? cached * wide : 0) + (1 - cached) * wide * end / total;
+            perStep += wideForward + (teacherInput ? unit : end) + 2 * (earlierTrain ? end : unit);
+        }
+        return steps * perStep;
+    }
+
     public static StageSummary Run(StageContext ctx, StagedModel thin, StagedModel wide, ImitationStageConfig c, CancellationToken cancel)
     {
         const string stage = "imitation";

@@ -3,9 +3,27 @@ using WideThenNarrow.Training;
 
 namespace WideThenNarrow.Method.Stages;
 
-/// <summary>The standard recipe: the dataset's task loss (classes or masked tokens), every parameter trains (wide, standard, deeper).</summary>
-public static class StandardStage
+/// <summary>
+/// A baseline: the thin network from scratch with the standard recipe (the dataset's task loss, every parameter
+/// trains), under its own section, e.g. standard or standard_long.
+/// </summary>
+public sealed class StandardStage(string name, Func<ExperimentConfig, StandardStageConfig?> section, string row, int position)
+    : ExperimentStage<StandardStageConfig>
 {
+    public override string Name => name;
+    public override string Model => "thin";
+    public override bool Pretrained => true;
+    public override IReadOnlyList<ReportRow> Rows => [new(row, Model, [Name], position)];
+    public override StandardStageConfig? Section(ExperimentConfig c) => section(c);
+
+    internal override PlannedStage Plan(SeedPlan p, StandardStageConfig st) =>
+        p.Add(this, Name, st, "thin", p.Cost(st.Train, "thin"), () =>
+        {
+            var m = p.Ctx.Build("thin");
+            return (m, () => Run(p.Ctx, Name, "thin", m, st.Train, p.Cancel));
+        });
+
+    /// <summary>Trains <paramref name="model"/> with the standard recipe in STAGE/train (also the wide, deeper and downstream stages' run).</summary>
     public static StageSummary Run(StageContext ctx, string stage, string modelKey, StagedModel model, Config.TrainerSettings settings, CancellationToken cancel)
     {
         var dir = ctx.StageDir(stage);

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using WideThenNarrow.Training;
 using static TorchSharp.torch;
 
-namespace WideThenNarrow.Method;
+namespace WideThenNarrow.Orchestration;
 
 /// <summary>
 /// Intra-op threads shared by the processes of one run (<c>wtn run --jobs N</c>, <c>--join</c>): a process that is

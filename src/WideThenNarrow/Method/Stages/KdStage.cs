@@ -1,0 +1,20 @@
+namespace WideThenNarrow.Method.Stages;
+
+/// <summary>Baseline: the thin network from scratch with stage 3's loss, distilling the wide network (Hinton et al. 2015).</summary>
+public sealed class KdStage : ExperimentStage<DistillStageConfig>
+{
+    public override string Name => "kd";
+    public override string Model => "thin";
+    public override IReadOnlyList<string> StartsFrom => ["wide"];
+    public override bool Pretrained => true;
+    public override IReadOnlyList<ReportRow> Rows => [new("thin: kd", Model, ["wide", Name], 70)];
+    public override DistillStageConfig? Section(ExperimentConfig c) => c.Kd;
+
+    internal override PlannedStage Plan(SeedPlan p, DistillStageConfig kd) =>
+        p.Add(this, Name, kd, "thin+wide", p.Cost(kd.Train, "thin", "wide"), () =>
+        {
+            var teacher = p.Wide();
+            var m = p.Ctx.Build("thin");
+            return (m, () => DistillStage.Run(p.Ctx, Name, m, teacher, kd, p.Cancel));
+        });
+}

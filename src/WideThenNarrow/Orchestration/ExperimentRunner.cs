@@ -1,0 +1,359 @@
+using WideThenNarrow.Config;
+using WideThenNarrow.Data;
+using WideThenNarrow.Method;
+using WideThenNarrow.Method.Stages;
+using WideThenNarrow.Models;
+using WideThenNarrow.Reporting;
+using WideThenNarrow.Training;
+using static TorchSharp.torch;
+
+namespace WideThenNarrow.Orchestration;
+
+/// <summary>
+/// <c>wtn run</c>: every stage and baseline the experiment declares, for every seed, in
+/// runs/EXPERIMENT/seed-S/STAGE/. A stage with stage.json is done and skipped; an interrupted one resumes from its
+/// checkpoints. Then results.json, report.md and the plots are written to runs/EXPERIMENT/.
+/// </summary>
+public sealed class ExperimentRunner
+{
+    readonly ExperimentConfig config;
+    readonly string runsRoot;
+    readonly string dataDir;
+    readonly Device device;
+    readonly IProgress<TrainingProgress>? progress;
+    readonly IProgress<string>? log;
+
+    public ExperimentRunner(ExperimentConfig config, string runsRoot, string dataDir, Device device,
+        IProgress<TrainingProgress>? progress = null, IProgress<string>? log = null)
+    {
+        if (string.IsNullOrWhiteSpace(config.Name) || config.Name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
+            throw new WtnException($"name: '{config.Name}' is not a valid folder name");
+        if (config.Seeds < 1) throw new WtnException($"seeds must be at least 1, got {config.Seeds}");
+        StageCatalogue.Validate(config);
+        this.config = config;
+        this.runsRoot = runsRoot;
+        this.dataDir = dataDir;
+        this.device = device;
+        this.progress = progress;
+        this.log = log;
+    }
+
+    public string ExperimentDir => Path.Combine(runsRoot, config.Name);
+
+    /// <summary>runs/EXPERIMENT/seed-S: one seed's stage folders.</summary>
+    public static string SeedDir(string experimentDir, long seed) => StageCatalogue.SeedDir(experimentDir, seed);
+
+    /// <summary>Every declared stage of the first <paramref name="seeds"/> seeds with its folder: seed after seed, in declared order.</summary>
+    public static IEnumerable<(long Seed, string Stage, string Dir)> StageDirs(ExperimentConfig config, string experimentDir, int seeds) =>
+        StageCatalogue.StageDirs(config, experimentDir, seeds);
+
+    /// <summary>The "wide" entry of an imported network: not a stage of its own, its weights are the file.</summary>
+    static StageSummary Imported(string file) => new() { Stage = "wide", Model = "wide", Weights = Path.GetFullPath(file) };
+
+    /// <summary>The stages <c>wtn run</c> executes for every seed, in order (<see cref="StageCatalogue.Declared"/>).</summary>
+    public static IReadOnlyList<string> DeclaredStages(ExperimentConfig c) => [.. StageCatalogue.Declared(c).Select(s => s.Name)];
+
+    /// <summary>How long a process waits before looking again when every stage left is held by another process or needs one that is.</summary>
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Threads that every process of this run shares (<see cref="ThreadShare"/>): when set, this process takes its
+    /// share among the processes training whenever it starts a stage and every <see cref="ThreadCheckInterval"/> while
+    /// it trains. Null or 0 keeps the thread count it was given (every stage then bit-reproducible); but a
+    /// <see cref="Join"/> left at null takes the budget the running <see cref="Run"/> shares, from its
+    /// <see cref="ThreadBudgetFile"/>.
+    /// </summary>
+    public int? ThreadBudget { get; init; }
+
+    /// <summary>Written by a <see cref="Run"/> with a <see cref="ThreadBudget"/> for the length of the run: the budget, for processes joining it.</summary>
+    public const string ThreadBudgetFile = "thread-budget";
+
+    /// <summary>The thread budget the run now holding <paramref name="experimentDir"/> shares, or null when it shares none.</summary>
+    internal static int? RunThreadBudget(string experimentDir)
+    {
+        try
+        {
+            var path = Path.Combine(experimentDir, ThreadBudgetFile);
+            return File.Exists(path) && int.TryParse(File.ReadAllText(path).Trim(), System.Globalization.CultureInfo.InvariantCulture, out var b) && b > 0 ? b : null;
+        }
+        catch (IOException) { return null; }
+    }
+
+    /// <summary>Least time between two looks at the processes training, during a stage (<see cref="ThreadBudget"/>).</summary>
+    public TimeSpan ThreadCheckInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The record of a running experiment that joining processes check theirs against (the resolved config and the seeds).</summary>
+    public const string RunConfigFile = "run-config.yaml";
+
+    /// <summary>
+    /// Runs <paramref name="seeds"/> seeds (default: the config's) and writes the report. The report is also rewritten
+    /// after every finished stage, with the stages still to come, so a run of days shows its results as they arrive.
+    /// Stages run in declared order (with helpers, the one with the most work ahead first); a stage another process
+    /// holds (<see cref="Join"/>) is left to it, and this process takes the next one whose prerequisites are done, or
+    /// waits. <paramref name="helpers"/> is called once the run's lock is held and its <see cref="RunConfigFile"/>
+    /// written (the moment to start joining processes); the final report is written after they have exited.
+    /// </summary>
+    public ExperimentResult Run(int? seeds = null, CancellationToken cancel = default, Func<IRunHelpers>? helpers = null)
+    {
+        int n = Seeds(seeds);
+        using var runLock = RunLock.Acquire(ExperimentDir);
+        WriteRunConfig(n);
+        if (config.DepthStudy is not null) return DepthStudy.Run(config, n, ExperimentDir, dataDir, device, progress, log, cancel);
+        int? budget = ThreadBudget > 0 ? ThreadBudget : null;
+        var budgetFile = Path.Combine(ExperimentDir, ThreadBudgetFile);
+        if (budget is { } b) WriteAtomically(budgetFile, $"{b}\n");
+        else File.Delete(budgetFile);
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        var team = helpers?.Invoke();
+        bool shared;
+        try { shared = Scheduler.Schedule(n, dataset, costliestFirst: team is not null, budget, cancel); }
+        catch
+        {
+            team?.Stop();
+            throw;
+        }
+        finally { File.Delete(budgetFile); }
+        team?.Finished();
+        // Latency measured while another process trained is contended: measure again for the final report.
+        if (shared || team is not null) costs = null;
+        return WriteReport(n, dataset, replaceFinal: true);
+    }
+
+    /// <summary>
+    /// Helps a <see cref="Run"/> of the same experiment (same config and seeds) that another process is doing: takes
+    /// the stages nobody has started, the one with the most work ahead first, and returns when every stage is done;
+    /// the final report is left to the run. Returns the stages this process ran ("seed S: STAGE").
+    /// </summary>
+    public IReadOnlyList<string> Join(int? seeds = null, CancellationToken cancel = default)
+    {
+        int n = Seeds(seeds);
+        string notRunning = $"{ExperimentDir}: no wtn run is running this experiment; start one (wtn run, optionally --jobs N), then join it";
+        if (!Directory.Exists(ExperimentDir)) throw new WtnException(notRunning);
+        using (var probe = RunLock.TryAcquire(ExperimentDir))
+            if (probe is not null)
+                throw new WtnException(notRunning);
+        var path = Path.Combine(ExperimentDir, RunConfigFile);
+        var theirs = File.Exists(path) ? File.ReadAllText(path) : throw new WtnException($"{path} is missing: the running wtn run is older than --join; stop it and rerun it with --jobs N");
+        if (theirs != RunConfigText(n))
+            throw new WtnException($"{path}: the running experiment has another config or seed count than this one; join with the same file, --set and --seeds");
+        int? budget = ThreadBudget is null ? RunThreadBudget(ExperimentDir) : ThreadBudget > 0 ? ThreadBudget : null;
+        if (ThreadBudget is null && budget is { } b) log?.Report($"threads: sharing the run's budget of {b} (--thread-budget 0 keeps this process's own)");
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        Scheduler.RanHere.Clear();
+        Scheduler.Schedule(n, dataset, costliestFirst: true, budget, cancel);
+        return Scheduler.RanHere.ToList();
+    }
+
+    /// <summary>The seed count to run (default: the config's), checked; and the imported wide network's file.</summary>
+    int Seeds(int? seeds)
+    {
+        int n = SeedCount(seeds);
+        if (config.Wide?.Import is { } file && !File.Exists(file)) throw new WtnException($"wide.import: {file} does not exist");
+        return n;
+    }
+
+    int SeedCount(int? seeds)
+    {
+        int n = seeds ?? config.Seeds;
+        return n >= 1 ? n : throw new WtnException($"--seeds must be at least 1, got {n}");
+    }
+
+    /// <summary>The resolved config with the run's seed count: valid YAML that reproduces the run when given to wtn run.</summary>
+    string RunConfigText(int seeds) => ConfigLoader.ToYaml(config with { Seeds = seeds });
+
+    /// <summary>
+    /// The experiment a run folder (runs/EXPERIMENT) holds, from its <see cref="RunConfigFile"/>: the resolved config
+    /// the last <c>wtn run</c> (or <c>wtn demo</c>) used, so a finished run can be read without its experiment file.
+    /// </summary>
+    public static ExperimentConfig ReadRunConfig(string experimentDir)
+    {
+        var path = Path.Combine(experimentDir, RunConfigFile);
+        if (!File.Exists(path))
+            throw new WtnException($"{experimentDir} is not a run folder of wtn run or wtn demo (it has no {RunConfigFile}); give the experiment file instead");
+        return ConfigLoader.Load<ExperimentConfig>(path);
+    }
+
+    void WriteRunConfig(int seeds) => WriteAtomically(Path.Combine(ExperimentDir, RunConfigFile), RunConfigText(seeds));
+
+    internal static void WriteAtomically(string path, string text) => WriteFailure.Replace(path, tmp => File.WriteAllText(tmp, text));
+
+    /// <summary>
+    /// <c>wtn report</c>: the report of whatever stages have finished, without running anything (and without the run's
+    /// lock: a run may be going on; its files are only read). Refuses stages trained under other settings than the
+    /// config's; costs are measured afresh. The final report a finished run wrote is never replaced: the result is
+    /// returned with <see cref="ExperimentResult.Written"/> false.
+    /// </summary>
+    public ExperimentResult Report(int? seeds = null)
+    {
+        int n = SeedCount(seeds);
+        if (config.DepthStudy is not null) throw new WtnException("depth_study: wtn run rewrites this study's report.md after every finished depth; wtn report reads stage runs only");
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        foreach (var s in Scheduler.Pending(n, dataset, costliestFirst: false, default)) StageScheduler.Verify(s);
+        return WriteReport(n, dataset, replaceFinal: false);
+    }
+
+    /// <summary>
+    /// <c>wtn export</c>: the final weights of <paramref name="stage"/>, finished for <paramref name="seed"/>, as a PyTorch
+    /// state_dict with torchvision / HuggingFace names at <paramref name="outPath"/> (.safetensors or .pth), plus the
+    /// manifest that rebuilds the network (<see cref="ModelExport"/>). Reads the stage folder only: safe during a run.
+    /// </summary>
+    public ExportManifest Export(string stage, long seed, string outPath)
+    {
+        ModelExport.CheckPath(outPath);
+        if (stage == "wide" && config.Wide?.Import is { } imported)
+            throw new WtnException($"--stage wide: the wide network is imported from {imported}, which is a PyTorch state_dict already");
+        var declared = DeclaredStages(config);
+        if (!declared.Contains(stage))
+            throw new WtnException($"--stage: '{stage}' is not a stage of experiment {config.Name}; its stages: {string.Join(", ", declared)}");
+        var seedDir = SeedDir(ExperimentDir, seed);
+        if (!Directory.Exists(seedDir))
+        {
+            var present = SeedsPresent();
+            throw new WtnException($"--seed {seed}: {seedDir} does not exist; " +
+                                   (present.Count > 0 ? $"seeds run so far: {string.Join(", ", present)}" : $"nothing has run yet under {ExperimentDir}"));
+        }
+        var dir = Path.Combine(seedDir, stage);
+        if (!StageSummary.IsDone(dir))
+            throw new WtnException($"--stage {stage}: seed {seed} has not finished it ({dir} has no {StageSummary.FileName}); wtn report shows where it stands");
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        return ExportStage(stage, seed, outPath, dataset);
+    }
+
+    /// <summary>Refuses to use a finished stage trained under other settings than the config's (<see cref="Verify"/>).</summary>
+    void VerifyStage(long seed, string stage, IExperimentDataset dataset) =>
+        StageScheduler.Verify(Scheduler.Plan(new StageContext(config, seed, SeedDir(ExperimentDir, seed), device, dataset, null, log), default).Single(p => p.Name == stage));
+
+    /// <summary>Seeds with a folder under the experiment (seed-S), in order.</summary>
+    List<long> SeedsPresent() => Directory.Exists(ExperimentDir)
+        ? Directory.GetDirectories(ExperimentDir, "seed-*")
+            .Select(d => long.TryParse(Path.GetFileName(d)["seed-".Length..], out var s) ? s : (long?)null)
+            .OfType<long>().Order().ToList()
+        : [];
+
+    /// <summary>One finished stage's export, with the experiment's data already open (its model config and input).</summary>
+    ExportManifest ExportStage(string stage, long seed, string outPath, IExperimentDataset dataset)
+    {
+        var dir = Path.Combine(SeedDir(ExperimentDir, seed), stage);
+        var summary = StageSummary.TryLoad(dir) ?? throw new WtnException($"{dir}: stage {stage} is not done");
+        VerifyStage(seed, stage, dataset);
+        var data = DownstreamStage.IsDownstream(stage) ? ((MaskedLmExperimentDataset)dataset).Downstream() : dataset;
+        var modelConfig = data.ModelConfig(config.Models.Spec(summary.Model), summary.Model);
+        using var model = ModelFactory.Create(modelConfig);
+        summary.LoadWeights(dir, model);
+        var manifest = ModelExport.Write(model, modelConfig, outPath, data.ExportInput(), $"experiment {config.Name}, seed {seed}, stage {stage}",
+            summary.TestTop1, summary.ValTop1);
+        // The file is read back as a user would (manifest, checksum, strict load) and must give the same outputs.
+        using var scope = NewDisposeScope();
+        try
+        {
+            using var back = ModelExport.Load(ModelExport.ManifestPath(outPath));
+            model.eval();
+            var input = data.ExampleInput(2, CPU);
+            using (no_grad())
+                if (!model.call(input).eq(back.call(input)).all().item<bool>())
+                    throw new WtnException($"{outPath}: the network read back from the exported file gives other outputs than stage {stage}'s weights; please report this");
+        }
+        catch
+        {
+            ModelExport.Delete(outPath); // a file that does not give the stage's network back must not stay
+            throw;
+        }
+        return manifest;
+    }
+
+    /// <summary>
+    /// <c>wtn export --stage all</c>: every finished stage of every seed folder under the experiment, each as
+    /// <paramref name="outDir"/>/seed-S-STAGE<paramref name="extension"/> plus its manifest (<see cref="Export"/>).
+    /// </summary>
+    public IReadOnlyList<ExportManifest> ExportAll(string outDir, string extension = ".safetensors")
+    {
+        if (!ModelExport.WeightExtensions.Contains(extension))
+            throw new WtnException($"--format: '{extension.TrimStart('.')}' is not one of {string.Join(", ", ModelExport.WeightExtensions.Select(e => e.TrimStart('.')))}");
+        var done = SeedsPresent().SelectMany(seed => DeclaredStages(config).Select(stage => (seed, stage)))
+            .Where(x => StageSummary.IsDone(Path.Combine(SeedDir(ExperimentDir, x.seed), x.stage))).ToList();
+        if (done.Count == 0)
+            throw new WtnException($"{ExperimentDir}: no stage has finished yet, so there is nothing to export; wtn report shows where the stages stand");
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log); // once for every stage
+        return done.Select(x => ExportStage(x.stage, x.seed, Path.Combine(outDir, $"seed-{x.seed}-{x.stage}{extension}"), dataset)).ToList();
+    }
+
+    /// <summary>Every seed's finished stages, as their stage.json files say (whichever process ran them).</summary>
+    List<IReadOnlyDictionary<string, StageSummary>> Finished(int seeds)
+    {
+        var perSeed = new List<IReadOnlyDictionary<string, StageSummary>>();
+        for (int i = 0; i < seeds; i++)
+        {
+            var seedDir = SeedDir(ExperimentDir, config.SeedBase + i);
+            var done = new Dictionary<string, StageSummary>();
+            if (config.Wide?.Import is { } file) done["wide"] = Imported(file);
+            foreach (var stage in DeclaredStages(config))
+                if (StageSummary.TryLoad(Path.Combine(seedDir, stage)) is { } s) done[stage] = s;
+            perSeed.Add(done);
+        }
+        return perSeed;
+    }
+
+    IReadOnlyDictionary<string, ModelCostRow>? costs;
+    IReadOnlyList<StageWork>? work;
+
+    /// <summary>
+    /// Builds the report and writes it, unless <paramref name="replaceFinal"/> is false and the experiment folder holds
+    /// a final report already (only the run that finished writes one; an interim or a second look never replaces it).
+    /// </summary>
+    ExperimentResult WriteReport(int seeds, IExperimentDataset dataset, bool replaceFinal)
+    {
+        if (costs is null)
+        {
+            // Another process of this run training now slows the latency down: the row says so.
+            bool contended = Scheduler.Training(seeds).Any(p => p != Environment.ProcessId);
+            costs = ModelCost.Measure(config, dataset, device, config.Report.LatencyRepeats)
+                .ToDictionary(kv => kv.Key, kv => kv.Value with { Contended = contended });
+        }
+        work ??= Scheduler.Pending(seeds, dataset, costliestFirst: false, default).Select(StageScheduler.Work).ToList();
+        var status = ExperimentStatus.Read(config, ExperimentDir, seeds);
+        var result = ExperimentResult.Build(config, Finished(seeds), costs, ExperimentDir, dataset) with
+        {
+            Seeds = seeds,
+            Status = status,
+            Left = ExperimentStatus.TimeLeft(status, work, DateTime.UtcNow),
+        };
+        if (!replaceFinal && ExperimentReport.HasFinal(ExperimentDir, seeds)) return result with { Written = false };
+        ExperimentReport.Write(result, ExperimentDir);
+        return result;
+    }
+
+    /// <summary>STAGE/settings.yaml: the settings a stage started under, so a changed config cannot finish it.</summary>
+    public const string StartedSettingsFile = "settings.yaml";
+
+    StageScheduler? scheduler;
+
+    /// <summary>The scheduler of this process (made on first use, once the init properties are set).</summary>
+    StageScheduler Scheduler => scheduler ??= new(config, ExperimentDir, device, progress, log, InterimReport)
+    {
+        PollInterval = PollInterval,
+        ThreadCheckInterval = ThreadCheckInterval,
+    };
+
+    /// <summary>After each stage this process finishes: the report with the stages still to come.</summary>
+    void InterimReport(int seeds, IExperimentDataset dataset)
+    {
+        var interim = WriteReport(seeds, dataset, replaceFinal: false);
+        if (interim.Partial)
+            log?.Report($"interim report: {Path.Combine(ExperimentDir, "report.md")} ({interim.StagesDone} of {interim.Status.Count} stages done" +
+                        (interim.Left is { Wall: { } wall } left ? $"; about {StageStatus.Duration(wall)} of wall time left on the {(left.Processes == 1 ? "process" : $"{left.Processes} processes")} training now" : "") + ")");
+    }
+
+    /// <summary>The order in which this process would try the stages ("seed S: STAGE"), alone or beside others.</summary>
+    internal IReadOnlyList<string> StageOrder(int seeds, bool costliestFirst)
+    {
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        return Scheduler.Pending(seeds, dataset, costliestFirst, default).Select(s => s.ToString()).ToList();
+    }
+
+    /// <summary>Each stage's estimated work (multiply-accumulates over the whole stage), in declared order, for the first seed.</summary>
+    internal IReadOnlyList<(string Stage, double Cost)> StageCosts()
+    {
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        return Scheduler.Pending(1, dataset, costliestFirst: false, default).Select(s => (s.Name, s.Cost)).ToList();
+    }
+}
