@@ -62,6 +62,9 @@ public sealed record ExportManifest
     public string? Source { get; init; }
     public double? TestTop1Last { get; init; }
     public double? TestTop1Best { get; init; }
+    /// <summary>The same network as an ONNX graph for inference (relative to the manifest), when exported as one.</summary>
+    public string? Onnx { get; init; }
+    public string? OnnxSha256 { get; init; }
 
     internal static readonly JsonSerializerOptions Json = new()
     {
