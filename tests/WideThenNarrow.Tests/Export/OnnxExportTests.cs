@@ -11,14 +11,14 @@ namespace WideThenNarrow.Tests.Export;
 public class OnnxExportTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     /// <summary>Real Fashion-MNIST test images, normalised as training does: (N,1,28,28).</summary>
-    static Batch Images(int n)
+    internal static Batch Images(int n)
     {
         using var source = new ImageBatchSource(TestData.FashionMnist, TestData.FashionMnist.Test, ImageLoaderOptions.Evaluation(n));
         return source.Epoch(0, CPU).First();
     }
 
     /// <summary>A few SGD steps in train mode on real images, so the batch norms' running statistics are the data's.</summary>
-    static void Train(StagedModel model, int steps)
+    internal static void Train(StagedModel model, int steps)
     {
         model.train();
         using var source = new ImageBatchSource(TestData.FashionMnist, TestData.FashionMnist.Train, new ImageLoaderOptions { BatchSize = 32, Seed = 1 });
@@ -109,7 +109,7 @@ public class OnnxExportTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     /// <summary>Real held-out text, tokenised and padded as fine-tuning does (rows of different lengths).</summary>
-    static Batch Text(int n, int maxLength)
+    internal static Batch Text(int n, int maxLength)
     {
         var corpus = TokenizedCorpus.Tokenize(TextFixture.Tokenizer, TextFixture.HeldOutTexts);
         var labels = Enumerable.Range(0, corpus.Count).Select(i => i % 2).ToList();
