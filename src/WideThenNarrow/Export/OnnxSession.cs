@@ -18,11 +18,24 @@ public sealed class OnnxSession : IDisposable
     public OnnxSession(string path, int threads)
     {
         if (!File.Exists(path)) throw new WtnException($"ONNX file {path} not found");
-        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = threads, InterOpNumThreads = 1 };
-        try { session = new InferenceSession(path, options); }
-        catch (OnnxRuntimeException e) { throw new WtnException($"ONNX file {path} cannot be loaded by ONNX Runtime: {e.Message.Split('\n')[0]}; export it again", e); }
-        inputNames = [.. session.InputMetadata.Keys];
         Path = path;
+        session = Open(o => new InferenceSession(path, o), threads, path);
+        inputNames = [.. session.InputMetadata.Keys];
+    }
+
+    /// <summary>A graph built in memory (a latency measurement of a network that was never exported).</summary>
+    public OnnxSession(Onnx.ModelProto graph, int threads)
+    {
+        Path = "(in memory)";
+        session = Open(o => new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(graph), o), threads, Path);
+        inputNames = [.. session.InputMetadata.Keys];
+    }
+
+    static InferenceSession Open(Func<SessionOptions, InferenceSession> open, int threads, string path)
+    {
+        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = threads, InterOpNumThreads = 1 };
+        try { return open(options); }
+        catch (OnnxRuntimeException e) { throw new WtnException($"ONNX file {path} cannot be loaded by ONNX Runtime: {e.Message.Split('\n')[0]}; export it again", e); }
     }
 
     public string Path { get; }
@@ -32,6 +45,15 @@ public sealed class OnnxSession : IDisposable
     /// images as "input"; BERT's "input_ids", "attention_mask", "token_type_ids".
     /// </summary>
     public Tensor Run(ModelInput input)
+    {
+        using var prepared = Prepare(input);
+        using var outputs = prepared.Run();
+        var result = outputs[0];
+        return tensor(result.GetTensorDataAsSpan<float>().ToArray(), result.GetTensorTypeAndShape().Shape);
+    }
+
+    /// <summary><paramref name="input"/> copied into ONNX Runtime's values once, to run many times (latency).</summary>
+    public Prepared Prepare(ModelInput input)
     {
         var values = new List<OrtValue>();
         try
@@ -45,12 +67,22 @@ public sealed class OnnxSession : IDisposable
                     "token_type_ids" => Long(input.TokenTypeIds ?? throw new ArgumentException("the graph needs token type ids", nameof(input))),
                     _ => throw new WtnException($"{Path}: unknown graph input '{name}'; export the network again with this wtn"),
                 });
-            using var outputs = session.Run(run, inputNames, values, [session.OutputNames[0]]);
-            var result = outputs[0];
-            var shape = result.GetTensorTypeAndShape().Shape;
-            return tensor(result.GetTensorDataAsSpan<float>().ToArray(), shape);
+            return new Prepared(this, values);
         }
-        finally
+        catch
+        {
+            foreach (var v in values) v.Dispose();
+            throw;
+        }
+    }
+
+    public sealed class Prepared(OnnxSession owner, List<OrtValue> values) : IDisposable
+    {
+        /// <summary>One inference; the caller disposes the outputs.</summary>
+        public IDisposableReadOnlyCollection<OrtValue> Run() =>
+            owner.session.Run(owner.run, owner.inputNames, values, [owner.session.OutputNames[0]]);
+
+        public void Dispose()
         {
             foreach (var v in values) v.Dispose();
         }
