@@ -132,7 +132,11 @@ public static class ModelExport
     {
         var dir = Path.GetDirectoryName(path)!;
         Directory.CreateDirectory(dir);
-        WriteFailure.Replace(path, tmp => Models.Weights.Save(model, tmp), Advice);
+        var architecture = Architecture(model, config);
+        // A safetensors file carries what rebuilds it too, for tools that see the file without its manifest.
+        var metadata = new Dictionary<string, string> { ["wtn_format"] = ExportManifest.CurrentFormat, ["wtn_family"] = model.Family, ["wtn_model"] = JsonSerializer.Serialize(architecture) };
+        if (source is not null) metadata["wtn_source"] = source;
+        WriteFailure.Replace(path, tmp => Models.Weights.Save(model, tmp, metadata), Advice);
 
         if (input.Vocab is { } vocab)
         {
@@ -147,7 +151,7 @@ public static class ModelExport
             Weights = Path.GetFileName(path),
             Sha256 = sha,
             Family = model.Family,
-            Model = Architecture(model, config),
+            Model = architecture,
             Parameters = model.parameters().Sum(p => p.numel()),
             Input = input,
             Source = source,
