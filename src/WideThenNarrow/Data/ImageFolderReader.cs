@@ -29,8 +29,8 @@ public static class ImageFolderReader
         bool gray = true;
         var train = Load(trainDir, classes, ref size, ref gray);
         var test = Load(testDir, classes, ref size, ref gray);
-        return new ImageDataset(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(root))),
-            ToSplit(train, size!.Value, gray), ToSplit(test, size.Value, gray), classes);
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
+        return new ImageDataset(Path.GetFileName(full), ToSplit(train, size!.Value, gray), ToSplit(test, size.Value, gray), classes) { Folder = full };
     }
 
     sealed record Loaded(List<byte[]> Pixels, List<long> Labels);

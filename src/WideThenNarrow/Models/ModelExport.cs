@@ -284,7 +284,7 @@ public static class ModelExport
     public static ExportInput ImageInput(Data.ImageDataset d) => new()
     {
         Kind = "image",
-        Dataset = d.Name,
+        Dataset = d.Folder ?? d.Name, // a dataset read by path is found again from any working folder
         Shape = [d.Channels, d.Height, d.Width],
         Mean = d.Mean,
         Std = d.Std.Select(Data.ImageBatchSource.UsedStd).ToArray(),
