@@ -2,6 +2,7 @@ using WideThenNarrow.Data;
 using WideThenNarrow.Export;
 using WideThenNarrow.Method;
 using WideThenNarrow.Models;
+using WideThenNarrow.Tests.Cli;
 using WideThenNarrow.Config;
 using static TorchSharp.torch;
 
@@ -52,6 +53,22 @@ public class OnnxPipelineTests(Xunit.Abstractions.ITestOutputHelper output)
             var diff = OnnxExport.MaxDifference(model, onnx, batch.Input);
             output.WriteLine($"thin ResNet-20 after the pipeline: max |ORT - TorchSharp| = {diff:G3}");
             Assert.InRange(diff, 0, OnnxExport.Tolerance);
+
+            // The same through the CLI, then both engines timed on the export.
+            var data = Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!;
+            var cli = Path.Combine(runs, "cli", "thin.onnx");
+            var (code, stdout, stderr) = WtnProcess.Run($"--threads 1 --data-dir \"{data}\" export \"{Path.Combine(runs, "onnx-demo")}\" -o \"{cli}\"");
+            Assert.True(code == 0, stderr);
+            Assert.Contains("ONNX Runtime gives TorchSharp's outputs", stdout);
+            Assert.True(File.Exists(Path.ChangeExtension(cli, ".safetensors")) && File.Exists(Path.ChangeExtension(cli, ".json")));
+            (code, _, stderr) = WtnProcess.Run($"export \"{Path.Combine(runs, "onnx-demo")}\" -o \"{cli}\" --format pth");
+            Assert.Equal(2, code);
+            Assert.Contains("--format pth", stderr);
+            (code, stdout, stderr) = WtnProcess.Run($"--threads 1 bench inference \"{Path.ChangeExtension(cli, ".json")}\" --batch 1 --batch 4 --repeats 3 --json");
+            Assert.True(code == 0, stderr);
+            var rows = System.Text.Json.JsonDocument.Parse(stdout).RootElement[0].GetProperty("latencies");
+            Assert.Equal(4, rows.GetArrayLength());
+            Assert.All(rows.EnumerateArray(), r => Assert.True(r.GetProperty("medianMs").GetDouble() > 0));
         }
         finally { Directory.Delete(runs, true); }
     }
