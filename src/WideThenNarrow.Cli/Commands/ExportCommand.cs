@@ -37,7 +37,7 @@ public static class ExportCommand
                 if (parse.GetValue(seed) is not null) throw new WtnException("--seed: --stage all exports every seed's stages; leave --seed out");
                 var all = runner.ExportAll(path, "." + parse.GetValue(format)!.Trim().TrimStart('.').ToLowerInvariant());
                 foreach (var x in all)
-                    Console.WriteLine($"{x.Source}: {x.Weights}, {x.Model["name"]} ({x.Model["widen"]}){(x.TestTop1Last is { } t ? $", test top-1 {(100 * t).ToString("F2", CultureInfo.InvariantCulture)}%" : "")}");
+                    Console.WriteLine($"{x.Source}: {(x.Onnx is { } graph ? $"{graph} + " : "")}{x.Weights}, {x.Model["name"]} ({x.Model["widen"]}){(x.TestTop1Last is { } t ? $", test top-1 {(100 * t).ToString("F2", CultureInfo.InvariantCulture)}%" : "")}");
                 Console.WriteLine($"{all.Count} network(s) in {Path.GetFullPath(path)}, each with its manifest NAME.json, each read back and checked");
                 return Task.FromResult(0);
             }

@@ -146,7 +146,7 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             foreach (var (extra, named) in new[]
             {
                 ("--stage nope -o x.pth", "'nope' is not a stage"), ("--seed 3 -o x.pth", "--seed 3"), ("-o x.json", "--out"),
-                ("--stage all --format onnx -o d", "--format: 'onnx'"),
+                ("--stage all --format tflite -o d", "--format: 'tflite'"),
             })
             {
                 (code, _, stderr) = WtnProcess.Run(Export(extra));
