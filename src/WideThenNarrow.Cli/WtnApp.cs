@@ -24,6 +24,7 @@ public static class WtnApp
         root.Add(ReportCommand.Build(g));
         root.Add(ExportCommand.Build(g));
         root.Add(EvalCommand.Build(g));
+        root.Add(PredictCommand.Build(g));
         return root;
     }
 

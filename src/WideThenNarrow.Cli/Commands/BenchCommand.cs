@@ -1,3 +1,4 @@
+using Spectre.Console;
 using System.CommandLine;
 using System.Text.Json;
 using WideThenNarrow.Data;
@@ -20,34 +21,64 @@ public static class BenchCommand
 
     static Command BuildInference(GlobalOptions g)
     {
-        var manifest = new Argument<string>("manifest") { Description = "An exported network's manifest (wtn export NAME.json)" };
+        var targets = new Argument<string[]>("targets") { Description = "Exported networks' manifests (NAME.json), or an experiment file (YAML): its thin, wide and deeper networks", Arity = ArgumentArity.OneOrMore };
         var batches = new Option<int[]>("--batch") { Description = "Batch sizes (repeatable)", DefaultValueFactory = _ => [1, 64], AllowMultipleArgumentsPerToken = false };
-        var repeats = new Option<int>("--repeats") { Description = "Timed forward passes per batch size (after 3 untimed)", DefaultValueFactory = _ => 50 };
+        var repeats = new Option<int>("--repeats") { Description = "Timed passes per engine and batch size (after 3 untimed), alternated between the engines", DefaultValueFactory = _ => 100 };
         var seq = new Option<int>("--seq") { Description = "Text networks: tokens per example", DefaultValueFactory = _ => 128 };
-        var cmd = new Command("inference", "Milliseconds per eval-mode forward pass of an exported network (bench/inference.sh runs the PyTorch side too)");
-        cmd.Add(manifest);
-        cmd.Add(batches);
-        cmd.Add(repeats);
-        cmd.Add(seq);
+        var json = new Option<bool>("--json") { Description = "Print as JSON" };
+        var cmd = new Command("inference", "Serving latency: milliseconds per eval-mode forward pass in TorchSharp eager mode and in ONNX Runtime, side by side (alternated passes, median and 10th-90th percentiles)");
+        cmd.Add(targets);
         var allowOutside = EvalCommand.AllowOutside();
-        cmd.Add(allowOutside);
+        foreach (var o in new Option[] { batches, repeats, seq, json, allowOutside }) cmd.Add(o);
         cmd.SetAction(g.Handler((parse, ctx, _) =>
         {
-            var path = parse.GetValue(manifest)!;
             int n = parse.GetValue(repeats), t = parse.GetValue(seq);
             if (n < 1 || t < 1) throw new WtnException("bench inference: --repeats and --seq must be positive");
-            var m = ModelExport.Verify(path, parse.GetValue(allowOutside));
-            using var model = ModelExport.Load(path, ctx.Device, parse.GetValue(allowOutside));
-            Func<int, TorchSharp.torch.Device, ModelInput> example = m.Input.Kind == "image"
-                ? (b, d) => new ModelInput(TorchSharp.torch.randn([b, .. m.Input.Shape!.Select(x => (long)x)], device: d))
-                : (b, d) => Method.MaskedLmExperimentDataset.TokenInput(b, t, (int)((System.Text.Json.JsonElement)m.Model["vocab_size"]!).GetInt32(), d);
-            TorchSharp.torch.manual_seed(0);
-            foreach (var b in parse.GetValue(batches)!)
+            var sizes = parse.GetValue(batches)!;
+            if (sizes.FirstOrDefault(b => b < 1) is var bad and not 0) throw new WtnException($"--batch must be positive, got {bad}");
+            if (ctx.Device.type != TorchSharp.DeviceType.CPU) throw new WtnException("bench inference compares CPU runtimes; leave --device out");
+            var results = new List<Serving.InferenceComparison>();
+            foreach (var target in parse.GetValue(targets)!)
             {
-                if (b < 1) throw new WtnException($"--batch must be positive, got {b}");
-                double ms = Reporting.ModelCost.Latency(model, example, b, ctx.Device, n);
-                Console.WriteLine($"torchsharp inference {m.Model["name"]} ({m.Model["widen"]}) batch {b} threads {TorchSharp.torch.get_num_threads()}: median {ms:F3} ms ({n} passes)");
+                TorchSharp.torch.manual_seed(0);
+                if (Path.GetExtension(target).ToLowerInvariant() is ".yaml" or ".yml")
+                {
+                    var config = Config.ConfigLoader.Load<Method.ExperimentConfig>(target);
+                    using var dataset = Method.ExperimentDatasets.Load(config.Data, ctx.DataDir);
+                    foreach (var (key, spec) in Reporting.ModelCost.Networks(config))
+                    {
+                        using var model = ModelFactory.Create(dataset.ModelConfig(spec, key));
+                        results.Add(Serving.InferenceBench.Compare($"{config.Name} {key}: {spec.Name} ({spec.Widen})", model, dataset.ExampleInput, sizes, n));
+                    }
+                    continue;
+                }
+                var m = ModelExport.Verify(target, parse.GetValue(allowOutside));
+                using var exported = ModelExport.Load(target, ctx.Device, parse.GetValue(allowOutside));
+                Func<int, TorchSharp.torch.Device, ModelInput> example = m.Input.Kind == "image"
+                    ? (b, d) => new ModelInput(TorchSharp.torch.randn([b, .. m.Input.Shape!.Select(x => (long)x)], device: d))
+                    : (b, d) => Method.MaskedLmExperimentDataset.TokenInput(b, t, (int)((JsonElement)m.Model["vocab_size"]!).GetInt32(), d);
+                // The export's own graph when it has one, as wtn predict would run it.
+                using var graph = m.Onnx is null ? null : new Export.OnnxSession(Serving.Predictor.OnnxPath(target, m), TorchSharp.torch.get_num_threads());
+                results.Add(Serving.InferenceBench.Compare($"{Path.GetFileName(target)}: {m.Model["name"]} ({m.Model["widen"]})", exported, example, sizes, n, graph));
             }
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(results, JsonOutput.Options));
+                return Task.FromResult(0);
+            }
+            var table = new Table().Border(TableBorder.Rounded)
+                .AddColumns("network", "batch", "TorchSharp eager ms", "ONNX Runtime ms", "ONNX Runtime speed-up");
+            foreach (var c in table.Columns.Skip(1)) c.RightAligned();
+            static string Ms(Serving.EngineLatency l) => $"{l.MedianMs:F3} ({l.P10Ms:F3}-{l.P90Ms:F3})";
+            foreach (var r in results)
+                foreach (var b in sizes)
+                {
+                    var torch = r.Latencies.Single(l => l.Engine == Serving.InferenceBench.Torch && l.Batch == b);
+                    var onnx = r.Latencies.Single(l => l.Engine == Serving.InferenceBench.Onnx && l.Batch == b);
+                    table.AddRow(Markup.Escape(r.Network), b.ToString(System.Globalization.CultureInfo.InvariantCulture), Ms(torch), Ms(onnx), $"{r.Speedup(b):F2}x");
+                }
+            AnsiConsole.Write(table);
+            Console.WriteLine($"median (10th-90th percentile) of {n} passes per engine, alternated, {TorchSharp.torch.get_num_threads()} thread(s) each");
             return Task.FromResult(0);
         }));
         return cmd;

@@ -21,8 +21,8 @@ public static class ExportCommand
             DefaultValueFactory = _ => "finetune",
         };
         var seed = new Option<long?>("--seed") { Description = "Which seed's network (the S of runs/EXPERIMENT/seed-S; default: the file's seed_base)" };
-        var output = new Option<string>("--out", "-o") { Description = "Weights file to write: NAME.safetensors or NAME.pth (torch.save); the manifest goes to NAME.json. With --stage all: a folder", Required = true };
-        var format = new Option<string>("--format") { Description = "With --stage all: safetensors or pth", DefaultValueFactory = _ => "safetensors" };
+        var output = new Option<string>("--out", "-o") { Description = "File to write: NAME.safetensors or NAME.pth (torch.save), or NAME.onnx (an ONNX graph for inference, checked by ONNX Runtime, plus NAME.safetensors); the manifest goes to NAME.json. With --stage all: a folder", Required = true };
+        var format = new Option<string>("--format") { Description = "safetensors, pth or onnx: with --stage all, the files' format; else it must agree with --out's extension", DefaultValueFactory = _ => "safetensors" };
         cmd.Add(stage);
         cmd.Add(seed);
         cmd.Add(output);
@@ -37,17 +37,25 @@ public static class ExportCommand
                 if (parse.GetValue(seed) is not null) throw new WtnException("--seed: --stage all exports every seed's stages; leave --seed out");
                 var all = runner.ExportAll(path, "." + parse.GetValue(format)!.Trim().TrimStart('.').ToLowerInvariant());
                 foreach (var x in all)
-                    Console.WriteLine($"{x.Source}: {x.Weights}, {x.Model["name"]} ({x.Model["widen"]}){(x.TestTop1 is { } t ? $", test top-1 {(100 * t).ToString("F2", CultureInfo.InvariantCulture)}%" : "")}");
+                    Console.WriteLine($"{x.Source}: {(x.Onnx is { } graph ? $"{graph} + " : "")}{x.Weights}, {x.Model["name"]} ({x.Model["widen"]}){(x.TestTop1 is { } t ? $", test top-1 {(100 * t).ToString("F2", CultureInfo.InvariantCulture)}%" : "")}");
                 Console.WriteLine($"{all.Count} network(s) in {Path.GetFullPath(path)}, each with its manifest NAME.json, each read back and checked");
                 return Task.FromResult(0);
             }
+            var fmt = parse.GetResult(format) is { Implicit: false } ? "." + parse.GetValue(format)!.Trim().TrimStart('.').ToLowerInvariant() : null;
+            if (fmt is not null && !Path.GetExtension(path).Equals(fmt, StringComparison.OrdinalIgnoreCase))
+                throw new WtnException($"--format {fmt.TrimStart('.')}: --out '{path}' must then end in {fmt} (the format follows the extension)");
             var m = runner.Export(parse.GetValue(stage)!.Trim(), parse.GetValue(seed) ?? config.SeedBase, path);
+            bool onnx = Export.OnnxExport.IsOnnx(path);
+            var weights = onnx ? Export.OnnxExport.WeightsPath(path) : path;
             var top1 = m.TestTop1 is { } last ? $", test top-1 {(100 * last).ToString("F2", CultureInfo.InvariantCulture)}%" : "";
             Console.WriteLine($"{m.Source}: {m.Model["name"]} ({m.Model["widen"]}), {m.Parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters{top1}");
-            Console.WriteLine($"weights:  {Path.GetFullPath(path)} (sha256 {m.Sha256[..16]}...)");
-            Console.WriteLine($"manifest: {Path.GetFullPath(ModelExport.ManifestPath(path))}");
-            Console.WriteLine("checked: read back through the manifest, the network gives the same outputs bit for bit");
-            Console.WriteLine($"load it: PyTorch `model, manifest = wtn_models.load(\"{ModelExport.ManifestPath(path)}\")` (python/wtn_models.py); .NET `ModelExport.Load(\"{ModelExport.ManifestPath(path)}\")`");
+            if (onnx) Console.WriteLine($"onnx:     {Path.GetFullPath(path)} (opset {Export.OnnxGraph.Opset}, sha256 {m.OnnxSha256![..16]}...)");
+            Console.WriteLine($"weights:  {Path.GetFullPath(weights)} (sha256 {m.Sha256[..16]}...)");
+            Console.WriteLine($"manifest: {Path.GetFullPath(ModelExport.ManifestPath(weights))}");
+            Console.WriteLine("checked: read back through the manifest, the network gives the same outputs bit for bit" +
+                              (onnx ? $"; ONNX Runtime gives TorchSharp's outputs to within {Export.OnnxExport.Tolerance:G1}" : ""));
+            Console.WriteLine($"load it: PyTorch `model, manifest = wtn_models.load(\"{ModelExport.ManifestPath(weights)}\")` (python/wtn_models.py); .NET `ModelExport.Load(\"{ModelExport.ManifestPath(weights)}\")`" +
+                              (onnx ? $"; ONNX Runtime `InferenceSession(\"{path}\")`; wtn predict {ModelExport.ManifestPath(weights)} IMAGE|TEXT" : ""));
             return Task.FromResult(0);
         }));
         return cmd;

@@ -62,6 +62,9 @@ public sealed class ImageDataset : IDisposable
     }
 
     public string Name { get; }
+
+    /// <summary>The absolute folder of a dataset read by path (IDX files, image folders): what an export records so the data is found from anywhere.</summary>
+    public string? Folder { get; init; }
     public ImageSplit Train { get; }
     public ImageSplit Test { get; }
     /// <summary>A validation split the dataset ships (an image folder's val/); null when it is carved from <see cref="Train"/>.</summary>
@@ -89,7 +92,8 @@ public sealed class ImageDataset : IDisposable
 
     /// <summary>
     /// Loads <paramref name="nameOrFolder"/>: fashion-mnist, cifar-10, cifar-100 (fine labels), cifar-100-coarse
-    /// from <paramref name="dataDir"/>, or a folder with train/ and test/ holding one subfolder of images per class.
+    /// from <paramref name="dataDir"/>; or by path a folder of IDX files (<see cref="IdxFolder"/>), or a folder with
+    /// train/ and test/ holding one subfolder of images per class.
     /// </summary>
     public static ImageDataset Load(string nameOrFolder, string dataDir)
     {
@@ -104,8 +108,9 @@ public sealed class ImageDataset : IDisposable
             case "cifar-100-coarse":
                 return CifarReader.Cifar100(Path.Combine(dataDir, "cifar-100"), coarse: true);
         }
+        if (IdxFolder.Is(nameOrFolder)) return IdxFolder.Read(nameOrFolder);
         if (Directory.Exists(nameOrFolder)) return ImageFolderReader.Read(nameOrFolder);
-        throw new WtnException($"unknown image dataset '{nameOrFolder}': expected {string.Join(", ", KnownNames)}, or a folder with train/ and test/ class subfolders");
+        throw new WtnException($"unknown image dataset '{nameOrFolder}': expected {string.Join(", ", KnownNames)}, a folder of IDX files (train-images-idx3-ubyte[.gz] and the three others), or a folder with train/ and test/ class subfolders");
     }
 
     /// <summary>Fashion-MNIST from its four IDX files (gzipped or not) in <paramref name="folder"/>.</summary>

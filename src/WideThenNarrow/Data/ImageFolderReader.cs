@@ -35,8 +35,9 @@ public static class ImageFolderReader
         var test = Load(testDir, classes, ref size, ref gray);
         // An optional val/ is the user's own validation split, used instead of one carved from train/.
         var val = Directory.Exists(valDir) ? Load(valDir, classes, ref size, ref gray) : null;
-        return new ImageDataset(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(root))),
-            ToSplit(train, size!.Value, gray), ToSplit(test, size.Value, gray), classes, val is null ? null : ToSplit(val, size.Value, gray));
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
+        return new ImageDataset(Path.GetFileName(full), ToSplit(train, size!.Value, gray), ToSplit(test, size.Value, gray), classes,
+            val is null ? null : ToSplit(val, size.Value, gray)) { Folder = full };
     }
 
     sealed record Loaded(List<byte[]> Pixels, List<long> Labels);

@@ -81,7 +81,7 @@ public sealed record ExperimentData : IValidatedConfig
     /// batch sizes, subsets); the image keys below are then unused.
     /// </summary>
     public WideThenNarrow.Data.Text.TextDataOptions? Text { get; init; }
-    /// <summary>fashion-mnist, cifar-10, cifar-100, cifar-100-coarse, or a folder with train/ and test/.</summary>
+    /// <summary>fashion-mnist, cifar-10, cifar-100, cifar-100-coarse, or by path a folder of IDX files or with train/ and test/.</summary>
     public string Dataset { get; init; } = "fashion-mnist";
     public int BatchSize { get; init; } = 128;
     /// <summary>0 = the training batch size.</summary>

@@ -63,6 +63,9 @@ public sealed record ExportManifest
     /// <summary>The network's test top-1 (its run's test split, scored once) and its validation top-1.</summary>
     public double? TestTop1 { get; init; }
     public double? ValTop1 { get; init; }
+    /// <summary>The same network as an ONNX graph for inference (relative to the manifest), when exported as one.</summary>
+    public string? Onnx { get; init; }
+    public string? OnnxSha256 { get; init; }
 
     internal static readonly JsonSerializerOptions Json = new()
     {
@@ -134,7 +137,11 @@ public static class ModelExport
     {
         var dir = Path.GetDirectoryName(path)!;
         Directory.CreateDirectory(dir);
-        WriteFailure.Replace(path, tmp => Models.Weights.Save(model, tmp), Advice);
+        var architecture = Architecture(model, config);
+        // A safetensors file carries what rebuilds it too, for tools that see the file without its manifest.
+        var metadata = new Dictionary<string, string> { ["wtn_format"] = ExportManifest.CurrentFormat, ["wtn_family"] = model.Family, ["wtn_model"] = JsonSerializer.Serialize(architecture) };
+        if (source is not null) metadata["wtn_source"] = source;
+        WriteFailure.Replace(path, tmp => Models.Weights.Save(model, tmp, metadata), Advice);
 
         if (input.Vocab is { } vocab)
         {
@@ -149,7 +156,7 @@ public static class ModelExport
             Weights = Path.GetFileName(path),
             Sha256 = sha,
             Family = model.Family,
-            Model = Architecture(model, config),
+            Model = architecture,
             Parameters = model.parameters().Sum(p => p.numel()),
             Input = input,
             Source = source,
@@ -297,7 +304,7 @@ public static class ModelExport
     public static ExportInput ImageInput(Data.ImageDataset d) => new()
     {
         Kind = "image",
-        Dataset = d.Name,
+        Dataset = d.Folder ?? d.Name, // a dataset read by path is found again from any working folder
         Shape = [d.Channels, d.Height, d.Width],
         Mean = d.Mean,
         Std = d.Std.Select(Data.ImageBatchSource.UsedStd).ToArray(),

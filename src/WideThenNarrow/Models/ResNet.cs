@@ -85,6 +85,9 @@ public sealed class ResNet : StagedModel, IMacCounting
     public bool IsCifar => layout == Layout.Cifar;
     public override IReadOnlyList<ImitationPoint> Points => points;
 
+    /// <summary>ImageNet's stem ends in a 3x3 stride-2 max-pool; the CIFAR stem has none.</summary>
+    public Layout StemLayout => layout;
+
     public override IReadOnlyList<nn.Module> BlockModules(int i) => i == 0 ? [conv1, bn1] : [blocks[i - 1]];
     public override IReadOnlyList<nn.Module> HeadModules => [fc];
 

@@ -13,12 +13,19 @@ namespace WideThenNarrow.Models;
 /// </summary>
 public static class Weights
 {
-    /// <summary>Saves the module's state_dict; the format follows the extension (.safetensors, else torch.save).</summary>
-    public static void Save(nn.Module module, string path)
+    /// <summary>
+    /// Saves the module's state_dict; the format follows the extension (.safetensors, with <c>__metadata__</c>
+    /// <c>{"format": "pt"}</c> plus <paramref name="metadata"/>; else torch.save).
+    /// </summary>
+    public static void Save(nn.Module module, string path, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (dir is not null) Directory.CreateDirectory(dir);
-        if (IsSafetensors(path)) module.save_safetensors(path);
+        if (IsSafetensors(path))
+        {
+            module.save_safetensors(path);
+            SafetensorsMetadata.Add(path, metadata);
+        }
         else module.save_py(path);
     }
 

@@ -1,5 +1,6 @@
 using WideThenNarrow.Config;
 using WideThenNarrow.Data;
+using WideThenNarrow.Export;
 using WideThenNarrow.Method;
 using WideThenNarrow.Method.Stages;
 using WideThenNarrow.Models;
@@ -199,7 +200,7 @@ public sealed class ExperimentRunner
     /// </summary>
     public ExportManifest Export(string stage, long seed, string outPath)
     {
-        ModelExport.CheckPath(outPath);
+        if (!OnnxExport.IsOnnx(outPath)) ModelExport.CheckPath(outPath);
         if (stage == "wide" && config.Wide?.Import is { } imported)
             throw new WtnException($"--stage wide: the wide network is imported from {imported}, which is a PyTorch state_dict already");
         var declared = DeclaredStages(config);
@@ -240,22 +241,29 @@ public sealed class ExperimentRunner
         var modelConfig = data.ModelConfig(config.Models.Spec(summary.Model), summary.Model);
         using var model = ModelFactory.Create(modelConfig);
         summary.LoadWeights(dir, model);
-        var manifest = ModelExport.Write(model, modelConfig, outPath, data.ExportInput(), $"experiment {config.Name}, seed {seed}, stage {stage}",
-            summary.TestTop1, summary.ValTop1);
-        // The file is read back as a user would (manifest, checksum, strict load) and must give the same outputs.
+        var source = $"experiment {config.Name}, seed {seed}, stage {stage}";
+        // NAME.onnx comes with NAME.safetensors: the manifest rebuilds the network from the state_dict, and ONNX
+        // Runtime has checked the graph against it before OnnxExport returns.
+        bool onnx = OnnxExport.IsOnnx(outPath);
+        var weightsPath = onnx ? OnnxExport.WeightsPath(outPath) : outPath;
         using var scope = NewDisposeScope();
+        var manifest = onnx
+            ? OnnxExport.Write(model, modelConfig, outPath, data.ExportInput(), data.ExampleInput(2, CPU), source, summary.TestTop1, summary.ValTop1).Manifest
+            : ModelExport.Write(model, modelConfig, outPath, data.ExportInput(), source, summary.TestTop1, summary.ValTop1);
+        // The file is read back as a user would (manifest, checksum, strict load) and must give the same outputs.
         try
         {
-            using var back = ModelExport.Load(ModelExport.ManifestPath(outPath));
+            using var back = ModelExport.Load(ModelExport.ManifestPath(weightsPath));
             model.eval();
             var input = data.ExampleInput(2, CPU);
             using (no_grad())
                 if (!model.call(input).eq(back.call(input)).all().item<bool>())
-                    throw new WtnException($"{outPath}: the network read back from the exported file gives other outputs than stage {stage}'s weights; please report this");
+                    throw new WtnException($"{weightsPath}: the network read back from the exported file gives other outputs than stage {stage}'s weights; please report this");
         }
         catch
         {
-            ModelExport.Delete(outPath); // a file that does not give the stage's network back must not stay
+            ModelExport.Delete(weightsPath); // a file that does not give the stage's network back must not stay
+            if (onnx && File.Exists(outPath)) File.Delete(outPath);
             throw;
         }
         return manifest;
@@ -267,8 +275,8 @@ public sealed class ExperimentRunner
     /// </summary>
     public IReadOnlyList<ExportManifest> ExportAll(string outDir, string extension = ".safetensors")
     {
-        if (!ModelExport.WeightExtensions.Contains(extension))
-            throw new WtnException($"--format: '{extension.TrimStart('.')}' is not one of {string.Join(", ", ModelExport.WeightExtensions.Select(e => e.TrimStart('.')))}");
+        if (!ModelExport.WeightExtensions.Contains(extension) && !OnnxExport.IsOnnx(extension))
+            throw new WtnException($"--format: '{extension.TrimStart('.')}' is not one of {string.Join(", ", ModelExport.WeightExtensions.Append(".onnx").Select(e => e.TrimStart('.')))}");
         var done = SeedsPresent().SelectMany(seed => DeclaredStages(config).Select(stage => (seed, stage)))
             .Where(x => StageSummary.IsDone(Path.Combine(SeedDir(ExperimentDir, x.seed), x.stage))).ToList();
         if (done.Count == 0)

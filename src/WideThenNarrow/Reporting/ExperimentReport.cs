@@ -76,10 +76,11 @@ public static class ExperimentReport
             sb.AppendLine();
             sb.AppendLine("Architectures: " + string.Join("; ", r.Methods.Select(m => $"{m.Model} = {m.Cost.Architecture}").Distinct()) + ".");
             var threads = string.Join(" or ", r.Methods.Select(m => m.Cost.Threads).Distinct().Order());
-            sb.AppendLine($"Latency: median forward pass of the final network in eval mode, on {threads} libtorch thread(s) of this machine." +
+            var engines = string.Join(" or ", r.Methods.Select(m => m.Cost.Engine == Serving.InferenceBench.Onnx ? "ONNX Runtime (its exported graph, as served)" : "TorchSharp eager mode").Distinct());
+            sb.AppendLine($"Latency: median forward pass of the final network in eval mode on {engines}, on {threads} thread(s) of this machine." +
                 (r.Methods.Any(m => m.Cost.Contended) ? " Measured while another wtn process of this run was training, so slower than alone: the run's final report measures it again." : ""));
             sb.AppendLine();
-            sb.AppendLine("Any finished stage's network as PyTorch weights plus a manifest that rebuilds it: `wtn export FOLDER --stage STAGE --seed S -o NAME.safetensors`, FOLDER being this report's folder (`finetune` is the method's thin network).");
+            sb.AppendLine("Any finished stage's network as PyTorch weights plus a manifest that rebuilds it: `wtn export FOLDER --stage STAGE --seed S -o NAME.safetensors` (or `-o NAME.onnx` for an ONNX graph as well), FOLDER being this report's folder (`finetune` is the method's thin network).");
             sb.AppendLine();
             sb.AppendLine("![test accuracy per epoch](accuracy.png)");
         }

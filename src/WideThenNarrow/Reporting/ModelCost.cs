@@ -3,6 +3,7 @@ using System.Diagnostics;
 using WideThenNarrow.Data;
 using WideThenNarrow.Method;
 using WideThenNarrow.Models;
+using WideThenNarrow.Serving;
 using static TorchSharp.torch;
 
 namespace WideThenNarrow.Reporting;
@@ -15,6 +16,12 @@ public sealed record ModelCostRow(string Model, string Architecture, long Parame
 
     /// <summary>Measured while another process of the run was training on this machine (slower than alone).</summary>
     public bool Contended { get; init; }
+
+    /// <summary>
+    /// Which runtime the latencies are of: "onnxruntime" (the network's ONNX graph, as it would be served) or
+    /// "torchsharp" (eager mode; results written before ONNX export existed have no engine and were measured so).
+    /// </summary>
+    public string Engine { get; init; } = Serving.InferenceBench.Torch;
 }
 
 public static class ModelCost
@@ -23,18 +30,25 @@ public static class ModelCost
     public static IReadOnlyDictionary<string, ModelCostRow> Measure(ExperimentConfig config, IExperimentDataset dataset, Device device, int repeats)
     {
         var rows = new Dictionary<string, ModelCostRow>();
-        // The wide network only when a stage built it: models.wide has a default that an experiment without a
-        // 'wide' section (standard baselines only) never uses and need not fit its data.
-        var specs = new List<(string Key, ModelSpec Spec)> { ("thin", config.Models.Thin) };
-        if (config.Wide is not null) specs.Add(("wide", config.Models.Wide));
-        if (config.Models.Deeper is { } d) specs.Add(("deeper", d));
-        foreach (var (key, spec) in specs)
+        foreach (var (key, spec) in Networks(config))
         {
             var model = ModelFactory.Create(dataset.ModelConfig(spec, key)).to(device);
             rows[key] = Of(key, spec.Name + (spec.Widen == "none" ? "" : $" ({spec.Widen})"), model, dataset.ExampleInput, device, repeats);
             model.Dispose();
         }
         return rows;
+    }
+
+    /// <summary>
+    /// The experiment's networks by key: thin; wide only when a stage built it (models.wide has a default that an
+    /// experiment without a 'wide' section never uses and need not fit its data); deeper when declared.
+    /// </summary>
+    public static IReadOnlyList<(string Key, ModelSpec Spec)> Networks(ExperimentConfig config)
+    {
+        var specs = new List<(string Key, ModelSpec Spec)> { ("thin", config.Models.Thin) };
+        if (config.Wide is not null) specs.Add(("wide", config.Models.Wide));
+        if (config.Models.Deeper is { } d) specs.Add(("deeper", d));
+        return specs;
     }
 
     public static ModelCostRow Of(string key, string architecture, StagedModel model, Func<int, Device, ModelInput> example, Device device, int repeats)
@@ -56,9 +70,13 @@ public static class ModelCost
                 macs = total + counting.HeadMacs(points[^1].shape[1..]);
             }
         }
-        return new ModelCostRow(key, architecture, parameters, macs, Latency(model, example, 1, device, repeats), Latency(model, example, 64, device, Math.Max(3, repeats / 4)))
+        // Served networks run on ONNX Runtime (a CPU runtime): the column measures it, unless the model is on a GPU.
+        bool onnx = device.type == DeviceType.CPU;
+        double Measure(int batch, int n) => onnx ? InferenceBench.OnnxLatency(model, example, batch, n) : Latency(model, example, batch, device, n);
+        return new ModelCostRow(key, architecture, parameters, macs, Measure(1, repeats), Measure(64, Math.Max(3, repeats / 4)))
         {
             Threads = get_num_threads(),
+            Engine = onnx ? InferenceBench.Onnx : InferenceBench.Torch,
         };
     }
 

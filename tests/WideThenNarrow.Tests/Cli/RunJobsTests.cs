@@ -45,7 +45,7 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             var report = File.ReadAllText(Path.Combine(dir, "two", "jobs", "report.md"));
             Assert.DoesNotContain("Interim report", report);
             // The helper has exited: the final report's latencies are measured on the run's 2 threads, not on a share.
-            Assert.Contains("on 2 libtorch thread(s) of this machine.\n", report.ReplaceLineEndings("\n")); // and measured alone
+            Assert.Contains("on 2 thread(s) of this machine.\n", report.ReplaceLineEndings("\n")); // and measured alone
 
             clock.Restart();
             (code, stdout, stderr) = WtnProcess.Run(Args(Path.Combine(dir, "one"), 1, ""));
@@ -54,7 +54,7 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Matches(@"│ thin: go wide, then narrow +│ [^\n]*│ wide \S+ +│", stdout);
             // Under the table: the method against the other rows.
             Assert.Matches(@"thin: go wide, then narrow, test top-1 minus: thin: after imitation only [+-]?\d+\.\d\d \((better|worse|tie)\); thin: standard [+-]?\d+\.\d\d \((better|worse|tie)\); ", stdout);
-            Assert.Contains("on 1 libtorch thread(s) of this machine", File.ReadAllText(Path.Combine(dir, "one", "jobs", "report.md")));
+            Assert.Contains("on 1 thread(s) of this machine", File.ReadAllText(Path.Combine(dir, "one", "jobs", "report.md")));
             output.WriteLine($"--jobs 2 {parallel.TotalSeconds:F1} s, one process {clock.Elapsed.TotalSeconds:F1} s");
 
             // One thread per stage in both runs: every stage's final weights are the same bytes.
@@ -147,7 +147,7 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             foreach (var (extra, named) in new[]
             {
                 ("--stage nope -o x.pth", "'nope' is not a stage"), ("--seed 3 -o x.pth", "--seed 3"), ("-o x.json", "--out"),
-                ("--stage all --format onnx -o d", "--format: 'onnx'"),
+                ("--stage all --format tflite -o d", "--format: 'tflite'"),
             })
             {
                 (code, _, stderr) = WtnProcess.Run(Export(extra));
