@@ -120,7 +120,7 @@ public static class RunCommand
     internal static void PrintTable(ExperimentResult r)
     {
         Console.WriteLine();
-        Console.WriteLine($"{r.Experiment}: {r.Dataset}, {r.TrainExamples} train / {r.TestExamples} test examples, {r.Seeds} seed(s)");
+        Console.WriteLine($"{r.Experiment}: {r.Dataset}, {r.TrainExamples} train / {r.ValidationExamples} validation / {r.TestExamples} test examples, {r.Seeds} seed(s)");
         if (r.DepthStudy is { } study)
         {
             PrintDepthStudy(study);
