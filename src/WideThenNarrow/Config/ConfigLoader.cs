@@ -70,15 +70,39 @@ public static class ConfigLoader
         return end >= 0 && text[end..].Trim() == "..." ? text[..end] : text;
     }
 
-    /// <summary>The keys whose values differ, e.g. "optimizer.lr 0.02 -> 0.5"; at most <paramref name="shown"/> named.</summary>
-    public static string Diff(IReadOnlyDictionary<string, string> was, IReadOnlyDictionary<string, string> now, int shown = 4)
-    {
-        var changes = was.Keys.Union(now.Keys).Order(StringComparer.Ordinal)
+    /// <summary>
+    /// The keys whose values differ, e.g. "optimizer.lr 0.02 -> 0.5". With <paramref name="defaultOf"/>, a key that
+    /// <paramref name="was"/> lacks (a setting added to wtn since) is no change while its value is its default.
+    /// </summary>
+    public static List<string> Changes(IReadOnlyDictionary<string, string> was, IReadOnlyDictionary<string, string> now, Func<string, string?>? defaultOf = null) =>
+        [.. was.Keys.Union(now.Keys).Order(StringComparer.Ordinal)
             .Where(k => was.GetValueOrDefault(k) != now.GetValueOrDefault(k))
-            .Select(k => $"{k} {was.GetValueOrDefault(k) ?? "(absent)"} -> {now.GetValueOrDefault(k) ?? "(absent)"}")
-            .ToList();
-        if (changes.Count == 0) return "no key differs";
-        return string.Join(", ", changes.Take(shown)) + (changes.Count > shown ? $" and {changes.Count - shown} more" : "");
+            .Where(k => !(defaultOf is not null && !was.ContainsKey(k) && now.TryGetValue(k, out var v) && defaultOf(k) == v))
+            .Select(k => $"{k} {was.GetValueOrDefault(k) ?? "(absent)"} -> {now.GetValueOrDefault(k) ?? "(absent)"}")];
+
+    /// <summary><see cref="Changes"/> in one line; at most <paramref name="shown"/> named.</summary>
+    public static string Diff(IReadOnlyDictionary<string, string> was, IReadOnlyDictionary<string, string> now, int shown = 4) => Describe(Changes(was, now), shown);
+
+    public static string Describe(IReadOnlyList<string> changes, int shown = 4) =>
+        changes.Count == 0 ? "no key differs"
+            : string.Join(", ", changes.Take(shown)) + (changes.Count > shown ? $" and {changes.Count - shown} more" : "");
+
+    /// <summary>
+    /// The default of a dotted key of <typeparamref name="T"/>, spelt as <see cref="Flatten(object, string)"/> spells
+    /// it (a section left out counts as its record's defaults), or null when <typeparamref name="T"/> has no such key.
+    /// </summary>
+    public static string? DefaultOf<T>(string dottedKey) where T : class, new()
+    {
+        object node = new T();
+        var parts = dottedKey.Split('.');
+        foreach (var part in parts[..^1])
+        {
+            var prop = Settable(node.GetType()).FirstOrDefault(p => KeyOf(p.Name) == part);
+            var type = prop is null ? null : Nullable.GetUnderlyingType(prop.PropertyType) ?? prop.PropertyType;
+            if (prop is null || !IsRecord(type!)) return null;
+            node = prop.GetValue(node) ?? Activator.CreateInstance(type!)!;
+        }
+        return Flatten(node).GetValueOrDefault(parts[^1]);
     }
 
     static SortedDictionary<string, string> Flatten(YamlNode root, string prefix)

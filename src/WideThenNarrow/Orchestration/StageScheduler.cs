@@ -36,16 +36,20 @@ internal sealed class StageScheduler(ExperimentConfig config, string experimentD
     {
         string? diff = null, what = null;
         var path = Path.Combine(s.Dir, ExperimentRunner.StartedSettingsFile);
+        // A setting added to wtn after the stage ran is no change while it keeps its default.
+        static string? Changed(IReadOnlyDictionary<string, string> was, IReadOnlyDictionary<string, string> now) =>
+            ConfigLoader.Changes(was, now, ConfigLoader.DefaultOf<ExperimentConfig>) is { Count: > 0 } changes ? ConfigLoader.Describe(changes) : null;
         if (StageSummary.TryLoad(s.Dir) is { } done)
         {
             if (done.Fingerprint != s.Fingerprint)
-                (what, diff) = ("was trained", done.Settings is null ? "it records none" : ConfigLoader.Diff(done.Settings, s.Settings));
+                (what, diff) = ("was trained", done.Settings is null ? "it records none" : Changed(done.Settings, s.Settings));
         }
         else if (File.Exists(path))
         {
             var started = ConfigLoader.FlattenYaml(File.ReadAllText(path), path);
-            if (StageFingerprint.Hash(started) != s.Fingerprint) (what, diff) = ("was started", ConfigLoader.Diff(started, s.Settings));
+            if (StageFingerprint.Hash(started) != s.Fingerprint) (what, diff) = ("was started", Changed(started, s.Settings));
         }
+        if (diff is null) what = null;
         if (what is not null)
             throw new WtnException($"{s}: {s.Dir} {what} under other settings than the config gives now ({diff}); " +
                                    $"run the new settings under another name (--set name=NEW), or delete {s.Dir} and the stages that start from it to train them again");

@@ -515,6 +515,24 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             var look = Runner(c, runs).Report();
             Assert.False(look.Written);
             Assert.Equal(report, File.ReadAllBytes(Path.Combine(dir, "report.md")));
+
+            // A stage recorded before a setting existed (here: without models.thin.base_width) is reused while the
+            // setting keeps its default, and refused once it does not.
+            var standardDir = Path.Combine(dir, "seed-0", "standard");
+            var old = StageSummary.TryLoad(standardDir)!;
+            var without = new SortedDictionary<string, string>(old.Settings!, StringComparer.Ordinal);
+            Assert.True(without.Remove("models.thin.base_width"));
+            File.WriteAllText(Path.Combine(standardDir, StageSummary.FileName), JsonSerializer.Serialize(
+                old with { Settings = without, Fingerprint = StageFingerprint.Hash(without) }, StageContext.Json));
+            log.Clear();
+            Runner(c, runs, log: log).Run();
+            Assert.Equal(4, log.Count(l => l.Contains("already done")));
+            var narrower = c with { Models = c.Models with { Thin = c.Models.Thin with { BaseWidth = 8 } } };
+            e = Assert.Throws<WtnException>(() => Runner(narrower, runs).Run());
+            Assert.Contains("models.thin.base_width 16 -> 8", e.Message); // imitation, the first stage of the thin network
+            Assert.Equal(["models.thin.base_width (absent) -> 8"],
+                ConfigLoader.Changes(without, ConfigLoader.Flatten(narrower.Models.Thin, "models.thin"), ConfigLoader.DefaultOf<ExperimentConfig>)
+                    .Where(x => x.StartsWith("models.thin.base_width", StringComparison.Ordinal)));
         }
         finally { Directory.Delete(runs, true); }
     }
