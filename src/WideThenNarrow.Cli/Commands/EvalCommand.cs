@@ -58,7 +58,9 @@ public static class EvalCommand
             {
                 var name = parse.GetValue(dataset) ?? m.Input.Dataset
                            ?? throw new WtnException($"{path} does not name the dataset the network was trained on; give --dataset");
-                using var data = ImageDataset.Load(name, ctx.DataDir);
+                // An image folder is read at the network's input size, as it was trained (data.resize) and as wtn predict reads images.
+                int resize = ImageDataset.IsImageFolder(name) && m.Input.Shape is [_, var h, var w] && h == w ? h : 0;
+                using var data = ImageDataset.Load(name, ctx.DataDir, resize);
                 if (m.Input.Shape is { } shape && shape[0] != data.Channels)
                     throw new WtnException($"the network takes {shape[0]}-channel images but {data.Name} has {data.Channels}; give --dataset with {shape[0]}-channel images");
                 // Labels are positions: a dataset whose classes are other names, or in another order, would be scored wrongly.

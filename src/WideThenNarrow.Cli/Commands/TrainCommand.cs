@@ -51,7 +51,7 @@ public static class TrainCommand
     public static TrainingResult Run(TrainConfig cfg, RunContext ctx, string runDir, bool resume, CancellationToken ct)
     {
         if (DatasetCatalog.Find(cfg.Data.Dataset) is { } source) DataCommand.EnsurePresent([source], ctx, ct);
-        using var dataset = ImageDataset.Load(cfg.Data.Dataset, ctx.DataDir);
+        using var dataset = ImageDataset.Load(cfg.Data.Dataset, ctx.DataDir, cfg.Data.Resize);
         if (cfg.Model.Classes != dataset.NumClasses)
             throw new WtnException($"model.classes is {cfg.Model.Classes} but {dataset.Name} has {dataset.NumClasses} classes; set model.classes: {dataset.NumClasses}");
         if (cfg.Model.InputChannels != dataset.Channels && cfg.Model.Name != "mlp")

@@ -146,6 +146,8 @@ public sealed record DataSection : IValidatedConfig
     /// <summary>At most this many validation examples per class (0 = no cap).</summary>
     public int ValPerClass { get; init; }
     public long ValSeed { get; init; }
+    /// <summary>An image folder's images resized to this many pixels square as they are read (0 = as they are).</summary>
+    public int Resize { get; init; }
 
     public Data.ValidationSplit ValidationSplit() => new(ValFraction, ValPerClass, ValSeed);
 

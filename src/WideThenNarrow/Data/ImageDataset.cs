@@ -95,8 +95,10 @@ public sealed class ImageDataset : IDisposable
     /// from <paramref name="dataDir"/>; or by path a folder of IDX files (<see cref="IdxFolder"/>), or a folder with
     /// train/ and test/ holding one subfolder of images per class.
     /// </summary>
-    public static ImageDataset Load(string nameOrFolder, string dataDir)
+    public static ImageDataset Load(string nameOrFolder, string dataDir, int resize = 0)
     {
+        if (resize > 0 && !IsImageFolder(nameOrFolder))
+            throw new WtnException($"data.resize: {nameOrFolder} is not a folder of image files; resizing applies to image folders (train/, test/, optional val/)");
         switch (nameOrFolder.ToLowerInvariant())
         {
             case "fashion-mnist":
@@ -109,9 +111,13 @@ public sealed class ImageDataset : IDisposable
                 return CifarReader.Cifar100(Path.Combine(dataDir, "cifar-100"), coarse: true);
         }
         if (IdxFolder.Is(nameOrFolder)) return IdxFolder.Read(nameOrFolder);
-        if (Directory.Exists(nameOrFolder)) return ImageFolderReader.Read(nameOrFolder);
+        if (Directory.Exists(nameOrFolder)) return ImageFolderReader.Read(nameOrFolder, resize);
         throw new WtnException($"unknown image dataset '{nameOrFolder}': expected {string.Join(", ", KnownNames)}, a folder of IDX files (train-images-idx3-ubyte[.gz] and the three others), or a folder with train/ and test/ class subfolders");
     }
+
+    /// <summary>Whether <paramref name="nameOrFolder"/> names a folder of image files (train/, test/), the kind <c>data.resize</c> applies to.</summary>
+    public static bool IsImageFolder(string nameOrFolder) =>
+        !KnownNames.Contains(nameOrFolder.ToLowerInvariant()) && !IdxFolder.Is(nameOrFolder) && Directory.Exists(nameOrFolder);
 
     /// <summary>Fashion-MNIST from its four IDX files (gzipped or not) in <paramref name="folder"/>.</summary>
     public static ImageDataset FashionMnist(string folder)

@@ -1,5 +1,6 @@
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
+using SixLabors.ImageSharp.Processing;
 using static TorchSharp.torch;
 
 namespace WideThenNarrow.Data;
@@ -14,8 +15,11 @@ public static class ImageFolderReader
 {
     static readonly HashSet<string> Extensions = new(StringComparer.OrdinalIgnoreCase) { ".png", ".jpg", ".jpeg" };
 
-    public static ImageDataset Read(string root)
+    /// <param name="resize">When positive, every image is resized to resize x resize pixels (ImageSharp's default bicubic resampler, as <c>wtn predict</c> resizes) as it is read, so a
+    /// folder of images of mixed sizes becomes one dataset; 0 keeps them as they are (they must then share one size).</param>
+    public static ImageDataset Read(string root, int resize = 0)
     {
+        if (resize < 0) throw new WtnException($"data.resize must be 0 (off) or positive, got {resize}");
         var trainDir = Path.Combine(root, "train");
         var testDir = Path.Combine(root, "test");
         if (!Directory.Exists(trainDir) || !Directory.Exists(testDir))
@@ -29,12 +33,12 @@ public static class ImageFolderReader
             if (unknown.Length > 0) throw new WtnException($"{dir}: class folder '{unknown[0]}' has no counterpart in {trainDir}");
         }
 
-        (int H, int W)? size = null;
+        (int H, int W)? size = resize > 0 ? (resize, resize) : null;
         bool gray = true;
-        var train = Load(trainDir, classes, ref size, ref gray);
-        var test = Load(testDir, classes, ref size, ref gray);
+        var train = Load(trainDir, classes, ref size, ref gray, resize > 0);
+        var test = Load(testDir, classes, ref size, ref gray, resize > 0);
         // An optional val/ is the user's own validation split, used instead of one carved from train/.
-        var val = Directory.Exists(valDir) ? Load(valDir, classes, ref size, ref gray) : null;
+        var val = Directory.Exists(valDir) ? Load(valDir, classes, ref size, ref gray, resize > 0) : null;
         var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
         return new ImageDataset(Path.GetFileName(full), ToSplit(train, size!.Value, gray), ToSplit(test, size.Value, gray), classes,
             val is null ? null : ToSplit(val, size.Value, gray)) { Folder = full };
@@ -42,7 +46,7 @@ public static class ImageFolderReader
 
     sealed record Loaded(List<byte[]> Pixels, List<long> Labels);
 
-    static Loaded Load(string splitDir, string[] classes, ref (int H, int W)? size, ref bool gray)
+    static Loaded Load(string splitDir, string[] classes, ref (int H, int W)? size, ref bool gray, bool resize)
     {
         var loaded = new Loaded([], []);
         for (int c = 0; c < classes.Length; c++)
@@ -62,9 +66,11 @@ public static class ImageFolderReader
                 }
                 using (image)
                 {
+                    if (size is { } target && resize && (image.Height, image.Width) != target)
+                        image.Mutate(x => x.Resize(target.W, target.H));
                     size ??= (image.Height, image.Width);
                     if ((image.Height, image.Width) != size.Value)
-                        throw new WtnException($"{file}: {image.Width}x{image.Height} pixels where the first image is {size.Value.W}x{size.Value.H}; resize the dataset to one size first");
+                        throw new WtnException($"{file}: {image.Width}x{image.Height} pixels where the first image is {size.Value.W}x{size.Value.H}; set data.resize to read them at one size");
                     var hwc = new byte[image.Height * image.Width * 3];
                     image.CopyPixelDataTo(hwc);
                     for (int i = 0; gray && i < hwc.Length; i += 3) gray = hwc[i] == hwc[i + 1] && hwc[i] == hwc[i + 2];

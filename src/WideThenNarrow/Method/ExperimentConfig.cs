@@ -102,6 +102,8 @@ public sealed record ExperimentData : IValidatedConfig
     /// <summary>At most this many validation examples per class (0 = no cap).</summary>
     public int ValPerClass { get; init; }
     public long ValSeed { get; init; }
+    /// <summary>An image folder's images resized to this many pixels square as they are read (0 = as they are).</summary>
+    public int Resize { get; init; }
 
     public ValidationSplit ValidationSplit() => new(ValFraction, ValPerClass, ValSeed);
 

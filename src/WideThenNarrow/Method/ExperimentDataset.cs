@@ -44,7 +44,7 @@ public static class ExperimentDatasets
     public static IExperimentDataset Load(ExperimentData data, string dataDir, IProgress<string>? log = null) =>
         data.Text is { } text
             ? new MaskedLmExperimentDataset(Data.Text.TextExperimentData.Load(dataDir, text, log))
-            : new ImageExperimentDataset(ImageDataset.Load(data.Dataset, dataDir), data);
+            : new ImageExperimentDataset(ImageDataset.Load(data.Dataset, dataDir, data.Resize), data);
 
     /// <summary>
     /// The catalog datasets an experiment reads (<c>wtn data fetch</c> can bring them): the text track's three corpora,

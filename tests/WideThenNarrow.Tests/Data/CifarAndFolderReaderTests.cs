@@ -155,5 +155,18 @@ public sealed class CifarAndFolderReaderTests : IDisposable
         SavePng(Path.Combine(root, "test", "a", "1.png"), 3, 2, (x, y) => new Rgb24(1, 1, 1));
         var e = Assert.Throws<WtnException>(() => ImageDataset.Load(root, _dir));
         Assert.Contains(Path.Combine(root, "test", "a", "1.png"), e.Message);
+        Assert.Contains("data.resize", e.Message);
+
+        // data.resize reads every image at one size: a uniform image stays uniform, the size is the one asked for.
+        SavePng(Path.Combine(root, "val", "a", "1.png"), 5, 7, (x, y) => new Rgb24(90, 90, 90));
+        using var ds = ImageDataset.Load(root, _dir, resize: 4);
+        Assert.Equal(new long[] { 1, 1, 4, 4 }, ds.Train.Images.shape);
+        Assert.Equal(new long[] { 1, 1, 4, 4 }, ds.Test.Images.shape);
+        Assert.Equal(new long[] { 1, 1, 4, 4 }, ds.Validation!.Images.shape);
+        Assert.True(ds.Validation.Images.eq(90).all().item<bool>());
+        Assert.True(ds.Train.Images.eq(1).all().item<bool>());
+        // Only image folders are resized: the catalog's datasets and IDX folders have one size already.
+        var catalog = Assert.Throws<WtnException>(() => ImageDataset.Load("fashion-mnist", _dir, resize: 32));
+        Assert.StartsWith("data.resize: fashion-mnist is not a folder of image files", catalog.Message);
     }
 }
