@@ -44,6 +44,8 @@ public sealed record ExperimentConfig : IValidatedConfig
     public DerivedStageConfig? FinetuneNoKd { get; init; }
     /// <summary>Baseline: the thin network from scratch with stage 3's loss (Hinton et al. 2015).</summary>
     public DistillStageConfig? Kd { get; init; }
+    /// <summary>Ablation: kd from scratch under stage 3's exact recipe (finetune's section), so only the warm start differs from the method.</summary>
+    public DerivedStageConfig? KdFinetuneRecipe { get; init; }
     /// <summary>Baseline: FitNets hint stage, then kd (Romero et al. 2015).</summary>
     public FitNetsStageConfig? Fitnets { get; init; }
     /// <summary>Baseline: the deeper thin network (models.deeper), standard recipe.</summary>

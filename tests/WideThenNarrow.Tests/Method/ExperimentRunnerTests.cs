@@ -543,16 +543,23 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
         var runs = TestData.NewTempFolder("compute");
         try
         {
-            var c = Tiny("compute", baselines: false) with { FinetuneNoKd = new(), StandardMatched = new StandardStageConfig { Train = Budget(epochs: 1) } };
+            var c = Tiny("compute", baselines: false) with { FinetuneNoKd = new(), KdFinetuneRecipe = new(), StandardMatched = new StandardStageConfig { Train = Budget(epochs: 1) } };
             // The empty section survives the round trip through YAML (run-config.yaml).
             Assert.NotNull(ConfigLoader.Parse<ExperimentConfig>(ConfigLoader.ToYaml(c), "test").FinetuneNoKd);
-            Assert.Equal(["wide", "imitation", "finetune", "finetune_no_kd", "standard", "standard_matched"], ExperimentRunner.DeclaredStages(c));
+            Assert.NotNull(ConfigLoader.Parse<ExperimentConfig>(ConfigLoader.ToYaml(c), "test").KdFinetuneRecipe);
+            Assert.Equal(["wide", "imitation", "finetune", "finetune_no_kd", "standard", "standard_matched", "kd_finetune_recipe"], ExperimentRunner.DeclaredStages(c));
             var r = Runner(c, runs).Run();
             var seed = r.PerSeed[0];
             Assert.All(seed.Values, s => Assert.True(s.TrainMacs > 0, s.Stage));
             // Stage 3 without kd: the fine-tuning recipe with a = 0, so no teacher forward: cheaper than with kd.
             Assert.Equal("0", seed["finetune_no_kd"].Settings!["finetune.alpha"]);
             Assert.True(seed["finetune_no_kd"].TrainMacs < seed["finetune"].TrainMacs);
+            // kd under stage 3's exact recipe: finetune's settings and passes (thin trained, wide forward), from scratch.
+            Assert.Equal(seed["finetune"].Settings!["finetune.alpha"], seed["kd_finetune_recipe"].Settings!["finetune.alpha"]);
+            Assert.Equal(seed["finetune"].Settings!["finetune.train.optimizer.lr"], seed["kd_finetune_recipe"].Settings!["finetune.train.optimizer.lr"]);
+            Assert.False(seed["kd_finetune_recipe"].Settings!.ContainsKey("imitation.input"));
+            Assert.Equal(seed["finetune"].TrainMacs!.Value, seed["kd_finetune_recipe"].TrainMacs!.Value, 6);
+            Assert.Contains(r.Methods, m => m.Method == "thin: kd, stage 3's recipe");
             // The matched arm's epochs come from stages 2 + 3's compute, whatever epochs its section gave.
             double methodMacs = seed["imitation"].TrainMacs!.Value + seed["finetune"].TrainMacs!.Value;
             int epochs = int.Parse(seed["standard_matched"].Settings!["standard_matched.train.epochs"]);

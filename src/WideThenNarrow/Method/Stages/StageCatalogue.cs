@@ -18,6 +18,7 @@ public static class StageCatalogue
         new StandardStage("standard_long", c => c.StandardLong, "thin: standard, long budget", 60),
         new StandardMatchedStage(),
         new KdStage(),
+        new KdFinetuneRecipeStage(),
         new FitNetsStage(),
         new DeeperStage(),
     ];

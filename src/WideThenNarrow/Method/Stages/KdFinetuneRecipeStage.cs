@@ -1,0 +1,31 @@
+namespace WideThenNarrow.Method.Stages;
+
+/// <summary>
+/// Ablation: kd from scratch under stage 3's exact recipe (its alpha, temperature, optimizer, schedule and epochs), so
+/// that the only difference from the method is the warm start: imitation's share at the same fine-tuning compute.
+/// </summary>
+public sealed class KdFinetuneRecipeStage : ExperimentStage<DerivedStageConfig>
+{
+    public override string Name => "kd_finetune_recipe";
+    public override string Model => "thin";
+    public override IReadOnlyList<string> StartsFrom => ["wide"];
+    public override bool Pretrained => true;
+    public override IReadOnlyList<ReportRow> Rows => [new("thin: kd, stage 3's recipe", Model, ["wide", Name], 75)];
+    public override DerivedStageConfig? Section(ExperimentConfig c) => c.KdFinetuneRecipe;
+    public override bool IsDeclared(ExperimentConfig c) => c is { Finetune: not null, KdFinetuneRecipe: not null };
+
+    public override string? Invalid(ExperimentConfig c) => c is { KdFinetuneRecipe: not null, Finetune: null }
+        ? "kd_finetune_recipe takes its recipe from stage 3: add a 'finetune' section" : null;
+
+    /// <summary>Its settings are finetune's: the recipe it shares with the method is what it is compared under.</summary>
+    internal override PlannedStage Plan(SeedPlan p, DerivedStageConfig _)
+    {
+        var recipe = p.Config.Finetune!;
+        return p.Add(this, "finetune", recipe, "thin+wide", p.Cost(recipe.Train, "thin", "wide"), () =>
+        {
+            var teacher = p.Wide();
+            var m = p.Ctx.Build("thin");
+            return (m, () => DistillStage.Run(p.Ctx, Name, m, teacher, recipe, p.Cancel));
+        });
+    }
+}
