@@ -27,9 +27,19 @@ public static class RunCommand
         {
             Description = "With --jobs or --join: the threads all processes of the run share. A process takes its share among those training when it starts a stage and every 30 s, so one with nothing left to start lends its threads to the others. Default with --jobs: --threads; with --join: the budget of the run it joins, if it shares one; 0 keeps the fixed split (every stage bit-reproducible)",
         };
+        var only = new Option<string?>("--only")
+        {
+            Description = "Run one stage of one seed and nothing else, e.g. --only seed-0/kd (what a wtn submit job runs): skipped when done, refused while a stage it starts from is not; no report",
+        };
+        var unit = new Option<int?>("--unit")
+        {
+            Description = "With --only seed-S/imitation (input: teacher): train only unit K of stage 2 (a job array's task); the stage run without --unit then assembles the units",
+        };
         cmd.Add(jobs);
         cmd.Add(join);
         cmd.Add(budget);
+        cmd.Add(only);
+        cmd.Add(unit);
         cmd.SetAction(g.Handler((parse, ctx, ct) =>
         {
             var config = o.Load(parse);
@@ -42,6 +52,14 @@ public static class RunCommand
             if (threadBudget > Environment.ProcessorCount)
                 throw new WtnException($"--thread-budget {threadBudget} is more than the {Environment.ProcessorCount} cores of this machine; give at most {Environment.ProcessorCount}");
             DataCommand.EnsurePresent(ExperimentDatasets.Sources(config.Data), ctx, ct);
+            if (parse.GetValue(only) is { } one)
+            {
+                if (n > 1 || parse.GetValue(join) || threadBudget is not null)
+                    throw new WtnException("--only runs one stage in this process: leave out --jobs, --join and --thread-budget");
+                RunOnly(config, one, parse.GetValue(unit), runsDir, ctx, ct);
+                return Task.FromResult(0);
+            }
+            if (parse.GetValue(unit) is not null) throw new WtnException("--unit needs --only seed-S/imitation");
             if (parse.GetValue(join))
             {
                 if (n > 1) throw new WtnException("--join and --jobs exclude each other: a joining process is one job of the run it joins");
@@ -79,6 +97,15 @@ public static class RunCommand
             return runner.Join(seeds, cts.Token);
         });
         Console.WriteLine($"joined {dir}: every stage is done; this process ran {(ran.Count == 0 ? "none" : string.Join(", ", ran))}");
+    }
+
+    /// <summary>wtn run --only: one stage (or one unit of stage 2) of one seed, with live progress.</summary>
+    static void RunOnly(ExperimentConfig config, string only, int? unit, string runsDir, RunContext ctx, CancellationToken ct)
+    {
+        var log = new LineLog();
+        var done = new ProgressRenderer(RunContext.Interactive).Run(sink =>
+            new ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device, sink, log).RunOnly(only, unit, ct));
+        Console.WriteLine(done);
     }
 
     internal static Option<string> RunsDirOption() => new("--runs-dir")

@@ -145,6 +145,100 @@ public sealed class ExperimentRunner
         return Scheduler.RanHere.ToList();
     }
 
+    /// <summary>
+    /// <c>wtn run --only seed-S/STAGE [--unit K]</c>: that stage of that seed alone (or one unit of it), against the
+    /// shared run folder, without the run's lock: a Slurm job of <c>wtn submit</c>, beside the jobs of other stages.
+    /// Skips a finished stage; refuses one whose prerequisites are not done. Returns what it did.
+    /// </summary>
+    public string RunOnly(string only, int? unit = null, CancellationToken cancel = default)
+    {
+        var (seed, stage) = ParseOnly(only);
+        if (config.Wide?.Import is { } file && !File.Exists(file)) throw new WtnException($"wide.import: {file} does not exist");
+        if (config.DepthStudy is not null) throw new WtnException("--only: a depth_study runs as a whole; leave --only out");
+        Directory.CreateDirectory(ExperimentDir);
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        return Scheduler.RunOne(seed, stage, unit, dataset, cancel);
+    }
+
+    /// <summary>Training multiply-accumulates per second and thread assumed for a stage of a kind nothing has measured: low, as a time limit must be.</summary>
+    public const double DefaultMacsPerSecondPerThread = 2e9;
+
+    /// <summary>
+    /// <c>wtn submit</c>'s view of the experiment: every declared stage of every seed, in order, with what it starts
+    /// from, its units that can run apart, whether it is done, and the resources to ask for on <paramref name="threads"/>
+    /// threads. The time is the stage's estimated work at the pace measured in the run folder for its kind (else the
+    /// median measured pace, else <see cref="DefaultMacsPerSecondPerThread"/>), with a margin
+    /// (<see cref="SlurmSubmission.TimeLimit"/>). Memory is estimated: weights, gradients and optimiser state of its
+    /// networks, their activations for one batch, and 2 GB for the runtime and the data, times 2.
+    /// </summary>
+    public IReadOnlyList<StageJobSpec> Graph(int? seeds, int threads)
+    {
+        int n = Seeds(seeds);
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        var plan = Scheduler.Pending(n, dataset, costliestFirst: false, default);
+        foreach (var s in plan) StageScheduler.Verify(s);
+        var paces = Paces.Of(ExperimentStatus.Read(config, ExperimentDir, n), [.. plan.Select(StageScheduler.Work)]);
+        var memory = new Dictionary<string, long>();
+        return plan.Select(s =>
+        {
+            double? pace = paces.OfKind(s.Kind) ?? paces.Median;
+            double seconds = pace is { } p ? s.Cost * p : s.Cost * s.Ctx.TrainData.BatchSize / (DefaultMacsPerSecondPerThread * threads);
+            if (!memory.TryGetValue(s.Name, out var mb)) memory[s.Name] = mb = MemoryMb(s.Name, dataset, s.Ctx.TrainData.BatchSize);
+            var unitsDone = Enumerable.Range(0, s.Units).Where(k => File.Exists(Path.Combine(s.Dir, $"block-{k:D2}", "block.json"))).ToHashSet();
+            return new StageJobSpec(s.Ctx.Seed, s.Name, s.Needs, s.Units, s.Done)
+            {
+                Time = SlurmSubmission.TimeLimit(seconds, pace is not null),
+                UnitTime = s.Units > 0 ? SlurmSubmission.TimeLimit(seconds / s.Units, pace is not null) : TimeSpan.Zero,
+                MemoryMb = mb,
+                Measured = pace is not null,
+                UnitsDone = unitsDone,
+            };
+        }).ToList();
+    }
+
+    long MemoryMb(string stage, IExperimentDataset dataset, int batch)
+    {
+        double bytes = 0;
+        foreach (var m in StageCatalogue.All.First(x => x.Name == stage).Networks)
+        {
+            var size = ModelSummary.Of(dataset.ModelConfig(config.Models.Spec(m), m));
+            bytes += 4.0 * 4 * size.Parameters + 3.0 * 4 * batch * size.Blocks.Sum(b => b.Shape.Aggregate(1.0, (a, d) => a * d));
+        }
+        double mb = 2 * (2048 + bytes / (1 << 20));
+        return (long)Math.Ceiling(mb / 256) * 256;
+    }
+
+    /// <summary>
+    /// <c>wtn submit</c>: the stages not done as Slurm jobs (<see cref="SlurmSubmission"/>), skipping finished stages
+    /// and those whose job is still queued or running. With <paramref name="dryRun"/> nothing is submitted: the jobs
+    /// are returned with their scripts, dependencies named by job name.
+    /// </summary>
+    public (IReadOnlyList<SlurmSubmission.Job> Jobs, IReadOnlyList<SlurmRecord> Submitted) Submit(int? seeds, SlurmSettings settings, ISlurm slurm, bool dryRun)
+    {
+        int n = Seeds(seeds);
+        var graph = Graph(n, settings.Threads);
+        var submission = new SlurmSubmission(ExperimentDir, config.Name, n, settings);
+        var live = dryRun ? [] : SlurmSubmission.Latest(ExperimentDir, slurm)
+            .Where(kv => SlurmSubmission.Live(kv.Value.State)).ToDictionary(kv => kv.Key, kv => kv.Value.Record.JobId);
+        var jobs = submission.Plan(graph, live);
+        if (dryRun || jobs.Count == 0) return (jobs, []);
+        Directory.CreateDirectory(ExperimentDir);
+        return (jobs, submission.Submit(jobs, slurm, RunConfigText(n)));
+    }
+
+    /// <summary>"seed-S/STAGE" checked against the experiment's stages.</summary>
+    public (long Seed, string Stage) ParseOnly(string only)
+    {
+        var parts = only.Split('/');
+        var declared = DeclaredStages(config);
+        if (parts.Length != 2 || !parts[0].StartsWith("seed-", StringComparison.Ordinal)
+            || !long.TryParse(parts[0]["seed-".Length..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seed))
+            throw new WtnException($"--only: '{only}' is not seed-S/STAGE (e.g. seed-{config.SeedBase}/{declared.FirstOrDefault() ?? "wide"})");
+        if (!declared.Contains(parts[1]))
+            throw new WtnException($"--only: '{parts[1]}' is not a stage of experiment {config.Name}; its stages: {string.Join(", ", declared)}");
+        return (seed, parts[1]);
+    }
+
     /// <summary>The seed count to run (default: the config's), checked; and the imported wide network's file.</summary>
     int Seeds(int? seeds)
     {

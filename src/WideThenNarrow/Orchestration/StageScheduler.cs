@@ -116,6 +116,39 @@ internal sealed class StageScheduler(ExperimentConfig config, string experimentD
         return shared;
     }
 
+    /// <summary>
+    /// One stage of one seed in this process and nothing else (<c>wtn run --only</c>, a Slurm job), or with
+    /// <paramref name="unit"/> one unit of a stage whose units train on their own (<see cref="PlannedStage.Units"/>, a
+    /// job array's task). No interim report: other processes may be running other stages of the run. Returns what it did.
+    /// </summary>
+    public string RunOne(long seed, string stage, int? unit, IExperimentDataset dataset, CancellationToken cancel)
+    {
+        var ctx = new StageContext(config, seed, StageCatalogue.SeedDir(experimentDir, seed), device, dataset, progress, log);
+        var s = Plan(ctx, cancel).Single(p => p.Name == stage);
+        Verify(s);
+        if (s.Done) return $"{s} already done";
+        var missing = s.Needs.Where(n => !StageSummary.IsDone(ctx.StageDir(n))).ToList();
+        if (missing.Count > 0)
+            throw new WtnException($"--only seed-{seed}/{stage}: it starts from {string.Join(", ", missing)}, which {(missing.Count == 1 ? "is" : "are")} not done; run {(missing.Count == 1 ? "that stage" : "those stages")} first");
+        Directory.CreateDirectory(s.Dir);
+        var started = Path.Combine(s.Dir, ExperimentRunner.StartedSettingsFile);
+        if (!File.Exists(started)) ExperimentRunner.WriteAtomically(started, ConfigLoader.FlatToYaml(s.Settings));
+        if (unit is { } k)
+        {
+            if (s.Units == 0)
+                throw new WtnException($"--unit: {s} does not train in separate units (only imitation with input: teacher and wide_cache_mb: 0 does); leave --unit out");
+            if (k < 0 || k >= s.Units) throw new WtnException($"--unit {k}: {s} has units 0 to {s.Units - 1}");
+            var (model, run) = s.PrepareUnit!(k);
+            using (model) run();
+            return $"{s}: unit {k} done";
+        }
+        using var stageLock = RunLock.TryAcquire(s.Dir)
+            ?? throw new WtnException($"{s.Dir}: another process holds this stage ({RunLock.Holder(s.Dir)}); wait for it or stop it");
+        if (s.Done) return $"{s} done by another process";
+        Execute(s, 1, dataset, report: false);
+        return $"{s} done";
+    }
+
     /// <summary>The live processes on this machine holding a stage lock of this run: the ones training.</summary>
     public IEnumerable<int> Training(int seeds)
     {
@@ -160,7 +193,7 @@ internal sealed class StageScheduler(ExperimentConfig config, string experimentD
     public static StageWork Work(PlannedStage s) => new(s.Ctx.Seed, s.Name, s.Cost, s.TrainCost, s.Kind) { Needs = s.Needs };
 
     /// <summary>Runs one stage (this process holds its lock), saves its weights and summary, and calls back (the interim report).</summary>
-    void Execute(PlannedStage s, int seeds, IExperimentDataset dataset)
+    void Execute(PlannedStage s, int seeds, IExperimentDataset dataset, bool report = true)
     {
         share?.Rebalance(raise: false);
         Directory.CreateDirectory(s.Dir);
@@ -187,7 +220,7 @@ internal sealed class StageScheduler(ExperimentConfig config, string experimentD
             log?.Report($"{s} done in {summary.WallSeconds:F0} s" + (summary.ValTop1 is { } v ? $", validation top-1 {100 * v:F2}%" : "") +
                         (summary.TestTop1 is { } t ? $", test top-1 {100 * t:F2}%" : ""));
         }
-        afterStage(seeds, dataset);
+        if (report) afterStage(seeds, dataset);
     }
 
     /// <summary>One seed's stages in declared order (<see cref="SeedPlan"/>).</summary>

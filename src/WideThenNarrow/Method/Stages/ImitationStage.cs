@@ -32,7 +32,17 @@ public sealed class ImitationStage : ExperimentStage<ImitationStageConfig>
             var teacher = p.Wide();
             var thin = p.Ctx.Build("thin");
             return (thin, () => Run(p.Ctx, thin, teacher, im, p.Cancel));
-        }) with { TrainCost = null };
+        }) with
+        {
+            TrainCost = null,
+            Units = UnitsIndependent(im) ? UnitCount(p, im) : 0,
+            PrepareUnit = k =>
+            {
+                var teacher = p.Wide();
+                var thin = p.Ctx.Build("thin");
+                return (thin, () => RunUnit(p.Ctx, thin, teacher, im, k, p.Cancel));
+            },
+        };
 
     /// <summary>
     /// Per unit's run: each step runs the wide network up to the unit's point (taken as the same share of its blocks'
@@ -62,56 +72,134 @@ public sealed class ImitationStage : ExperimentStage<ImitationStageConfig>
         return steps * perStep;
     }
 
-    public static StageSummary Run(StageContext ctx, StagedModel thin, StagedModel wide, ImitationStageConfig c, CancellationToken cancel)
+    /// <summary>
+    /// Whether the units can run as separate processes (a Slurm job array), each from the fresh thin network, with the
+    /// result of one process: with teacher input a unit reads only the wide network and trains only its own blocks
+    /// (and adapters), so no unit sees another's weights. Student input chains them; the wide activation cache is
+    /// filled by the first unit for the others.
+    /// </summary>
+    public static bool UnitsIndependent(ImitationStageConfig c) => c.Input == ImitationInput.Teacher && c.WideCacheMb == 0;
+
+    /// <summary>The number of units the thin network imitates in (blocks, or stages of blocks), from its sizes alone.</summary>
+    internal static int UnitCount(SeedPlan p, ImitationStageConfig c) =>
+        LayerwiseImitation.Group(p.Size("thin").Blocks.Select(b => b.Name).ToList(), c.Unit).Count;
+
+    /// <summary>The stage's state while its units train: the thin network with its adapters, the wide network, the plan.</summary>
+    sealed class Units
     {
-        const string stage = "imitation";
-        var dir = ctx.StageDir(stage);
-        var cacheDir = Path.Combine(dir, "wide-cache");
-        var cache = c.WideCacheMb > 0 ? new DiskCachedWideActivations(wide, cacheDir, c.WideCacheMb * (1L << 20)) : null;
+        public required StageContext Ctx { get; init; }
+        public required LayerwiseImitation Li { get; init; }
+        public required Dictionary<string, nn.Module> Modules { get; init; }
+        public required ImitationStageConfig Config { get; init; }
+        public string Dir => Ctx.StageDir("imitation");
+        public string RunDir(int k) => Path.Combine(Dir, $"block-{k:D2}");
+    }
+
+    static Units Start(StageContext ctx, StagedModel thin, StagedModel wide, ImitationStageConfig c, IWideActivationSource? cache = null)
+    {
         var li = new LayerwiseImitation(thin, wide, c, cache);
         li.Adapters.to(ctx.Device);
-        var modules = new Dictionary<string, nn.Module> { ["model"] = thin, ["adapters"] = li.Adapters };
         // A head tied to a block (masked-LM decoder = word embeddings) is seeded from the wide network before block 0
         // trains; a resumed run then restores the blocks' own checkpoints over it.
         if (c.CopyHead && HeadTransfer.CopyTiedIfShapesMatch(wide, thin) is > 0 and var tied)
             ctx.Log?.Report($"imitation: {tied} head tensor(s) tied to a block copied from the wide network before imitation");
-        var blocks = new List<BlockSummary>();
-        TrainingResult? previous = null;
+        return new Units { Ctx = ctx, Li = li, Modules = new() { ["model"] = thin, ["adapters"] = li.Adapters }, Config = c };
+    }
+
+    /// <summary>Trains unit <paramref name="k"/> (resuming its own run) and writes its block.json.</summary>
+    static BlockSummary TrainUnit(Units u, int k, CancellationToken cancel)
+    {
+        var (ctx, li, runDir) = (u.Ctx, u.Li, u.RunDir(k));
+        var b = li.Unit(k);
+        var r = ctx.Train($"imitate {k + 1}/{li.UnitCount}", runDir, u.Modules, b.Groups, b.Objective, u.Config.Train, evaluate: false, evalOnly: [li.Wide], cancel: cancel);
+        var steps = MetricsLog.ReadAll(Path.Combine(runDir, "metrics.jsonl")).Where(m => m.Kind == "step").Select(m => m.TrainLoss).ToList();
+        // First and last logged windows of steps show what the block's run achieved (an epoch may be longer than the run).
+        var epochLoss = r.Last?.TrainLoss ?? double.NaN;
+        var summary = new BlockSummary(k, b.PointName, li.Map[li.Units[k].Last], steps.Count > 0 ? steps[0] : epochLoss,
+            steps.Count > 0 ? steps[^1] : epochLoss, r.WallTime.TotalSeconds, steps);
+        WriteFailure.Replace(Path.Combine(runDir, "block.json"), tmp => File.WriteAllText(tmp, JsonSerializer.Serialize(summary, StageContext.Json)),
+            "free space on that disk and run the same command again (the block's last checkpoint is kept)");
+        return summary;
+    }
+
+    /// <summary>
+    /// One unit of a stage whose units are independent (<see cref="UnitsIndependent"/>), on its own: a task of a Slurm
+    /// job array. The stage itself (<see cref="Run"/>) then finds the unit done and takes its weights from its checkpoint.
+    /// </summary>
+    public static BlockSummary RunUnit(StageContext ctx, StagedModel thin, StagedModel wide, ImitationStageConfig c, int k, CancellationToken cancel)
+    {
+        if (!UnitsIndependent(c))
+            throw new WtnException("imitation: units run on their own only with input: teacher and wide_cache_mb: 0 (otherwise each unit needs the ones before it); run the whole stage");
+        var u = Start(ctx, thin, wide, c);
+        if (k < 0 || k >= u.Li.UnitCount) throw new WtnException($"--unit {k}: stage 2 of this experiment has units 0 to {u.Li.UnitCount - 1}");
+        return ReadBlock(Path.Combine(u.RunDir(k), "block.json"), ctx.Log) ?? TrainUnit(u, k, cancel);
+    }
+
+    /// <summary>
+    /// Independent units: each unit's blocks (parameters and buffers, with its adapters) from the last checkpoint of its
+    /// own run, whichever process trained it. The rest of the thin network (the head, untouched by any unit) is the
+    /// same in every checkpoint.
+    /// </summary>
+    static void Assemble(Units u)
+    {
+        var li = u.Li;
+        var saved = new List<(Tensor Into, Tensor Value)>();
         for (int k = 0; k < li.UnitCount; k++)
         {
-            var runDir = Path.Combine(dir, $"block-{k:D2}");
-            var done = Path.Combine(runDir, "block.json");
-            if (ReadBlock(done, ctx.Log) is { } finished)
+            var ckpt = Trainer.LatestCheckpoint(u.RunDir(k))
+                       ?? throw new WtnException($"{u.RunDir(k)}: block {k} is marked done but has no checkpoint; delete that folder to rerun the block");
+            Trainer.LoadModules(ckpt, u.Modules);
+            var r = li.Units[k];
+            var own = Enumerable.Range(r.First, r.Count).SelectMany(j => li.Thin.BlockModules(j))
+                .SelectMany(m => m.parameters().Cast<Tensor>().Concat(m.buffers()))
+                .Concat(r.Count == 1 ? li.Adapters.ParametersForBlock(r.First) : []);
+            using (no_grad())
+                foreach (var t in own) saved.Add((t, t.detach().clone()));
+        }
+        using (no_grad())
+            foreach (var (into, value) in saved)
+            {
+                into.copy_(value);
+                value.Dispose();
+            }
+    }
+
+    public static StageSummary Run(StageContext ctx, StagedModel thin, StagedModel wide, ImitationStageConfig c, CancellationToken cancel)
+    {
+        var dir = ctx.StageDir("imitation");
+        var cacheDir = Path.Combine(dir, "wide-cache");
+        var cache = c.WideCacheMb > 0 ? new DiskCachedWideActivations(wide, cacheDir, c.WideCacheMb * (1L << 20)) : null;
+        var u = Start(ctx, thin, wide, c, cache);
+        var li = u.Li;
+        bool independent = UnitsIndependent(c);
+        var blocks = new List<BlockSummary>();
+        bool ranLast = false;
+        for (int k = 0; k < li.UnitCount; k++)
+        {
+            if (ReadBlock(Path.Combine(u.RunDir(k), "block.json"), ctx.Log) is { } finished)
             {
                 blocks.Add(finished);
-                previous = null;
+                ranLast = false;
                 continue;
             }
-            if (k > 0 && blocks.Count == k && previous is null)
+            if (!independent && k > 0 && !ranLast)
             {
                 // Resuming after finished blocks: their weights live in the last finished block's checkpoint.
-                var last = Trainer.LatestCheckpoint(Path.Combine(dir, $"block-{k - 1:D2}"))
+                var last = Trainer.LatestCheckpoint(u.RunDir(k - 1))
                            ?? throw new WtnException($"{dir}: block {k - 1} is marked done but has no checkpoint; delete {dir} to rerun stage 2");
-                Trainer.LoadModules(last, modules);
+                Trainer.LoadModules(last, u.Modules);
             }
-            var b = li.Unit(k);
-            var r = ctx.Train($"imitate {k + 1}/{li.UnitCount}", runDir, modules, b.Groups, b.Objective, c.Train, evaluate: false, evalOnly: [wide], cancel: cancel);
-            previous = r;
-            var steps = MetricsLog.ReadAll(Path.Combine(runDir, "metrics.jsonl")).Where(m => m.Kind == "step").Select(m => m.TrainLoss).ToList();
-            // First and last logged windows of steps show what the block's run achieved (an epoch may be longer than the run).
-            var epochLoss = r.Last?.TrainLoss ?? double.NaN;
-            var summary = new BlockSummary(k, b.PointName, li.Map[li.Units[k].Last], steps.Count > 0 ? steps[0] : epochLoss,
-                steps.Count > 0 ? steps[^1] : epochLoss, r.WallTime.TotalSeconds, steps);
-            WriteFailure.Replace(done, tmp => File.WriteAllText(tmp, JsonSerializer.Serialize(summary, StageContext.Json)),
-                "free space on that disk and run the same command again (the block's last checkpoint is kept)");
-            blocks.Add(summary);
+            blocks.Add(TrainUnit(u, k, cancel));
+            ranLast = true;
         }
-        if (previous is null && blocks.Count > 0)
+        // Independent units may have been trained anywhere (a job array, an earlier process): each from its own run.
+        if (independent) Assemble(u);
+        else if (!ranLast && blocks.Count > 0)
         {
             // Every block was already done (the stage summary was lost): restore the final state.
-            var last = Trainer.LatestCheckpoint(Path.Combine(dir, $"block-{li.UnitCount - 1:D2}"))
+            var last = Trainer.LatestCheckpoint(u.RunDir(li.UnitCount - 1))
                        ?? throw new WtnException($"{dir}: blocks are marked done but the last has no checkpoint; delete {dir} to rerun stage 2");
-            Trainer.LoadModules(last, modules);
+            Trainer.LoadModules(last, u.Modules);
         }
         li.Release();
         if (cache is not null)
@@ -131,7 +219,7 @@ public sealed class ImitationStage : ExperimentStage<ImitationStageConfig>
         ctx.Log?.Report($"imitation: thin network after stage 2, validation top-1 {(warmTop1 is { } w ? $"{100 * w:F2}%" : "n/a")}");
         return new StageSummary
         {
-            Stage = stage,
+            Stage = "imitation",
             Model = "thin",
             WallSeconds = blocks.Sum(b => b.Seconds),
             Blocks = blocks,

@@ -16,6 +16,13 @@ internal sealed record PlannedStage(StageContext Ctx, string Name, IReadOnlyList
     public required string Kind { get; init; }
     /// <summary>Estimated work of the stage's last training run, the one named "train" (null: it has none).</summary>
     public double? TrainCost { get; init; } = Cost;
+    /// <summary>
+    /// Units that can train as separate processes, each on its own (a Slurm job array's tasks), before the stage
+    /// itself assembles them: stage 2 with teacher input. 0: the stage runs as one.
+    /// </summary>
+    public int Units { get; init; }
+    /// <summary>How to build the model for unit k of <see cref="Units"/> and train that unit alone.</summary>
+    public Func<int, (StagedModel Model, Func<BlockSummary> Run)>? PrepareUnit { get; init; }
     public string Dir => Ctx.StageDir(Name);
     public bool Done => StageSummary.IsDone(Dir);
     public bool Ready => Needs.All(n => StageSummary.IsDone(Ctx.StageDir(n)));
