@@ -21,6 +21,7 @@ public static class WtnApp
         root.Add(ModelCommand.Build(g));
         root.Add(DemoCommand.Build(g));
         root.Add(RunCommand.Build(g));
+        root.Add(SubmitCommand.Build(g));
         root.Add(ReportCommand.Build(g));
         root.Add(ExportCommand.Build(g));
         root.Add(EvalCommand.Build(g));

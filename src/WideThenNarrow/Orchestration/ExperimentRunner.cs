@@ -54,6 +54,9 @@ public sealed class ExperimentRunner
     /// <summary>The stages <c>wtn run</c> executes for every seed, in order (<see cref="StageCatalogue.Declared"/>).</summary>
     public static IReadOnlyList<string> DeclaredStages(ExperimentConfig c) => [.. StageCatalogue.Declared(c).Select(s => s.Name)];
 
+    /// <summary>Where <c>wtn report</c> asks the states of the jobs <c>wtn submit</c> recorded (default: Slurm's commands).</summary>
+    public ISlurm Slurm { get; init; } = new SlurmCli();
+
     /// <summary>How long a process waits before looking again when every stage left is held by another process or needs one that is.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(5);
 
@@ -412,7 +415,7 @@ public sealed class ExperimentRunner
                 .ToDictionary(kv => kv.Key, kv => kv.Value with { Contended = contended });
         }
         work ??= Scheduler.Pending(seeds, dataset, costliestFirst: false, default).Select(StageScheduler.Work).ToList();
-        var status = ExperimentStatus.Read(config, ExperimentDir, seeds);
+        var status = SlurmSubmission.Annotate(ExperimentStatus.Read(config, ExperimentDir, seeds), ExperimentDir, Slurm);
         var result = ExperimentResult.Build(config, Finished(seeds), costs, ExperimentDir, dataset) with
         {
             Seeds = seeds,

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using WideThenNarrow.Reporting;
 
 namespace WideThenNarrow.Orchestration;
 
@@ -168,10 +169,10 @@ public sealed class SlurmSubmission(string experimentDir, string experimentName,
             sb.AppendLine("#SBATCH --kill-on-invalid-dep=yes");
         }
         var wtn = string.Join(" ", settings.Wtn.Select(Quote));
+        sb.AppendLine("trap 'kill -TERM \"$pid\" 2>/dev/null' TERM");
         sb.AppendLine(inv, $"{wtn} --threads {settings.Threads} --device {Quote(settings.Device)} --data-dir {Quote(Path.GetFullPath(settings.DataDir))} \\");
         sb.AppendLine(inv, $"  run {Quote(ConfigPath)} --runs-dir {Quote(Path.GetDirectoryName(experimentDir)!)} --seeds {seeds} {only} &");
         sb.AppendLine("pid=$!");
-        sb.AppendLine("trap 'kill -TERM \"$pid\" 2>/dev/null' TERM");
         sb.AppendLine("while :; do wait \"$pid\"; rc=$?; kill -0 \"$pid\" 2>/dev/null || break; done");
         sb.AppendLine("# 130: stopped by the warning before the time limit, after one checkpoint: back in the queue, to resume.");
         sb.AppendLine("if [ \"$rc\" = 130 ]; then scontrol requeue \"$SLURM_JOB_ID\"; fi");
@@ -221,22 +222,50 @@ public sealed class SlurmSubmission(string experimentDir, string experimentName,
     public static Dictionary<(string Id, string Part), (SlurmRecord Record, SlurmJobState? State)> Latest(string experimentDir, ISlurm slurm) =>
         ReadRecords(experimentDir).GroupBy(r => ($"seed-{r.Seed}/{r.Stage}", r.Part)).ToDictionary(g => g.Key, g => (g.Last(), slurm.State(g.Last().JobId)));
 
+    /// <summary>
+    /// <paramref name="status"/> with each submitted stage's job beside its progress (<see cref="StageStatus.Job"/>):
+    /// its id and state, and for a failed job why, for a job cancelled after a failure which stage failed.
+    /// </summary>
+    public static IReadOnlyList<StageStatus> Annotate(IReadOnlyList<StageStatus> status, string experimentDir, ISlurm slurm)
+    {
+        if (ReadRecords(experimentDir).Count == 0) return status;
+        Dictionary<(string Id, string Part), (SlurmRecord Record, SlurmJobState? State)> latest;
+        try { latest = Latest(experimentDir, slurm); }
+        catch (WtnException e) { return [.. status.Select(s => s with { Job = $"Slurm: {e.Message}" })]; }
+        // A failed job says why; a job cancelled for a dependency that failed (directly or down a chain) names it.
+        var why = new Dictionary<string, string>();
+        var root = new Dictionary<string, SlurmRecord>();
+        var byId = latest.Values.ToDictionary(j => j.Record.JobId);
+        foreach (var r in ReadRecords(experimentDir).Where(r => byId.ContainsKey(r.JobId)))
+        {
+            var st = byId[r.JobId].State;
+            if (Failure(r, st) is { } w) (why[r.JobId], root[r.JobId]) = (w, r);
+            else if (st?.State == "CANCELLED" && r.After.FirstOrDefault(root.ContainsKey) is { } dep && root[dep] is var x)
+                (why[r.JobId], root[r.JobId]) = ($"not run, seed-{x.Seed}/{x.Stage} (job {x.JobId}) failed", x);
+        }
+        return [.. status.Select(s =>
+        {
+            var id = $"seed-{s.Seed}/{s.Stage}";
+            var lines = new[] { "units", "stage" }.Where(part => latest.ContainsKey((id, part)))
+                .Select(part => Describe(latest[(id, part)].Record, latest[(id, part)].State, why)).ToList();
+            return lines.Count == 0 ? s : s with { Job = string.Join("; ", lines) };
+        })];
+    }
+
     /// <summary>Whether a job in this state is still to run or running (a new job waits for it instead of replacing it).</summary>
     public static bool Live(SlurmJobState? s) => s is { State: "PENDING" or "RUNNING" or "REQUEUED" or "CONFIGURING" or "COMPLETING" or "SUSPENDED" or "REQUEUE_HOLD" or "REQUEUE_FED" or "RESIZING" };
 
     /// <summary>
     /// One line for a stage's job beside its progress: "Slurm job 12 RUNNING", "Slurm job 12 FAILED (exit 1:0): LAST LOG
-    /// LINE", "Slurm job 14 CANCELLED: not run, seed-0/wide (job 12) failed". <paramref name="failed"/> tells, by job
-    /// id, why a job failed, so a dependent can name it.
+    /// LINE", "Slurm job 14 CANCELLED: not run, seed-0/wide (job 12) failed". <paramref name="why"/> tells, by job
+    /// id, why a job failed or was not run.
     /// </summary>
-    public static string Describe(SlurmRecord r, SlurmJobState? s, IReadOnlyDictionary<string, (SlurmRecord Record, string Why)> failed)
+    public static string Describe(SlurmRecord r, SlurmJobState? s, IReadOnlyDictionary<string, string> why)
     {
         var what = r.Part == "units" ? $"Slurm job array {r.JobId} (units)" : $"Slurm job {r.JobId}";
         if (s is null) return $"{what}: no longer known to Slurm";
         var line = $"{what} {s.State}";
-        if (failed.TryGetValue(r.JobId, out var f)) return $"{line}: {f.Why}";
-        if (s.State == "CANCELLED" && r.After.FirstOrDefault(failed.ContainsKey) is { } dep)
-            return $"{line}: not run, seed-{failed[dep].Record.Seed}/{failed[dep].Record.Stage} (job {dep}) failed";
+        if (why.TryGetValue(r.JobId, out var w)) return $"{line}: {w}";
         if (s.State == "PENDING" && s.Reason is { } reason && reason != "None") line += $" ({reason})";
         return line;
     }

@@ -31,8 +31,13 @@ public sealed record StageStatus(long Seed, string Stage, StageState State, stri
     /// <summary>A started stage's validation top-1 after each epoch so far of its newest run (index = epoch - 1; null when not evaluated).</summary>
     public IReadOnlyList<double?>? Curve { get; init; }
 
-    /// <summary>One line: "top-1 91.20 %, 1.2 h" (done) or "train: epoch 3/30, step 1,100/14,070 (8 %), 120 samples/s, about 3.9 h left".</summary>
-    public string Describe()
+    /// <summary>The Slurm job of a stage <c>wtn submit</c> submitted: "Slurm job 12 RUNNING", or why it failed.</summary>
+    public string? Job { get; init; }
+
+    /// <summary>One line: "top-1 91.20 %, 1.2 h" (done) or "train: epoch 3/30, step 1,100/14,070 (8 %), 120 samples/s, about 3.9 h left", then its Slurm job.</summary>
+    public string Describe() => Job is null ? Where() : Where() is { Length: > 0 } p ? $"{p}; {Job}" : Job;
+
+    string Where()
     {
         var inv = CultureInfo.InvariantCulture;
         switch (State)
