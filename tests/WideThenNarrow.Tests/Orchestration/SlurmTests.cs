@@ -162,6 +162,49 @@ public class SlurmTests(ITestOutputHelper output)
         finally { Directory.Delete(dir, true); }
     }
 
+    [Fact]
+    public void Dry_run_prints_one_script_per_stage_with_its_dependencies_the_imitation_units_as_an_array_and_submits_nothing()
+    {
+        var dir = TestData.NewTempFolder("slurm-dry");
+        try
+        {
+            var c = Tiny("dry");
+            var file = WriteExperiment(dir, c);
+            var (code, stdout, stderr) = WtnProcess.Run($"--threads 1 --data-dir \"{Data}\" submit \"{file}\" --runs-dir \"{dir}\" --partition gpu --account lab --dry-run");
+            Assert.True(code == 0, stderr + stdout);
+            var scripts = stdout.Split("# ---- ").Skip(1).ToDictionary(x => x[..x.IndexOf('\n')], x => x);
+            Assert.Equal(["wtn-dry-s0-wide", "wtn-dry-s0-imitation-units", "wtn-dry-s0-imitation", "wtn-dry-s0-finetune", "wtn-dry-s0-standard", "wtn-dry-report"], scripts.Keys);
+            Assert.All(scripts.Values, x =>
+            {
+                Assert.Contains("#SBATCH --cpus-per-task=1\n", x);
+                Assert.Contains("#SBATCH --requeue\n", x);
+                Assert.Contains("#SBATCH --signal=B:TERM@120\n", x);
+                Assert.Contains("#SBATCH --partition=gpu\n", x);
+                Assert.Contains("#SBATCH --account=lab\n", x);
+                Assert.Matches(@"#SBATCH --mem=\d+M\n", x);
+                Assert.Matches(@"#SBATCH --time=\d+-\d\d:\d\d:00\n", x);
+            });
+            Assert.DoesNotContain("--dependency", scripts["wtn-dry-s0-wide"]);
+            Assert.DoesNotContain("--dependency", scripts["wtn-dry-s0-standard"]);
+            Assert.Contains("#SBATCH --dependency=afterok:<wtn-dry-s0-wide>\n", scripts["wtn-dry-s0-imitation-units"]);
+            Assert.Matches(@"#SBATCH --array=0-\d\n", scripts["wtn-dry-s0-imitation-units"]);
+            Assert.Contains("--only seed-0/imitation --unit \"$SLURM_ARRAY_TASK_ID\" &", scripts["wtn-dry-s0-imitation-units"]);
+            Assert.Contains("#SBATCH --dependency=afterok:<wtn-dry-s0-wide>:<wtn-dry-s0-imitation-units>\n", scripts["wtn-dry-s0-imitation"]);
+            Assert.Contains("#SBATCH --dependency=afterok:<wtn-dry-s0-imitation>\n", scripts["wtn-dry-s0-finetune"]);
+            Assert.Contains("--only seed-0/finetune &", scripts["wtn-dry-s0-finetune"]);
+            Assert.Contains("#SBATCH --kill-on-invalid-dep=yes\n", scripts["wtn-dry-s0-finetune"]);
+            Assert.Contains("<wtn-dry-s0-finetune>:<wtn-dry-s0-standard>", scripts["wtn-dry-report"]);
+            Assert.Contains("nothing submitted (--dry-run)", stdout);
+            Assert.False(Directory.Exists(Path.Combine(dir, "dry", "slurm")));
+            // Student input: stage 2 is one job, no array.
+            (code, stdout, stderr) = WtnProcess.Run($"--threads 1 --data-dir \"{Data}\" submit \"{file}\" --runs-dir \"{dir}\" --set imitation.input=student --dry-run");
+            Assert.True(code == 0, stderr + stdout);
+            Assert.DoesNotContain("--array", stdout);
+            Assert.Contains("#SBATCH --dependency=afterok:<wtn-dry-s0-wide>\n", stdout.Split("# ---- wtn-dry-s0-imitation\n")[1]);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     /// <summary>Adds --hold to every job, so that the test can change what the jobs will read before they start.</summary>
     sealed class HeldSlurm : ISlurm
     {
