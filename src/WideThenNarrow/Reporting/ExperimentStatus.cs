@@ -54,15 +54,16 @@ public sealed record StageStatus(long Seed, string Stage, StageState State, stri
                 if (p.LastEvalTop1 is { } e) parts.Add(string.Create(inv, $"last validation top-1 {100 * e:F2} %"));
                 if (p.EtaSeconds is { } eta && eta > 0) parts.Add($"about {Duration(eta)} left in this run{(Holder is not null ? $" (until about {Clock(p.UpdatedUtc.AddSeconds(eta))})" : "")}");
                 parts.Add(string.Create(inv, $"updated {p.UpdatedUtc:yyyy-MM-dd HH:mm} UTC"));
-                return $"{Run}: {string.Join(", ", parts)}; {Held()}";
+                return $"{Run}: {string.Join(", ", parts)}{Held()}";
             case StageState.Started:
-                return (Run is null ? "folder created, no training run yet" : $"{Run}: no progress recorded yet") + $"; {Held()}";
+                return (Run is null ? "folder created, no training run yet" : $"{Run}: no progress recorded yet") + Held();
             default:
                 return "";
         }
     }
 
-    string Held() => Holder is { } h ? $"running in {h.Split(',')[0]}" : "stopped (resumes when the run starts again)";
+    /// <summary>Who runs it; with a Slurm job, the job's state says whether it is stopped.</summary>
+    string Held() => Holder is { } h ? $"; running in {h.Split(',')[0]}" : Job is null ? "; stopped (resumes when the run starts again)" : "";
 
     /// <summary>"14:05 UTC", or "2026-12-01 14:05 UTC" when not today (UTC).</summary>
     public static string Clock(DateTime utc) =>

@@ -205,6 +205,24 @@ public class SlurmTests(ITestOutputHelper output)
         finally { Directory.Delete(dir, true); }
     }
 
+    /// <summary>Waits until job <paramref name="id"/> has been requeued <paramref name="restarts"/> times, then lets it run at once (Slurm holds a requeued job back for a while).</summary>
+    static void Release(string id, int restarts)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var (_, show, _) = Sh($"scontrol show job -o {id}");
+            if (show.Contains($"Restarts={restarts} "))
+            {
+                if (show.Contains("JobState=RUNNING") || show.Contains("JobState=COMPLETED")) return;
+                if (show.Contains("JobState=PENDING")) Sh($"scontrol update JobId={id} StartTime=now");
+            }
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60) && !show.Contains("JobState=FAILED"),
+                $"job {id} did not run again after restart {restarts}: {show}\n{(show.Split(' ').FirstOrDefault(f => f.StartsWith("StdOut=")) is { } o && File.Exists(o[7..]) ? File.ReadAllText(o[7..]) : "")}");
+            Thread.Sleep(300);
+        }
+    }
+
     /// <summary>Adds --hold to every job, so that the test can change what the jobs will read before they start.</summary>
     sealed class HeldSlurm : ISlurm
     {
@@ -223,7 +241,7 @@ public class SlurmTests(ITestOutputHelper output)
             // Requeue: the wide stage alone, long enough to be caught running.
             var c = Tiny("requeue") with
             {
-                Wide = new WideStageConfig { Train = ExperimentRunnerTests.Budget(steps: 300) with { Eval = new EvalConfig { EveryEpochs = 0 } } },
+                Wide = new WideStageConfig { Train = ExperimentRunnerTests.Budget(steps: 800) with { Eval = new EvalConfig { EveryEpochs = 0 } } },
                 Imitation = null,
                 Finetune = null,
                 Standard = null,
@@ -241,22 +259,29 @@ public class SlurmTests(ITestOutputHelper output)
                 Assert.True(clock.Elapsed < TimeSpan.FromSeconds(90), "the wide stage's job did not get to step 10 in 90 s");
                 Thread.Sleep(200);
             }
-            Assert.Equal(0, Sh($"scontrol requeue {job}").Code);
-            // Slurm holds a requeued job back for a while (its begin time): let it go now.
+            // The warning before the time limit: SIGTERM to the batch shell only (as --signal=B:TERM@120 sends it); wtn
+            // checkpoints and exits 130, the script puts the job back in the queue.
+            Assert.Equal(0, Sh($"scancel --batch --signal=TERM {job}").Code);
+            Release(job, restarts: 1);
+            // Back from its checkpoint and training on: wait until it is past that checkpoint.
+            string Log() => string.Join("", Directory.GetFiles(Path.Combine(two, "requeue", "slurm"), $"seed-0-wide-{job}.out").Select(File.ReadAllText));
             clock.Restart();
-            while (true)
+            while (System.Text.RegularExpressions.Regex.Match(Log(), @"wide: resuming at step (\d+)/") is not { Success: true } m
+                   || WideThenNarrow.Training.RunProgressFile.TryRead(progress) is not { } p || p.Step < int.Parse(m.Groups[1].Value) + 10)
             {
-                Sh($"scontrol update JobId={job} StartTime=now");
-                if (new SlurmCli().State(job) is { State: "RUNNING" or "COMPLETED" }) break;
-                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"job {job} did not run again: {new SlurmCli().State(job)}");
-                Thread.Sleep(500);
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(90), $"the wide stage's job did not train on after its first requeue: {Log()}");
+                Thread.Sleep(200);
             }
+            // Preemption: the scheduler requeues a running job.
+            Assert.Equal(0, Sh($"scontrol requeue {job}").Code);
+            Release(job, restarts: 2);
             var latest = WaitForJobs(Path.Combine(two, "requeue"), TimeSpan.FromSeconds(180));
             Assert.All(latest.Values, j => Assert.Equal("COMPLETED", j.State?.State));
-            var log = File.ReadAllText(Directory.GetFiles(Path.Combine(two, "requeue", "slurm"), $"seed-0-wide-{job}.out").Single());
+            var log = Log();
             output.WriteLine(log);
-            Assert.Contains("DUE TO JOB REQUEUE", log);
-            Assert.Contains("wide: resuming from ", log);
+            Assert.Contains("DUE TO JOB REQUEUE", log); // the preemption; the warning's requeue is the script's own
+            Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(log, "wtn: error: stage wide interrupted at step").Count);
+            Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(log, "wide: resuming from ").Count);
             var (pcode, pout, perr) = await plain;
             Assert.True(pcode == 0, perr + pout);
             Assert.Equal(Stage(one, "requeue", "wide").WeightsSha256, Stage(two, "requeue", "wide").WeightsSha256);
