@@ -118,7 +118,8 @@ public sealed class SlurmSubmission(string experimentDir, string experimentName,
             jobs.Add(new Job(name, s.Seed, s.Stage, "stage", deps, stageLog, d => Script(name, stageLog, d, s.Time, s.MemoryMb, null, $"--only {s.Id}")));
             jobOf[s.Id] = name;
         }
-        if (jobOf.Count > 0)
+        // The report job, when this submission adds stage jobs (it waits for those of earlier submissions too).
+        if (jobs.Count > 0)
         {
             var name = $"wtn-{experimentName}-report";
             var log = Path.Combine(Dir, "report-%j.out");

@@ -115,6 +115,11 @@ public class SlurmTests(ITestOutputHelper output)
             Assert.Equal([wideJob], records[1].After); // the units wait for the wide network
             Assert.Equal([wideJob, records[1].JobId], records[2].After); // the assembly for the units too
             Assert.Empty(records[4].After); // standard needs nothing
+            // Submitting again while the jobs are queued or running submits nothing.
+            (code, stdout, stderr) = WtnProcess.Run($"--threads 1 --data-dir \"{Data}\" submit \"{file}\" --runs-dir \"{two}\"");
+            Assert.True(code == 0, stderr + stdout);
+            Assert.Contains("nothing to submit", stdout);
+            Assert.Equal(records.Count, SlurmSubmission.ReadRecords(Path.Combine(two, "slurm")).Count);
 
             // While the jobs run, wtn report shows every stage's job and its state.
             string? during = null;
@@ -197,9 +202,11 @@ public class SlurmTests(ITestOutputHelper output)
             Assert.Contains("nothing submitted (--dry-run)", stdout);
             Assert.False(Directory.Exists(Path.Combine(dir, "dry", "slurm")));
             // Student input: stage 2 is one job, no array.
-            (code, stdout, stderr) = WtnProcess.Run($"--threads 1 --data-dir \"{Data}\" submit \"{file}\" --runs-dir \"{dir}\" --set imitation.input=student --dry-run");
+            (code, stdout, stderr) = WtnProcess.Run($"--threads 1 --data-dir \"{Data}\" submit \"{file}\" --runs-dir \"{dir}\" --set imitation.input=student --seeds 2 --dry-run");
             Assert.True(code == 0, stderr + stdout);
             Assert.DoesNotContain("--array", stdout);
+            Assert.Contains("# ---- wtn-dry-s1-finetune\n", stdout);
+            Assert.Contains("#SBATCH --dependency=afterok:<wtn-dry-s1-imitation>\n", stdout.Split("# ---- wtn-dry-s1-finetune\n")[1]);
             Assert.Contains("#SBATCH --dependency=afterok:<wtn-dry-s0-wide>\n", stdout.Split("# ---- wtn-dry-s0-imitation\n")[1]);
         }
         finally { Directory.Delete(dir, true); }
