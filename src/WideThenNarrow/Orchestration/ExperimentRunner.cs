@@ -226,6 +226,7 @@ public sealed class ExperimentRunner
         var jobs = submission.Plan(graph, live);
         if (dryRun || jobs.Count == 0) return (jobs, []);
         Directory.CreateDirectory(ExperimentDir);
+        WriteRunConfig(n); // the run folder names its experiment (wtn export RUN_FOLDER) before the report job writes it again
         return (jobs, submission.Submit(jobs, slurm, RunConfigText(n)));
     }
 
