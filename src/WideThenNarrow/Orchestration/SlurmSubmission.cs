@@ -108,14 +108,14 @@ public sealed class SlurmSubmission(string experimentDir, string experimentName,
                 {
                     var todo = Enumerable.Range(0, s.Units).Where(k => !s.UnitsDone.Contains(k)).ToList();
                     var log = Path.Combine(Dir, $"seed-{s.Seed}-{s.Stage}-units-%A_%a.out");
-                    jobs.Add(new Job(unitsName, s.Seed, s.Stage, "units", after, log, deps => Script(unitsName, log, deps, s.UnitTime, s.MemoryMb,
+                    jobs.Add(new Job(unitsName, s.Seed, s.Stage, "units", after, log, deps => Script(unitsName, log, deps, s.UnitTime, s.Measured, s.MemoryMb,
                         $"--array={string.Join(",", Compact(todo))}", $"--only {s.Id} --unit \"$SLURM_ARRAY_TASK_ID\"")));
                     after = [.. after, unitsName];
                 }
             }
             var stageLog = Path.Combine(Dir, $"seed-{s.Seed}-{s.Stage}-%j.out");
             var deps = after;
-            jobs.Add(new Job(name, s.Seed, s.Stage, "stage", deps, stageLog, d => Script(name, stageLog, d, s.Time, s.MemoryMb, null, $"--only {s.Id}")));
+            jobs.Add(new Job(name, s.Seed, s.Stage, "stage", deps, stageLog, d => Script(name, stageLog, d, s.Time, s.Measured, s.MemoryMb, null, $"--only {s.Id}")));
             jobOf[s.Id] = name;
         }
         // The report job, when this submission adds stage jobs (it waits for those of earlier submissions too).
@@ -125,7 +125,7 @@ public sealed class SlurmSubmission(string experimentDir, string experimentName,
             var log = Path.Combine(Dir, "report-%j.out");
             var after = jobOf.Values.Distinct().ToList();
             long mem = stages.Select(s => s.MemoryMb).DefaultIfEmpty(2048).Max();
-            jobs.Add(new Job(name, -1, "report", "report", after, log, d => Script(name, log, d, MinimumTime + MinimumTime, mem, null, "")));
+            jobs.Add(new Job(name, -1, "report", "report", after, log, d => Script(name, log, d, MinimumTime + MinimumTime, null, mem, null, "")));
         }
         return jobs;
     }
@@ -148,7 +148,7 @@ public sealed class SlurmSubmission(string experimentDir, string experimentName,
     /// One job's script. wtn runs in the background so that the shell can pass SIGTERM on (Slurm's warning reaches the
     /// batch shell, <c>B:</c>); wtn then writes one checkpoint and exits with 130, and the job goes back to the queue.
     /// </summary>
-    string Script(string name, string log, IReadOnlyList<string> after, TimeSpan time, long memoryMb, string? array, string only)
+    string Script(string name, string log, IReadOnlyList<string> after, TimeSpan time, bool? measured, long memoryMb, string? array, string only)
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
@@ -164,6 +164,9 @@ public sealed class SlurmSubmission(string experimentDir, string experimentName,
         if (settings.Partition is { } p) sb.AppendLine(inv, $"#SBATCH --partition={p}");
         if (settings.Account is { } a) sb.AppendLine(inv, $"#SBATCH --account={a}");
         if (array is not null) sb.AppendLine(inv, $"#SBATCH {array}");
+        if (measured is { } m)
+            sb.AppendLine(m ? "# --time: the stage's work at the pace measured in the run folder, x 2"
+                            : $"# --time: the stage's multiply-accumulates at {ExperimentRunner.DefaultMacsPerSecondPerThread / 1e9:G3} G per second and thread (nothing measured yet), x 3");
         if (after.Count > 0)
         {
             sb.AppendLine(inv, $"#SBATCH --dependency=afterok:{string.Join(":", after)}");

@@ -20,7 +20,9 @@ public class ImitationUnitsTests
         try
         {
             var c = ExperimentRunnerTests.Tiny("units", baselines: false) with { Standard = null };
-            Runner(c, Path.Combine(dir, "one")).Run();
+            // The stages one after another, stage 2 whole (its units in sequence, in memory).
+            var whole = Runner(c, Path.Combine(dir, "one"));
+            foreach (var stage in new[] { "wide", "imitation", "finetune" }) Assert.Equal($"seed 0: {stage} done", whole.RunOnly($"seed-0/{stage}"));
 
             var apart = Runner(c, Path.Combine(dir, "apart"));
             apart.RunOnly("seed-0/wide");
