@@ -219,10 +219,11 @@ public sealed class ExperimentRunner
     public (IReadOnlyList<SlurmSubmission.Job> Jobs, IReadOnlyList<SlurmRecord> Submitted) Submit(int? seeds, SlurmSettings settings, ISlurm slurm, bool dryRun)
     {
         int n = Seeds(seeds);
-        var graph = Graph(n, settings.Threads);
-        var submission = new SlurmSubmission(ExperimentDir, config.Name, n, settings);
+        // The live jobs before the stages' state: a job that ends in between has written its stage, so it is done.
         var live = dryRun ? [] : SlurmSubmission.Latest(ExperimentDir, slurm)
             .Where(kv => SlurmSubmission.Live(kv.Value.State)).ToDictionary(kv => kv.Key, kv => kv.Value.Record.JobId);
+        var graph = Graph(n, settings.Threads);
+        var submission = new SlurmSubmission(ExperimentDir, config.Name, n, settings);
         var jobs = submission.Plan(graph, live);
         if (dryRun || jobs.Count == 0) return (jobs, []);
         Directory.CreateDirectory(ExperimentDir);
