@@ -51,30 +51,15 @@ public static class TrainCommand
     public static TrainingResult Run(TrainConfig cfg, RunContext ctx, string runDir, bool resume, CancellationToken ct)
     {
         if (DatasetCatalog.Find(cfg.Data.Dataset) is { } source) DataCommand.EnsurePresent([source], ctx, ct);
-        using var dataset = ImageDataset.Load(cfg.Data.Dataset, ctx.DataDir, cfg.Data.Resize);
-        if (cfg.Model.Classes != dataset.NumClasses)
-            throw new WtnException($"model.classes is {cfg.Model.Classes} but {dataset.Name} has {dataset.NumClasses} classes; set model.classes: {dataset.NumClasses}");
-        if (cfg.Model.InputChannels != dataset.Channels && cfg.Model.Name != "mlp")
-            throw new WtnException($"model.input_channels is {cfg.Model.InputChannels} but {dataset.Name} images have {dataset.Channels}; set model.input_channels: {dataset.Channels}");
-        if (cfg.Model.Name == "mlp" && cfg.Model.InputDim != dataset.Channels * dataset.Height * dataset.Width)
-            throw new WtnException($"model.input_dim is {cfg.Model.InputDim} but {dataset.Name} images flatten to {dataset.Channels}x{dataset.Height}x{dataset.Width}; set model.input_dim: {dataset.Channels * dataset.Height * dataset.Width}");
+        using var data = new Method.ImageExperimentDataset(ImageDataset.Load(cfg.Data.Dataset, ctx.DataDir, cfg.Data.Resize), cfg.Data);
+        var modelConfig = data.Resolve(cfg.Model, "model");
         // Same seed, machine and threads give the same run: the initial weights come from this seed too.
         manual_seed(cfg.Seed);
-        var model = ModelFactory.Create(cfg.Model, ctx.Device);
+        var model = ModelFactory.Create(modelConfig, ctx.Device);
         Trainer.ApplyPrecision(cfg.Precision, model);
-        var split = cfg.Data.ValidationSplit();
-        split.Validate("data.");
-        var (trainIds, valIds) = dataset.Validation is null ? split.Carve(dataset.Train.Labels.data<long>().ToArray()) : (null, null);
-        if (valIds is { Length: 0 })
-            throw new WtnException($"data.val_fraction is {cfg.Data.ValFraction}: training needs a validation split; set data.val_fraction above 0 (e.g. 0.1) or give the image folder a val/");
-        using var train = new ImageBatchSource(dataset, dataset.Train, new ImageLoaderOptions
-        {
-            BatchSize = cfg.Data.BatchSize, Shuffle = true, Seed = cfg.Seed, CropPadding = cfg.Data.CropPadding,
-            HorizontalFlip = cfg.Data.HorizontalFlip, PerClassLimit = cfg.Data.PerClassLimit, Examples = trainIds,
-        });
-        int evalBatch = cfg.Data.EvalBatchSize > 0 ? cfg.Data.EvalBatchSize : cfg.Data.BatchSize;
-        using var val = new ImageBatchSource(dataset, dataset.Validation ?? dataset.Train, ImageLoaderOptions.Evaluation(evalBatch) with { Examples = valIds });
-        using var test = new ImageBatchSource(dataset, dataset.Test, ImageLoaderOptions.Evaluation(evalBatch) with { PerClassLimit = cfg.Data.EvalPerClassLimit });
+        using var train = data.Train(cfg.Seed);
+        using var val = data.Validation();
+        using var test = data.Test();
         var renderer = new ProgressRenderer(RunContext.Interactive);
         var result = renderer.Run(progress => Trainer.Run(new TrainingJob
         {
@@ -98,7 +83,7 @@ public static class TrainCommand
         // The final network's one look at the test split.
         model.eval();
         var (_, testTop1) = Trainer.Evaluate(new ClassificationObjective(model), test, ctx.Device);
-        ModelExport.Write(model, cfg.Model, Path.Combine(result.RunDir, FinalWeights), ModelExport.ImageInput(dataset),
+        ModelExport.Write(model, modelConfig, Path.Combine(result.RunDir, FinalWeights), data.ExportInput(),
             $"wtn train, run folder {Path.GetFullPath(result.RunDir)}", testTop1, result.Last?.EvalTop1);
         return result with { TestTop1 = testTop1 };
     }

@@ -1,4 +1,5 @@
 using WideThenNarrow.Config;
+using WideThenNarrow.Models;
 
 namespace WideThenNarrow.Method;
 
@@ -38,7 +39,7 @@ public static class DemoExperiment
         {
             Name = "wtn-demo",
             Seeds = 1,
-            Data = new ExperimentData { Dataset = "fashion-mnist", BatchSize = BatchSize, TrainPerClass = TrainPerClass, TestPerClass = TestPerClass, ValPerClass = ValPerClass },
+            Data = new DataConfig { Dataset = "fashion-mnist", BatchSize = BatchSize, TrainPerClass = TrainPerClass, TestPerClass = TestPerClass, ValPerClass = ValPerClass },
             Models = new ExperimentModels
             {
                 Thin = new ModelSpec { Name = "cifar-resnet20" },

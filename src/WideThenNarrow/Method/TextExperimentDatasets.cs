@@ -22,7 +22,7 @@ public sealed class MaskedLmExperimentDataset(TextExperimentData data) : IExperi
     public IBatchSource ValidationSource() => data.MaskedLmValidation();
     public IBatchSource TestSource() => data.MaskedLmEval();
 
-    public ModelConfig ModelConfig(ModelSpec spec, string key) => spec.ToModelConfig(TextExperimentData.ImdbClasses, 0, 0, key) with
+    public ModelConfig ModelConfig(ModelSpec spec, string key) => spec.ToModelConfig(TextExperimentData.ImdbClasses, 0, 0, $"models.{key}") with
     {
         Vocab = data.VocabSize,
         MaxPositions = data.MaxPositions,
@@ -58,7 +58,7 @@ public sealed class ImdbExperimentDataset(TextExperimentData data) : IExperiment
     public IBatchSource ValidationSource() => data.ImdbValidationBatches();
     public IBatchSource TestSource() => data.ImdbTestBatches();
 
-    public ModelConfig ModelConfig(ModelSpec spec, string key) => spec.ToModelConfig(TextExperimentData.ImdbClasses, 0, 0, key) with
+    public ModelConfig ModelConfig(ModelSpec spec, string key) => spec.ToModelConfig(TextExperimentData.ImdbClasses, 0, 0, $"models.{key}") with
     {
         Classes = TextExperimentData.ImdbClasses,
         Vocab = data.VocabSize,

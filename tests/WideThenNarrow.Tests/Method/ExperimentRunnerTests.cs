@@ -28,7 +28,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
     internal static ExperimentConfig Tiny(string name, bool baselines) => new()
     {
         Name = name,
-        Data = new ExperimentData { BatchSize = 50, EvalBatchSize = 100, TrainPerClass = 40, TestPerClass = 20, ValPerClass = 20, CropPadding = 0, HorizontalFlip = false },
+        Data = new DataConfig { BatchSize = 50, EvalBatchSize = 100, TrainPerClass = 40, TestPerClass = 20, ValPerClass = 20, CropPadding = 0, HorizontalFlip = false },
         Models = new ExperimentModels
         {
             Thin = new ModelSpec { Name = "mlp", Width = 32, Depth = 3, Residual = true },
