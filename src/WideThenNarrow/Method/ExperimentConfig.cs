@@ -64,6 +64,19 @@ public sealed record ExperimentConfig : IValidatedConfig
     /// the thin one obtained by layerwise imitation and end to end (<see cref="Method.DepthStudy"/>).
     /// </summary>
     public DepthStudyConfig? DepthStudy { get; init; }
+
+    /// <summary>
+    /// <c>wtn demo</c>'s experiment: experiments/demo.yaml as built into the library (so it runs from any folder), with
+    /// <paramref name="overrides"/> (<c>key=value</c>) applied.
+    /// </summary>
+    public static ExperimentConfig Demo(IEnumerable<string>? overrides = null)
+    {
+        using var stream = typeof(ExperimentConfig).Assembly.GetManifestResourceStream("WideThenNarrow.demo.yaml")
+                           ?? throw new InvalidOperationException("experiments/demo.yaml is not embedded in the library");
+        using var reader = new StreamReader(stream);
+        return ConfigLoader.Parse<ExperimentConfig>(reader.ReadToEnd(), "wtn demo (experiments/demo.yaml)", overrides);
+    }
+
     public void Validate(ConfigKeys at)
     {
         at.InRange(nameof(Seeds), Seeds, 1, 10_000);

@@ -300,7 +300,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
         try
         {
             // The demo's experiment: its stage 2 caches the wide activations of all its batches.
-            var demo = DemoExperiment.Build();
+            var demo = ExperimentConfig.Demo();
             double Imitation(int cacheMb) => Runner(demo with { Imitation = demo.Imitation! with { WideCacheMb = cacheMb } }, runs)
                 .StageCosts().Single(s => s.Stage == "imitation").Cost;
             var costs = Runner(demo, runs).StageCosts().ToDictionary(s => s.Stage, s => s.Cost);
