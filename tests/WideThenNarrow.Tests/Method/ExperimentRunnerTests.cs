@@ -186,11 +186,12 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             // So does one whose process id now belongs to a process started after the note was written (a reused id).
             File.WriteAllText(Path.Combine(dir, "seed-0", "finetune", ".lock.owner"), $"process {Environment.ProcessId} on {Environment.MachineName}, since 2000-01-01 00:00:00 UTC");
             Assert.Null(ExperimentStatus.Read(c, dir, 1).Single(s => s.Stage == "finetune").Holder);
-            // A run folder from before progress.json: the last metrics row, without totals.
+            // A run without progress.json (stopped before the trainer first wrote it): started, at no known position.
             File.Delete(Path.Combine(dir, "seed-0", "finetune", "train", RunProgressFile.FileName));
-            var old = ExperimentStatus.Read(c, dir, 1).Single(s => s.Stage == "finetune");
-            Assert.Equal(2, old.Progress!.Step); // logged every 2 steps
-            Assert.Contains("train: epoch 1, step 2,", old.Describe());
+            var bare = ExperimentStatus.Read(c, dir, 1).Single(s => s.Stage == "finetune");
+            Assert.Equal((StageState.Started, "train"), (bare.State, bare.Run));
+            Assert.Null(bare.Progress);
+            Assert.StartsWith("train: no progress recorded yet", bare.Describe());
 
             // `wtn report` (nothing runs): the same rows; a second seed's stages are all pending.
             var two = Runner(c, runs).Report(seeds: 2);
