@@ -142,6 +142,11 @@ public sealed record ModelSpec : IValidatedConfig
     public string Name { get; init; } = "cifar-resnet20";
     /// <summary>none, inner=K or full=K.</summary>
     public string Widen { get; init; } = "none";
+    /// <summary>
+    /// BERT under inner widening: size (each head K times wider, the head count kept, so attention transfers head by
+    /// head) or count (K times the heads, each of the thin head size: attention only comparable head-averaged).
+    /// </summary>
+    public HeadWidening WidenHeads { get; init; } = HeadWidening.Size;
     /// <summary>0 = the dataset's number of classes.</summary>
     public int Classes { get; init; }
     /// <summary>0 = the dataset's channels.</summary>
@@ -163,6 +168,7 @@ public sealed record ModelSpec : IValidatedConfig
     {
         Name = Name,
         Widen = Widening.Parse(Widen, $"models.{key}.widen"),
+        WidenHeads = WidenHeads,
         Classes = Classes > 0 ? Classes : datasetClasses,
         InputChannels = InputChannels > 0 ? InputChannels : datasetChannels,
         ImageSize = imageSize,

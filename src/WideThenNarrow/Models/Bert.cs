@@ -21,7 +21,9 @@ public sealed record BertSizes(int Layers, int Hidden, int Heads, int Intermedia
 
     /// <summary>
     /// Thin sizes from the preset (or the config's fields for plain "bert"), then widening: inner=K multiplies the
-    /// feed-forward size and the number of heads, full=K multiplies everything; the head size never changes.
+    /// feed-forward size and each head's size (<see cref="HeadWidening.Size"/>, the head count kept) or the number of
+    /// heads (<see cref="HeadWidening.Count"/>); full=K multiplies the hidden size, the feed-forward size and the number
+    /// of heads, each head keeping its size.
     /// </summary>
     public static BertSizes From(ModelConfig c)
     {
@@ -36,7 +38,8 @@ public sealed record BertSizes(int Layers, int Hidden, int Heads, int Intermedia
         if (hidden % heads != 0)
             throw new WtnException($"model {c.Name}: hidden size {hidden} is not a multiple of the number of heads {heads}");
         int full = c.Widen.Full, inner = c.Widen.Inner;
-        return new BertSizes(layers, hidden * full, heads * full * inner, intermediate * full * inner, hidden / heads);
+        var (headCount, headSize) = c.WidenHeads == HeadWidening.Size ? (heads, hidden / heads * inner) : (heads * inner, hidden / heads);
+        return new BertSizes(layers, hidden * full, headCount * full, intermediate * full * inner, headSize);
     }
 
     static WtnException Missing(ModelConfig c, string field) =>

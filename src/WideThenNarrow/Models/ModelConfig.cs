@@ -33,6 +33,8 @@ public sealed record ModelConfig : IValidatedConfig
     public required string Name { get; init; }
 
     public Widening Widen { get; init; } = Widening.None;
+    /// <summary>BERT under inner widening: widen each head's size (default) or multiply the number of heads.</summary>
+    public HeadWidening WidenHeads { get; init; } = HeadWidening.Size;
 
     /// <summary>Output classes (classification heads).</summary>
     public int Classes { get; init; } = 10;

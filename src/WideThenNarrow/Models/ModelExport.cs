@@ -200,11 +200,13 @@ public static class ModelExport
                 a["residual"] = c.Residual;
                 break;
             default:
-                // BERT: the sizes before widening (what rebuilds it, with "widen"), then the resolved ones in HuggingFace
-                // BertConfig's terms plus the head size, which inner widening keeps while it multiplies the heads (then
-                // heads x head size differs from hidden_size and HuggingFace's BertModel cannot hold it).
+                // BERT: the sizes before widening (what rebuilds it, with "widen" and "widen_heads"), then the resolved ones
+                // in HuggingFace BertConfig's terms plus the head size, which inner widening changes (or keeps while it
+                // multiplies the heads): heads x head size then differs from hidden_size and HuggingFace's BertModel
+                // cannot hold it.
                 var thin = BertSizes.From(c with { Widen = Widening.None });
                 var s = BertSizes.From(c);
+                a["widen_heads"] = c.WidenHeads == HeadWidening.Size ? "size" : "count";
                 a["head"] = c.Head == BertHead.MaskedLm ? "mlm" : "cls";
                 a["classes"] = c.Classes;
                 a["layers"] = thin.Layers;
@@ -246,6 +248,13 @@ public static class ModelExport
             "bert" => c with
             {
                 Head = Str("head") == "mlm" ? BertHead.MaskedLm : BertHead.Classification,
+                // Manifests written before widen_heads existed describe widenings that multiplied the heads.
+                WidenHeads = Get("widen_heads") is null ? HeadWidening.Count : Str("widen_heads") switch
+                {
+                    "size" => HeadWidening.Size,
+                    "count" => HeadWidening.Count,
+                    var other => throw new WtnException($"export manifest {manifestPath}: model.widen_heads is '{other}', expected size or count"),
+                },
                 Layers = Int("layers"), Hidden = Int("hidden"), Heads = Int("heads"), Intermediate = Int("intermediate"),
                 Vocab = Int("vocab"), MaxPositions = Int("max_positions"), TypeVocab = Int("type_vocab"),
             },

@@ -101,6 +101,8 @@ public static class ExperimentReport
                 sb.AppendLine();
                 sb.AppendLine("(first seed)");
             }
+            if (first?.EmbeddingsCopied is { Count: > 0 } embeddings)
+                sb.AppendLine().AppendLine($"Copied from the wide network instead of imitated (equal shapes): the embeddings' {string.Join(", ", embeddings)}.");
             if (first?.HeadCopied is { } copied)
                 sb.AppendLine().AppendLine(copied ? "The head was copied from the wide network." : "The head could not be copied (shapes differ); stage 3 trains it.");
             if (first?.Adapters is { Count: > 0 } fates)
