@@ -27,6 +27,7 @@ public sealed class MaskedLmExperimentDataset(TextExperimentData data) : IExperi
         Vocab = data.VocabSize,
         MaxPositions = data.MaxPositions,
         Head = BertHead.MaskedLm,
+        HeadPositionShare = data.Options.MaskProbability,
     };
 
     public ITrainingObjective TaskObjective(StagedModel model) => new MaskedLmObjective(model);

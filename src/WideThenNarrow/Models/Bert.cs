@@ -59,6 +59,7 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
     readonly int classes;
     readonly int vocab;
     readonly int maxPositions;
+    readonly double headPositionShare;
     readonly BertCore bert;
     readonly Linear? classifier;
     readonly Dropout? dropout;
@@ -72,6 +73,7 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
         classes = c.Classes;
         vocab = c.Vocab;
         maxPositions = c.MaxPositions;
+        headPositionShare = c.HeadPositionShare;
         if (head == BertHead.Classification && c.Classes < 1) throw new WtnException($"model {c.Name}: classes must be positive (got {c.Classes})");
         bert = new BertCore(sizes, c, withPooler: head == BertHead.Classification, device);
         register_module("bert", bert);
@@ -159,7 +161,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
     public long HeadMacs(long[] lastPointShape)
     {
         long h = sizes.Hidden;
-        return head == BertHead.Classification ? h * h + h * classes : lastPointShape[0] * (h * h + h * vocab);
+        // The masked-LM head runs on the masked positions only (MaskedLmObjective.MaskedLogits).
+        return head == BertHead.Classification ? h * h + h * classes : (long)Math.Round(headPositionShare * lastPointShape[0] * (h * h + h * vocab));
     }
 
     void InitialiseAsHuggingFace()

@@ -112,4 +112,18 @@ public class BertTests
         Assert.Equal(new BertSizes(3, 96, 3, 200, 32), custom);
         Assert.Contains("heads", Assert.Throws<WtnException>(() => BertSizes.From(new ModelConfig { Name = "bert", Layers = 3, Hidden = 96 })).Message);
     }
+
+    [Fact]
+    public void A_masked_lm_head_counts_the_macs_of_the_positions_it_runs_on()
+    {
+        var c = new ModelConfig { Name = "bert", Layers = 1, Hidden = 32, Heads = 2, Intermediate = 64, Vocab = 50, MaxPositions = 16, Head = BertHead.MaskedLm };
+        using var every = new Bert(c);
+        using var masked = new Bert(c with { HeadPositionShare = 0.15 });
+        // Transform (32 x 32) and decoder (32 x 50) at each of 16 positions, or at 15 % of them.
+        Assert.Equal(16L * (32 * 32 + 32 * 50), every.HeadMacs([16, 32]));
+        Assert.Equal((long)Math.Round(0.15 * 16 * (32 * 32 + 32 * 50)), masked.HeadMacs([16, 32]));
+        Assert.Equal(every.BlockMacs(1, [16, 32], [16, 32]), masked.BlockMacs(1, [16, 32], [16, 32]));
+        Assert.Contains("head_position_share", Assert.Throws<WtnException>(() => (c with { HeadPositionShare = 0 }).Validate(new WideThenNarrow.Config.ConfigKeys("t", "model"))).Message,
+            StringComparison.OrdinalIgnoreCase);
+    }
 }
