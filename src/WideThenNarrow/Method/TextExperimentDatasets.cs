@@ -13,7 +13,7 @@ namespace WideThenNarrow.Method;
 public sealed class MaskedLmExperimentDataset(TextExperimentData data) : IExperimentDataset
 {
     public TextExperimentData Data => data;
-    public string Name => $"masked-LM text (SOTU + Brown + IMDB train, {data.VocabSize}-token WordPiece, length {data.Options.SequenceLength})";
+    public string Name => $"masked-LM text ({(data.Options.Corpus is { } c ? Path.GetFileName(Path.TrimEndingDirectorySeparator(c)) : "SOTU + Brown + IMDB train")}, {data.VocabSize}-token WordPiece, length {data.Options.SequenceLength})";
     public int TrainExamples => data.MaskedLmTrain(0).Count;
     public int ValidationExamples => data.MaskedLmValidation().Count;
     public int TestExamples => data.MaskedLmEval().Count;
@@ -33,7 +33,7 @@ public sealed class MaskedLmExperimentDataset(TextExperimentData data) : IExperi
 
     public ModelInput ExampleInput(int batch, Device device) => TokenInput(batch, data.Options.SequenceLength, data.VocabSize, device);
 
-    /// <summary>The downstream task on the same vocabulary: IMDB sentiment.</summary>
+    /// <summary>The downstream task on the same vocabulary: IMDB sentiment or the user's labelled files.</summary>
     public ImdbExperimentDataset Downstream() => new(data);
 
     public ExportInput ExportInput() => new() { Kind = "tokens", Vocab = data.VocabPath, MaxLength = data.Options.SequenceLength, HeldOut = data.HeldOut };
@@ -46,10 +46,13 @@ public sealed class MaskedLmExperimentDataset(TextExperimentData data) : IExperi
             ones([batch, length], ScalarType.Int64, device), zeros([batch, length], ScalarType.Int64, device));
 }
 
-/// <summary>IMDB sentiment (the standard 25k/25k split, or its per-class subsets) for fine-tuning pretrained encoders.</summary>
+/// <summary>
+/// The labelled task for fine-tuning pretrained encoders: IMDB sentiment (the standard 25k/25k split, or its per-class
+/// subsets), or the user's labelled files (data.text.train_file, test_file).
+/// </summary>
 public sealed class ImdbExperimentDataset(TextExperimentData data) : IExperimentDataset
 {
-    public string Name => $"IMDB (max length {data.Options.MaxLength})";
+    public string Name => $"{data.Task.Name} (max length {data.Options.MaxLength})";
     public int TrainExamples => data.ImdbTrain.Count;
     public int ValidationExamples => data.ImdbValidation.Count;
     public int TestExamples => data.ImdbTest.Count;
@@ -58,9 +61,9 @@ public sealed class ImdbExperimentDataset(TextExperimentData data) : IExperiment
     public IBatchSource ValidationSource() => data.ImdbValidationBatches();
     public IBatchSource TestSource() => data.ImdbTestBatches();
 
-    public ModelConfig ModelConfig(ModelSpec spec, string key) => spec.ToModelConfig(TextExperimentData.ImdbClasses, 0, 0, key) with
+    public ModelConfig ModelConfig(ModelSpec spec, string key) => spec.ToModelConfig(data.Task.Classes.Count, 0, 0, key) with
     {
-        Classes = TextExperimentData.ImdbClasses,
+        Classes = data.Task.Classes.Count,
         Vocab = data.VocabSize,
         MaxPositions = data.MaxPositions,
         Head = BertHead.Classification,
@@ -72,7 +75,7 @@ public sealed class ImdbExperimentDataset(TextExperimentData data) : IExperiment
         MaskedLmExperimentDataset.TokenInput(batch, data.Options.MaxLength, data.VocabSize, device);
 
     public ExportInput ExportInput() =>
-        new() { Kind = "tokens", Vocab = data.VocabPath, MaxLength = data.Options.MaxLength, Classes = Training.ClassifierEvaluation.ImdbClasses };
+        new() { Kind = "tokens", Vocab = data.VocabPath, MaxLength = data.Options.MaxLength, Classes = data.Task.Classes };
 
     public void Dispose() { }
 }

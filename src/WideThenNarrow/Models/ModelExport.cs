@@ -39,6 +39,8 @@ public sealed record MaskedLmHeldOut
     public required int Every { get; init; }
     public required double MaskProbability { get; init; }
     public required int Seed { get; init; }
+    /// <summary>The user's corpus (data.text.corpus, absolute) the documents were taken from; null: SOTU + Brown + IMDB-train.</summary>
+    public string? Corpus { get; init; }
 }
 
 /// <summary>

@@ -77,5 +77,21 @@ public static class ClassifierEvaluation
     }
 
     /// <summary>IMDB's labels in order.</summary>
-    public static readonly IReadOnlyList<string> ImdbClasses = ["negative", "positive"];
+    public static IReadOnlyList<string> ImdbClasses => LabelledTask.ImdbClasses;
+
+    /// <summary>
+    /// A sequence classifier on a user's labelled file (.csv, .tsv, .jsonl; <see cref="LabelledTextFile"/>), whose labels
+    /// must be among <paramref name="classes"/> (the network's, in id order), optionally the first N rows per class.
+    /// </summary>
+    public static EvaluationResult LabelledFile(StagedModel model, string path, IReadOnlyList<string> classes, string vocabPath, int maxLength,
+        int batchSize, int? perClass = null, string textColumn = "text", string labelColumn = "label", Device? device = null)
+    {
+        if (batchSize < 1) throw new WtnException($"--batch-size must be positive, got {batchSize}");
+        var rows = LabelledTextFile.Examples(path, LabelledTextFile.Read(path, textColumn, labelColumn), classes, "the network");
+        var examples = TextExperimentData.PerClass(rows, perClass ?? 0);
+        var tokens = TokenizedCorpus.Tokenize(TextTokenizer.Load(vocabPath), [.. examples.Select(r => r.Text)]);
+        var source = new SequenceClassificationBatchSource(tokens, [.. examples.Select(r => r.Label)],
+            new ClassificationBatchOptions(batchSize, maxLength, Shuffle: false));
+        return Run(model, source, classes, Path.GetFileName(path), "all", device);
+    }
 }

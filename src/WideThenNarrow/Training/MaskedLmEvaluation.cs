@@ -56,7 +56,8 @@ public static class MaskedLmEvaluation
     public static MaskedLmEvaluationResult HeldOut(StagedModel model, string dataDir, string vocabPath, int sequenceLength, MaskedLmHeldOut heldOut,
         int batchSize, Device? device = null)
     {
-        var (_, _, documents) = TextExperimentData.SplitPretraining(TextExperimentData.PretrainingTexts(dataDir), heldOut.PretrainDocuments, heldOut.Every);
+        var texts = heldOut.Corpus is { } corpus ? PlainTextCorpus.ReadCorpus(corpus) : TextExperimentData.PretrainingTexts(dataDir);
+        var (_, _, documents) = TextExperimentData.SplitPretraining(texts, heldOut.PretrainDocuments, heldOut.Every);
         return Run(model, TextTokenizer.Load(vocabPath), documents, sequenceLength, heldOut.MaskProbability, heldOut.Seed, batchSize,
             "held-out pretraining text", "held-out", device);
     }

@@ -79,6 +79,8 @@ internal sealed class SeedPlan
         foreach (var (k, v) in ConfigLoader.Flatten(section, sectionKey)) settings[k] = v;
         foreach (var m in stage.Networks)
             foreach (var (k, v) in ConfigLoader.Flatten(Config.Models.Spec(m), $"models.{m}")) settings[k] = v;
+        // The user's text files by content: editing one changes every stage's settings.
+        if (Ctx.Dataset is MaskedLmExperimentDataset { Data.UserFilesHash: { } files }) settings["data.text.files.sha256"] = files;
         foreach (var f in stage.StartsFrom)
             foreach (var (k, v) in Ctx.StageSettings[f]) settings[k] = v;
         Ctx.StageSettings[stage.Name] = settings;
