@@ -69,7 +69,9 @@ public sealed record ExperimentConfig : IValidatedConfig
         at.InRange(nameof(Seeds), Seeds, 1, 10_000);
         at.InRange(nameof(MaxSteps), MaxSteps, 0, long.MaxValue, "0 = no cap");
         var data = Data.Text is null ? $"data.dataset {Data.Dataset}" : "data.text (masked-LM text)";
-        foreach (var (key, spec) in new[] { ("thin", Models.Thin), ("wide", Models.Wide), ("deeper", Models.Deeper) })
+        // An imported HuggingFace BERT's spec comes from its config.json (HuggingFaceImport.Resolve).
+        bool wideFromFolder = Wide?.Import is { } import && HuggingFaceBert.IsFolder(import);
+        foreach (var (key, spec) in new[] { ("thin", Models.Thin), ("wide", wideFromFolder ? null : Models.Wide), ("deeper", Models.Deeper) })
             if (spec is not null && ModelData.Mismatch(spec.Name, Data.Text is not null, data) is { } problem)
                 throw at.Nested(nameof(Models)).Nested(key).Error(nameof(ModelSpec.Name), problem);
     }
@@ -158,6 +160,9 @@ public sealed record ModelSpec : IValidatedConfig
     public int? Heads { get; init; }
     /// <summary>BERT feed-forward size (default 4 x hidden).</summary>
     public int? Intermediate { get; init; }
+    /// <summary>BERT position and token-type table sizes (default: the data's longest sequence, and 2).</summary>
+    public int? MaxPositions { get; init; }
+    public int? TypeVocab { get; init; }
 
     public ModelConfig ToModelConfig(int datasetClasses, int datasetChannels, int imageSize, string key) => new()
     {
@@ -176,6 +181,8 @@ public sealed record ModelSpec : IValidatedConfig
         Hidden = Hidden,
         Heads = Heads,
         Intermediate = Intermediate,
+        MaxPositions = MaxPositions ?? new ModelConfig { Name = Name }.MaxPositions,
+        TypeVocab = TypeVocab ?? new ModelConfig { Name = Name }.TypeVocab,
     };
 
     /// <summary>The bounds of <see cref="ModelConfig"/>; 0 stands for the dataset's classes and channels, known later.</summary>
@@ -197,7 +204,11 @@ public sealed record DerivedStageConfig;
 
 public sealed record WideStageConfig
 {
-    /// <summary>A trained wide network to import instead of training (.pth/.pt state_dict or .safetensors).</summary>
+    /// <summary>
+    /// A trained wide network to import instead of training: a .pth/.pt state_dict or .safetensors file of models.wide,
+    /// or a HuggingFace BERT folder (config.json, model.safetensors or pytorch_model.bin, vocab.txt), whose config.json
+    /// then gives models.wide and whose vocab.txt the text's vocabulary (<see cref="Models.HuggingFaceBert"/>).
+    /// </summary>
     public string? Import { get; init; }
     public TrainerSettings Train { get; init; } = new();
 }

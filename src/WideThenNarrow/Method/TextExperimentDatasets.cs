@@ -25,7 +25,7 @@ public sealed class MaskedLmExperimentDataset(TextExperimentData data) : IExperi
     public ModelConfig ModelConfig(ModelSpec spec, string key) => spec.ToModelConfig(TextExperimentData.ImdbClasses, 0, 0, key) with
     {
         Vocab = data.VocabSize,
-        MaxPositions = data.MaxPositions,
+        MaxPositions = spec.MaxPositions ?? data.MaxPositions,
         Head = BertHead.MaskedLm,
     };
 
@@ -65,7 +65,7 @@ public sealed class ImdbExperimentDataset(TextExperimentData data) : IExperiment
     {
         Classes = data.Task.Classes.Count,
         Vocab = data.VocabSize,
-        MaxPositions = data.MaxPositions,
+        MaxPositions = spec.MaxPositions ?? data.MaxPositions,
         Head = BertHead.Classification,
     };
 

@@ -70,9 +70,10 @@ public static class ClassifierEvaluation
         if (batchSize < 1) throw new WtnException($"--batch-size must be positive, got {batchSize}");
         var imdb = ImdbReviews.Load(TextData.ImdbReviewsPath(dataDir));
         var reviews = TextExperimentData.PerClass(test ? imdb.Test : imdb.Train, perClass ?? 0);
-        var tokens = TokenizedCorpus.Tokenize(TextTokenizer.Load(vocabPath), [.. reviews.Select(r => r.Text)]);
+        var tokenizer = TextTokenizer.Load(vocabPath);
+        var tokens = TokenizedCorpus.Tokenize(tokenizer, [.. reviews.Select(r => r.Text)]);
         var source = new SequenceClassificationBatchSource(tokens, [.. reviews.Select(r => r.Label)],
-            new ClassificationBatchOptions(batchSize, maxLength, Shuffle: false));
+            new ClassificationBatchOptions(batchSize, maxLength, Shuffle: false, Specials: tokenizer.Specials));
         return Run(model, source, ImdbClasses, "imdb", test ? "test" : "train", device);
     }
 
@@ -89,9 +90,10 @@ public static class ClassifierEvaluation
         if (batchSize < 1) throw new WtnException($"--batch-size must be positive, got {batchSize}");
         var rows = LabelledTextFile.Examples(path, LabelledTextFile.Read(path, textColumn, labelColumn), classes, "the network");
         var examples = TextExperimentData.PerClass(rows, perClass ?? 0);
-        var tokens = TokenizedCorpus.Tokenize(TextTokenizer.Load(vocabPath), [.. examples.Select(r => r.Text)]);
+        var tokenizer = TextTokenizer.Load(vocabPath);
+        var tokens = TokenizedCorpus.Tokenize(tokenizer, [.. examples.Select(r => r.Text)]);
         var source = new SequenceClassificationBatchSource(tokens, [.. examples.Select(r => r.Label)],
-            new ClassificationBatchOptions(batchSize, maxLength, Shuffle: false));
+            new ClassificationBatchOptions(batchSize, maxLength, Shuffle: false, Specials: tokenizer.Specials));
         return Run(model, source, classes, Path.GetFileName(path), "all", device);
     }
 }

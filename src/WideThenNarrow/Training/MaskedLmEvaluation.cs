@@ -31,7 +31,7 @@ public static class MaskedLmEvaluation
         device ??= CPU;
         var corpus = TokenizedCorpus.Tokenize(tokenizer, documents);
         var source = new MaskedLmBatchSource(corpus, tokenizer.VocabSize,
-            new MaskedLmOptions(batchSize, sequenceLength, maskProbability, Seed: seed, Shuffle: false));
+            new MaskedLmOptions(batchSize, sequenceLength, maskProbability, Seed: seed, Shuffle: false, Specials: tokenizer.Specials));
         double lossSum = 0;
         long masked = 0, correct = 0;
         model.eval();

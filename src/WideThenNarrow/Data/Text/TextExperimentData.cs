@@ -22,6 +22,13 @@ public sealed record TextDataOptions
     /// <summary>The column (CSV/TSV header) or key (JSONL) of the text, and of the label.</summary>
     public string TextColumn { get; init; } = "text";
     public string LabelColumn { get; init; } = "label";
+    /// <summary>
+    /// An existing vocab.txt (a HuggingFace BERT's, or one built here) instead of building one; vocab_size is then
+    /// unused. Set from wide.import when that is a HuggingFace folder.
+    /// </summary>
+    public string? Vocab { get; init; }
+    /// <summary>With <see cref="Vocab"/>: lowercase and strip accents before WordPiece (uncased BERT).</summary>
+    public bool Lowercase { get; init; } = true;
 
     /// <summary>WordPiece vocabulary size (special tokens included), built once from all pretraining text and cached.</summary>
     public int VocabSize { get; init; } = 16000;
@@ -133,15 +140,15 @@ public sealed class TextExperimentData
 
     /// <summary>Masked-LM training batches, shuffled and masked by <paramref name="seed"/> and the epoch.</summary>
     public MaskedLmBatchSource MaskedLmTrain(long seed) => new(Pretrain, VocabSize, new MaskedLmOptions(
-        Options.BatchSize, Options.SequenceLength, Options.MaskProbability, Seed: (int)seed));
+        Options.BatchSize, Options.SequenceLength, Options.MaskProbability, Seed: (int)seed, Specials: Tokenizer.Specials));
 
     /// <summary>Masked-LM evaluation batches: held-out documents, fixed masks (the same for every model and seed).</summary>
     public MaskedLmBatchSource MaskedLmEval() => new(PretrainEval, VocabSize, new MaskedLmOptions(
-        EvalBatchSize, Options.SequenceLength, Options.MaskProbability, Seed: EvalMaskSeed, Shuffle: false));
+        EvalBatchSize, Options.SequenceLength, Options.MaskProbability, Seed: EvalMaskSeed, Shuffle: false, Specials: Tokenizer.Specials));
 
     /// <summary>Masked-LM validation batches, fixed masks as <see cref="MaskedLmEval"/>.</summary>
     public MaskedLmBatchSource MaskedLmValidation() => new(PretrainValidation, VocabSize, new MaskedLmOptions(
-        EvalBatchSize, Options.SequenceLength, Options.MaskProbability, Seed: EvalMaskSeed, Shuffle: false));
+        EvalBatchSize, Options.SequenceLength, Options.MaskProbability, Seed: EvalMaskSeed, Shuffle: false, Specials: Tokenizer.Specials));
 
     /// <summary>The masks of the held-out text (a window's masks do not depend on the batch size).</summary>
     public const int EvalMaskSeed = 12345;
@@ -154,13 +161,13 @@ public sealed class TextExperimentData
     };
 
     public SequenceClassificationBatchSource ImdbTrainBatches(long seed) =>
-        new(ImdbTrain, ImdbTrainLabels, new ClassificationBatchOptions(Options.BatchSize, Options.MaxLength, (int)seed));
+        new(ImdbTrain, ImdbTrainLabels, new ClassificationBatchOptions(Options.BatchSize, Options.MaxLength, (int)seed, Specials: Tokenizer.Specials));
 
     public SequenceClassificationBatchSource ImdbValidationBatches() =>
-        new(ImdbValidation, ImdbValidationLabels, new ClassificationBatchOptions(EvalBatchSize, Options.MaxLength, Shuffle: false));
+        new(ImdbValidation, ImdbValidationLabels, new ClassificationBatchOptions(EvalBatchSize, Options.MaxLength, Shuffle: false, Specials: Tokenizer.Specials));
 
     public SequenceClassificationBatchSource ImdbTestBatches() =>
-        new(ImdbTest, ImdbTestLabels, new ClassificationBatchOptions(EvalBatchSize, Options.MaxLength, Shuffle: false));
+        new(ImdbTest, ImdbTestLabels, new ClassificationBatchOptions(EvalBatchSize, Options.MaxLength, Shuffle: false, Specials: Tokenizer.Specials));
 
     /// <summary>Reads the corpora (or the user's files), builds or loads the vocabulary and the token caches.</summary>
     public static TextExperimentData Load(string dataDir, TextDataOptions options, IProgress<string>? log = null)
@@ -175,8 +182,14 @@ public sealed class TextExperimentData
         var textKey = options.Corpus is null ? "" : $"|{TextHash(pretrainTexts)}";
         var key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{VocabRecipe}|{trainerOptions}{textKey}")))[..12];
         var vocabPath = Path.Combine(cache, $"vocab-{options.VocabSize}-{key}.txt");
-        if (!File.Exists(vocabPath)) log?.Report($"building a {options.VocabSize}-token WordPiece vocabulary from {pretrainTexts.Count} documents");
-        var (tokenizer, _) = WordPieceTrainer.LoadOrBuild(vocabPath, () => pretrainTexts, trainerOptions);
+        TextTokenizer tokenizer;
+        if (options.Vocab is { } given)
+            (vocabPath, tokenizer) = (Path.GetFullPath(given), TextTokenizer.Load(given, options.Lowercase));
+        else
+        {
+            if (!File.Exists(vocabPath)) log?.Report($"building a {options.VocabSize}-token WordPiece vocabulary from {pretrainTexts.Count} documents");
+            (tokenizer, _) = WordPieceTrainer.LoadOrBuild(vocabPath, () => pretrainTexts, trainerOptions);
+        }
 
         var (train, val, eval) = SplitPretraining(pretrainTexts, options.PretrainDocuments, options.MlmEvalEvery);
         var task = options.TrainFile is { } trainFile

@@ -95,7 +95,9 @@ internal sealed class SeedPlan
         if (wide is not null) return wide;
         if (Config.Wide!.Import is not { } file) return wide = Load("wide", "wide");
         wide = Ctx.Build("wide");
-        Weights.Load(wide, file); // torchvision / HuggingFace names, .pth/.pt/.bin or .safetensors, strict
+        if (HuggingFaceBert.IsFolder(file))
+            foreach (var note in HuggingFaceBert.Load(wide, file)) Ctx.Log?.Report($"wide.import: {note}");
+        else Weights.Load(wide, file); // torchvision / HuggingFace names, .pth/.pt/.bin or .safetensors, strict
         return wide;
     }
 
