@@ -123,6 +123,15 @@ public class UserTextTests
         finally { Directory.Delete(dir, true); }
     }
 
+    [Fact]
+    public void The_readmes_overrides_set_the_users_files()
+    {
+        var c = ConfigLoader.Load<ExperimentConfig>(Path.Combine(TestData.RepoRoot, "experiments", "imdb-bert-quick.yaml"),
+            ["data.text.corpus=my-corpus/", "data.text.train_file=train.csv", "data.text.test_file=test.csv"]);
+        Assert.Equal(("my-corpus/", "train.csv", "test.csv"), (c.Data.Text!.Corpus, c.Data.Text.TrainFile, c.Data.Text.TestFile));
+        Assert.Empty(ExperimentDatasets.Sources(c.Data)); // nothing to fetch
+    }
+
     static readonly string[] Good = ["good", "great", "lovely", "fine", "superb", "happy"];
     static readonly string[] Bad = ["bad", "awful", "poor", "dull", "boring", "sad"];
     static readonly string[] Filler = ["the", "film", "was", "and", "a", "story", "with", "actors", "plot", "music", "scene", "ending", "very", "quite"];
@@ -189,6 +198,13 @@ public class UserTextTests
             var eval = System.Text.Json.JsonDocument.Parse(stdout).RootElement;
             Assert.Equal(20, eval.GetProperty("examples").GetInt64());
             Assert.Equal(manifest.TestTop1!.Value, eval.GetProperty("top1").GetDouble(), 9);
+
+            // The files' contents are part of every stage's settings: an edited file is a changed setting, refused.
+            Assert.Contains("files.sha256", File.ReadAllText(Directory.GetFiles(Path.Combine(runs, "user-text", "seed-0", "standard"), "config.yaml", SearchOption.AllDirectories)[0]));
+            File.AppendAllText(trainFile, "\"one more good row\",pos\n");
+            var edited = Assert.Throws<WtnException>(() => new ExperimentRunner(config, runs, dataDir, CPU).Report());
+            Assert.Contains("files.sha256", edited.Message);
+            File.WriteAllText(trainFile, train.ToString());
 
             // The held-out corpus text of a pretraining stage, as wtn eval reads it from the manifest.
             var mlm = runner.Export("standard", 0, Path.Combine(dir, "out", "mlm.safetensors"));
