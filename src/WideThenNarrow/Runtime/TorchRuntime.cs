@@ -38,6 +38,7 @@ public static class TorchRuntime
             throw new WtnException($"--threads {threads} is more than the {Environment.ProcessorCount} cores of this machine; give at most {Environment.ProcessorCount} (0 = all cores)");
         NativeAllocator.Tune();
         set_num_threads(threads == 0 ? Environment.ProcessorCount : threads);
+        NnpackGuard.Apply();
         return ResolveDevice(device);
     }
 

@@ -51,3 +51,22 @@ public class OneDnnCpuGuardTests
         Assert.Equal(status, OneDnnCpuGuard.Status);
     }
 }
+
+public class NnpackGuardTests
+{
+    [Fact]
+    public void Switches_nnpack_off_exactly_where_cpuid_reports_no_caches()
+    {
+        var status = NnpackGuard.Apply();
+        bool noCaches = System.Runtime.Intrinsics.X86.X86Base.IsSupported && OperatingSystem.IsLinux() && !OneDnnCpuGuard.CachesReported();
+        Assert.Equal(!noCaches, NnpackGuard.Enabled);
+        Assert.StartsWith(noCaches ? "off: CPUID reports no caches" : "not needed", status);
+        // A batch-1 convolution still runs (the path NNPACK would have taken falls back) and gives the same values.
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var x = TorchSharp.torch.randn(1, 3, 8, 8);
+        var w = TorchSharp.torch.randn(4, 3, 3, 3);
+        var y = TorchSharp.torch.nn.functional.conv2d(x, w, padding: [1, 1]);
+        var reference = TorchSharp.torch.nn.functional.conv2d(x.repeat(2, 1, 1, 1), w, padding: [1, 1])[0];
+        Assert.True(y[0].allclose(reference, rtol: 1e-4, atol: 1e-5));
+    }
+}
