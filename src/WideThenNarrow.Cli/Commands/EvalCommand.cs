@@ -58,9 +58,9 @@ public static class EvalCommand
                     throw new WtnException($"{path}: the network was fine-tuned on your own labels ({Names(own)}), not IMDB's; give --dataset with a labelled .csv, .tsv or .jsonl file");
                 using var bert = ModelExport.Load(path, ctx.Device, outside);
                 r = d is null or "imdb"
-                    ? ClassifierEvaluation.Imdb(bert, ctx.DataDir, vocab, length, test, parse.GetValue(batch) ?? 256, parse.GetValue(perClass), ctx.Device)
+                    ? ClassifierEvaluation.Imdb(bert, ctx.DataDir, vocab, length, test, parse.GetValue(batch) ?? 256, parse.GetValue(perClass), ctx.Device, m.Input.Lowercase ?? true)
                     : ClassifierEvaluation.LabelledFile(bert, d, m.Input.Classes ?? throw new WtnException($"{path} does not name its classes; export the network again with this wtn"),
-                        vocab, length, parse.GetValue(batch) ?? 256, parse.GetValue(perClass), parse.GetValue(textColumn)!, parse.GetValue(labelColumn)!, ctx.Device);
+                        vocab, length, parse.GetValue(batch) ?? 256, parse.GetValue(perClass), parse.GetValue(textColumn)!, parse.GetValue(labelColumn)!, ctx.Device, m.Input.Lowercase ?? true);
             }
             else
             {
@@ -109,11 +109,11 @@ public static class EvalCommand
             var heldOut = m.Input.HeldOut ?? throw new WtnException(
                 $"{path} does not record the text its run held out (exported by an older wtn, or not from an experiment); give --dataset imdb, sotu, brown or a .txt file");
             if (perClass is not null) throw new WtnException("--per-class: the held-out text has no classes; give --dataset imdb to take N reviews per class");
-            r = MaskedLmEvaluation.HeldOut(bert, ctx.DataDir, vocab, length, heldOut, batch, ctx.Device);
+            r = MaskedLmEvaluation.HeldOut(bert, ctx.DataDir, vocab, length, heldOut, batch, ctx.Device, m.Input.Lowercase ?? true);
         }
         else
             r = MaskedLmEvaluation.Text(bert, dataset, ctx.DataDir, vocab, length, test, perClass, batch,
-                m.Input.HeldOut?.MaskProbability ?? 0.15, device: ctx.Device);
+                m.Input.HeldOut?.MaskProbability ?? 0.15, device: ctx.Device, lowercase: m.Input.Lowercase ?? true);
         if (json)
         {
             Console.WriteLine(JsonSerializer.Serialize(r, JsonOutput.Options));

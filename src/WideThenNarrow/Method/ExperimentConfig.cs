@@ -53,7 +53,7 @@ public sealed record ExperimentConfig : IValidatedConfig
 
     /// <summary>
     /// Text experiments (data.text): after pretraining, every finished thin/deeper encoder is fine-tuned on IMDB
-    /// sentiment with this recipe and its test accuracy reported. Left out, nothing is fine-tuned.
+    /// sentiment (or data.text.train_file) with this recipe and its test accuracy reported. Left out, nothing is fine-tuned.
     /// </summary>
     public DownstreamStageConfig? Downstream { get; init; }
 
@@ -81,7 +81,7 @@ public sealed record ExperimentConfig : IValidatedConfig
 public sealed record ExperimentData : IValidatedConfig
 {
     /// <summary>
-    /// BERT track: masked-LM pretraining on SOTU + Brown + IMDB-train text with these settings (vocabulary, lengths,
+    /// BERT track: masked-LM pretraining on SOTU + Brown + IMDB-train text (or data.text.corpus) with these settings (vocabulary, lengths,
     /// batch sizes, subsets); the image keys below are then unused.
     /// </summary>
     public WideThenNarrow.Data.Text.TextDataOptions? Text { get; init; }
@@ -275,7 +275,7 @@ public sealed record FitNetsStageConfig : IValidatedConfig
     }
 }
 
-/// <summary>Fine-tuning of pretrained encoders on the downstream task (IMDB), the same recipe for every encoder.</summary>
+/// <summary>Fine-tuning of pretrained encoders on the downstream task (IMDB or data.text.train_file), the same recipe for every encoder.</summary>
 public sealed record DownstreamStageConfig
 {
     public TrainerSettings Train { get; init; } = new()

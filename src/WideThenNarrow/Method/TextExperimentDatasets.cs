@@ -36,7 +36,8 @@ public sealed class MaskedLmExperimentDataset(TextExperimentData data) : IExperi
     /// <summary>The downstream task on the same vocabulary: IMDB sentiment or the user's labelled files.</summary>
     public ImdbExperimentDataset Downstream() => new(data);
 
-    public ExportInput ExportInput() => new() { Kind = "tokens", Vocab = data.VocabPath, MaxLength = data.Options.SequenceLength, HeldOut = data.HeldOut };
+    public ExportInput ExportInput() => new() { Kind = "tokens", Vocab = data.VocabPath, MaxLength = data.Options.SequenceLength, HeldOut = data.HeldOut,
+        Lowercase = data.Options.Lowercase ? null : false };
 
     public void Dispose() { }
 
@@ -75,7 +76,8 @@ public sealed class ImdbExperimentDataset(TextExperimentData data) : IExperiment
         MaskedLmExperimentDataset.TokenInput(batch, data.Options.MaxLength, data.VocabSize, device);
 
     public ExportInput ExportInput() =>
-        new() { Kind = "tokens", Vocab = data.VocabPath, MaxLength = data.Options.MaxLength, Classes = data.Task.Classes };
+        new() { Kind = "tokens", Vocab = data.VocabPath, MaxLength = data.Options.MaxLength, Classes = data.Task.Classes,
+            Lowercase = data.Options.Lowercase ? null : false };
 
     public void Dispose() { }
 }

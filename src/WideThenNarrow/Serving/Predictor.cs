@@ -120,7 +120,7 @@ public sealed class Predictor : IDisposable
     {
         if (Manifest.Input is not { Kind: "tokens", Vocab: { } vocab, MaxLength: { } maxLength })
             throw new WtnException($"{manifestPath}: this network takes {Manifest.Input.Kind}, not text; give image files or folders");
-        var tokenizer = TextTokenizer.Load(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, vocab));
+        var tokenizer = TextTokenizer.Load(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, vocab), Manifest.Input.Lowercase ?? true);
         var results = new List<Prediction>();
         foreach (var chunk in texts.Chunk(batchSize))
         {
