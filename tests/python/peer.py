@@ -14,9 +14,11 @@
                                     config.json, vocab.txt (Google's layout: [PAD], [unused*], [UNK] [CLS] [SEP] [MASK],
                                     then WORDS, comma-separated, and single letters), tokenizer_config.json, and
                                     model.safetensors (FORMAT safetensors: written by hand, tied tensors left out as
-                                    save_pretrained does) or pytorch_model.bin (FORMAT bin: torch.save of the whole
-                                    state_dict with the position_ids buffer of older transformers); plus io.safetensors:
-                                    input_ids, attention_mask, token_type_ids and the eval-mode 'logits'
+                                    save_pretrained does), pytorch_model.bin (FORMAT bin: torch.save of the whole
+                                    state_dict with the position_ids buffer of older transformers) or a BertModel
+                                    checkpoint (FORMAT bertmodel: no prefix, LayerNorm gamma/beta, a pooler, no MLM
+                                    head); plus io.safetensors: input_ids, attention_mask, token_type_ids and the
+                                    eval-mode 'logits' and last 'hidden' states
 
 MODEL: resnet18:CLASSES, bert-cls:VOCAB:MAXPOS:CLASSES or bert-mlm:VOCAB:MAXPOS (bert-tiny sizes: 2 layers,
 hidden 128, 2 heads, feed-forward 512). The BERT is python/wtn_models.py's, written in plain torch with
@@ -151,6 +153,19 @@ def hf_folder(folder, fmt, words):
     if fmt == "safetensors":
         write_safetensors(os.path.join(folder, "model.safetensors"),
                           {k: v for k, v in state.items() if k not in ("cls.predictions.decoder.weight", "cls.predictions.decoder.bias")})
+    elif fmt == "bertmodel":
+        # A BertModel checkpoint of the TF-converted era: no "bert." prefix, LayerNorm gamma/beta, a pooler, no MLM head.
+        renamed = {}
+        for k, v in state.items():
+            if not k.startswith("bert."):
+                continue
+            k = k[len("bert."):]
+            if "LayerNorm." in k:
+                k = k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta")
+            renamed[k] = v
+        renamed["pooler.dense.weight"] = torch.randn(32, 32) * 0.02
+        renamed["pooler.dense.bias"] = torch.zeros(32)
+        write_safetensors(os.path.join(folder, "model.safetensors"), renamed)
     else:
         state = dict(state)
         state["bert.embeddings.position_ids"] = torch.arange(64).unsqueeze(0)
@@ -162,8 +177,9 @@ def hf_folder(folder, fmt, words):
     types = torch.cat([torch.zeros(2, 5), torch.ones(2, 6)], 1).long()
     with torch.no_grad():
         logits = model(ids, mask, types)
+        hidden = model.bert(ids, mask, types)
     write_safetensors(os.path.join(folder, "io.safetensors"),
-                      {"input_ids": ids, "attention_mask": mask, "token_type_ids": types, "logits": logits})
+                      {"input_ids": ids, "attention_mask": mask, "token_type_ids": types, "logits": logits, "hidden": hidden})
     print(f"hf-folder {folder} {fmt} vocab {len(vocab)}")
 
 

@@ -62,6 +62,30 @@ public class HuggingFaceImportTests(ITestOutputHelper output)
         finally { Directory.Delete(dir, true); }
     }
 
+    /// <summary>A BertModel checkpoint (no prefix, TF-era gamma/beta, a pooler): the encoder loads, the masked-LM head starts fresh.</summary>
+    [Fact]
+    public void A_bertmodel_checkpoint_gives_the_peers_hidden_states_and_a_fresh_head()
+    {
+        if (!PyTorchPeerTests.PeerAvailable(output)) return;
+        var dir = TestData.NewTempFolder("hf-bertmodel");
+        try
+        {
+            var folder = PeerFolder(dir, "bertmodel");
+            using var scope = NewDisposeScope();
+            using var model = ModelFactory.Create(ModelConfigOf(HuggingFaceBert.ReadConfig(folder)));
+            var notes = HuggingFaceBert.Load(model, folder);
+            Assert.Contains(notes, n => n.Contains("start fresh") && n.Contains("cls.predictions"));
+            var io = Weights.Read(Path.Combine(folder, "io.safetensors"));
+            model.eval();
+            using var _ = no_grad();
+            var hidden = model.ForwardTrunk(new ModelInput(io["input_ids"], io["attention_mask"], io["token_type_ids"]));
+            double diff = (hidden - io["hidden"]).abs().max().item<float>();
+            output.WriteLine($"bertmodel: max |hidden - peer's| = {diff:G3}");
+            Assert.True(diff < 1e-5, $"max abs diff {diff}");
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Fact]
     public void A_google_layout_vocab_keeps_its_special_ids_and_casing()
     {
