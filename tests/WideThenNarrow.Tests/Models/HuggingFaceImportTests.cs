@@ -139,6 +139,16 @@ public class HuggingFaceImportTests(ITestOutputHelper output)
             using (var narrower = ModelFactory.Create(ModelConfigOf(hf with { Hidden = 16 })))
                 Assert.Contains("the model built from config.json has", Assert.Throws<WtnException>(() => HuggingFaceBert.Load(narrower, dir)).Message);
 
+            // A cased model: tokenizer_config.json's do_lower_case reaches the text settings.
+            File.WriteAllText(Path.Combine(dir, "vocab.txt"), "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n" + string.Join('\n', Enumerable.Range(0, 45).Select(i => $"w{i}")) + "\n");
+            File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), """{"do_lower_case": false}""");
+            var cased = HuggingFaceImport.Resolve(ConfigLoader.Parse<ExperimentConfig>(
+                $"data: {{text: {{sequence_length: 32, max_length: 64}}}}\nmodels: {{thin: {{name: bert, hidden: 16, heads: 2}}}}\nwide: {{import: {dir}}}\n", "x.yaml"));
+            Assert.False(cased.Data.Text!.Lowercase);
+            File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), """{"do_lower_case": "yes"}""");
+            Assert.Contains("do_lower_case must be true or false", Assert.Throws<WtnException>(() => HuggingFaceImport.Resolve(cased)).Message);
+            File.Delete(Path.Combine(dir, "tokenizer_config.json"));
+
             // Vocabulary and config of two models.
             File.WriteAllText(Path.Combine(dir, "vocab.txt"), "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\n");
             var c = ConfigLoader.Parse<ExperimentConfig>($"data: {{text: {{}}}}\nmodels: {{thin: {{name: bert, hidden: 16, heads: 2}}}}\nwide: {{import: {dir}}}\n", "x.yaml");
