@@ -61,6 +61,8 @@ public static class PlainTextCorpus
 
     static string ReadFile(string file, string remedy)
     {
+        // Named by a config or a manifest: a FIFO or a device would block or read forever.
+        Runtime.InputFiles.RequireRegular(file, $"text file {file}", LabelledTextFile.MaxBytes);
         try
         {
             var text = File.ReadAllText(file, StrictUtf8);
