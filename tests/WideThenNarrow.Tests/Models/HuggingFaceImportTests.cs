@@ -206,6 +206,9 @@ public class HuggingFaceImportTests(ITestOutputHelper output)
             // Hidden 16 vs 32: every point had a projection pair, and none is left in the thin network.
             Assert.Equal(3, imitation.Adapters!.Count);
             Assert.All(imitation.Adapters, a => Assert.Equal(AdapterFateKind.Dropped, a.Kind));
+            // 4 thin heads against 4 wide heads: the attention KL ran head by head in every encoder block's imitation.
+            for (int k = 1; k <= 2; k++)
+                Assert.Contains("\"attention_kl\"", File.ReadAllText(Path.Combine(dir, "runs", "hf-import", "seed-0", "imitation", $"block-{k:D2}", "metrics.jsonl")));
             Assert.Contains(result.Methods, r => r.Stages.Contains("downstream_finetune") && r.TestTop1 is not null);
             var runConfig = File.ReadAllText(Path.Combine(dir, "runs", "hf-import", ExperimentRunner.RunConfigFile));
             Assert.Contains("hidden: 32", runConfig);
