@@ -99,6 +99,9 @@ public class UserTextTests
             e = Assert.Throws<WtnException>(() => LabelledTask.FromFiles(one, test, "text", "label"));
             Assert.Contains("at least two classes", e.Message);
 
+            e = Assert.Throws<WtnException>(() => TextExperimentData.Load(dir, new TextDataOptions { TrainFile = train, TestFile = Path.Combine(dir, "missing.csv") }));
+            Assert.Equal($"data.text.test_file: {Path.Combine(dir, "missing.csv")} not found", e.Message);
+
             e = Assert.Throws<WtnException>(() => LabelledTextFile.Read(Write(dir, "x.txt", "a")));
             Assert.Contains(".csv, .tsv or .jsonl", e.Message);
         }

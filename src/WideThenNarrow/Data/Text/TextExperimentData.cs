@@ -74,6 +74,10 @@ public sealed record TextDataOptions
             throw new WtnException("data.pretrain_documents, data.imdb_train_per_class and data.imdb_test_per_class must be >= 0");
         if ((TrainFile is null) != (TestFile is null))
             throw new WtnException($"data.text.{(TrainFile is null ? "test_file" : "train_file")} is set but data.text.{(TrainFile is null ? "train_file" : "test_file")} is not: your own labelled task needs both (the validation split is carved from train_file)");
+        if (Corpus is { } corpus && !File.Exists(corpus) && !Directory.Exists(corpus))
+            throw new WtnException($"data.text.corpus: {corpus} not found; give a .txt file or a folder of .txt files");
+        foreach (var (key, file) in new[] { ("train_file", TrainFile), ("test_file", TestFile), ("vocab", Vocab) })
+            if (file is not null && !File.Exists(file)) throw new WtnException($"data.text.{key}: {file} not found");
         if (string.IsNullOrWhiteSpace(TextColumn) || string.IsNullOrWhiteSpace(LabelColumn) || TextColumn == LabelColumn)
             throw new WtnException($"data.text.text_column '{TextColumn}' and data.text.label_column '{LabelColumn}' must be two different non-empty names");
     }
