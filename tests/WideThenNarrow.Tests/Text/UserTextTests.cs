@@ -191,7 +191,7 @@ public class UserTextTests
 
             var runner = new ExperimentRunner(config, runs, dataDir, CPU);
             var result = runner.Run();
-            Assert.Contains(result.Methods, r => r.Stages.Contains("downstream_finetune") && r.TestTop1 is not null);
+            Assert.Contains(result.Methods, r => r.Method == "thin: go wide, then narrow, fine-tuned on train.csv" && r.TestTop1 is not null);
             var exported = Path.Combine(dir, "out", "clf.safetensors");
             var manifest = runner.Export("downstream_finetune", 0, exported);
             Assert.Equal(["neg", "pos"], manifest.Input.Classes);
