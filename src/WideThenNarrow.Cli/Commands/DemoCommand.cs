@@ -22,9 +22,9 @@ public static class DemoCommand
         cmd.SetAction(g.Handler((parse, ctx, ct) =>
         {
             var clock = Stopwatch.StartNew();
-            var config = DemoExperiment.Build();
+            var config = ExperimentConfig.Demo();
             DataCommand.EnsurePresent(ExperimentDatasets.Sources(config.Data), ctx, ct);
-            Console.WriteLine(DemoExperiment.Describe(config));
+            Console.WriteLine(Describe(config));
             RunCommand.Execute(config, parse.GetValue(seeds), parse.GetValue(runsDir)!, ctx, ct);
             Console.WriteLine($"demo finished in {clock.Elapsed.TotalMinutes:F1} min. A short run on a subset: for the full experiment, `wtn run experiments/fashion-mnist-resnet.yaml`.");
             Console.WriteLine($"the thin network as PyTorch weights: `wtn export {Path.Combine(parse.GetValue(runsDir)!, config.Name)} -o thin.safetensors`");
@@ -32,4 +32,10 @@ public static class DemoCommand
         }));
         return cmd;
     }
+
+    static string Describe(ExperimentConfig c) =>
+        $"demo: {c.Data.Dataset}, stratified subset of {c.Data.TrainPerClass} training, {c.Data.ValPerClass} validation and {c.Data.TestPerClass} test images per class; " +
+        $"thin {c.Models.Thin.Name} vs. wide {c.Models.Wide.Name} ({c.Models.Wide.Widen}); " +
+        $"wide {c.Wide!.Train.Epochs} epochs, imitation {c.Imitation!.Train.Steps} steps per block ({c.Imitation.Input.ToString().ToLowerInvariant()} input), fine-tuning {c.Finetune!.Train.Epochs} epochs " +
+        $"(a = {c.Finetune.Alpha}, T = {c.Finetune.Temperature}); thin standard {c.Standard!.Train.Epochs} epochs (the same passes over the data as stages 2 + 3).";
 }

@@ -107,7 +107,7 @@ public static class EvalCommand
         if (dataset is null or "held-out")
         {
             var heldOut = m.Input.HeldOut ?? throw new WtnException(
-                $"{path} does not record the text its run held out (exported by an older wtn, or not from an experiment); give --dataset imdb, sotu, brown or a .txt file");
+                $"{path} does not record the text its run held out (it is not from an experiment's run); give --dataset imdb, sotu, brown or a .txt file");
             if (perClass is not null) throw new WtnException("--per-class: the held-out text has no classes; give --dataset imdb to take N reviews per class");
             r = MaskedLmEvaluation.HeldOut(bert, ctx.DataDir, vocab, length, heldOut, batch, ctx.Device, m.Input.Lowercase ?? true);
         }

@@ -1,10 +1,8 @@
 using System.CommandLine;
-using TorchSharp;
 using WideThenNarrow.Config;
 using WideThenNarrow.Data;
-using WideThenNarrow.Models;
+using WideThenNarrow.Method;
 using WideThenNarrow.Training;
-using static TorchSharp.torch;
 
 namespace WideThenNarrow.Cli.Commands;
 
@@ -28,7 +26,12 @@ public static class TrainCommand
             var cfg = ConfigLoader.Load<TrainConfig>(path, parse.GetValue(set) ?? []);
             var dir = parse.GetValue(runDir) ?? Path.Combine("runs", Path.GetFileNameWithoutExtension(path), "train");
             TrainingResult result;
-            try { result = Run(cfg, ctx, dir, parse.GetValue(resume), ct); }
+            try
+            {
+                if (DatasetCatalog.Find(cfg.Data.Dataset) is { } source) DataCommand.EnsurePresent([source], ctx, ct);
+                result = new ProgressRenderer(RunContext.Interactive).Run(progress =>
+                    TrainPipeline.Run(cfg, ctx.DataDir, ctx.Device, dir, parse.GetValue(resume), progress, ct));
+            }
             catch (TrainingInterruptedException e)
             {
                 // Names the checkpoint written on the way out; exit code 130 as for any interruption.
@@ -39,67 +42,9 @@ public static class TrainCommand
                               (result.Best?.EvalTop1 is { } best ? $", best {best:P2} (epoch {result.Best.Epoch + 1})" : "") +
                               (result.TestTop1 is { } test ? $"; test top-1 of the final network {test:P2}" : ""));
             Console.WriteLine($"run folder: {Path.GetFullPath(result.RunDir)}");
-            Console.WriteLine($"final weights: {Path.GetFullPath(Path.Combine(result.RunDir, FinalWeights))} (PyTorch state_dict; manifest final.json)");
+            Console.WriteLine($"final weights: {Path.GetFullPath(Path.Combine(result.RunDir, TrainPipeline.FinalWeights))} (PyTorch state_dict; manifest final.json)");
             return Task.FromResult(0);
         }));
         return cmd;
-    }
-
-    /// <summary>The finished run's network, written beside its checkpoints with the manifest that rebuilds it.</summary>
-    public const string FinalWeights = "final.safetensors";
-
-    public static TrainingResult Run(TrainConfig cfg, RunContext ctx, string runDir, bool resume, CancellationToken ct)
-    {
-        if (DatasetCatalog.Find(cfg.Data.Dataset) is { } source) DataCommand.EnsurePresent([source], ctx, ct);
-        using var dataset = ImageDataset.Load(cfg.Data.Dataset, ctx.DataDir, cfg.Data.Resize);
-        if (cfg.Model.Classes != dataset.NumClasses)
-            throw new WtnException($"model.classes is {cfg.Model.Classes} but {dataset.Name} has {dataset.NumClasses} classes; set model.classes: {dataset.NumClasses}");
-        if (cfg.Model.InputChannels != dataset.Channels && cfg.Model.Name != "mlp")
-            throw new WtnException($"model.input_channels is {cfg.Model.InputChannels} but {dataset.Name} images have {dataset.Channels}; set model.input_channels: {dataset.Channels}");
-        if (cfg.Model.Name == "mlp" && cfg.Model.InputDim != dataset.Channels * dataset.Height * dataset.Width)
-            throw new WtnException($"model.input_dim is {cfg.Model.InputDim} but {dataset.Name} images flatten to {dataset.Channels}x{dataset.Height}x{dataset.Width}; set model.input_dim: {dataset.Channels * dataset.Height * dataset.Width}");
-        // Same seed, machine and threads give the same run: the initial weights come from this seed too.
-        manual_seed(cfg.Seed);
-        var model = ModelFactory.Create(cfg.Model, ctx.Device);
-        Trainer.ApplyPrecision(cfg.Precision, model);
-        var split = cfg.Data.ValidationSplit();
-        split.Validate("data.");
-        var (trainIds, valIds) = dataset.Validation is null ? split.Carve(dataset.Train.Labels.data<long>().ToArray()) : (null, null);
-        if (valIds is { Length: 0 })
-            throw new WtnException($"data.val_fraction is {cfg.Data.ValFraction}: training needs a validation split; set data.val_fraction above 0 (e.g. 0.1) or give the image folder a val/");
-        using var train = new ImageBatchSource(dataset, dataset.Train, new ImageLoaderOptions
-        {
-            BatchSize = cfg.Data.BatchSize, Shuffle = true, Seed = cfg.Seed, CropPadding = cfg.Data.CropPadding,
-            HorizontalFlip = cfg.Data.HorizontalFlip, PerClassLimit = cfg.Data.PerClassLimit, Examples = trainIds,
-        });
-        int evalBatch = cfg.Data.EvalBatchSize > 0 ? cfg.Data.EvalBatchSize : cfg.Data.BatchSize;
-        using var val = new ImageBatchSource(dataset, dataset.Validation ?? dataset.Train, ImageLoaderOptions.Evaluation(evalBatch) with { Examples = valIds });
-        using var test = new ImageBatchSource(dataset, dataset.Test, ImageLoaderOptions.Evaluation(evalBatch) with { PerClassLimit = cfg.Data.EvalPerClassLimit });
-        var renderer = new ProgressRenderer(RunContext.Interactive);
-        var result = renderer.Run(progress => Trainer.Run(new TrainingJob
-        {
-            Stage = "train",
-            Modules = new Dictionary<string, nn.Module> { ["model"] = model },
-            ParameterGroups = [ParameterGroup.Of("model", model)],
-            Objective = new ClassificationObjective(model, cfg.LabelSmoothing),
-            Train = train,
-            Eval = val,
-            Settings = cfg,
-            RunDir = runDir,
-            Device = ctx.Device,
-            Progress = progress,
-            ConfigYaml = ConfigLoader.ToYaml(cfg),
-            Resume = resume,
-        }, ct));
-        // The last checkpoint holds the final state (also when --resume found the run already finished); exported in
-        // float32 whatever the training precision, so the manifest rebuilds it as it is built by default.
-        Method.StageContext.LoadFinal(result, new Dictionary<string, nn.Module> { ["model"] = model });
-        model.to(ScalarType.Float32);
-        // The final network's one look at the test split.
-        model.eval();
-        var (_, testTop1) = Trainer.Evaluate(new ClassificationObjective(model), test, ctx.Device);
-        ModelExport.Write(model, cfg.Model, Path.Combine(result.RunDir, FinalWeights), ModelExport.ImageInput(dataset),
-            $"wtn train, run folder {Path.GetFullPath(result.RunDir)}", testTop1, result.Last?.EvalTop1);
-        return result with { TestTop1 = testTop1 };
     }
 }

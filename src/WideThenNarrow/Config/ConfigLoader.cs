@@ -169,6 +169,9 @@ public static class ConfigLoader
         var hit = props.FirstOrDefault(p => KeyOf(p.Name) == key);
         if (hit is not null) return hit;
         var full = Join(path, key);
+        if (t.GetCustomAttributes<FormerKeyAttribute>().FirstOrDefault(a => a.Key == key) is { } former)
+            throw new WtnException($"{source}: key '{full}' is no longer read: " +
+                                   (former.RenamedTo is { } renamed ? $"write '{Join(path, KeyOf(renamed))}' instead" : former.Advice));
         var keys = props.Select(p => Join(path, KeyOf(p.Name))).ToList();
         var closest = Closest(full, keys);
         throw new WtnException($"{source}: unknown key '{full}'" + (closest is null ? "" : $" (did you mean '{closest}'?)") +

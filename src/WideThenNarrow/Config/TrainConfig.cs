@@ -123,50 +123,16 @@ public record TrainerSettings : IValidatedConfig
     }
 }
 
-public sealed record DataSection : IValidatedConfig
-{
-    public string Dataset { get; init; } = "fashion-mnist";
-    public int BatchSize { get; init; } = 128;
-    /// <summary>0 = the training batch size.</summary>
-    public int EvalBatchSize { get; init; }
-    /// <summary>Training augmentation: random crop of the original size after zero-padding this many pixels (0 = off).</summary>
-    public int CropPadding { get; init; }
-    /// <summary>Training augmentation: flip left-right with probability 1/2.</summary>
-    public bool HorizontalFlip { get; init; }
-    /// <summary>Keep only the first N training examples of each class (null = all); for smoke runs.</summary>
-    public int? PerClassLimit { get; init; }
-    /// <summary>Same for the test split.</summary>
-    public int? EvalPerClassLimit { get; init; }
-    /// <summary>
-    /// Validation split carved from the training split (before the per-class limit): this fraction of each class, chosen
-    /// by <see cref="ValSeed"/>. Every evaluation during training and best.ckpt use it; the test split is scored once at
-    /// the end. An image folder's own val/ replaces it.
-    /// </summary>
-    public double ValFraction { get; init; } = 0.1;
-    /// <summary>At most this many validation examples per class (0 = no cap).</summary>
-    public int ValPerClass { get; init; }
-    public long ValSeed { get; init; }
-    /// <summary>An image folder's images resized to this many pixels square as they are read (0 = as they are).</summary>
-    public int Resize { get; init; }
-
-    public Data.ValidationSplit ValidationSplit() => new(ValFraction, ValPerClass, ValSeed);
-
-    public void Validate(ConfigKeys at)
-    {
-        at.InRange(nameof(BatchSize), BatchSize, 1, int.MaxValue);
-        at.InRange(nameof(EvalBatchSize), EvalBatchSize, 0, int.MaxValue, "0 = the training batch size");
-        at.InRange(nameof(CropPadding), CropPadding, 0, ModelConfig.MaxImageSize);
-        at.InRangeIfSet(nameof(PerClassLimit), PerClassLimit, 1, int.MaxValue, "null = all");
-        at.InRangeIfSet(nameof(EvalPerClassLimit), EvalPerClassLimit, 1, int.MaxValue, "null = all");
-    }
-}
-
-/// <summary><c>wtn train</c>'s config: a model, a dataset and the trainer settings (inherited, so their keys stay top-level), one YAML file.</summary>
+/// <summary>
+/// <c>wtn train</c>'s config: a model, a dataset and the trainer settings (inherited, so their keys stay top-level), one
+/// YAML file. The model and data sections are the records an experiment file's <c>models.thin</c> and <c>data</c> are,
+/// with the same keys and defaults.
+/// </summary>
 public sealed record TrainConfig : TrainerSettings
 {
-    /// <summary>The model, as the model zoo reads it (<see cref="ModelFactory"/>); classes default to the dataset's.</summary>
-    public ModelConfig Model { get; init; } = new() { Name = "cifar-resnet20" };
-    public DataSection Data { get; init; } = new();
+    /// <summary>The model; classes and input channels default to the dataset's.</summary>
+    public ModelSpec Model { get; init; } = new();
+    public DataConfig Data { get; init; } = new();
     /// <summary>Label smoothing of the cross-entropy.</summary>
     public double LabelSmoothing { get; init; }
 
@@ -174,7 +140,9 @@ public sealed record TrainConfig : TrainerSettings
     {
         base.Validate(at);
         at.InRange(nameof(LabelSmoothing), LabelSmoothing, 0, 1, maxExclusive: true);
+        if (Data.Text is not null)
+            throw at.Nested(nameof(Data)).Error(nameof(DataConfig.Text), "is for experiments (wtn run); wtn train reads an image dataset: remove it and set data.dataset");
         if (ModelData.Mismatch(Model.Name, text: false, $"data.dataset {Data.Dataset}") is { } problem)
-            throw at.Nested(nameof(Model)).Error(nameof(ModelConfig.Name), problem);
+            throw at.Nested(nameof(Model)).Error(nameof(ModelSpec.Name), problem);
     }
 }

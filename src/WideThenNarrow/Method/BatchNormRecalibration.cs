@@ -9,8 +9,8 @@ namespace WideThenNarrow.Method;
 /// Recomputes a network's batch-norm running statistics from its own activations: the statistics are reset, then
 /// up to <c>batches</c> training batches pass forward in training mode under no_grad with a cumulative average
 /// (momentum None), and the momenta are restored. After stage 2 each thin block's statistics come from a short run
-/// whose inputs were the wide network's (teacher input) or came from earlier blocks still in training; measured on
-/// the demo's subset this lifted the thin network's top-1 right after imitation from 69.8 % to 73.1 %.
+/// whose inputs were the wide network's (teacher input) or came from earlier blocks still in training, not from the
+/// finished thin network below it (its effect on the demo's subset: docs/results.md).
 /// </summary>
 public static class BatchNormRecalibration
 {

@@ -21,7 +21,7 @@ public sealed record ExperimentConfig : IValidatedConfig
     /// <summary>When positive, every trainer run stops after at most this many steps (smoke runs).</summary>
     public long MaxSteps { get; init; }
 
-    public ExperimentData Data { get; init; } = new();
+    public DataConfig Data { get; init; } = new();
     public ExperimentModels Models { get; init; } = new();
 
     /// <summary>Stage 1: the wide network, trained with the standard recipe or imported.</summary>
@@ -64,6 +64,19 @@ public sealed record ExperimentConfig : IValidatedConfig
     /// the thin one obtained by layerwise imitation and end to end (<see cref="Method.DepthStudy"/>).
     /// </summary>
     public DepthStudyConfig? DepthStudy { get; init; }
+
+    /// <summary>
+    /// <c>wtn demo</c>'s experiment: experiments/demo.yaml as built into the library (so it runs from any folder), with
+    /// <paramref name="overrides"/> (<c>key=value</c>) applied.
+    /// </summary>
+    public static ExperimentConfig Demo(IEnumerable<string>? overrides = null)
+    {
+        using var stream = typeof(ExperimentConfig).Assembly.GetManifestResourceStream("WideThenNarrow.demo.yaml")
+                           ?? throw new InvalidOperationException("experiments/demo.yaml is not embedded in the library");
+        using var reader = new StreamReader(stream);
+        return ConfigLoader.Parse<ExperimentConfig>(reader.ReadToEnd(), "wtn demo (experiments/demo.yaml)", overrides);
+    }
+
     public void Validate(ConfigKeys at)
     {
         at.InRange(nameof(Seeds), Seeds, 1, 10_000);
@@ -74,50 +87,6 @@ public sealed record ExperimentConfig : IValidatedConfig
         foreach (var (key, spec) in new[] { ("thin", Models.Thin), ("wide", wideFromFolder ? null : Models.Wide), ("deeper", Models.Deeper) })
             if (spec is not null && ModelData.Mismatch(spec.Name, Data.Text is not null, data) is { } problem)
                 throw at.Nested(nameof(Models)).Nested(key).Error(nameof(ModelSpec.Name), problem);
-    }
-}
-
-/// <summary>The dataset every stage of the experiment trains and tests on: images, or (with <see cref="Text"/>) masked-LM text.</summary>
-public sealed record ExperimentData : IValidatedConfig
-{
-    /// <summary>
-    /// BERT track: masked-LM pretraining on SOTU + Brown + IMDB-train text (or data.text.corpus) with these settings (vocabulary, lengths,
-    /// batch sizes, subsets); the image keys below are then unused.
-    /// </summary>
-    public WideThenNarrow.Data.Text.TextDataOptions? Text { get; init; }
-    /// <summary>fashion-mnist, cifar-10, cifar-100, cifar-100-coarse, or by path a folder of IDX files or with train/ and test/.</summary>
-    public string Dataset { get; init; } = "fashion-mnist";
-    public int BatchSize { get; init; } = 128;
-    /// <summary>0 = the training batch size.</summary>
-    public int EvalBatchSize { get; init; } = 256;
-    /// <summary>Random crop after zero-padding this many pixels (0 = off).</summary>
-    public int CropPadding { get; init; } = 2;
-    public bool HorizontalFlip { get; init; } = true;
-    /// <summary>Stratified subset: the first N training examples of each class (0 = all).</summary>
-    public int TrainPerClass { get; init; }
-    /// <summary>Stratified subset of the test split (0 = all).</summary>
-    public int TestPerClass { get; init; }
-    /// <summary>
-    /// Validation split carved from the training split before <see cref="TrainPerClass"/> applies: this fraction of each
-    /// class, chosen by <see cref="ValSeed"/> (the same for every seed and arm). Every in-run evaluation and every "best"
-    /// is on it; the test split is scored once per finished network. An image folder's own val/ replaces it.
-    /// </summary>
-    public double ValFraction { get; init; } = 0.1;
-    /// <summary>At most this many validation examples per class (0 = no cap).</summary>
-    public int ValPerClass { get; init; }
-    public long ValSeed { get; init; }
-    /// <summary>An image folder's images resized to this many pixels square as they are read (0 = as they are).</summary>
-    public int Resize { get; init; }
-
-    public ValidationSplit ValidationSplit() => new(ValFraction, ValPerClass, ValSeed);
-
-    public void Validate(ConfigKeys at)
-    {
-        at.InRange(nameof(BatchSize), BatchSize, 1, int.MaxValue);
-        at.InRange(nameof(EvalBatchSize), EvalBatchSize, 0, int.MaxValue, "0 = the training batch size");
-        at.InRange(nameof(CropPadding), CropPadding, 0, ModelConfig.MaxImageSize);
-        at.InRange(nameof(TrainPerClass), TrainPerClass, 0, int.MaxValue, "0 = all");
-        at.InRange(nameof(TestPerClass), TestPerClass, 0, int.MaxValue, "0 = all");
     }
 }
 
@@ -136,62 +105,6 @@ public sealed record ExperimentModels
         "deeper" => Deeper ?? throw new WtnException("the deeper stage needs models.deeper"),
         _ => throw new ArgumentOutOfRangeException(nameof(key), key, "thin, wide or deeper"),
     };
-}
-
-/// <summary>A model of the zoo as an experiment file names it (see <see cref="ModelConfig"/> for the meaning).</summary>
-public sealed record ModelSpec : IValidatedConfig
-{
-    public string Name { get; init; } = "cifar-resnet20";
-    /// <summary>none, inner=K or full=K.</summary>
-    public string Widen { get; init; } = "none";
-    /// <summary>0 = the dataset's number of classes.</summary>
-    public int Classes { get; init; }
-    /// <summary>0 = the dataset's channels.</summary>
-    public int InputChannels { get; init; }
-    public bool ProjectionShortcuts { get; init; }
-    /// <summary>CIFAR ResNets: stage widths w, 2w, 4w (default 16, He et al.'s).</summary>
-    public int BaseWidth { get; init; } = ModelConfig.DefaultBaseWidth;
-    public int Width { get; init; } = 256;
-    public int Depth { get; init; } = 8;
-    public bool Residual { get; init; }
-    /// <summary>BERT: override the preset's sizes (plain "bert" needs layers, hidden and heads).</summary>
-    public int? Layers { get; init; }
-    public int? Hidden { get; init; }
-    public int? Heads { get; init; }
-    /// <summary>BERT feed-forward size (default 4 x hidden).</summary>
-    public int? Intermediate { get; init; }
-    /// <summary>BERT position and token-type table sizes (default: the data's longest sequence, and 2).</summary>
-    public int? MaxPositions { get; init; }
-    public int? TypeVocab { get; init; }
-
-    public ModelConfig ToModelConfig(int datasetClasses, int datasetChannels, int imageSize, string key) => new()
-    {
-        Name = Name,
-        Widen = Widening.Parse(Widen, $"models.{key}.widen"),
-        Classes = Classes > 0 ? Classes : datasetClasses,
-        InputChannels = InputChannels > 0 ? InputChannels : datasetChannels,
-        ImageSize = imageSize,
-        InputDim = (InputChannels > 0 ? InputChannels : datasetChannels) * imageSize * imageSize,
-        ProjectionShortcuts = ProjectionShortcuts,
-        BaseWidth = BaseWidth,
-        Width = Width,
-        Depth = Depth,
-        Residual = Residual,
-        Layers = Layers,
-        Hidden = Hidden,
-        Heads = Heads,
-        Intermediate = Intermediate,
-        MaxPositions = MaxPositions ?? new ModelConfig { Name = Name }.MaxPositions,
-        TypeVocab = TypeVocab ?? new ModelConfig { Name = Name }.TypeVocab,
-    };
-
-    /// <summary>The bounds of <see cref="ModelConfig"/>; 0 stands for the dataset's classes and channels, known later.</summary>
-    public void Validate(ConfigKeys at)
-    {
-        at.InRange(nameof(Classes), Classes, 0, ModelConfig.MaxClasses, "0 = the dataset's");
-        at.InRange(nameof(InputChannels), InputChannels, 0, ModelConfig.MaxChannels, "0 = the dataset's");
-        ToModelConfig(Math.Max(1, Classes), Math.Max(1, InputChannels), 1, at.Path[(at.Path.LastIndexOf('.') + 1)..]).Validate(at);
-    }
 }
 
 public sealed record StandardStageConfig

@@ -1,3 +1,4 @@
+using WideThenNarrow.Config;
 using WideThenNarrow.Data;
 using WideThenNarrow.Models;
 using WideThenNarrow.Training;
@@ -41,7 +42,7 @@ public interface IExperimentDataset : IDisposable
 /// <summary>Opens the dataset an experiment names: text (masked LM) when data.text is set, else images.</summary>
 public static class ExperimentDatasets
 {
-    public static IExperimentDataset Load(ExperimentData data, string dataDir, IProgress<string>? log = null) =>
+    public static IExperimentDataset Load(DataConfig data, string dataDir, IProgress<string>? log = null) =>
         data.Text is { } text
             ? new MaskedLmExperimentDataset(Data.Text.TextExperimentData.Load(dataDir, text, log))
             : new ImageExperimentDataset(ImageDataset.Load(data.Dataset, dataDir, data.Resize), data);
@@ -50,7 +51,7 @@ public static class ExperimentDatasets
     /// The catalog datasets an experiment reads (<c>wtn data fetch</c> can bring them): the text track's three corpora,
     /// or the image dataset when the catalog has it.
     /// </summary>
-    public static IReadOnlyList<DatasetSource> Sources(ExperimentData data) =>
+    public static IReadOnlyList<DatasetSource> Sources(DataConfig data) =>
         data.Text is { } text
             ? [.. text.ReadsSotuAndBrown ? [DatasetCatalog.Sotu, DatasetCatalog.Brown] : Array.Empty<DatasetSource>(), .. text.ReadsImdb ? [DatasetCatalog.Imdb] : Array.Empty<DatasetSource>()]
             : DatasetCatalog.Find(data.Dataset) is { } source ? [source] : [];
@@ -60,10 +61,10 @@ public static class ExperimentDatasets
 public sealed class ImageExperimentDataset : IExperimentDataset
 {
     readonly ImageDataset dataset;
-    readonly ExperimentData settings;
+    readonly DataConfig settings;
     readonly long[]? trainExamples, validationExamples; // null: the dataset's own val/ split, all of train/ trains
 
-    public ImageExperimentDataset(ImageDataset dataset, ExperimentData settings)
+    public ImageExperimentDataset(ImageDataset dataset, DataConfig settings)
     {
         settings.ValidationSplit().Validate("data.");
         this.dataset = dataset;
@@ -91,7 +92,7 @@ public sealed class ImageExperimentDataset : IExperimentDataset
     public IBatchSource ValidationSource() => Validation();
     public IBatchSource TestSource() => Test();
 
-    ImageBatchSource Train(long seed) => new(dataset, dataset.Train, new ImageLoaderOptions
+    public ImageBatchSource Train(long seed) => new(dataset, dataset.Train, new ImageLoaderOptions
     {
         BatchSize = settings.BatchSize,
         Seed = seed,
@@ -103,16 +104,29 @@ public sealed class ImageExperimentDataset : IExperimentDataset
 
     int EvalBatchSize => settings.EvalBatchSize > 0 ? settings.EvalBatchSize : settings.BatchSize;
 
-    ImageBatchSource Validation() =>
+    public ImageBatchSource Validation() =>
         new(dataset, dataset.Validation ?? dataset.Train, ImageLoaderOptions.Evaluation(EvalBatchSize) with { Examples = validationExamples });
 
-    ImageBatchSource Test() =>
+    public ImageBatchSource Test() =>
         new(dataset, dataset.Test, ImageLoaderOptions.Evaluation(EvalBatchSize) with
         {
             PerClassLimit = settings.TestPerClass > 0 ? settings.TestPerClass : null,
         });
 
-    public ModelConfig ModelConfig(ModelSpec spec, string key) => spec.ToModelConfig(dataset.NumClasses, dataset.Channels, dataset.Height, key);
+    public ModelConfig ModelConfig(ModelSpec spec, string key) => Resolve(spec, $"models.{key}");
+
+    /// <summary>
+    /// The one place where an image dataset fills in a model spec: its classes and channels unless the spec sets them
+    /// (then they must agree), its image size, and an MLP's input features. <paramref name="keyPath"/> names the spec in errors.
+    /// </summary>
+    public ModelConfig Resolve(ModelSpec spec, string keyPath)
+    {
+        if (spec.Classes > 0 && spec.Classes != dataset.NumClasses)
+            throw new WtnException($"{keyPath}.classes is {spec.Classes} but {dataset.Name} has {dataset.NumClasses} classes; remove the key (0 = the dataset's) or set {dataset.NumClasses}");
+        if (spec.InputChannels > 0 && spec.InputChannels != dataset.Channels)
+            throw new WtnException($"{keyPath}.input_channels is {spec.InputChannels} but {dataset.Name} images have {dataset.Channels}; remove the key (0 = the dataset's) or set {dataset.Channels}");
+        return spec.ToModelConfig(dataset.NumClasses, dataset.Channels, dataset.Height, keyPath);
+    }
 
     public ITrainingObjective TaskObjective(StagedModel model) => new ClassificationObjective(model);
 

@@ -95,7 +95,7 @@ public sealed record StageSummary
         var path = Path.Combine(stageDir, Weights);
         var redo = $"delete {stageDir} to train the stage again";
         if (WeightsSha256 is null)
-            throw new WtnException($"{Path.Combine(stageDir, FileName)} records no SHA-256 of {Weights} (written by an older wtn), so it cannot be checked; {redo}");
+            throw new WtnException($"{Path.Combine(stageDir, FileName)} records no SHA-256 of {Weights}, so it cannot be checked; {redo}");
         if (!File.Exists(path)) throw new WtnException($"{path} is missing; {redo}");
         if (Sha256Of(path) != WeightsSha256)
             throw new WtnException($"{path} is damaged (truncated or altered: its SHA-256 differs from the one in {FileName}); {redo}");

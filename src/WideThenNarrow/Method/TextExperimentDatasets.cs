@@ -22,12 +22,16 @@ public sealed class MaskedLmExperimentDataset(TextExperimentData data) : IExperi
     public IBatchSource ValidationSource() => data.MaskedLmValidation();
     public IBatchSource TestSource() => data.MaskedLmEval();
 
-    public ModelConfig ModelConfig(ModelSpec spec, string key) => spec.ToModelConfig(TextExperimentData.ImdbClasses, 0, 0, key) with
-    {
-        Vocab = data.VocabSize,
-        MaxPositions = spec.MaxPositions ?? data.MaxPositions,
-        Head = BertHead.MaskedLm,
-    };
+    public ModelConfig ModelConfig(ModelSpec spec, string key) => Resolve(spec, key, data, BertHead.MaskedLm);
+
+    /// <summary>The one place the text track fills in a model spec: the vocabulary's size, the positions, the head.</summary>
+    internal static ModelConfig Resolve(ModelSpec spec, string key, TextExperimentData data, BertHead head) =>
+        spec.ToModelConfig(data.Task.Classes.Count, 0, 0, $"models.{key}") with
+        {
+            Vocab = data.VocabSize,
+            MaxPositions = spec.MaxPositions ?? data.MaxPositions,
+            Head = head,
+        };
 
     public ITrainingObjective TaskObjective(StagedModel model) => new MaskedLmObjective(model);
 
@@ -62,13 +66,8 @@ public sealed class ImdbExperimentDataset(TextExperimentData data) : IExperiment
     public IBatchSource ValidationSource() => data.ImdbValidationBatches();
     public IBatchSource TestSource() => data.ImdbTestBatches();
 
-    public ModelConfig ModelConfig(ModelSpec spec, string key) => spec.ToModelConfig(data.Task.Classes.Count, 0, 0, key) with
-    {
-        Classes = data.Task.Classes.Count,
-        Vocab = data.VocabSize,
-        MaxPositions = spec.MaxPositions ?? data.MaxPositions,
-        Head = BertHead.Classification,
-    };
+    public ModelConfig ModelConfig(ModelSpec spec, string key) =>
+        MaskedLmExperimentDataset.Resolve(spec, key, data, BertHead.Classification) with { Classes = data.Task.Classes.Count };
 
     public ITrainingObjective TaskObjective(StagedModel model) => new ClassificationObjective(model);
 

@@ -297,9 +297,8 @@ public sealed class ResNet : StagedModel, IMacCounting
 /// Parameters themselves stay in the default contiguous layout, because TorchSharp's <c>Module.save</c>/<c>load</c>,
 /// <c>Tensor.bytes</c> and the PyTorch export copy raw storage and would write a channels-last tensor permuted.
 /// The copy is differentiable (its gradient flows back to the parameter) and tiny next to the activations.
-/// Measured (`wtn bench train-step --channels 1 --size 28 --threads 2`, four interleaved pairs of 20 steps, idle
-/// machine): cifar-resnet20 371 -> 319 ms per step. Set <see cref="Enabled"/> false (or <c>WTN_CHANNELS_LAST=0</c>)
-/// for the plain NCHW path; results agree to float rounding, not bit for bit.
+/// What it saves per step: docs/training.md ("Channels-last convolutions"). Set <see cref="Enabled"/> false (or
+/// <c>WTN_CHANNELS_LAST=0</c>) for the plain NCHW path; results agree to float rounding, not bit for bit.
 /// </summary>
 public static class ChannelsLastConv
 {
@@ -329,8 +328,6 @@ public static class ChannelsLastConv
         // A 1-channel batch (Fashion-MNIST, MNIST) is NCHW and NHWC at once, and libtorch takes its NCHW strides as
         // NCHW: the stem then ran oneDNN's blocked kernel and reordered its output (twice more in backward), and the
         // first block copied it to NHWC. The same memory viewed with NHWC strides keeps the whole network NHWC.
-        // Measured (`wtn bench train-step --channels 1 --size 28 --threads 2`, ten pairs in turns, medians): 151.8 ->
-        // 144.8 ms per bare step, 152.7 -> 143.5 through the trainer; 9 of 10 pairs faster either way.
         using var nhwcInput = x.as_strided(x.shape, [x.shape[2] * x.shape[3], 1, x.shape[3], 1], x.storage_offset());
         return nn.functional.conv2d(nhwcInput, w, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups);
     }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using WideThenNarrow.Method;
+using WideThenNarrow.Models;
 
 namespace WideThenNarrow.Reporting;
 

@@ -19,8 +19,7 @@ public enum StageState
 
 /// <summary>
 /// Where one stage of one seed stands. For a started stage, <see cref="Run"/> names the training run in progress
-/// inside the stage folder (train, hint, block-03, ...) and <see cref="Progress"/> is its progress.json (or, for runs
-/// written by an older wtn, the last row of its metrics.jsonl, without totals). <see cref="Holder"/> is the process
+/// inside the stage folder (train, hint, block-03, ...) and <see cref="Progress"/> is its progress.json. <see cref="Holder"/> is the process
 /// holding the stage's lock ("process 123 on host, since ..."), or null when no live process does: the stage was
 /// stopped and resumes when the run starts again.
 /// </summary>
@@ -291,9 +290,9 @@ public static class ExperimentStatus
             .OrderByDescending(c => LastWrite(c.Dir))
             .ToList();
         if (candidates.Count == 0) return (null, null);
-        var (dir, metrics) = candidates[0];
+        var dir = candidates[0].Dir;
         var name = Path.GetRelativePath(stageDir, dir);
-        return (name == "." ? Path.GetFileName(stageDir) : name, RunProgressFile.TryRead(dir) ?? FromMetrics(metrics));
+        return (name == "." ? Path.GetFileName(stageDir) : name, RunProgressFile.TryRead(dir));
     }
 
     /// <summary>Validation top-1 after each epoch so far of a training run (index = epoch - 1), from its metrics.jsonl; null when it has none.</summary>
@@ -320,29 +319,6 @@ public static class ExperimentStatus
         var p = Path.Combine(runDir, RunProgressFile.FileName);
         var m = Path.Combine(runDir, "metrics.jsonl");
         return new[] { p, m }.Where(File.Exists).Select(File.GetLastWriteTimeUtc).DefaultIfEmpty(DateTime.MinValue).Max();
-    }
-
-    /// <summary>Progress without totals from the last row of metrics.jsonl (runs started by a wtn without progress.json).</summary>
-    static RunProgressFile? FromMetrics(string metricsPath)
-    {
-        if (!File.Exists(metricsPath)) return null;
-        try
-        {
-            EpochMetrics? last = null, lastEval = null;
-            foreach (var m in MetricsLog.ReadAll(metricsPath))
-            {
-                last = m;
-                if (m.EvalTop1 is not null) lastEval = m;
-            }
-            if (last is null) return null;
-            // An epoch row closes its epoch: the run is then in the next one.
-            int epoch = last.Epoch + (last.Kind == "epoch" ? 2 : 1);
-            return new RunProgressFile(last.Stage, epoch, 0, last.Step, 0, last.SamplesPerSecond, 0, null, lastEval?.EvalTop1, File.GetLastWriteTimeUtc(metricsPath));
-        }
-        catch (Exception e) when (e is System.Text.Json.JsonException or IOException)
-        {
-            return null; // a half-written last line: no progress shown rather than a failed report
-        }
     }
 }
 

@@ -19,7 +19,7 @@ public sealed record ModelCostRow(string Model, string Architecture, long Parame
 
     /// <summary>
     /// Which runtime the latencies are of: "onnxruntime" (the network's ONNX graph, as it would be served) or
-    /// "torchsharp" (eager mode; results written before ONNX export existed have no engine and were measured so).
+    /// "torchsharp" (eager mode).
     /// </summary>
     public string Engine { get; init; } = Serving.InferenceBench.Torch;
 }

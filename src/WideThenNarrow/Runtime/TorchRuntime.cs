@@ -96,10 +96,11 @@ public static class TorchRuntime
         string? lib = new[] { Path.Combine(dir, "libLibTorchSharp.so"), Path.Combine(dir, "runtimes", "linux-x64", "native", "libLibTorchSharp.so") }
             .FirstOrDefault(File.Exists);
         if (!OperatingSystem.IsLinux()) return (false, "not Linux", lib);
-        bool systemHas = SystemLibStdCxx() is { } sys && ContainsAscii(File.ReadAllBytes(sys), RequiredGlibcxx + "\0");
-        if (systemHas) return (false, $"not needed: system libstdc++ provides {RequiredGlibcxx}", lib);
+        if (ElfVersionNeeds.SystemProvides(RequiredGlibcxx)) return (false, $"not needed: system libstdc++ provides {RequiredGlibcxx}", lib);
         if (lib is null) return (true, "needed; native library not found beside TorchSharp.dll", null);
-        var weak = ElfVersionNeeds.IsWeak(lib, RequiredGlibcxx);
+        bool? weak;
+        try { weak = ElfVersionNeeds.IsWeak(lib, RequiredGlibcxx); }
+        catch (InvalidDataException e) { return (true, $"needed; cannot read the native library: {e.Message}", lib); }
         return (true, weak switch
         {
             true => $"needed and applied: {RequiredGlibcxx} need marked weak in the output copy",
@@ -107,13 +108,4 @@ public static class TorchRuntime
             null => $"needed; {RequiredGlibcxx} need not present in this library",
         }, lib);
     }
-
-    static string? SystemLibStdCxx() => new[]
-    {
-        "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/lib/x86_64-linux-gnu/libstdc++.so.6",
-        "/usr/lib64/libstdc++.so.6", "/usr/lib/libstdc++.so.6",
-    }.FirstOrDefault(File.Exists);
-
-    static bool ContainsAscii(byte[] haystack, string needle) =>
-        haystack.AsSpan().IndexOf(System.Text.Encoding.ASCII.GetBytes(needle)) >= 0;
 }

@@ -40,7 +40,7 @@ public sealed record RunProgressFile(
         }
     }
 
-    /// <summary>The run's progress, or null when it has none (never started, or written by an older wtn) or it is unreadable.</summary>
+    /// <summary>The run's progress, or null when it has none (not started yet) or it is unreadable.</summary>
     public static RunProgressFile? TryRead(string runDir)
     {
         var path = Path.Combine(runDir, FileName);

@@ -121,11 +121,11 @@ public sealed class DatasetFetcherTests : IDisposable
     {
         // wtn run / demo / train fetch these when missing: the text track's three corpora, a catalog image dataset,
         // nothing for a dataset only the user can bring (CIFAR-10 by hand, a folder of images).
-        var text = new WideThenNarrow.Method.ExperimentData { Text = new WideThenNarrow.Data.Text.TextDataOptions() };
+        var text = new WideThenNarrow.Config.DataConfig { Text = new WideThenNarrow.Data.Text.TextDataOptions() };
         Assert.Equal(["sotu", "brown", "imdb"], WideThenNarrow.Method.ExperimentDatasets.Sources(text).Select(d => d.Name));
-        Assert.Equal([DatasetCatalog.FashionMnist], WideThenNarrow.Method.ExperimentDatasets.Sources(new WideThenNarrow.Method.ExperimentData { Dataset = "Fashion-MNIST" }));
-        Assert.Empty(WideThenNarrow.Method.ExperimentDatasets.Sources(new WideThenNarrow.Method.ExperimentData { Dataset = "cifar-10" }));
-        Assert.Empty(WideThenNarrow.Method.ExperimentDatasets.Sources(new WideThenNarrow.Method.ExperimentData { Dataset = "/srv/my-images" }));
+        Assert.Equal([DatasetCatalog.FashionMnist], WideThenNarrow.Method.ExperimentDatasets.Sources(new WideThenNarrow.Config.DataConfig { Dataset = "Fashion-MNIST" }));
+        Assert.Empty(WideThenNarrow.Method.ExperimentDatasets.Sources(new WideThenNarrow.Config.DataConfig { Dataset = "cifar-10" }));
+        Assert.Empty(WideThenNarrow.Method.ExperimentDatasets.Sources(new WideThenNarrow.Config.DataConfig { Dataset = "/srv/my-images" }));
     }
 
     [Fact]

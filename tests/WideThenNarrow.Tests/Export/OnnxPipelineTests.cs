@@ -16,7 +16,7 @@ public class OnnxPipelineTests(Xunit.Abstractions.ITestOutputHelper output)
     /// <summary>The demo's experiment with a few steps per stage and no baseline.</summary>
     internal static ExperimentConfig TinyDemo(string name)
     {
-        var c = DemoExperiment.Build();
+        var c = ExperimentConfig.Demo();
         static TrainerSettings Steps(TrainerSettings t, long steps) => t with { Epochs = 0, Steps = steps, Eval = new EvalConfig { EveryEpochs = 0 } };
         return c with
         {

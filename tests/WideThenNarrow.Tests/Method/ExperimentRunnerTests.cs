@@ -28,7 +28,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
     internal static ExperimentConfig Tiny(string name, bool baselines) => new()
     {
         Name = name,
-        Data = new ExperimentData { BatchSize = 50, EvalBatchSize = 100, TrainPerClass = 40, TestPerClass = 20, ValPerClass = 20, CropPadding = 0, HorizontalFlip = false },
+        Data = new DataConfig { BatchSize = 50, EvalBatchSize = 100, TrainPerClass = 40, TestPerClass = 20, ValPerClass = 20, CropPadding = 0, HorizontalFlip = false },
         Models = new ExperimentModels
         {
             Thin = new ModelSpec { Name = "mlp", Width = 32, Depth = 3, Residual = true },
@@ -186,11 +186,12 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             // So does one whose process id now belongs to a process started after the note was written (a reused id).
             File.WriteAllText(Path.Combine(dir, "seed-0", "finetune", ".lock.owner"), $"process {Environment.ProcessId} on {Environment.MachineName}, since 2000-01-01 00:00:00 UTC");
             Assert.Null(ExperimentStatus.Read(c, dir, 1).Single(s => s.Stage == "finetune").Holder);
-            // A run folder from before progress.json: the last metrics row, without totals.
+            // A run without progress.json (stopped before the trainer first wrote it): started, at no known position.
             File.Delete(Path.Combine(dir, "seed-0", "finetune", "train", RunProgressFile.FileName));
-            var old = ExperimentStatus.Read(c, dir, 1).Single(s => s.Stage == "finetune");
-            Assert.Equal(2, old.Progress!.Step); // logged every 2 steps
-            Assert.Contains("train: epoch 1, step 2,", old.Describe());
+            var bare = ExperimentStatus.Read(c, dir, 1).Single(s => s.Stage == "finetune");
+            Assert.Equal((StageState.Started, "train"), (bare.State, bare.Run));
+            Assert.Null(bare.Progress);
+            Assert.StartsWith("train: no progress recorded yet", bare.Describe());
 
             // `wtn report` (nothing runs): the same rows; a second seed's stages are all pending.
             var two = Runner(c, runs).Report(seeds: 2);
@@ -300,7 +301,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
         try
         {
             // The demo's experiment: its stage 2 caches the wide activations of all its batches.
-            var demo = DemoExperiment.Build();
+            var demo = ExperimentConfig.Demo();
             double Imitation(int cacheMb) => Runner(demo with { Imitation = demo.Imitation! with { WideCacheMb = cacheMb } }, runs)
                 .StageCosts().Single(s => s.Stage == "imitation").Cost;
             var costs = Runner(demo, runs).StageCosts().ToDictionary(s => s.Stage, s => s.Cost);

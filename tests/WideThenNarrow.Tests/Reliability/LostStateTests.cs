@@ -206,7 +206,7 @@ public sealed class LostStateTests(ReferenceRun reference, Xunit.Abstractions.IT
     /// <summary><c>wtn train</c> on <paramref name="perClass"/> Fashion-MNIST images per class, batches of 40, with <paramref name="extra"/> options.</summary>
     string Train(string runDir, int perClass, string extra) =>
         $"--threads 1 --data-dir \"{reference.Data}\" train \"{Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-resnet20.yaml")}\" " +
-        $"--run-dir \"{runDir}\" --set data.per_class_limit={perClass} --set data.eval_per_class_limit=4 --set data.batch_size=40 {extra}";
+        $"--run-dir \"{runDir}\" --set data.train_per_class={perClass} --set data.test_per_class=4 --set data.batch_size=40 {extra}";
 
     [Theory]
     [InlineData("TERM")]

@@ -12,7 +12,7 @@ public sealed class TrainCommandTests : IDisposable
 
     string Args(string extra) =>
         $"train \"{Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-resnet20.yaml")}\" --data-dir \"{TestData.DataDir}\" " +
-        $"--run-dir \"{Path.Combine(_dir, "run")}\" --threads 1 --set data.per_class_limit=8 --set data.eval_per_class_limit=4 --set data.val_per_class=4 " +
+        $"--run-dir \"{Path.Combine(_dir, "run")}\" --threads 1 --set data.train_per_class=8 --set data.test_per_class=4 --set data.val_per_class=4 " +
         $"--set data.batch_size=40 --set epochs=1 {extra}";
 
     [Fact]
@@ -64,7 +64,9 @@ public sealed class TrainCommandTests : IDisposable
 
     [Theory]
     [InlineData("--set model.name=bert-tiny", "key 'model.name' is 'bert-tiny', a text model, but data.dataset fashion-mnist holds images")]
-    [InlineData("--set model.name=mlp --set model.input_dim=100", "model.input_dim is 100 but fashion-mnist images flatten to 1x28x28; set model.input_dim: 784")]
+    [InlineData("--set model.classes=5", "model.classes is 5 but fashion-mnist has 10 classes; remove the key (0 = the dataset's) or set 10")]
+    [InlineData("--set model.name=mlp --set model.input_channels=3", "model.input_channels is 3 but fashion-mnist images have 1; remove the key (0 = the dataset's) or set 1")]
+    [InlineData("--set data.per_class_limit=8", "key 'data.per_class_limit' is no longer read: write 'data.train_per_class' instead")]
     [InlineData("--set checkpoint.every_steps=-1", "key 'checkpoint.every_steps' must be 0 or more")]
     public void A_model_that_cannot_read_the_data_or_a_bad_value_is_refused_before_training(string extra, string expected)
     {

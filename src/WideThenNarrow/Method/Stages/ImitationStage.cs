@@ -143,8 +143,8 @@ public sealed class ImitationStage : ExperimentStage<ImitationStageConfig>
     }
 
     /// <summary>
-    /// A finished block's block.json, or null when the block is to run. An unreadable one (empty, cut short: written
-    /// in place by an older wtn) marks the block as not finished: its run resumes from its last checkpoint, which
+    /// A finished block's block.json, or null when the block is to run. An unreadable one (empty or cut short, as a
+    /// crash before the file reached the disk can leave it despite the rename) marks the block as not finished: its run resumes from its last checkpoint, which
     /// already holds the whole run, and writes block.json again.
     /// </summary>
     static BlockSummary? ReadBlock(string path, IProgress<string>? log)

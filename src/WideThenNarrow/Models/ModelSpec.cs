@@ -1,0 +1,67 @@
+using WideThenNarrow.Config;
+
+namespace WideThenNarrow.Models;
+
+/// <summary>
+/// A model of the zoo as a config file names it: <c>models.thin</c> etc. of an experiment, <c>model</c> of <c>wtn train</c>
+/// (see <see cref="ModelConfig"/> for the meaning). What the dataset decides (input size, and unless set, classes and
+/// channels) is filled in when the dataset is open (<see cref="ToModelConfig"/>).
+/// </summary>
+[FormerKey("input_dim", Advice = "the dataset sets it (channels x height x width); remove the key")]
+[FormerKey("image_size", Advice = "the dataset sets it (data.resize reads an image folder at another size); remove the key")]
+public sealed record ModelSpec : IValidatedConfig
+{
+    public string Name { get; init; } = "cifar-resnet20";
+    /// <summary>none, inner=K or full=K.</summary>
+    public string Widen { get; init; } = "none";
+    /// <summary>0 = the dataset's number of classes.</summary>
+    public int Classes { get; init; }
+    /// <summary>0 = the dataset's channels.</summary>
+    public int InputChannels { get; init; }
+    public bool ProjectionShortcuts { get; init; }
+    /// <summary>CIFAR ResNets: stage widths w, 2w, 4w (default 16, He et al.'s).</summary>
+    public int BaseWidth { get; init; } = ModelConfig.DefaultBaseWidth;
+    public int Width { get; init; } = 256;
+    public int Depth { get; init; } = 8;
+    public bool Residual { get; init; }
+    /// <summary>BERT: override the preset's sizes (plain "bert" needs layers, hidden and heads).</summary>
+    public int? Layers { get; init; }
+    public int? Hidden { get; init; }
+    public int? Heads { get; init; }
+    /// <summary>BERT feed-forward size (default 4 x hidden).</summary>
+    public int? Intermediate { get; init; }
+    /// <summary>BERT position and token-type table sizes (default: the data's longest sequence, and 2).</summary>
+    public int? MaxPositions { get; init; }
+    public int? TypeVocab { get; init; }
+
+    /// <summary>The model for a dataset of these classes, channels and square image size; <paramref name="keyPath"/> (e.g. models.thin) names it in errors.</summary>
+    public ModelConfig ToModelConfig(int datasetClasses, int datasetChannels, int imageSize, string keyPath) => new()
+    {
+        Name = Name,
+        Widen = Widening.Parse(Widen, $"{keyPath}.widen"),
+        Classes = Classes > 0 ? Classes : datasetClasses,
+        InputChannels = InputChannels > 0 ? InputChannels : datasetChannels,
+        ImageSize = imageSize,
+        InputDim = (InputChannels > 0 ? InputChannels : datasetChannels) * imageSize * imageSize,
+        ProjectionShortcuts = ProjectionShortcuts,
+        BaseWidth = BaseWidth,
+        Width = Width,
+        Depth = Depth,
+        Residual = Residual,
+        Layers = Layers,
+        Hidden = Hidden,
+        Heads = Heads,
+        Intermediate = Intermediate,
+        MaxPositions = MaxPositions ?? new ModelConfig { Name = Name }.MaxPositions,
+        TypeVocab = TypeVocab ?? new ModelConfig { Name = Name }.TypeVocab,
+    };
+
+    /// <summary>The bounds of <see cref="ModelConfig"/>; 0 stands for the dataset's classes and channels, known later.</summary>
+    public void Validate(ConfigKeys at)
+    {
+        at.InRange(nameof(Classes), Classes, 0, ModelConfig.MaxClasses, "0 = the dataset's");
+        at.InRange(nameof(InputChannels), InputChannels, 0, ModelConfig.MaxChannels, "0 = the dataset's");
+        Widening.Parse(Widen, $"{at.Source}: key '{at[nameof(Widen)]}'");
+        ToModelConfig(Math.Max(1, Classes), Math.Max(1, InputChannels), 1, at.Path).Validate(at);
+    }
+}
