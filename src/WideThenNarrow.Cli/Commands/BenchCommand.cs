@@ -43,7 +43,7 @@ public static class BenchCommand
                 TorchSharp.torch.manual_seed(0);
                 if (Path.GetExtension(target).ToLowerInvariant() is ".yaml" or ".yml")
                 {
-                    var config = Config.ConfigLoader.Load<Method.ExperimentConfig>(target);
+                    var config = Method.HuggingFaceImport.Resolve(Config.ConfigLoader.Load<Method.ExperimentConfig>(target));
                     using var dataset = Method.ExperimentDatasets.Load(config.Data, ctx.DataDir);
                     foreach (var (key, spec) in Reporting.ModelCost.Networks(config))
                     {

@@ -22,6 +22,8 @@ public sealed record ExportInput
     public IReadOnlyList<string>? Classes { get; init; }
     /// <summary>Text: the vocab.txt file (copied beside the weights, relative to the manifest).</summary>
     public string? Vocab { get; init; }
+    /// <summary>Text: false when the vocabulary is cased (not lowercased before WordPiece); null: lowercased.</summary>
+    public bool? Lowercase { get; init; }
     /// <summary>Text: the longest sequence trained on.</summary>
     public int? MaxLength { get; init; }
     /// <summary>A masked-LM encoder from an experiment: the text its run held out and how it masked it (<c>wtn eval</c>'s default).</summary>
@@ -39,6 +41,8 @@ public sealed record MaskedLmHeldOut
     public required int Every { get; init; }
     public required double MaskProbability { get; init; }
     public required int Seed { get; init; }
+    /// <summary>The user's corpus (data.text.corpus, absolute) the documents were taken from; null: SOTU + Brown + IMDB-train.</summary>
+    public string? Corpus { get; init; }
 }
 
 /// <summary>

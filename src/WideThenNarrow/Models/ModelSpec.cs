@@ -35,6 +35,9 @@ public sealed record ModelSpec : IValidatedConfig
     public int? Heads { get; init; }
     /// <summary>BERT feed-forward size (default 4 x hidden).</summary>
     public int? Intermediate { get; init; }
+    /// <summary>BERT position and token-type table sizes (default: the data's longest sequence, and 2).</summary>
+    public int? MaxPositions { get; init; }
+    public int? TypeVocab { get; init; }
 
     /// <summary>The model for a dataset of these classes, channels and square image size; <paramref name="keyPath"/> (e.g. models.thin) names it in errors.</summary>
     public ModelConfig ToModelConfig(int datasetClasses, int datasetChannels, int imageSize, string keyPath) => new()
@@ -55,6 +58,8 @@ public sealed record ModelSpec : IValidatedConfig
         Hidden = Hidden,
         Heads = Heads,
         Intermediate = Intermediate,
+        MaxPositions = MaxPositions ?? new ModelConfig { Name = Name }.MaxPositions,
+        TypeVocab = TypeVocab ?? new ModelConfig { Name = Name }.TypeVocab,
     };
 
     /// <summary>The bounds of <see cref="ModelConfig"/>; 0 stands for the dataset's classes and channels, known later.</summary>

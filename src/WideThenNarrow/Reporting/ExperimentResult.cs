@@ -92,9 +92,12 @@ public sealed record ExperimentResult(
         var rows = new List<MethodRow>();
         bool maskedLm = dataset is MaskedLmExperimentDataset;
         // Text experiments: each pretrained network fine-tuned on the downstream task is a row of its own.
-        foreach (var (method, model, stages, _) in StageCatalogue.Rows)
+        // A downstream row names the task the run fine-tuned on: IMDB, or the user's data.text.train_file.
+        var task = dataset is MaskedLmExperimentDataset text ? text.Data.Task.Name : DownstreamStage.Task;
+        foreach (var (catalogued, model, stages, _) in StageCatalogue.Rows)
         {
             var last = stages[^1];
+            var method = DownstreamStage.IsDownstream(last) ? catalogued.Replace(DownstreamStage.RowSuffix(DownstreamStage.Task), DownstreamStage.RowSuffix(task)) : catalogued;
             // A row appears once one seed has finished its last stage; its statistics cover the seeds that have (Stat.N).
             var finals = perSeed.Where(s => s.ContainsKey(last)).Select(s => s[last]).ToList();
             if (finals.Count == 0) continue;
