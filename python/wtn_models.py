@@ -199,7 +199,7 @@ class _SelfAttention(nn.Module):
     def __init__(self, hidden, heads, head_size):
         super().__init__()
         self.heads, self.size = heads, head_size
-        inner = heads * head_size  # differs from hidden after inner widening (more heads of the same size)
+        inner = heads * head_size  # differs from hidden after inner widening (wider heads, or more heads of the same size)
         self.query, self.key, self.value = nn.Linear(hidden, inner), nn.Linear(hidden, inner), nn.Linear(hidden, inner)
 
     def forward(self, x, mask):

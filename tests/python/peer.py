@@ -10,6 +10,15 @@
                                     class of an IDX pair (gzipped), from raw pixels through wtn_models.preprocess
   peer.py export MODEL WEIGHTS IO   build the PyTorch model at random (BatchNorm statistics moved by two train-mode
                                     passes), save its state_dict to WEIGHTS and inputs + eval-mode 'output' to IO
+  peer.py hf-folder FOLDER FORMAT WORDS   a small random BertForMaskedLM in HuggingFace's save_pretrained layout:
+                                    config.json, vocab.txt (Google's layout: [PAD], [unused*], [UNK] [CLS] [SEP] [MASK],
+                                    then WORDS, comma-separated, and single letters), tokenizer_config.json, and
+                                    model.safetensors (FORMAT safetensors: written by hand, tied tensors left out as
+                                    save_pretrained does), pytorch_model.bin (FORMAT bin: torch.save of the whole
+                                    state_dict with the position_ids buffer of older transformers) or a BertModel
+                                    checkpoint (FORMAT bertmodel: no prefix, LayerNorm gamma/beta, a pooler, no MLM
+                                    head); plus io.safetensors: input_ids, attention_mask, token_type_ids and the
+                                    eval-mode 'logits' and last 'hidden' states
 
 MODEL: resnet18:CLASSES, bert-cls:VOCAB:MAXPOS:CLASSES or bert-mlm:VOCAB:MAXPOS (bert-tiny sizes: 2 layers,
 hidden 128, 2 heads, feed-forward 512). The BERT is python/wtn_models.py's, written in plain torch with
@@ -94,8 +103,91 @@ def evaluate(manifest_path, images_path, labels_path, per_class):
     sys.exit(0)
 
 
+def write_safetensors(path, tensors):
+    """The safetensors format by hand (transformers/safetensors are not installed): 8-byte little-endian header
+    length, the JSON header (dtype, shape, data_offsets), then the raw little-endian bytes."""
+    import json
+    import struct
+    names = {torch.float32: "F32", torch.float16: "F16", torch.int64: "I64"}
+    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    for key, t in tensors.items():
+        data = t.detach().contiguous().cpu().numpy().tobytes()
+        header[key] = {"dtype": names[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+
+
+def hf_folder(folder, fmt, words):
+    """A random BertForMaskedLM saved as HuggingFace does, and its reference logits."""
+    import json
+    os.makedirs(folder, exist_ok=True)
+    vocab = ["[PAD]"] + [f"[unused{i}]" for i in range(5)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    pieces = [w for w in words.split(",") if w] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    pieces += ["##" + chr(c) for c in range(ord("a"), ord("z") + 1)] + [".", ",", "\"", "'"]
+    vocab += list(dict.fromkeys(pieces))  # each token once
+    config = {"architectures": ["BertForMaskedLM"], "model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2,
+              "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 64, "type_vocab_size": 2,
+              "vocab_size": len(vocab), "layer_norm_eps": 1e-12, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+              "attention_probs_dropout_prob": 0.1, "pad_token_id": 0, "position_embedding_type": "absolute"}
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    with open(os.path.join(folder, "vocab.txt"), "w") as f:
+        f.write("\n".join(vocab) + "\n")
+    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
+        json.dump({"do_lower_case": True, "model_max_length": 64}, f)
+    torch.manual_seed(3)
+    model = init_as_huggingface(wtn_models.BertForMaskedLM(len(vocab), 64, layers=2, hidden=32, heads=4, head_size=8, ff=64))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "LayerNorm" in name or name.endswith("bias"):
+                p.add_(torch.randn_like(p) * 0.1)  # no parameter left at its initial 0 or 1: the check sees every one
+    model.eval()
+    state = model.state_dict()
+    if fmt == "safetensors":
+        write_safetensors(os.path.join(folder, "model.safetensors"),
+                          {k: v for k, v in state.items() if k not in ("cls.predictions.decoder.weight", "cls.predictions.decoder.bias")})
+    elif fmt == "bertmodel":
+        # A BertModel checkpoint of the TF-converted era: no "bert." prefix, LayerNorm gamma/beta, a pooler, no MLM head.
+        renamed = {}
+        for k, v in state.items():
+            if not k.startswith("bert."):
+                continue
+            k = k[len("bert."):]
+            if "LayerNorm." in k:
+                k = k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta")
+            renamed[k] = v
+        renamed["pooler.dense.weight"] = torch.randn(32, 32) * 0.02
+        renamed["pooler.dense.bias"] = torch.zeros(32)
+        write_safetensors(os.path.join(folder, "model.safetensors"), renamed)
+    else:
+        state = dict(state)
+        state["bert.embeddings.position_ids"] = torch.arange(64).unsqueeze(0)
+        torch.save(state, os.path.join(folder, "pytorch_model.bin"))
+    ids = torch.randint(9, len(vocab), (2, 11))
+    ids[:, 0] = 7
+    mask = torch.ones(2, 11, dtype=torch.int64)
+    mask[1, 8:] = 0
+    types = torch.cat([torch.zeros(2, 5), torch.ones(2, 6)], 1).long()
+    with torch.no_grad():
+        logits = model(ids, mask, types)
+        hidden = model.bert(ids, mask, types)
+    write_safetensors(os.path.join(folder, "io.safetensors"),
+                      {"input_ids": ids, "attention_mask": mask, "token_type_ids": types, "logits": logits, "hidden": hidden})
+    print(f"hf-folder {folder} {fmt} vocab {len(vocab)}")
+
+
 def main():
     torch.set_num_threads(1)
+    if sys.argv[1] == "hf-folder":
+        hf_folder(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else "")
+        return
     if sys.argv[1] == "manifest":
         check_manifest(sys.argv[2], sys.argv[3])
     if sys.argv[1] == "evaluate":

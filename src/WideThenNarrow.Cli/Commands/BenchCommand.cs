@@ -43,7 +43,7 @@ public static class BenchCommand
                 TorchSharp.torch.manual_seed(0);
                 if (Path.GetExtension(target).ToLowerInvariant() is ".yaml" or ".yml")
                 {
-                    var config = Config.ConfigLoader.Load<Method.ExperimentConfig>(target);
+                    var config = Method.HuggingFaceImport.Resolve(Config.ConfigLoader.Load<Method.ExperimentConfig>(target));
                     using var dataset = Method.ExperimentDatasets.Load(config.Data, ctx.DataDir);
                     foreach (var (key, spec) in Reporting.ModelCost.Networks(config))
                     {
@@ -128,17 +128,19 @@ public static class BenchCommand
     }
 
     /// <summary>bench/train_step.py --model bert is the PyTorch side: the same sizes, batch and step.</summary>
-    static int BertStep(string name, int batch, int layers, int hidden, int heads, int intermediate, int seq, int vocab, double? masked, int warmup, int steps, RunContext ctx)
+    static int BertStep(string name, int batch, int layers, int hidden, int heads, int intermediate, int seq, int vocab, Widening widen, HeadWidening widenHeads,
+        double? masked, int warmup, int steps, RunContext ctx)
     {
         if (new[] { layers, hidden, heads, intermediate, seq, vocab }.Any(v => v <= 0))
             throw new WtnException("bench train-step: --layers, --hidden, --heads, --intermediate, --seq and --vocab must be positive");
         if (masked is <= 0 or > 1) throw new WtnException($"bench train-step: --masked must be in (0, 1], got {masked}");
         // Plain "bert" takes the sizes given; a preset (bert-tiny..large) its own, with the given vocabulary and length.
-        var cfg = new ModelConfig { Name = name, Vocab = vocab, MaxPositions = seq, Head = BertHead.MaskedLm };
+        var cfg = new ModelConfig { Name = name, Vocab = vocab, MaxPositions = seq, Head = BertHead.MaskedLm, Widen = widen, WidenHeads = widenHeads };
         if (name == "bert") cfg = cfg with { Layers = layers, Hidden = hidden, Heads = heads, Intermediate = intermediate };
         TorchSharp.torch.manual_seed(0);
         using var model = ModelFactory.Create(cfg, ctx.Device);
-        var sizes = name == "bert" ? $"bert L{layers} H{hidden} A{heads} I{intermediate}" : name;
+        var sizes = (name == "bert" ? $"bert L{layers} H{hidden} A{heads} I{intermediate}" : name)
+                    + (widen.IsIdentity ? "" : $" widened {widen} (heads: {widenHeads.ToString().ToLowerInvariant()})");
         var timings = new List<(StepTiming T, string What)> { (StepBenchmark.MaskedLm(model, batch, seq, vocab, null, warmup, steps, ctx.Device), "masked-LM") };
         if (masked is { } share)
         {
@@ -166,9 +168,11 @@ public static class BenchCommand
         var intermediate = new Option<int>("--intermediate") { Description = "BERT: feed-forward size", DefaultValueFactory = _ => 512 };
         var seq = new Option<int>("--seq") { Description = "BERT: tokens per sequence", DefaultValueFactory = _ => 128 };
         var vocab = new Option<int>("--vocab") { Description = "BERT: vocabulary size", DefaultValueFactory = _ => 8000 };
+        var widen = new Option<string>("--widen") { Description = "BERT: widening of the timed network (inner=K or full=K)", DefaultValueFactory = _ => "none" };
+        var widenHeads = new Option<HeadWidening>("--widen-heads") { Description = "BERT, inner widening: widen each head's size or multiply the head count", DefaultValueFactory = _ => HeadWidening.Size };
         var maskedShare = new Option<double?>("--masked") { Description = "BERT: also time the training objective's step with this share of positions masked (e.g. 0.15), its head on those only" };
         var cmd = new Command("train-step", "Milliseconds per training step on a random batch: an image model's SGD step, bare and through the trainer; a BERT masked-LM AdamW step (--model bert or bert-tiny..large), bare");
-        foreach (var o in new Option[] { model, channels, size, batch, classes, warmup, steps, layers, hidden, heads, intermediate, seq, vocab, maskedShare }) cmd.Add(o);
+        foreach (var o in new Option[] { model, channels, size, batch, classes, warmup, steps, layers, hidden, heads, intermediate, seq, vocab, widen, widenHeads, maskedShare }) cmd.Add(o);
         cmd.SetAction(g.Handler((parse, ctx, _) =>
         {
             int b = parse.GetValue(batch), c = parse.GetValue(channels), s = parse.GetValue(size), k = parse.GetValue(classes);
@@ -177,7 +181,8 @@ public static class BenchCommand
             var cfg = new ModelConfig { Name = parse.GetValue(model)!, InputChannels = c, Classes = k, ImageSize = s };
             if (cfg.Name.StartsWith("bert", StringComparison.OrdinalIgnoreCase))
                 return Task.FromResult(BertStep(cfg.Name, b, parse.GetValue(layers), parse.GetValue(hidden), parse.GetValue(heads), parse.GetValue(intermediate),
-                    parse.GetValue(seq), parse.GetValue(vocab), parse.GetValue(maskedShare), w, n, ctx));
+                    parse.GetValue(seq), parse.GetValue(vocab), Widening.Parse(parse.GetValue(widen)!), parse.GetValue(widenHeads),
+                    parse.GetValue(maskedShare), w, n, ctx));
             long[] shape = [b, c, s, s];
             var label = $"{cfg.Name} {c}x{s}x{s} batch {b} threads {TorchSharp.torch.get_num_threads()}";
             TorchSharp.torch.manual_seed(0);

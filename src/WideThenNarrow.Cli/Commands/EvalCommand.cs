@@ -19,7 +19,9 @@ public static class EvalCommand
     public static Command Build(GlobalOptions g)
     {
         var manifest = new Argument<string>("manifest") { Description = "The manifest of an exported network (NAME.json from wtn export, or a wtn train run's final.json)" };
-        var dataset = new Option<string?>("--dataset") { Description = "Dataset name or image folder (default: the one the network was trained on, from the manifest; imdb for text classifiers; for a masked-LM encoder its run's held-out text, or imdb, sotu, brown, a .txt file or a folder of them)" };
+        var dataset = new Option<string?>("--dataset") { Description = "Dataset name or image folder (default: the one the network was trained on, from the manifest; for text classifiers imdb or a labelled .csv/.tsv/.jsonl file; for a masked-LM encoder its run's held-out text, or imdb, sotu, brown, a .txt file or a folder of them)" };
+        var textColumn = new Option<string>("--text-column") { Description = "A labelled .csv/.tsv/.jsonl file's text column or key", DefaultValueFactory = _ => "text" };
+        var labelColumn = new Option<string>("--label-column") { Description = "A labelled .csv/.tsv/.jsonl file's label column or key", DefaultValueFactory = _ => "label" };
         var split = new Option<string>("--split") { Description = "test or train (a masked-LM encoder: IMDB's split; other text is read whole)", DefaultValueFactory = _ => "test" };
         var perClass = new Option<int?>("--per-class") { Description = "Only the first N examples of each class (default: the whole split)" };
         var batch = new Option<int?>("--batch-size") { Description = "Examples per forward pass (default 256; 32 sequences for a masked-LM encoder, whose outputs score the whole vocabulary at every position)" };
@@ -27,7 +29,7 @@ public static class EvalCommand
         var allowOutside = AllowOutside();
         var cmd = new Command("eval", "Evaluate an exported network (wtn export / wtn train's final.json) on a dataset: loss, top-1 and top-1 per class (images, or IMDB for a fine-tuned BERT); a masked-LM encoder's masked-token loss, perplexity and top-1 on text");
         cmd.Add(manifest);
-        foreach (var o in new Option[] { dataset, split, perClass, batch, json, allowOutside }) cmd.Add(o);
+        foreach (var o in new Option[] { dataset, split, perClass, batch, json, textColumn, labelColumn, allowOutside }) cmd.Add(o);
         cmd.SetAction(g.Handler((parse, ctx, _) =>
         {
             var path = parse.GetValue(manifest)!;
@@ -45,14 +47,20 @@ public static class EvalCommand
                 return Task.FromResult(MaskedLm(path, m, outside, parse.GetValue(dataset), test, parse.GetValue(perClass), parse.GetValue(batch) ?? 32, parse.GetValue(json), ctx));
             if (m.Input.Kind == "tokens")
             {
-                // Text: an IMDB sentiment classifier (a BERT fine-tuned downstream), read with its own vocabulary.
+                // Text: a sentiment or user-task classifier (a BERT fine-tuned downstream), read with its own vocabulary.
                 if (m.Family != "bert" || !Equals(m.Model["head"]?.ToString(), "cls"))
                     throw new WtnException($"{path}: a text network with neither a classification nor a masked-LM head; export a downstream_ stage or a pretraining stage");
-                if (parse.GetValue(dataset) is { } d && d != "imdb")
-                    throw new WtnException($"--dataset: text classifiers are evaluated on imdb, not '{d}'");
                 var (vocab, length) = Text(path, m, outside);
+                var d = parse.GetValue(dataset);
+                if (d is not null && d != "imdb" && !Data.Text.LabelledTextFile.Extensions.Contains(Path.GetExtension(d).ToLowerInvariant()))
+                    throw new WtnException($"--dataset: text classifiers are evaluated on imdb or a labelled .csv, .tsv or .jsonl file, not '{d}'");
+                if (d is null && m.Input.Classes is { } own && !own.SequenceEqual(ClassifierEvaluation.ImdbClasses))
+                    throw new WtnException($"{path}: the network was fine-tuned on your own labels ({Names(own)}), not IMDB's; give --dataset with a labelled .csv, .tsv or .jsonl file");
                 using var bert = ModelExport.Load(path, ctx.Device, outside);
-                r = ClassifierEvaluation.Imdb(bert, ctx.DataDir, vocab, length, test, parse.GetValue(batch) ?? 256, parse.GetValue(perClass), ctx.Device);
+                r = d is null or "imdb"
+                    ? ClassifierEvaluation.Imdb(bert, ctx.DataDir, vocab, length, test, parse.GetValue(batch) ?? 256, parse.GetValue(perClass), ctx.Device, m.Input.Lowercase ?? true)
+                    : ClassifierEvaluation.LabelledFile(bert, d, m.Input.Classes ?? throw new WtnException($"{path} does not name its classes; export the network again with this wtn"),
+                        vocab, length, parse.GetValue(batch) ?? 256, parse.GetValue(perClass), parse.GetValue(textColumn)!, parse.GetValue(labelColumn)!, ctx.Device, m.Input.Lowercase ?? true);
             }
             else
             {
@@ -101,11 +109,11 @@ public static class EvalCommand
             var heldOut = m.Input.HeldOut ?? throw new WtnException(
                 $"{path} does not record the text its run held out (it is not from an experiment's run); give --dataset imdb, sotu, brown or a .txt file");
             if (perClass is not null) throw new WtnException("--per-class: the held-out text has no classes; give --dataset imdb to take N reviews per class");
-            r = MaskedLmEvaluation.HeldOut(bert, ctx.DataDir, vocab, length, heldOut, batch, ctx.Device);
+            r = MaskedLmEvaluation.HeldOut(bert, ctx.DataDir, vocab, length, heldOut, batch, ctx.Device, m.Input.Lowercase ?? true);
         }
         else
             r = MaskedLmEvaluation.Text(bert, dataset, ctx.DataDir, vocab, length, test, perClass, batch,
-                m.Input.HeldOut?.MaskProbability ?? 0.15, device: ctx.Device);
+                m.Input.HeldOut?.MaskProbability ?? 0.15, device: ctx.Device, lowercase: m.Input.Lowercase ?? true);
         if (json)
         {
             Console.WriteLine(JsonSerializer.Serialize(r, JsonOutput.Options));

@@ -15,7 +15,7 @@ namespace WideThenNarrow.Config;
 public sealed record DataConfig : IValidatedConfig
 {
     /// <summary>
-    /// BERT track: masked-LM pretraining on SOTU + Brown + IMDB-train text with these settings (vocabulary, lengths,
+    /// BERT track: masked-LM pretraining on SOTU + Brown + IMDB-train text (or data.text.corpus) with these settings (vocabulary, lengths,
     /// batch sizes, subsets); the image keys below are then unused.
     /// </summary>
     public TextDataOptions? Text { get; init; }

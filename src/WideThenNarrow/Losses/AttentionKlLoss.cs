@@ -14,7 +14,7 @@ public static class AttentionKlLoss
         if (thinProbs.shape[1] != wideProbs.shape[1])
         {
             if (!averageHeads)
-                throw new WtnException($"imitation: attention KL needs equal head counts (thin {thinProbs.shape[1]}, wide {wideProbs.shape[1]}); set imitation.average_heads: true");
+                throw new WtnException($"imitation: attention KL needs equal head counts (thin {thinProbs.shape[1]}, wide {wideProbs.shape[1]}); set imitation.average_heads: true, or widen each head instead of their number (models.wide.widen_heads: size)");
         }
         if (averageHeads)
         {

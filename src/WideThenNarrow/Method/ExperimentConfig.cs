@@ -53,7 +53,7 @@ public sealed record ExperimentConfig : IValidatedConfig
 
     /// <summary>
     /// Text experiments (data.text): after pretraining, every finished thin/deeper encoder is fine-tuned on IMDB
-    /// sentiment with this recipe and its test accuracy reported. Left out, nothing is fine-tuned.
+    /// sentiment (or data.text.train_file) with this recipe and its test accuracy reported. Left out, nothing is fine-tuned.
     /// </summary>
     public DownstreamStageConfig? Downstream { get; init; }
 
@@ -82,7 +82,9 @@ public sealed record ExperimentConfig : IValidatedConfig
         at.InRange(nameof(Seeds), Seeds, 1, 10_000);
         at.InRange(nameof(MaxSteps), MaxSteps, 0, long.MaxValue, "0 = no cap");
         var data = Data.Text is null ? $"data.dataset {Data.Dataset}" : "data.text (masked-LM text)";
-        foreach (var (key, spec) in new[] { ("thin", Models.Thin), ("wide", Models.Wide), ("deeper", Models.Deeper) })
+        // An imported HuggingFace BERT's spec comes from its config.json (HuggingFaceImport.Resolve).
+        bool wideFromFolder = Wide?.Import is { } import && HuggingFaceBert.IsFolder(import);
+        foreach (var (key, spec) in new[] { ("thin", Models.Thin), ("wide", wideFromFolder ? null : Models.Wide), ("deeper", Models.Deeper) })
             if (spec is not null && ModelData.Mismatch(spec.Name, Data.Text is not null, data) is { } problem)
                 throw at.Nested(nameof(Models)).Nested(key).Error(nameof(ModelSpec.Name), problem);
     }
@@ -115,7 +117,11 @@ public sealed record DerivedStageConfig;
 
 public sealed record WideStageConfig
 {
-    /// <summary>A trained wide network to import instead of training (.pth/.pt state_dict or .safetensors).</summary>
+    /// <summary>
+    /// A trained wide network to import instead of training: a .pth/.pt state_dict or .safetensors file of models.wide,
+    /// or a HuggingFace BERT folder (config.json, model.safetensors or pytorch_model.bin, vocab.txt), whose config.json
+    /// then gives models.wide and whose vocab.txt the text's vocabulary (<see cref="Models.HuggingFaceBert"/>).
+    /// </summary>
     public string? Import { get; init; }
     public TrainerSettings Train { get; init; } = new();
 }
@@ -182,7 +188,7 @@ public sealed record FitNetsStageConfig : IValidatedConfig
     }
 }
 
-/// <summary>Fine-tuning of pretrained encoders on the downstream task (IMDB), the same recipe for every encoder.</summary>
+/// <summary>Fine-tuning of pretrained encoders on the downstream task (IMDB or data.text.train_file), the same recipe for every encoder.</summary>
 public sealed record DownstreamStageConfig
 {
     public TrainerSettings Train { get; init; } = new()

@@ -52,8 +52,8 @@ public static class ExperimentDatasets
     /// or the image dataset when the catalog has it.
     /// </summary>
     public static IReadOnlyList<DatasetSource> Sources(DataConfig data) =>
-        data.Text is not null
-            ? [DatasetCatalog.Sotu, DatasetCatalog.Brown, DatasetCatalog.Imdb]
+        data.Text is { } text
+            ? [.. text.ReadsSotuAndBrown ? [DatasetCatalog.Sotu, DatasetCatalog.Brown] : Array.Empty<DatasetSource>(), .. text.ReadsImdb ? [DatasetCatalog.Imdb] : Array.Empty<DatasetSource>()]
             : DatasetCatalog.Find(data.Dataset) is { } source ? [source] : [];
 }
 

@@ -38,8 +38,17 @@ public record ImitationOptions
     /// <summary>Weight of the per-head attention KL added to the MSE (transformers only); 0 = off.</summary>
     public double AttentionWeight { get; init; }
 
-    /// <summary>Compare head-averaged attention when head counts differ.</summary>
+    /// <summary>
+    /// Compare head-averaged attention (needed when head counts differ, as after widening the head count); otherwise
+    /// the KL is taken head by head.
+    /// </summary>
     public bool AverageHeads { get; init; }
+
+    /// <summary>
+    /// Transformers: copy the embeddings' tensors whose shapes match the wide network's exactly instead of imitating
+    /// them (<see cref="EmbeddingTransfer"/>); a block left with nothing to train is not imitated.
+    /// </summary>
+    public bool CopyEmbeddings { get; init; } = true;
 
     /// <summary>
     /// Learning-rate factor for the thin blocks before k while block k imitates (student input only: in

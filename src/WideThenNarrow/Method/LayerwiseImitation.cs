@@ -1,3 +1,4 @@
+using TorchSharp.Modules;
 using WideThenNarrow.Models;
 using WideThenNarrow.Training;
 
@@ -21,7 +22,10 @@ public sealed class LayerwiseImitation
         Options = options;
         Map = LayerMap.Build(thin.BlockCount, wide.BlockCount);
         Adapters = new ImitationAdapters(thin, wide, Map);
-        Units = PlanUnits(thin, options.Unit, Adapters);
+        Copied = options.CopyEmbeddings ? EmbeddingTransfer.CopyExactShapes(wide, thin) : [];
+        copied = Copied.Select(c => c.Parameter.Handle).ToHashSet();
+        // A unit whose every parameter was copied has nothing to learn.
+        Units = [.. PlanUnits(thin, options.Unit, Adapters).Where(u => Own(u).Any())];
         WideSource = wideSource ?? new OnTheFlyWideActivations(wide);
         foreach (var p in wide.parameters()) p.requires_grad = false;
         wide.eval();
@@ -36,6 +40,14 @@ public sealed class LayerwiseImitation
     /// <summary>The imitation units in order: each the thin blocks First..Last, imitating wide point map[Last].</summary>
     public IReadOnlyList<BlockRange> Units { get; }
     public int UnitCount => Units.Count;
+    /// <summary>Thin parameters copied from the wide network (<see cref="ImitationOptions.CopyEmbeddings"/>): they do not train in stage 2.</summary>
+    public IReadOnlyList<(string Name, Parameter Parameter)> Copied { get; }
+
+    readonly HashSet<IntPtr> copied;
+
+    /// <summary>The unit's own parameters that imitation trains: its blocks' minus the copied ones.</summary>
+    IEnumerable<Parameter> Own(BlockRange r) =>
+        Enumerable.Range(r.First, r.Count).SelectMany(Thin.BlockParameters).Where(p => !copied.Contains(p.Handle));
 
     /// <summary>
     /// Prepares unit u: only its blocks' parameters (with U_last and D_{first-1}) require gradients, plus the earlier
@@ -48,11 +60,11 @@ public sealed class LayerwiseImitation
         foreach (var p in Thin.parameters()) p.requires_grad = false;
         foreach (var p in Adapters.parameters()) p.requires_grad = false;
         // Multi-block units exist only without adapters (see PlanUnits).
-        var own = Enumerable.Range(r.First, r.Count).SelectMany(Thin.BlockParameters)
-            .Concat(r.Count == 1 ? Adapters.ParametersForBlock(r.First) : []).ToList();
+        var own = Own(r).Concat(r.Count == 1 ? Adapters.ParametersForBlock(r.First) : []).ToList();
         var groups = new List<ParameterGroup> { new(r.Count == 1 ? $"block{r.First}" : $"blocks{r.First}-{r.Last}", own) };
-        if (Options.Input == ImitationInput.Student && Options.EarlierBlocksLrFactor > 0 && r.First > 0)
-            groups.Add(new("earlier", Enumerable.Range(0, r.First).SelectMany(Thin.BlockParameters).ToList(), Options.EarlierBlocksLrFactor));
+        var earlier = Enumerable.Range(0, r.First).SelectMany(Thin.BlockParameters).Where(p => !copied.Contains(p.Handle)).ToList();
+        if (Options.Input == ImitationInput.Student && Options.EarlierBlocksLrFactor > 0 && earlier.Count > 0)
+            groups.Add(new("earlier", earlier, Options.EarlierBlocksLrFactor));
         foreach (var g in groups) foreach (var p in g.Parameters) p.requires_grad = true;
         var objective = new ImitationObjective(Thin, Wide, r, Map, Adapters, Options, WideSource);
         return new BlockImitation(u, Thin.Points[r.Last].Name, objective, groups);

@@ -53,6 +53,8 @@ public sealed record StageSummary
     /// <summary>Stage 2, full widening: which adapter pairs were merged and which dropped.</summary>
     public List<AdapterFate>? Adapters { get; init; }
     public bool? HeadCopied { get; init; }
+    /// <summary>Stage 2, transformers: the embeddings' tensors copied from the wide network instead of imitated (names within block 0).</summary>
+    public List<string>? EmbeddingsCopied { get; init; }
     /// <summary>The stage's final weights (TorchSharp format), relative to the stage folder.</summary>
     public string Weights { get; init; } = "final.model";
     /// <summary>SHA-256 of <see cref="Weights"/> as written: a damaged file is refused wherever it is loaded.</summary>

@@ -13,7 +13,7 @@ namespace WideThenNarrow.Method;
 public sealed class MaskedLmExperimentDataset(TextExperimentData data) : IExperimentDataset
 {
     public TextExperimentData Data => data;
-    public string Name => $"masked-LM text (SOTU + Brown + IMDB train, {data.VocabSize}-token WordPiece, length {data.Options.SequenceLength})";
+    public string Name => $"masked-LM text ({(data.Options.Corpus is { } c ? Path.GetFileName(Path.TrimEndingDirectorySeparator(c)) : "SOTU + Brown + IMDB train")}, {data.VocabSize}-token WordPiece, length {data.Options.SequenceLength})";
     public int TrainExamples => data.MaskedLmTrain(0).Count;
     public int ValidationExamples => data.MaskedLmValidation().Count;
     public int TestExamples => data.MaskedLmEval().Count;
@@ -26,21 +26,23 @@ public sealed class MaskedLmExperimentDataset(TextExperimentData data) : IExperi
 
     /// <summary>The one place the text track fills in a model spec: the vocabulary's size, the positions, the head.</summary>
     internal static ModelConfig Resolve(ModelSpec spec, string key, TextExperimentData data, BertHead head) =>
-        spec.ToModelConfig(TextExperimentData.ImdbClasses, 0, 0, $"models.{key}") with
+        spec.ToModelConfig(data.Task.Classes.Count, 0, 0, $"models.{key}") with
         {
             Vocab = data.VocabSize,
-            MaxPositions = data.MaxPositions,
+            MaxPositions = spec.MaxPositions ?? data.MaxPositions,
             Head = head,
+            HeadPositionShare = head == BertHead.MaskedLm ? data.Options.MaskProbability : 1,
         };
 
     public ITrainingObjective TaskObjective(StagedModel model) => new MaskedLmObjective(model);
 
     public ModelInput ExampleInput(int batch, Device device) => TokenInput(batch, data.Options.SequenceLength, data.VocabSize, device);
 
-    /// <summary>The downstream task on the same vocabulary: IMDB sentiment.</summary>
+    /// <summary>The downstream task on the same vocabulary: IMDB sentiment or the user's labelled files.</summary>
     public ImdbExperimentDataset Downstream() => new(data);
 
-    public ExportInput ExportInput() => new() { Kind = "tokens", Vocab = data.VocabPath, MaxLength = data.Options.SequenceLength, HeldOut = data.HeldOut };
+    public ExportInput ExportInput() => new() { Kind = "tokens", Vocab = data.VocabPath, MaxLength = data.Options.SequenceLength, HeldOut = data.HeldOut,
+        Lowercase = data.Options.Lowercase ? null : false };
 
     public void Dispose() { }
 
@@ -50,10 +52,13 @@ public sealed class MaskedLmExperimentDataset(TextExperimentData data) : IExperi
             ones([batch, length], ScalarType.Int64, device), zeros([batch, length], ScalarType.Int64, device));
 }
 
-/// <summary>IMDB sentiment (the standard 25k/25k split, or its per-class subsets) for fine-tuning pretrained encoders.</summary>
+/// <summary>
+/// The labelled task for fine-tuning pretrained encoders: IMDB sentiment (the standard 25k/25k split, or its per-class
+/// subsets), or the user's labelled files (data.text.train_file, test_file).
+/// </summary>
 public sealed class ImdbExperimentDataset(TextExperimentData data) : IExperimentDataset
 {
-    public string Name => $"IMDB (max length {data.Options.MaxLength})";
+    public string Name => $"{data.Task.Name} (max length {data.Options.MaxLength})";
     public int TrainExamples => data.ImdbTrain.Count;
     public int ValidationExamples => data.ImdbValidation.Count;
     public int TestExamples => data.ImdbTest.Count;
@@ -63,7 +68,7 @@ public sealed class ImdbExperimentDataset(TextExperimentData data) : IExperiment
     public IBatchSource TestSource() => data.ImdbTestBatches();
 
     public ModelConfig ModelConfig(ModelSpec spec, string key) =>
-        MaskedLmExperimentDataset.Resolve(spec, key, data, BertHead.Classification) with { Classes = TextExperimentData.ImdbClasses };
+        MaskedLmExperimentDataset.Resolve(spec, key, data, BertHead.Classification) with { Classes = data.Task.Classes.Count };
 
     public ITrainingObjective TaskObjective(StagedModel model) => new ClassificationObjective(model);
 
@@ -71,7 +76,8 @@ public sealed class ImdbExperimentDataset(TextExperimentData data) : IExperiment
         MaskedLmExperimentDataset.TokenInput(batch, data.Options.MaxLength, data.VocabSize, device);
 
     public ExportInput ExportInput() =>
-        new() { Kind = "tokens", Vocab = data.VocabPath, MaxLength = data.Options.MaxLength, Classes = Training.ClassifierEvaluation.ImdbClasses };
+        new() { Kind = "tokens", Vocab = data.VocabPath, MaxLength = data.Options.MaxLength, Classes = data.Task.Classes,
+            Lowercase = data.Options.Lowercase ? null : false };
 
     public void Dispose() { }
 }

@@ -21,7 +21,9 @@ public sealed record BertSizes(int Layers, int Hidden, int Heads, int Intermedia
 
     /// <summary>
     /// Thin sizes from the preset (or the config's fields for plain "bert"), then widening: inner=K multiplies the
-    /// feed-forward size and the number of heads, full=K multiplies everything; the head size never changes.
+    /// feed-forward size and each head's size (<see cref="HeadWidening.Size"/>, the head count kept) or the number of
+    /// heads (<see cref="HeadWidening.Count"/>); full=K multiplies the hidden size, the feed-forward size and the number
+    /// of heads, each head keeping its size.
     /// </summary>
     public static BertSizes From(ModelConfig c)
     {
@@ -36,7 +38,8 @@ public sealed record BertSizes(int Layers, int Hidden, int Heads, int Intermedia
         if (hidden % heads != 0)
             throw new WtnException($"model {c.Name}: hidden size {hidden} is not a multiple of the number of heads {heads}");
         int full = c.Widen.Full, inner = c.Widen.Inner;
-        return new BertSizes(layers, hidden * full, heads * full * inner, intermediate * full * inner, hidden / heads);
+        var (headCount, headSize) = c.WidenHeads == HeadWidening.Size ? (heads, hidden / heads * inner) : (heads * inner, hidden / heads);
+        return new BertSizes(layers, hidden * full, headCount * full, intermediate * full * inner, headSize);
     }
 
     static WtnException Missing(ModelConfig c, string field) =>
@@ -56,6 +59,7 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
     readonly int classes;
     readonly int vocab;
     readonly int maxPositions;
+    readonly double headPositionShare;
     readonly BertCore bert;
     readonly Linear? classifier;
     readonly Dropout? dropout;
@@ -69,6 +73,7 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
         classes = c.Classes;
         vocab = c.Vocab;
         maxPositions = c.MaxPositions;
+        headPositionShare = c.HeadPositionShare;
         if (head == BertHead.Classification && c.Classes < 1) throw new WtnException($"model {c.Name}: classes must be positive (got {c.Classes})");
         bert = new BertCore(sizes, c, withPooler: head == BertHead.Classification, device);
         register_module("bert", bert);
@@ -156,7 +161,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
     public long HeadMacs(long[] lastPointShape)
     {
         long h = sizes.Hidden;
-        return head == BertHead.Classification ? h * h + h * classes : lastPointShape[0] * (h * h + h * vocab);
+        // The masked-LM head runs on the masked positions only (MaskedLmObjective.MaskedLogits).
+        return head == BertHead.Classification ? h * h + h * classes : (long)Math.Round(headPositionShare * lastPointShape[0] * (h * h + h * vocab));
     }
 
     void InitialiseAsHuggingFace()

@@ -33,6 +33,8 @@ public sealed record ModelConfig : IValidatedConfig
     public required string Name { get; init; }
 
     public Widening Widen { get; init; } = Widening.None;
+    /// <summary>BERT under inner widening: widen each head's size (default) or multiply the number of heads.</summary>
+    public HeadWidening WidenHeads { get; init; } = HeadWidening.Size;
 
     /// <summary>Output classes (classification heads).</summary>
     public int Classes { get; init; } = 10;
@@ -71,6 +73,11 @@ public sealed record ModelConfig : IValidatedConfig
     public int MaxPositions { get; init; } = 512;
     public int TypeVocab { get; init; } = 2;
     public BertHead Head { get; init; } = BertHead.Classification;
+    /// <summary>
+    /// Masked-LM head: the share of positions it runs on, for MAC counts (training and evaluation score the masked
+    /// positions only, so a masked-LM experiment sets its mask probability; 1 = every position).
+    /// </summary>
+    public double HeadPositionShare { get; init; } = 1;
     public double Dropout { get; init; } = 0.1;
 
     /// <summary>Every size positive and within the bounds above, whichever family reads it.</summary>
@@ -91,5 +98,6 @@ public sealed record ModelConfig : IValidatedConfig
         at.InRange(nameof(MaxPositions), MaxPositions, 1, MaxPositionsLimit);
         at.InRange(nameof(TypeVocab), TypeVocab, 1, MaxChannels);
         at.InRange(nameof(Dropout), Dropout, 0, 1, maxExclusive: true);
+        at.InRange(nameof(HeadPositionShare), HeadPositionShare, double.Epsilon, 1);
     }
 }

@@ -22,6 +22,8 @@ public sealed record ExportInput
     public IReadOnlyList<string>? Classes { get; init; }
     /// <summary>Text: the vocab.txt file (copied beside the weights, relative to the manifest).</summary>
     public string? Vocab { get; init; }
+    /// <summary>Text: false when the vocabulary is cased (not lowercased before WordPiece); null: lowercased.</summary>
+    public bool? Lowercase { get; init; }
     /// <summary>Text: the longest sequence trained on.</summary>
     public int? MaxLength { get; init; }
     /// <summary>A masked-LM encoder from an experiment: the text its run held out and how it masked it (<c>wtn eval</c>'s default).</summary>
@@ -39,6 +41,8 @@ public sealed record MaskedLmHeldOut
     public required int Every { get; init; }
     public required double MaskProbability { get; init; }
     public required int Seed { get; init; }
+    /// <summary>The user's corpus (data.text.corpus, absolute) the documents were taken from; null: SOTU + Brown + IMDB-train.</summary>
+    public string? Corpus { get; init; }
 }
 
 /// <summary>
@@ -200,11 +204,13 @@ public static class ModelExport
                 a["residual"] = c.Residual;
                 break;
             default:
-                // BERT: the sizes before widening (what rebuilds it, with "widen"), then the resolved ones in HuggingFace
-                // BertConfig's terms plus the head size, which inner widening keeps while it multiplies the heads (then
-                // heads x head size differs from hidden_size and HuggingFace's BertModel cannot hold it).
+                // BERT: the sizes before widening (what rebuilds it, with "widen" and "widen_heads"), then the resolved ones
+                // in HuggingFace BertConfig's terms plus the head size, which inner widening changes (or keeps while it
+                // multiplies the heads): heads x head size then differs from hidden_size and HuggingFace's BertModel
+                // cannot hold it.
                 var thin = BertSizes.From(c with { Widen = Widening.None });
                 var s = BertSizes.From(c);
+                a["widen_heads"] = c.WidenHeads == HeadWidening.Size ? "size" : "count";
                 a["head"] = c.Head == BertHead.MaskedLm ? "mlm" : "cls";
                 a["classes"] = c.Classes;
                 a["layers"] = thin.Layers;
@@ -246,6 +252,13 @@ public static class ModelExport
             "bert" => c with
             {
                 Head = Str("head") == "mlm" ? BertHead.MaskedLm : BertHead.Classification,
+                // Manifests written before widen_heads existed describe widenings that multiplied the heads.
+                WidenHeads = Get("widen_heads") is null ? HeadWidening.Count : Str("widen_heads") switch
+                {
+                    "size" => HeadWidening.Size,
+                    "count" => HeadWidening.Count,
+                    var other => throw new WtnException($"export manifest {manifestPath}: model.widen_heads is '{other}', expected size or count"),
+                },
                 Layers = Int("layers"), Hidden = Int("hidden"), Heads = Int("heads"), Intermediate = Int("intermediate"),
                 Vocab = Int("vocab"), MaxPositions = Int("max_positions"), TypeVocab = Int("type_vocab"),
             },

@@ -14,6 +14,11 @@ public sealed record ModelSpec : IValidatedConfig
     public string Name { get; init; } = "cifar-resnet20";
     /// <summary>none, inner=K or full=K.</summary>
     public string Widen { get; init; } = "none";
+    /// <summary>
+    /// BERT under inner widening: size (each head K times wider, the head count kept, so attention transfers head by
+    /// head) or count (K times the heads, each of the thin head size: attention only comparable head-averaged).
+    /// </summary>
+    public HeadWidening WidenHeads { get; init; } = HeadWidening.Size;
     /// <summary>0 = the dataset's number of classes.</summary>
     public int Classes { get; init; }
     /// <summary>0 = the dataset's channels.</summary>
@@ -30,12 +35,16 @@ public sealed record ModelSpec : IValidatedConfig
     public int? Heads { get; init; }
     /// <summary>BERT feed-forward size (default 4 x hidden).</summary>
     public int? Intermediate { get; init; }
+    /// <summary>BERT position and token-type table sizes (default: the data's longest sequence, and 2).</summary>
+    public int? MaxPositions { get; init; }
+    public int? TypeVocab { get; init; }
 
     /// <summary>The model for a dataset of these classes, channels and square image size; <paramref name="keyPath"/> (e.g. models.thin) names it in errors.</summary>
     public ModelConfig ToModelConfig(int datasetClasses, int datasetChannels, int imageSize, string keyPath) => new()
     {
         Name = Name,
         Widen = Widening.Parse(Widen, $"{keyPath}.widen"),
+        WidenHeads = WidenHeads,
         Classes = Classes > 0 ? Classes : datasetClasses,
         InputChannels = InputChannels > 0 ? InputChannels : datasetChannels,
         ImageSize = imageSize,
@@ -49,6 +58,8 @@ public sealed record ModelSpec : IValidatedConfig
         Hidden = Hidden,
         Heads = Heads,
         Intermediate = Intermediate,
+        MaxPositions = MaxPositions ?? new ModelConfig { Name = Name }.MaxPositions,
+        TypeVocab = TypeVocab ?? new ModelConfig { Name = Name }.TypeVocab,
     };
 
     /// <summary>The bounds of <see cref="ModelConfig"/>; 0 stands for the dataset's classes and channels, known later.</summary>

@@ -57,6 +57,18 @@ public static class Weights
     /// <summary>Reads every tensor of a weights file (on the CPU).</summary>
     public static Dictionary<string, Tensor> Read(string path) => Read(path, null);
 
+    /// <summary>
+    /// Reads every tensor of a weights file meant to hold about <paramref name="expectedBytes"/> of tensors: a file whose
+    /// tensors take far more (more than twice, plus <see cref="ArchiveSlackBytes"/>) is refused before any is read.
+    /// </summary>
+    public static Dictionary<string, Tensor> Read(string path, long expectedBytes)
+    {
+        long stored = StoredBytes(path), limit = 2 * expectedBytes + ArchiveSlackBytes;
+        if (stored > limit)
+            throw new WtnException(string.Create(CultureInfo.InvariantCulture, $"weights file {path} holds {stored:N0} bytes of tensors, far more than the {expectedBytes:N0} bytes of the model's; is it the right file?"));
+        return Read(path, null);
+    }
+
     /// <summary>The dtype and shape of a tensor, as a file's header or a module's state_dict gives them.</summary>
     sealed record TensorSpec(ScalarType DType, long[] Shape)
     {

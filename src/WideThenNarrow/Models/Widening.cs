@@ -9,6 +9,17 @@ public enum WideningKind
     Full,
 }
 
+/// <summary>
+/// What inner widening multiplies in a transformer's attention: each head's size (the head count is kept, so thin and
+/// wide attention maps correspond head by head and attention transfers per head; METHOD.md's definition) or the
+/// number of heads (each head keeps its size; attention can then only be compared head-averaged).
+/// </summary>
+public enum HeadWidening
+{
+    Size,
+    Count,
+}
+
 /// <summary>How the wide network B is derived from the thin one S: "inner=K" or "full=K" (K = 1 is the thin network).</summary>
 public sealed record Widening(WideningKind Kind, int Factor)
 {

@@ -30,6 +30,7 @@ public sealed class ExperimentRunner
         if (string.IsNullOrWhiteSpace(config.Name) || config.Name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
             throw new WtnException($"name: '{config.Name}' is not a valid folder name");
         if (config.Seeds < 1) throw new WtnException($"seeds must be at least 1, got {config.Seeds}");
+        config = HuggingFaceImport.Resolve(config);
         StageCatalogue.Validate(config);
         this.config = config;
         this.runsRoot = runsRoot;
@@ -248,7 +249,7 @@ public sealed class ExperimentRunner
     int Seeds(int? seeds)
     {
         int n = SeedCount(seeds);
-        if (config.Wide?.Import is { } file && !File.Exists(file)) throw new WtnException($"wide.import: {file} does not exist");
+        if (config.Wide?.Import is { } file && !File.Exists(file) && !HuggingFaceBert.IsFolder(file)) throw new WtnException($"wide.import: {file} does not exist");
         return n;
     }
 

@@ -225,7 +225,8 @@ internal sealed class StageScheduler(ExperimentConfig config, string experimentD
 
     /// <summary>One seed's stages in declared order (<see cref="SeedPlan"/>).</summary>
     public List<PlannedStage> Plan(StageContext ctx, CancellationToken cancel) =>
-        SeedPlan.Of(ctx, cancel, () => importHash ??= StageFingerprint.FileHash(config.Wide!.Import!));
+        SeedPlan.Of(ctx, cancel, () => importHash ??= config.Wide!.Import is { } import && Models.HuggingFaceBert.IsFolder(import)
+            ? Models.HuggingFaceBert.Hash(import) : StageFingerprint.FileHash(config.Wide!.Import!));
 
     /// <summary>Prefixes progress stage names with the seed when several seeds run (checkpoints keep the plain name).</summary>
     sealed class SeedProgress(long seed, IProgress<TrainingProgress> inner) : IProgress<TrainingProgress>

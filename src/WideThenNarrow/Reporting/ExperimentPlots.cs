@@ -40,6 +40,49 @@ public static class ExperimentPlots
     }
 
     /// <summary>
+    /// Masked-LM experiments: every pretrained network's held-out masked-token top-1 against its training compute (mean
+    /// over seeds), log-scaled compute. A row's own stages give its point (the wide network's is its own pretraining);
+    /// a row that starts from the wide network gets a second, hollow point with the wide stage added, joined by a dashed
+    /// line. False when no masked-LM row has finished.
+    /// </summary>
+    public static bool MaskedLmCompute(ExperimentResult r, string path)
+    {
+        var rows = r.Methods.Where(m => m.Perplexity is not null && m.TestTop1 is not null).ToList();
+        var points = rows.Select(m => (Row: m, Own: m.TrainMacs?.Mean is > 0 and var own ? own : m.WideMacs?.Mean)).Where(p => p.Own is > 0).ToList();
+        if (points.Count == 0) return false;
+        var plt = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        for (int i = 0; i < points.Count; i++)
+        {
+            var (m, own) = points[i];
+            var color = palette.GetColor(i);
+            double y = 100 * m.TestTop1!.Mean, x = Math.Log10(own!.Value);
+            var mark = plt.Add.Scatter(new[] { x }, new[] { y }, color);
+            mark.MarkerSize = 9;
+            mark.LegendText = string.Create(CultureInfo.InvariantCulture, $"{m.Method} ({y:F1} %, perplexity {m.Perplexity!.Mean:F0})");
+            if (m.TrainMacs?.Mean is > 0 && m.WideMacs?.Mean is > 0 and var wide)
+            {
+                var with = plt.Add.Scatter(new[] { x, Math.Log10(own.Value + wide) }, new[] { y, y }, color);
+                with.LinePattern = LinePattern.Dashed;
+                with.MarkerShape = MarkerShape.OpenCircle;
+                with.MarkerSize = 9;
+            }
+        }
+        plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
+        {
+            MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
+            IntegerTicksOnly = true,
+            LabelFormatter = x => ExperimentReport.Count((long)Math.Min(Math.Pow(10, x), long.MaxValue)) + "MAC",
+        };
+        plt.Title($"{r.Experiment}: held-out masked-token top-1 against training compute");
+        plt.XLabel("training compute (multiply-accumulates, log scale; hollow: with the wide stage)");
+        plt.YLabel("held-out masked-token top-1 (%)");
+        plt.ShowLegend(Alignment.LowerRight);
+        plt.SavePng(path, 900, 560);
+        return true;
+    }
+
+    /// <summary>
     /// Imitation loss of every block over its run (first seed), on a log scale: each block's logged windows of steps
     /// left to right in its own slot of the x-axis, labelled with its imitation point, its last window marked; false
     /// when no stage 2 ran.

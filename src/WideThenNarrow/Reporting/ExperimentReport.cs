@@ -14,10 +14,14 @@ public static class ExperimentReport
         Directory.CreateDirectory(dir);
         Atomic(Path.Combine(dir, "results.json"), tmp => File.WriteAllText(tmp, JsonSerializer.Serialize(r, StageContext.Json)));
         Atomic(Path.Combine(dir, "accuracy.png"), tmp => ExperimentPlots.Accuracy(r, tmp));
-        bool imitationPlot = false;
+        bool imitationPlot = false, computePlot = false;
         Atomic(Path.Combine(dir, "imitation.png"), tmp => imitationPlot = ExperimentPlots.Imitation(r, tmp));
-        Atomic(Path.Combine(dir, "report.md"), tmp => File.WriteAllText(tmp, Markdown(r, imitationPlot)));
+        Atomic(Path.Combine(dir, MaskedLmComputePlot), tmp => computePlot = ExperimentPlots.MaskedLmCompute(r, tmp));
+        Atomic(Path.Combine(dir, "report.md"), tmp => File.WriteAllText(tmp, Markdown(r, imitationPlot, computePlot)));
     }
+
+    /// <summary>Masked-LM experiments: held-out masked-token top-1 against training compute.</summary>
+    public const string MaskedLmComputePlot = "mlm-compute.png";
 
     /// <summary>Whether <paramref name="dir"/> holds the final report of <paramref name="seeds"/> seeds (results.json of a run whose every stage had finished).</summary>
     public static bool HasFinal(string dir, int seeds)
@@ -37,7 +41,7 @@ public static class ExperimentReport
     static void Atomic(string path, Action<string> write) =>
         WriteFailure.Replace(path, write, "the stages' results are kept: free space and run `wtn report` (or the same `wtn run`) again");
 
-    public static string Markdown(ExperimentResult r, bool imitationPlot)
+    public static string Markdown(ExperimentResult r, bool imitationPlot, bool computePlot = false)
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
@@ -83,6 +87,24 @@ public static class ExperimentReport
             sb.AppendLine("Any finished stage's network as PyTorch weights plus a manifest that rebuilds it: `wtn export FOLDER --stage STAGE --seed S -o NAME.safetensors` (or `-o NAME.onnx` for an ONNX graph as well), FOLDER being this report's folder (`finetune` is the method's thin network).");
             sb.AppendLine();
             sb.AppendLine("![test accuracy per epoch](accuracy.png)");
+            var pretrained = r.Methods.Where(m => m.Perplexity is not null).ToList();
+            if (pretrained.Count > 0)
+            {
+                sb.AppendLine();
+                sb.AppendLine("## Masked-LM pretraining");
+                sb.AppendLine();
+                sb.AppendLine("Held-out pretraining text (never trained on), its masked tokens scored once per finished encoder:");
+                sb.AppendLine();
+                sb.AppendLine("| method | masked-token top-1 | perplexity | training compute | + wide stage |");
+                sb.AppendLine("|---|---:|---:|---:|---:|");
+                foreach (var m in pretrained)
+                    sb.AppendLine(inv, $"| {m.Method}{SeedsNote(m, r.Seeds)} | {Pct(m.TestTop1)} | {(m.Perplexity!.N > 1 ? $"{m.Perplexity.Mean:F1} ± {m.Perplexity.Spread:F1}" : $"{m.Perplexity.Mean:F1}")} | {Compute(m.TrainMacs)} | {Compute(m.WideMacs)} |");
+                if (computePlot)
+                {
+                    sb.AppendLine();
+                    sb.AppendLine($"![masked-token top-1 against training compute]({MaskedLmComputePlot})");
+                }
+            }
         }
         if (imitationPlot)
         {
@@ -101,6 +123,8 @@ public static class ExperimentReport
                 sb.AppendLine();
                 sb.AppendLine("(first seed)");
             }
+            if (first?.EmbeddingsCopied is { Count: > 0 } embeddings)
+                sb.AppendLine().AppendLine($"Copied from the wide network instead of imitated (equal shapes): the embeddings' {string.Join(", ", embeddings)}.");
             if (first?.HeadCopied is { } copied)
                 sb.AppendLine().AppendLine(copied ? "The head was copied from the wide network." : "The head could not be copied (shapes differ); stage 3 trains it.");
             if (first?.Adapters is { Count: > 0 } fates)

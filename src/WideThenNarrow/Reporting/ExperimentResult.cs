@@ -33,6 +33,10 @@ public sealed record MethodRow(
     public Stat? TrainMacs { get; init; }
     /// <summary>The wide network's training multiply-accumulates, apart: a reader counts them or not (an imported one costs none here).</summary>
     public Stat? WideMacs { get; init; }
+    /// <summary>Test loss of the finished network (masked-LM rows: the mean cross-entropy over the held-out text's masked tokens).</summary>
+    public Stat? TestLoss { get; init; }
+    /// <summary>Masked-LM rows only: exp of each seed's held-out test loss, the perplexity over the masked tokens.</summary>
+    public Stat? Perplexity { get; init; }
 }
 
 /// <summary>
@@ -86,10 +90,14 @@ public sealed record ExperimentResult(
         IReadOnlyDictionary<string, ModelCostRow> costs, string experimentDir, IExperimentDataset dataset)
     {
         var rows = new List<MethodRow>();
+        bool maskedLm = dataset is MaskedLmExperimentDataset;
         // Text experiments: each pretrained network fine-tuned on the downstream task is a row of its own.
-        foreach (var (method, model, stages, _) in StageCatalogue.Rows)
+        // A downstream row names the task the run fine-tuned on: IMDB, or the user's data.text.train_file.
+        var task = dataset is MaskedLmExperimentDataset text ? text.Data.Task.Name : DownstreamStage.Task;
+        foreach (var (catalogued, model, stages, _) in StageCatalogue.Rows)
         {
             var last = stages[^1];
+            var method = DownstreamStage.IsDownstream(last) ? catalogued.Replace(DownstreamStage.RowSuffix(DownstreamStage.Task), DownstreamStage.RowSuffix(task)) : catalogued;
             // A row appears once one seed has finished its last stage; its statistics cover the seeds that have (Stat.N).
             var finals = perSeed.Where(s => s.ContainsKey(last)).Select(s => s[last]).ToList();
             if (finals.Count == 0) continue;
@@ -109,6 +117,8 @@ public sealed record ExperimentResult(
             {
                 TrainMacs = Stat.Of(done.Select(s => Macs(s, stages.Where(st => st != "wide")))),
                 WideMacs = stages.Contains("wide") && config.Wide?.Import is null ? Stat.Of(done.Select(s => Macs(s, ["wide"]))) : null,
+                TestLoss = Stat.Of(finals.Select(f => f.TestLoss)),
+                Perplexity = maskedLm && !DownstreamStage.IsDownstream(last) ? Stat.Of(finals.Select(f => f.TestLoss is { } l ? Math.Exp(l) : (double?)null)) : null,
             });
         }
         return new ExperimentResult(config.Name, dataset.Name, dataset.TrainExamples, dataset.ValidationExamples, dataset.TestExamples, perSeed.Count, rows, perSeed)

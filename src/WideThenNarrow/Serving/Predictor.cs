@@ -120,7 +120,7 @@ public sealed class Predictor : IDisposable
     {
         if (Manifest.Input is not { Kind: "tokens", Vocab: { } vocab, MaxLength: { } maxLength })
             throw new WtnException($"{manifestPath}: this network takes {Manifest.Input.Kind}, not text; give image files or folders");
-        var tokenizer = TextTokenizer.Load(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, vocab));
+        var tokenizer = TextTokenizer.Load(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, vocab), Manifest.Input.Lowercase ?? true);
         var results = new List<Prediction>();
         foreach (var chunk in texts.Chunk(batchSize))
         {
@@ -128,13 +128,14 @@ public sealed class Predictor : IDisposable
             var docs = chunk.Select(t => tokenizer.Encode(t).Take(maxLength - 2).ToArray()).ToList();
             int t = docs.Max(d => d.Length) + 2;
             var ids = new long[chunk.Length * t];
+            if (tokenizer.Specials.Pad != 0) ids.AsSpan().Fill(tokenizer.Specials.Pad);
             var mask = new long[chunk.Length * t];
             for (int r = 0; r < docs.Count; r++)
             {
                 var row = ids.AsSpan(r * t, t);
-                row[0] = TextTokenizer.ClsId;
+                row[0] = tokenizer.Specials.Cls;
                 for (int j = 0; j < docs[r].Length; j++) row[1 + j] = docs[r][j];
-                row[1 + docs[r].Length] = TextTokenizer.SepId;
+                row[1 + docs[r].Length] = tokenizer.Specials.Sep;
                 mask.AsSpan(r * t, docs[r].Length + 2).Fill(1);
             }
             long[] shape = [chunk.Length, t];

@@ -65,17 +65,35 @@ public static class ClassifierEvaluation
     /// order, tokenised with <paramref name="vocabPath"/> ([CLS] text [SEP], cut to <paramref name="maxLength"/>).
     /// </summary>
     public static EvaluationResult Imdb(StagedModel model, string dataDir, string vocabPath, int maxLength, bool test, int batchSize,
-        int? perClass = null, Device? device = null)
+        int? perClass = null, Device? device = null, bool lowercase = true)
     {
         if (batchSize < 1) throw new WtnException($"--batch-size must be positive, got {batchSize}");
         var imdb = ImdbReviews.Load(TextData.ImdbReviewsPath(dataDir));
         var reviews = TextExperimentData.PerClass(test ? imdb.Test : imdb.Train, perClass ?? 0);
-        var tokens = TokenizedCorpus.Tokenize(TextTokenizer.Load(vocabPath), [.. reviews.Select(r => r.Text)]);
+        var tokenizer = TextTokenizer.Load(vocabPath, lowercase);
+        var tokens = TokenizedCorpus.Tokenize(tokenizer, [.. reviews.Select(r => r.Text)]);
         var source = new SequenceClassificationBatchSource(tokens, [.. reviews.Select(r => r.Label)],
-            new ClassificationBatchOptions(batchSize, maxLength, Shuffle: false));
+            new ClassificationBatchOptions(batchSize, maxLength, Shuffle: false, Specials: tokenizer.Specials));
         return Run(model, source, ImdbClasses, "imdb", test ? "test" : "train", device);
     }
 
     /// <summary>IMDB's labels in order.</summary>
-    public static readonly IReadOnlyList<string> ImdbClasses = ["negative", "positive"];
+    public static IReadOnlyList<string> ImdbClasses => LabelledTask.ImdbClasses;
+
+    /// <summary>
+    /// A sequence classifier on a user's labelled file (.csv, .tsv, .jsonl; <see cref="LabelledTextFile"/>), whose labels
+    /// must be among <paramref name="classes"/> (the network's, in id order), optionally the first N rows per class.
+    /// </summary>
+    public static EvaluationResult LabelledFile(StagedModel model, string path, IReadOnlyList<string> classes, string vocabPath, int maxLength,
+        int batchSize, int? perClass = null, string textColumn = "text", string labelColumn = "label", Device? device = null, bool lowercase = true)
+    {
+        if (batchSize < 1) throw new WtnException($"--batch-size must be positive, got {batchSize}");
+        var rows = LabelledTextFile.Examples(path, LabelledTextFile.Read(path, textColumn, labelColumn), classes, "the network");
+        var examples = TextExperimentData.PerClass(rows, perClass ?? 0);
+        var tokenizer = TextTokenizer.Load(vocabPath, lowercase);
+        var tokens = TokenizedCorpus.Tokenize(tokenizer, [.. examples.Select(r => r.Text)]);
+        var source = new SequenceClassificationBatchSource(tokens, [.. examples.Select(r => r.Label)],
+            new ClassificationBatchOptions(batchSize, maxLength, Shuffle: false, Specials: tokenizer.Specials));
+        return Run(model, source, classes, Path.GetFileName(path), "all", device);
+    }
 }

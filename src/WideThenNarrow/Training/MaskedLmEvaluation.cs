@@ -31,7 +31,7 @@ public static class MaskedLmEvaluation
         device ??= CPU;
         var corpus = TokenizedCorpus.Tokenize(tokenizer, documents);
         var source = new MaskedLmBatchSource(corpus, tokenizer.VocabSize,
-            new MaskedLmOptions(batchSize, sequenceLength, maskProbability, Seed: seed, Shuffle: false));
+            new MaskedLmOptions(batchSize, sequenceLength, maskProbability, Seed: seed, Shuffle: false, Specials: tokenizer.Specials));
         double lossSum = 0;
         long masked = 0, correct = 0;
         model.eval();
@@ -54,10 +54,11 @@ public static class MaskedLmEvaluation
     /// recipe in the export's manifest), masked as the run masked it: the run's own masked-token top-1.
     /// </summary>
     public static MaskedLmEvaluationResult HeldOut(StagedModel model, string dataDir, string vocabPath, int sequenceLength, MaskedLmHeldOut heldOut,
-        int batchSize, Device? device = null)
+        int batchSize, Device? device = null, bool lowercase = true)
     {
-        var (_, _, documents) = TextExperimentData.SplitPretraining(TextExperimentData.PretrainingTexts(dataDir), heldOut.PretrainDocuments, heldOut.Every);
-        return Run(model, TextTokenizer.Load(vocabPath), documents, sequenceLength, heldOut.MaskProbability, heldOut.Seed, batchSize,
+        var texts = heldOut.Corpus is { } corpus ? PlainTextCorpus.ReadCorpus(corpus) : TextExperimentData.PretrainingTexts(dataDir);
+        var (_, _, documents) = TextExperimentData.SplitPretraining(texts, heldOut.PretrainDocuments, heldOut.Every);
+        return Run(model, TextTokenizer.Load(vocabPath, lowercase), documents, sequenceLength, heldOut.MaskProbability, heldOut.Seed, batchSize,
             "held-out pretraining text", "held-out", device);
     }
 
@@ -66,7 +67,7 @@ public static class MaskedLmEvaluation
     /// the SOTU or Brown corpus, or a UTF-8 .txt file or a folder of them (one document per file).
     /// </summary>
     public static MaskedLmEvaluationResult Text(StagedModel model, string dataset, string dataDir, string vocabPath, int sequenceLength, bool test,
-        int? perClass, int batchSize, double maskProbability = 0.15, int seed = TextExperimentData.EvalMaskSeed, Device? device = null)
+        int? perClass, int batchSize, double maskProbability = 0.15, int seed = TextExperimentData.EvalMaskSeed, Device? device = null, bool lowercase = true)
     {
         if (perClass is not null && dataset != "imdb")
             throw new WtnException($"--per-class: only IMDB's reviews have classes to take N of; give --dataset imdb or leave --per-class out");
@@ -96,6 +97,6 @@ public static class MaskedLmEvaluation
                 else throw new WtnException($"--dataset: '{dataset}' is none of imdb, sotu, brown, a .txt file or a folder of .txt files");
                 break;
         }
-        return Run(model, TextTokenizer.Load(vocabPath), documents, sequenceLength, maskProbability, seed, batchSize, dataset, split, device);
+        return Run(model, TextTokenizer.Load(vocabPath, lowercase), documents, sequenceLength, maskProbability, seed, batchSize, dataset, split, device);
     }
 }

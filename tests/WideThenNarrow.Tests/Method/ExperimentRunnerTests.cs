@@ -539,6 +539,23 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_matched_standard_arm_budgeted_in_steps_gets_the_steps_that_cost_what_stages_2_and_3_cost()
+    {
+        var runs = TestData.NewTempFolder("compute-steps");
+        try
+        {
+            var c = Tiny("compute-steps", baselines: false) with { Standard = null, StandardMatched = new StandardStageConfig { Train = Budget(steps: 1) } };
+            var seed = Runner(c, runs).Run().PerSeed[0];
+            double methodMacs = seed["imitation"].TrainMacs!.Value + seed["finetune"].TrainMacs!.Value;
+            long steps = long.Parse(seed["standard_matched"].Settings!["standard_matched.train.steps"]);
+            Assert.True(steps > 1, $"{steps} steps");
+            double perStep = seed["standard_matched"].TrainMacs!.Value / steps;
+            Assert.InRange(methodMacs, seed["standard_matched"].TrainMacs!.Value - perStep / 2, seed["standard_matched"].TrainMacs!.Value + perStep / 2);
+        }
+        finally { Directory.Delete(runs, true); }
+    }
+
+    [Fact]
     public void Every_arm_records_its_training_compute_and_the_matched_standard_arm_costs_what_stages_2_and_3_cost()
     {
         var runs = TestData.NewTempFolder("compute");

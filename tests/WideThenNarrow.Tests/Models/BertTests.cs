@@ -91,14 +91,39 @@ public class BertTests
     }
 
     [Fact]
-    public void Widening_keeps_the_head_size()
+    public void Inner_widening_widens_each_head_or_multiplies_the_heads_and_full_widening_keeps_the_head_size()
     {
         var inner = BertSizes.From(new ModelConfig { Name = "bert-mini", Widen = Widening.Parse("inner=4") });
-        Assert.Equal(new BertSizes(4, 256, 16, 4096, 64), inner);
+        Assert.Equal(new BertSizes(4, 256, 4, 4096, 256), inner);
+        var count = BertSizes.From(new ModelConfig { Name = "bert-mini", Widen = Widening.Parse("inner=4"), WidenHeads = HeadWidening.Count });
+        Assert.Equal(new BertSizes(4, 256, 16, 4096, 64), count);
+        // The same projections either way (hidden x heads x head size), so the same parameters; only how they split differs.
+        var tiny = new ModelConfig { Name = "bert", Layers = 2, Hidden = 32, Heads = 2, Intermediate = 64, Vocab = 50, MaxPositions = 16, Widen = Widening.Parse("inner=4") };
+        long Count(ModelConfig c) { using var m = new Bert(c); return m.parameters().Sum(p => p.numel()); }
+        // Per layer: Q, K, V 3 x (32 x 128 + 128) (2 heads of 4 x 16), attention output 128 x 32 + 32, its LayerNorm 64,
+        // feed-forward 32 x 256 + 256 and 256 x 32 + 32, its LayerNorm 64; embeddings (50 + 16 + 2) x 32 + 64; pooler
+        // 32 x 32 + 32; classifier 32 x 10 + 10.
+        long layer = 3 * (32 * 128 + 128) + 128 * 32 + 32 + 64 + 32 * 256 + 256 + 256 * 32 + 32 + 64;
+        Assert.Equal(2 * layer + 68 * 32 + 64 + 32 * 32 + 32 + 32 * 10 + 10, Count(tiny));
+        Assert.Equal(Count(tiny), Count(tiny with { WidenHeads = HeadWidening.Count }));
         var full = BertSizes.From(new ModelConfig { Name = "bert-mini", Widen = Widening.Parse("full=2") });
         Assert.Equal(new BertSizes(4, 512, 8, 2048, 64), full);
         var custom = BertSizes.From(new ModelConfig { Name = "bert", Layers = 3, Hidden = 96, Heads = 3, Intermediate = 200 });
         Assert.Equal(new BertSizes(3, 96, 3, 200, 32), custom);
         Assert.Contains("heads", Assert.Throws<WtnException>(() => BertSizes.From(new ModelConfig { Name = "bert", Layers = 3, Hidden = 96 })).Message);
+    }
+
+    [Fact]
+    public void A_masked_lm_head_counts_the_macs_of_the_positions_it_runs_on()
+    {
+        var c = new ModelConfig { Name = "bert", Layers = 1, Hidden = 32, Heads = 2, Intermediate = 64, Vocab = 50, MaxPositions = 16, Head = BertHead.MaskedLm };
+        using var every = new Bert(c);
+        using var masked = new Bert(c with { HeadPositionShare = 0.15 });
+        // Transform (32 x 32) and decoder (32 x 50) at each of 16 positions, or at 15 % of them.
+        Assert.Equal(16L * (32 * 32 + 32 * 50), every.HeadMacs([16, 32]));
+        Assert.Equal((long)Math.Round(0.15 * 16 * (32 * 32 + 32 * 50)), masked.HeadMacs([16, 32]));
+        Assert.Equal(every.BlockMacs(1, [16, 32], [16, 32]), masked.BlockMacs(1, [16, 32], [16, 32]));
+        Assert.Contains("head_position_share", Assert.Throws<WtnException>(() => (c with { HeadPositionShare = 0 }).Validate(new WideThenNarrow.Config.ConfigKeys("t", "model"))).Message,
+            StringComparison.OrdinalIgnoreCase);
     }
 }

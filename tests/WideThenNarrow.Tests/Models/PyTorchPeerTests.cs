@@ -172,6 +172,7 @@ public class PyTorchPeerTests(ITestOutputHelper output)
         { "mlp residual inner=2", ".safetensors" },
         { "mlp plain full=2", ".pth" },
         { "bert-tiny inner=2 (4 heads of 64 on hidden 128), classifier", ".safetensors" },
+        { "bert-tiny inner=2 (2 heads of 128 on hidden 128), masked LM", ".safetensors" },
         { "bert-tiny masked LM, tied decoder", ".pth" },
     };
 
@@ -184,7 +185,8 @@ public class PyTorchPeerTests(ITestOutputHelper output)
         "resnet50 (bottleneck)" => (new() { Name = "resnet50", Classes = 5 }, [2, 3, 40, 40]),
         "mlp residual inner=2" => (new() { Name = "mlp", InputDim = 48, Width = 16, Depth = 3, Residual = true, Widen = Widening.Parse("inner=2") }, [2, 3, 4, 4]),
         "mlp plain full=2" => (new() { Name = "mlp", InputDim = 48, Width = 16, Depth = 3, Widen = Widening.Parse("full=2") }, [2, 3, 4, 4]),
-        "bert-tiny inner=2 (4 heads of 64 on hidden 128), classifier" => (new() { Name = "bert-tiny", Vocab = 50, MaxPositions = 16, Classes = 3, Widen = Widening.Parse("inner=2") }, [2, 9]),
+        "bert-tiny inner=2 (4 heads of 64 on hidden 128), classifier" => (new() { Name = "bert-tiny", Vocab = 50, MaxPositions = 16, Classes = 3, Widen = Widening.Parse("inner=2"), WidenHeads = HeadWidening.Count }, [2, 9]),
+        "bert-tiny inner=2 (2 heads of 128 on hidden 128), masked LM" => (new() { Name = "bert-tiny", Vocab = 50, MaxPositions = 16, Head = BertHead.MaskedLm, Widen = Widening.Parse("inner=2") }, [2, 9]),
         "bert-tiny masked LM, tied decoder" => (new() { Name = "bert-tiny", Vocab = 50, MaxPositions = 16, Head = BertHead.MaskedLm }, [2, 9]),
         _ => throw new ArgumentException(name),
     };

@@ -84,7 +84,7 @@ public class WeightsTests : IDisposable
     }
 
     /// <summary>
-    /// A BERT export: the manifest holds the sizes before widening (inner=2 doubles the heads and keeps the head size,
+    /// A BERT export: the manifest holds the sizes before widening (inner=2 here doubles the heads and keeps the head size,
     /// so hidden_size is not heads x head size), the network rebuilt from it gives the same outputs bit for bit, and
     /// the vocabulary travels beside the weights.
     /// </summary>
@@ -92,7 +92,7 @@ public class WeightsTests : IDisposable
     public void Bert_export_rebuilds_from_its_manifest_and_carries_the_vocabulary()
     {
         using var scope = NewDisposeScope();
-        var config = new ModelConfig { Name = "bert-tiny", Vocab = 60, MaxPositions = 16, Classes = 3, Widen = Widening.Parse("inner=2") };
+        var config = new ModelConfig { Name = "bert-tiny", Vocab = 60, MaxPositions = 16, Classes = 3, Widen = Widening.Parse("inner=2"), WidenHeads = HeadWidening.Count };
         manual_seed(4);
         using var model = ModelFactory.Create(config);
         model.eval();
@@ -104,11 +104,17 @@ public class WeightsTests : IDisposable
         Assert.Equal("bert.vocab.txt", m.Input.Vocab);
         Assert.Equal(File.ReadAllText(vocab), File.ReadAllText(Path.Combine(dir, "out", "bert.vocab.txt")));
         var json = File.ReadAllText(Path.Combine(dir, "out", "bert.json"));
-        foreach (var field in new[] { "\"heads\": 2", "\"num_attention_heads\": 4", "\"hidden_size\": 128", "\"attention_head_size\": 64", "\"intermediate_size\": 1024" })
+        foreach (var field in new[] { "\"heads\": 2", "\"widen_heads\": \"count\"", "\"num_attention_heads\": 4", "\"hidden_size\": 128", "\"attention_head_size\": 64", "\"intermediate_size\": 1024" })
             Assert.Contains(field, json);
         using var back = ModelExport.Load(Path.Combine(dir, "out", "bert.json"));
         var input = new ModelInput(randint(5, 60, [2, 9]), ones(2, 9, dtype: ScalarType.Int64), zeros(2, 9, dtype: ScalarType.Int64));
         using (no_grad()) Assert.True(back.call(input).eq(model.call(input)).all().item<bool>());
+        Assert.Equal(((Bert)model).Sizes, ((Bert)back).Sizes);
+        // A manifest written before widen_heads existed describes a widening that multiplied the heads.
+        var old = Path.Combine(dir, "out", "bert.json");
+        File.WriteAllText(old, json.Replace("\"widen_heads\": \"count\",", ""));
+        Assert.DoesNotContain("widen_heads", File.ReadAllText(old));
+        using (var before = ModelExport.Load(old)) Assert.Equal(((Bert)model).Sizes, ((Bert)before).Sizes);
         Assert.Throws<WtnException>(() => ModelExport.CheckPath("bert.json"));
     }
 }

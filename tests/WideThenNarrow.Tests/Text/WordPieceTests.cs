@@ -67,13 +67,16 @@ public class WordPieceTests
     }
 
     [Fact]
-    public void Vocab_without_special_tokens_first_is_refused_with_the_file_name()
+    public void Vocab_without_a_special_token_is_refused_with_the_file_name()
     {
         var folder = TestData.NewTempFolder("bad-vocab");
         try
         {
             var path = Path.Combine(folder, "vocab.txt");
+            // Special tokens are found by name wherever the vocabulary keeps them (a HuggingFace vocab.txt: [UNK] at 100).
             File.WriteAllText(path, "[UNK]\n[PAD]\n[CLS]\n[SEP]\n[MASK]\nthe\n");
+            Assert.Equal(new SpecialTokenIds(1, 0, 2, 3, 4), TextTokenizer.Load(path).Specials);
+            File.WriteAllText(path, "[UNK]\n[PAD]\n[CLS]\n[SEP]\nthe\n");
             var e = Assert.Throws<WtnException>(() => TextTokenizer.Load(path));
             Assert.Contains(path, e.Message);
             Assert.DoesNotContain('\n', e.Message);

@@ -15,7 +15,8 @@ public sealed record MaskedLmOptions(
     double MaskFraction = 0.8,
     double RandomFraction = 0.1,
     int Seed = 0,
-    bool Shuffle = true);
+    bool Shuffle = true,
+    SpecialTokenIds? Specials = null);
 
 /// <summary>
 /// Masked-LM batches over packed text: all documents concatenated, separated by [SEP], cut into windows of
@@ -32,6 +33,7 @@ public sealed class MaskedLmBatchSource : IBatchSource
     readonly int window;
     readonly int vocabSize;
     readonly MaskedLmOptions options;
+    readonly SpecialTokenIds specials;
 
     public MaskedLmBatchSource(TokenizedCorpus corpus, int vocabSize, MaskedLmOptions options)
     {
@@ -39,7 +41,8 @@ public sealed class MaskedLmBatchSource : IBatchSource
         if (options.BatchSize < 1) throw new WtnException($"batch size {options.BatchSize}: must be at least 1");
         if (options.MaskProbability is <= 0 or > 1 || options.MaskFraction < 0 || options.RandomFraction < 0 || options.MaskFraction + options.RandomFraction > 1)
             throw new WtnException($"masking {options.MaskProbability}/{options.MaskFraction}/{options.RandomFraction}: need 0 < probability <= 1 and mask + random fractions <= 1");
-        if (vocabSize <= TextTokenizer.FirstRegularId) throw new WtnException($"vocab size {vocabSize}: has no regular tokens");
+        specials = options.Specials ?? SpecialTokenIds.Ours;
+        if (vocabSize <= specials.FirstRegular) throw new WtnException($"vocab size {vocabSize}: has no regular tokens");
         this.vocabSize = vocabSize;
         this.options = options;
         window = options.SequenceLength - 2;
@@ -47,7 +50,7 @@ public sealed class MaskedLmBatchSource : IBatchSource
         long at = 0;
         for (int d = 0; d < corpus.Count; d++)
         {
-            if (d > 0) stream[at++] = TextTokenizer.SepId;
+            if (d > 0) stream[at++] = specials.Sep;
             corpus[d].CopyTo(stream.AsSpan((int)at));
             at += corpus[d].Length;
         }
@@ -89,21 +92,21 @@ public sealed class MaskedLmBatchSource : IBatchSource
     {
         int start = sequence * window;
         int len = (int)Math.Min(window, stream.LongLength - start);
-        ids.Fill(TextTokenizer.PadId);
+        ids.Fill(specials.Pad);
         mask.Clear();
         labels.Fill(IgnoreIndex);
-        ids[0] = TextTokenizer.ClsId;
+        ids[0] = specials.Cls;
         for (int j = 0; j < len; j++) ids[1 + j] = stream[start + j];
-        ids[1 + len] = TextTokenizer.SepId;
+        ids[1 + len] = specials.Sep;
         mask[..(len + 2)].Fill(1);
         for (int j = 1; j <= len; j++)
         {
             long original = ids[j];
-            if (original < TextTokenizer.FirstRegularId || rng.NextDouble() >= options.MaskProbability) continue;
+            if (original < specials.FirstRegular || rng.NextDouble() >= options.MaskProbability) continue;
             labels[j] = original;
             double u = rng.NextDouble();
-            if (u < options.MaskFraction) ids[j] = TextTokenizer.MaskId;
-            else if (u < options.MaskFraction + options.RandomFraction) ids[j] = rng.Next(TextTokenizer.FirstRegularId, vocabSize);
+            if (u < options.MaskFraction) ids[j] = specials.Mask;
+            else if (u < options.MaskFraction + options.RandomFraction) ids[j] = rng.Next(specials.FirstRegular, vocabSize);
         }
     }
 }

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace WideThenNarrow.Data.Text;
 
 /// <summary><paramref name="MaxLength"/> includes [CLS] and [SEP]; longer texts keep their beginning.</summary>
-public sealed record ClassificationBatchOptions(int BatchSize = 32, int MaxLength = 256, int Seed = 0, bool Shuffle = true);
+public sealed record ClassificationBatchOptions(int BatchSize = 32, int MaxLength = 256, int Seed = 0, bool Shuffle = true, SpecialTokenIds? Specials = null);
 
 /// <summary>
 /// Sequence-classification batches: [CLS] text [SEP], truncated to MaxLength, padded with [PAD] to the longest row
@@ -42,8 +42,9 @@ public sealed class SequenceClassificationBatchSource : IBatchSource
             int t = 2;
             for (int r = 0; r < n; r++) t = Math.Max(t, Math.Min(room, corpus[order[first + r]].Length) + 2);
             // Fresh arrays per batch: torch.tensor pins and shares a managed array instead of copying it.
-            // [PAD] is id 0, so a fresh array is already padded.
+            var specials = options.Specials ?? SpecialTokenIds.Ours;
             var ids = new long[n * t];
+            if (specials.Pad != 0) ids.AsSpan().Fill(specials.Pad);
             var mask = new long[n * t];
             var y = new long[n];
             for (int r = 0; r < n; r++)
@@ -51,9 +52,9 @@ public sealed class SequenceClassificationBatchSource : IBatchSource
                 var doc = corpus[order[first + r]];
                 int len = Math.Min(room, doc.Length);
                 var row = ids.AsSpan(r * t, t);
-                row[0] = TextTokenizer.ClsId;
+                row[0] = specials.Cls;
                 for (int j = 0; j < len; j++) row[1 + j] = doc[j];
-                row[1 + len] = TextTokenizer.SepId;
+                row[1 + len] = specials.Sep;
                 mask.AsSpan(r * t, len + 2).Fill(1);
                 y[r] = labels[order[first + r]];
             }

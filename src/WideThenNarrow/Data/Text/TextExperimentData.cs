@@ -5,10 +5,31 @@ namespace WideThenNarrow.Data.Text;
 
 /// <summary>
 /// The BERT track's data settings. Pretraining (masked LM) reads SOTU + Brown + the IMDB training half, never the IMDB
-/// test half; the downstream task is IMDB sentiment. Subsets (0 = all) make quick runs.
+/// test half, or the user's <see cref="Corpus"/>; the downstream task is IMDB sentiment, or the user's labelled
+/// <see cref="TrainFile"/> / <see cref="TestFile"/>. Subsets (0 = all) make quick runs.
 /// </summary>
 public sealed record TextDataOptions
 {
+    /// <summary>
+    /// Your own pretraining text instead of SOTU + Brown + IMDB-train: a folder of UTF-8 .txt files (one document each) or
+    /// one .txt file (one document per paragraph). The vocabulary is then built from it.
+    /// </summary>
+    public string? Corpus { get; init; }
+    /// <summary>Your own labelled text for fine-tuning instead of IMDB's training half: .csv, .tsv (header row) or .jsonl.</summary>
+    public string? TrainFile { get; init; }
+    /// <summary>The labelled test text that goes with <see cref="TrainFile"/> (same format and columns), scored once per network.</summary>
+    public string? TestFile { get; init; }
+    /// <summary>The column (CSV/TSV header) or key (JSONL) of the text, and of the label.</summary>
+    public string TextColumn { get; init; } = "text";
+    public string LabelColumn { get; init; } = "label";
+    /// <summary>
+    /// An existing vocab.txt (a HuggingFace BERT's, or one built here) instead of building one; vocab_size is then
+    /// unused. Set from wide.import when that is a HuggingFace folder.
+    /// </summary>
+    public string? Vocab { get; init; }
+    /// <summary>With <see cref="Vocab"/>: lowercase and strip accents before WordPiece (uncased BERT).</summary>
+    public bool Lowercase { get; init; } = true;
+
     /// <summary>WordPiece vocabulary size (special tokens included), built once from all pretraining text and cached.</summary>
     public int VocabSize { get; init; } = 16000;
     /// <summary>Masked-LM sequence length, [CLS] and [SEP] included.</summary>
@@ -26,10 +47,13 @@ public sealed record TextDataOptions
     /// masked-LM validation text (neither trains).
     /// </summary>
     public int MlmEvalEvery { get; init; } = 100;
-    /// <summary>IMDB reviews of each class used for fine-tuning and for testing (0 = all 12,500).</summary>
+    /// <summary>Reviews (or rows of the labelled files) of each class used for fine-tuning and for testing (0 = all).</summary>
     public int ImdbTrainPerClass { get; init; }
     public int ImdbTestPerClass { get; init; }
-    /// <summary>Validation split carved from IMDB's training half before the per-class subset: this fraction of each class.</summary>
+    /// <summary>
+    /// Validation split carved from IMDB's training half (or <see cref="TrainFile"/>) before the per-class subset: this
+    /// fraction of each class.
+    /// </summary>
     public double ImdbValFraction { get; init; } = 0.1;
     /// <summary>At most this many validation reviews per class (0 = no cap).</summary>
     public int ImdbValPerClass { get; init; }
@@ -48,7 +72,19 @@ public sealed record TextDataOptions
         if (ImdbValFraction <= 0) throw new WtnException($"data.text.imdb_val_fraction must be above 0: fine-tuning chooses on a validation split; got {ImdbValFraction}");
         if (PretrainDocuments < 0 || ImdbTrainPerClass < 0 || ImdbTestPerClass < 0)
             throw new WtnException("data.pretrain_documents, data.imdb_train_per_class and data.imdb_test_per_class must be >= 0");
+        if ((TrainFile is null) != (TestFile is null))
+            throw new WtnException($"data.text.{(TrainFile is null ? "test_file" : "train_file")} is set but data.text.{(TrainFile is null ? "train_file" : "test_file")} is not: your own labelled task needs both (the validation split is carved from train_file)");
+        if (Corpus is { } corpus && !File.Exists(corpus) && !Directory.Exists(corpus))
+            throw new WtnException($"data.text.corpus: {corpus} not found; give a .txt file or a folder of .txt files");
+        foreach (var (key, file) in new[] { ("train_file", TrainFile), ("test_file", TestFile), ("vocab", Vocab) })
+            if (file is not null && !File.Exists(file)) throw new WtnException($"data.text.{key}: {file} not found");
+        if (string.IsNullOrWhiteSpace(TextColumn) || string.IsNullOrWhiteSpace(LabelColumn) || TextColumn == LabelColumn)
+            throw new WtnException($"data.text.text_column '{TextColumn}' and data.text.label_column '{LabelColumn}' must be two different non-empty names");
     }
+
+    /// <summary>The built-in corpora this data reads (SOTU, Brown, IMDB), for <c>wtn data fetch</c>.</summary>
+    public bool ReadsImdb => Corpus is null || TrainFile is null;
+    public bool ReadsSotuAndBrown => Corpus is null;
 }
 
 /// <summary>
@@ -62,8 +98,9 @@ public sealed class TextExperimentData
 
     TextExperimentData(TextDataOptions options, string vocabPath, TextTokenizer tokenizer, TokenizedCorpus pretrain, TokenizedCorpus pretrainVal,
         TokenizedCorpus pretrainEval, TokenizedCorpus imdbTrain, int[] imdbTrainLabels, TokenizedCorpus imdbVal, int[] imdbValLabels,
-        TokenizedCorpus imdbTest, int[] imdbTestLabels)
+        TokenizedCorpus imdbTest, int[] imdbTestLabels, LabelledTask task)
     {
+        Task = task;
         PretrainValidation = pretrainVal;
         ImdbValidation = imdbVal;
         ImdbValidationLabels = imdbValLabels;
@@ -94,6 +131,11 @@ public sealed class TextExperimentData
     public TokenizedCorpus ImdbTest { get; }
     public IReadOnlyList<int> ImdbTestLabels { get; }
     public const int ImdbClasses = 2;
+    /// <summary>
+    /// The fine-tuning task the Imdb* splits hold: IMDB sentiment, or the user's labelled files (then the Imdb* members
+    /// hold their rows).
+    /// </summary>
+    public LabelledTask Task { get; }
 
     /// <summary>Positions the models need: the longer of the masked-LM and classification lengths.</summary>
     public int MaxPositions => Math.Max(Options.SequenceLength, Options.MaxLength);
@@ -102,15 +144,15 @@ public sealed class TextExperimentData
 
     /// <summary>Masked-LM training batches, shuffled and masked by <paramref name="seed"/> and the epoch.</summary>
     public MaskedLmBatchSource MaskedLmTrain(long seed) => new(Pretrain, VocabSize, new MaskedLmOptions(
-        Options.BatchSize, Options.SequenceLength, Options.MaskProbability, Seed: (int)seed));
+        Options.BatchSize, Options.SequenceLength, Options.MaskProbability, Seed: (int)seed, Specials: Tokenizer.Specials));
 
     /// <summary>Masked-LM evaluation batches: held-out documents, fixed masks (the same for every model and seed).</summary>
     public MaskedLmBatchSource MaskedLmEval() => new(PretrainEval, VocabSize, new MaskedLmOptions(
-        EvalBatchSize, Options.SequenceLength, Options.MaskProbability, Seed: EvalMaskSeed, Shuffle: false));
+        EvalBatchSize, Options.SequenceLength, Options.MaskProbability, Seed: EvalMaskSeed, Shuffle: false, Specials: Tokenizer.Specials));
 
     /// <summary>Masked-LM validation batches, fixed masks as <see cref="MaskedLmEval"/>.</summary>
     public MaskedLmBatchSource MaskedLmValidation() => new(PretrainValidation, VocabSize, new MaskedLmOptions(
-        EvalBatchSize, Options.SequenceLength, Options.MaskProbability, Seed: EvalMaskSeed, Shuffle: false));
+        EvalBatchSize, Options.SequenceLength, Options.MaskProbability, Seed: EvalMaskSeed, Shuffle: false, Specials: Tokenizer.Specials));
 
     /// <summary>The masks of the held-out text (a window's masks do not depend on the batch size).</summary>
     public const int EvalMaskSeed = 12345;
@@ -119,36 +161,48 @@ public sealed class TextExperimentData
     public Models.MaskedLmHeldOut HeldOut => new()
     {
         PretrainDocuments = Options.PretrainDocuments, Every = Options.MlmEvalEvery, MaskProbability = Options.MaskProbability, Seed = EvalMaskSeed,
+        Corpus = Options.Corpus is { } c ? Path.GetFullPath(c) : null,
     };
 
     public SequenceClassificationBatchSource ImdbTrainBatches(long seed) =>
-        new(ImdbTrain, ImdbTrainLabels, new ClassificationBatchOptions(Options.BatchSize, Options.MaxLength, (int)seed));
+        new(ImdbTrain, ImdbTrainLabels, new ClassificationBatchOptions(Options.BatchSize, Options.MaxLength, (int)seed, Specials: Tokenizer.Specials));
 
     public SequenceClassificationBatchSource ImdbValidationBatches() =>
-        new(ImdbValidation, ImdbValidationLabels, new ClassificationBatchOptions(EvalBatchSize, Options.MaxLength, Shuffle: false));
+        new(ImdbValidation, ImdbValidationLabels, new ClassificationBatchOptions(EvalBatchSize, Options.MaxLength, Shuffle: false, Specials: Tokenizer.Specials));
 
     public SequenceClassificationBatchSource ImdbTestBatches() =>
-        new(ImdbTest, ImdbTestLabels, new ClassificationBatchOptions(EvalBatchSize, Options.MaxLength, Shuffle: false));
+        new(ImdbTest, ImdbTestLabels, new ClassificationBatchOptions(EvalBatchSize, Options.MaxLength, Shuffle: false, Specials: Tokenizer.Specials));
 
-    /// <summary>Reads the corpora, builds or loads the vocabulary and the token caches.</summary>
+    /// <summary>Reads the corpora (or the user's files), builds or loads the vocabulary and the token caches.</summary>
     public static TextExperimentData Load(string dataDir, TextDataOptions options, IProgress<string>? log = null)
     {
         options.Validate();
-        var imdb = ImdbReviews.Load(TextData.ImdbReviewsPath(dataDir));
-        var pretrainTexts = PretrainingTexts(dataDir, imdb);
+        var imdb = options.ReadsImdb ? ImdbReviews.Load(TextData.ImdbReviewsPath(dataDir)) : null;
+        var pretrainTexts = options.Corpus is { } corpus ? PlainTextCorpus.ReadCorpus(corpus) : PretrainingTexts(dataDir, imdb);
 
         var cache = TextData.CacheFolder(dataDir);
         var trainerOptions = new WordPieceTrainerOptions(VocabSize: options.VocabSize);
-        var key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{VocabRecipe}|{trainerOptions}")))[..12];
+        // A vocabulary built from the user's corpus is keyed by that text too.
+        var textKey = options.Corpus is null ? "" : $"|{TextHash(pretrainTexts)}";
+        var key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{VocabRecipe}|{trainerOptions}{textKey}")))[..12];
         var vocabPath = Path.Combine(cache, $"vocab-{options.VocabSize}-{key}.txt");
-        if (!File.Exists(vocabPath)) log?.Report($"building a {options.VocabSize}-token WordPiece vocabulary from {pretrainTexts.Count} documents");
-        var (tokenizer, _) = WordPieceTrainer.LoadOrBuild(vocabPath, () => pretrainTexts, trainerOptions);
+        TextTokenizer tokenizer;
+        if (options.Vocab is { } given)
+            (vocabPath, tokenizer) = (Path.GetFullPath(given), TextTokenizer.Load(given, options.Lowercase));
+        else
+        {
+            if (!File.Exists(vocabPath)) log?.Report($"building a {options.VocabSize}-token WordPiece vocabulary from {pretrainTexts.Count} documents");
+            (tokenizer, _) = WordPieceTrainer.LoadOrBuild(vocabPath, () => pretrainTexts, trainerOptions);
+        }
 
         var (train, val, eval) = SplitPretraining(pretrainTexts, options.PretrainDocuments, options.MlmEvalEvery);
-        var (trainIds, valIds) = options.ImdbValidationSplit().Carve(imdb.Train.Select(e => (long)e.Label).ToArray());
-        var imdbTrain = PerClass([.. trainIds.Select(i => imdb.Train[(int)i])], options.ImdbTrainPerClass);
-        var imdbVal = valIds.Select(i => imdb.Train[(int)i]).ToList();
-        var imdbTest = PerClass(imdb.Test, options.ImdbTestPerClass);
+        var task = options.TrainFile is { } trainFile
+            ? LabelledTask.FromFiles(trainFile, options.TestFile!, options.TextColumn, options.LabelColumn)
+            : LabelledTask.Imdb(imdb!);
+        var (trainIds, valIds) = options.ImdbValidationSplit().Carve(task.Train.Select(e => (long)e.Label).ToArray());
+        var imdbTrain = PerClass([.. trainIds.Select(i => task.Train[(int)i])], options.ImdbTrainPerClass);
+        var imdbVal = valIds.Select(i => task.Train[(int)i]).ToList();
+        var imdbTest = PerClass(task.Test, options.ImdbTestPerClass);
 
         TokenizedCorpus Tokens(string what, IReadOnlyList<string> docs)
         {
@@ -158,10 +212,35 @@ public sealed class TextExperimentData
         }
         return new TextExperimentData(options, vocabPath, tokenizer,
             Tokens("pretraining text", train), Tokens("pretraining validation text", val), Tokens("pretraining held-out text", eval),
-            Tokens("IMDB train", [.. imdbTrain.Select(e => e.Text)]), [.. imdbTrain.Select(e => e.Label)],
-            Tokens("IMDB validation", [.. imdbVal.Select(e => e.Text)]), [.. imdbVal.Select(e => e.Label)],
-            Tokens("IMDB test", [.. imdbTest.Select(e => e.Text)]), [.. imdbTest.Select(e => e.Label)]);
+            Tokens($"{task.Name} train", [.. imdbTrain.Select(e => e.Text)]), [.. imdbTrain.Select(e => e.Label)],
+            Tokens($"{task.Name} validation", [.. imdbVal.Select(e => e.Text)]), [.. imdbVal.Select(e => e.Label)],
+            Tokens($"{task.Name} test", [.. imdbTest.Select(e => e.Text)]), [.. imdbTest.Select(e => e.Label)], task)
+        {
+            UserFilesHash = options.Corpus is null && options.TrainFile is null ? null : TextHash(
+                (options.Corpus is null ? [] : pretrainTexts)
+                .Concat(options.TrainFile is null ? [] : task.Train.Concat(task.Test).SelectMany(e => new[] { e.Text, task.Classes[e.Label] }))),
+        };
     }
+
+    /// <summary>SHA-256 (hex) of documents, length-prefixed: what a user's text contributes to keys and fingerprints.</summary>
+    internal static string TextHash(IEnumerable<string> documents)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        Span<byte> length = stackalloc byte[4];
+        foreach (var doc in documents)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(length, doc.Length);
+            hash.AppendData(length);
+            hash.AppendData(Encoding.UTF8.GetBytes(doc));
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    /// <summary>
+    /// SHA-256 of the user's corpus and labelled files as read (null when the data is the built-in corpora only): a run's
+    /// stages record it, so editing a file is a change of settings.
+    /// </summary>
+    public string? UserFilesHash { get; private init; }
 
     /// <summary>All pretraining text in its fixed order: SOTU, Brown, then IMDB's training reviews (never its test half).</summary>
     public static List<string> PretrainingTexts(string dataDir, ImdbDataset? imdb = null)
@@ -209,5 +288,26 @@ public sealed class TextExperimentData
             if (c < perClass) { kept.Add(e); taken[e.Label] = c + 1; }
         }
         return kept;
+    }
+}
+
+/// <summary>
+/// A labelled text task: training and test examples with class ids, and the class names in id order. IMDB sentiment,
+/// or the user's own CSV/TSV/JSONL files (classes from the training file, <see cref="LabelledTextFile.Classes"/>).
+/// </summary>
+public sealed record LabelledTask(string Name, IReadOnlyList<TextExample> Train, IReadOnlyList<TextExample> Test, IReadOnlyList<string> Classes)
+{
+    /// <summary>IMDB's labels in order.</summary>
+    public static readonly IReadOnlyList<string> ImdbClasses = ["negative", "positive"];
+
+    public static LabelledTask Imdb(ImdbDataset imdb) => new("IMDB", imdb.Train, imdb.Test, ImdbClasses);
+
+    public static LabelledTask FromFiles(string trainFile, string testFile, string textColumn, string labelColumn)
+    {
+        var trainRows = LabelledTextFile.Read(trainFile, textColumn, labelColumn);
+        var classes = LabelledTextFile.Classes(trainFile, trainRows);
+        var train = LabelledTextFile.Examples(trainFile, trainRows, classes, trainFile);
+        var test = LabelledTextFile.Examples(testFile, LabelledTextFile.Read(testFile, textColumn, labelColumn), classes, $"the training file {trainFile}");
+        return new LabelledTask(Path.GetFileName(trainFile), train, test, classes);
     }
 }

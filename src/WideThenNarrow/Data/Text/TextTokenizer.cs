@@ -6,9 +6,22 @@ using Microsoft.ML.Tokenizers;
 namespace WideThenNarrow.Data.Text;
 
 /// <summary>
+/// Where a vocabulary keeps BERT's special tokens. Ids below <see cref="FirstRegular"/> (the specials, and the
+/// [unused*] slots of Google's vocabularies) are never masked nor drawn as random replacements.
+/// </summary>
+public sealed record SpecialTokenIds(int Pad, int Unk, int Cls, int Sep, int Mask)
+{
+    /// <summary>Vocabularies built here: the five special tokens first, in BERT's order.</summary>
+    public static readonly SpecialTokenIds Ours = new(0, 1, 2, 3, 4);
+
+    public int FirstRegular => Math.Max(Math.Max(Math.Max(Pad, Unk), Math.Max(Cls, Sep)), Mask) + 1;
+}
+
+/// <summary>
 /// BERT WordPiece tokenisation over a vocab.txt (Microsoft.ML.Tokenizers' <see cref="BertTokenizer"/>), plus the
 /// pre-tokenisation the vocabulary trainer counts words with, so training and encoding see identical words.
-/// Vocabularies start with <see cref="SpecialTokens"/> in BERT's order, so their ids are fixed constants.
+/// Vocabularies built here start with <see cref="SpecialTokens"/> in BERT's order (ids 0-4, the constants below); a
+/// HuggingFace vocab.txt keeps them elsewhere (<see cref="Specials"/>, e.g. [PAD] 0, [UNK] 100 ... [MASK] 103).
 /// </summary>
 public sealed class TextTokenizer
 {
@@ -24,10 +37,10 @@ public sealed class TextTokenizer
     // punctuation, so every non-word, non-space character becomes a one-character token here.
     static readonly PreTokenizer WordOrSymbol = new RegexPreTokenizer(new Regex(@"\w+|[^\w\s]", RegexOptions.Compiled), SpecialIds);
 
-    static BertOptions Options() => new()
+    static BertOptions Options(bool lowercase = true) => new()
     {
-        LowerCaseBeforeTokenization = true,
-        RemoveNonSpacingMarks = true,
+        LowerCaseBeforeTokenization = lowercase,
+        RemoveNonSpacingMarks = lowercase,
         IndividuallyTokenizeCjk = true,
         ApplyBasicTokenization = true,
         SplitOnSpecialTokens = true,
@@ -38,30 +51,45 @@ public sealed class TextTokenizer
     static readonly Normalizer BasicNormalizer =
         BertTokenizer.Create(new MemoryStream(Encoding.UTF8.GetBytes(string.Join('\n', SpecialTokens) + "\n")), Options()).Normalizer!;
 
-    TextTokenizer(BertTokenizer bert, int vocabSize, string vocabHash)
+    TextTokenizer(BertTokenizer bert, int vocabSize, string vocabHash, SpecialTokenIds specials)
     {
+        Specials = specials;
         Bert = bert;
         VocabSize = vocabSize;
         VocabHash = vocabHash;
     }
 
     public BertTokenizer Bert { get; }
+    public SpecialTokenIds Specials { get; }
     public int VocabSize { get; }
     /// <summary>SHA-256 (hex) of the vocab file: part of every token-cache key.</summary>
     public string VocabHash { get; }
 
-    /// <summary>Loads a vocab.txt whose first lines are <see cref="SpecialTokens"/>.</summary>
-    public static TextTokenizer Load(string vocabPath)
+    /// <summary>The largest vocab.txt read (a hostile or wrong file must not fill memory).</summary>
+    public const long MaxVocabBytes = 64L << 20;
+
+    /// <summary>
+    /// Loads a vocab.txt, one token per line, id = line - 1: one built here or a HuggingFace BERT's. Each of
+    /// <see cref="SpecialTokens"/> must be a line of it. <paramref name="lowercase"/>: lowercase and strip accents
+    /// first (uncased BERT; a cased model's tokenizer_config.json says do_lower_case: false).
+    /// </summary>
+    public static TextTokenizer Load(string vocabPath, bool lowercase = true)
     {
         if (!File.Exists(vocabPath)) throw new WtnException($"{vocabPath}: vocabulary not found; build it first (WordPieceTrainer)");
+        Runtime.InputFiles.RequireRegular(vocabPath, $"vocabulary {vocabPath}", MaxVocabBytes);
         var bytes = File.ReadAllBytes(vocabPath);
         var lines = Encoding.UTF8.GetString(bytes).Split('\n');
-        for (int i = 0; i < SpecialTokens.Count; i++)
-            if (i >= lines.Length || lines[i].TrimEnd('\r') != SpecialTokens[i])
-                throw new WtnException($"{vocabPath}: line {i + 1} must be {SpecialTokens[i]} (BERT's special tokens come first, in order)");
         int size = lines.Length - (lines[^1].Length == 0 ? 1 : 0);
-        var bert = BertTokenizer.Create(new MemoryStream(bytes), Options());
-        return new TextTokenizer(bert, size, Convert.ToHexStringLower(SHA256.HashData(bytes)));
+        var ids = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < size; i++)
+            if (!ids.TryAdd(lines[i].TrimEnd('\r'), i))
+                throw new WtnException($"{vocabPath}:{i + 1}: token '{lines[i].TrimEnd('\r')}' appears again (first on line {ids[lines[i].TrimEnd('\r')] + 1}); a vocabulary lists each token once");
+        int Id(string token) => ids.TryGetValue(token, out var id) ? id
+            : throw new WtnException($"{vocabPath}: no line {token}; a BERT vocabulary holds {string.Join(" ", SpecialTokens)}");
+        var specials = new SpecialTokenIds(Id("[PAD]"), Id("[UNK]"), Id("[CLS]"), Id("[SEP]"), Id("[MASK]"));
+        if (specials.FirstRegular >= size) throw new WtnException($"{vocabPath}: no token after the special ones; the vocabulary has nothing to encode text with");
+        var bert = BertTokenizer.Create(new MemoryStream(bytes), Options(lowercase));
+        return new TextTokenizer(bert, size, Convert.ToHexStringLower(SHA256.HashData(bytes)), specials);
     }
 
     /// <summary>WordPiece ids of <paramref name="text"/>, without [CLS]/[SEP].</summary>

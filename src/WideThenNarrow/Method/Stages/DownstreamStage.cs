@@ -22,7 +22,10 @@ public sealed class DownstreamStage(ExperimentStage pretraining) : ExperimentSta
     public override IReadOnlyList<string> StartsFrom => [pretraining.Name];
 
     public override IReadOnlyList<ReportRow> Rows =>
-        [.. pretraining.Rows.Select(r => r with { Method = r.Method + $", fine-tuned on {Task}", Stages = [.. r.Stages, Name] })];
+        [.. pretraining.Rows.Select(r => r with { Method = r.Method + RowSuffix(Task), Stages = [.. r.Stages, Name] })];
+
+    /// <summary>What a downstream row adds to its pretrained row's name (the report puts the run's own task in).</summary>
+    public static string RowSuffix(string task) => $", fine-tuned on {task}";
 
     public override DownstreamStageConfig? Section(ExperimentConfig c) => c.Downstream;
     public override bool IsDeclared(ExperimentConfig c) => c.Downstream is not null && pretraining.IsDeclared(c);

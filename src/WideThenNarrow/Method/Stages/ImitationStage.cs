@@ -99,6 +99,9 @@ public sealed class ImitationStage : ExperimentStage<ImitationStageConfig>
     {
         var li = new LayerwiseImitation(thin, wide, c, cache);
         li.Adapters.to(ctx.Device);
+        if (li.Copied.Count > 0)
+            ctx.Log?.Report($"imitation: copied from the wide network instead of imitated: {string.Join(", ", li.Copied.Select(x => x.Name))}"
+                + (li.Units[0].First > 0 ? " (the whole of block 0, which is not imitated)" : ""));
         // A head tied to a block (masked-LM decoder = word embeddings) is seeded from the wide network before block 0
         // trains; a resumed run then restores the blocks' own checkpoints over it.
         if (c.CopyHead && HeadTransfer.CopyTiedIfShapesMatch(wide, thin) is > 0 and var tied)
@@ -225,6 +228,7 @@ public sealed class ImitationStage : ExperimentStage<ImitationStageConfig>
             Blocks = blocks,
             Adapters = fates.ToList(),
             HeadCopied = c.CopyHead ? headCopied : null, // null: not attempted (copy_head: false)
+            EmbeddingsCopied = li.Copied.Count > 0 ? [.. li.Copied.Select(x => x.Name)] : null,
             ValBestTop1 = warmTop1,
             ValTop1 = warmTop1,
         };

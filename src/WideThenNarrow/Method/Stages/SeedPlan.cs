@@ -86,6 +86,8 @@ internal sealed class SeedPlan
         foreach (var (k, v) in ConfigLoader.Flatten(section, sectionKey)) settings[k] = v;
         foreach (var m in stage.Networks)
             foreach (var (k, v) in ConfigLoader.Flatten(Config.Models.Spec(m), $"models.{m}")) settings[k] = v;
+        // The user's text files by content: editing one changes every stage's settings.
+        if (Ctx.Dataset is MaskedLmExperimentDataset { Data.UserFilesHash: { } files }) settings["data.text.files.sha256"] = files;
         foreach (var f in stage.StartsFrom)
             foreach (var (k, v) in Ctx.StageSettings[f]) settings[k] = v;
         Ctx.StageSettings[stage.Name] = settings;
@@ -100,7 +102,9 @@ internal sealed class SeedPlan
         if (wide is not null) return wide;
         if (Config.Wide!.Import is not { } file) return wide = Load("wide", "wide");
         wide = Ctx.Build("wide");
-        Weights.Load(wide, file); // torchvision / HuggingFace names, .pth/.pt/.bin or .safetensors, strict
+        if (HuggingFaceBert.IsFolder(file))
+            foreach (var note in HuggingFaceBert.Load(wide, file)) Ctx.Log?.Report($"wide.import: {note}");
+        else Weights.Load(wide, file); // torchvision / HuggingFace names, .pth/.pt/.bin or .safetensors, strict
         return wide;
     }
 

@@ -2,7 +2,9 @@ namespace WideThenNarrow.Method.Stages;
 
 /// <summary>
 /// Baseline: the thin network from scratch, standard recipe, for the epochs whose training compute matches stages
-/// 2 + 3 together (their estimated multiply-accumulates; the section's own epochs and steps are replaced).
+/// 2 + 3 together (their estimated multiply-accumulates; the section's own epochs and steps are replaced), or for the
+/// steps when the section's budget is in steps (steps &gt; 0): masked-LM pretraining, where one epoch can be far more
+/// than stages 2 + 3 cost.
 /// </summary>
 public sealed class StandardMatchedStage : ExperimentStage<StandardStageConfig>
 {
@@ -18,10 +20,11 @@ public sealed class StandardMatchedStage : ExperimentStage<StandardStageConfig>
 
     internal override PlannedStage Plan(SeedPlan p, StandardStageConfig sm)
     {
-        // As many epochs of the standard recipe as stages 2 + 3 cost, at least one.
-        double method = p.Planned("imitation").Cost + p.Planned("finetune").Cost;
-        int epochs = Math.Max(1, (int)Math.Round(method / (p.Ctx.TrainData.BatchesPerEpoch * 3.0 * p.Size("thin").Macs)));
-        var matched = sm.Train with { Epochs = epochs, Steps = 0 };
+        // As many epochs (or steps) of the standard recipe as stages 2 + 3 cost, at least one.
+        double method = p.Planned("imitation").Cost + p.Planned("finetune").Cost, perStep = 3.0 * p.Size("thin").Macs;
+        var matched = sm.Train.Steps > 0
+            ? sm.Train with { Steps = Math.Max(1, (long)Math.Round(method / perStep)) }
+            : sm.Train with { Epochs = Math.Max(1, (int)Math.Round(method / (p.Ctx.TrainData.BatchesPerEpoch * perStep))), Steps = 0 };
         return p.Add(this, Name, sm with { Train = matched }, "thin", p.Cost(matched, "thin"), () =>
         {
             var m = p.Ctx.Build("thin");
