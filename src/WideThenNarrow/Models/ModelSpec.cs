@@ -40,27 +40,32 @@ public sealed record ModelSpec : IValidatedConfig
     public int? TypeVocab { get; init; }
 
     /// <summary>The model for a dataset of these classes, channels and square image size; <paramref name="keyPath"/> (e.g. models.thin) names it in errors.</summary>
-    public ModelConfig ToModelConfig(int datasetClasses, int datasetChannels, int imageSize, string keyPath) => new()
+    public ModelConfig ToModelConfig(int datasetClasses, int datasetChannels, int imageSize, string keyPath)
     {
-        Name = Name,
-        Widen = Widening.Parse(Widen, $"{keyPath}.widen"),
-        WidenHeads = WidenHeads,
-        Classes = Classes > 0 ? Classes : datasetClasses,
-        InputChannels = InputChannels > 0 ? InputChannels : datasetChannels,
-        ImageSize = imageSize,
-        InputDim = (InputChannels > 0 ? InputChannels : datasetChannels) * imageSize * imageSize,
-        ProjectionShortcuts = ProjectionShortcuts,
-        BaseWidth = BaseWidth,
-        Width = Width,
-        Depth = Depth,
-        Residual = Residual,
-        Layers = Layers,
-        Hidden = Hidden,
-        Heads = Heads,
-        Intermediate = Intermediate,
-        MaxPositions = MaxPositions ?? new ModelConfig { Name = Name }.MaxPositions,
-        TypeVocab = TypeVocab ?? new ModelConfig { Name = Name }.TypeVocab,
-    };
+        int channels = InputChannels > 0 ? InputChannels : datasetChannels;
+        var preset = new ModelConfig { Name = Name };
+        return new()
+        {
+            Name = Name,
+            Widen = Widening.Parse(Widen, $"{keyPath}.widen"),
+            WidenHeads = WidenHeads,
+            Classes = Classes > 0 ? Classes : datasetClasses,
+            InputChannels = channels,
+            ImageSize = imageSize,
+            InputDim = channels * imageSize * imageSize,
+            ProjectionShortcuts = ProjectionShortcuts,
+            BaseWidth = BaseWidth,
+            Width = Width,
+            Depth = Depth,
+            Residual = Residual,
+            Layers = Layers,
+            Hidden = Hidden,
+            Heads = Heads,
+            Intermediate = Intermediate,
+            MaxPositions = MaxPositions ?? preset.MaxPositions,
+            TypeVocab = TypeVocab ?? preset.TypeVocab,
+        };
+    }
 
     /// <summary>The bounds of <see cref="ModelConfig"/>; 0 stands for the dataset's classes and channels, known later.</summary>
     public void Validate(ConfigKeys at)

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics.X86;
 
 namespace WideThenNarrow.Runtime;
 
@@ -23,7 +22,7 @@ public static class NnpackGuard
 
     static string Decide()
     {
-        if (!X86Base.IsSupported || !OperatingSystem.IsLinux() || OneDnnCpuGuard.CachesReported()) return "not needed (CPUID reports the caches)";
+        if (!OneDnnCpuGuard.CachesMissing) return "not needed (CPUID reports the caches)";
         try
         {
             SetUserEnabledNnpack(GlobalContext(), false);

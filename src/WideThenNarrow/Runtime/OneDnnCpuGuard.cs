@@ -35,7 +35,7 @@ public static class OneDnnCpuGuard
         {
             lock (Gate)
                 return status ?? (Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } chosen ? $"{Variable}={chosen} (set by the user)"
-                    : !X86Base.IsSupported || !OperatingSystem.IsLinux() || CachesReported() ? "not needed (CPUID reports the caches)"
+                    : !CachesMissing ? "not needed (CPUID reports the caches)"
                     : $"CPUID reports no caches: a network with 1x1 convolutions limits oneDNN to {SafeIsa} when it is built");
         }
     }
@@ -56,6 +56,9 @@ public static class OneDnnCpuGuard
             return "CPUID reports no caches, and libc's setenv is missing: oneDNN may crash in convolution backward passes";
         }
     }
+
+    /// <summary>Whether this is an x86 Linux machine whose CPUID describes no caches (the hypervisors this guard and <see cref="NnpackGuard"/> are for).</summary>
+    public static bool CachesMissing => X86Base.IsSupported && OperatingSystem.IsLinux() && !CachesReported();
 
     /// <summary>Whether CPUID's deterministic cache leaf (Intel 4, AMD 0x8000001D) describes at least one cache.</summary>
     public static bool CachesReported()

@@ -18,14 +18,5 @@ public sealed class KdFinetuneRecipeStage : ExperimentStage<DerivedStageConfig>
         ? "kd_finetune_recipe takes its recipe from stage 3: add a 'finetune' section" : null;
 
     /// <summary>Its settings are finetune's: the recipe it shares with the method is what it is compared under.</summary>
-    internal override PlannedStage Plan(SeedPlan p, DerivedStageConfig _)
-    {
-        var recipe = p.Config.Finetune!;
-        return p.Add(this, "finetune", recipe, "thin+wide", p.Cost(recipe.Train, "thin", "wide"), () =>
-        {
-            var teacher = p.Wide();
-            var m = p.Ctx.Build("thin");
-            return (m, () => DistillStage.Run(p.Ctx, Name, m, teacher, recipe, p.Cancel));
-        });
-    }
+    internal override PlannedStage Plan(SeedPlan p, DerivedStageConfig _) => KdStage.FromScratch(p, this, "finetune", p.Config.Finetune!);
 }
