@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using WideThenNarrow.Config;
 using WideThenNarrow.Method;
 using WideThenNarrow.Orchestration;
@@ -127,8 +128,8 @@ public class SlurmTests(ITestOutputHelper output)
             {
                 if (during is not null) return;
                 var r = WtnProcess.Run($"--threads 1 --data-dir \"{Data}\" report \"{file}\" --runs-dir \"{two}\"");
-                // Its status table (a pipe gets the table at full width, so a cell is one line).
-                if (r.ExitCode == 0) during = r.Stdout;
+                // Its status table; a detail cell longer than the console's width wraps onto rows of its own, joined back.
+                if (r.ExitCode == 0) during = JoinWrappedCells(r.Stdout);
             });
             Assert.All(latest.Values, j => Assert.Equal("COMPLETED", j.State?.State));
             Assert.NotNull(during);
@@ -318,5 +319,22 @@ public class SlurmTests(ITestOutputHelper output)
             Assert.Matches($@"\| 0 \| imitation \| pending \| Slurm job array \d+ \(units\) CANCELLED: not run, seed-0/wide \(job {wide}\) failed; Slurm job \d+ CANCELLED: not run", report);
         }
         finally { Directory.Delete(dir, true); }
+    }
+
+    /// <summary>
+    /// The status table with each wrapped detail cell on its row's line: a continuation row (blank seed, stage and state
+    /// cells) is appended to the row above, so a pattern over one row's cells sees all of them.
+    /// </summary>
+    static string JoinWrappedCells(string table)
+    {
+        var rows = new List<string>();
+        foreach (var line in table.Split('\n'))
+        {
+            var more = Regex.Match(line, @"^│ +│ +│ +│ (.*?) *│ *$");
+            if (more.Success && rows.Count > 0 && rows[^1].TrimEnd().EndsWith('│'))
+                rows[^1] = $"{rows[^1].TrimEnd()[..^1].TrimEnd()} {more.Groups[1].Value} │";
+            else rows.Add(line);
+        }
+        return string.Join('\n', rows);
     }
 }
