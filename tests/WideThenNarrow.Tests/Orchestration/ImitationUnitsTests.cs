@@ -9,6 +9,8 @@ namespace WideThenNarrow.Tests.Orchestration;
 /// Stage 2 with teacher input as separate units (a Slurm job array's tasks, here <c>RunOnly</c> calls in any order)
 /// then assembled gives the one-process stage bit for bit.
 /// </summary>
+/// <remarks>In the torch-rng collection: the stages seed torch's global generator, which a test beside it would draw from.</remarks>
+[Collection("torch-rng")]
 public class ImitationUnitsTests
 {
     static ExperimentRunner Runner(WideThenNarrow.Method.ExperimentConfig c, string runs) => new(c, runs, Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!, CPU);
