@@ -72,7 +72,7 @@ public static class ExperimentPlots
         {
             MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
             IntegerTicksOnly = true,
-            LabelFormatter = x => ExperimentReport.Count((long)Math.Min(Math.Pow(10, x), long.MaxValue)) + "MAC",
+            LabelFormatter = x => ExperimentReport.Macs((long)Math.Min(Math.Pow(10, x), long.MaxValue)),
         };
         plt.Title($"{r.Experiment}: held-out masked-token top-1 against training compute");
         plt.XLabel("training compute (multiply-accumulates, log scale; hollow: with the wide stage)");

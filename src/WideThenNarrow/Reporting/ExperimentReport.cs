@@ -172,7 +172,10 @@ public static class ExperimentReport
     static string P(double? p) => p is { } v && !double.IsNaN(v) ? (v < 0.001 ? "< 0.001" : v.ToString("F3", CultureInfo.InvariantCulture)) : "n/a";
 
     /// <summary>Training multiply-accumulates, e.g. "3.41 PMAC" (mean over seeds; they hardly differ).</summary>
-    public static string Compute(Stat? macs) => macs is null ? "n/a" : $"{Count((long)Math.Min(macs.Mean, long.MaxValue))}MAC";
+    public static string Compute(Stat? macs) => macs is null ? "n/a" : Macs((long)Math.Min(macs.Mean, long.MaxValue));
+
+    /// <summary>A count of multiply-accumulates with its unit, e.g. "3.41 TMAC", "0 MAC".</summary>
+    public static string Macs(long n) => Count(n) is var c && char.IsDigit(c[^1]) ? c + " MAC" : c + "MAC";
 
     public static string Count(long n) => n >= 1_000_000_000_000_000 ? $"{n / 1e15:F2} P" : n >= 1_000_000_000_000 ? $"{n / 1e12:F2} T" : n >= 1_000_000_000 ? $"{n / 1e9:F2} G" : n >= 1_000_000 ? $"{n / 1e6:F2} M" : n >= 1_000 ? $"{n / 1e3:F1} k" : n.ToString(CultureInfo.InvariantCulture);
 }
