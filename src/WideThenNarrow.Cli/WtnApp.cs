@@ -120,6 +120,11 @@ public sealed class GlobalOptions
                 WriteError($"{e.Message}; {e.Advice}", null);
                 return 130;
             }
+            catch (Orchestration.RunInterruptedException e)
+            {
+                WriteError(e.Message, null);
+                return 130;
+            }
             catch (OperationCanceledException)
             {
                 WriteError("interrupted", null);

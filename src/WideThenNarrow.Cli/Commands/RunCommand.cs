@@ -7,7 +7,7 @@ using WideThenNarrow.Reporting;
 
 namespace WideThenNarrow.Cli.Commands;
 
-/// <summary><c>wtn run EXPERIMENT.yaml [--seeds N] [--set key=value ...] [--runs-dir DIR]</c>.</summary>
+/// <summary><c>wtn run EXPERIMENT.yaml [--seeds N] [--set key=value ...] [--runs-dir DIR] [--jobs N | --only seed-S/STAGE [--unit K]]</c>.</summary>
 public static class RunCommand
 {
     public static Command Build(GlobalOptions g)
@@ -16,28 +16,18 @@ public static class RunCommand
         var cmd = o.AddTo(new Command("run", "Run every stage and baseline an experiment declares (skips finished stages, resumes interrupted ones), then write report.md, results.json and plots"));
         var jobs = new Option<int>("--jobs")
         {
-            Description = "Processes that train stages at the same time, sharing --threads (independent stages: wide with standard, standard_long and deeper; then kd, fitnets and stage 2)",
+            Description = "Stages trained at the same time, each a process of its own (wtn run --only) on --threads / N threads, the longest chain of work first: the wide network beside the baselines that do not need it, then kd, fitnets and stage 2 (its units in parallel with teacher input). Output prefixed with the stage, logs in runs/NAME/logs",
             DefaultValueFactory = _ => 1,
-        };
-        var join = new Option<bool>("--join")
-        {
-            Description = "Help a wtn run of the same experiment (same file, --set and --seeds) that is already running: take stages nobody has started; the report is left to it",
-        };
-        var budget = new Option<int?>("--thread-budget")
-        {
-            Description = "With --jobs or --join: the threads all processes of the run share. A process takes its share among those training when it starts a stage and every 30 s, so one with nothing left to start lends its threads to the others. Default with --jobs: --threads; with --join: the budget of the run it joins, if it shares one; 0 keeps the fixed split (every stage bit-reproducible)",
         };
         var only = new Option<string?>("--only")
         {
-            Description = "Run one stage of one seed and nothing else, e.g. --only seed-0/kd (what a wtn submit job runs): skipped when done, refused while a stage it starts from is not; no report",
+            Description = "Run one stage of one seed and nothing else, e.g. --only seed-0/kd (what a --jobs process or a wtn submit job runs): skipped when done, refused while a stage it starts from is not; no report",
         };
         var unit = new Option<int?>("--unit")
         {
-            Description = "With --only seed-S/imitation (input: teacher): train only unit K of stage 2 (a job array's task); the stage run without --unit then assembles the units",
+            Description = "With --only seed-S/imitation (input: teacher): train only unit K of stage 2 (a --jobs process, a job array's task); the stage run without --unit then assembles the units",
         };
         cmd.Add(jobs);
-        cmd.Add(join);
-        cmd.Add(budget);
         cmd.Add(only);
         cmd.Add(unit);
         cmd.SetAction(g.Handler((parse, ctx, ct) =>
@@ -47,64 +37,33 @@ public static class RunCommand
             var runsDir = parse.GetValue(o.RunsDir)!;
             int n = parse.GetValue(jobs);
             if (n < 1) throw new WtnException($"--jobs must be at least 1, got {n}");
-            int? threadBudget = parse.GetValue(budget);
-            if (threadBudget < 0) throw new WtnException($"--thread-budget must be 0 (fixed threads) or more, got {threadBudget}");
-            if (threadBudget > Environment.ProcessorCount)
-                throw new WtnException($"--thread-budget {threadBudget} is more than the {Environment.ProcessorCount} cores of this machine; give at most {Environment.ProcessorCount}");
             DataCommand.EnsurePresent(ExperimentDatasets.Sources(config.Data), ctx, ct);
             if (parse.GetValue(only) is { } one)
             {
-                if (n > 1 || parse.GetValue(join) || threadBudget is not null)
-                    throw new WtnException("--only runs one stage in this process: leave out --jobs, --join and --thread-budget");
+                if (n > 1) throw new WtnException("--only runs one stage in this process: leave out --jobs");
                 RunOnly(config, one, parse.GetValue(unit), runsDir, ctx, ct);
                 return Task.FromResult(0);
             }
             if (parse.GetValue(unit) is not null) throw new WtnException("--unit needs --only seed-S/imitation");
-            if (parse.GetValue(join))
-            {
-                if (n > 1) throw new WtnException("--join and --jobs exclude each other: a joining process is one job of the run it joins");
-                Join(config, seeds, runsDir, ctx, ct, threadBudget);
-                return Task.FromResult(0);
-            }
-            if (threadBudget is not null && n == 1) throw new WtnException("--thread-budget is shared by the processes of --jobs N (N > 1) or --join; without them use --threads");
-            var helpers = n == 1 ? null : new Jobs(n, seeds ?? config.Seeds, threadBudget, [
-                "--device", parse.GetValue(g.Device) ?? "cpu", "--data-dir", Path.GetFullPath(ctx.DataDir), .. parse.GetValue(g.Verbose) ? ["--verbose"] : Array.Empty<string>(),
-                "run", Path.GetFullPath(parse.GetValue(o.File)!), "--runs-dir", Path.GetFullPath(runsDir),
-                .. (parse.GetValue(o.Set) ?? []).SelectMany(x => new[] { "--set", x }), "--join"]);
-            Execute(config, seeds, runsDir, ctx, ct, helpers);
+            var children = n == 1 ? null : new Jobs(n, [
+                "--device", parse.GetValue(g.Device) ?? "cpu", "--data-dir", Path.GetFullPath(ctx.DataDir), .. parse.GetValue(g.Verbose) ? ["--verbose"] : Array.Empty<string>()]);
+            Execute(config, seeds, runsDir, ctx, ct, children);
             return Task.FromResult(0);
         }));
         return cmd;
     }
 
-    /// <summary>
-    /// --jobs N: the threads split N ways; N - 1 helpers started with <paramref name="Args"/> plus their share, the
-    /// seeds and the thread budget (<paramref name="Budget"/>: null = all threads, 0 = the fixed split).
-    /// </summary>
-    internal sealed record Jobs(int Count, int Seeds, int? Budget, IReadOnlyList<string> Args);
+    /// <summary>--jobs N: N stage processes at once, started with <paramref name="GlobalArgs"/> and their share of the threads.</summary>
+    internal sealed record Jobs(int Count, IReadOnlyList<string> GlobalArgs);
 
-    /// <summary>wtn run --join: one more process on a running experiment.</summary>
-    static void Join(ExperimentConfig config, int? seeds, string runsDir, RunContext ctx, CancellationToken ct, int? threadBudget)
-    {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        HelperProcesses.StopWhenParentGoes(cts);
-        var log = new LineLog();
-        string dir = "";
-        var ran = new ProgressRenderer(RunContext.Interactive).Run(sink =>
-        {
-            var runner = new ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device, sink, log) { ThreadBudget = threadBudget };
-            dir = runner.ExperimentDir;
-            return runner.Join(seeds, cts.Token);
-        });
-        Console.WriteLine($"joined {dir}: every stage is done; this process ran {(ran.Count == 0 ? "none" : string.Join(", ", ran))}");
-    }
-
-    /// <summary>wtn run --only: one stage (or one unit of stage 2) of one seed, with live progress.</summary>
+    /// <summary>wtn run --only: one stage (or one unit of stage 2) of one seed, with live progress; as a --jobs process, until its parent goes.</summary>
     static void RunOnly(ExperimentConfig config, string only, int? unit, string runsDir, RunContext ctx, CancellationToken ct)
     {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        StageProcesses.StopWhenParentGoes(cts);
         var log = new LineLog();
         var done = new ProgressRenderer(RunContext.Interactive).Run(sink =>
-            new ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device, sink, log).RunOnly(only, unit, ct));
+            new ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device, sink, log).RunOnly(only, unit, cts.Token));
         Console.WriteLine(done);
     }
 
@@ -114,30 +73,24 @@ public static class RunCommand
         DefaultValueFactory = _ => "runs",
     };
 
-    /// <summary>Runs the experiment with live progress (and <paramref name="jobs"/> helper processes), then prints the table and where the report is.</summary>
+    /// <summary>Runs the experiment with live progress (with <paramref name="jobs"/>, as stage processes), then prints the table and where the report is.</summary>
     internal static ExperimentResult Execute(ExperimentConfig config, int? seeds, string runsDir, RunContext ctx, CancellationToken ct, Jobs? jobs = null)
     {
         var log = new LineLog();
         var renderer = new ProgressRenderer(RunContext.Interactive);
         string dir = "";
-        Func<IRunHelpers>? helpers = null;
-        int? budget = null;
-        if (jobs is not null)
-        {
-            int threads = TorchSharp.torch.get_num_threads(), share = Math.Max(1, threads / jobs.Count);
-            if (threads < jobs.Count) log.Report($"--jobs {jobs.Count} with {threads} thread(s): every job gets 1 thread");
-            TorchSharp.torch.set_num_threads(share);
-            budget = jobs.Budget ?? threads;
-            var args = new List<string> { "--threads", $"{share}" };
-            args.AddRange(jobs.Args);
-            args.AddRange(["--seeds", $"{jobs.Seeds}", "--thread-budget", $"{budget}"]);
-            helpers = () => HelperProcesses.Start(jobs.Count - 1, args, dir, log, threads);
-        }
         var result = renderer.Run(sink =>
         {
-            var runner = new ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device, sink, log) { ThreadBudget = budget > 0 ? budget : null };
+            var runner = new ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device, sink, log);
             dir = runner.ExperimentDir;
-            return runner.Run(seeds, ct, helpers);
+            ExperimentRunner.LocalJobs? local = null;
+            if (jobs is not null)
+            {
+                int threads = TorchSharp.torch.get_num_threads(), share = Math.Max(1, threads / jobs.Count);
+                log.Report($"--jobs {jobs.Count}: up to {jobs.Count} stage processes at once, {share} thread(s) each{(threads < jobs.Count ? $" (more than the {threads} thread(s) given)" : "")}");
+                local = new(jobs.Count, share, new StageProcesses(["--threads", $"{share}", .. jobs.GlobalArgs], Path.GetFullPath(dir), log));
+            }
+            return runner.Run(seeds, ct, local);
         });
         PrintTable(result);
         Console.WriteLine($"report: {Path.GetFullPath(Path.Combine(dir, "report.md"))}");

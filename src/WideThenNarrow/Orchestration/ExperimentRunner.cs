@@ -58,100 +58,41 @@ public sealed class ExperimentRunner
     /// <summary>Where <c>wtn report</c> asks the states of the jobs <c>wtn submit</c> recorded (default: Slurm's commands).</summary>
     public ISlurm Slurm { get; init; } = new SlurmCli();
 
-    /// <summary>How long a process waits before looking again when every stage left is held by another process or needs one that is.</summary>
-    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>The resolved config and seed count of the last run (<see cref="ReadRunConfig"/>): what the stage processes of <c>--jobs</c> read.</summary>
+    public const string RunConfigFile = "run-config.yaml";
 
     /// <summary>
-    /// Threads that every process of this run shares (<see cref="ThreadShare"/>): when set, this process takes its
-    /// share among the processes training whenever it starts a stage and every <see cref="ThreadCheckInterval"/> while
-    /// it trains. Null or 0 keeps the thread count it was given (every stage then bit-reproducible); but a
-    /// <see cref="Join"/> left at null takes the budget the running <see cref="Run"/> shares, from its
-    /// <see cref="ThreadBudgetFile"/>.
+    /// <c>wtn run --jobs N</c>: <see cref="Count"/> stage processes at once, started by <see cref="Launcher"/>, each on
+    /// <see cref="Threads"/> threads.
     /// </summary>
-    public int? ThreadBudget { get; init; }
-
-    /// <summary>Written by a <see cref="Run"/> with a <see cref="ThreadBudget"/> for the length of the run: the budget, for processes joining it.</summary>
-    public const string ThreadBudgetFile = "thread-budget";
-
-    /// <summary>The thread budget the run now holding <paramref name="experimentDir"/> shares, or null when it shares none.</summary>
-    internal static int? RunThreadBudget(string experimentDir)
-    {
-        try
-        {
-            var path = Path.Combine(experimentDir, ThreadBudgetFile);
-            return File.Exists(path) && int.TryParse(File.ReadAllText(path).Trim(), System.Globalization.CultureInfo.InvariantCulture, out var b) && b > 0 ? b : null;
-        }
-        catch (IOException) { return null; }
-    }
-
-    /// <summary>Least time between two looks at the processes training, during a stage (<see cref="ThreadBudget"/>).</summary>
-    public TimeSpan ThreadCheckInterval { get; init; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>The record of a running experiment that joining processes check theirs against (the resolved config and the seeds).</summary>
-    public const string RunConfigFile = "run-config.yaml";
+    public sealed record LocalJobs(int Count, int Threads, IStageLauncher Launcher);
 
     /// <summary>
     /// Runs <paramref name="seeds"/> seeds (default: the config's) and writes the report. The report is also rewritten
     /// after every finished stage, with the stages still to come, so a run of days shows its results as they arrive.
-    /// Stages run in declared order (with helpers, the one with the most work ahead first); a stage another process
-    /// holds (<see cref="Join"/>) is left to it, and this process takes the next one whose prerequisites are done, or
-    /// waits. <paramref name="helpers"/> is called once the run's lock is held and its <see cref="RunConfigFile"/>
-    /// written (the moment to start joining processes); the final report is written after they have exited.
+    /// Alone, the stages run in this process in declared order; with <paramref name="jobs"/>, each stage is a process of
+    /// its own (<see cref="LocalExecutor"/>), and this one writes the reports. The final report measures latency again
+    /// when it was measured while another process of the run trained.
     /// </summary>
-    public ExperimentResult Run(int? seeds = null, CancellationToken cancel = default, Func<IRunHelpers>? helpers = null)
+    public ExperimentResult Run(int? seeds = null, CancellationToken cancel = default, LocalJobs? jobs = null)
     {
         int n = Seeds(seeds);
+        if (jobs is not null && config.DepthStudy is not null) throw new WtnException("--jobs: a depth_study runs as a whole in one process; leave --jobs out");
         using var runLock = RunLock.Acquire(ExperimentDir);
         WriteRunConfig(n);
         if (config.DepthStudy is not null) return DepthStudy.Run(config, n, ExperimentDir, dataDir, device, progress, log, cancel);
-        int? budget = ThreadBudget > 0 ? ThreadBudget : null;
-        var budgetFile = Path.Combine(ExperimentDir, ThreadBudgetFile);
-        if (budget is { } b) WriteAtomically(budgetFile, $"{b}\n");
-        else File.Delete(budgetFile);
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
-        var team = helpers?.Invoke();
-        bool shared;
-        try { shared = Scheduler.Schedule(n, dataset, costliestFirst: team is not null, budget, cancel); }
-        catch
-        {
-            team?.Stop();
-            throw;
-        }
-        finally { File.Delete(budgetFile); }
-        team?.Finished();
-        // Latency measured while another process trained is contended: measure again for the final report.
-        if (shared || team is not null) costs = null;
+        if (jobs is null) Scheduler.Schedule(n, dataset, cancel);
+        else new LocalExecutor(jobs.Count, jobs.Launcher, log).Run(Graph(n, jobs.Threads, dataset), _ => InterimReport(n, dataset), cancel);
+        // Latency measured while another process of the run trained is contended: measured again for the final report.
+        if (jobs is not null || costs?.Values.Any(c => c.Contended) == true) costs = null;
         return WriteReport(n, dataset, replaceFinal: true);
     }
 
     /// <summary>
-    /// Helps a <see cref="Run"/> of the same experiment (same config and seeds) that another process is doing: takes
-    /// the stages nobody has started, the one with the most work ahead first, and returns when every stage is done;
-    /// the final report is left to the run. Returns the stages this process ran ("seed S: STAGE").
-    /// </summary>
-    public IReadOnlyList<string> Join(int? seeds = null, CancellationToken cancel = default)
-    {
-        int n = Seeds(seeds);
-        string notRunning = $"{ExperimentDir}: no wtn run is running this experiment; start one (wtn run, optionally --jobs N), then join it";
-        if (!Directory.Exists(ExperimentDir)) throw new WtnException(notRunning);
-        using (var probe = RunLock.TryAcquire(ExperimentDir))
-            if (probe is not null)
-                throw new WtnException(notRunning);
-        var path = Path.Combine(ExperimentDir, RunConfigFile);
-        var theirs = File.Exists(path) ? File.ReadAllText(path) : throw new WtnException($"{path} is missing: the running wtn run is older than --join; stop it and rerun it with --jobs N");
-        if (theirs != RunConfigText(n))
-            throw new WtnException($"{path}: the running experiment has another config or seed count than this one; join with the same file, --set and --seeds");
-        int? budget = ThreadBudget is null ? RunThreadBudget(ExperimentDir) : ThreadBudget > 0 ? ThreadBudget : null;
-        if (ThreadBudget is null && budget is { } b) log?.Report($"threads: sharing the run's budget of {b} (--thread-budget 0 keeps this process's own)");
-        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
-        Scheduler.RanHere.Clear();
-        Scheduler.Schedule(n, dataset, costliestFirst: true, budget, cancel);
-        return Scheduler.RanHere.ToList();
-    }
-
-    /// <summary>
     /// <c>wtn run --only seed-S/STAGE [--unit K]</c>: that stage of that seed alone (or one unit of it), against the
-    /// shared run folder, without the run's lock: a Slurm job of <c>wtn submit</c>, beside the jobs of other stages.
+    /// shared run folder, without the run's lock: a stage process of <c>wtn run --jobs</c> or a Slurm job of
+    /// <c>wtn submit</c>, beside the processes of other stages.
     /// Skips a finished stage; refuses one whose prerequisites are not done. Returns what it did.
     /// </summary>
     public string RunOnly(string only, int? unit = null, CancellationToken cancel = default)
@@ -179,8 +120,14 @@ public sealed class ExperimentRunner
     {
         int n = Seeds(seeds);
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
-        var plan = Scheduler.Pending(n, dataset, costliestFirst: false, default);
-        foreach (var s in plan) StageScheduler.Verify(s);
+        return Graph(n, threads, dataset);
+    }
+
+    IReadOnlyList<StageJobSpec> Graph(int n, int threads, IExperimentDataset dataset, bool verify = true)
+    {
+        var plan = Scheduler.Pending(n, dataset, default);
+        if (verify)
+            foreach (var s in plan) StageScheduler.Verify(s);
         var paces = Paces.Of(ExperimentStatus.Read(config, ExperimentDir, n), [.. plan.Select(StageScheduler.Work)]);
         var memory = new Dictionary<string, long>();
         return plan.Select(s =>
@@ -191,6 +138,7 @@ public sealed class ExperimentRunner
             var unitsDone = Enumerable.Range(0, s.Units).Where(k => File.Exists(Path.Combine(s.Dir, $"block-{k:D2}", "block.json"))).ToHashSet();
             return new StageJobSpec(s.Ctx.Seed, s.Name, s.Needs, s.Units, s.Done)
             {
+                Seconds = seconds,
                 Time = SlurmSubmission.TimeLimit(seconds, pace is not null),
                 UnitTime = s.Units > 0 ? SlurmSubmission.TimeLimit(seconds / s.Units, pace is not null) : TimeSpan.Zero,
                 MemoryMb = mb,
@@ -289,7 +237,7 @@ public sealed class ExperimentRunner
         int n = SeedCount(seeds);
         if (config.DepthStudy is not null) throw new WtnException("depth_study: wtn run rewrites this study's report.md after every finished depth; wtn report reads stage runs only");
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
-        foreach (var s in Scheduler.Pending(n, dataset, costliestFirst: false, default)) StageScheduler.Verify(s);
+        foreach (var s in Scheduler.Pending(n, dataset, default)) StageScheduler.Verify(s);
         return WriteReport(n, dataset, replaceFinal: false);
     }
 
@@ -417,7 +365,7 @@ public sealed class ExperimentRunner
             costs = ModelCost.Measure(config, dataset, device, config.Report.LatencyRepeats)
                 .ToDictionary(kv => kv.Key, kv => kv.Value with { Contended = contended });
         }
-        work ??= Scheduler.Pending(seeds, dataset, costliestFirst: false, default).Select(StageScheduler.Work).ToList();
+        work ??= Scheduler.Pending(seeds, dataset, default).Select(StageScheduler.Work).ToList();
         var status = SlurmSubmission.Annotate(ExperimentStatus.Read(config, ExperimentDir, seeds), ExperimentDir, Slurm);
         var result = ExperimentResult.Build(config, Finished(seeds), costs, ExperimentDir, dataset) with
         {
@@ -436,11 +384,7 @@ public sealed class ExperimentRunner
     StageScheduler? scheduler;
 
     /// <summary>The scheduler of this process (made on first use, once the init properties are set).</summary>
-    StageScheduler Scheduler => scheduler ??= new(config, ExperimentDir, device, progress, log, InterimReport)
-    {
-        PollInterval = PollInterval,
-        ThreadCheckInterval = ThreadCheckInterval,
-    };
+    StageScheduler Scheduler => scheduler ??= new(config, ExperimentDir, device, progress, log, InterimReport);
 
     /// <summary>After each stage this process finishes: the report with the stages still to come.</summary>
     void InterimReport(int seeds, IExperimentDataset dataset)
@@ -451,17 +395,20 @@ public sealed class ExperimentRunner
                         (interim.Left is { Wall: { } wall } left ? $"; about {StageStatus.Duration(wall)} of wall time left on the {(left.Processes == 1 ? "process" : $"{left.Processes} processes")} training now" : "") + ")");
     }
 
-    /// <summary>The order in which this process would try the stages ("seed S: STAGE"), alone or beside others.</summary>
-    internal IReadOnlyList<string> StageOrder(int seeds, bool costliestFirst)
+    /// <summary>
+    /// The order in which <c>--jobs</c> prefers the processes of the stages not done ("seed-S/STAGE", "seed-S/STAGE unit
+    /// K") when they are ready: the most estimated time ahead first (<see cref="LocalExecutor.Order"/>).
+    /// </summary>
+    internal IReadOnlyList<string> StageOrder(int seeds)
     {
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
-        return Scheduler.Pending(seeds, dataset, costliestFirst, default).Select(s => s.ToString()).ToList();
+        return [.. LocalExecutor.Order(Graph(seeds, 1, dataset, verify: false)).Select(t => t.ToString())];
     }
 
     /// <summary>Each stage's estimated work (multiply-accumulates over the whole stage), in declared order, for the first seed.</summary>
     internal IReadOnlyList<(string Stage, double Cost)> StageCosts()
     {
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
-        return Scheduler.Pending(1, dataset, costliestFirst: false, default).Select(s => (s.Name, s.Cost)).ToList();
+        return Scheduler.Pending(1, dataset, default).Select(s => (s.Name, s.Cost)).ToList();
     }
 }

@@ -12,6 +12,8 @@ namespace WideThenNarrow.Orchestration;
 /// </summary>
 public sealed record StageJobSpec(long Seed, string Stage, IReadOnlyList<string> Needs, int Units, bool Done)
 {
+    /// <summary>Estimated seconds of the whole stage (its units included) on the threads asked for: <see cref="Time"/> without the margin.</summary>
+    public double Seconds { get; init; }
     /// <summary>The --time limit: the estimate with its margin (<see cref="SlurmSubmission.TimeLimit"/>).</summary>
     public required TimeSpan Time { get; init; }
     /// <summary>Time limit of one unit's task when <see cref="Units"/> &gt; 0.</summary>

@@ -9,24 +9,15 @@ using static TorchSharp.torch;
 namespace WideThenNarrow.Orchestration;
 
 /// <summary>
-/// Runs the stages of an experiment's seeds in this process, beside any other process of the same run: each takes
-/// the next stage nobody holds whose prerequisites are done (<see cref="Schedule"/>). <paramref name="afterStage"/>
-/// is called after every stage this process finishes, with the seed count and the data.
+/// Runs the stages of an experiment's seeds in this process, in declared order (<see cref="Schedule"/>), or one stage
+/// of them (<see cref="RunOne"/>: a <c>wtn run --only</c> process of <c>--jobs</c> or a Slurm job). A stage is trained
+/// under its lock, so no two processes train it at once. <paramref name="afterStage"/> is called after every stage
+/// <see cref="Schedule"/> finishes, with the seed count and the data.
 /// </summary>
 internal sealed class StageScheduler(ExperimentConfig config, string experimentDir, Device device, IProgress<TrainingProgress>? progress,
     IProgress<string>? log, Action<int, IExperimentDataset> afterStage)
 {
-    ThreadShare? share;
     string? importHash; // SHA-256 of wide.import, read once
-
-    /// <summary>How long <see cref="Schedule"/> waits before looking again when every stage left is held by another process or needs one that is.</summary>
-    public required TimeSpan PollInterval { get; init; }
-
-    /// <summary>Least time between two looks at the processes training, during a stage (<see cref="ThreadShare.Interval"/>).</summary>
-    public required TimeSpan ThreadCheckInterval { get; init; }
-
-    /// <summary>The stages this process ran ("seed S: STAGE").</summary>
-    public List<string> RanHere { get; } = [];
 
     /// <summary>
     /// Refuses a finished stage whose recorded settings differ from the config's now, and a started one whose settings
@@ -56,64 +47,22 @@ internal sealed class StageScheduler(ExperimentConfig config, string experimentD
     }
 
     /// <summary>
-    /// Runs every pending stage of every seed, in declared order, that no other process holds (a stage's lock is
-    /// STAGE/.lock), once the stages it needs are done; waits while the only stages left are held elsewhere or need
-    /// one that is. Alone, this is the plain sequential order. With <paramref name="costliestFirst"/> (several
-    /// processes) the free stage with the most estimated work ahead of it (its own and that of the longest chain of
-    /// stages waiting for it) goes first, so that no process is left alone with a long stage or chain at the end
-    /// while the others idle. With a thread <paramref name="budget"/>, the processes training share it (<see cref="ThreadShare"/>).
-    /// Returns whether another process ran or held a stage.
+    /// Runs every stage of every seed not done, in declared order (a stage's prerequisites come before it). A stage
+    /// another process is training (its lock, STAGE/.lock, is held: a <c>wtn run --only</c> beside this run) stops the
+    /// run with a line naming that process (<see cref="RunLock.Acquire"/>); the stages before it are kept.
     /// </summary>
-    public bool Schedule(int seeds, IExperimentDataset dataset, bool costliestFirst, int? budget, CancellationToken cancel)
+    public void Schedule(int seeds, IExperimentDataset dataset, CancellationToken cancel)
     {
-        share = budget is { } b ? new ThreadShare(b, () => Training(seeds), log) { Interval = ThreadCheckInterval } : null;
-        var plan = Pending(seeds, dataset, costliestFirst, cancel);
+        var plan = Pending(seeds, dataset, cancel);
         foreach (var s in plan) Verify(s);
-        var pending = plan.ToList();
-        foreach (var s in pending.Where(s => s.Done)) log?.Report($"{s} already done, skipped");
-        pending.RemoveAll(s => s.Done);
-        bool shared = false;
-        string waitingFor = "";
-        while (pending.Count > 0)
+        foreach (var s in plan.Where(s => s.Done)) log?.Report($"{s} already done, skipped");
+        foreach (var s in plan.Where(s => !s.Done).ToList())
         {
             cancel.ThrowIfCancellationRequested();
-            var held = new List<PlannedStage>();
-            PlannedStage? ran = null;
-            foreach (var s in pending)
-            {
-                if (s.Done)
-                {
-                    log?.Report($"{s} done by another process");
-                    ran = s;
-                    shared = true;
-                    break;
-                }
-                if (!s.Ready) continue;
-                using var stageLock = RunLock.TryAcquire(s.Dir);
-                if (stageLock is null)
-                {
-                    held.Add(s);
-                    continue;
-                }
-                if (!s.Done) Execute(s, seeds, dataset);
-                ran = s;
-                break;
-            }
-            if (ran is not null)
-            {
-                pending.Remove(ran);
-                // What the stage took (and what the others are taking) prices the rest better than the estimate did.
-                if (costliestFirst) pending = MostWorkAheadFirst(pending, plan, seeds);
-                waitingFor = "";
-                continue;
-            }
-            shared = true;
-            var now = string.Join(", ", held);
-            if (now != waitingFor) log?.Report($"waiting for another process: {(held.Count > 0 ? now : "nothing it can start")}");
-            waitingFor = now;
-            cancel.WaitHandle.WaitOne(PollInterval);
+            using var stageLock = RunLock.Acquire(s.Dir);
+            if (s.Done) log?.Report($"{s} done by another process");
+            else Execute(s, seeds, dataset);
         }
-        return shared;
     }
 
     /// <summary>
@@ -157,37 +106,17 @@ internal sealed class StageScheduler(ExperimentConfig config, string experimentD
                 yield return pid;
     }
 
-    /// <summary>Every stage of every seed in the order the scheduler tries them: declared, or the most work ahead first.</summary>
-    public List<PlannedStage> Pending(int seeds, IExperimentDataset dataset, bool costliestFirst, CancellationToken cancel)
+    /// <summary>Every stage of every seed, seed after seed, in declared order.</summary>
+    public List<PlannedStage> Pending(int seeds, IExperimentDataset dataset, CancellationToken cancel)
     {
         var pending = new List<PlannedStage>();
-        var watched = share?.Watch(progress) ?? progress;
         for (int i = 0; i < seeds; i++)
         {
             long seed = config.SeedBase + i;
-            var seedProgress = seeds > 1 && watched is not null ? new SeedProgress(seed, watched) : watched;
+            var seedProgress = seeds > 1 && progress is not null ? new SeedProgress(seed, progress) : progress;
             pending.AddRange(Plan(new StageContext(config, seed, StageCatalogue.SeedDir(experimentDir, seed), device, dataset, seedProgress, log), cancel));
         }
-        return costliestFirst ? MostWorkAheadFirst(pending, pending, seeds) : pending;
-    }
-
-    /// <summary>
-    /// <paramref name="stages"/> ordered by the work ahead of each: its own plus the most of any of them that needs it,
-    /// priced at the pace measured for its kind in the run folder now (multiply-accumulates alone until something was
-    /// measured), from the stages of the whole plan (<paramref name="plan"/>: the finished ones give their paces).
-    /// Stable: declared order among equals.
-    /// </summary>
-    List<PlannedStage> MostWorkAheadFirst(IReadOnlyList<PlannedStage> stages, IReadOnlyList<PlannedStage> plan, int seeds)
-    {
-        var priced = ExperimentStatus.Priced(ExperimentStatus.Read(config, experimentDir, seeds), [.. plan.Select(Work)]);
-        var ahead = new Dictionary<(long, string), double>();
-        double Ahead(PlannedStage s)
-        {
-            if (ahead.TryGetValue((s.Ctx.Seed, s.Name), out var a)) return a;
-            return ahead[(s.Ctx.Seed, s.Name)] = priced(Work(s)) +
-                stages.Where(d => d.Ctx.Seed == s.Ctx.Seed && d.Needs.Contains(s.Name)).Select(Ahead).DefaultIfEmpty(0).Max();
-        }
-        return [.. stages.OrderByDescending(Ahead)];
+        return pending;
     }
 
     public static StageWork Work(PlannedStage s) => new(s.Ctx.Seed, s.Name, s.Cost, s.TrainCost, s.Kind) { Needs = s.Needs };
@@ -195,7 +124,6 @@ internal sealed class StageScheduler(ExperimentConfig config, string experimentD
     /// <summary>Runs one stage (this process holds its lock), saves its weights and summary, and calls back (the interim report).</summary>
     void Execute(PlannedStage s, int seeds, IExperimentDataset dataset, bool report = true)
     {
-        share?.Rebalance(raise: false);
         Directory.CreateDirectory(s.Dir);
         var started = Path.Combine(s.Dir, ExperimentRunner.StartedSettingsFile);
         if (!File.Exists(started)) ExperimentRunner.WriteAtomically(started, ConfigLoader.FlatToYaml(s.Settings));
@@ -216,7 +144,6 @@ internal sealed class StageScheduler(ExperimentConfig config, string experimentD
                 Settings = s.Settings,
             };
             summary.Save(s.Dir, model);
-            RanHere.Add(s.ToString());
             log?.Report($"{s} done in {summary.WallSeconds:F0} s" + (summary.ValTop1 is { } v ? $", validation top-1 {100 * v:F2}%" : "") +
                         (summary.TestTop1 is { } t ? $", test top-1 {100 * t:F2}%" : ""));
         }

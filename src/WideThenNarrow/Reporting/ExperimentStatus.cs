@@ -127,9 +127,9 @@ public sealed record TimeLeft(double Measured, double Estimated, int EstimatedSt
             parts.Add($"{StageStatus.Duration(Estimated)} estimated for {(EstimatedStages == 1 ? "one stage or run" : $"{EstimatedStages} stages or runs")} not started, from their multiply-accumulates at {pace}");
         }
         var wall = Wall is { } w
-            ? $" With the {(Processes == 1 ? "one process" : $"{Processes} processes")} training now, about {StageStatus.Duration(w)} of wall time{(AsOf is { } t ? $" (until about {StageStatus.Clock(t.AddSeconds(w))})" : "")}, taking the stages in the scheduler's order (an idle process lends its threads to the others, which shortens the end)."
+            ? $" With the {(Processes == 1 ? "one process" : $"{Processes} processes")} training now, about {StageStatus.Duration(w)} of wall time{(AsOf is { } t ? $" (until about {StageStatus.Clock(t.AddSeconds(w))})" : "")}, taking the stages in the order wtn run --jobs takes them."
             : "";
-        return $"about {StageStatus.Duration(Total)} of training on one process: {string.Join("; ", parts)}. Processes running stages side by side (--jobs, --join) share it.{wall}";
+        return $"about {StageStatus.Duration(Total)} of training on one process: {string.Join("; ", parts)}. Processes running stages side by side (--jobs, Slurm jobs) share it.{wall}";
     }
 }
 

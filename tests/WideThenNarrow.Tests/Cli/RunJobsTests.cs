@@ -10,42 +10,60 @@ using WideThenNarrow.Tests.Method;
 namespace WideThenNarrow.Tests.Cli;
 
 /// <summary>
-/// <c>wtn run --jobs 2</c>: two processes share the stages and give what one process gives, bit for bit; the helper
-/// stops with its run, however the run ends.
+/// <c>wtn run --jobs 2</c>: the stage graph run as processes (<c>wtn run --only</c>), two at once, gives what one
+/// process gives, bit for bit; a failing stage stops the stages that start from it and no other; an interrupted run's
+/// stage processes checkpoint, however the run ends, and the rerun resumes them.
 /// </summary>
 public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
 {
+    static string Data => Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!;
+
+    static string WriteExperiment(string dir, ExperimentConfig c)
+    {
+        var file = Path.Combine(dir, $"{c.Name}.yaml");
+        File.WriteAllText(file, ConfigLoader.ToYaml(c));
+        return file;
+    }
+
     [Fact]
-    public void Two_jobs_share_the_stages_and_every_stage_equals_a_single_process_run()
+    public void Two_jobs_run_the_stage_graph_as_processes_and_every_stage_equals_a_single_process_run()
     {
         var dir = TestData.NewTempFolder("jobs");
         try
         {
-            // The tiny pipeline with baselines; the wide stage gets enough steps that the helper process is up before it
-            // ends and takes the stages that do not need it (standard, deeper).
-            var c = ExperimentRunnerTests.Tiny("jobs", baselines: true) with
-            {
-                Wide = new WideStageConfig { Train = ExperimentRunnerTests.Budget(steps: 1500) with { Eval = new EvalConfig { EveryEpochs = 0 } } },
-            };
-            var file = Path.Combine(dir, "jobs.yaml");
-            File.WriteAllText(file, ConfigLoader.ToYaml(c));
-            string data = Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!;
+            // The tiny pipeline with baselines; stage 2 with teacher input, so its units run as processes of their own.
+            var c = ExperimentRunnerTests.Tiny("jobs", baselines: true);
+            var file = WriteExperiment(dir, c);
+            string data = Data;
             string Args(string runs, int threads, string extra) => $"--threads {threads} --data-dir \"{data}\" run \"{file}\" --runs-dir \"{runs}\" {extra}";
 
             var clock = Stopwatch.StartNew();
-            var (code, stdout, stderr) = WtnProcess.Run(Args(Path.Combine(dir, "two"), 2, "--jobs 2 --thread-budget 0"));
+            var (code, stdout, stderr) = WtnProcess.Run(Args(Path.Combine(dir, "two"), 2, "--jobs 2"));
             Assert.True(code == 0, stderr + stdout);
             var parallel = clock.Elapsed;
-            Assert.Contains("worker 1: process ", stdout);
-            // The helper ran at least one stage, and its output reached the parent's log.
-            Assert.Matches(@"\[worker 1\] seed 0: \w+ done in ", stdout);
-            Assert.DoesNotContain("exited with code", stdout);
-            Assert.DoesNotContain("threads: ", stdout); // the fixed split: no process lent its thread
-            Assert.True(File.Exists(Path.Combine(dir, "two", "jobs", "worker-1.log")));
-            var report = File.ReadAllText(Path.Combine(dir, "two", "jobs", "report.md"));
+            output.WriteLine(stdout);
+            Assert.Contains("--jobs 2: up to 2 stage processes at once, 1 thread(s) each", stdout);
+            // The wide network first (the longest chain of work waits for it), a second stage beside it from the start.
+            var lines = stdout.Split('\n');
+            var started = Enumerable.Range(0, lines.Length).Where(i => Regex.IsMatch(lines[i], @"^seed-0/\w+( unit \d+)?: started, process \d+, log ")).ToList();
+            Assert.StartsWith("seed-0/wide: started", lines[started[0]]);
+            Assert.True(started[1] < Array.FindIndex(lines, l => Regex.IsMatch(l, @"^seed-0/\w+( unit \d+)?: (done|ended)")), "the second process started after the first ended");
+            // Every stage and every unit of stage 2 was a process: its lines prefixed with it, its log in runs/NAME/logs.
+            var runDir = Path.Combine(dir, "two", "jobs");
+            int units = Directory.GetDirectories(Path.Combine(runDir, "seed-0", "imitation"), "block-*").Length;
+            Assert.True(units >= 3, $"{units} units");
+            Assert.Equal(ExperimentRunner.DeclaredStages(c).Count + units, started.Count);
+            foreach (var stage in ExperimentRunner.DeclaredStages(c))
+            {
+                Assert.Contains($"[seed-0/{stage}] seed 0: {stage} done", stdout);
+                Assert.Contains($"seed 0: {stage} done", File.ReadAllText(Path.Combine(runDir, "logs", $"seed-0-{stage}.log")));
+            }
+            for (int k = 0; k < units; k++) Assert.Contains($"[seed-0/imitation unit {k}] seed 0: imitation: unit {k} done", stdout);
+            Assert.DoesNotContain("ended with exit code", stdout);
+            var report = File.ReadAllText(Path.Combine(runDir, "report.md"));
             Assert.DoesNotContain("Interim report", report);
-            // The helper has exited: the final report's latencies are measured on the run's 2 threads, not on a share.
-            Assert.Contains("on 2 thread(s) of this machine.\n", report.ReplaceLineEndings("\n")); // and measured alone
+            // This process trained nothing: the final report's latencies are measured on the run's 2 threads, alone.
+            Assert.Contains("on 2 thread(s) of this machine.\n", report.ReplaceLineEndings("\n"));
 
             clock.Restart();
             (code, stdout, stderr) = WtnProcess.Run(Args(Path.Combine(dir, "one"), 1, ""));
@@ -59,8 +77,13 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
 
             // One thread per stage in both runs: every stage's final weights are the same bytes.
             foreach (var stage in ExperimentRunner.DeclaredStages(c))
-                Assert.True(File.ReadAllBytes(Path.Combine(dir, "two", "jobs", "seed-0", stage, "final.model"))
+            {
+                var (a, b) = (StageSummary.TryLoad(Path.Combine(runDir, "seed-0", stage))!, StageSummary.TryLoad(Path.Combine(dir, "one", "jobs", "seed-0", stage))!);
+                Assert.True(a.WeightsSha256 == b.WeightsSha256, stage);
+                Assert.Equal(a.TestTop1, b.TestTop1);
+                Assert.True(File.ReadAllBytes(Path.Combine(runDir, "seed-0", stage, "final.model"))
                     .AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(dir, "one", "jobs", "seed-0", stage, "final.model"))), stage);
+            }
 
             // wtn export: the method's thin network as PyTorch weights plus the manifest that rebuilds it.
             var exported = Path.Combine(dir, "export", "thin.safetensors");
@@ -155,53 +178,149 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
                 Assert.Contains(named, Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
             }
 
-            // --join without a running run, --join with --jobs, and a bad or stray --thread-budget: one line, exit 2.
+            // A bad --jobs, --only with --jobs, --unit without --only: one line, exit 2.
             foreach (var (extra, named) in new[]
             {
-                ("--join", "no wtn run is running"), ("--join --jobs 2", "--join and --jobs"),
-                ("--jobs 2 --thread-budget -1", "--thread-budget must be 0"), ("--thread-budget 2", "--thread-budget is shared by the processes of --jobs"),
+                ("--jobs 0", "--jobs must be at least 1"), ("--jobs 2 --only seed-0/wide", "--only runs one stage in this process: leave out --jobs"),
+                ("--unit 1", "--unit needs --only"),
             })
             {
                 (code, _, stderr) = WtnProcess.Run(Args(Path.Combine(dir, "one"), 1, extra));
                 Assert.Equal(2, code);
                 Assert.Contains(named, Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
             }
+            // The options the stage graph made redundant are gone.
+            foreach (var gone in new[] { "--join", "--thread-budget 2" })
+            {
+                (code, stdout, stderr) = WtnProcess.Run(Args(Path.Combine(dir, "one"), 1, gone));
+                Assert.NotEqual(0, code);
+                Assert.Contains($"'{gone.Split(' ')[0]}'", stderr + stdout);
+            }
         }
         finally { Directory.Delete(dir, true); }
     }
 
     [Fact]
-    public void Killing_the_run_stops_its_helper_which_checkpoints_where_it_stopped_and_frees_every_lock()
+    public void A_failing_stage_stops_the_stages_that_start_from_it_and_no_other()
     {
-        var dir = TestData.NewTempFolder("jobkill");
+        var dir = TestData.NewTempFolder("jobfail");
         try
         {
-            // Long enough stages that both processes are mid-stage when the run is killed.
-            var (run, lines, _, runs) = StartLongRun(dir, "jobkill", withStandard: true, checkpointEvery: 50, "--threads 2", "--jobs 2");
-            using var _run = run;
-            var standardCkpt = Path.Combine(runs, "jobkill", "seed-0", "standard", "train", "checkpoints");
-            var clock = Stopwatch.StartNew();
-            while (!(Directory.Exists(standardCkpt) && Directory.GetFiles(standardCkpt, "step-*").Length > 0) && clock.Elapsed < TimeSpan.FromMinutes(3) && !run.HasExited)
-                Thread.Sleep(100);
-            Assert.False(run.HasExited, string.Join("\n", lines));
-            var helperPid = int.Parse(Regex.Match(string.Join("\n", lines), @"worker 1: process (\d+)").Groups[1].Value);
-            using var helper = Process.GetProcessById(helperPid);
+            var c = ExperimentRunnerTests.Tiny("jobfail", baselines: true);
+            var file = WriteExperiment(dir, c);
+            var runs = Path.Combine(dir, "runs");
+            var seedDir = Path.Combine(runs, "jobfail", "seed-0");
+            // The wide stage cannot make its training run's folder: a file stands where it would be.
+            var blocker = Path.Combine(seedDir, "wide", "train");
+            Directory.CreateDirectory(Path.GetDirectoryName(blocker)!);
+            File.WriteAllText(blocker, "");
+            string args = $"--threads 2 --data-dir \"{Data}\" run \"{file}\" --runs-dir \"{runs}\" --jobs 2";
+            var (code, stdout, stderr) = WtnProcess.Run(args);
+            output.WriteLine(stdout + stderr);
+            Assert.Equal(2, code);
+            // One line: the stage that failed, why, its log; the stages not started because they start from it.
+            var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            var log = Path.Combine(runs, "jobfail", "logs", "seed-0-wide.log");
+            Assert.Matches(@"^wtn: error: seed-0/wide failed \(exit \d: .+; log " + Regex.Escape(log) + @"\); not started, as they start from it: " +
+                           @"seed-0/imitation unit 0, (seed-0/imitation unit \d, )*seed-0/imitation, seed-0/finetune, seed-0/kd, seed-0/fitnets; every other stage finished; ", line);
+            Assert.Contains("[seed-0/wide] wtn: error: ", stdout);
+            // The stages that do not need the wide network ran to their end; those that do were not begun.
+            foreach (var stage in new[] { "standard", "deeper" }) Assert.True(StageSummary.IsDone(Path.Combine(seedDir, stage)), stage);
+            foreach (var stage in new[] { "imitation", "finetune", "kd", "fitnets" }) Assert.False(Directory.Exists(Path.Combine(seedDir, stage)), stage);
+            Assert.Contains("Interim report", File.ReadAllText(Path.Combine(runs, "jobfail", "report.md")));
 
-            // kill -9: the run cannot tell its helper; the helper sees its standard input close.
-            run.Kill();
-            run.WaitForExit();
-            Assert.True(helper.WaitForExit(120_000), "the helper outlived its run");
-            // It stopped at a step boundary and checkpointed exactly there (periodic checkpoints fall on multiples of 50).
-            var progress = RunProgressFile.TryRead(Path.Combine(runs, "jobkill", "seed-0", "standard", "train"))!;
-            var newest = Directory.GetFiles(standardCkpt, "step-*.ckpt").Select(f => long.Parse(Path.GetFileNameWithoutExtension(f)["step-".Length..])).Max();
-            Assert.Equal(progress.Step, newest);
-            // Nothing holds the experiment or its stages any more: a rerun can take them and resume.
-            foreach (var folder in new[] { Path.Combine(runs, "jobkill"), Path.Combine(runs, "jobkill", "seed-0", "standard"), Path.Combine(runs, "jobkill", "seed-0", "wide") })
-                using (var free = RunLock.TryAcquire(folder))
-                    Assert.NotNull(free);
+            // Mended, the same command trains the wide stage and those after it, and skips the finished ones.
+            File.Delete(blocker);
+            (code, stdout, stderr) = WtnProcess.Run(args);
+            Assert.True(code == 0, stderr + stdout);
+            Assert.Contains("seed 0: standard already done, skipped", stdout);
+            Assert.Contains("seed 0: deeper already done, skipped", stdout);
+            Assert.DoesNotContain("seed-0/standard: started", stdout);
+            Assert.All(ExperimentRunner.DeclaredStages(c), stage => Assert.True(StageSummary.IsDone(Path.Combine(seedDir, stage)), stage));
+            Assert.DoesNotContain("Interim report", File.ReadAllText(Path.Combine(runs, "jobfail", "report.md")));
         }
         finally { Directory.Delete(dir, true); }
     }
+
+    [Fact]
+    public void An_interrupted_two_job_run_stops_its_stage_processes_at_a_checkpoint_however_it_ends_and_the_rerun_resumes_them_exactly()
+    {
+        var dir = TestData.NewTempFolder("jobstop");
+        try
+        {
+            // The wide network and the standard run side by side, long enough to be stopped twice mid-stage.
+            var (c, file) = LongExperiment(dir, "jobstop", wideSteps: WideSteps, standardSteps: StandardSteps, checkpointEvery: 50);
+            var runs = Path.Combine(dir, "runs");
+            var seedDir = Path.Combine(runs, "jobstop", "seed-0");
+            string[] stages = ["wide", "standard"];
+            long Newest(string stage) => Directory.Exists(Path.Combine(seedDir, stage, "train", "checkpoints"))
+                ? Directory.GetFiles(Path.Combine(seedDir, stage, "train", "checkpoints"), "step-*.ckpt").Select(f => long.Parse(Path.GetFileNameWithoutExtension(f)["step-".Length..])).DefaultIfEmpty(0).Max()
+                : 0;
+            void WaitForCheckpoints(Process run, IEnumerable<string> lines, Dictionary<string, long> after)
+            {
+                var clock = Stopwatch.StartNew();
+                while (!stages.All(s => Newest(s) > after.GetValueOrDefault(s)) && clock.Elapsed < TimeSpan.FromMinutes(4) && !run.HasExited) Thread.Sleep(100);
+                Assert.False(run.HasExited, string.Join("\n", lines));
+                Assert.True(stages.All(s => Newest(s) > after.GetValueOrDefault(s)), string.Join("\n", lines));
+            }
+            // Each stage process stopped where its progress says, at its newest checkpoint, and nothing holds a lock.
+            Dictionary<string, long> Stopped()
+            {
+                var at = stages.ToDictionary(s => s, s => RunProgressFile.TryRead(Path.Combine(seedDir, s, "train"))!.Step);
+                foreach (var s in stages) Assert.Equal(at[s], Newest(s));
+                foreach (var folder in new[] { Path.Combine(runs, "jobstop") }.Concat(stages.Select(s => Path.Combine(seedDir, s))))
+                    using (var free = RunLock.TryAcquire(folder))
+                        Assert.NotNull(free);
+                return at;
+            }
+
+            // SIGTERM: the run asks its stage processes to stop; each checkpoints and says where; the run names them and exits with 130.
+            var (run, stdout, stderr) = Start(file, runs, "--threads 2", "--jobs 2");
+            using (run)
+            {
+                WaitForCheckpoints(run, stdout, []);
+                using (var kill = Process.Start("kill", $"-TERM {run.Id}")!) kill.WaitForExit();
+                Assert.True(run.WaitForExit(180_000), "wtn run outlived SIGTERM");
+                run.WaitForExit();
+                Assert.Equal(130, run.ExitCode);
+            }
+            Assert.Matches(@"^wtn: error: interrupted; seed-0/(wide|standard), seed-0/(wide|standard) stopped at a checkpoint; run the same command again to continue$", Assert.Single(stderr));
+            foreach (var s in stages)
+                Assert.Contains(stdout, l => Regex.IsMatch(l, $@"^\[seed-0/{s}\] wtn: error: stage {s} interrupted at step \d+; checkpoint \S+; run the same command again to continue$"));
+            var first = Stopped();
+
+            // kill -9: the run cannot tell them; its stage processes see their standard input close and do the same.
+            (run, stdout, stderr) = Start(file, runs, "--threads 2", "--jobs 2");
+            using (run)
+            {
+                WaitForCheckpoints(run, stdout, first);
+                foreach (var s in stages) Assert.Contains($"[seed-0/{s}] {s}: resuming at step {first[s]}/", string.Join("\n", stdout));
+                var children = stdout.Select(l => Regex.Match(l, @"^seed-0/\w+: started, process (\d+),")).Where(m => m.Success).Select(m => Process.GetProcessById(int.Parse(m.Groups[1].Value))).ToList();
+                Assert.Equal(2, children.Count);
+                run.Kill();
+                run.WaitForExit();
+                foreach (var child in children)
+                    using (child)
+                        Assert.True(child.WaitForExit(180_000), "a stage process outlived its run");
+            }
+            var second = Stopped();
+            Assert.All(stages, s => Assert.True(second[s] > first[s], s));
+
+            // The same command again resumes both and finishes them as if nothing had happened: the weights of one
+            // uninterrupted process on one thread, bit for bit.
+            var (code, outText, errText) = WtnProcess.Run($"--threads 2 --data-dir \"{Data}\" run \"{file}\" --runs-dir \"{runs}\" --jobs 2");
+            Assert.True(code == 0, errText + outText);
+            foreach (var s in stages) Assert.Contains($"[seed-0/{s}] {s}: resuming at step {second[s]}/", outText);
+            var straight = Path.Combine(dir, "straight");
+            (code, outText, errText) = WtnProcess.Run($"--threads 1 --data-dir \"{Data}\" run \"{file}\" --runs-dir \"{straight}\"");
+            Assert.True(code == 0, errText + outText);
+            foreach (var s in stages)
+                Assert.Equal(StageSummary.TryLoad(Path.Combine(straight, "jobstop", "seed-0", s))!.WeightsSha256, StageSummary.TryLoad(Path.Combine(seedDir, s))!.WeightsSha256);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    const int WideSteps = 2000, StandardSteps = 6000;
 
     [Fact]
     public void SIGTERM_checkpoints_the_stage_and_says_where_and_how_to_continue()
@@ -209,7 +328,9 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
         var dir = TestData.NewTempFolder("sigterm");
         try
         {
-            var (run, stdout, stderr, runs) = StartLongRun(dir, "sigterm", withStandard: false, checkpointEvery: 1000, "--threads 1", "");
+            var (_, file) = LongExperiment(dir, "sigterm", wideSteps: 100000, standardSteps: 0, checkpointEvery: 1000);
+            var runs = Path.Combine(dir, "runs");
+            var (run, stdout, stderr) = Start(file, runs, "--threads 1", "");
             using var _run = run;
             // Mid-stage: the trainer has logged a few steps (progress.json every 2 steps).
             var train = Path.Combine(runs, "sigterm", "seed-0", "wide", "train");
@@ -234,24 +355,30 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     /// <summary>
-    /// Starts <c>wtn run</c> in the background on a tiny experiment whose wide stage (and standard, with
-    /// <paramref name="withStandard"/>) would train for 100,000 steps: its standard output and error lines as they come.
+    /// A tiny experiment of the wide stage (and the standard one, with <paramref name="standardSteps"/> &gt; 0) only, each of
+    /// so many steps, checkpointing every <paramref name="checkpointEvery"/>; and its file.
     /// </summary>
-    static (Process Run, System.Collections.Concurrent.ConcurrentQueue<string> Stdout, System.Collections.Concurrent.ConcurrentQueue<string> Stderr, string RunsDir)
-        StartLongRun(string dir, string name, bool withStandard, int checkpointEvery, string globalArgs, string runArgs)
+    static (ExperimentConfig Config, string File) LongExperiment(string dir, string name, int wideSteps, int standardSteps, int checkpointEvery)
     {
-        var train = ExperimentRunnerTests.Budget(steps: 100000) with { Checkpoint = new CheckpointConfig { EverySteps = checkpointEvery, KeepLast = 1 } };
+        TrainerSettings Train(int steps) => ExperimentRunnerTests.Budget(steps: steps) with
+        {
+            Checkpoint = new CheckpointConfig { EverySteps = checkpointEvery, KeepLast = 1 },
+            Eval = new EvalConfig { EveryEpochs = 0 },
+        };
         var c = ExperimentRunnerTests.Tiny(name, baselines: false) with
         {
             Imitation = null, Finetune = null,
-            Wide = new WideStageConfig { Train = train },
-            Standard = withStandard ? new StandardStageConfig { Train = train } : null,
+            Wide = new WideStageConfig { Train = Train(wideSteps) },
+            Standard = standardSteps > 0 ? new StandardStageConfig { Train = Train(standardSteps) } : null,
         };
-        var file = Path.Combine(dir, $"{name}.yaml");
-        File.WriteAllText(file, ConfigLoader.ToYaml(c));
-        string data = Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!;
-        var runs = Path.Combine(dir, "runs");
-        var psi = new ProcessStartInfo(WtnProcess.ExePath, $"{globalArgs} --data-dir \"{data}\" run \"{file}\" --runs-dir \"{runs}\" {runArgs}")
+        return (c, WriteExperiment(dir, c));
+    }
+
+    /// <summary>Starts <c>wtn run</c> in the background: its standard output and error lines as they come.</summary>
+    static (Process Run, System.Collections.Concurrent.ConcurrentQueue<string> Stdout, System.Collections.Concurrent.ConcurrentQueue<string> Stderr)
+        Start(string file, string runs, string globalArgs, string runArgs)
+    {
+        var psi = new ProcessStartInfo(WtnProcess.ExePath, $"{globalArgs} --data-dir \"{Data}\" run \"{file}\" --runs-dir \"{runs}\" {runArgs}")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -263,6 +390,6 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
         run.ErrorDataReceived += (_, e) => { if (e.Data is not null) stderr.Enqueue(e.Data); };
         run.BeginOutputReadLine();
         run.BeginErrorReadLine();
-        return (run, stdout, stderr, runs);
+        return (run, stdout, stderr);
     }
 }

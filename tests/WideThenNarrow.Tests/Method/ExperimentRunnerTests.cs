@@ -235,7 +235,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
-    public void A_stage_another_process_holds_is_left_to_it_and_run_once_it_is_free()
+    public void A_stage_another_process_is_training_stops_the_run_there_and_the_rerun_trains_it_once_it_is_free()
     {
         var runs = TestData.NewTempFolder("held");
         try
@@ -243,53 +243,25 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             var c = Tiny("held", baselines: false); // wide, imitation, finetune, standard
             var seedDir = Path.Combine(runs, "held", "seed-0");
             var standardDir = Path.Combine(seedDir, "standard");
-            var log = new List<string>();
-            var sync = new SyncLog(log);
-            var runner = new ExperimentRunner(c, runs, Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!, CPU, null, sync)
-            {
-                PollInterval = TimeSpan.FromMilliseconds(50),
-            };
-            ExperimentResult? result = null;
-            Exception? failed = null;
-            var run = new Thread(() =>
-            {
-                try { result = runner.Run(); }
-                catch (Exception e) { failed = e; }
-            });
-            // What a joining process does: hold the stage's lock (this one never trains it).
+            // What a wtn run --only of the same stage beside this run does: hold the stage's lock (this one never trains it).
             using (var other = RunLock.TryAcquire(standardDir))
             {
                 Assert.NotNull(other);
-                run.Start();
-                var clock = System.Diagnostics.Stopwatch.StartNew();
-                while (!sync.Any(l => l == "waiting for another process: seed 0: standard") && run.IsAlive && clock.Elapsed < TimeSpan.FromMinutes(5))
-                    Thread.Sleep(20);
-                Assert.True(run.IsAlive, failed?.ToString() ?? "the run ended while standard was held");
-                // Every other stage is done; standard was never begun here.
+                var e = Assert.Throws<WtnException>(() => Runner(c, runs).Run());
+                Assert.StartsWith($"{standardDir} is in use by another wtn process (process {Environment.ProcessId} on ", e.Message);
+                // The stages before it are done; standard was never begun here.
                 foreach (var stage in new[] { "wide", "imitation", "finetune" })
                     Assert.True(File.Exists(Path.Combine(seedDir, stage, StageSummary.FileName)), stage);
                 Assert.False(File.Exists(Path.Combine(standardDir, StageSummary.FileName)));
                 Assert.False(Directory.Exists(Path.Combine(standardDir, "train")));
-                // Still held: the run waits rather than going on.
-                Thread.Sleep(300);
-                Assert.True(run.IsAlive);
             }
-            Assert.True(run.Join(TimeSpan.FromMinutes(5)), "the run did not take the freed stage");
-            Assert.Null(failed);
-            Assert.False(result!.Partial);
-            Assert.Equal(["wide", "imitation", "finetune", "standard"],
-                sync.Where(l => l.Contains(" done in ")).Select(l => l.Split(' ')[2]));
+            var log = new List<string>();
+            var result = Runner(c, runs, log: log).Run();
+            Assert.False(result.Partial);
+            Assert.Equal(3, log.Count(l => l.EndsWith(" already done, skipped", StringComparison.Ordinal)));
+            Assert.Equal(["standard"], log.Where(l => l.Contains(" done in ")).Select(l => l.Split(' ')[2]));
             Assert.Contains("| thin: standard |", File.ReadAllText(Path.Combine(runs, "held", "report.md")));
             Assert.Equal(ExperimentRunner.RunConfigFile, Path.GetFileName(Directory.GetFiles(Path.Combine(runs, "held"), "*.yaml").Single()));
-
-            // Joining needs a running run of the same experiment.
-            var join = Runner(c, runs);
-            Assert.Contains("no wtn run is running", Assert.Throws<WtnException>(() => join.Join()).Message);
-            using (RunLock.Acquire(Path.Combine(runs, "held")))
-            {
-                File.AppendAllText(Path.Combine(runs, "held", ExperimentRunner.RunConfigFile), "# changed\n");
-                Assert.Contains("another config or seed count", Assert.Throws<WtnException>(() => join.Join()).Message);
-            }
         }
         finally { Directory.Delete(runs, true); }
     }
@@ -317,17 +289,15 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
-    public void Beside_other_processes_the_stage_with_the_most_work_ahead_goes_first()
+    public void With_jobs_the_stage_with_the_most_work_ahead_goes_first()
     {
         var c = ConfigLoader.Load<ExperimentConfig>(Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-resnet.yaml"));
         var runs = TestData.NewTempFolder("order");
         var runner = Runner(c, runs);
-        var declared = ExperimentRunner.DeclaredStages(c);
-        // Alone: every seed's stages in declared order, seed after seed.
-        Assert.Equal(new[] { 0, 1 }.SelectMany(seed => declared.Select(s => $"seed {seed}: {s}")), runner.StageOrder(2, costliestFirst: false));
-        // Beside others: the wide networks first (their own 30 epochs plus the stages that wait for them), then the
-        // deeper ResNet-56; the thin standard baseline, the least work, last; stage 2 before the fine-tuning it gates.
-        var order = runner.StageOrder(2, costliestFirst: true).ToList();
+        // --jobs: the wide networks first (their own 30 epochs plus the stages that wait for them), then the deeper
+        // ResNet-56; the thin standard baseline, the least work, last; stage 2 before the fine-tuning it gates.
+        var order = runner.StageOrder(2).Select(s => s.Replace("seed-", "seed ").Replace("/", ": ")).ToList();
+        Assert.Equal(2 * ExperimentRunner.DeclaredStages(c).Count, order.Count); // stage 2 with student input: one process
         output.WriteLine(string.Join(", ", order));
         var costs = runner.StageCosts();
         output.WriteLine("estimated work relative to the thin standard run: " +
@@ -363,32 +333,13 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
                 File.WriteAllText(Path.Combine(dir, StageSummary.FileName),
                     JsonSerializer.Serialize(new StageSummary { Stage = stage, Model = "thin", WallSeconds = costs[stage] * pace }, StageContext.Json));
             }
-            var order = runner.StageOrder(2, costliestFirst: true).Where(s => s.StartsWith("seed 1: ", StringComparison.Ordinal)).Select(s => s[8..]).ToList();
+            var order = runner.StageOrder(2).Where(s => s.StartsWith("seed-1/", StringComparison.Ordinal)).Select(s => s[7..]).ToList();
             output.WriteLine(string.Join(", ", order));
             // In multiply-accumulates: wide, deeper, kd, fitnets, standard_long, imitation, finetune, standard. Priced:
             // 60 thin epochs (standard_long) are more work than deeper's 30, and 30 thin epochs (standard) as much.
             Assert.Equal(["wide", "standard_long", "deeper", "standard", "kd", "fitnets", "imitation", "finetune"], order);
         }
         finally { Directory.Delete(runs, true); }
-    }
-
-    /// <summary>A log the runner's thread writes while the test reads it.</summary>
-    sealed class SyncLog(List<string> lines) : IProgress<string>
-    {
-        public void Report(string value)
-        {
-            lock (lines) lines.Add(value);
-        }
-
-        public bool Any(Func<string, bool> p)
-        {
-            lock (lines) return lines.Any(p);
-        }
-
-        public IEnumerable<string> Where(Func<string, bool> p)
-        {
-            lock (lines) return lines.Where(p).ToList();
-        }
     }
 
     [Fact]

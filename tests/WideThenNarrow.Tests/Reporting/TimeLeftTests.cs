@@ -37,7 +37,7 @@ public class TimeLeftTests
         Assert.StartsWith("about 2.7 h of training on one process: 28 min measured", left.Describe());
 
         Assert.Equal(0, left.SameKindStages); // no kinds given: every estimate at the median
-        Assert.EndsWith("at the started stages' median pace. Processes running stages side by side (--jobs, --join) share it.", left.Describe());
+        Assert.EndsWith("at the started stages' median pace. Processes running stages side by side (--jobs, Slurm jobs) share it.", left.Describe());
 
         // Nothing has recorded a speed: no estimate. Everything done: nothing left to estimate.
         Assert.Null(ExperimentStatus.TimeLeft([Other("wide", StageState.Done), Other("kd", StageState.Pending)], work));
@@ -75,7 +75,7 @@ public class TimeLeftTests
         // until 9300.
         Assert.Equal(9300, left.Wall);
         Assert.Equal(2, left.Processes);
-        Assert.EndsWith("With the 2 processes training now, about 2.6 h of wall time, taking the stages in the scheduler's order (an idle process lends its threads to the others, which shortens the end).", left.Describe());
+        Assert.EndsWith("With the 2 processes training now, about 2.6 h of wall time, taking the stages in the order wtn run --jobs takes them.", left.Describe());
         // Given when it was made, the estimate also says until when (a time of day, UTC).
         var at = new DateTime(2020, 1, 1, 3, 0, 0, DateTimeKind.Utc); // not today: the date is given too
         Assert.Contains("about 2.6 h of wall time (until about 2020-01-01 05:35 UTC), taking", ExperimentStatus.TimeLeft(status, work, at)!.Describe());
