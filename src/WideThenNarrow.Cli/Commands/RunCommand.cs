@@ -87,7 +87,7 @@ public static class RunCommand
             if (jobs is not null)
             {
                 int threads = TorchSharp.torch.get_num_threads(), share = Math.Max(1, threads / jobs.Count);
-                log.Report($"--jobs {jobs.Count}: up to {jobs.Count} stage processes at once, {share} thread(s) each{(threads < jobs.Count ? $" (more than the {threads} thread(s) given)" : "")}");
+                log.Report($"--jobs {jobs.Count}: up to {jobs.Count} stage processes at once, {share} thread(s) each{(threads < jobs.Count ? $" ({jobs.Count} in all: more than the {threads} given)" : "")}");
                 local = new(jobs.Count, share, new StageProcesses(["--threads", $"{share}", .. jobs.GlobalArgs], Path.GetFullPath(dir), log));
             }
             return runner.Run(seeds, ct, local);

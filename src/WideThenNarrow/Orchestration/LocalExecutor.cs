@@ -35,7 +35,7 @@ public sealed class RunInterruptedException(string message, CancellationToken to
 /// them. Of the ready ones, the one with the most estimated time ahead of it (its own and the longest chain waiting for
 /// it: the critical path) starts first, ties in declared order. A stage that fails is named, the stages that need it
 /// (directly or down a chain) are not started, the others run to their end. <paramref name="log"/> gets a line per
-/// start, end and failure; the stage processes' own lines are the launcher's to relay.
+/// stage already done, failed or not started; the launcher reports starts and ends and relays the processes' lines.
 /// </summary>
 public sealed class LocalExecutor(int jobs, IStageLauncher launcher, IProgress<string>? log)
 {
