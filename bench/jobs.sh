@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# wtn run --jobs 2 against one process, same experiment, same machine, run in turn: wall time and the ratios. --jobs 2
-# runs twice: with the fixed split of threads (--thread-budget 0) and with the default, where a process with nothing
-# left to start lends its threads to the one still training. The stages are those of
-# experiments/fashion-mnist-resnet.yaml named in STAGES (default: wide standard standard_long deeper, independent of
+# wtn run --jobs 2 against one process, same experiment, same machine, run in turn: wall time and the ratio. --jobs 2
+# runs every stage as a process of its own on half the threads (the stage graph, docs/method.md). The stages are those
+# of experiments/fashion-mnist-resnet.yaml named in STAGES (default: wide standard standard_long deeper, independent of
 # each other, so two jobs can overlap all of them; STAGES="wide standard" leaves one job alone with the wide network
 # for most of the run), each capped at STEPS steps, tested on 100 images per class.
 # Usage: [STAGES="..."] bench/jobs.sh [STEPS] [PAIRS]   (build first: dotnet build -c Release; pause other jobs)
@@ -33,8 +32,6 @@ run() { # NAME PAIR ARGS... -> seconds
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 for p in $(seq 1 "$pairs"); do
   one=$(run j1 "$p" --jobs 1)
-  fixed=$(run j2fixed "$p" --jobs 2 --thread-budget 0)
-  lend=$(run j2 "$p" --jobs 2)
-  echo "pair $p ($stages): --jobs 1 ${one} s, --jobs 2 fixed threads ${fixed} s, --jobs 2 lending threads ${lend} s;" \
-    "jobs 1 / fixed = $(ratio "$one" "$fixed"), jobs 1 / lending = $(ratio "$one" "$lend"), fixed / lending = $(ratio "$fixed" "$lend")"
+  two=$(run j2 "$p" --jobs 2)
+  echo "pair $p ($stages): --jobs 1 ${one} s, --jobs 2 ${two} s; jobs 1 / jobs 2 = $(ratio "$one" "$two")"
 done
