@@ -405,6 +405,13 @@ public sealed class ExperimentRunner
         return [.. LocalExecutor.Order(Graph(seeds, 1, dataset, verify: false)).Select(t => t.ToString())];
     }
 
+    /// <summary>Each stage's settings and their fingerprint, in declared order, for the first seed: what its stage.json records.</summary>
+    internal IReadOnlyList<(string Stage, string Fingerprint, SortedDictionary<string, string> Settings)> StageFingerprints()
+    {
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        return Scheduler.Pending(1, dataset, default).Select(s => (s.Name, s.Fingerprint, s.Settings)).ToList();
+    }
+
     /// <summary>Each stage's estimated work (multiply-accumulates over the whole stage), in declared order, for the first seed.</summary>
     internal IReadOnlyList<(string Stage, double Cost)> StageCosts()
     {
