@@ -39,7 +39,7 @@ public static class ConfigLoader
     /// <summary>The config as YAML, in the same key spelling the loader reads (round-trips through <see cref="Parse{T}"/>).</summary>
     public static string ToYaml<T>(T config) where T : class
     {
-        var stream = new YamlStream(new YamlDocument(Emit(config, typeof(T))));
+        var stream = new YamlStream(new YamlDocument(Emit(config, typeof(T), omitAddedDefaults: false)));
         var sb = new StringBuilder();
         using (var w = new StringWriter(sb, CultureInfo.InvariantCulture)) stream.Save(w, assignAnchors: false);
         // YamlStream ends documents with "...": drop it so the file reads as plain YAML.
@@ -50,9 +50,10 @@ public static class ConfigLoader
 
     /// <summary>
     /// Every leaf of <paramref name="config"/> as "dotted.key" -> its YAML text (lists as "[a, b]"), under
-    /// <paramref name="prefix"/>: the form in which two configs are compared key by key.
+    /// <paramref name="prefix"/>: the form in which two configs are compared key by key (and stage settings are
+    /// fingerprinted). An <see cref="AddedKeyAttribute"/> key at its default is left out.
     /// </summary>
-    public static SortedDictionary<string, string> Flatten(object config, string prefix = "") => Flatten(Emit(config, config.GetType()), prefix);
+    public static SortedDictionary<string, string> Flatten(object config, string prefix = "") => Flatten(Emit(config, config.GetType(), omitAddedDefaults: true), prefix);
 
     /// <summary><see cref="Flatten(object, string)"/> of YAML text (a saved config).</summary>
     public static SortedDictionary<string, string> FlattenYaml(string yaml, string source) => Flatten(ReadRoot(yaml, source), "");
@@ -102,7 +103,7 @@ public static class ConfigLoader
             if (prop is null || !IsRecord(type!)) return null;
             node = prop.GetValue(node) ?? Activator.CreateInstance(type!)!;
         }
-        return Flatten(node).GetValueOrDefault(parts[^1]);
+        return Flatten(Emit(node, node.GetType(), omitAddedDefaults: false), "").GetValueOrDefault(parts[^1]);
     }
 
     static SortedDictionary<string, string> Flatten(YamlNode root, string prefix)
@@ -348,21 +349,31 @@ public static class ConfigLoader
         _ => n.NodeType.ToString(),
     };
 
-    static YamlNode Emit(object? value, Type type)
+    static YamlNode Emit(object? value, Type type, bool omitAddedDefaults)
     {
         if (value is null) return new YamlScalarNode("null");
         var under = Nullable.GetUnderlyingType(type) ?? type;
         if (IsRecord(value.GetType()))
         {
             var map = new YamlMappingNode();
+            object? defaults = null;
             foreach (var p in Settable(value.GetType()))
-                map.Add(KeyOf(p.Name), Emit(p.GetValue(value), p.PropertyType));
+            {
+                var node = Emit(p.GetValue(value), p.PropertyType, omitAddedDefaults);
+                if (omitAddedDefaults && p.IsDefined(typeof(AddedKeyAttribute), inherit: true))
+                {
+                    defaults ??= Activator.CreateInstance(value.GetType())!;
+                    var byDefault = Emit(p.GetValue(defaults), p.PropertyType, omitAddedDefaults);
+                    if (Flatten(node, "").SequenceEqual(Flatten(byDefault, ""))) continue;
+                }
+                map.Add(KeyOf(p.Name), node);
+            }
             return map;
         }
         if (ElementType(under) is { } elem)
         {
             var seq = new YamlSequenceNode { Style = YamlDotNet.Core.Events.SequenceStyle.Flow };
-            foreach (var item in (IEnumerable)value) seq.Add(Emit(item, elem));
+            foreach (var item in (IEnumerable)value) seq.Add(Emit(item, elem, omitAddedDefaults));
             return seq;
         }
         return value switch

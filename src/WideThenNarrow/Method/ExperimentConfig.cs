@@ -188,8 +188,13 @@ public sealed record FitNetsStageConfig : IValidatedConfig
     }
 }
 
-/// <summary>Fine-tuning of pretrained encoders on the downstream task (IMDB or data.text.train_file), the same recipe for every encoder.</summary>
-public sealed record DownstreamStageConfig
+/// <summary>
+/// Fine-tuning of pretrained encoders on the downstream task (IMDB or data.text.train_file), the same recipe for every
+/// encoder. With <see cref="Seeds"/> above 1 or a learning-rate grid (<see cref="Lrs"/>), each encoder is fine-tuned
+/// several times (<see cref="Stages.DownstreamStage"/>): every lr of the grid on fine-tuning seed 0, the lr with the
+/// best validation top-1 chosen, fine-tuning seeds 1 to Seeds - 1 at that lr; only the chosen lr's networks are tested.
+/// </summary>
+public sealed record DownstreamStageConfig : IValidatedConfig
 {
     public TrainerSettings Train { get; init; } = new()
     {
@@ -197,6 +202,32 @@ public sealed record DownstreamStageConfig
         Schedule = new ScheduleConfig { Name = ScheduleKind.Linear, WarmupEpochs = 0.1, WarmupStartFactor = 0 },
         Epochs = 2,
     };
+
+    /// <summary>
+    /// Fine-tuning seeds per pretrained encoder (1: one fine-tuning, seeded by the experiment seed, as before the key
+    /// existed). Fine-tuning seed k &gt; 0 initialises the pooler and classifier and shuffles the data with its own
+    /// generator seed (<see cref="Stages.DownstreamStage.FineTuneSeed"/>).
+    /// </summary>
+    [AddedKey]
+    public int Seeds { get; init; } = 1;
+
+    /// <summary>
+    /// Learning rates to choose among on validation (empty: train.optimizer.lr alone, as before the key existed; given,
+    /// they replace it). Each is fine-tuned on fine-tuning seed 0; the best validation top-1 (the best epoch's; ties:
+    /// the smaller lr) is chosen, and only its networks see the test split.
+    /// </summary>
+    [AddedKey]
+    public List<double> Lrs { get; init; } = [];
+
+    public void Validate(ConfigKeys at)
+    {
+        at.InRange(nameof(Seeds), Seeds, 1, 1000, "fine-tunings of each pretrained encoder, each its own seed");
+        foreach (var lr in Lrs)
+            if (!(double.IsFinite(lr) && lr > 0))
+                throw at.Error(nameof(Lrs), $"must list positive learning rates (e.g. [1.0e-4, 2.0e-4, 5.0e-4]), got {lr.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}");
+        if (Lrs.GroupBy(lr => lr).FirstOrDefault(g => g.Count() > 1) is { } twice)
+            throw at.Error(nameof(Lrs), $"lists {twice.Key.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} twice; give each learning rate once");
+    }
 }
 
 public sealed record ReportConfig : IValidatedConfig

@@ -1,0 +1,111 @@
+using WideThenNarrow.Config;
+using WideThenNarrow.Method;
+using WideThenNarrow.Orchestration;
+
+namespace WideThenNarrow.Tests.Text;
+
+/// <summary>
+/// downstream.seeds and downstream.lrs: checked at load, and invisible to every stage fingerprint at their defaults. The
+/// BERT study is resumed by newer binaries: its finished stages are recognised only while their fingerprints stay what
+/// the binary that trained them recorded.
+/// </summary>
+public class DownstreamConfigTests
+{
+    /// <summary>
+    /// experiments/bert-study.yaml's fingerprints (seed 0) as main computed them on 2026-12-05 (commit 0f8696d: the wide
+    /// stage checkpointing every 200 steps), before the downstream keys seeds and lrs existed.
+    /// </summary>
+    static readonly Dictionary<string, string> BertStudy = new()
+    {
+        ["wide"] = "f4f7cc9cc934d40a547e6e47df71aea3db71398824459246df7412aafefc52b6",
+        ["imitation"] = "efb3168422de9fb6efc833815e8fabc55a36a6b293240316f72e15b0b7774cca",
+        ["finetune"] = "eedb7c0feb8b9e0904eb1708975ca045eebc580593509b651ebc4ca20e16d4d9",
+        ["standard_matched"] = "6b5bdd9384656b02239d1680521d1d5818601e55179b9e28d531259c5c87526e",
+        ["deeper"] = "fdc13692b11aeca927ca3b662f4161954a812699cf33e9cf5c34fc912e9af600",
+        ["downstream_finetune"] = "732c94fc73b07f92030c6deef8a4ec387411c6e9d270f3e137e67da15f0f91e9",
+        ["downstream_standard_matched"] = "883cbdeddb60f358650c400b46be5e2f2012dd6e96269033160f68c0da9b7ec5",
+        ["downstream_deeper"] = "3e754b0273d01fb4f173d589f6f0b3b6a21f1127f9027031110dc3be0f4b792d",
+    };
+
+    /// <summary>
+    /// The SHA-256 of the settings.yaml that the study's run in /var/tmp/wtn-runs/bert-study (an older binary) recorded
+    /// when its wide stage started, 2026-12-05 21:26 UTC, the file then checkpointing every 500 steps.
+    /// </summary>
+    const string RecordedWide = "ca055c34ca53566fead5e76f602fdf130c94ba9abeba929dd6266292ebf272b7";
+
+    static Dictionary<string, string> Fingerprints(IEnumerable<string>? overrides = null)
+    {
+        var config = ConfigLoader.Load<ExperimentConfig>(Path.Combine(TestData.RepoRoot, "experiments", "bert-study.yaml"), overrides);
+        var runner = new ExperimentRunner(config, Path.GetTempPath(), TestData.DataDir, TorchSharp.torch.CPU);
+        return runner.StageFingerprints().ToDictionary(s => s.Stage, s => s.Fingerprint);
+    }
+
+    static readonly string[] Pretraining = ["wide", "imitation", "finetune", "standard_matched", "deeper"];
+
+    [Fact]
+    public void The_downstream_keys_change_no_pretraining_fingerprint_and_at_their_defaults_none_at_all()
+    {
+        var study = Fingerprints(["downstream.seeds=3", "downstream.lrs=[1.0e-4, 2.0e-4, 5.0e-4]"]);
+        var before = Fingerprints(["downstream.seeds=1", "downstream.lrs=[]"]);
+        // The keys at their defaults (as before they existed): every stage, downstream ones included, as main recorded it.
+        Assert.Equal(BertStudy, before);
+        // Three fine-tuning seeds and the grid: the pretraining stages are the ones the running study finishes; only
+        // the downstream stages, which the keys change, are new.
+        Assert.Equal(BertStudy.Keys.Order(), study.Keys.Order());
+        Assert.All(Pretraining, s => Assert.Equal(BertStudy[s], study[s]));
+        Assert.All(study.Keys.Except(Pretraining), s => Assert.NotEqual(BertStudy[s], study[s]));
+        // The file as the running study started it (checkpoints every 500 steps): with the keys or without, its wide
+        // stage is the one that study recorded.
+        Assert.Equal(RecordedWide, Fingerprints(["wide.train.checkpoint.every_steps=500", "downstream.seeds=3", "downstream.lrs=[1.0e-4, 2.0e-4, 5.0e-4]"])["wide"]);
+        Assert.Equal(RecordedWide, Fingerprints(["wide.train.checkpoint.every_steps=500", "downstream.seeds=1", "downstream.lrs=[]"])["wide"]);
+        // Either key alone is a change of its own.
+        Assert.NotEqual(study["downstream_finetune"], Fingerprints(["downstream.seeds=3", "downstream.lrs=[]"])["downstream_finetune"]);
+        Assert.NotEqual(study["downstream_finetune"], Fingerprints(["downstream.seeds=1", "downstream.lrs=[1.0e-4, 2.0e-4, 5.0e-4]"])["downstream_finetune"]);
+    }
+
+    [Theory]
+    [InlineData("downstream:\n  seeds: 0\n", "key 'downstream.seeds' must be between 1 and 1,000 (fine-tunings of each pretrained encoder, each its own seed), got 0")]
+    [InlineData("downstream:\n  seeds: -2\n", "key 'downstream.seeds' must be between 1 and 1,000")]
+    [InlineData("downstream:\n  seeds: three\n", "key 'downstream.seeds' expects an integer, got 'three'")]
+    [InlineData("downstream:\n  lrs: [-1]\n", "key 'downstream.lrs' must list positive learning rates (e.g. [1.0e-4, 2.0e-4, 5.0e-4]), got -1")]
+    [InlineData("downstream:\n  lrs: [1.0e-4, 0]\n", "key 'downstream.lrs' must list positive learning rates (e.g. [1.0e-4, 2.0e-4, 5.0e-4]), got 0")]
+    [InlineData("downstream:\n  lrs: [1.0e-4, 2.0e-4, 1.0e-4]\n", "key 'downstream.lrs' lists 0.0001 twice; give each learning rate once")]
+    [InlineData("downstream:\n  lrs: 1.0e-4\n", "key 'downstream.lrs' must be a list, e.g. [1, 2], got '1.0e-4'")]
+    public void A_bad_downstream_key_is_one_line_naming_the_key(string yaml, string expected)
+    {
+        var e = Assert.Throws<WtnException>(() => ConfigLoader.Parse<ExperimentConfig>(yaml, "exp.yaml"));
+        Assert.StartsWith("exp.yaml: " + expected, e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void A_bad_downstream_override_is_refused_naming_the_key()
+    {
+        var e = Assert.Throws<WtnException>(() => ConfigLoader.Parse<ExperimentConfig>("name: x\n", "exp.yaml", ["downstream.seeds=0"]));
+        Assert.Contains("key 'downstream.seeds' must be between 1 and 1,000", e.Message);
+        e = Assert.Throws<WtnException>(() => ConfigLoader.Parse<ExperimentConfig>("name: x\n", "exp.yaml", ["downstream.lrs=[-1]"]));
+        Assert.Contains("key 'downstream.lrs' must list positive learning rates", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void The_keys_are_left_out_of_flat_settings_at_their_defaults_only()
+    {
+        var plain = ConfigLoader.Parse<ExperimentConfig>("downstream: {}\n", "e.yaml").Downstream!;
+        Assert.DoesNotContain(ConfigLoader.Flatten(plain, "downstream").Keys, k => k is "downstream.seeds" or "downstream.lrs");
+        // Written at their defaults, the same settings.
+        Assert.Equal(ConfigLoader.Flatten(plain), ConfigLoader.Flatten(ConfigLoader.Parse<ExperimentConfig>("downstream: {seeds: 1, lrs: []}\n", "e.yaml").Downstream!));
+        var study = ConfigLoader.Parse<ExperimentConfig>("downstream: {seeds: 3, lrs: [1.0e-4, 5.0e-4]}\n", "e.yaml").Downstream!;
+        var flat = ConfigLoader.Flatten(study, "downstream");
+        Assert.Equal("3", flat["downstream.seeds"]);
+        Assert.Equal("[0.0001, 0.0005]", flat["downstream.lrs"]);
+        // run-config.yaml has them always, and reads back.
+        var yaml = ConfigLoader.ToYaml(new ExperimentConfig { Downstream = plain });
+        Assert.Contains("seeds: 1", yaml);
+        Assert.Equal(ConfigLoader.Flatten(plain), ConfigLoader.Flatten(ConfigLoader.Parse<ExperimentConfig>(yaml, "run-config.yaml").Downstream!));
+        // A stage recorded with seeds 3 and now at the default is a change; one recorded before the key, under it, is none.
+        Assert.Equal("1", ConfigLoader.DefaultOf<ExperimentConfig>("downstream.seeds"));
+        Assert.Equal(["downstream.seeds 3 -> (absent)"], ConfigLoader.Changes(new Dictionary<string, string> { ["downstream.seeds"] = "3" },
+            new Dictionary<string, string>(), ConfigLoader.DefaultOf<ExperimentConfig>));
+    }
+}
