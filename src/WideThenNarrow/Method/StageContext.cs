@@ -47,6 +47,13 @@ public sealed class StageContext
 
     public string StageDir(string stage) => Path.Combine(SeedDir, stage);
 
+    /// <summary>
+    /// The same seed folder, data and stage settings under another generator seed: its training batches are shuffled,
+    /// its networks initialised and its runs seeded by <paramref name="seed"/> (a downstream fine-tuning seed).
+    /// </summary>
+    public StageContext WithSeed(long seed) => seed == Seed ? this
+        : new StageContext(Config, seed, SeedDir, Device, Dataset, Progress, Log) { StageSettings = StageSettings };
+
     /// <summary>Each planned stage's settings (<see cref="StageFingerprint"/>), by stage name; shared with the downstream context.</summary>
     public Dictionary<string, SortedDictionary<string, string>> StageSettings { get; init; } = [];
 

@@ -55,6 +55,14 @@ public sealed record StageSummary
     public bool? HeadCopied { get; init; }
     /// <summary>Stage 2, transformers: the embeddings' tensors copied from the wide network instead of imitated (names within block 0).</summary>
     public List<string>? EmbeddingsCopied { get; init; }
+    /// <summary>
+    /// A downstream stage with several fine-tuning seeds or a learning-rate grid: every fine-tuning it ran, the losing
+    /// learning rates' without test numbers (the stage's own top-level numbers, curve and weights are those of
+    /// fine-tuning seed 0 at <see cref="ChosenLr"/>). Null for a stage that fine-tunes once.
+    /// </summary>
+    public List<FineTuneRun>? FineTunes { get; init; }
+    /// <summary>The learning rate chosen on validation among the downstream grid (null: no grid, or not a downstream stage).</summary>
+    public double? ChosenLr { get; init; }
     /// <summary>The stage's final weights (TorchSharp format), relative to the stage folder.</summary>
     public string Weights { get; init; } = "final.model";
     /// <summary>SHA-256 of <see cref="Weights"/> as written: a damaged file is refused wherever it is loaded.</summary>
@@ -112,6 +120,27 @@ public sealed record StageSummary
 
     public static List<CurvePoint> CurveOf(TrainingResult r) =>
         r.Epochs.Where(m => m.Kind == "epoch").Select(m => new CurvePoint(m.Epoch, m.TrainLoss, m.EvalTop1)).ToList();
+}
+
+/// <summary>
+/// One fine-tuning of a downstream stage run in units (STAGE/ftK-lrLR/, its trainer run and unit.json): fine-tuning seed
+/// <see cref="FineTuneSeed"/> (generator seed <see cref="Seed"/>) at learning rate <see cref="Lr"/>. Test numbers only
+/// for the learning rate chosen on validation.
+/// </summary>
+public sealed record FineTuneRun
+{
+    public required int FineTuneSeed { get; init; }
+    public required long Seed { get; init; }
+    public required double Lr { get; init; }
+    public double WallSeconds { get; init; }
+    /// <summary>The best validation top-1 of the run's evaluated epochs: what the learning rate is chosen by.</summary>
+    public double? ValBestTop1 { get; init; }
+    public double? ValTop1 { get; init; }
+    public List<CurvePoint> Curve { get; init; } = [];
+    public double? TestTop1 { get; init; }
+    public double? TestLoss { get; init; }
+    /// <summary>Per test example, right or wrong (<see cref="StageSummary.PackBits"/>), for McNemar's test.</summary>
+    public string? TestCorrect { get; init; }
 }
 
 /// <summary>One epoch: its mean training loss and its validation top-1.</summary>

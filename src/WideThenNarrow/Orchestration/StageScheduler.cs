@@ -133,12 +133,18 @@ internal sealed class StageScheduler(ExperimentConfig config, string experimentD
             var summary = run();
             // The finished network's one look at the test split; every choice before it was made on validation.
             var where = s.TestIn?.Invoke() ?? s.Ctx;
-            var (testLoss, testTop1, correct) = where.Test(model);
+            if (!s.TestsItself)
+            {
+                var (testLoss, testTop1, correct) = where.Test(model);
+                summary = summary with
+                {
+                    TestTop1 = testTop1,
+                    TestLoss = testLoss is { } l && double.IsFinite(l) ? l : null,
+                    TestCorrect = correct is null ? null : StageSummary.PackBits(correct),
+                };
+            }
             summary = summary with
             {
-                TestTop1 = testTop1,
-                TestLoss = testLoss is { } l && double.IsFinite(l) ? l : null,
-                TestCorrect = correct is null ? null : StageSummary.PackBits(correct),
                 TrainMacs = s.Cost * where.TrainData.BatchSize,
                 Fingerprint = s.Fingerprint,
                 Settings = s.Settings,

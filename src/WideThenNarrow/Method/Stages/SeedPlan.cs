@@ -12,6 +12,11 @@ internal sealed record PlannedStage(StageContext Ctx, string Name, IReadOnlyList
     public string Fingerprint => StageFingerprint.Hash(Settings);
     /// <summary>Where the finished network is tested: the downstream task's context, else the seed's.</summary>
     public Func<StageContext>? TestIn { get; init; }
+    /// <summary>
+    /// The stage tests its own networks and returns their numbers in its summary (a downstream stage in units: only the
+    /// chosen learning rate's networks see the test split); the scheduler then does not test the stage's model again.
+    /// </summary>
+    public bool TestsItself { get; init; }
     /// <summary>The networks its train run runs, e.g. "thin+wide": stages of one kind train at one pace per unit of work.</summary>
     public required string Kind { get; init; }
     /// <summary>Estimated work of the stage's last training run, the one named "train" (null: it has none).</summary>
