@@ -75,7 +75,14 @@ public static class ExperimentReport
                 sb.AppendLine("| method | against | difference | method higher in | p (t-test) | p (McNemar) | verdict |");
                 sb.AppendLine("|---|---|---:|---:|---:|---:|---|");
                 foreach (var c in r.Comparisons)
-                    sb.AppendLine(inv, $"| {c.Method} | {c.Against} | {Points(c.Difference)} | {c.SeedsBetter} of {c.Difference.N} seed(s) | {P(c.TTest?.P)} | {P(c.McNemar?.P)} | {c.Verdict} |");
+                    sb.AppendLine(inv, $"| {c.Method} | {c.Against} | {Points(c.Difference)} | {c.SeedsBetter} of {c.Difference.N} {c.PairedBy}(s) | {P(c.TTest?.P)} | {P(c.McNemar?.P)} | {c.Verdict} |");
+                if (r.Comparisons.Any(c => c.PairedBy != "seed"))
+                {
+                    sb.AppendLine();
+                    sb.AppendLine("Fine-tuned rows pair by experiment seed and fine-tuning seed: both encoders fine-tuned with the same data order and, " +
+                                  "where the shapes agree, the same fresh pooler and classifier, each at the learning rate chosen for it. The fine-tuning seeds " +
+                                  "of an experiment seed share one pretrained encoder, so their spread and the t-test over them measure the fine-tuning's variation, not the pretraining's.");
+                }
             }
             sb.AppendLine();
             sb.AppendLine("Architectures: " + string.Join("; ", r.Methods.Select(m => $"{m.Model} = {m.Cost.Architecture}").Distinct()) + ".");
@@ -106,6 +113,8 @@ public static class ExperimentReport
                 }
             }
         }
+        var fineTuned = r.Methods.Where(m => m.Downstream is not null).ToList();
+        if (fineTuned.Count > 0) Downstream(sb, fineTuned, r.Seeds);
         if (imitationPlot)
         {
             sb.AppendLine();
@@ -154,6 +163,44 @@ public static class ExperimentReport
         }
         return sb.ToString();
     }
+
+    /// <summary>The downstream rows' fine-tunings: the lrs tried on validation, the one chosen, and the chosen lr's test top-1 over the fine-tuning seeds.</summary>
+    static void Downstream(StringBuilder sb, IReadOnlyList<MethodRow> rows, int seeds)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var lrs = rows.SelectMany(m => m.Downstream!.Lrs.Select(t => t.Lr)).Distinct().Order().ToList();
+        int fineTuneSeeds = rows.Max(m => m.Downstream!.FineTuneSeeds);
+        sb.AppendLine();
+        sb.AppendLine("## Downstream fine-tuning");
+        sb.AppendLine();
+        sb.AppendLine(lrs.Count > 1
+            ? string.Create(inv, $"Each pretrained encoder is fine-tuned at every learning rate of the grid on fine-tuning seed 0; the one with the best validation top-1 ") +
+              "(its best epoch's; ties go to the smaller learning rate) is chosen for that encoder" +
+              (fineTuneSeeds > 1 ? string.Create(inv, $", and fine-tuning seeds 1 to {fineTuneSeeds - 1} run at it only") : "") +
+              ". The test split is scored only for the chosen learning rate's networks: the others have validation numbers alone."
+            : string.Create(inv, $"Each pretrained encoder is fine-tuned with {fineTuneSeeds} fine-tuning seeds at one learning rate."));
+        sb.AppendLine("Each fine-tuning seed initialises the fresh pooler and classifier and orders the training data with its own generator seed, derived from the " +
+                      "experiment seed and the fine-tuning seed alone (the same for every encoder). Test top-1: mean ± sample standard deviation over the chosen " +
+                      "learning rate's fine-tuning seeds" + (seeds > 1 ? " of every experiment seed" : "") + "; validation top-1 per learning rate: fine-tuning seed 0's" +
+                      (seeds > 1 ? ", mean ± sample standard deviation over experiment seeds" : "") + ", the chosen one in bold.");
+        sb.AppendLine();
+        sb.AppendLine("| method | chosen lr | " + string.Join(" | ", lrs.Select(lr => $"val top-1 at lr {Lr(lr)}")) + " | fine-tunings tested | test top-1 |");
+        sb.AppendLine("|---|---:|" + string.Concat(lrs.Select(_ => "---:|")) + "---:|---:|");
+        foreach (var m in rows)
+        {
+            var d = m.Downstream!;
+            var chosen = d.ChosenLrs.Distinct().Order().ToList();
+            string Chosen() => chosen.Count == 1 ? Lr(chosen[0])
+                : string.Join(", ", chosen.Select(lr => string.Create(inv, $"{Lr(lr)} ({d.ChosenLrs.Count(x => x == lr)} seeds)")));
+            string Val(double lr) => d.Lrs.FirstOrDefault(t => t.Lr == lr) is { } t
+                ? (t.Chosen > 0 ? $"**{Pct(t.ValBestTop1)}**" : Pct(t.ValBestTop1))
+                : "";
+            sb.AppendLine(inv, $"| {m.Method}{SeedsNote(m, seeds)} | {Chosen()} | {string.Join(" | ", lrs.Select(Val))} | {m.TestTop1?.N ?? 0} | {Pct(m.TestTop1)} |");
+        }
+    }
+
+    /// <summary>A learning rate as the experiment file would write it: "0.0002", "1E-05".</summary>
+    public static string Lr(double lr) => lr.ToString("R", CultureInfo.InvariantCulture);
 
     /// <summary>" (2 of 3 seeds)" on a row whose last stage has not finished for every seed yet.</summary>
     public static string SeedsNote(MethodRow m, int seeds) => m.SeedsDone < seeds ? $" ({m.SeedsDone} of {seeds} seeds)" : "";

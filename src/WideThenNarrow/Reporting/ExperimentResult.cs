@@ -37,15 +37,49 @@ public sealed record MethodRow(
     public Stat? TestLoss { get; init; }
     /// <summary>Masked-LM rows only: exp of each seed's held-out test loss, the perplexity over the masked tokens.</summary>
     public Stat? Perplexity { get; init; }
+    /// <summary>
+    /// Downstream rows fine-tuned with several seeds or a learning-rate grid: the lrs tried and chosen. The row's
+    /// validation and test top-1 are then over every fine-tuning seed at the chosen lr (of every experiment seed).
+    /// </summary>
+    public DownstreamRow? Downstream { get; init; }
+}
+
+/// <summary>
+/// A downstream row's fine-tunings: <see cref="FineTuneSeeds"/> networks per pretrained encoder at the lr chosen on
+/// validation (<see cref="ChosenLrs"/>, one per experiment seed done), and every lr tried on fine-tuning seed 0.
+/// </summary>
+public sealed record DownstreamRow(int FineTuneSeeds, IReadOnlyList<double> ChosenLrs, IReadOnlyList<LrTrial> Lrs);
+
+/// <summary>
+/// One learning rate of the downstream grid: the validation top-1 of its fine-tuning-seed-0 run (its best epoch's,
+/// what the choice is made by; mean ± sd over experiment seeds) and how many experiment seeds chose it. Never tested
+/// unless chosen.
+/// </summary>
+public sealed record LrTrial(double Lr, Stat? ValBestTop1, int Chosen);
+
+/// <summary>One finished network of a row, as compared: fine-tuning seed 0 (the stage's own network) or a downstream fine-tuning seed.</summary>
+internal sealed record TestedNetwork(int FineTuneSeed, double? ValTop1, double? TestTop1, double? TestLoss, string? TestCorrect, IReadOnlyList<CurvePoint> Curve)
+{
+    /// <summary>
+    /// The networks a finished stage leaves: its own, or, for a downstream stage in units, every fine-tuning at its
+    /// chosen lr (the losing lrs' networks were never tested).
+    /// </summary>
+    public static IReadOnlyList<TestedNetwork> Of(StageSummary s) =>
+        s is { FineTunes: { } runs, ChosenLr: { } lr }
+            ? [.. runs.Where(r => r.Lr == lr).OrderBy(r => r.FineTuneSeed).Select(r => new TestedNetwork(r.FineTuneSeed, r.ValTop1, r.TestTop1, r.TestLoss, r.TestCorrect, r.Curve))]
+            : [new TestedNetwork(0, s.ValTop1, s.TestTop1, s.TestLoss, s.TestCorrect, s.Curve)];
 }
 
 /// <summary>
 /// The final test top-1 of <see cref="Method"/> (the method's row) minus another row's, paired seed by seed over the
 /// seeds both have finished (<see cref="Difference"/> in fractions: 0.004 is 0.4 points); <see cref="SeedsBetter"/>
-/// counts the seeds where the method's is higher.
+/// counts the seeds where the method's is higher. Downstream rows with fine-tuning seeds pair by experiment seed and
+/// fine-tuning seed (<see cref="PairedBy"/>).
 /// </summary>
 public sealed record Comparison(string Method, string Against, Stat Difference, int SeedsBetter)
 {
+    /// <summary>What a pair is: "seed", or "fine-tuning seed" (of one pretrained encoder per experiment seed).</summary>
+    public string PairedBy { get; init; } = "seed";
     /// <summary>Paired t-test of the seeds' test top-1 (two seeds at least).</summary>
     public PairedTTest? TTest { get; init; }
     /// <summary>McNemar's test on the test examples, discordant pairs summed over the seeds both finished (classifiers only).</summary>
@@ -98,12 +132,14 @@ public sealed record ExperimentResult(
         {
             var last = stages[^1];
             var method = DownstreamStage.IsDownstream(last) ? catalogued.Replace(DownstreamStage.RowSuffix(DownstreamStage.Task), DownstreamStage.RowSuffix(task)) : catalogued;
-            // A row appears once one seed has finished its last stage; its statistics cover the seeds that have (Stat.N).
+            // A row appears once one seed has finished its last stage; its statistics cover the seeds that have (Stat.N),
+            // and a downstream stage's every fine-tuning seed at its chosen lr.
             var finals = perSeed.Where(s => s.ContainsKey(last)).Select(s => s[last]).ToList();
             if (finals.Count == 0) continue;
+            var networks = finals.SelectMany(TestedNetwork.Of).ToList();
             var seconds = stages.ToDictionary(st => st, st => Stat.Of(perSeed.Select(s => s.TryGetValue(st, out var x) ? x.WallSeconds : (double?)null)));
-            int epochs = finals.Max(f => f.Curve.Count);
-            var curve = Enumerable.Range(0, epochs).Select(e => Stat.Of(finals.Select(f => e < f.Curve.Count ? f.Curve[e].ValTop1 : null))?.Mean).ToList();
+            int epochs = networks.Max(f => f.Curve.Count);
+            var curve = Enumerable.Range(0, epochs).Select(e => Stat.Of(networks.Select(f => e < f.Curve.Count ? f.Curve[e].ValTop1 : null))?.Mean).ToList();
             double? Macs(IReadOnlyDictionary<string, StageSummary> seed, IEnumerable<string> of)
             {
                 double sum = 0;
@@ -113,12 +149,13 @@ public sealed record ExperimentResult(
                 return sum;
             }
             var done = perSeed.Where(s => s.ContainsKey(last)).ToList();
-            rows.Add(new MethodRow(method, model, stages, costs[model], Stat.Of(finals.Select(f => f.ValTop1)), Stat.Of(finals.Select(f => f.TestTop1)), seconds, curve, finals.Count)
+            rows.Add(new MethodRow(method, model, stages, costs[model], Stat.Of(networks.Select(f => f.ValTop1)), Stat.Of(networks.Select(f => f.TestTop1)), seconds, curve, finals.Count)
             {
                 TrainMacs = Stat.Of(done.Select(s => Macs(s, stages.Where(st => st != "wide")))),
                 WideMacs = stages.Contains("wide") && config.Wide?.Import is null ? Stat.Of(done.Select(s => Macs(s, ["wide"]))) : null,
-                TestLoss = Stat.Of(finals.Select(f => f.TestLoss)),
+                TestLoss = Stat.Of(networks.Select(f => f.TestLoss)),
                 Perplexity = maskedLm && !DownstreamStage.IsDownstream(last) ? Stat.Of(finals.Select(f => f.TestLoss is { } l ? Math.Exp(l) : (double?)null)) : null,
+                Downstream = DownstreamOf(finals),
             });
         }
         return new ExperimentResult(config.Name, dataset.Name, dataset.TrainExamples, dataset.ValidationExamples, dataset.TestExamples, perSeed.Count, rows, perSeed)
@@ -127,25 +164,46 @@ public sealed record ExperimentResult(
         };
     }
 
-    /// <summary>For each method row (plain and downstream): its test top-1 minus every other row's of the same kind, seed by seed.</summary>
+    /// <summary>The lrs a downstream row's stages tried and chose, when they ran in units (null otherwise).</summary>
+    static DownstreamRow? DownstreamOf(IReadOnlyList<StageSummary> finals)
+    {
+        var units = finals.Where(f => f is { FineTunes: not null, ChosenLr: not null }).ToList();
+        if (units.Count == 0) return null;
+        var seedZero = units.SelectMany(f => f.FineTunes!.Where(r => r.FineTuneSeed == 0)).ToList();
+        var trials = seedZero.Select(r => r.Lr).Distinct().Order()
+            .Select(lr => new LrTrial(lr, Stat.Of(seedZero.Where(r => r.Lr == lr).Select(r => r.ValBestTop1)), units.Count(f => f.ChosenLr == lr))).ToList();
+        return new DownstreamRow(units.Max(f => TestedNetwork.Of(f).Count), [.. units.Select(f => f.ChosenLr!.Value)], trials);
+    }
+
+    /// <summary>
+    /// For each method row (plain and downstream): its test top-1 minus every other row's of the same kind, paired by
+    /// seed (and, downstream, by fine-tuning seed: both encoders' fine-tunings with the same data order and fresh head).
+    /// </summary>
     internal static List<Comparison> Compare(IReadOnlyList<MethodRow> rows, IReadOnlyList<IReadOnlyDictionary<string, StageSummary>> perSeed)
     {
         static bool Downstream(MethodRow r) => DownstreamStage.IsDownstream(r.Stages[^1]);
+        // Every tested network of a row, by (experiment seed, fine-tuning seed).
+        Dictionary<(int Seed, int FineTune), TestedNetwork> Networks(MethodRow r) =>
+            perSeed.Select((s, i) => (Seed: i, Summary: s.GetValueOrDefault(r.Stages[^1])))
+                .Where(x => x.Summary is not null)
+                .SelectMany(x => TestedNetwork.Of(x.Summary!).Select(n => (Key: (x.Seed, n.FineTuneSeed), Network: n)))
+                .ToDictionary(x => x.Key, x => x.Network);
         var result = new List<Comparison>();
         foreach (var method in rows.Where(r => r.Method.StartsWith(FinetuneStage.Method, StringComparison.Ordinal)))
             foreach (var other in rows.Where(r => r != method && Downstream(r) == Downstream(method)))
             {
-                var pairs = perSeed
-                    .Select(s => (A: s.GetValueOrDefault(method.Stages[^1]), B: s.GetValueOrDefault(other.Stages[^1])))
-                    .Where(p => p.A?.TestTop1 is not null && p.B?.TestTop1 is not null).ToList();
-                var diffs = pairs.Select(p => p.A!.TestTop1 - p.B!.TestTop1).ToList();
+                var (mine, theirs) = (Networks(method), Networks(other));
+                var pairs = mine.Keys.Where(theirs.ContainsKey).Order()
+                    .Select(k => (A: mine[k], B: theirs[k]))
+                    .Where(p => p.A.TestTop1 is not null && p.B.TestTop1 is not null).ToList();
+                var diffs = pairs.Select(p => p.A.TestTop1 - p.B.TestTop1).ToList();
                 if (Stat.Of(diffs) is not { } diff) continue;
                 long b = 0, c = 0;
-                bool verdicts = pairs.All(p => p.A!.TestCorrect is not null && p.B!.TestCorrect is not null);
+                bool verdicts = pairs.All(p => p.A.TestCorrect is not null && p.B.TestCorrect is not null);
                 foreach (var (x, y) in verdicts ? pairs : [])
                 {
-                    var bytesX = Convert.FromBase64String(x!.TestCorrect!);
-                    var bytesY = Convert.FromBase64String(y!.TestCorrect!);
+                    var bytesX = Convert.FromBase64String(x.TestCorrect!);
+                    var bytesY = Convert.FromBase64String(y.TestCorrect!);
                     if (bytesX.Length != bytesY.Length) { verdicts = false; break; }
                     for (int i = 0; i < bytesX.Length; i++)
                     {
@@ -155,7 +213,8 @@ public sealed record ExperimentResult(
                 }
                 result.Add(new Comparison(method.Method, other.Method, diff, diffs.Count(d => d > 0))
                 {
-                    TTest = pairs.Count >= 2 ? Statistics.PairedT([.. pairs.Select(p => p.A!.TestTop1!.Value)], [.. pairs.Select(p => p.B!.TestTop1!.Value)]) : null,
+                    PairedBy = method.Downstream is not null || other.Downstream is not null ? "fine-tuning seed" : "seed",
+                    TTest = pairs.Count >= 2 ? Statistics.PairedT([.. pairs.Select(p => p.A.TestTop1!.Value)], [.. pairs.Select(p => p.B.TestTop1!.Value)]) : null,
                     McNemar = verdicts ? Statistics.McNemar(b, c) : null,
                 });
             }
