@@ -45,7 +45,11 @@ public class DownstreamConfigTests
     [Fact]
     public void The_downstream_keys_change_no_pretraining_fingerprint_and_at_their_defaults_none_at_all()
     {
-        var study = Fingerprints(["downstream.seeds=3", "downstream.lrs=[1.0e-4, 2.0e-4, 5.0e-4]"]);
+        // The file as committed: three fine-tuning seeds and the grid, the way the running study resumes.
+        var file = ConfigLoader.Load<ExperimentConfig>(Path.Combine(TestData.RepoRoot, "experiments", "bert-study.yaml"));
+        Assert.Equal(3, file.Downstream!.Seeds);
+        Assert.Equal([1e-4, 2e-4, 5e-4], file.Downstream.Lrs);
+        var study = Fingerprints();
         var before = Fingerprints(["downstream.seeds=1", "downstream.lrs=[]"]);
         // The keys at their defaults (as before they existed): every stage, downstream ones included, as main recorded it.
         Assert.Equal(BertStudy, before);
