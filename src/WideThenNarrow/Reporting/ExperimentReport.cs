@@ -191,7 +191,7 @@ public static class ExperimentReport
             var d = m.Downstream!;
             var chosen = d.ChosenLrs.Distinct().Order().ToList();
             string Chosen() => chosen.Count == 1 ? Lr(chosen[0])
-                : string.Join(", ", chosen.Select(lr => string.Create(inv, $"{Lr(lr)} ({d.ChosenLrs.Count(x => x == lr)} seeds)")));
+                : string.Join(", ", chosen.Select(lr => d.ChosenLrs.Count(x => x == lr) is var n ? string.Create(inv, $"{Lr(lr)} ({n} seed{(n == 1 ? "" : "s")})") : ""));
             string Val(double lr) => d.Lrs.FirstOrDefault(t => t.Lr == lr) is { } t
                 ? (t.Chosen > 0 ? $"**{Pct(t.ValBestTop1)}**" : Pct(t.ValBestTop1))
                 : "";

@@ -182,6 +182,7 @@ public sealed record ExperimentResult(
     internal static List<Comparison> Compare(IReadOnlyList<MethodRow> rows, IReadOnlyList<IReadOnlyDictionary<string, StageSummary>> perSeed)
     {
         static bool Downstream(MethodRow r) => DownstreamStage.IsDownstream(r.Stages[^1]);
+        bool InUnits(MethodRow r) => perSeed.Any(s => s.GetValueOrDefault(r.Stages[^1])?.FineTunes is not null);
         // Every tested network of a row, by (experiment seed, fine-tuning seed).
         Dictionary<(int Seed, int FineTune), TestedNetwork> Networks(MethodRow r) =>
             perSeed.Select((s, i) => (Seed: i, Summary: s.GetValueOrDefault(r.Stages[^1])))
@@ -213,7 +214,7 @@ public sealed record ExperimentResult(
                 }
                 result.Add(new Comparison(method.Method, other.Method, diff, diffs.Count(d => d > 0))
                 {
-                    PairedBy = method.Downstream is not null || other.Downstream is not null ? "fine-tuning seed" : "seed",
+                    PairedBy = InUnits(method) || InUnits(other) ? "fine-tuning seed" : "seed",
                     TTest = pairs.Count >= 2 ? Statistics.PairedT([.. pairs.Select(p => p.A.TestTop1!.Value)], [.. pairs.Select(p => p.B.TestTop1!.Value)]) : null,
                     McNemar = verdicts ? Statistics.McNemar(b, c) : null,
                 });
