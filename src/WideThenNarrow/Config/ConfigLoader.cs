@@ -77,9 +77,18 @@ public static class ConfigLoader
     /// </summary>
     public static List<string> Changes(IReadOnlyDictionary<string, string> was, IReadOnlyDictionary<string, string> now, Func<string, string?>? defaultOf = null) =>
         [.. was.Keys.Union(now.Keys).Order(StringComparer.Ordinal)
-            .Where(k => was.GetValueOrDefault(k) != now.GetValueOrDefault(k))
+            .Where(k => was.GetValueOrDefault(k) != now.GetValueOrDefault(k) && !IsInert(k))
             .Where(k => !(defaultOf is not null && !was.ContainsKey(k) && now.TryGetValue(k, out var v) && defaultOf(k) == v))
             .Select(k => $"{k} {was.GetValueOrDefault(k) ?? "(absent)"} -> {now.GetValueOrDefault(k) ?? "(absent)"}")];
+
+    /// <summary>
+    /// Keys that never change what a run trains, only what it leaves on disk along the way: how often it checkpoints
+    /// and how many step checkpoints it keeps (a resume is exact from any of them), how often it logs and whether to
+    /// TensorBoard. A stage or checkpoint that differs from the config only in these is the same run, so it is reused.
+    /// </summary>
+    public static bool IsInert(string key) =>
+        key.EndsWith("checkpoint.every_steps", StringComparison.Ordinal) || key.EndsWith("checkpoint.keep_last", StringComparison.Ordinal) ||
+        key.EndsWith("logging.every_steps", StringComparison.Ordinal) || key.EndsWith("logging.tensorboard", StringComparison.Ordinal);
 
     /// <summary><see cref="Changes"/> in one line; at most <paramref name="shown"/> named.</summary>
     public static string Diff(IReadOnlyDictionary<string, string> was, IReadOnlyDictionary<string, string> now, int shown = 4) => Describe(Changes(was, now), shown);

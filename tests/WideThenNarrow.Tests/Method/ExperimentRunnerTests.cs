@@ -581,6 +581,40 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public void How_often_a_stage_checkpoints_or_logs_is_no_setting_of_it_resumed_or_finished_it_is_reused_bit_for_bit()
+    {
+        var runs = TestData.NewTempFolder("cadence");
+        try
+        {
+            var c = Tiny("cadence", baselines: false) with { Standard = null };
+            Runner(c, Path.Combine(runs, "whole")).Run();
+            using (var cts = new CancellationTokenSource())
+            {
+                var stopper = new StopAt("finetune", 3, cts);
+                Assert.ThrowsAny<OperationCanceledException>(() => Runner(c, Path.Combine(runs, "stopped"), stopper).Run(cancel: cts.Token));
+                Assert.True(stopper.Fired);
+            }
+            static TrainerSettings Cadence(TrainerSettings t) => t with
+            {
+                Checkpoint = t.Checkpoint with { EverySteps = t.Checkpoint.EverySteps + 7, KeepLast = t.Checkpoint.KeepLast + 1 },
+                Logging = t.Logging with { EverySteps = t.Logging.EverySteps + 3, Tensorboard = !t.Logging.Tensorboard },
+            };
+            var other = c with { Wide = c.Wide! with { Train = Cadence(c.Wide.Train) }, Finetune = c.Finetune! with { Train = Cadence(c.Finetune.Train) } };
+            var log = new List<string>();
+            Runner(other, Path.Combine(runs, "stopped"), log: log).Run();
+            Assert.Contains(log, l => l.StartsWith("finetune: resuming", StringComparison.Ordinal));
+            Assert.Contains(log, l => l.Contains("wide already done", StringComparison.Ordinal));
+            foreach (var stage in ExperimentRunner.DeclaredStages(c))
+                Assert.Equal(StageSummary.TryLoad(Path.Combine(runs, "whole", "cadence", "seed-0", stage))!.WeightsSha256,
+                    StageSummary.TryLoad(Path.Combine(runs, "stopped", "cadence", "seed-0", stage))!.WeightsSha256);
+            // A setting that does change the result is still refused.
+            var lr = other with { Finetune = other.Finetune! with { Train = other.Finetune.Train with { Optimizer = other.Finetune.Train.Optimizer with { Lr = 0.5 } } } };
+            Assert.Contains("finetune.train.optimizer.lr 0.02 -> 0.5", Assert.Throws<WtnException>(() => Runner(lr, Path.Combine(runs, "stopped")).Run()).Message);
+        }
+        finally { Directory.Delete(runs, true); }
+    }
+
+    [Fact]
     public void Every_network_of_every_seed_has_its_own_initialisation_seed()
     {
         // "thin" and "wide" have the same length: a seed derived from the length would give both the same weights.
