@@ -7,7 +7,7 @@ using WideThenNarrow.Reporting;
 
 namespace WideThenNarrow.Cli.Commands;
 
-/// <summary><c>wtn run EXPERIMENT.yaml [--seeds N] [--set key=value ...] [--runs-dir DIR] [--jobs N | --only seed-S/STAGE [--unit K]]</c>.</summary>
+/// <summary><c>wtn run EXPERIMENT.yaml [--seeds N] [--set key=value ...] [--runs-dir DIR] [--jobs N | --only seed-S/STAGE [--unit K]] [--reuse-from RUN_FOLDER ...]</c>.</summary>
 public static class RunCommand
 {
     public static Command Build(GlobalOptions g)
@@ -27,27 +27,34 @@ public static class RunCommand
         {
             Description = "With --only seed-S/imitation (input: teacher): train only unit K of stage 2 (a --jobs process, a job array's task); the stage run without --unit then assembles the units",
         };
+        var reuseFrom = new Option<string[]>("--reuse-from")
+        {
+            Description = "Folder of an earlier run (RUNS_DIR/NAME; repeatable): each stage it finished under the same settings as this run's (its fingerprint) is hard-linked or copied into this run instead of trained, e.g. to change only finetune.train.optimizer.lr under --set name=NEW and keep the wide network and stage 2. Stages under other settings are trained, with a line naming the keys that differ",
+            AllowMultipleArgumentsPerToken = false,
+        };
         cmd.Add(jobs);
         cmd.Add(only);
         cmd.Add(unit);
+        cmd.Add(reuseFrom);
         cmd.SetAction(g.Handler((parse, ctx, ct) =>
         {
             var config = o.Load(parse);
             var seeds = parse.GetValue(o.Seeds);
             var runsDir = parse.GetValue(o.RunsDir)!;
             int n = parse.GetValue(jobs);
+            var reuse = parse.GetValue(reuseFrom) ?? [];
             if (n < 1) throw new WtnException($"--jobs must be at least 1, got {n}");
             DataCommand.EnsurePresent(ExperimentDatasets.Sources(config.Data), ctx, ct);
             if (parse.GetValue(only) is { } one)
             {
                 if (n > 1) throw new WtnException("--only runs one stage in this process: leave out --jobs");
-                RunOnly(config, one, parse.GetValue(unit), runsDir, ctx, ct);
+                RunOnly(config, one, parse.GetValue(unit), runsDir, ctx, ct, reuse);
                 return Task.FromResult(0);
             }
             if (parse.GetValue(unit) is not null) throw new WtnException("--unit needs --only seed-S/imitation");
             var children = n == 1 ? null : new Jobs(n, [
                 "--device", parse.GetValue(g.Device) ?? "cpu", "--data-dir", Path.GetFullPath(ctx.DataDir), .. parse.GetValue(g.Verbose) ? ["--verbose"] : Array.Empty<string>()]);
-            Execute(config, seeds, runsDir, ctx, ct, children);
+            Execute(config, seeds, runsDir, ctx, ct, children, reuse);
             return Task.FromResult(0);
         }));
         return cmd;
@@ -57,13 +64,13 @@ public static class RunCommand
     internal sealed record Jobs(int Count, IReadOnlyList<string> GlobalArgs);
 
     /// <summary>wtn run --only: one stage (or one unit of stage 2) of one seed, with live progress; as a --jobs process, until its parent goes.</summary>
-    static void RunOnly(ExperimentConfig config, string only, int? unit, string runsDir, RunContext ctx, CancellationToken ct)
+    static void RunOnly(ExperimentConfig config, string only, int? unit, string runsDir, RunContext ctx, CancellationToken ct, IReadOnlyList<string> reuseFrom)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         StageProcesses.StopWhenParentGoes(cts);
         var log = new LineLog();
         var done = new ProgressRenderer(RunContext.Interactive).Run(sink =>
-            new ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device, sink, log).RunOnly(only, unit, cts.Token));
+            new ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device, sink, log) { ReuseFrom = reuseFrom }.RunOnly(only, unit, cts.Token));
         Console.WriteLine(done);
     }
 
@@ -74,14 +81,15 @@ public static class RunCommand
     };
 
     /// <summary>Runs the experiment with live progress (with <paramref name="jobs"/>, as stage processes), then prints the table and where the report is.</summary>
-    internal static ExperimentResult Execute(ExperimentConfig config, int? seeds, string runsDir, RunContext ctx, CancellationToken ct, Jobs? jobs = null)
+    internal static ExperimentResult Execute(ExperimentConfig config, int? seeds, string runsDir, RunContext ctx, CancellationToken ct, Jobs? jobs = null,
+        IReadOnlyList<string>? reuseFrom = null)
     {
         var log = new LineLog();
         var renderer = new ProgressRenderer(RunContext.Interactive);
         string dir = "";
         var result = renderer.Run(sink =>
         {
-            var runner = new ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device, sink, log);
+            var runner = new ExperimentRunner(config, runsDir, ctx.DataDir, ctx.Device, sink, log) { ReuseFrom = reuseFrom ?? [] };
             dir = runner.ExperimentDir;
             ExperimentRunner.LocalJobs? local = null;
             if (jobs is not null)

@@ -58,6 +58,12 @@ public sealed class ExperimentRunner
     /// <summary>Where <c>wtn report</c> asks the states of the jobs <c>wtn submit</c> recorded (default: Slurm's commands).</summary>
     public ISlurm Slurm { get; init; } = new SlurmCli();
 
+    /// <summary>
+    /// Run folders of earlier runs (RUNS_DIR/NAME) whose finished stages this run takes instead of training them again
+    /// when their settings are this run's (<see cref="StageReuse"/>): <c>wtn run --reuse-from</c>.
+    /// </summary>
+    public IReadOnlyList<string> ReuseFrom { get; init; } = [];
+
     /// <summary>The resolved config and seed count of the last run (<see cref="ReadRunConfig"/>): what the stage processes of <c>--jobs</c> read.</summary>
     public const string RunConfigFile = "run-config.yaml";
 
@@ -78,10 +84,13 @@ public sealed class ExperimentRunner
     {
         int n = Seeds(seeds);
         if (jobs is not null && config.DepthStudy is not null) throw new WtnException("--jobs: a depth_study runs as a whole in one process; leave --jobs out");
+        var reuseFrom = ReuseFolders();
         using var runLock = RunLock.Acquire(ExperimentDir);
         WriteRunConfig(n);
         if (config.DepthStudy is not null) return DepthStudy.Run(config, n, ExperimentDir, dataDir, device, progress, log, cancel);
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        // Before anything is planned for training: the stages reused are then done, like those this run finished.
+        if (reuseFrom.Count > 0) StageReuse.Apply(Scheduler.Pending(n, dataset, cancel), reuseFrom, log);
         if (jobs is null) Scheduler.Schedule(n, dataset, cancel);
         else new LocalExecutor(jobs.Count, jobs.Launcher, log).Run(Graph(n, jobs.Threads, dataset), _ => InterimReport(n, dataset), cancel);
         // Latency measured while another process of the run trained is contended: measured again for the final report.
@@ -100,8 +109,14 @@ public sealed class ExperimentRunner
         var (seed, stage) = ParseOnly(only);
         if (config.Wide?.Import is { } file && !File.Exists(file)) throw new WtnException($"wide.import: {file} does not exist");
         if (config.DepthStudy is not null) throw new WtnException("--only: a depth_study runs as a whole; leave --only out");
+        var reuseFrom = ReuseFolders();
         Directory.CreateDirectory(ExperimentDir);
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+        if (reuseFrom.Count > 0 && unit is null)
+        {
+            var ctx = new StageContext(config, seed, SeedDir(ExperimentDir, seed), device, dataset, progress, log);
+            if (StageReuse.Apply(Scheduler.Plan(ctx, cancel).Where(p => p.Name == stage), reuseFrom, log).Count > 0) return $"seed {seed}: {stage} reused";
+        }
         return Scheduler.RunOne(seed, stage, unit, dataset, cancel);
     }
 
@@ -191,6 +206,14 @@ public sealed class ExperimentRunner
         if (!declared.Contains(parts[1]))
             throw new WtnException($"--only: '{parts[1]}' is not a stage of experiment {config.Name}; its stages: {string.Join(", ", declared)}");
         return (seed, parts[1]);
+    }
+
+    /// <summary><see cref="ReuseFrom"/> as full paths, each checked to be another run's folder.</summary>
+    List<string> ReuseFolders()
+    {
+        if (ReuseFrom.Count > 0 && config.DepthStudy is not null)
+            throw new WtnException("--reuse-from: a depth_study runs as a whole and reuses no stages; leave --reuse-from out");
+        return [.. ReuseFrom.Select(f => StageReuse.CheckFolder(f, ExperimentDir)).Distinct()];
     }
 
     /// <summary>The seed count to run (default: the config's), checked; and the imported wide network's file.</summary>

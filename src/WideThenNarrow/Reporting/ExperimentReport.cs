@@ -84,6 +84,11 @@ public static class ExperimentReport
                                   "of an experiment seed share one pretrained encoder, so their spread and the t-test over them measure the fine-tuning's variation, not the pretraining's.");
                 }
             }
+            if (Reused(r) is { } reused)
+            {
+                sb.AppendLine();
+                sb.AppendLine(reused);
+            }
             sb.AppendLine();
             sb.AppendLine("Architectures: " + string.Join("; ", r.Methods.Select(m => $"{m.Model} = {m.Cost.Architecture}").Distinct()) + ".");
             var threads = string.Join(" or ", r.Methods.Select(m => m.Cost.Threads).Distinct().Order());
@@ -162,6 +167,19 @@ public static class ExperimentReport
             }
         }
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// "Reused from earlier runs (same settings, not trained in this one): seed 0 wide, imitation from /runs/A/seed-0."
+    /// (<c>wtn run --reuse-from</c>), or null when every done stage was trained in this run.
+    /// </summary>
+    internal static string? Reused(ExperimentResult r)
+    {
+        var groups = r.Status.Where(x => x.State == StageState.Done && x.ReusedFrom is not null)
+            .GroupBy(x => (x.Seed, From: Path.GetDirectoryName(x.ReusedFrom!) ?? x.ReusedFrom!))
+            .Select(g => string.Create(CultureInfo.InvariantCulture, $"seed {g.Key.Seed} {string.Join(", ", g.Select(x => x.Stage))} from {g.Key.From}"))
+            .ToList();
+        return groups.Count == 0 ? null : $"Reused from earlier runs (same settings, not trained in this one): {string.Join("; ", groups)}.";
     }
 
     /// <summary>The downstream rows' fine-tunings: the lrs tried on validation, the one chosen, and the chosen lr's test top-1 over the fine-tuning seeds.</summary>

@@ -30,6 +30,9 @@ public sealed record StageStatus(long Seed, string Stage, StageState State, stri
     /// <summary>A started stage's validation top-1 after each epoch so far of its newest run (index = epoch - 1; null when not evaluated).</summary>
     public IReadOnlyList<double?>? Curve { get; init; }
 
+    /// <summary>A done stage brought from another run by <c>wtn run --reuse-from</c>: the stage folder it came from.</summary>
+    public string? ReusedFrom { get; init; }
+
     /// <summary>The Slurm job of a stage <c>wtn submit</c> submitted: "Slurm job 12 RUNNING", or why it failed.</summary>
     public string? Job { get; init; }
 
@@ -42,7 +45,11 @@ public sealed record StageStatus(long Seed, string Stage, StageState State, stri
         switch (State)
         {
             case StageState.Done:
-                return string.Join(", ", new[] { Top1 is { } t ? string.Create(inv, $"test top-1 {100 * t:F2} %") : null, WallSeconds is { } w ? Duration(w) : null }.OfType<string>());
+                return string.Join(", ", new[]
+                {
+                    Top1 is { } t ? string.Create(inv, $"test top-1 {100 * t:F2} %") : null, WallSeconds is { } w ? Duration(w) : null,
+                    ReusedFrom is { } from ? $"reused from {from}" : null,
+                }.OfType<string>());
             case StageState.Started when Progress is { } p:
                 var parts = new List<string>
                 {
@@ -272,7 +279,11 @@ public static class ExperimentStatus
         {
             if (StageSummary.TryLoad(dir) is { } done)
                 // Held still: the process that finished it is writing the report before it takes its next stage.
-                rows.Add(new StageStatus(seed, stage, StageState.Done, null, null, done.TestTop1, done.WallSeconds) { Holder = RunLock.Holder(dir) });
+                rows.Add(new StageStatus(seed, stage, StageState.Done, null, null, done.TestTop1, done.WallSeconds)
+                {
+                    Holder = RunLock.Holder(dir),
+                    ReusedFrom = ReusedFrom(dir),
+                });
             else if (Directory.Exists(dir))
             {
                 var (run, progress) = Newest(dir);
@@ -285,6 +296,14 @@ public static class ExperimentStatus
             else rows.Add(new StageStatus(seed, stage, StageState.Pending, null, null, null, null));
         }
         return rows;
+    }
+
+    /// <summary>The folder a stage was reused from (its reused-from.txt, written by <c>wtn run --reuse-from</c>), or null.</summary>
+    static string? ReusedFrom(string stageDir)
+    {
+        var path = Path.Combine(stageDir, "reused-from.txt");
+        try { return File.Exists(path) && File.ReadAllText(path).Trim() is { Length: > 0 } from ? from : null; }
+        catch (IOException) { return null; }
     }
 
     /// <summary>The most recently updated training run in a stage folder (the folder itself or one level down).</summary>
