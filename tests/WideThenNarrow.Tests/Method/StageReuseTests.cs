@@ -97,6 +97,38 @@ public class StageReuseTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public void With_jobs_the_parent_reuses_before_it_starts_the_stage_processes()
+    {
+        var dir = TestData.NewTempFolder("reusejobs");
+        try
+        {
+            var a = ExperimentRunnerTests.Tiny("a", baselines: false) with { Standard = null };
+            var b = a with { Name = "b", Finetune = a.Finetune! with { Train = ExperimentRunnerTests.Budget(epochs: 2, lr: 0.05) } };
+            string data = Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!, runs = Path.Combine(dir, "runs");
+            string Run(ExperimentConfig c, string extra)
+            {
+                var file = Path.Combine(dir, $"{c.Name}.yaml");
+                File.WriteAllText(file, ConfigLoader.ToYaml(c));
+                var (code, stdout, stderr) = WtnProcess.Run($"--threads 2 --data-dir \"{data}\" run \"{file}\" --runs-dir \"{runs}\" {extra}");
+                output.WriteLine(stdout);
+                Assert.True(code == 0, stderr + stdout);
+                return stdout;
+            }
+            Run(a, "");
+            var stdout = Run(b, $"--jobs 2 --reuse-from \"{Path.Combine(runs, "a")}\"");
+            var aSeed = Path.Combine(runs, "a", "seed-0");
+            Assert.Contains($"seed 0: wide reused from {Path.Combine(aSeed, "wide")} (same settings", stdout);
+            Assert.Contains($"seed 0: imitation reused from {Path.Combine(aSeed, "imitation")} (same settings", stdout);
+            // Only stage 3 became a process; the reused stages were done before the graph was built.
+            Assert.Contains("seed-0/finetune: started", stdout);
+            Assert.DoesNotContain("seed-0/wide: started", stdout);
+            Assert.DoesNotContain("\nseed-0/imitation", stdout.ReplaceLineEndings("\n"));
+            Assert.Contains("Reused from earlier runs", File.ReadAllText(Path.Combine(runs, "b", "report.md")));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void A_missing_or_foreign_reuse_folder_fails_with_one_line_naming_it()
     {
         var path = Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-resnet.yaml");
