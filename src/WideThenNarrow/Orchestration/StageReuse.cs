@@ -112,8 +112,10 @@ internal static class StageReuse
             Directory.Delete(dest, recursive: true);
         }
         Directory.CreateDirectory(seedDir);
-        // Left by an interrupted reuse (the run's lock keeps two reuses of this run apart).
-        foreach (var stale in Directory.GetDirectories(seedDir, $".{s.Name}.reuse-*")) Directory.Delete(stale, recursive: true);
+        // Left by an interrupted reuse: its process is gone (a wtn run --only beside this one may be copying its own).
+        foreach (var stale in Directory.GetDirectories(seedDir, $".{s.Name}.reuse-*"))
+            if (!Alive(Path.GetFileName(stale)[$".{s.Name}.reuse-".Length..]))
+                TryDelete(stale);
         var tmp = Path.Combine(seedDir, $".{s.Name}.reuse-{Environment.ProcessId}");
         bool linkedAll = true;
         try
@@ -167,6 +169,19 @@ internal static class StageReuse
         if (OperatingSystem.IsWindows()) return false;
         try { return Link(existing, link) == 0; }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return false; }
+    }
+
+    /// <summary>Whether the process a temporary folder's name ends with is alive (not this one: its own is a leftover).</summary>
+    static bool Alive(string pid)
+    {
+        if (!int.TryParse(pid, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) || id == Environment.ProcessId)
+            return false;
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(id);
+            return !p.HasExited;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException) { return false; }
     }
 
     static void TryDelete(string dir)

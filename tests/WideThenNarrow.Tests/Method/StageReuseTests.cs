@@ -38,9 +38,12 @@ public class StageReuseTests(Xunit.Abstractions.ITestOutputHelper output)
             // B: stage 3's learning rate alone changed. An interrupted reuse left a half copy behind: it is cleared.
             var b = a with { Name = "b", Finetune = a.Finetune! with { Train = ExperimentRunnerTests.Budget(epochs: 2, lr: 0.05) } };
             var bSeed = Path.Combine(runs, "b", "seed-0");
-            var half = Path.Combine(bSeed, ".wide.reuse-99999");
+            var half = Path.Combine(bSeed, ".wide.reuse-2147483646");
             Directory.CreateDirectory(half);
             File.WriteAllText(Path.Combine(half, StageSummary.FileName), "{");
+            // A lock a killed process left is no start of the stage: the finished one replaces it.
+            Directory.CreateDirectory(Path.Combine(bSeed, "imitation"));
+            File.WriteAllText(Path.Combine(bSeed, "imitation", ".lock"), "");
             var log = new List<string>();
             var result = Runner(b, runs, log, aDir).Run();
             foreach (var l in log) output.WriteLine(l);
