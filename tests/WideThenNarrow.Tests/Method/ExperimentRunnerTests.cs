@@ -624,7 +624,8 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(StageContext.InitSeed(3, "thin"), StageContext.InitSeed(3, "thin"));
     }
 
-    sealed class StopAt(string stage, long step, CancellationTokenSource cts) : IProgress<TrainingProgress>
+    /// <summary>Cancels the run at a step of a stage (the tests of interrupted runs share it).</summary>
+    internal sealed class StopAt(string stage, long step, CancellationTokenSource cts) : IProgress<TrainingProgress>
     {
         public bool Fired { get; private set; }
 
@@ -638,7 +639,8 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
         }
     }
 
-    sealed class ListLog(List<string> lines) : IProgress<string>
+    /// <summary>A run's log lines into a list.</summary>
+    internal sealed class ListLog(List<string> lines) : IProgress<string>
     {
         public void Report(string value) => lines.Add(value);
     }

@@ -13,7 +13,7 @@ namespace WideThenNarrow.Tests.Method;
 public class StageReuseTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     static ExperimentRunner Runner(ExperimentConfig c, string runs, List<string> log, params string[] reuseFrom) =>
-        new(c, runs, Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!, CPU, null, new ListLog(log)) { ReuseFrom = reuseFrom };
+        new(c, runs, Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!, CPU, null, new ExperimentRunnerTests.ListLog(log)) { ReuseFrom = reuseFrom };
 
     static string Sha(string path) => Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)));
 
@@ -153,8 +153,4 @@ public class StageReuseTests(Xunit.Abstractions.ITestOutputHelper output)
         finally { Directory.Delete(runs, true); }
     }
 
-    sealed class ListLog(List<string> lines) : IProgress<string>
-    {
-        public void Report(string value) => lines.Add(value);
-    }
 }

@@ -52,7 +52,7 @@ public class DownstreamSeedsTests(Xunit.Abstractions.ITestOutputHelper output)
         TestData.Ensure("sotu");
         TestData.Ensure("brown");
         TestData.Ensure("imdb");
-        return new ExperimentRunner(c, runs, TestData.DataDir, CPU, progress, log is null ? null : new ListLog(log));
+        return new ExperimentRunner(c, runs, TestData.DataDir, CPU, progress, log is null ? null : new WideThenNarrow.Tests.Method.ExperimentRunnerTests.ListLog(log));
     }
 
     /// <summary>The module weights of a unit's last checkpoint (its finished network).</summary>
@@ -223,7 +223,7 @@ public class DownstreamSeedsTests(Xunit.Abstractions.ITestOutputHelper output)
             foreach (var (stage, step) in new[] { ($"downstream_finetune {DownstreamStage.UnitName(0, High)}", 3L), ($"downstream_standard {DownstreamStage.UnitName(2, chosen)}", 5L) })
             {
                 using var cts = new CancellationTokenSource();
-                var stopper = new StopAt(stage, step, cts);
+                var stopper = new WideThenNarrow.Tests.Method.ExperimentRunnerTests.StopAt(stage, step, cts);
                 Assert.ThrowsAny<OperationCanceledException>(() => Runner(c, runs, stopper).Run(cancel: cts.Token));
                 Assert.True(stopper.Fired, stage);
             }
@@ -268,24 +268,5 @@ public class DownstreamSeedsTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.All(derived, s => Assert.True(s >= 0));
         Assert.DoesNotContain(StageContext.InitSeed(0, "thin"), derived);
         Assert.Equal(DownstreamStage.FineTuneSeed(3, 2), DownstreamStage.FineTuneSeed(3, 2));
-    }
-
-    sealed class StopAt(string stage, long step, CancellationTokenSource cts) : IProgress<TrainingProgress>
-    {
-        public bool Fired { get; private set; }
-
-        public void Report(TrainingProgress p)
-        {
-            if (p.Kind == TrainingEventKind.Step && p.Stage == stage && p.Step == step)
-            {
-                Fired = true;
-                cts.Cancel();
-            }
-        }
-    }
-
-    sealed class ListLog(List<string> lines) : IProgress<string>
-    {
-        public void Report(string value) => lines.Add(value);
     }
 }
