@@ -41,6 +41,51 @@ public static class TestData
     /// </summary>
     public static ImageDataset FashionMnist => SharedFashionMnist.Value;
 
+    /// <summary>
+    /// Removes a test's temp folder: first kills any process still running from it (a <c>wtn</c> process, or a stage
+    /// process it started, whose command line names the folder), as a failed assertion can leave them behind; then
+    /// deletes it, retrying while those processes' last writes land. Never throws: a cleanup error must not hide the
+    /// test's own failure, and a folder left in /tmp harms nothing.
+    /// </summary>
+    public static void DeleteFolder(string dir)
+    {
+        KillProcessesNaming(dir);
+        for (var attempt = 0; attempt < 10; attempt++)
+        {
+            try
+            {
+                if (Directory.Exists(dir)) Directory.Delete(dir, true);
+                return;
+            }
+            catch (IOException) { Thread.Sleep(200); }
+            catch (UnauthorizedAccessException) { Thread.Sleep(200); }
+        }
+    }
+
+    /// <summary>Kills every process of this user, other than this one, whose command line contains <paramref name="text"/>.</summary>
+    public static void KillProcessesNaming(string text)
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        foreach (var proc in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(proc), out var pid) || pid == Environment.ProcessId) continue;
+            string cmdline;
+            try { cmdline = File.ReadAllText(Path.Combine(proc, "cmdline")).Replace('\0', ' '); }
+            catch (IOException) { continue; }
+            catch (UnauthorizedAccessException) { continue; }
+            if (!cmdline.Contains(text, StringComparison.Ordinal)) continue;
+            try
+            {
+                using var p = System.Diagnostics.Process.GetProcessById(pid);
+                p.Kill(entireProcessTree: true);
+                p.WaitForExit(10_000);
+            }
+            catch (ArgumentException) { } // already gone
+            catch (InvalidOperationException) { }
+            catch (System.ComponentModel.Win32Exception) { }
+        }
+    }
+
     /// <summary>A fresh empty folder under the system temp folder; the caller deletes it.</summary>
     public static string NewTempFolder(string prefix)
     {

@@ -197,7 +197,7 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
                 Assert.Contains($"'{gone.Split(' ')[0]}'", stderr + stdout);
             }
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     [Fact]
@@ -239,7 +239,7 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.All(ExperimentRunner.DeclaredStages(c), stage => Assert.True(StageSummary.IsDone(Path.Combine(seedDir, stage)), stage));
             Assert.DoesNotContain("Interim report", File.ReadAllText(Path.Combine(runs, "jobfail", "report.md")));
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     [Fact]
@@ -294,6 +294,11 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             using (run)
             {
                 WaitForCheckpoints(run, stdout, first);
+                // The lines come through the run's relay and this test's reader, on their own time: wait for them too.
+                bool Said() => stages.All(s => stdout.Any(l => l.Contains($"[seed-0/{s}] {s}: resuming at step {first[s]}/", StringComparison.Ordinal)))
+                               && stdout.Count(l => Regex.IsMatch(l, @"^seed-0/\w+: started, process \d+,")) == 2;
+                var said = Stopwatch.StartNew();
+                while (!Said() && said.Elapsed < TimeSpan.FromMinutes(1) && !run.HasExited) Thread.Sleep(50);
                 foreach (var s in stages) Assert.Contains($"[seed-0/{s}] {s}: resuming at step {first[s]}/", string.Join("\n", stdout));
                 var children = stdout.Select(l => Regex.Match(l, @"^seed-0/\w+: started, process (\d+),")).Where(m => m.Success).Select(m => Process.GetProcessById(int.Parse(m.Groups[1].Value))).ToList();
                 Assert.Equal(2, children.Count);
@@ -317,7 +322,7 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             foreach (var s in stages)
                 Assert.Equal(StageSummary.TryLoad(Path.Combine(straight, "jobstop", "seed-0", s))!.WeightsSha256, StageSummary.TryLoad(Path.Combine(seedDir, s))!.WeightsSha256);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     const int WideSteps = 2000, StandardSteps = 6000;
@@ -351,7 +356,7 @@ public class RunJobsTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal($"step-{long.Parse(m.Groups[1].Value):D9}.ckpt", Path.GetFileName(m.Groups[2].Value));
             Assert.Equal(long.Parse(m.Groups[1].Value), RunProgressFile.TryRead(train)!.Step);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     /// <summary>

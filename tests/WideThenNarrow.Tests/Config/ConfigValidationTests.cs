@@ -79,7 +79,7 @@ public class ConfigValidationTests
             var e = Assert.Throws<WtnException>(() => ConfigLoader.Load<TrainConfig>(path));
             Assert.Equal($"{path}: the file is empty; write the keys to set (see experiments/ for examples)", e.Message);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     [Fact]
@@ -89,7 +89,7 @@ public class ConfigValidationTests
             Assert.Throws<WtnException>(() => ConfigLoader.Load<TrainConfig>("/dev/zero")).Message);
         var dir = TestData.NewTempFolder("cfg");
         try { Assert.Equal($"config {dir} is a folder, not a file", Assert.Throws<WtnException>(() => ConfigLoader.Load<TrainConfig>(dir)).Message); }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     [Fact]

@@ -52,6 +52,6 @@ public class IdxFolderTests
             File.Delete(Path.Combine(named, "t10k-labels-idx1-ubyte.gz"));
             Assert.Contains("t10k-labels-idx1-ubyte", Assert.Throws<WtnException>(() => ImageDataset.Load(named, "/nonexistent")).Message);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 }

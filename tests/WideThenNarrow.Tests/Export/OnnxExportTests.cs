@@ -55,7 +55,7 @@ public class OnnxExportTests(Xunit.Abstractions.ITestOutputHelper output)
             }
             return worst;
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     [Theory]

@@ -71,6 +71,6 @@ public class OnnxPipelineTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(4, rows.GetArrayLength());
             Assert.All(rows.EnumerateArray(), r => Assert.True(r.GetProperty("medianMs").GetDouble() > 0));
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 }

@@ -72,7 +72,7 @@ public class DepthStudyTests(Xunit.Abstractions.ITestOutputHelper output)
             new ExperimentRunner(c, runs, Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!, CPU, log: new Log(again)).Run();
             Assert.Equal(2, again.Count(l => l.EndsWith("already done, skipped", StringComparison.Ordinal)));
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 
     [Theory]
@@ -89,7 +89,7 @@ public class DepthStudyTests(Xunit.Abstractions.ITestOutputHelper output)
             var e = Assert.Throws<WtnException>(() => new ExperimentRunner(c, runs, Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!, CPU).Run());
             Assert.StartsWith(key, e.Message);
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 
     [Fact]

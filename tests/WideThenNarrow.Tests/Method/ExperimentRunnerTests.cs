@@ -99,7 +99,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(7, log.Count(l => l.Contains("already done")));
             Assert.Equal(result.Methods.Select(m => m.TestTop1!.Mean), again.Methods.Select(m => m.TestTop1!.Mean));
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 
     [Fact]
@@ -127,7 +127,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             foreach (var (name, t) in a.state_dict())
                 Assert.True(TestSteps.BitIdentical(t, b.state_dict()[name]), name);
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 
     [Fact]
@@ -231,7 +231,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Contains("| thin: go wide, then narrow |", final);
             Assert.Empty(Directory.GetFiles(dir, "*.tmp*"));
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 
     [Fact]
@@ -263,7 +263,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Contains("| thin: standard |", File.ReadAllText(Path.Combine(runs, "held", "report.md")));
             Assert.Equal(ExperimentRunner.RunConfigFile, Path.GetFileName(Directory.GetFiles(Path.Combine(runs, "held"), "*.yaml").Single()));
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 
     [Fact]
@@ -285,7 +285,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(all, costs["imitation"]);
             Assert.InRange(small, 0.9 * none, none); // 1 MB holds a few batches only
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 
     [Fact]
@@ -339,7 +339,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             // 60 thin epochs (standard_long) are more work than deeper's 30, and 30 thin epochs (standard) as much.
             Assert.Equal(["wide", "standard_long", "deeper", "standard", "kd", "fitnets", "imitation", "finetune"], order);
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 
     [Fact]
@@ -359,7 +359,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(["thin: standard"], r.Methods.Select(m => m.Method));
             Assert.Contains("| thin: standard |", File.ReadAllText(Path.Combine(runs, "nowide", "report.md")));
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 
     [Fact]
@@ -380,7 +380,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.True(method.TestTop1 > random.TestTop1 + 0.05, $"warm start {method.TestTop1:P1} vs random {random.TestTop1:P1}");
             Assert.True(method.Curve[^1].TrainLoss < random.Curve[^1].TrainLoss, $"train loss {method.Curve[^1].TrainLoss} vs {random.Curve[^1].TrainLoss}");
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 
     [Fact]
@@ -406,7 +406,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             var e = Assert.Throws<WtnException>(() => Runner(c with { Name = "misfit", Wide = new WideStageConfig { Import = thinFile } }, runs).Run());
             Assert.Contains(thinFile, e.Message);
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 
     static StagedModel Final(string runs, string name, ExperimentConfig c)
@@ -486,7 +486,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
                 ConfigLoader.Changes(without, ConfigLoader.Flatten(narrower.Models.Thin, "models.thin"), ConfigLoader.DefaultOf<ExperimentConfig>)
                     .Where(x => x.StartsWith("models.thin.base_width", StringComparison.Ordinal)));
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 
     [Fact]
@@ -503,7 +503,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             double perStep = seed["standard_matched"].TrainMacs!.Value / steps;
             Assert.InRange(methodMacs, seed["standard_matched"].TrainMacs!.Value - perStep / 2, seed["standard_matched"].TrainMacs!.Value + perStep / 2);
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 
     [Fact]
@@ -553,7 +553,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(Statistics.Verdict(vs.Difference.Mean, vs.McNemar.P), vs.Verdict);
             Assert.Contains("| p (t-test) | p (McNemar) | verdict |", File.ReadAllText(Path.Combine(runs, "compute", "report.md")));
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 
     [Fact]
@@ -577,7 +577,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Runner(c, runs, log: log).Run();
             Assert.Contains(log, l => l.StartsWith("finetune: resuming", StringComparison.Ordinal));
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 
     [Fact]
@@ -611,7 +611,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             var lr = other with { Finetune = other.Finetune! with { Train = other.Finetune.Train with { Optimizer = other.Finetune.Train.Optimizer with { Lr = 0.5 } } } };
             Assert.Contains("finetune.train.optimizer.lr 0.02 -> 0.5", Assert.Throws<WtnException>(() => Runner(lr, Path.Combine(runs, "stopped")).Run()).Message);
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 
     [Fact]

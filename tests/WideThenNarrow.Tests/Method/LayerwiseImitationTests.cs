@@ -267,7 +267,7 @@ public class LayerwiseImitationTests
             Assert.Equal(0, unwritable.Hits);
             Directory.Delete(broken, true);
         }
-        finally { Directory.Delete(folder, true); }
+        finally { TestData.DeleteFolder(folder); }
     }
 
     [Fact]
@@ -295,7 +295,7 @@ public class LayerwiseImitationTests
             Assert.NotEmpty(Directory.GetFiles(folder, "*.nhwc.pt", SearchOption.AllDirectories));
             foreach (var (name, t) in direct) Assert.True(TestSteps.BitIdentical(t, cached[name]), name);
         }
-        finally { Directory.Delete(folder, true); }
+        finally { TestData.DeleteFolder(folder); }
     }
 
     /// <summary>Every unit of stage 2 in order, <paramref name="steps"/> SGD steps each; the thin network's tensors after.</summary>

@@ -59,6 +59,6 @@ public class RunCommandTests
             Assert.Contains("nothing has run yet", line);
             Assert.Contains("wtn run", line);
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 }

@@ -96,7 +96,7 @@ public class StageReuseTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Contains($"seed 0: imitation not reused from {copyOfImitation}: it is not finished there", dLog);
             Assert.Contains(dLog, l => l.StartsWith("seed 0: imitation done in", StringComparison.Ordinal));
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 
     [Fact]
@@ -128,7 +128,7 @@ public class StageReuseTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.DoesNotContain("\nseed-0/imitation", stdout.ReplaceLineEndings("\n"));
             Assert.Contains("Reused from earlier runs", File.ReadAllText(Path.Combine(runs, "b", "report.md")));
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     [Fact]
@@ -150,7 +150,7 @@ public class StageReuseTests(Xunit.Abstractions.ITestOutputHelper output)
             }
             Assert.Equal([notRun], Directory.GetFileSystemEntries(runs)); // nothing ran, nothing was written
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 
 }

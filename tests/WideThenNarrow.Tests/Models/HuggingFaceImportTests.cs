@@ -59,7 +59,7 @@ public class HuggingFaceImportTests(ITestOutputHelper output)
             output.WriteLine($"{format}: max |logits - peer's| = {diff:G3} over {logits.numel()} logits (scale {io["logits"].abs().max().item<float>():G3})");
             Assert.True(diff < 1e-5, $"max abs diff {diff}");
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     /// <summary>A BertModel checkpoint (no prefix, TF-era gamma/beta, a pooler): the encoder loads, the masked-LM head starts fresh.</summary>
@@ -83,7 +83,7 @@ public class HuggingFaceImportTests(ITestOutputHelper output)
             output.WriteLine($"bertmodel: max |hidden - peer's| = {diff:G3}");
             Assert.True(diff < 1e-5, $"max abs diff {diff}");
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     [Fact]
@@ -111,7 +111,7 @@ public class HuggingFaceImportTests(ITestOutputHelper output)
             File.WriteAllText(vocab, "[PAD]\n[UNK]\n[CLS]\n[SEP]\nthe\n");
             Assert.Contains("no line [MASK]", Assert.Throws<WtnException>(() => TextTokenizer.Load(vocab)).Message);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     [Fact]
@@ -154,7 +154,7 @@ public class HuggingFaceImportTests(ITestOutputHelper output)
             var c = ConfigLoader.Parse<ExperimentConfig>($"data: {{text: {{}}}}\nmodels: {{thin: {{name: bert, hidden: 16, heads: 2}}}}\nwide: {{import: {dir}}}\n", "x.yaml");
             Assert.Contains("has 6 tokens but config.json says vocab_size 50", Assert.Throws<WtnException>(() => HuggingFaceImport.Resolve(c)).Message);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     /// <summary>
@@ -220,6 +220,6 @@ public class HuggingFaceImportTests(ITestOutputHelper output)
             var r = WideThenNarrow.Training.MaskedLmEvaluation.HeldOut(thin, dataDir, Path.Combine(dir, "out", mlm.Input.Vocab!), 16, mlm.Input.HeldOut!, 8);
             Assert.Equal(mlm.TestTop1!.Value, r.Top1, 9);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 }

@@ -129,7 +129,7 @@ public class PyTorchPeerTests(ITestOutputHelper output)
             Assert.True(code == 0, $"PyTorch disagrees or failed: {stdout} {stderr}");
             Assert.Contains("max_abs_diff", stdout);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     [Theory]
@@ -159,7 +159,7 @@ public class PyTorchPeerTests(ITestOutputHelper output)
             if (key == "resnet18")
                 Assert.Equal(2L, model.state_dict()["layer3.1.bn2.num_batches_tracked"].item<long>());
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     public static TheoryData<string, string> Exported => new()
@@ -255,6 +255,6 @@ public class PyTorchPeerTests(ITestOutputHelper output)
             Assert.Contains("SHA-256", e.Message);
             Assert.Contains(weights, e.Message);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 }

@@ -41,6 +41,6 @@ public class SafetensorsMetadataTests
             using var x = randn(2, 784);
             using (no_grad()) { model.eval(); Assert.True(model.call(new ModelInput(x)).equal(loaded.call(new ModelInput(x))).all().item<bool>()); }
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 }

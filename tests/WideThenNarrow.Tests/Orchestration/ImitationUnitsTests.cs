@@ -55,6 +55,6 @@ public class ImitationUnitsTests
             Assert.Contains("is not seed-S/STAGE", Assert.Throws<WtnException>(() => s.RunOnly("0/wide")).Message);
             Assert.Contains("'kd' is not a stage of experiment student", Assert.Throws<WtnException>(() => s.RunOnly("seed-0/kd")).Message);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 }

@@ -166,7 +166,7 @@ public class SlurmTests(ITestOutputHelper output)
             Assert.True(code == 0, stderr + stdout);
             Assert.Contains("nothing to submit", stdout);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     [Fact]
@@ -211,7 +211,7 @@ public class SlurmTests(ITestOutputHelper output)
             Assert.Contains("#SBATCH --dependency=afterok:<wtn-dry-s1-imitation>\n", stdout.Split("# ---- wtn-dry-s1-finetune\n")[1]);
             Assert.Contains("#SBATCH --dependency=afterok:<wtn-dry-s0-wide>\n", stdout.Split("# ---- wtn-dry-s0-imitation\n")[1]);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     /// <summary>Waits until job <paramref name="id"/> has been requeued <paramref name="restarts"/> times, then lets it run at once (Slurm holds a requeued job back for a while).</summary>
@@ -318,7 +318,7 @@ public class SlurmTests(ITestOutputHelper output)
             Assert.Matches($@"\| 0 \| finetune \| pending \| Slurm job \d+ CANCELLED: not run, seed-0/wide \(job {wide}\) failed \|", report);
             Assert.Matches($@"\| 0 \| imitation \| pending \| Slurm job array \d+ \(units\) CANCELLED: not run, seed-0/wide \(job {wide}\) failed; Slurm job \d+ CANCELLED: not run", report);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     /// <summary>

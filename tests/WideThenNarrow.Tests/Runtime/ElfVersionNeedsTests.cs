@@ -34,6 +34,6 @@ public class ElfVersionNeedsTests
             File.WriteAllText(lib, "not an ELF file at all, but longer than sixty-four bytes so the header is read.");
             Assert.Throws<InvalidDataException>(() => ElfVersionNeeds.IsWeak(lib, "GLIBCXX_3.4.32"));
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 }

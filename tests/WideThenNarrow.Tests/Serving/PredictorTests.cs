@@ -66,7 +66,7 @@ public class PredictorTests
             Assert.Equal(2, code);
             Assert.Contains("one: no such image file or folder", stderr);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     [Fact]
@@ -95,6 +95,6 @@ public class PredictorTests
                 Assert.Throws<WtnException>(() => predictor.PredictImages(["x.png"], 1));
             }
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 }

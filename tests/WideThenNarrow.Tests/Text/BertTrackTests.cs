@@ -67,7 +67,7 @@ public class BertTrackTests
             });
             Assert.Equal(60, result.Steps);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
         double after = EvalLoss(model);
         Assert.True(before > Math.Log(TextFixture.Tokenizer.VocabSize) - 0.5, $"untrained loss {before:F2} should be near ln(V)");
         Assert.True(after < before - 1.0, $"masked-LM loss went from {before:F3} to {after:F3}");

@@ -37,7 +37,7 @@ public class CorpusReaderTests
             Assert.Contains(tooShort, e.Message);
             Assert.Contains("50000", e.Message);
         }
-        finally { Directory.Delete(folder, true); }
+        finally { TestData.DeleteFolder(folder); }
     }
 
     [Fact]
@@ -67,7 +67,7 @@ public class CorpusReaderTests
             e = Assert.Throws<WtnException>(() => PlainTextCorpus.Read(folder));
             Assert.Contains(txt, e.Message);
         }
-        finally { Directory.Delete(folder, true); }
+        finally { TestData.DeleteFolder(folder); }
     }
 
     [Fact]

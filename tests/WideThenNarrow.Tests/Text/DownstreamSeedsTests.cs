@@ -206,7 +206,7 @@ public class DownstreamSeedsTests(Xunit.Abstractions.ITestOutputHelper output)
             // The stage's training compute counts all four fine-tunings.
             Assert.Equal(4 * old.TrainMacs!.Value, byStage["downstream_finetune"].TrainMacs!.Value, 6);
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 
     [Fact]
@@ -246,7 +246,7 @@ public class DownstreamSeedsTests(Xunit.Abstractions.ITestOutputHelper output)
                 Assert.True(Same(FinalWeights(c, Path.Combine(straight, stage)), FinalWeights(c, Path.Combine(resumed, stage))), stage);
             }
         }
-        finally { Directory.Delete(runs, true); }
+        finally { TestData.DeleteFolder(runs); }
     }
 
     [Fact]

@@ -145,7 +145,7 @@ public class ImdbFineTuneTests
                 RunDir = dir,
             });
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
         model.eval();
         var (lossAfter, top1After) = Trainer.Evaluate(objective, inOrder, CPU);
         // A model that predicts one class, or whose classifier or encoder never trains, stays near 50% and ln 2.
@@ -168,6 +168,6 @@ public class ImdbFineTuneTests
             Assert.Equal(top1After!.Value, r.Top1, 12);
             Assert.Equal(lossAfter!.Value, r.Loss, 5);
         }
-        finally { Directory.Delete(export, true); }
+        finally { TestData.DeleteFolder(export); }
     }
 }

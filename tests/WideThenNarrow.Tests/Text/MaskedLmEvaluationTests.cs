@@ -117,6 +117,6 @@ public class MaskedLmEvaluationTests
             e = Assert.Throws<WtnException>(() => MaskedLmEvaluation.Text(back, txt, TestData.DataDir, small, 128, true, null, 8));
             Assert.Contains("500 tokens", e.Message);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 }

@@ -170,6 +170,6 @@ public class TextBatchTests
             Assert.False(hit4);
             Assert.True(TokenCache.LoadOrBuild(folder, tok, docs).Hit);
         }
-        finally { Directory.Delete(folder, true); }
+        finally { TestData.DeleteFolder(folder); }
     }
 }

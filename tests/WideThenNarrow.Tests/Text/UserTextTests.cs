@@ -45,7 +45,7 @@ public class UserTextTests
             var custom = Write(dir, "b.csv", "review,stars\nnice,5\nbad,1\n");
             Assert.Equal("nice", LabelledTextFile.Read(custom, "review", "stars")[0].Text);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     public static TheoryData<string, string, string> BadRows => new()
@@ -76,7 +76,7 @@ public class UserTextTests
             Assert.Contains(path + expected, e.Message);
             Assert.DoesNotContain('\n', e.Message);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     [Fact]
@@ -105,7 +105,7 @@ public class UserTextTests
             e = Assert.Throws<WtnException>(() => LabelledTextFile.Read(Write(dir, "x.txt", "a")));
             Assert.Contains(".csv, .tsv or .jsonl", e.Message);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     [Fact]
@@ -123,7 +123,7 @@ public class UserTextTests
             Assert.Equal(["ay", "bee"], PlainTextCorpus.ReadCorpus(folder));
             Assert.Contains("no .txt files", Assert.Throws<WtnException>(() => PlainTextCorpus.ReadCorpus(Directory.CreateDirectory(Path.Combine(dir, "none")).FullName)).Message);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 
     [Fact]
@@ -216,6 +216,6 @@ public class UserTextTests
             Assert.True(code == 0, stderr);
             Assert.Equal(mlm.TestTop1!.Value, System.Text.Json.JsonDocument.Parse(stdout).RootElement.GetProperty("top1").GetDouble(), 9);
         }
-        finally { Directory.Delete(dir, true); }
+        finally { TestData.DeleteFolder(dir); }
     }
 }

@@ -39,7 +39,7 @@ public class WordPieceTests
             WordPieceTrainer.WriteVocab(Path.Combine(folder, "b.txt"), b);
             Assert.Equal(File.ReadAllBytes(Path.Combine(folder, "a.txt")), File.ReadAllBytes(Path.Combine(folder, "b.txt")));
         }
-        finally { Directory.Delete(folder, true); }
+        finally { TestData.DeleteFolder(folder); }
     }
 
     [Fact]
@@ -81,7 +81,7 @@ public class WordPieceTests
             Assert.Contains(path, e.Message);
             Assert.DoesNotContain('\n', e.Message);
         }
-        finally { Directory.Delete(folder, true); }
+        finally { TestData.DeleteFolder(folder); }
     }
 
     static List<string> Reassemble(int[] ids)
