@@ -10,10 +10,10 @@ public sealed record AllocatorStatus(bool Tuned, string Description);
 /// <para>
 /// A CPU training step allocates and frees the same set of multi-megabyte tensors over and over. Under glibc's
 /// defaults in a TorchSharp process, freed buffers above the mmap threshold are unmapped and the top of the heap
-/// is trimmed, so the next step faults every page in again (cifar-resnet20, batch 128: about 90,000 minor page
-/// faults per step, 10-20 % of its time in the kernel). Raising the mmap threshold to glibc's 64-bit maximum
-/// (32 MB) and the trim threshold to 2 GB makes the pages stay mapped and be reused; the PyTorch peer shows the
-/// same low fault count without this. Cost: the process keeps its peak heap instead of returning it to the system.
+/// is trimmed, so the next step faults every page in again (tens of thousands of minor page faults per step, a
+/// noticeable share of its time in the kernel: docs/performance.md). Raising the mmap threshold to glibc's 64-bit
+/// maximum (32 MB) and the trim threshold to 2 GB makes the pages stay mapped and be reused; the PyTorch peer shows
+/// the same low fault count without this. Cost: the process keeps its peak heap instead of returning it to the system.
 /// </para>
 /// Set <c>WTN_MALLOC_TUNING=0</c> to keep glibc's defaults. A no-op off Linux or without glibc's <c>mallopt</c>.
 /// </summary>
