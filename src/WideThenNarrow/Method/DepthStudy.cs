@@ -183,7 +183,7 @@ public sealed class DepthStudy
     /// <summary>Thin and wide MLPs of this depth; every arm's thin network starts from the same weights (same seed).</summary>
     StagedModel Build(string key, long seed, int depth)
     {
-        manual_seed(seed * 1000 + depth * 10 + key.Length);
+        manual_seed(StageContext.InitSeed(seed, $"depth-{depth}/{key}"));
         var spec = config.Models.Spec(key) with { Depth = depth };
         return ModelFactory.Create(dataset.ModelConfig(spec, key)).to(device);
     }
