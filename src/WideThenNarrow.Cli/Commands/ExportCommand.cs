@@ -40,7 +40,7 @@ public static class ExportCommand
             if (parse.GetValue(stage)!.Trim() == "all")
             {
                 if (parse.GetValue(seed) is not null) throw new WtnException("--seed: --stage all exports every seed's stages; leave --seed out");
-                var all = runner.ExportAll(path, "." + parse.GetValue(format)!.Trim().TrimStart('.').ToLowerInvariant());
+                var all = runner.Exporter.ExportAll(path, "." + parse.GetValue(format)!.Trim().TrimStart('.').ToLowerInvariant());
                 foreach (var x in all)
                     Console.WriteLine($"{x.Source}: {(x.Onnx is { } graph ? $"{graph} + " : "")}{x.Weights}, {x.Model["name"]} ({x.Model["widen"]}){(x.TestTop1 is { } t ? $", test top-1 {(100 * t).ToString("F2", CultureInfo.InvariantCulture)}%" : "")}");
                 Console.WriteLine($"{all.Count} network(s) in {Path.GetFullPath(path)}, each with its manifest NAME.json, each read back and checked");
@@ -49,7 +49,7 @@ public static class ExportCommand
             var fmt = parse.GetResult(format) is { Implicit: false } ? "." + parse.GetValue(format)!.Trim().TrimStart('.').ToLowerInvariant() : null;
             if (fmt is not null && !Path.GetExtension(path).Equals(fmt, StringComparison.OrdinalIgnoreCase))
                 throw new WtnException($"--format {fmt.TrimStart('.')}: --out '{path}' must then end in {fmt} (the format follows the extension)");
-            var m = runner.Export(parse.GetValue(stage)!.Trim(), parse.GetValue(seed) ?? config.SeedBase, path);
+            var m = runner.Exporter.Export(parse.GetValue(stage)!.Trim(), parse.GetValue(seed) ?? config.SeedBase, path);
             bool onnx = Export.OnnxExport.IsOnnx(path);
             var weights = onnx ? Export.OnnxExport.WeightsPath(path) : path;
             var top1 = m.TestTop1 is { } last ? $", test top-1 {(100 * last).ToString("F2", CultureInfo.InvariantCulture)}%" : "";
