@@ -87,7 +87,7 @@ public sealed class ExperimentRunner
         var reuseFrom = ReuseFolders();
         using var runLock = RunLock.Acquire(ExperimentDir);
         WriteRunConfig(n);
-        if (config.DepthStudy is not null) return DepthStudy.Run(config, n, ExperimentDir, dataDir, device, progress, log, cancel);
+        if (config.DepthStudy is not null) return DepthStudyRunner.Run(config, n, ExperimentDir, dataDir, device, progress, log, cancel);
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
         // Before anything is planned for training: the stages reused are then done, like those this run finished.
         if (reuseFrom.Count > 0) StageReuse.Apply(Scheduler.Pending(n, dataset, cancel), reuseFrom, log);
