@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using WideThenNarrow.Method.Stages;
 using WideThenNarrow.Models;
 
 namespace WideThenNarrow.Cli.Commands;
@@ -10,6 +11,10 @@ namespace WideThenNarrow.Cli.Commands;
 /// </summary>
 public static class ExportCommand
 {
+    /// <summary>The stages of the catalogue (<see cref="StageCatalogue"/>), in run order; the downstream ones are downstream_S.</summary>
+    static string StageNames() => string.Join(", ", StageCatalogue.All.Where(s => !DownstreamStage.IsDownstream(s.Name))
+        .Select(s => s.Name == "finetune" ? "finetune (the method)" : s.Name));
+
     public static Command Build(GlobalOptions g)
     {
         var o = new ExperimentOptions("Experiment file (YAML) as given to wtn run, or the run's folder (runs/EXPERIMENT, e.g. runs/wtn-demo after wtn demo)",
@@ -17,7 +22,7 @@ public static class ExportCommand
         var cmd = o.AddTo(new Command("export", "Write a finished stage's network as PyTorch weights (.safetensors or .pth, torchvision / HuggingFace names) plus a JSON manifest that rebuilds it (python/wtn_models.py, ModelExport.Load)"), seeds: false);
         var stage = new Option<string>("--stage")
         {
-            Description = "The stage whose final network to write: finetune (the method), imitation, wide, standard, standard_long, kd, fitnets, deeper, downstream_S; or all: every finished stage of every seed, into the folder --out as seed-S-STAGE.safetensors (or --format pth)",
+            Description = $"The stage whose final network to write: {StageNames()}, downstream_S; or all: every finished stage of every seed, into the folder --out as seed-S-STAGE.safetensors (or --format pth)",
             DefaultValueFactory = _ => "finetune",
         };
         var seed = new Option<long?>("--seed") { Description = "Which seed's network (the S of runs/EXPERIMENT/seed-S; default: the file's seed_base)" };
@@ -35,7 +40,7 @@ public static class ExportCommand
             if (parse.GetValue(stage)!.Trim() == "all")
             {
                 if (parse.GetValue(seed) is not null) throw new WtnException("--seed: --stage all exports every seed's stages; leave --seed out");
-                var all = runner.ExportAll(path, "." + parse.GetValue(format)!.Trim().TrimStart('.').ToLowerInvariant());
+                var all = runner.Exporter.ExportAll(path, "." + parse.GetValue(format)!.Trim().TrimStart('.').ToLowerInvariant());
                 foreach (var x in all)
                     Console.WriteLine($"{x.Source}: {(x.Onnx is { } graph ? $"{graph} + " : "")}{x.Weights}, {x.Model["name"]} ({x.Model["widen"]}){(x.TestTop1 is { } t ? $", test top-1 {(100 * t).ToString("F2", CultureInfo.InvariantCulture)}%" : "")}");
                 Console.WriteLine($"{all.Count} network(s) in {Path.GetFullPath(path)}, each with its manifest NAME.json, each read back and checked");
@@ -44,7 +49,7 @@ public static class ExportCommand
             var fmt = parse.GetResult(format) is { Implicit: false } ? "." + parse.GetValue(format)!.Trim().TrimStart('.').ToLowerInvariant() : null;
             if (fmt is not null && !Path.GetExtension(path).Equals(fmt, StringComparison.OrdinalIgnoreCase))
                 throw new WtnException($"--format {fmt.TrimStart('.')}: --out '{path}' must then end in {fmt} (the format follows the extension)");
-            var m = runner.Export(parse.GetValue(stage)!.Trim(), parse.GetValue(seed) ?? config.SeedBase, path);
+            var m = runner.Exporter.Export(parse.GetValue(stage)!.Trim(), parse.GetValue(seed) ?? config.SeedBase, path);
             bool onnx = Export.OnnxExport.IsOnnx(path);
             var weights = onnx ? Export.OnnxExport.WeightsPath(path) : path;
             var top1 = m.TestTop1 is { } last ? $", test top-1 {(100 * last).ToString("F2", CultureInfo.InvariantCulture)}%" : "";

@@ -1,14 +1,18 @@
 using System.Diagnostics;
 using TorchSharp;
-using System.Text.Json;
 using WideThenNarrow.Data;
 using WideThenNarrow.Losses;
 using WideThenNarrow.Models;
-using WideThenNarrow.Reporting;
 using WideThenNarrow.Training;
 using static TorchSharp.torch;
 
 namespace WideThenNarrow.Method;
+
+/// <summary>One way of obtaining the thin network in one cell: its discrepancy at every point (bottom to top), validation top-1 with the wide head, steps and seconds.</summary>
+public sealed record DepthArm(string Arm, IReadOnlyList<double> Discrepancy, double? ValTop1, long Steps, double Seconds);
+
+/// <summary>One seed at one depth: the wide network's validation top-1 and training time, and every arm.</summary>
+public sealed record DepthCell(long Seed, int Depth, double? WideValTop1, double WideSeconds, IReadOnlyList<DepthArm> Arms);
 
 /// <summary>
 /// The paper's depth claim (Zhou et al. 2020, sec. 4): under layerwise imitation the thin network's discrepancy from
@@ -24,8 +28,8 @@ namespace WideThenNarrow.Method;
 /// The MLPs are residual with inner widening: x + W2 relu(W1 x) with a hidden layer of K x width in B, the residual
 /// stream of equal width in both. That is the mean-field residual network the theory analyses (the hidden neurons
 /// are what "wide" multiplies), and thin and wide points have equal shapes, so the discrepancy needs no learned
-/// adapter that would itself absorb part of it. Each (seed, depth) is one cell, runs/NAME/seed-S/depth-L/, finished
-/// when its cell.json exists; an interrupted cell is redone from its start.
+/// adapter that would itself absorb part of it. This class trains and measures one (seed, depth) cell
+/// (<see cref="Cell"/>); <c>Orchestration.DepthStudyRunner</c> runs the cells, resumes and writes the report.
 /// </summary>
 public sealed class DepthStudy
 {
@@ -38,23 +42,19 @@ public sealed class DepthStudy
     readonly DepthStudyConfig study;
     readonly IExperimentDataset dataset;
     readonly IBatchSource validation;
-    readonly string experimentDir;
     readonly Device device;
     readonly IProgress<TrainingProgress>? progress;
-    readonly IProgress<string>? log;
 
-    public DepthStudy(ExperimentConfig config, IExperimentDataset dataset, string experimentDir, Device device,
-        IProgress<TrainingProgress>? progress = null, IProgress<string>? log = null)
+    public DepthStudy(ExperimentConfig config, IExperimentDataset dataset, Device device,
+        IProgress<TrainingProgress>? progress = null)
     {
         study = config.DepthStudy ?? throw new ArgumentException("the config has no depth_study section", nameof(config));
         Validate(config, study);
         this.config = config;
         this.dataset = dataset;
         validation = dataset.ValidationSource();
-        this.experimentDir = experimentDir;
         this.device = device;
         this.progress = progress;
-        this.log = log;
     }
 
     static void Validate(ExperimentConfig c, DepthStudyConfig s)
@@ -80,51 +80,12 @@ public sealed class DepthStudy
             throw new WtnException("models.wide: the depth study needs residual MLPs (residual: true) of the same width, the wide one widened inside its blocks");
     }
 
-    /// <summary><c>wtn run</c> of an experiment with a depth_study section: the study on the experiment's data, as an <see cref="ExperimentResult"/>.</summary>
-    public static ExperimentResult Run(ExperimentConfig config, int seeds, string experimentDir, string dataDir, Device device,
-        IProgress<TrainingProgress>? progress, IProgress<string>? log, CancellationToken cancel)
-    {
-        using var data = ExperimentDatasets.Load(config.Data, dataDir, log);
-        var study = new DepthStudy(config, data, experimentDir, device, progress, log).Run(seeds, cancel);
-        return new ExperimentResult(config.Name, data.Name, data.TrainExamples, data.ValidationExamples, data.TestExamples, seeds, [], []) { DepthStudy = study };
-    }
-
     /// <summary>
-    /// Every cell, seed by seed and depth by depth; results.json, report.md and the plot in the experiment folder are
-    /// rewritten after each, so a long study shows what it has so far.
+    /// One cell from its start, in <paramref name="dir"/> (runs/NAME/seed-S/depth-L): the wide network, every arm's
+    /// thin network, and their discrepancies.
     /// </summary>
-    public DepthStudyResult Run(int seeds, CancellationToken cancel = default)
+    public DepthCell Cell(long seed, int depth, IBatchSource train, string dir, CancellationToken cancel)
     {
-        var cells = new List<DepthCell>();
-        DepthStudyResult? result = null;
-        for (int i = 0; i < seeds; i++)
-        {
-            long seed = config.SeedBase + i;
-            var train = dataset.TrainSource(seed);
-            foreach (var depth in study.Depths)
-            {
-                cells.Add(Cell(seed, depth, train, cancel));
-                result = DepthStudyReport.Build(config, dataset, seeds, cells);
-                DepthStudyReport.Write(result, experimentDir);
-            }
-        }
-        return result!;
-    }
-
-    DepthCell Cell(long seed, int depth, IBatchSource train, CancellationToken cancel)
-    {
-        var dir = Path.Combine(Stages.StageCatalogue.SeedDir(experimentDir, seed), $"depth-{depth}");
-        var done = Path.Combine(dir, "cell.json");
-        if (File.Exists(done))
-        {
-            log?.Report($"seed {seed}, depth {depth}: already done, skipped");
-            return JsonSerializer.Deserialize<DepthCell>(File.ReadAllText(done), CellJson)!;
-        }
-        if (Directory.Exists(dir))
-        {
-            log?.Report($"seed {seed}, depth {depth}: interrupted earlier; starting the cell again");
-            Directory.Delete(dir, recursive: true);
-        }
         var clock = Stopwatch.StartNew();
         using var wide = Build("wide", seed, depth);
         var wideRecipe = config.MaxSteps > 0
@@ -154,11 +115,7 @@ public sealed class DepthStudy
             arms.Add(Measure(ImitationArm(input), thin, wide, steps, clock.Elapsed.TotalSeconds));
         }
         arms.Add(EndToEndArm(dir, seed, depth, wide, train, cancel));
-        var cell = new DepthCell(seed, depth, wideRun.Last?.EvalTop1, wideSeconds, arms);
-        WriteFailure.Replace(done, tmp => File.WriteAllText(tmp, JsonSerializer.Serialize(cell, CellJson)));
-        log?.Report($"seed {seed}, depth {depth}: top-point discrepancy "
-            + string.Join(", ", arms.Select(a => $"{a.Arm} {a.Discrepancy[^1]:G3}")));
-        return cell;
+        return new DepthCell(seed, depth, wideRun.Last?.EvalTop1, wideSeconds, arms);
     }
 
     /// <summary>All of the thin network trained to match the wide top point for depth x the per-block steps.</summary>
@@ -171,19 +128,13 @@ public sealed class DepthStudy
         return Measure(EndToEnd, thin, wide, r.Steps, clock.Elapsed.TotalSeconds);
     }
 
-    // A network that drifted far gives an infinite discrepancy, which JSON spells only by name.
-    static readonly JsonSerializerOptions CellJson = new(StageContext.Json)
-    {
-        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
-
     /// <summary>Each block's budget: imitation.steps, under the experiment's step cap (smoke runs).</summary>
     long PerBlockSteps => config.MaxSteps > 0 ? Math.Min(study.Imitation.Steps, config.MaxSteps) : study.Imitation.Steps;
 
     /// <summary>Thin and wide MLPs of this depth; every arm's thin network starts from the same weights (same seed).</summary>
     StagedModel Build(string key, long seed, int depth)
     {
-        manual_seed(seed * 1000 + depth * 10 + key.Length);
+        manual_seed(StageContext.InitSeed(seed, $"depth-{depth}/{key}"));
         var spec = config.Models.Spec(key) with { Depth = depth };
         return ModelFactory.Create(dataset.ModelConfig(spec, key)).to(device);
     }

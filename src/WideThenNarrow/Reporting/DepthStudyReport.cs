@@ -6,12 +6,6 @@ using WideThenNarrow.Models;
 
 namespace WideThenNarrow.Reporting;
 
-/// <summary>One way of obtaining the thin network in one cell: its discrepancy at every point (bottom to top), validation top-1 with the wide head, steps and seconds.</summary>
-public sealed record DepthArm(string Arm, IReadOnlyList<double> Discrepancy, double? ValTop1, long Steps, double Seconds);
-
-/// <summary>One seed at one depth: the wide network's validation top-1 and training time, and every arm.</summary>
-public sealed record DepthCell(long Seed, int Depth, double? WideValTop1, double WideSeconds, IReadOnlyList<DepthArm> Arms);
-
 /// <summary>An arm's top-point discrepancy at one depth over seeds (mean, sample sd, the seeds' values in seed order).</summary>
 public sealed record DepthPoint(int Depth, double Mean, double Sd, IReadOnlyList<double> Seeds);
 

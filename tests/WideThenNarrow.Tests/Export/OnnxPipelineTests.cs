@@ -39,7 +39,7 @@ public class OnnxPipelineTests(Xunit.Abstractions.ITestOutputHelper output)
             var runner = new ExperimentRunner(TinyDemo("onnx-demo"), runs, Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!, CPU);
             runner.Run();
             var onnx = Path.Combine(runs, "export", "thin.onnx");
-            var manifest = runner.Export("finetune", 0, onnx);
+            var manifest = runner.Exporter.Export("finetune", 0, onnx);
             Assert.Equal("thin.onnx", manifest.Onnx);
             Assert.Equal("thin.safetensors", manifest.Weights);
             var written = ModelExport.Verify(Path.Combine(runs, "export", "thin.json"));

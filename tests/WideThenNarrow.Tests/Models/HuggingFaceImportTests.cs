@@ -214,7 +214,7 @@ public class HuggingFaceImportTests(ITestOutputHelper output)
             Assert.Contains("hidden: 32", runConfig);
 
             // The exported thin encoder keeps the folder's vocabulary and is scored on held-out corpus text.
-            var mlm = runner.Export("finetune", 0, Path.Combine(dir, "out", "thin.safetensors"));
+            var mlm = runner.Exporter.Export("finetune", 0, Path.Combine(dir, "out", "thin.safetensors"));
             Assert.Equal(File.ReadAllText(Path.Combine(folder, "vocab.txt")), File.ReadAllText(Path.Combine(dir, "out", mlm.Input.Vocab!)));
             using var thin = ModelExport.Load(Path.Combine(dir, "out", "thin.json"));
             var r = WideThenNarrow.Training.MaskedLmEvaluation.HeldOut(thin, dataDir, Path.Combine(dir, "out", mlm.Input.Vocab!), 16, mlm.Input.HeldOut!, 8);

@@ -193,7 +193,7 @@ public class UserTextTests
             var result = runner.Run();
             Assert.Contains(result.Methods, r => r.Method == "thin: go wide, then narrow, fine-tuned on train.csv" && r.TestTop1 is not null);
             var exported = Path.Combine(dir, "out", "clf.safetensors");
-            var manifest = runner.Export("downstream_finetune", 0, exported);
+            var manifest = runner.Exporter.Export("downstream_finetune", 0, exported);
             Assert.Equal(["neg", "pos"], manifest.Input.Classes);
 
             var (code, stdout, stderr) = WtnProcess.Run($"--threads 1 --data-dir {dataDir} eval {Path.ChangeExtension(exported, ".json")} --dataset {testFile} --json");
@@ -210,7 +210,7 @@ public class UserTextTests
             File.WriteAllText(trainFile, train.ToString());
 
             // The held-out corpus text of a pretraining stage, as wtn eval reads it from the manifest.
-            var mlm = runner.Export("standard", 0, Path.Combine(dir, "out", "mlm.safetensors"));
+            var mlm = runner.Exporter.Export("standard", 0, Path.Combine(dir, "out", "mlm.safetensors"));
             Assert.Equal(Path.GetFullPath(corpus), mlm.Input.HeldOut!.Corpus);
             (code, stdout, stderr) = WtnProcess.Run($"--threads 1 --data-dir {dataDir} eval {Path.Combine(dir, "out", "mlm.json")} --json");
             Assert.True(code == 0, stderr);

@@ -1,6 +1,7 @@
 namespace WideThenNarrow.Method.Stages;
 
 /// <summary>Baseline: the deeper thin network (models.deeper) from scratch, standard recipe.</summary>
+[StageOrder(110)]
 public sealed class DeeperStage : ExperimentStage<StandardStageConfig>
 {
     public override string Name => "deeper";

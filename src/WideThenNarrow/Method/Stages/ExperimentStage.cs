@@ -62,3 +62,13 @@ public abstract class ExperimentStage<TSection> : ExperimentStage where TSection
 
     internal abstract PlannedStage Plan(SeedPlan p, TSection section);
 }
+
+/// <summary>
+/// A stage's place in the <see cref="StageCatalogue"/>'s run order (ascending; the numbers only order, they are
+/// stored nowhere). Every concrete <see cref="ExperimentStage"/> with a public parameterless constructor carries its own.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class StageOrderAttribute(int order) : Attribute
+{
+    public int Order { get; } = order;
+}

@@ -1,6 +1,7 @@
 namespace WideThenNarrow.Method.Stages;
 
 /// <summary>Ablation: stage 3 with the fine-tuning recipe but no distillation (alpha = 0), to separate imitation's share from KD's.</summary>
+[StageOrder(40)]
 public sealed class FinetuneNoKdStage : ExperimentStage<DerivedStageConfig>
 {
     public override string Name => "finetune_no_kd";

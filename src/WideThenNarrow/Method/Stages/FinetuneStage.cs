@@ -1,6 +1,7 @@
 namespace WideThenNarrow.Method.Stages;
 
 /// <summary>Stage 3: the imitation-initialised thin network fine-tuned with the task loss, distilling the wide network when alpha &gt; 0.</summary>
+[StageOrder(30)]
 public sealed class FinetuneStage : ExperimentStage<DistillStageConfig>
 {
     /// <summary>The report row of the method, which every other row is compared with.</summary>

@@ -6,6 +6,7 @@ using static TorchSharp.torch;
 namespace WideThenNarrow.Method.Stages;
 
 /// <summary>Baseline (Romero et al. 2015): a hint run (thin blocks up to the middle point + regressor), then a kd run.</summary>
+[StageOrder(100)]
 public sealed class FitNetsStage : ExperimentStage<FitNetsStageConfig>
 {
     public override string Name => "fitnets";

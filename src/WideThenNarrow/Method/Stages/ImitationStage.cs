@@ -13,6 +13,7 @@ namespace WideThenNarrow.Method.Stages;
 /// (head tensors tied to a block, like a masked-LM decoder, are copied before the first block instead) and full-mode
 /// adapter pairs are merged or dropped.
 /// </summary>
+[StageOrder(20)]
 public sealed class ImitationStage : ExperimentStage<ImitationStageConfig>
 {
     public override string Name => "imitation";

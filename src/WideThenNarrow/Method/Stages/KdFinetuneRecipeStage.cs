@@ -4,6 +4,7 @@ namespace WideThenNarrow.Method.Stages;
 /// Ablation: kd from scratch under stage 3's exact recipe (its alpha, temperature, optimizer, schedule and epochs), so
 /// that the only difference from the method is the warm start: imitation's share at the same fine-tuning compute.
 /// </summary>
+[StageOrder(90)]
 public sealed class KdFinetuneRecipeStage : ExperimentStage<DerivedStageConfig>
 {
     public override string Name => "kd_finetune_recipe";

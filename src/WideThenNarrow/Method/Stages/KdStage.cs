@@ -1,6 +1,7 @@
 namespace WideThenNarrow.Method.Stages;
 
 /// <summary>Baseline: the thin network from scratch with stage 3's loss, distilling the wide network (Hinton et al. 2015).</summary>
+[StageOrder(80)]
 public sealed class KdStage : ExperimentStage<DistillStageConfig>
 {
     public override string Name => "kd";

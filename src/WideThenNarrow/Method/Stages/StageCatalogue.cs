@@ -1,27 +1,32 @@
+using System.Reflection;
+
 namespace WideThenNarrow.Method.Stages;
 
 /// <summary>
 /// Every stage an experiment can declare, in run order: the one table that validation, the plan, the status, the
-/// report's rows and export derive from. A new baseline is its stage file (an <see cref="ExperimentStage"/>), its
-/// objective, its section's record with its <see cref="ExperimentConfig"/> property (the strict YAML keys are the
-/// record's properties), and one line here.
+/// report's rows and export derive from. It is found by reflection: every concrete <see cref="ExperimentStage"/> of
+/// this library with a public parameterless constructor, ordered by its <see cref="StageOrderAttribute"/>. A new
+/// baseline is its stage file (an <see cref="ExperimentStage"/> with a [StageOrder]), its objective, and its section's
+/// record with its <see cref="ExperimentConfig"/> property (the strict YAML keys are the record's properties).
 /// </summary>
 public static class StageCatalogue
 {
-    static readonly ExperimentStage[] Stages =
-    [
-        new WideStage(),
-        new ImitationStage(),
-        new FinetuneStage(),
-        new FinetuneNoKdStage(),
-        new StandardStage("standard", c => c.Standard, "thin: standard", 40),
-        new StandardStage("standard_long", c => c.StandardLong, "thin: standard, long budget", 60),
-        new StandardMatchedStage(),
-        new KdStage(),
-        new KdFinetuneRecipeStage(),
-        new FitNetsStage(),
-        new DeeperStage(),
-    ];
+    static readonly ExperimentStage[] Stages = Discover();
+
+    /// <summary>The stages of this library in [StageOrder] order; <see cref="DownstreamStage"/>, made per pretrained stage, has no parameterless constructor.</summary>
+    static ExperimentStage[] Discover()
+    {
+        var types = typeof(ExperimentStage).Assembly.GetTypes()
+            .Where(t => t.IsClass && !t.IsAbstract && typeof(ExperimentStage).IsAssignableFrom(t) && t.GetConstructor(Type.EmptyTypes) is not null)
+            .ToList();
+        var unordered = types.Where(t => t.GetCustomAttribute<StageOrderAttribute>(inherit: false) is null).Select(t => t.Name).ToList();
+        if (unordered.Count > 0)
+            throw new InvalidOperationException($"stage {string.Join(", ", unordered)} needs a [StageOrder(N)] attribute: its place in the run order");
+        var ordered = types.OrderBy(t => t.GetCustomAttribute<StageOrderAttribute>(inherit: false)!.Order).ToList();
+        if (ordered.GroupBy(t => t.GetCustomAttribute<StageOrderAttribute>(inherit: false)!.Order).FirstOrDefault(g => g.Count() > 1) is { } tie)
+            throw new InvalidOperationException($"stages {string.Join(", ", tie.Select(t => t.Name))} share [StageOrder({tie.Key})]; give each its own place");
+        return [.. ordered.Select(t => (ExperimentStage)Activator.CreateInstance(t)!)];
+    }
 
     /// <summary>The stages above, then downstream_S for every pretrained stage S (text experiments), in report order.</summary>
     public static readonly IReadOnlyList<ExperimentStage> All =

@@ -6,6 +6,7 @@ namespace WideThenNarrow.Method.Stages;
 /// steps when the section's budget is in steps (steps &gt; 0): masked-LM pretraining, where one epoch can be far more
 /// than stages 2 + 3 cost.
 /// </summary>
+[StageOrder(70)]
 public sealed class StandardMatchedStage : ExperimentStage<StandardStageConfig>
 {
     public override string Name => "standard_matched";

@@ -5,11 +5,15 @@ namespace WideThenNarrow.Method.Stages;
 
 /// <summary>
 /// A baseline: the thin network from scratch with the standard recipe (the dataset's task loss, every parameter
-/// trains), under its own section, e.g. standard or standard_long.
+/// trains), under its own section: standard, or another one in a subclass (<see cref="StandardLongStage"/>).
 /// </summary>
-public sealed class StandardStage(string name, Func<ExperimentConfig, StandardStageConfig?> section, string row, int position)
+[StageOrder(50)]
+public class StandardStage(string name, Func<ExperimentConfig, StandardStageConfig?> section, string row, int position)
     : ExperimentStage<StandardStageConfig>
 {
+    /// <summary>The standard baseline, under the standard section.</summary>
+    public StandardStage() : this("standard", c => c.Standard, "thin: standard", 40) { }
+
     public override string Name => name;
     public override string Model => "thin";
     public override bool Pretrained => true;

@@ -1,6 +1,7 @@
 namespace WideThenNarrow.Method.Stages;
 
 /// <summary>Stage 1: the wide network, trained with the standard recipe (an imported one is no stage: <see cref="SeedPlan.Wide"/>).</summary>
+[StageOrder(10)]
 public sealed class WideStage : ExperimentStage<WideStageConfig>
 {
     public override string Name => "wide";
