@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using WideThenNarrow.Training;
 using static TorchSharp.torch;
 
@@ -146,5 +147,8 @@ public sealed record FineTuneRun
 /// <summary>One epoch: its mean training loss and its validation top-1.</summary>
 public sealed record CurvePoint(int Epoch, double TrainLoss, double? ValTop1);
 
-/// <summary>One block's imitation: its loss in the first and last logged window of steps, every logged window, its time.</summary>
-public sealed record BlockSummary(int Block, string Point, int WidePoint, double FirstLoss, double LastLoss, double Seconds, List<double> StepLosses);
+/// <summary>
+/// One block's imitation: its loss in the first and last logged window of steps, every logged window (required when
+/// read: empty when none was logged), its time.
+/// </summary>
+public sealed record BlockSummary(int Block, string Point, int WidePoint, double FirstLoss, double LastLoss, double Seconds, [property: JsonRequired] List<double> StepLosses);

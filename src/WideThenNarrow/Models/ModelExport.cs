@@ -239,21 +239,18 @@ public static class ModelExport
         var a = m.Model;
         string Str(string key) => Get(key) is { ValueKind: JsonValueKind.String } e ? e.GetString()! : throw Bad(key);
         int Int(string key) => Get(key) is { ValueKind: JsonValueKind.Number } e && e.TryGetInt32(out var v) ? v : throw Bad(key);
-        // Manifests written before base_width existed describe base width 16.
-        int IntOr(string key, int absent) => Get(key) is null ? absent : Int(key);
         bool Bool(string key) => Get(key) is { ValueKind: JsonValueKind.True or JsonValueKind.False } e ? e.GetBoolean() : throw Bad(key);
         JsonElement? Get(string key) => a.TryGetValue(key, out var v) && v is JsonElement e ? e : null;
         WtnException Bad(string key) => new($"export manifest {manifestPath}: model.{key} is missing or of the wrong type");
         var c = new ModelConfig { Name = Str("name"), Widen = Widening.Parse(Str("widen"), "model.widen"), Classes = Int("classes") };
         var config = m.Family switch
         {
-            "resnet" => c with { InputChannels = Int("input_channels"), ProjectionShortcuts = Bool("projection_shortcuts"), BaseWidth = IntOr("base_width", c.BaseWidth) },
+            "resnet" => c with { InputChannels = Int("input_channels"), ProjectionShortcuts = Bool("projection_shortcuts"), BaseWidth = ModelFactory.IsCifarResNet(c.Name) ? Int("base_width") : c.BaseWidth },
             "mlp" => c with { InputDim = Int("input_dim"), Width = Int("width"), Depth = Int("depth"), Residual = Bool("residual") },
             "bert" => c with
             {
                 Head = Str("head") == "mlm" ? BertHead.MaskedLm : BertHead.Classification,
-                // Manifests written before widen_heads existed describe widenings that multiplied the heads.
-                WidenHeads = Get("widen_heads") is null ? HeadWidening.Count : Str("widen_heads") switch
+                WidenHeads = Str("widen_heads") switch
                 {
                     "size" => HeadWidening.Size,
                     "count" => HeadWidening.Count,

@@ -22,6 +22,9 @@ public static class ModelFactory
         return n.StartsWith("resnet", StringComparison.Ordinal) ? 1000 : 10;
     }
 
+    /// <summary>Whether <paramref name="name"/> is a CIFAR-layout ResNet (cifar-resnetD), the layout base_width applies to.</summary>
+    public static bool IsCifarResNet(string name) => name.Trim().StartsWith("cifar-resnet", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Builds the model on <paramref name="device"/> (default CPU; the meta device builds shapes only).</summary>
     public static StagedModel Create(ModelConfig config, Device? device = null)
     {
@@ -36,7 +39,7 @@ public static class ModelFactory
             case "resnet152": return new ResNet(name, ResNet.Layout.ImageNet, true, [3, 8, 36, 3], config, device);
         }
         if (name == "bert" || BertSizes.PresetNames.Contains(name)) return new Bert(config, device);
-        if (name.StartsWith("cifar-resnet", StringComparison.Ordinal))
+        if (IsCifarResNet(name))
         {
             if (!int.TryParse(name["cifar-resnet".Length..], out int depth) || depth < 8 || (depth - 2) % 6 != 0)
                 throw new WtnException($"model '{config.Name}': a CIFAR ResNet's depth must be 6n+2 with n >= 1 (cifar-resnet20, 32, 44, 56, 110, ...)");

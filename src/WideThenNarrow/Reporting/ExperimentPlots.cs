@@ -99,8 +99,8 @@ public static class ExperimentPlots
         for (int i = 0; i < blocks.Count; i++)
         {
             var b = blocks[i];
-            // A summary written before per-step losses were kept has only the first and last windows.
-            var raw = b.StepLosses is { Count: > 0 } steps ? steps : [b.FirstLoss, b.LastLoss];
+            // A block that logged no window of steps (logging.every_steps 0, or a shorter run) has its epoch loss as both ends.
+            var raw = b.StepLosses.Count > 0 ? b.StepLosses : [b.FirstLoss, b.LastLoss];
             var losses = raw.Select((v, j) => (j, v)).Where(p => p.v > 0 && double.IsFinite(p.v)).ToList();
             if (i > 0) plt.Add.VerticalLine(i, 1, Colors.LightGray);
             if (losses.Count == 0) continue;

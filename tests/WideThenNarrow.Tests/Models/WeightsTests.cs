@@ -110,11 +110,12 @@ public class WeightsTests : IDisposable
         var input = new ModelInput(randint(5, 60, [2, 9]), ones(2, 9, dtype: ScalarType.Int64), zeros(2, 9, dtype: ScalarType.Int64));
         using (no_grad()) Assert.True(back.call(input).eq(model.call(input)).all().item<bool>());
         Assert.Equal(((Bert)model).Sizes, ((Bert)back).Sizes);
-        // A manifest written before widen_heads existed describes a widening that multiplied the heads.
-        var old = Path.Combine(dir, "out", "bert.json");
-        File.WriteAllText(old, json.Replace("\"widen_heads\": \"count\",", ""));
-        Assert.DoesNotContain("widen_heads", File.ReadAllText(old));
-        using (var before = ModelExport.Load(old)) Assert.Equal(((Bert)model).Sizes, ((Bert)before).Sizes);
+        // widen_heads is required: a manifest without it is refused in one line naming the file and the key.
+        var without = Path.Combine(dir, "out", "bert.json");
+        File.WriteAllText(without, json.Replace("\"widen_heads\": \"count\",", ""));
+        Assert.DoesNotContain("widen_heads", File.ReadAllText(without));
+        var e = Assert.Throws<WtnException>(() => ModelExport.Load(without));
+        Assert.Equal($"export manifest {without}: model.widen_heads is missing or of the wrong type", e.Message);
         Assert.Throws<WtnException>(() => ModelExport.CheckPath("bert.json"));
     }
 }

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using WideThenNarrow.Method;
 using WideThenNarrow.Reporting;
 
@@ -15,7 +14,7 @@ public sealed class ImitationPlotTests : IDisposable
         [new Dictionary<string, StageSummary> { ["imitation"] = new() { Stage = "imitation", Model = "thin", Blocks = blocks } }]);
 
     [Fact]
-    public void Every_blocks_logged_losses_are_drawn_and_older_or_diverged_summaries_still_plot()
+    public void Every_blocks_logged_losses_are_drawn_and_empty_or_diverged_ones_still_plot()
     {
         static List<double> Decay(double from, int n) => [.. Enumerable.Range(0, n).Select(j => from * Math.Pow(0.8, j))];
         var blocks = Enumerable.Range(0, 4).Select(k => new BlockSummary(k, k == 0 ? "stem" : $"layer1.{k - 1}", k, 0.2 + k, (0.2 + k) * Math.Pow(0.8, 22), 1, Decay(0.2 + k, 23))).ToList();
@@ -26,10 +25,8 @@ public sealed class ImitationPlotTests : IDisposable
             return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(png)));
         }
         var full = Draw(blocks, "full.png");
-        // A block.json written before per-step losses were kept has none (null): its first and last windows are drawn.
-        var old = JsonSerializer.Deserialize<BlockSummary>("""{"block":0,"point":"stem","wide_point":0,"first_loss":0.2,"last_loss":0.01,"seconds":1}""", StageContext.Json)!;
-        Assert.Null(old.StepLosses);
-        var endsOnly = Draw([old, .. blocks.Skip(1).Select(b => b with { StepLosses = [] })], "ends.png");
+        // Blocks that logged no window of steps (empty step_losses): their first and last losses are drawn.
+        var endsOnly = Draw([.. blocks.Select(b => b with { StepLosses = [] })], "ends.png");
         Assert.NotEqual(full, endsOnly); // the steps between the ends are drawn
         // A diverged block (NaN, then zero and infinite windows) loses those points, not the plot.
         Draw([.. blocks.Take(3), blocks[3] with { StepLosses = [1.0, double.NaN, 0, double.PositiveInfinity], LastLoss = double.NaN }], "nan.png");
@@ -38,5 +35,18 @@ public sealed class ImitationPlotTests : IDisposable
         // No stage 2: no plot.
         Assert.False(ExperimentPlots.Imitation(With(null), Path.Combine(_dir, "none.png")));
         Assert.False(File.Exists(Path.Combine(_dir, "none.png")));
+    }
+
+    [Fact]
+    public void A_stage_summary_whose_blocks_lack_step_losses_is_refused_naming_the_file_and_key()
+    {
+        var stage = Path.Combine(_dir, "imitation");
+        Directory.CreateDirectory(stage);
+        var path = Path.Combine(stage, StageSummary.FileName);
+        File.WriteAllText(path, """{"stage":"imitation","model":"thin","blocks":[{"block":0,"point":"stem","wide_point":0,"first_loss":0.2,"last_loss":0.01,"seconds":1}]}""");
+        var e = Assert.Throws<WtnException>(() => StageSummary.TryLoad(stage));
+        Assert.StartsWith($"{path} is corrupt (", e.Message);
+        Assert.Contains("'step_losses'", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
     }
 }
