@@ -91,8 +91,6 @@ public static class ConfigLoader
         key.EndsWith("logging.every_steps", StringComparison.Ordinal) || key.EndsWith("logging.tensorboard", StringComparison.Ordinal);
 
     /// <summary><see cref="Changes"/> in one line; at most <paramref name="shown"/> named.</summary>
-    public static string Diff(IReadOnlyDictionary<string, string> was, IReadOnlyDictionary<string, string> now, int shown = 4) => Describe(Changes(was, now), shown);
-
     public static string Describe(IReadOnlyList<string> changes, int shown = 4) =>
         changes.Count == 0 ? "no key differs"
             : string.Join(", ", changes.Take(shown)) + (changes.Count > shown ? $" and {changes.Count - shown} more" : "");

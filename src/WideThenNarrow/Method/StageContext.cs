@@ -119,6 +119,7 @@ public sealed class StageContext
             Progress = Progress,
             Resume = resume,
             ConfigYaml = RunSettings(runDir),
+            SettingDefault = ConfigLoader.DefaultOf<ExperimentConfig>,
         }, cancel);
     }
 

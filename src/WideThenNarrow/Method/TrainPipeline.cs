@@ -47,6 +47,7 @@ public static class TrainPipeline
             Device = device,
             Progress = progress,
             ConfigYaml = ConfigLoader.ToYaml(cfg),
+            SettingDefault = ConfigLoader.DefaultOf<TrainConfig>,
             Resume = resume,
         }, ct);
         // The last checkpoint holds the final state (also when --resume found the run already finished); exported in

@@ -375,8 +375,8 @@ public sealed class Trainer
         if (_st.Stage != _job.Stage) throw new WtnException($"checkpoint {path} belongs to stage '{_st.Stage}', not '{_job.Stage}'");
         // A run resumed under other settings would be neither the old run nor the new one.
         if (_st.ConfigYaml is { } was && _job.ConfigYaml is { } now && was != now
-            && ConfigLoader.Changes(ConfigLoader.FlattenYaml(was, path), ConfigLoader.FlattenYaml(now, "the config")).Count > 0)
-            throw new WtnException($"checkpoint {path} was written under other settings ({ConfigLoader.Diff(ConfigLoader.FlattenYaml(was, path), ConfigLoader.FlattenYaml(now, "the config"))}); " +
+            && ConfigLoader.Changes(ConfigLoader.FlattenYaml(was, path), ConfigLoader.FlattenYaml(now, "the config"), _job.SettingDefault) is { Count: > 0 } changes)
+            throw new WtnException($"checkpoint {path} was written under other settings ({ConfigLoader.Describe(changes)}); " +
                                    "resume with the settings the run started with, or start a new run folder");
         LoadModules(path, _job.Modules);
         using (var r = new BinaryReader(new MemoryStream(optBytes)))

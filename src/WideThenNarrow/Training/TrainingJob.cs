@@ -41,6 +41,13 @@ public sealed class TrainingJob
     /// <summary>The resolved config as YAML: written to RunDir/config.yaml and into every checkpoint.</summary>
     public string? ConfigYaml { get; init; }
 
+    /// <summary>
+    /// The default of a dotted key of <see cref="ConfigYaml"/> (<see cref="ConfigLoader.DefaultOf{T}"/> of the config's
+    /// type), or null when it has none. On resume, a key the checkpoint's settings lack (a setting added to wtn since)
+    /// is no change while its value is this default, as in the stage check; without it, any such key is a change.
+    /// </summary>
+    public Func<string, string?>? SettingDefault { get; init; }
+
     /// <summary>Continue from the newest checkpoint in RunDir/checkpoints (exactly: same weights as an uninterrupted run).</summary>
     public bool Resume { get; init; }
 }

@@ -141,6 +141,50 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void A_key_the_checkpoints_settings_lack_is_no_change_at_its_default_and_refused_otherwise()
+    {
+        var s = Settings(OptimizerKind.Sgd) with { Epochs = 1 };
+        // The settings a stage's checkpoint was written under, before three keys were added to wtn.
+        var was = new SortedDictionary<string, string> { ["imitation.train.optimizer.lr"] = "0.1" };
+        string Yaml(params (string Key, string Value)[] added)
+        {
+            var now = new SortedDictionary<string, string>(was);
+            foreach (var (k, v) in added) now[k] = v;
+            return ConfigLoader.FlatToYaml(now);
+        }
+        using var cts = new CancellationTokenSource();
+        var (_, job) = Job("added", s, progress: new Sink(p => { if (p.Kind == TrainingEventKind.Step && p.Step == 5) cts.Cancel(); }));
+        Assert.Throws<TrainingInterruptedException>(() => Trainer.Run(new TrainingJob
+        {
+            Stage = job.Stage, Modules = job.Modules, ParameterGroups = job.ParameterGroups, Objective = job.Objective,
+            Train = job.Train, Eval = job.Eval, Settings = s, RunDir = job.RunDir, Progress = job.Progress,
+            ConfigYaml = Yaml(), SettingDefault = ConfigLoader.DefaultOf<WideThenNarrow.Method.ExperimentConfig>,
+        }, cts.Token));
+        var ckpt = Trainer.LatestCheckpoint(job.RunDir)!;
+        TrainingJob Resume(string yaml)
+        {
+            var (_, r) = Job("added", s, resume: true);
+            return new TrainingJob
+            {
+                Stage = r.Stage, Modules = r.Modules, ParameterGroups = r.ParameterGroups, Objective = r.Objective,
+                Train = r.Train, Eval = r.Eval, Settings = s, RunDir = r.RunDir, Resume = true,
+                ConfigYaml = yaml, SettingDefault = ConfigLoader.DefaultOf<WideThenNarrow.Method.ExperimentConfig>,
+            };
+        }
+
+        // An added key at a value other than its default changes the run: refused, naming the key.
+        var e = Assert.Throws<WtnException>(() => Trainer.Run(Resume(Yaml(("imitation.copy_embeddings", "false"), ("models.thin.widen_heads", "size")))));
+        Assert.Equal($"checkpoint {ckpt} was written under other settings (imitation.copy_embeddings (absent) -> false); " +
+                     "resume with the settings the run started with, or start a new run folder", e.Message);
+
+        // Added keys at their defaults (the settings of the resume that once failed) are the same run: it resumes.
+        var defaults = Yaml(("imitation.copy_embeddings", "true"), ("models.thin.max_positions", "null"), ("models.thin.widen_heads", "size"));
+        var result = Trainer.Run(Resume(defaults));
+        Assert.True(result.Resumed);
+        Assert.Equal(12, result.Steps);
+    }
+
+    [Fact]
     public void A_nan_loss_stops_the_run_naming_the_step_and_the_last_good_checkpoint()
     {
         var s = Settings(OptimizerKind.Sgd);
