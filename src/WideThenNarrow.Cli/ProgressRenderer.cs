@@ -23,33 +23,47 @@ public sealed class ProgressRenderer
     /// <summary>Runs <paramref name="work"/> with a progress sink; the live display lasts as long as the work.</summary>
     public T Run<T>(Func<IProgress<TrainingProgress>, T> work)
     {
-        if (!_interactive) return work(new PlainSink(_plainEvery));
+        if (!_interactive)
+            return work(new PlainSink(_plainEvery));
         T result = default!;
-        AnsiConsole.Progress()
+        AnsiConsole
+            .Progress()
             .AutoClear(false)
             .HideCompleted(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
-                     new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Columns(
+                new TaskDescriptionColumn { Alignment = Justify.Left },
+                new ProgressBarColumn(),
+                new PercentageColumn(),
+                new ElapsedTimeColumn(),
+                new RemainingTimeColumn()
+            )
             .Start(ctx => result = work(new LiveSink(ctx)));
         return result;
     }
 
     /// <summary>One status line for a step event.</summary>
     public static string StepLine(in TrainingProgress p) =>
-        $"{p.Stage} epoch {p.Epoch + 1}/{p.Epochs} step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} lr {p.LearningRate:G3} " +
-        $"{p.SamplesPerSecond:F0} samples/s" + (p.Eta is { } eta ? $" eta {Format(eta)}" : "");
+        $"{p.Stage} epoch {p.Epoch + 1}/{p.Epochs} step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} lr {p.LearningRate:G3} "
+        + $"{p.SamplesPerSecond:F0} samples/s"
+        + (p.Eta is { } eta ? $" eta {Format(eta)}" : "");
 
     /// <summary>One line for an epoch's record.</summary>
     public static string EpochLine(EpochMetrics m) =>
-        $"{m.Stage} epoch {m.Epoch + 1}: train loss {m.TrainLoss:F4}" +
-        (m.TrainTop1 is { } tt ? $" top-1 {tt:P2}" : "") +
-        (m.EvalLoss is { } el ? $" | eval loss {el:F4}" : "") +
-        (m.EvalTop1 is { } et ? $" top-1 {et:P2}" : "") +
-        (m.Parts is { Count: > 0 } parts ? " | " + string.Join(" ", parts.Select(kv => $"{kv.Key} {kv.Value:F4}")) : "") +
-        $" | lr {m.Lr:G3} {m.SamplesPerSecond:F0} samples/s {Format(TimeSpan.FromSeconds(m.Seconds))}";
+        $"{m.Stage} epoch {m.Epoch + 1}: train loss {m.TrainLoss:F4}"
+        + (m.TrainTop1 is { } tt ? $" top-1 {tt:P2}" : "")
+        + (m.EvalLoss is { } el ? $" | eval loss {el:F4}" : "")
+        + (m.EvalTop1 is { } et ? $" top-1 {et:P2}" : "")
+        + (
+            m.Parts is { Count: > 0 } parts
+                ? " | " + string.Join(" ", parts.Select(kv => $"{kv.Key} {kv.Value:F4}"))
+                : ""
+        )
+        + $" | lr {m.Lr:G3} {m.SamplesPerSecond:F0} samples/s {Format(TimeSpan.FromSeconds(m.Seconds))}";
 
     public static string Format(TimeSpan t) =>
-        t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:D2}m" : t.TotalMinutes >= 1 ? $"{t.Minutes}m{t.Seconds:D2}s" : $"{t.TotalSeconds:F1}s";
+        t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:D2}m"
+        : t.TotalMinutes >= 1 ? $"{t.Minutes}m{t.Seconds:D2}s"
+        : $"{t.TotalSeconds:F1}s";
 
     sealed class PlainSink(TimeSpan every) : IProgress<TrainingProgress>
     {
@@ -60,7 +74,11 @@ public sealed class ProgressRenderer
             switch (p.Kind)
             {
                 case TrainingEventKind.Started:
-                    Console.WriteLine(p.Step > 0 ? $"{p.Stage}: resuming at step {p.Step}/{p.TotalSteps}" : $"{p.Stage}: {p.TotalSteps} steps ({p.Epochs} epochs of {p.StepsPerEpoch})");
+                    Console.WriteLine(
+                        p.Step > 0
+                            ? $"{p.Stage}: resuming at step {p.Step}/{p.TotalSteps}"
+                            : $"{p.Stage}: {p.TotalSteps} steps ({p.Epochs} epochs of {p.StepsPerEpoch})"
+                    );
                     break;
                 case TrainingEventKind.Step when _since.Elapsed >= every:
                     Console.WriteLine(StepLine(p));
@@ -87,19 +105,28 @@ public sealed class ProgressRenderer
             {
                 case TrainingEventKind.Started:
                     task.Value = p.Step;
-                    if (p.Step > 0) AnsiConsole.MarkupLine($"[grey]{Markup.Escape(p.Stage)}: resuming at step {p.Step}/{p.TotalSteps}[/]");
+                    if (p.Step > 0)
+                        AnsiConsole.MarkupLine(
+                            $"[grey]{Markup.Escape(p.Stage)}: resuming at step {p.Step}/{p.TotalSteps}[/]"
+                        );
                     break;
                 case TrainingEventKind.Step:
                     task.Value = p.Step;
                     // Re-rendering the description costs a string per update: a few per second is plenty.
-                    if (_sinceRefresh.ElapsedMilliseconds < 200) break;
+                    if (_sinceRefresh.ElapsedMilliseconds < 200)
+                        break;
                     // Short: the bar, elapsed and remaining-time columns show the rest.
-                    task.Description = Markup.Escape($"{p.Stage} ep {p.Epoch + 1}/{p.Epochs} step {p.Step}/{p.TotalSteps} loss {p.Loss:F3} lr {p.LearningRate:G2} {p.SamplesPerSecond:F0}/s");
+                    task.Description = Markup.Escape(
+                        $"{p.Stage} ep {p.Epoch + 1}/{p.Epochs} step {p.Step}/{p.TotalSteps} loss {p.Loss:F3} lr {p.LearningRate:G2} {p.SamplesPerSecond:F0}/s"
+                    );
                     _sinceRefresh.Restart();
                     break;
                 case TrainingEventKind.Evaluating:
-                    if (_sinceRefresh.ElapsedMilliseconds < 200) break;
-                    task.Description = Markup.Escape($"{p.Stage} ep {p.Epoch + 1}/{p.Epochs} evaluating {p.StepInEpoch}/{p.StepsPerEpoch}");
+                    if (_sinceRefresh.ElapsedMilliseconds < 200)
+                        break;
+                    task.Description = Markup.Escape(
+                        $"{p.Stage} ep {p.Epoch + 1}/{p.Epochs} evaluating {p.StepInEpoch}/{p.StepsPerEpoch}"
+                    );
                     _sinceRefresh.Restart();
                     break;
                 case TrainingEventKind.EpochEnd:

@@ -9,14 +9,16 @@ namespace WideThenNarrow.Cli;
 /// runs/NAME/logs/seed-S-STAGE[-unit-K].log and, prefixed with the stage, to this process's log. To stop one, this
 /// process closes its standard input; it then checkpoints and exits, and so it does when this process dies, however.
 /// </summary>
-sealed class StageProcesses(IReadOnlyList<string> globalArgs, string experimentDir, IProgress<string> log) : IStageLauncher
+sealed class StageProcesses(IReadOnlyList<string> globalArgs, string experimentDir, IProgress<string> log)
+    : IStageLauncher
 {
     /// <summary>Set for a stage process started here: stop when standard input closes.</summary>
     public const string StopWithParentVariable = "WTN_STOP_WITH_PARENT";
 
     public IStageProcess Start(StageTask task)
     {
-        var exe = Environment.ProcessPath ?? throw new WtnException("--jobs: cannot tell which executable this process runs; run without --jobs");
+        var exe = Environment.ProcessPath
+            ?? throw new WtnException("--jobs: cannot tell which executable this process runs; run without --jobs");
         var psi = new ProcessStartInfo(exe)
         {
             RedirectStandardInput = true,
@@ -25,9 +27,21 @@ sealed class StageProcesses(IReadOnlyList<string> globalArgs, string experimentD
             UseShellExecute = false,
         };
         // Under `dotnet wtn.dll` the process is the host: the stage process needs the assembly as its first argument.
-        if (Path.GetFileNameWithoutExtension(exe) == "dotnet") psi.ArgumentList.Add(typeof(StageProcesses).Assembly.Location);
-        foreach (var a in globalArgs) psi.ArgumentList.Add(a);
-        foreach (var a in (string[])["run", Path.Combine(experimentDir, ExperimentRunner.RunConfigFile), "--runs-dir", Path.GetDirectoryName(experimentDir)!, "--only", task.Only])
+        if (Path.GetFileNameWithoutExtension(exe) == "dotnet")
+            psi.ArgumentList.Add(typeof(StageProcesses).Assembly.Location);
+        foreach (var a in globalArgs)
+            psi.ArgumentList.Add(a);
+        foreach (
+            var a in (string[])
+                [
+                    "run",
+                    Path.Combine(experimentDir, ExperimentRunner.RunConfigFile),
+                    "--runs-dir",
+                    Path.GetDirectoryName(experimentDir)!,
+                    "--only",
+                    task.Only,
+                ]
+        )
             psi.ArgumentList.Add(a);
         if (task.Unit is { } k)
         {
@@ -38,8 +52,17 @@ sealed class StageProcesses(IReadOnlyList<string> globalArgs, string experimentD
         var logDir = Path.Combine(experimentDir, "logs");
         Directory.CreateDirectory(logDir);
         var path = Path.Combine(logDir, $"seed-{task.Seed}-{task.Stage}{(task.Unit is { } u ? $"-unit-{u}" : "")}.log");
-        var started = new Started(task, new Process { StartInfo = psi }, new StreamWriter(path, append: true) { AutoFlush = true }, path, log);
-        try { started.Process.Start(); }
+        var started = new Started(
+            task,
+            new Process { StartInfo = psi },
+            new StreamWriter(path, append: true) { AutoFlush = true },
+            path,
+            log
+        );
+        try
+        {
+            started.Process.Start();
+        }
         catch (System.ComponentModel.Win32Exception e)
         {
             started.Dispose();
@@ -76,11 +99,13 @@ sealed class StageProcesses(IReadOnlyList<string> globalArgs, string experimentD
 
         void Relay(string? line, bool isError)
         {
-            if (line is null) return;
+            if (line is null)
+                return;
             lock (file)
             {
                 file.WriteLine(line);
-                if (isError && line.Trim().Length > 0) error = line.Trim();
+                if (isError && line.Trim().Length > 0)
+                    error = line.Trim();
             }
             log.Report($"[{task}] {line}");
         }
@@ -89,32 +114,48 @@ sealed class StageProcesses(IReadOnlyList<string> globalArgs, string experimentD
         {
             try
             {
-                using (stop.Register(() =>
-                       {
-                           try { Process.StandardInput.Close(); }
-                           catch (IOException) { } // already gone
-                       }))
+                using (
+                    stop.Register(() =>
+                    {
+                        try
+                        {
+                            Process.StandardInput.Close();
+                        }
+                        catch (IOException) { } // already gone
+                    })
+                )
                 {
                     Stopwatch? stopping = null;
                     bool killed = false;
                     while (!Process.WaitForExit(TimeSpan.FromSeconds(1)))
-                        if (!killed && stop.IsCancellationRequested && (stopping ??= Stopwatch.StartNew()).Elapsed > StopSignals.Patience)
+                        if (
+                            !killed
+                            && stop.IsCancellationRequested
+                            && (stopping ??= Stopwatch.StartNew()).Elapsed > StopSignals.Patience
+                        )
                         {
                             killed = true;
-                            log.Report($"{task}: not stopped {StopSignals.Patience.TotalMinutes:0} minutes after it was asked to; killed");
+                            log.Report(
+                                $"{task}: not stopped {StopSignals.Patience.TotalMinutes:0} minutes after it was asked to; killed"
+                            );
                             Process.Kill(entireProcessTree: true);
                         }
                 }
                 Process.WaitForExit(); // drains the output relays
                 log.Report($"{task}: {(Process.ExitCode == 0 ? "done" : $"ended with exit code {Process.ExitCode}")}");
-                lock (file) return new StageExit(Process.ExitCode, error, path);
+                lock (file)
+                    return new StageExit(Process.ExitCode, error, path);
             }
-            finally { Dispose(); }
+            finally
+            {
+                Dispose();
+            }
         }
 
         public void Dispose()
         {
-            lock (file) file.Dispose();
+            lock (file)
+                file.Dispose();
             Process.Dispose();
         }
     }
@@ -122,7 +163,8 @@ sealed class StageProcesses(IReadOnlyList<string> globalArgs, string experimentD
     /// <summary>In a stage process started here: cancels <paramref name="cts"/> when the parent closes our standard input or dies.</summary>
     public static void StopWhenParentGoes(CancellationTokenSource cts)
     {
-        if (Environment.GetEnvironmentVariable(StopWithParentVariable) != "1") return;
+        if (Environment.GetEnvironmentVariable(StopWithParentVariable) != "1")
+            return;
         var t = new Thread(() =>
         {
             try
@@ -133,7 +175,11 @@ sealed class StageProcesses(IReadOnlyList<string> globalArgs, string experimentD
             }
             catch (IOException) { }
             cts.Cancel();
-        }) { IsBackground = true, Name = "parent watch" };
+        })
+        {
+            IsBackground = true,
+            Name = "parent watch",
+        };
         t.Start();
     }
 }

@@ -17,7 +17,10 @@ sealed class StopSignals : IDisposable
     readonly PosixSignalRegistration[] registrations;
 
     public StopSignals() =>
-        registrations = [PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop), PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop)];
+        registrations = [
+            PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop),
+            PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop),
+        ];
 
     public CancellationToken Token => stop.Token;
 
@@ -29,10 +32,13 @@ sealed class StopSignals : IDisposable
 
     /// <summary>Completes <see cref="Patience"/> after the first signal (never without one).</summary>
     public Task PatienceOver() =>
-        Task.Delay(Timeout.InfiniteTimeSpan, stop.Token).ContinueWith(_ => Task.Delay(Patience), TaskScheduler.Default).Unwrap();
+        Task.Delay(Timeout.InfiniteTimeSpan, stop.Token)
+            .ContinueWith(_ => Task.Delay(Patience), TaskScheduler.Default)
+            .Unwrap();
 
     public void Dispose()
     {
-        foreach (var r in registrations) r.Dispose();
+        foreach (var r in registrations)
+            r.Dispose();
     }
 }

@@ -11,8 +11,9 @@ public static class WtnApp
     {
         var g = new GlobalOptions();
         var root = new RootCommand(
-            "wtn: train deep thin networks by going wide, then narrow (Zhou et al., ICML 2020).\n" +
-            "Train a wide copy, warm the thin network up by layerwise imitation, fine-tune it.");
+            "wtn: train deep thin networks by going wide, then narrow (Zhou et al., ICML 2020).\n"
+                + "Train a wide copy, warm the thin network up by layerwise imitation, fine-tune it."
+        );
         g.AddTo(root);
         root.Add(InfoCommand.Build(g));
         root.Add(DataCommand.Build(g));
@@ -36,9 +37,15 @@ public static class WtnApp
         var parse = root.Parse(args);
         // System.CommandLine's own signal handling fails on a second signal (it completes its result twice).
         using var signals = new StopSignals();
-        var command = parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null }, signals.Token);
-        if (await Task.WhenAny(command, signals.PatienceOver()) == command) return await command;
-        Console.Error.WriteLine($"wtn: error: interrupted; the command did not stop within {StopSignals.Patience.TotalMinutes:0} minutes of the signal");
+        var command = parse.InvokeAsync(
+            new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null },
+            signals.Token
+        );
+        if (await Task.WhenAny(command, signals.PatienceOver()) == command)
+            return await command;
+        Console.Error.WriteLine(
+            $"wtn: error: interrupted; the command did not stop within {StopSignals.Patience.TotalMinutes:0} minutes of the signal"
+        );
         return 130;
     }
 
@@ -49,8 +56,10 @@ public static class WtnApp
     /// </summary>
     internal static void WidenRedirectedOutput()
     {
-        if (!Console.IsOutputRedirected) return;
-        AnsiConsole.Profile.Width = int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), out var c) && c > 0 ? c : RedirectedWidth;
+        if (!Console.IsOutputRedirected)
+            return;
+        AnsiConsole.Profile.Width =
+            int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), out var c) && c > 0 ? c : RedirectedWidth;
     }
 
     internal const int RedirectedWidth = 200;
@@ -59,31 +68,27 @@ public static class WtnApp
 /// <summary>Options every verb accepts, and the error policy: one line, non-zero exit, no stack trace.</summary>
 public sealed class GlobalOptions
 {
-    public Option<int> Threads { get; } = new("--threads")
-    {
-        Description = "Intra-op CPU threads for libtorch (0 = all cores)",
-        DefaultValueFactory = _ => 0,
-        Recursive = true,
-    };
+    public Option<int> Threads { get; } =
+        new("--threads")
+        {
+            Description = "Intra-op CPU threads for libtorch (0 = all cores)",
+            DefaultValueFactory = _ => 0,
+            Recursive = true,
+        };
 
-    public Option<string> Device { get; } = new("--device")
-    {
-        Description = "Device: cpu or cuda (cuda needs a TorchSharp-cuda build and a GPU)",
-        DefaultValueFactory = _ => "cpu",
-        Recursive = true,
-    };
+    public Option<string> Device { get; } =
+        new("--device")
+        {
+            Description = "Device: cpu or cuda (cuda needs a TorchSharp-cuda build and a GPU)",
+            DefaultValueFactory = _ => "cpu",
+            Recursive = true,
+        };
 
-    public Option<string?> DataDir { get; } = new("--data-dir")
-    {
-        Description = "Data folder (default: $WTN_DATA, else ./data)",
-        Recursive = true,
-    };
+    public Option<string?> DataDir { get; } =
+        new("--data-dir") { Description = "Data folder (default: $WTN_DATA, else ./data)", Recursive = true };
 
-    public Option<bool> Verbose { get; } = new("--verbose")
-    {
-        Description = "Show stack traces on errors",
-        Recursive = true,
-    };
+    public Option<bool> Verbose { get; } =
+        new("--verbose") { Description = "Show stack traces on errors", Recursive = true };
 
     public void AddTo(RootCommand root)
     {
@@ -94,7 +99,9 @@ public sealed class GlobalOptions
     }
 
     /// <summary>Wraps a verb's body: initialises torch, maps errors to one line and an exit code.</summary>
-    public Func<ParseResult, CancellationToken, Task<int>> Handler(Func<ParseResult, RunContext, CancellationToken, Task<int>> body) =>
+    public Func<ParseResult, CancellationToken, Task<int>> Handler(
+        Func<ParseResult, RunContext, CancellationToken, Task<int>> body
+    ) =>
         async (parse, ct) =>
         {
             bool verbose = parse.GetValue(Verbose);
@@ -112,7 +119,10 @@ public sealed class GlobalOptions
             catch (Exception e) when (WideThenNarrow.WriteFailure.Is(e))
             {
                 // A file error no writer named more precisely (the messages of .NET's I/O errors carry the path).
-                WriteError($"{WideThenNarrow.WriteFailure.Describe(e)}; check free space (df -h), permissions and the path, then run the same command again", verbose ? e : null);
+                WriteError(
+                    $"{WideThenNarrow.WriteFailure.Describe(e)}; check free space (df -h), permissions and the path, then run the same command again",
+                    verbose ? e : null
+                );
                 return 2;
             }
             catch (Training.TrainingInterruptedException e)
@@ -132,7 +142,10 @@ public sealed class GlobalOptions
             }
             catch (Exception e)
             {
-                WriteError($"{e.GetType().Name}: {e.Message}" + (verbose ? "" : " (run with --verbose for the stack trace)"), verbose ? e : null);
+                WriteError(
+                    $"{e.GetType().Name}: {e.Message}" + (verbose ? "" : " (run with --verbose for the stack trace)"),
+                    verbose ? e : null
+                );
                 return 1;
             }
         };
@@ -141,7 +154,8 @@ public sealed class GlobalOptions
     {
         var first = message.Split('\n')[0].TrimEnd();
         Console.Error.WriteLine($"wtn: error: {first}");
-        if (detail is not null) Console.Error.WriteLine(detail.ToString());
+        if (detail is not null)
+            Console.Error.WriteLine(detail.ToString());
     }
 }
 

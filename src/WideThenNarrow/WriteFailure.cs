@@ -13,8 +13,14 @@ public static class WriteFailure
     public static bool IsFileTooLarge(Exception e) =>
         e is ArgumentOutOfRangeException { ParamName: "value", TargetSite.DeclaringType: { } t }
         && t.Assembly == typeof(FileStream).Assembly
-        && (t.Name == "Interop" // Interop.ThrowExceptionForIoErrno (File.Copy, SetLength)
-            || t.Namespace is { } ns && (ns.StartsWith("System.IO", StringComparison.Ordinal) || ns.StartsWith("Microsoft.Win32", StringComparison.Ordinal)));
+        && (
+            t.Name == "Interop" // Interop.ThrowExceptionForIoErrno (File.Copy, SetLength)
+            || t.Namespace is { } ns
+                && (
+                    ns.StartsWith("System.IO", StringComparison.Ordinal)
+                    || ns.StartsWith("Microsoft.Win32", StringComparison.Ordinal)
+                )
+        );
 
     /// <summary>
     /// Writes <paramref name="path"/> through <paramref name="tmp"/>: <paramref name="write"/> fills the temporary file,
@@ -28,11 +34,15 @@ public static class WriteFailure
         try
         {
             write();
-            if (File.Exists(tmp)) File.Move(tmp, path, overwrite: true);
+            if (File.Exists(tmp))
+                File.Move(tmp, path, overwrite: true);
         }
         catch (Exception e) when (Is(e))
         {
-            try { File.Delete(tmp); }
+            try
+            {
+                File.Delete(tmp);
+            }
             catch (IOException) { }
             throw new WtnException(message(Describe(e)), e);
         }
@@ -43,7 +53,11 @@ public static class WriteFailure
     /// last, for writers that choose the format by it), with the usual message: which file, why, and
     /// <paramref name="advice"/>, what to do.
     /// </summary>
-    public static void Replace(string path, Action<string> writeTemp, string advice = "free space on that disk and run the same command again")
+    public static void Replace(
+        string path,
+        Action<string> writeTemp,
+        string advice = "free space on that disk and run the same command again"
+    )
     {
         var ext = Path.GetExtension(path);
         var tmp = $"{path[..^ext.Length]}.{Environment.ProcessId}.tmp{ext}";

@@ -7,6 +7,9 @@ namespace WideThenNarrow;
 /// </summary>
 public class WtnException : Exception
 {
-    public WtnException(string message) : base(message) { }
-    public WtnException(string message, Exception inner) : base(message, inner) { }
+    public WtnException(string message)
+        : base(message) { }
+
+    public WtnException(string message, Exception inner)
+        : base(message, inner) { }
 }

@@ -11,7 +11,9 @@ public static class TestData
 {
     static readonly object Gate = new();
     static readonly Lazy<string> Root = new(FindRepoRoot);
-    static readonly Lazy<ImageDataset> SharedFashionMnist = new(() => ImageDataset.FashionMnist(Ensure("fashion-mnist")));
+    static readonly Lazy<ImageDataset> SharedFashionMnist = new(() =>
+        ImageDataset.FashionMnist(Ensure("fashion-mnist"))
+    );
 
     /// <summary>The folder holding WideThenNarrow.sln, found by walking up from the test assembly.</summary>
     public static string RepoRoot => Root.Value;
@@ -54,26 +56,45 @@ public static class TestData
         {
             try
             {
-                if (Directory.Exists(dir)) Directory.Delete(dir, true);
+                if (Directory.Exists(dir))
+                    Directory.Delete(dir, true);
                 return;
             }
-            catch (IOException) { Thread.Sleep(200); }
-            catch (UnauthorizedAccessException) { Thread.Sleep(200); }
+            catch (IOException)
+            {
+                Thread.Sleep(200);
+            }
+            catch (UnauthorizedAccessException)
+            {
+                Thread.Sleep(200);
+            }
         }
     }
 
     /// <summary>Kills every process of this user, other than this one, whose command line contains <paramref name="text"/>.</summary>
     public static void KillProcessesNaming(string text)
     {
-        if (!OperatingSystem.IsLinux()) return;
+        if (!OperatingSystem.IsLinux())
+            return;
         foreach (var proc in Directory.EnumerateDirectories("/proc"))
         {
-            if (!int.TryParse(Path.GetFileName(proc), out var pid) || pid == Environment.ProcessId) continue;
+            if (!int.TryParse(Path.GetFileName(proc), out var pid) || pid == Environment.ProcessId)
+                continue;
             string cmdline;
-            try { cmdline = File.ReadAllText(Path.Combine(proc, "cmdline")).Replace('\0', ' '); }
-            catch (IOException) { continue; }
-            catch (UnauthorizedAccessException) { continue; }
-            if (!cmdline.Contains(text, StringComparison.Ordinal)) continue;
+            try
+            {
+                cmdline = File.ReadAllText(Path.Combine(proc, "cmdline")).Replace('\0', ' ');
+            }
+            catch (IOException)
+            {
+                continue;
+            }
+            catch (UnauthorizedAccessException)
+            {
+                continue;
+            }
+            if (!cmdline.Contains(text, StringComparison.Ordinal))
+                continue;
             try
             {
                 using var p = System.Diagnostics.Process.GetProcessById(pid);
@@ -97,7 +118,8 @@ public static class TestData
     static string FindRepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "WideThenNarrow.sln"))) return dir.FullName;
+            if (File.Exists(Path.Combine(dir.FullName, "WideThenNarrow.sln")))
+                return dir.FullName;
         throw new InvalidOperationException($"no WideThenNarrow.sln above {AppContext.BaseDirectory}");
     }
 }

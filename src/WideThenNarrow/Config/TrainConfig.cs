@@ -2,28 +2,48 @@ using WideThenNarrow.Models;
 
 namespace WideThenNarrow.Config;
 
-public enum OptimizerKind { Sgd, AdamW }
+public enum OptimizerKind
+{
+    Sgd,
+    AdamW,
+}
 
-public enum ScheduleKind { Constant, Step, MultiStep, Cosine, Linear }
+public enum ScheduleKind
+{
+    Constant,
+    Step,
+    MultiStep,
+    Cosine,
+    Linear,
+}
 
 /// <summary>Float32, or the whole model (weights, activations, optimiser state) in bfloat16. See docs/training.md for the caveats.</summary>
-public enum Precision { Float32, Bfloat16 }
+public enum Precision
+{
+    Float32,
+    Bfloat16,
+}
 
 public sealed record OptimizerConfig : IValidatedConfig
 {
     public OptimizerKind Name { get; init; } = OptimizerKind.Sgd;
+
     /// <summary>Base learning rate; each parameter group multiplies it by its factor.</summary>
     public double Lr { get; init; } = 0.1;
+
     /// <summary>SGD momentum.</summary>
     public double Momentum { get; init; } = 0.9;
     public bool Nesterov { get; init; }
     public double WeightDecay { get; init; } = 5e-4;
+
     /// <summary>When false, 1-d parameters (norm weights and biases) get no weight decay.</summary>
     public bool DecayNormsAndBiases { get; init; } = true;
+
     /// <summary>AdamW betas and epsilon.</summary>
     public double Beta1 { get; init; } = 0.9;
     public double Beta2 { get; init; } = 0.999;
     public double Eps { get; init; } = 1e-8;
+
     /// <summary>Clip gradients to this global L2 norm; 0 = no clipping.</summary>
     public double ClipGradNorm { get; init; }
 
@@ -43,16 +63,21 @@ public sealed record OptimizerConfig : IValidatedConfig
 public sealed record ScheduleConfig : IValidatedConfig
 {
     public ScheduleKind Name { get; init; } = ScheduleKind.Cosine;
+
     /// <summary>Linear warm-up length, in epochs (fractions allowed) or steps (steps win when both are set).</summary>
     public double WarmupEpochs { get; init; }
     public long WarmupSteps { get; init; }
+
     /// <summary>Warm-up starts at lr * this factor.</summary>
     public double WarmupStartFactor { get; init; } = 0.1;
+
     /// <summary>step: multiply by gamma every this many epochs.</summary>
     public double StepEpochs { get; init; } = 30;
+
     /// <summary>multi_step: multiply by gamma at each of these epochs.</summary>
     public List<double> Milestones { get; init; } = [];
     public double Gamma { get; init; } = 0.1;
+
     /// <summary>cosine / linear: the floor reached at the last step (0 = decay to zero).</summary>
     public double MinLr { get; init; }
 
@@ -63,7 +88,8 @@ public sealed record ScheduleConfig : IValidatedConfig
         at.InRange(nameof(WarmupStartFactor), WarmupStartFactor, 0, 1);
         at.Positive(nameof(StepEpochs), StepEpochs);
         for (int i = 0; i < Milestones.Count; i++)
-            if (!(double.IsFinite(Milestones[i]) && Milestones[i] >= 0)) throw at.Error(nameof(Milestones), $"must hold epochs, 0 or more, got {Milestones[i]} at [{i}]");
+            if (!(double.IsFinite(Milestones[i]) && Milestones[i] >= 0))
+                throw at.Error(nameof(Milestones), $"must hold epochs, 0 or more, got {Milestones[i]} at [{i}]");
         at.Positive(nameof(Gamma), Gamma);
         at.InRange(nameof(MinLr), MinLr, 0, double.PositiveInfinity);
     }
@@ -74,13 +100,15 @@ public sealed record EvalConfig : IValidatedConfig
     /// <summary>Evaluate every this many epochs (the last epoch is always evaluated); 0 = only at the end.</summary>
     public int EveryEpochs { get; init; } = 1;
 
-    public void Validate(ConfigKeys at) => at.InRange(nameof(EveryEpochs), EveryEpochs, 0, int.MaxValue, "0 = only at the end");
+    public void Validate(ConfigKeys at) =>
+        at.InRange(nameof(EveryEpochs), EveryEpochs, 0, int.MaxValue, "0 = only at the end");
 }
 
 public sealed record CheckpointConfig : IValidatedConfig
 {
     /// <summary>Also checkpoint every this many steps (0 = at epoch ends only), so kill -9 loses little.</summary>
     public int EverySteps { get; init; } = 500;
+
     /// <summary>Step checkpoints kept (the newest); best.ckpt is kept separately.</summary>
     public int KeepLast { get; init; } = 2;
     public bool KeepBest { get; init; } = true;
@@ -98,7 +126,8 @@ public sealed record LoggingConfig : IValidatedConfig
     public int EverySteps { get; init; } = 50;
     public bool Tensorboard { get; init; } = true;
 
-    public void Validate(ConfigKeys at) => at.InRange(nameof(EverySteps), EverySteps, 0, int.MaxValue, "0 = once per epoch only");
+    public void Validate(ConfigKeys at) =>
+        at.InRange(nameof(EverySteps), EverySteps, 0, int.MaxValue, "0 = once per epoch only");
 }
 
 /// <summary>Everything the trainer needs besides the modules, data and objective. Experiment schemas embed these records.</summary>
@@ -106,6 +135,7 @@ public record TrainerSettings : IValidatedConfig
 {
     public OptimizerConfig Optimizer { get; init; } = new();
     public ScheduleConfig Schedule { get; init; } = new();
+
     /// <summary>Budget: epochs, or steps when <see cref="Steps"/> &gt; 0.</summary>
     public int Epochs { get; init; } = 10;
     public long Steps { get; init; }
@@ -133,6 +163,7 @@ public sealed record TrainConfig : TrainerSettings
     /// <summary>The model; classes and input channels default to the dataset's.</summary>
     public ModelSpec Model { get; init; } = new();
     public DataConfig Data { get; init; } = new();
+
     /// <summary>Label smoothing of the cross-entropy.</summary>
     public double LabelSmoothing { get; init; }
 
@@ -141,7 +172,11 @@ public sealed record TrainConfig : TrainerSettings
         base.Validate(at);
         at.InRange(nameof(LabelSmoothing), LabelSmoothing, 0, 1, maxExclusive: true);
         if (Data.Text is not null)
-            throw at.Nested(nameof(Data)).Error(nameof(DataConfig.Text), "is for experiments (wtn run); wtn train reads an image dataset: remove it and set data.dataset");
+            throw at.Nested(nameof(Data))
+                .Error(
+                    nameof(DataConfig.Text),
+                    "is for experiments (wtn run); wtn train reads an image dataset: remove it and set data.dataset"
+                );
         if (ModelData.Mismatch(Model.Name, text: false, $"data.dataset {Data.Dataset}") is { } problem)
             throw at.Nested(nameof(Model)).Error(nameof(ModelSpec.Name), problem);
     }

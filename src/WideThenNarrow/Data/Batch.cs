@@ -56,7 +56,12 @@ public static class BatchSourceExtensions
     /// freed before the next one loads. <paramref name="visit"/> gets the batch and its 1-based index; returns the
     /// number of batches visited. Evaluation and batch-norm recalibration share it.
     /// </summary>
-    public static int ForEachNoGrad(this IBatchSource source, Device device, Action<Batch, int> visit, int limit = int.MaxValue)
+    public static int ForEachNoGrad(
+        this IBatchSource source,
+        Device device,
+        Action<Batch, int> visit,
+        int limit = int.MaxValue
+    )
     {
         int seen = 0;
         using var _ = no_grad();
@@ -64,7 +69,8 @@ public static class BatchSourceExtensions
         while (seen < limit)
         {
             using var scope = NewDisposeScope();
-            if (!batches.MoveNext()) break;
+            if (!batches.MoveNext())
+                break;
             using var batch = batches.Current;
             visit(batch, ++seen);
         }

@@ -11,11 +11,18 @@ static class DataFiles
     /// </summary>
     public static Stream OpenMaybeGzipped(string path)
     {
-        if (!File.Exists(path) && !Directory.Exists(path)) throw new WtnException($"{path}: file not found");
+        if (!File.Exists(path) && !Directory.Exists(path))
+            throw new WtnException($"{path}: file not found");
         Runtime.InputFiles.RequireRegular(path, path);
         FileStream file;
-        try { file = File.OpenRead(path); }
-        catch (IOException e) { throw new WtnException($"{path}: cannot read ({e.Message})", e); }
+        try
+        {
+            file = File.OpenRead(path);
+        }
+        catch (IOException e)
+        {
+            throw new WtnException($"{path}: cannot read ({e.Message})", e);
+        }
         var magic = new byte[2];
         int n = file.ReadAtLeast(magic, 2, throwOnEndOfStream: false);
         file.Position = 0;
@@ -37,18 +44,28 @@ static class DataFiles
             while ((n = s.Read(buffer)) > 0)
             {
                 if (output.Length + n > maxBytes)
-                    throw new WtnException($"{path}: unpacks to more than {maxBytes:N0} bytes, more than such a file holds; the file is corrupt or not what it is named");
+                    throw new WtnException(
+                        $"{path}: unpacks to more than {maxBytes:N0} bytes, more than such a file holds; the file is corrupt or not what it is named"
+                    );
                 output.Write(buffer, 0, n);
             }
             return output.ToArray();
         }
-        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException) { throw Corrupt(path, e); }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException)
+        {
+            throw Corrupt(path, e);
+        }
     }
 
     /// <summary>The error for a gzip stream that fails to unpack.</summary>
     public static WtnException Corrupt(string path, Exception e) =>
-        new($"{path}: the gzip stream is truncated or corrupt ({e.Message.Split('\n')[0]}); fetch or copy the file again", e);
+        new(
+            $"{path}: the gzip stream is truncated or corrupt ({e.Message.Split('\n')[0]}); fetch or copy the file again",
+            e
+        );
 
     public static long SizeOnDisk(string folder) =>
-        Directory.Exists(folder) ? Directory.GetFiles(folder, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length) : 0;
+        Directory.Exists(folder)
+            ? Directory.GetFiles(folder, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length)
+            : 0;
 }

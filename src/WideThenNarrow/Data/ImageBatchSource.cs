@@ -7,19 +7,26 @@ namespace WideThenNarrow.Data;
 public sealed record ImageLoaderOptions
 {
     public int BatchSize { get; init; } = 128;
+
     /// <summary>Reshuffle every epoch (train); off keeps file order (evaluation).</summary>
     public bool Shuffle { get; init; } = true;
     public long Seed { get; init; }
+
     /// <summary>Drop the last partial batch.</summary>
     public bool DropLast { get; init; }
+
     /// <summary>Random crop of the original size after zero-padding this many pixels on each side; 0 = off.</summary>
     public int CropPadding { get; init; }
+
     /// <summary>Flip each image left-right with probability 1/2.</summary>
     public bool HorizontalFlip { get; init; }
+
     /// <summary>Keep only the first N examples of each class, in file order (a stratified subset for tests and demos).</summary>
     public int? PerClassLimit { get; init; }
+
     /// <summary>The split's examples this source draws from, in order (null = all); <see cref="PerClassLimit"/> applies to them.</summary>
     public long[]? Examples { get; init; }
+
     /// <summary>
     /// Per-channel mean and standard deviation (pixels in [0,1]) to normalise with, in place of the dataset's train
     /// statistics: those a network was trained with, when it is evaluated on other data (<c>wtn eval</c>).
@@ -29,7 +36,13 @@ public sealed record ImageLoaderOptions
 
     /// <summary>The usual CIFAR training augmentation: 4-pixel padded random crop and horizontal flip.</summary>
     public static ImageLoaderOptions CifarTrain(int batchSize, long seed) =>
-        new() { BatchSize = batchSize, Seed = seed, CropPadding = 4, HorizontalFlip = true };
+        new()
+        {
+            BatchSize = batchSize,
+            Seed = seed,
+            CropPadding = 4,
+            HorizontalFlip = true,
+        };
 
     /// <summary>In order, every example, no augmentation.</summary>
     public static ImageLoaderOptions Evaluation(int batchSize) => new() { BatchSize = batchSize, Shuffle = false };
@@ -45,26 +58,32 @@ public sealed class ImageBatchSource : IBatchSource, IDisposable
 {
     readonly ImageSplit _split;
     readonly ImageLoaderOptions _options;
-    readonly Tensor _indices;      // int64: the examples of the split this source serves (all, or a per-class subset)
-    readonly Tensor _scale;        // (1,C,1,1): 1 / (255 std)
-    readonly Tensor _shift;        // (1,C,1,1): -mean / std
+    readonly Tensor _indices; // int64: the examples of the split this source serves (all, or a per-class subset)
+    readonly Tensor _scale; // (1,C,1,1): 1 / (255 std)
+    readonly Tensor _shift; // (1,C,1,1): -mean / std
     readonly Dictionary<string, (Tensor Scale, Tensor Shift)> _onDevice = [];
 
     public ImageBatchSource(ImageDataset dataset, ImageSplit split, ImageLoaderOptions options)
     {
-        if (options.BatchSize <= 0) throw new WtnException($"batch size must be positive, got {options.BatchSize}");
-        if (options.CropPadding < 0) throw new WtnException($"crop padding must be 0 or positive, got {options.CropPadding}");
-        if (options.PerClassLimit is <= 0) throw new WtnException($"per-class limit must be positive, got {options.PerClassLimit}");
+        if (options.BatchSize <= 0)
+            throw new WtnException($"batch size must be positive, got {options.BatchSize}");
+        if (options.CropPadding < 0)
+            throw new WtnException($"crop padding must be 0 or positive, got {options.CropPadding}");
+        if (options.PerClassLimit is <= 0)
+            throw new WtnException($"per-class limit must be positive, got {options.PerClassLimit}");
         _split = split;
         _options = options;
         _indices = Subset(split, dataset.NumClasses, options.PerClassLimit, options.Examples);
         Count = (int)_indices.shape[0];
-        if (Count == 0) throw new WtnException($"{dataset.Name}: the split holds no examples");
+        if (Count == 0)
+            throw new WtnException($"{dataset.Name}: the split holds no examples");
         int c = split.Channels;
         var mean = options.Mean ?? dataset.Mean;
         var stds = options.Std ?? dataset.Std;
         if (mean.Length != c || stds.Length != c)
-            throw new WtnException($"{dataset.Name}: images have {c} channel(s) but the normalisation gives {mean.Length} mean(s) and {stds.Length} std(s)");
+            throw new WtnException(
+                $"{dataset.Name}: images have {c} channel(s) but the normalisation gives {mean.Length} mean(s) and {stds.Length} std(s)"
+            );
         var scale = new float[c];
         var shift = new float[c];
         for (int i = 0; i < c; i++)
@@ -88,7 +107,10 @@ public sealed class ImageBatchSource : IBatchSource, IDisposable
     public IEnumerable<Batch> Epoch(int epoch, Device device, int skipBatches = 0)
     {
         if (skipBatches < 0 || skipBatches > BatchesPerEpoch)
-            throw new ArgumentOutOfRangeException(nameof(skipBatches), $"must be in [0, {BatchesPerEpoch}], got {skipBatches}");
+            throw new ArgumentOutOfRangeException(
+                nameof(skipBatches),
+                $"must be in [0, {BatchesPerEpoch}], got {skipBatches}"
+            );
         return EpochBatches(epoch, device, skipBatches);
     }
 
@@ -111,7 +133,8 @@ public sealed class ImageBatchSource : IBatchSource, IDisposable
     public Tensor EpochOrder(int epoch)
     {
         using var scope = NewDisposeScope();
-        if (!_options.Shuffle) return _indices.clone().DetachFromDisposeScope();
+        if (!_options.Shuffle)
+            return _indices.clone().DetachFromDisposeScope();
         using var g = new Generator(Mix(_options.Seed, epoch, -1));
         var perm = randperm(Count, generator: g);
         return _indices.index_select(0, perm).DetachFromDisposeScope();
@@ -141,7 +164,10 @@ public sealed class ImageBatchSource : IBatchSource, IDisposable
     /// </summary>
     Tensor Augment(Tensor x, Generator g)
     {
-        long n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3];
+        long n = x.shape[0],
+            c = x.shape[1],
+            h = x.shape[2],
+            w = x.shape[3];
         int p = _options.CropPadding;
         var rows = arange(h).view(1, h, 1);
         var cols = arange(w).view(1, 1, w);
@@ -159,10 +185,14 @@ public sealed class ImageBatchSource : IBatchSource, IDisposable
 
     (Tensor Scale, Tensor Shift) Normalisation(Device device)
     {
-        if (device.type == TorchSharp.DeviceType.CPU) return (_scale, _shift);
+        if (device.type == TorchSharp.DeviceType.CPU)
+            return (_scale, _shift);
         var key = device.ToString();
         if (!_onDevice.TryGetValue(key, out var pair))
-            _onDevice[key] = pair = (_scale.to(device).DetachFromDisposeScope(), _shift.to(device).DetachFromDisposeScope());
+            _onDevice[key] = pair = (
+                _scale.to(device).DetachFromDisposeScope(),
+                _shift.to(device).DetachFromDisposeScope()
+            );
         return pair;
     }
 
@@ -170,7 +200,9 @@ public sealed class ImageBatchSource : IBatchSource, IDisposable
     {
         using var scope = NewDisposeScope();
         if (perClass is not { } limit)
-            return (examples is null ? arange(split.Count, ScalarType.Int64) : tensor(examples, ScalarType.Int64)).DetachFromDisposeScope();
+            return (
+                examples is null ? arange(split.Count, ScalarType.Int64) : tensor(examples, ScalarType.Int64)
+            ).DetachFromDisposeScope();
         var labels = split.Labels.data<long>();
         var taken = new int[classes];
         var keep = new List<long>();

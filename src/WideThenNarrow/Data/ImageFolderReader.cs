@@ -19,18 +19,34 @@ public static class ImageFolderReader
     /// folder of images of mixed sizes becomes one dataset; 0 keeps them as they are (they must then share one size).</param>
     public static ImageDataset Read(string root, int resize = 0)
     {
-        if (resize < 0) throw new WtnException($"data.resize must be 0 (off) or positive, got {resize}");
+        if (resize < 0)
+            throw new WtnException($"data.resize must be 0 (off) or positive, got {resize}");
         var trainDir = Path.Combine(root, "train");
         var testDir = Path.Combine(root, "test");
         if (!Directory.Exists(trainDir) || !Directory.Exists(testDir))
-            throw new WtnException($"{root}: an image folder dataset needs train/ and test/ subfolders, each with one subfolder of PNG/JPEG images per class");
-        var classes = Directory.GetDirectories(trainDir).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToArray();
-        if (classes.Length == 0) throw new WtnException($"{trainDir}: no class subfolders");
+            throw new WtnException(
+                $"{root}: an image folder dataset needs train/ and test/ subfolders, each with one subfolder of PNG/JPEG images per class"
+            );
+        var classes = Directory
+            .GetDirectories(trainDir)
+            .Select(Path.GetFileName)
+            .OfType<string>()
+            .Order(StringComparer.Ordinal)
+            .ToArray();
+        if (classes.Length == 0)
+            throw new WtnException($"{trainDir}: no class subfolders");
         var valDir = Path.Combine(root, "val");
         foreach (var dir in new[] { testDir, valDir }.Where(Directory.Exists))
         {
-            var unknown = Directory.GetDirectories(dir).Select(Path.GetFileName).OfType<string>().Except(classes).Order(StringComparer.Ordinal).ToArray();
-            if (unknown.Length > 0) throw new WtnException($"{dir}: class folder '{unknown[0]}' has no counterpart in {trainDir}");
+            var unknown = Directory
+                .GetDirectories(dir)
+                .Select(Path.GetFileName)
+                .OfType<string>()
+                .Except(classes)
+                .Order(StringComparer.Ordinal)
+                .ToArray();
+            if (unknown.Length > 0)
+                throw new WtnException($"{dir}: class folder '{unknown[0]}' has no counterpart in {trainDir}");
         }
 
         (int H, int W)? size = resize > 0 ? (resize, resize) : null;
@@ -40,8 +56,16 @@ public static class ImageFolderReader
         // An optional val/ is the user's own validation split, used instead of one carved from train/.
         var val = Directory.Exists(valDir) ? Load(valDir, classes, ref size, ref gray, resize > 0) : null;
         var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
-        return new ImageDataset(Path.GetFileName(full), ToSplit(train, size!.Value, gray), ToSplit(test, size.Value, gray), classes,
-            val is null ? null : ToSplit(val, size.Value, gray)) { Folder = full };
+        return new ImageDataset(
+            Path.GetFileName(full),
+            ToSplit(train, size!.Value, gray),
+            ToSplit(test, size.Value, gray),
+            classes,
+            val is null ? null : ToSplit(val, size.Value, gray)
+        )
+        {
+            Folder = full,
+        };
     }
 
     sealed record Loaded(List<byte[]> Pixels, List<long> Labels);
@@ -52,17 +76,33 @@ public static class ImageFolderReader
         for (int c = 0; c < classes.Length; c++)
         {
             var dir = Path.Combine(splitDir, classes[c]);
-            if (!Directory.Exists(dir)) continue;
-            foreach (var file in Directory.GetFiles(dir).Where(f => Extensions.Contains(Path.GetExtension(f))).Order(StringComparer.Ordinal))
+            if (!Directory.Exists(dir))
+                continue;
+            foreach (
+                var file in Directory
+                    .GetFiles(dir)
+                    .Where(f => Extensions.Contains(Path.GetExtension(f)))
+                    .Order(StringComparer.Ordinal)
+            )
             {
                 Image<Rgb24> image;
                 try
                 {
                     image = Image.Load<Rgb24>(file);
                 }
-                catch (Exception e) when (e is UnknownImageFormatException or InvalidImageContentException or ImageFormatException or NotSupportedException or IOException)
+                catch (Exception e)
+                    when (e
+                            is UnknownImageFormatException
+                                or InvalidImageContentException
+                                or ImageFormatException
+                                or NotSupportedException
+                                or IOException
+                    )
                 {
-                    throw new WtnException($"{file}: cannot decode the image ({e.Message.Split('\n')[0]}); remove or replace it", e);
+                    throw new WtnException(
+                        $"{file}: cannot decode the image ({e.Message.Split('\n')[0]}); remove or replace it",
+                        e
+                    );
                 }
                 using (image)
                 {
@@ -70,16 +110,20 @@ public static class ImageFolderReader
                         image.Mutate(x => x.Resize(target.W, target.H));
                     size ??= (image.Height, image.Width);
                     if ((image.Height, image.Width) != size.Value)
-                        throw new WtnException($"{file}: {image.Width}x{image.Height} pixels where the first image is {size.Value.W}x{size.Value.H}; set data.resize to read them at one size");
+                        throw new WtnException(
+                            $"{file}: {image.Width}x{image.Height} pixels where the first image is {size.Value.W}x{size.Value.H}; set data.resize to read them at one size"
+                        );
                     var hwc = new byte[image.Height * image.Width * 3];
                     image.CopyPixelDataTo(hwc);
-                    for (int i = 0; gray && i < hwc.Length; i += 3) gray = hwc[i] == hwc[i + 1] && hwc[i] == hwc[i + 2];
+                    for (int i = 0; gray && i < hwc.Length; i += 3)
+                        gray = hwc[i] == hwc[i + 1] && hwc[i] == hwc[i + 2];
                     loaded.Pixels.Add(hwc);
                     loaded.Labels.Add(c);
                 }
             }
         }
-        if (loaded.Pixels.Count == 0) throw new WtnException($"{splitDir}: no PNG or JPEG images in its class folders");
+        if (loaded.Pixels.Count == 0)
+            throw new WtnException($"{splitDir}: no PNG or JPEG images in its class folders");
         return loaded;
     }
 
@@ -89,7 +133,8 @@ public static class ImageFolderReader
         long n = loaded.Pixels.Count;
         var hwc = tensor(loaded.Pixels.SelectMany(p => p).ToArray(), [n, size.H, size.W, 3], ScalarType.Byte);
         var nchw = hwc.permute(0, 3, 1, 2);
-        if (gray) nchw = nchw.narrow(1, 0, 1);
+        if (gray)
+            nchw = nchw.narrow(1, 0, 1);
         var labels = tensor(loaded.Labels.ToArray(), [n], ScalarType.Int64);
         return new ImageSplit(nchw.contiguous().DetachFromDisposeScope(), labels.DetachFromDisposeScope());
     }

@@ -14,7 +14,8 @@ public sealed record LoaderBenchmarkResult(
     double AugmentedBatchesPerSecond,
     string Model,
     int Steps,
-    double StepMilliseconds)
+    double StepMilliseconds
+)
 {
     /// <summary>How many loader batches fit in the time of one training step (plain loader).</summary>
     public double Ratio => LoaderBatchesPerSecond * StepMilliseconds / 1000.0;
@@ -28,15 +29,48 @@ public sealed record LoaderBenchmarkResult(
 /// </summary>
 public static class LoaderBenchmark
 {
-    public static LoaderBenchmarkResult Run(ImageDataset dataset, int batchSize, string model, int steps, Device device, IProgress<string>? progress = null)
+    public static LoaderBenchmarkResult Run(
+        ImageDataset dataset,
+        int batchSize,
+        string model,
+        int steps,
+        Device device,
+        IProgress<string>? progress = null
+    )
     {
         progress?.Report($"loader: {dataset.Name} train, batch {batchSize}");
-        double plain = BatchesPerSecond(dataset, new ImageLoaderOptions { BatchSize = batchSize, Seed = 1 }, device, out int batches);
+        double plain = BatchesPerSecond(
+            dataset,
+            new ImageLoaderOptions { BatchSize = batchSize, Seed = 1 },
+            device,
+            out int batches
+        );
         progress?.Report($"loader: {plain:0} batches/s; with padded crop and flip");
-        double augmented = BatchesPerSecond(dataset, new ImageLoaderOptions { BatchSize = batchSize, Seed = 1, CropPadding = 4, HorizontalFlip = true }, device, out _);
+        double augmented = BatchesPerSecond(
+            dataset,
+            new ImageLoaderOptions
+            {
+                BatchSize = batchSize,
+                Seed = 1,
+                CropPadding = 4,
+                HorizontalFlip = true,
+            },
+            device,
+            out _
+        );
         progress?.Report($"loader: {augmented:0} batches/s augmented; timing {steps} training steps of {model}");
         double stepMs = StepMilliseconds(dataset, batchSize, model, steps, device);
-        return new LoaderBenchmarkResult(dataset.Name, batchSize, get_num_threads(), batches, plain, augmented, model, steps, stepMs);
+        return new LoaderBenchmarkResult(
+            dataset.Name,
+            batchSize,
+            get_num_threads(),
+            batches,
+            plain,
+            augmented,
+            model,
+            steps,
+            stepMs
+        );
     }
 
     /// <summary>One untimed epoch to warm up, then the best of two timed epochs (the machine is shared; the best is the least disturbed).</summary>
@@ -48,9 +82,11 @@ public static class LoaderBenchmark
         for (int epoch = 0; epoch < 3; epoch++)
         {
             var clock = Stopwatch.StartNew();
-            foreach (var b in source.Epoch(epoch, device)) b.Dispose();
+            foreach (var b in source.Epoch(epoch, device))
+                b.Dispose();
             double rate = source.BatchesPerEpoch / clock.Elapsed.TotalSeconds;
-            if (epoch > 0) best = Math.Max(best, rate);
+            if (epoch > 0)
+                best = Math.Max(best, rate);
         }
         return best;
     }
@@ -58,10 +94,28 @@ public static class LoaderBenchmark
     /// <summary>Median milliseconds of one SGD step (momentum 0.9) after two warm-up steps, on real batches.</summary>
     static double StepMilliseconds(ImageDataset dataset, int batchSize, string model, int steps, Device device)
     {
-        using var net = ModelFactory.Create(new ModelConfig { Name = model, InputChannels = dataset.Channels, ImageSize = dataset.Height, Classes = dataset.NumClasses }, device);
+        using var net = ModelFactory.Create(
+            new ModelConfig
+            {
+                Name = model,
+                InputChannels = dataset.Channels,
+                ImageSize = dataset.Height,
+                Classes = dataset.NumClasses,
+            },
+            device
+        );
         net.train();
         using var sgd = optim.SGD(net.parameters(), learningRate: 0.05, momentum: 0.9);
-        using var source = new ImageBatchSource(dataset, dataset.Train, new ImageLoaderOptions { BatchSize = batchSize, Seed = 2, DropLast = true });
+        using var source = new ImageBatchSource(
+            dataset,
+            dataset.Train,
+            new ImageLoaderOptions
+            {
+                BatchSize = batchSize,
+                Seed = 2,
+                DropLast = true,
+            }
+        );
         var times = new List<double>();
         foreach (var batch in source.Epoch(0, device).Take(steps + 2))
         {

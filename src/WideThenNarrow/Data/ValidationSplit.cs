@@ -9,8 +9,10 @@ public sealed record ValidationSplit(double Fraction, int PerClass, long Seed)
 {
     public void Validate(string keyPrefix)
     {
-        if (!(Fraction >= 0 && Fraction < 1)) throw new WtnException($"{keyPrefix}val_fraction must be in [0, 1), got {Fraction}");
-        if (PerClass < 0) throw new WtnException($"{keyPrefix}val_per_class must be 0 (no cap) or more, got {PerClass}");
+        if (!(Fraction >= 0 && Fraction < 1))
+            throw new WtnException($"{keyPrefix}val_fraction must be in [0, 1), got {Fraction}");
+        if (PerClass < 0)
+            throw new WtnException($"{keyPrefix}val_per_class must be 0 (no cap) or more, got {PerClass}");
     }
 
     /// <summary>
@@ -23,7 +25,8 @@ public sealed record ValidationSplit(double Fraction, int PerClass, long Seed)
         var byClass = new SortedDictionary<long, List<long>>();
         for (int i = 0; i < labels.Count; i++)
         {
-            if (!byClass.TryGetValue(labels[i], out var list)) byClass[labels[i]] = list = [];
+            if (!byClass.TryGetValue(labels[i], out var list))
+                byClass[labels[i]] = list = [];
             list.Add(i);
         }
         var validation = new HashSet<long>();
@@ -31,15 +34,18 @@ public sealed record ValidationSplit(double Fraction, int PerClass, long Seed)
             foreach (var (label, ids) in byClass)
             {
                 int take = Math.Max(1, (int)Math.Round(Fraction * ids.Count));
-                if (PerClass > 0) take = Math.Min(take, PerClass);
+                if (PerClass > 0)
+                    take = Math.Min(take, PerClass);
                 take = Math.Min(take, ids.Count - 1);
                 var order = ids.ToArray();
                 Shuffle(order, Seed, label);
-                for (int k = 0; k < take; k++) validation.Add(order[k]);
+                for (int k = 0; k < take; k++)
+                    validation.Add(order[k]);
             }
         var train = new List<long>(labels.Count - validation.Count);
         for (long i = 0; i < labels.Count; i++)
-            if (!validation.Contains(i)) train.Add(i);
+            if (!validation.Contains(i))
+                train.Add(i);
         return ([.. train], [.. validation.Order()]);
     }
 

@@ -25,7 +25,8 @@ public static class OnnxExport
 
     const string Advice = "free some space or choose another --out";
 
-    public static bool IsOnnx(string path) => Path.GetExtension(path).Equals(".onnx", StringComparison.OrdinalIgnoreCase);
+    public static bool IsOnnx(string path) =>
+        Path.GetExtension(path).Equals(".onnx", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The state_dict written beside NAME.onnx.</summary>
     public static string WeightsPath(string onnxPath) => Path.ChangeExtension(onnxPath, ".safetensors");
@@ -35,8 +36,16 @@ public static class OnnxExport
     /// in ONNX Runtime against <paramref name="model"/> (eval mode) on <paramref name="example"/>; all three files are
     /// removed when it differs by more than <see cref="Tolerance"/>. Returns the manifest and the difference measured.
     /// </summary>
-    public static (ExportManifest Manifest, double MaxDifference) Write(StagedModel model, ModelConfig config, string onnxPath, ExportInput input,
-        ModelInput example, string? source = null, double? lastTop1 = null, double? bestTop1 = null)
+    public static (ExportManifest Manifest, double MaxDifference) Write(
+        StagedModel model,
+        ModelConfig config,
+        string onnxPath,
+        ExportInput input,
+        ModelInput example,
+        string? source = null,
+        double? lastTop1 = null,
+        double? bestTop1 = null
+    )
     {
         onnxPath = Path.GetFullPath(onnxPath);
         var weights = WeightsPath(onnxPath);
@@ -45,20 +54,36 @@ public static class OnnxExport
         {
             model.eval();
             var graph = OnnxNetworks.Build(model, example, source ?? $"{config.Name} ({config.Widen})");
-            WriteFailure.Replace(onnxPath, tmp => { using var f = File.Create(tmp); graph.WriteTo(f); }, Advice);
+            WriteFailure.Replace(
+                onnxPath,
+                tmp =>
+                {
+                    using var f = File.Create(tmp);
+                    graph.WriteTo(f);
+                },
+                Advice
+            );
             var (diff, largest) = Compare(model, onnxPath, CheckInput(example));
             if (!(diff <= Allowed(largest)))
-                throw new WtnException($"{onnxPath}: ONNX Runtime's outputs differ from TorchSharp's by up to {diff:G3} (more than {Allowed(largest):G2}); please report this");
+                throw new WtnException(
+                    $"{onnxPath}: ONNX Runtime's outputs differ from TorchSharp's by up to {diff:G3} (more than {Allowed(largest):G2}); please report this"
+                );
             string sha;
-            using (var f = File.OpenRead(onnxPath)) sha = Convert.ToHexStringLower(SHA256.HashData(f));
+            using (var f = File.OpenRead(onnxPath))
+                sha = Convert.ToHexStringLower(SHA256.HashData(f));
             manifest = manifest with { Onnx = Path.GetFileName(onnxPath), OnnxSha256 = sha };
-            WriteFailure.Replace(ModelExport.ManifestPath(weights), tmp => File.WriteAllText(tmp, JsonSerializer.Serialize(manifest, ExportManifest.Json)), Advice);
+            WriteFailure.Replace(
+                ModelExport.ManifestPath(weights),
+                tmp => File.WriteAllText(tmp, JsonSerializer.Serialize(manifest, ExportManifest.Json)),
+                Advice
+            );
             return (manifest, diff);
         }
         catch
         {
             ModelExport.Delete(weights); // a graph that does not give the network back must not stay, nor its half of the export
-            if (File.Exists(onnxPath)) File.Delete(onnxPath);
+            if (File.Exists(onnxPath))
+                File.Delete(onnxPath);
             throw;
         }
     }
@@ -67,7 +92,8 @@ public static class OnnxExport
     /// The largest absolute difference between <paramref name="model"/>'s outputs (eval mode, TorchSharp) and ONNX
     /// Runtime's for the graph at <paramref name="onnxPath"/> on <paramref name="input"/>.
     /// </summary>
-    public static double MaxDifference(StagedModel model, string onnxPath, ModelInput input) => Compare(model, onnxPath, input).MaxDifference;
+    public static double MaxDifference(StagedModel model, string onnxPath, ModelInput input) =>
+        Compare(model, onnxPath, input).MaxDifference;
 
     /// <summary><see cref="MaxDifference"/> and the largest magnitude among TorchSharp's outputs.</summary>
     public static (double MaxDifference, double Largest) Compare(StagedModel model, string onnxPath, ModelInput input)
@@ -79,7 +105,9 @@ public static class OnnxExport
         var expected = model.call(input).to(ScalarType.Float32, CPU);
         var actual = session.Run(input);
         if (!actual.shape.SequenceEqual(expected.shape))
-            throw new WtnException($"{onnxPath}: ONNX Runtime's output has shape [{string.Join(", ", actual.shape)}], TorchSharp's [{string.Join(", ", expected.shape)}]; please report this");
+            throw new WtnException(
+                $"{onnxPath}: ONNX Runtime's output has shape [{string.Join(", ", actual.shape)}], TorchSharp's [{string.Join(", ", expected.shape)}]; please report this"
+            );
         return ((actual - expected).abs().max().item<float>(), expected.abs().max().item<float>());
     }
 
@@ -89,7 +117,8 @@ public static class OnnxExport
     /// </summary>
     public static ModelInput CheckInput(ModelInput example)
     {
-        if (example.AttentionMask is not { } mask || mask.shape[0] < 2 || mask.shape[1] < 2) return example;
+        if (example.AttentionMask is not { } mask || mask.shape[0] < 2 || mask.shape[1] < 2)
+            return example;
         var padded = mask.clone();
         using (var row = padded[1])
         using (var tail = row.slice(0, mask.shape[1] / 2, mask.shape[1], 1))

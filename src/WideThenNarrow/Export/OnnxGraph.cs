@@ -39,7 +39,8 @@ public sealed class OnnxGraph
     /// <summary>Declares <paramref name="value"/> a graph output under the name <paramref name="name"/>.</summary>
     public void Output(string value, string name, TensorProto.Types.DataType type, params object[] dims)
     {
-        if (value != name) Node("Identity", [value], name);
+        if (value != name)
+            Node("Identity", [value], name);
         graph.Output.Add(Value(name, type, dims));
     }
 
@@ -48,13 +49,15 @@ public sealed class OnnxGraph
     {
         using var cpu = t.detach().to(ScalarType.Float32, CPU).contiguous();
         var values = cpu.data<float>().ToArray();
-        graph.Initializer.Add(new TensorProto
-        {
-            Name = name,
-            DataType = (int)TensorProto.Types.DataType.Float,
-            Dims = { cpu.shape },
-            RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(values.AsSpan())),
-        });
+        graph.Initializer.Add(
+            new TensorProto
+            {
+                Name = name,
+                DataType = (int)TensorProto.Types.DataType.Float,
+                Dims = { cpu.shape },
+                RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(values.AsSpan())),
+            }
+        );
         return name;
     }
 
@@ -62,13 +65,15 @@ public sealed class OnnxGraph
     public string Longs(string stem, params long[] values)
     {
         var name = Fresh(stem);
-        graph.Initializer.Add(new TensorProto
-        {
-            Name = name,
-            DataType = (int)TensorProto.Types.DataType.Int64,
-            Dims = { values.Length },
-            Int64Data = { values },
-        });
+        graph.Initializer.Add(
+            new TensorProto
+            {
+                Name = name,
+                DataType = (int)TensorProto.Types.DataType.Int64,
+                Dims = { values.Length },
+                Int64Data = { values },
+            }
+        );
         return name;
     }
 
@@ -76,51 +81,112 @@ public sealed class OnnxGraph
     public string Scalar(string stem, float value)
     {
         var name = Fresh(stem);
-        graph.Initializer.Add(new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float, FloatData = { value } });
+        graph.Initializer.Add(
+            new TensorProto
+            {
+                Name = name,
+                DataType = (int)TensorProto.Types.DataType.Float,
+                FloatData = { value },
+            }
+        );
         return name;
     }
 
     /// <summary>Adds a node of <paramref name="op"/> with one output named <paramref name="output"/> (fresh when null).</summary>
-    public string Node(string op, IEnumerable<string> inputs, string? output = null, params (string Name, object Value)[] attributes)
+    public string Node(
+        string op,
+        IEnumerable<string> inputs,
+        string? output = null,
+        params (string Name, object Value)[] attributes
+    )
     {
         output ??= Fresh(op.ToLowerInvariant());
-        var node = new NodeProto { OpType = op, Name = output + "/" + op, Input = { inputs }, Output = { output } };
-        foreach (var (name, value) in attributes) node.Attribute.Add(Attribute(name, value));
+        var node = new NodeProto
+        {
+            OpType = op,
+            Name = output + "/" + op,
+            Input = { inputs },
+            Output = { output },
+        };
+        foreach (var (name, value) in attributes)
+            node.Attribute.Add(Attribute(name, value));
         graph.Node.Add(node);
         return output;
     }
 
-    public ModelProto ToModel(string docString) => new()
-    {
-        IrVersion = IrVersion,
-        ProducerName = "wtn",
-        ProducerVersion = typeof(OnnxGraph).Assembly.GetName().Version?.ToString() ?? "",
-        DocString = docString,
-        OpsetImport = { new OperatorSetIdProto { Domain = "", Version = Opset } },
-        Graph = graph,
-    };
+    public ModelProto ToModel(string docString) =>
+        new()
+        {
+            IrVersion = IrVersion,
+            ProducerName = "wtn",
+            ProducerVersion = typeof(OnnxGraph).Assembly.GetName().Version?.ToString() ?? "",
+            DocString = docString,
+            OpsetImport =
+            {
+                new OperatorSetIdProto { Domain = "", Version = Opset },
+            },
+            Graph = graph,
+        };
 
-    static AttributeProto Attribute(string name, object value) => value switch
-    {
-        long i => new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = i },
-        int i => new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = i },
-        float f => new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = f },
-        long[] ints => new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints, Ints = { ints } },
-        string s => new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(s) },
-        _ => throw new ArgumentException($"attribute {name}: unsupported type {value.GetType().Name}", nameof(value)),
-    };
+    static AttributeProto Attribute(string name, object value) =>
+        value switch
+        {
+            long i => new AttributeProto
+            {
+                Name = name,
+                Type = AttributeProto.Types.AttributeType.Int,
+                I = i,
+            },
+            int i => new AttributeProto
+            {
+                Name = name,
+                Type = AttributeProto.Types.AttributeType.Int,
+                I = i,
+            },
+            float f => new AttributeProto
+            {
+                Name = name,
+                Type = AttributeProto.Types.AttributeType.Float,
+                F = f,
+            },
+            long[] ints => new AttributeProto
+            {
+                Name = name,
+                Type = AttributeProto.Types.AttributeType.Ints,
+                Ints = { ints },
+            },
+            string s => new AttributeProto
+            {
+                Name = name,
+                Type = AttributeProto.Types.AttributeType.String,
+                S = ByteString.CopyFromUtf8(s),
+            },
+            _ => throw new ArgumentException(
+                $"attribute {name}: unsupported type {value.GetType().Name}",
+                nameof(value)
+            ),
+        };
 
     static ValueInfoProto Value(string name, TensorProto.Types.DataType type, object[] dims)
     {
         var shape = new TensorShapeProto();
         foreach (var d in dims)
-            shape.Dim.Add(d switch
+            shape.Dim.Add(
+                d switch
+                {
+                    string param => new TensorShapeProto.Types.Dimension { DimParam = param },
+                    long size => new TensorShapeProto.Types.Dimension { DimValue = size },
+                    int size => new TensorShapeProto.Types.Dimension { DimValue = size },
+                    _ => throw new ArgumentException($"input {name}: a dimension is a name or a size", nameof(dims)),
+                }
+            );
+        return new ValueInfoProto
+        {
+            Name = name,
+            Type = new TypeProto
             {
-                string param => new TensorShapeProto.Types.Dimension { DimParam = param },
-                long size => new TensorShapeProto.Types.Dimension { DimValue = size },
-                int size => new TensorShapeProto.Types.Dimension { DimValue = size },
-                _ => throw new ArgumentException($"input {name}: a dimension is a name or a size", nameof(dims)),
-            });
-        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } } };
+                TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape },
+            },
+        };
     }
 }

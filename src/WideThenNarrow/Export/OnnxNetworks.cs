@@ -19,10 +19,17 @@ public static class OnnxNetworks
         var g = new OnnxGraph();
         switch (model)
         {
-            case ResNet r: ResNetGraph(g, r, example); break;
-            case Mlp m: MlpGraph(g, m, example); break;
-            case Bert b: BertGraph(g, b); break;
-            default: throw new ArgumentException($"no ONNX export for {model.GetType().Name}", nameof(model));
+            case ResNet r:
+                ResNetGraph(g, r, example);
+                break;
+            case Mlp m:
+                MlpGraph(g, m, example);
+                break;
+            case Bert b:
+                BertGraph(g, b);
+                break;
+            default:
+                throw new ArgumentException($"no ONNX export for {model.GetType().Name}", nameof(model));
         }
         return g.ToModel(docString);
     }
@@ -32,14 +39,20 @@ public static class OnnxNetworks
         model is Bert ? ["input_ids", "attention_mask", "token_type_ids"] : ["input"];
 
     /// <summary>The tensors a graph input takes, by <see cref="InputNames"/>: token models need all three.</summary>
-    public static IReadOnlyList<Tensor> Inputs(StagedModel model, ModelInput input) => model is Bert
-        ? [input.Input, input.AttentionMask ?? throw new ArgumentException("BERT's graph needs an attention mask"),
-            input.TokenTypeIds ?? throw new ArgumentException("BERT's graph needs token type ids")]
-        : [input.Input];
+    public static IReadOnlyList<Tensor> Inputs(StagedModel model, ModelInput input) =>
+        model is Bert
+            ?
+            [
+                input.Input,
+                input.AttentionMask ?? throw new ArgumentException("BERT's graph needs an attention mask"),
+                input.TokenTypeIds ?? throw new ArgumentException("BERT's graph needs token type ids"),
+            ]
+            : [input.Input];
 
     public const string OutputName = "logits";
 
-    static Dictionary<string, nn.Module> Children(nn.Module m) => m.named_children().ToDictionary(c => c.name, c => c.module);
+    static Dictionary<string, nn.Module> Children(nn.Module m) =>
+        m.named_children().ToDictionary(c => c.name, c => c.module);
 
     // ---- ResNet: conv (batch norm folded) + relu blocks, global average pool, fc.
 
@@ -49,7 +62,14 @@ public static class OnnxNetworks
         var stem = model.BlockModules(0);
         x = g.Node("Relu", [ConvBn(g, "conv1", (Conv2d)stem[0], (BatchNorm2d)stem[1], x)]);
         if (model.StemLayout == ResNet.Layout.ImageNet)
-            x = g.Node("MaxPool", [x], null, ("kernel_shape", new long[] { 3, 3 }), ("strides", new long[] { 2, 2 }), ("pads", new long[] { 1, 1, 1, 1 }));
+            x = g.Node(
+                "MaxPool",
+                [x],
+                null,
+                ("kernel_shape", new long[] { 3, 3 }),
+                ("strides", new long[] { 2, 2 }),
+                ("pads", new long[] { 1, 1, 1, 1 })
+            );
         var names = model.named_modules().Where(m => m.module is ResNet.ResidualBlock).Select(m => m.name).ToList();
         for (int i = 1; i < model.BlockCount; i++)
         {
@@ -71,7 +91,8 @@ public static class OnnxNetworks
         {
             var n = convs[k].Replace("conv", "");
             h = ConvBn(g, $"{name}.conv{n}", (Conv2d)c[$"conv{n}"], (BatchNorm2d)c[$"bn{n}"], h);
-            if (k < convs.Count - 1) h = g.Node("Relu", [h]);
+            if (k < convs.Count - 1)
+                h = g.Node("Relu", [h]);
         }
         string shortcut;
         if (c.TryGetValue("downsample", out var d))
@@ -79,18 +100,29 @@ public static class OnnxNetworks
             var projection = Children(d);
             shortcut = ConvBn(g, $"{name}.downsample.0", (Conv2d)projection["0"], (BatchNorm2d)projection["1"], x);
         }
-        else shortcut = OptionA(g, block, ((Conv2d)c["conv1"]).weight!.shape[1], x);
+        else
+            shortcut = OptionA(g, block, ((Conv2d)c["conv1"]).weight!.shape[1], x);
         return g.Node("Relu", [g.Node("Add", [h, shortcut])]);
     }
 
     /// <summary>The parameter-free shortcut: subsample by the stride, zero-pad the new channels half before, half after.</summary>
     static string OptionA(OnnxGraph g, ResNet.ResidualBlock block, long inplanes, string x)
     {
-        long extra = block.OutChannels - inplanes, front = extra / 2;
-        if (block.Stride == 1 && extra == 0) return x;
+        long extra = block.OutChannels - inplanes,
+            front = extra / 2;
+        if (block.Stride == 1 && extra == 0)
+            return x;
         if (block.Stride != 1)
-            x = g.Node("Slice", [x, g.Longs("starts", 0, 0), g.Longs("ends", long.MaxValue, long.MaxValue), g.Longs("axes", 2, 3),
-                g.Longs("steps", block.Stride, block.Stride)]);
+            x = g.Node(
+                "Slice",
+                [
+                    x,
+                    g.Longs("starts", 0, 0),
+                    g.Longs("ends", long.MaxValue, long.MaxValue),
+                    g.Longs("axes", 2, 3),
+                    g.Longs("steps", block.Stride, block.Stride),
+                ]
+            );
         return extra == 0 ? x : g.Node("Pad", [x, g.Longs("pads", 0, front, 0, 0, 0, extra - front, 0, 0)]);
     }
 
@@ -103,22 +135,30 @@ public static class OnnxNetworks
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var w = conv.weight!.detach().to(ScalarType.Float64);
-        var scale = bn.weight!.detach().to(ScalarType.Float64) / (bn.running_var!.to(ScalarType.Float64) + bn.eps).sqrt();
+        var scale =
+            bn.weight!.detach().to(ScalarType.Float64) / (bn.running_var!.to(ScalarType.Float64) + bn.eps).sqrt();
         var folded = w * scale.view(-1, 1, 1, 1);
         var shift = bn.bias!.detach().to(ScalarType.Float64) - bn.running_mean!.to(ScalarType.Float64) * scale;
-        if (conv.bias is { } b) shift += b.detach().to(ScalarType.Float64) * scale;
-        var pad = conv.padding ?? throw new ArgumentException($"{name}: a convolution with string padding has no ONNX export here");
-        return g.Node("Conv", [x, g.Weight(name + ".weight", folded), g.Weight(name + ".bias", shift)], null,
+        if (conv.bias is { } b)
+            shift += b.detach().to(ScalarType.Float64) * scale;
+        var pad = conv.padding
+            ?? throw new ArgumentException($"{name}: a convolution with string padding has no ONNX export here");
+        return g.Node(
+            "Conv",
+            [x, g.Weight(name + ".weight", folded), g.Weight(name + ".bias", shift)],
+            null,
             ("kernel_shape", new[] { w.shape[2], w.shape[3] }),
             ("strides", conv.stride.ToArray()),
-            ("pads", new[] { pad[0], pad[1], pad[0], pad[1] }));
+            ("pads", new[] { pad[0], pad[1], pad[0], pad[1] })
+        );
     }
 
     /// <summary>y = x W^T + b on (N, in): one Gemm.</summary>
     static string Gemm(OnnxGraph g, string name, Linear lin, string x)
     {
         var inputs = new List<string> { x, g.Weight(name + ".weight", lin.weight!) };
-        if (lin.bias is { } b) inputs.Add(g.Weight(name + ".bias", b));
+        if (lin.bias is { } b)
+            inputs.Add(g.Weight(name + ".bias", b));
         return g.Node("Gemm", inputs, null, ("transB", 1L));
     }
 
@@ -135,7 +175,18 @@ public static class OnnxNetworks
             var name = $"blocks.{i}";
             x = c.TryGetValue("fc", out var fc)
                 ? g.Node("Relu", [Gemm(g, name + ".fc", (Linear)fc, x)])
-                : g.Node("Add", [x, Gemm(g, name + ".fc2", (Linear)c["fc2"], g.Node("Relu", [Gemm(g, name + ".fc1", (Linear)c["fc1"], x)]))]);
+                : g.Node(
+                    "Add",
+                    [
+                        x,
+                        Gemm(
+                            g,
+                            name + ".fc2",
+                            (Linear)c["fc2"],
+                            g.Node("Relu", [Gemm(g, name + ".fc1", (Linear)c["fc1"], x)])
+                        ),
+                    ]
+                );
         }
         var head = (Linear)model.HeadModules[0];
         g.Output(Gemm(g, "fc", head, x), OutputName, DataType.Float, "batch", head.weight!.shape[0]);
@@ -160,13 +211,30 @@ public static class OnnxNetworks
         var words = g.Node("Gather", [wordTable, ids]);
         // Positions 0..T-1: the first T rows of the table, broadcast over the batch.
         var length = g.Node("Shape", [ids], null, ("start", 1L), ("end", 2L));
-        var positions = g.Node("Slice", [g.Weight($"{e}.position_embeddings.weight", positionWeight),
-            g.Longs("starts", 0), length, g.Longs("axes", 0)]);
+        var positions = g.Node(
+            "Slice",
+            [
+                g.Weight($"{e}.position_embeddings.weight", positionWeight),
+                g.Longs("starts", 0),
+                length,
+                g.Longs("axes", 0),
+            ]
+        );
         var typeRows = g.Node("Gather", [g.Weight($"{e}.token_type_embeddings.weight", typeWeight), types]);
-        var h = LayerNorm(g, $"{e}.LayerNorm", (LayerNorm)m[$"{e}.LayerNorm"], g.Node("Add", [g.Node("Add", [words, positions]), typeRows]));
+        var h = LayerNorm(
+            g,
+            $"{e}.LayerNorm",
+            (LayerNorm)m[$"{e}.LayerNorm"],
+            g.Node("Add", [g.Node("Add", [words, positions]), typeRows])
+        );
 
         // (N,1,1,T): 0 where a key is real, float32's lowest value where it is padding, as the TorchSharp model adds it.
-        var keep = g.Node("Cast", [g.Node("Unsqueeze", [mask, g.Longs("axes", 1, 2)])], null, ("to", (long)DataType.Float));
+        var keep = g.Node(
+            "Cast",
+            [g.Node("Unsqueeze", [mask, g.Longs("axes", 1, 2)])],
+            null,
+            ("to", (long)DataType.Float)
+        );
         var additive = g.Node("Mul", [g.Node("Sub", [g.Scalar("one", 1f), keep]), g.Scalar("lowest", float.MinValue)]);
 
         var headShape = g.Longs("heads_shape", 0, 0, s.Heads, s.HeadSize);
@@ -176,13 +244,32 @@ public static class OnnxNetworks
         {
             var p = $"bert.encoder.layer.{l}";
             string Heads(string which, long[] perm) =>
-                g.Node("Transpose", [g.Node("Reshape", [Dense(g, $"{p}.attention.self.{which}", (Linear)m[$"{p}.attention.self.{which}"], h), headShape])], null, ("perm", perm));
+                g.Node(
+                    "Transpose",
+                    [
+                        g.Node(
+                            "Reshape",
+                            [
+                                Dense(g, $"{p}.attention.self.{which}", (Linear)m[$"{p}.attention.self.{which}"], h),
+                                headShape,
+                            ]
+                        ),
+                    ],
+                    null,
+                    ("perm", perm)
+                );
             var q = Heads("query", [0, 2, 1, 3]);
             var kT = Heads("key", [0, 2, 3, 1]);
             var v = Heads("value", [0, 2, 1, 3]);
             var scores = g.Node("Add", [g.Node("Div", [g.Node("MatMul", [q, kT]), sqrtHeadSize]), additive]);
             var probs = g.Node("Softmax", [scores], null, ("axis", -1L));
-            var context = g.Node("Reshape", [g.Node("Transpose", [g.Node("MatMul", [probs, v])], null, ("perm", new long[] { 0, 2, 1, 3 })), mergedShape]);
+            var context = g.Node(
+                "Reshape",
+                [
+                    g.Node("Transpose", [g.Node("MatMul", [probs, v])], null, ("perm", new long[] { 0, 2, 1, 3 })),
+                    mergedShape,
+                ]
+            );
             var attended = DenseNorm(g, $"{p}.attention.output", m, context, h);
             var inner = Gelu(g, Dense(g, $"{p}.intermediate.dense", (Linear)m[$"{p}.intermediate.dense"], attended));
             h = DenseNorm(g, $"{p}.output", m, inner, attended);
@@ -198,11 +285,26 @@ public static class OnnxNetworks
             return;
         }
         const string t = "cls.predictions.transform";
-        var transformed = LayerNorm(g, $"{t}.LayerNorm", (LayerNorm)m[$"{t}.LayerNorm"], Gelu(g, Dense(g, $"{t}.dense", (Linear)m[$"{t}.dense"], h)));
+        var transformed = LayerNorm(
+            g,
+            $"{t}.LayerNorm",
+            (LayerNorm)m[$"{t}.LayerNorm"],
+            Gelu(g, Dense(g, $"{t}.dense", (Linear)m[$"{t}.dense"], h))
+        );
         // The decoder is tied to the word embeddings: one initializer, transposed by a node that ORT folds at load.
         var decoder = g.Node("Transpose", [wordTable], null, ("perm", new long[] { 1, 0 }));
-        var bias = g.Weight("cls.predictions.bias", model.named_parameters().Single(x => x.name == "cls.predictions.bias").parameter);
-        g.Output(g.Node("Add", [g.Node("MatMul", [transformed, decoder]), bias]), OutputName, DataType.Float, "batch", "sequence", wordWeight.shape[0]);
+        var bias = g.Weight(
+            "cls.predictions.bias",
+            model.named_parameters().Single(x => x.name == "cls.predictions.bias").parameter
+        );
+        g.Output(
+            g.Node("Add", [g.Node("MatMul", [transformed, decoder]), bias]),
+            OutputName,
+            DataType.Float,
+            "batch",
+            "sequence",
+            wordWeight.shape[0]
+        );
     }
 
     /// <summary>y = x W^T + b on (N, T, in): MatMul with the transposed weight, then Add.</summary>
@@ -215,11 +317,21 @@ public static class OnnxNetworks
 
     /// <summary>LayerNorm(dense(x) + residual): BertSelfOutput and BertOutput.</summary>
     static string DenseNorm(OnnxGraph g, string name, Dictionary<string, nn.Module> m, string x, string residual) =>
-        LayerNorm(g, $"{name}.LayerNorm", (LayerNorm)m[$"{name}.LayerNorm"], g.Node("Add", [Dense(g, $"{name}.dense", (Linear)m[$"{name}.dense"], x), residual]));
+        LayerNorm(
+            g,
+            $"{name}.LayerNorm",
+            (LayerNorm)m[$"{name}.LayerNorm"],
+            g.Node("Add", [Dense(g, $"{name}.dense", (Linear)m[$"{name}.dense"], x), residual])
+        );
 
     static string LayerNorm(OnnxGraph g, string name, LayerNorm ln, string x) =>
-        g.Node("LayerNormalization", [x, g.Weight(name + ".weight", ln.weight!), g.Weight(name + ".bias", ln.bias!)], null,
-            ("axis", -1L), ("epsilon", (float)ln.eps));
+        g.Node(
+            "LayerNormalization",
+            [x, g.Weight(name + ".weight", ln.weight!), g.Weight(name + ".bias", ln.bias!)],
+            null,
+            ("axis", -1L),
+            ("epsilon", (float)ln.eps)
+        );
 
     /// <summary>Exact GELU, x * (1 + erf(x / sqrt 2)) / 2 (the Gelu operator arrives only in opset 20).</summary>
     static string Gelu(OnnxGraph g, string x)

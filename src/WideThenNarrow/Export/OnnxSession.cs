@@ -17,7 +17,8 @@ public sealed class OnnxSession : IDisposable
     /// <param name="threads">Intra-op threads (0: ONNX Runtime's default, one per core).</param>
     public OnnxSession(string path, int threads)
     {
-        if (!File.Exists(path)) throw new WtnException($"ONNX file {path} not found");
+        if (!File.Exists(path))
+            throw new WtnException($"ONNX file {path} not found");
         Path = path;
         session = Open(o => new InferenceSession(path, o), threads, path);
         inputNames = [.. session.InputMetadata.Keys];
@@ -27,15 +28,33 @@ public sealed class OnnxSession : IDisposable
     public OnnxSession(Onnx.ModelProto graph, int threads)
     {
         Path = "(in memory)";
-        session = Open(o => new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(graph), o), threads, Path);
+        session = Open(
+            o => new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(graph), o),
+            threads,
+            Path
+        );
         inputNames = [.. session.InputMetadata.Keys];
     }
 
     static InferenceSession Open(Func<SessionOptions, InferenceSession> open, int threads, string path)
     {
-        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = threads, InterOpNumThreads = 1 };
-        try { return open(options); }
-        catch (OnnxRuntimeException e) { throw new WtnException($"ONNX file {path} cannot be loaded by ONNX Runtime: {e.Message.Split('\n')[0]}; export it again", e); }
+        using var options = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            IntraOpNumThreads = threads,
+            InterOpNumThreads = 1,
+        };
+        try
+        {
+            return open(options);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new WtnException(
+                $"ONNX file {path} cannot be loaded by ONNX Runtime: {e.Message.Split('\n')[0]}; export it again",
+                e
+            );
+        }
     }
 
     public string Path { get; }
@@ -59,19 +78,30 @@ public sealed class OnnxSession : IDisposable
         try
         {
             foreach (var name in inputNames)
-                values.Add(name switch
-                {
-                    "input" => Float(input.Input),
-                    "input_ids" => Long(input.Input),
-                    "attention_mask" => Long(input.AttentionMask ?? throw new ArgumentException("the graph needs an attention mask", nameof(input))),
-                    "token_type_ids" => Long(input.TokenTypeIds ?? throw new ArgumentException("the graph needs token type ids", nameof(input))),
-                    _ => throw new WtnException($"{Path}: unknown graph input '{name}'; export the network again with this wtn"),
-                });
+                values.Add(
+                    name switch
+                    {
+                        "input" => Float(input.Input),
+                        "input_ids" => Long(input.Input),
+                        "attention_mask" => Long(
+                            input.AttentionMask
+                                ?? throw new ArgumentException("the graph needs an attention mask", nameof(input))
+                        ),
+                        "token_type_ids" => Long(
+                            input.TokenTypeIds
+                                ?? throw new ArgumentException("the graph needs token type ids", nameof(input))
+                        ),
+                        _ => throw new WtnException(
+                            $"{Path}: unknown graph input '{name}'; export the network again with this wtn"
+                        ),
+                    }
+                );
             return new Prepared(this, values);
         }
         catch
         {
-            foreach (var v in values) v.Dispose();
+            foreach (var v in values)
+                v.Dispose();
             throw;
         }
     }
@@ -84,7 +114,8 @@ public sealed class OnnxSession : IDisposable
 
         public void Dispose()
         {
-            foreach (var v in values) v.Dispose();
+            foreach (var v in values)
+                v.Dispose();
         }
     }
 

@@ -14,7 +14,9 @@ public static class AttentionKlLoss
         if (thinProbs.shape[1] != wideProbs.shape[1])
         {
             if (!averageHeads)
-                throw new WtnException($"imitation: attention KL needs equal head counts (thin {thinProbs.shape[1]}, wide {wideProbs.shape[1]}); set imitation.average_heads: true, or widen each head instead of their number (models.wide.widen_heads: size)");
+                throw new WtnException(
+                    $"imitation: attention KL needs equal head counts (thin {thinProbs.shape[1]}, wide {wideProbs.shape[1]}); set imitation.average_heads: true, or widen each head instead of their number (models.wide.widen_heads: size)"
+                );
         }
         if (averageHeads)
         {
@@ -24,7 +26,8 @@ public static class AttentionKlLoss
         const double eps = 1e-12;
         // Sum over keys gives KL per (example, head, query).
         var kl = (wideProbs * ((wideProbs + eps).log() - (thinProbs + eps).log())).sum(-1);
-        if (attentionMask is null) return kl.mean();
+        if (attentionMask is null)
+            return kl.mean();
         var queries = attentionMask.to_type(kl.dtype).unsqueeze(1).expand_as(kl);
         return (kl * queries).sum() / queries.sum().clamp_min(1);
     }

@@ -13,13 +13,20 @@ public static class DistillationLoss
     public const long IgnoreIndex = -100;
 
     /// <summary>Returns the total and its two parts (task, kd); kd is zero and the teacher unused when a = 0.</summary>
-    public static (Tensor Total, Tensor Task, Tensor Kd) Compute(Tensor studentLogits, Tensor? teacherLogits, Tensor labels, double alpha, double temperature)
+    public static (Tensor Total, Tensor Task, Tensor Kd) Compute(
+        Tensor studentLogits,
+        Tensor? teacherLogits,
+        Tensor labels,
+        double alpha,
+        double temperature
+    )
     {
         var (zs, zb, y) = Flatten(studentLogits, teacherLogits, labels);
         // Sum over rows divided by at least 1: a masked-LM batch without a masked position gives 0, not 0/0 = NaN.
         double rows = Math.Max(1, zs.shape[0]);
         var task = nn.functional.cross_entropy(zs, y, ignore_index: IgnoreIndex, reduction: nn.Reduction.Sum) / rows;
-        if (alpha == 0 || zb is null) return (task, task, zeros_like(task));
+        if (alpha == 0 || zb is null)
+            return (task, task, zeros_like(task));
         var kd = KlDivergence(zs, zb, temperature) * (temperature * temperature);
         return ((1 - alpha) * task + alpha * kd, task, kd);
     }
@@ -34,12 +41,15 @@ public static class DistillationLoss
 
     static (Tensor Student, Tensor? Teacher, Tensor Labels) Flatten(Tensor zs, Tensor? zb, Tensor y)
     {
-        if (zs.dim() == 2) return (zs, zb, y);
+        if (zs.dim() == 2)
+            return (zs, zb, y);
         // Masked LM: keep only labelled positions so the KL, like the task loss, covers masked tokens only.
         var vocab = zs.shape[^1];
         var keep = y.reshape(-1).ne(IgnoreIndex).nonzero().squeeze(1);
-        return (zs.reshape(-1, vocab).index_select(0, keep),
-                zb?.reshape(-1, vocab).index_select(0, keep),
-                y.reshape(-1).index_select(0, keep));
+        return (
+            zs.reshape(-1, vocab).index_select(0, keep),
+            zb?.reshape(-1, vocab).index_select(0, keep),
+            y.reshape(-1).index_select(0, keep)
+        );
     }
 }

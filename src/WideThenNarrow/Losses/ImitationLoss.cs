@@ -13,8 +13,11 @@ public static class ImitationLoss
     public static Tensor Mse(Tensor thin, Tensor wide, ActivationLayout layout, bool normalize)
     {
         if (!thin.shape.SequenceEqual(wide.shape))
-            throw new WtnException($"imitation: thin activation {Shape(thin)} and wide activation {Shape(wide)} differ; use full widening adapters or a matching layer map");
-        if (!normalize) return nn.functional.mse_loss(thin, wide);
+            throw new WtnException(
+                $"imitation: thin activation {Shape(thin)} and wide activation {Shape(wide)} differ; use full widening adapters or a matching layer map"
+            );
+        if (!normalize)
+            return nn.functional.mse_loss(thin, wide);
         return nn.functional.mse_loss(Normalize(thin, layout), Normalize(wide, layout));
     }
 

@@ -18,7 +18,8 @@ public static class BatchNormRecalibration
     public static (int Layers, int Batches) Run(StagedModel model, IBatchSource data, Device device, int batches)
     {
         var norms = model.modules().OfType<BatchNorm>().ToList();
-        if (norms.Count == 0 || batches <= 0) return (0, 0);
+        if (norms.Count == 0 || batches <= 0)
+            return (0, 0);
         var momenta = norms.Select(n => n.momentum).ToList();
         foreach (var n in norms)
         {
@@ -34,7 +35,8 @@ public static class BatchNormRecalibration
         }
         finally
         {
-            for (int i = 0; i < norms.Count; i++) norms[i].momentum = momenta[i];
+            for (int i = 0; i < norms.Count; i++)
+                norms[i].momentum = momenta[i];
             model.train(wasTraining);
         }
         return (norms.Count, seen);

@@ -9,10 +9,22 @@ using static TorchSharp.torch;
 namespace WideThenNarrow.Method;
 
 /// <summary>One way of obtaining the thin network in one cell: its discrepancy at every point (bottom to top), validation top-1 with the wide head, steps and seconds.</summary>
-public sealed record DepthArm(string Arm, IReadOnlyList<double> Discrepancy, double? ValTop1, long Steps, double Seconds);
+public sealed record DepthArm(
+    string Arm,
+    IReadOnlyList<double> Discrepancy,
+    double? ValTop1,
+    long Steps,
+    double Seconds
+);
 
 /// <summary>One seed at one depth: the wide network's validation top-1 and training time, and every arm.</summary>
-public sealed record DepthCell(long Seed, int Depth, double? WideValTop1, double WideSeconds, IReadOnlyList<DepthArm> Arms);
+public sealed record DepthCell(
+    long Seed,
+    int Depth,
+    double? WideValTop1,
+    double WideSeconds,
+    IReadOnlyList<DepthArm> Arms
+);
 
 /// <summary>
 /// The paper's depth claim (Zhou et al. 2020, sec. 4): under layerwise imitation the thin network's discrepancy from
@@ -45,10 +57,15 @@ public sealed class DepthStudy
     readonly Device device;
     readonly IProgress<TrainingProgress>? progress;
 
-    public DepthStudy(ExperimentConfig config, IExperimentDataset dataset, Device device,
-        IProgress<TrainingProgress>? progress = null)
+    public DepthStudy(
+        ExperimentConfig config,
+        IExperimentDataset dataset,
+        Device device,
+        IProgress<TrainingProgress>? progress = null
+    )
     {
-        study = config.DepthStudy ?? throw new ArgumentException("the config has no depth_study section", nameof(config));
+        study = config.DepthStudy
+            ?? throw new ArgumentException("the config has no depth_study section", nameof(config));
         Validate(config, study);
         this.config = config;
         this.dataset = dataset;
@@ -60,24 +77,40 @@ public sealed class DepthStudy
     static void Validate(ExperimentConfig c, DepthStudyConfig s)
     {
         if (s.Depths.Count == 0 || s.Depths.Any(d => d < 1) || s.Depths.Distinct().Count() != s.Depths.Count)
-            throw new WtnException($"depth_study.depths must be distinct positive depths, got [{string.Join(", ", s.Depths)}]");
+            throw new WtnException(
+                $"depth_study.depths must be distinct positive depths, got [{string.Join(", ", s.Depths)}]"
+            );
         if (s.Inputs.Distinct().Count() != s.Inputs.Count)
             throw new WtnException("depth_study.inputs lists an input mode twice");
         if (s.Imitation.Steps <= 0)
-            throw new WtnException($"depth_study.imitation.steps must be positive (every block's budget), got {s.Imitation.Steps}");
+            throw new WtnException(
+                $"depth_study.imitation.steps must be positive (every block's budget), got {s.Imitation.Steps}"
+            );
         if (s.EndToEnd.Steps != 0)
-            throw new WtnException("depth_study.end_to_end.steps: end to end trains depth x imitation.steps steps (the same total); leave it out");
-        if (s.EvalBatches < 0) throw new WtnException($"depth_study.eval_batches must be 0 (all) or more, got {s.EvalBatches}");
+            throw new WtnException(
+                "depth_study.end_to_end.steps: end to end trains depth x imitation.steps steps (the same total); leave it out"
+            );
+        if (s.EvalBatches < 0)
+            throw new WtnException($"depth_study.eval_batches must be 0 (all) or more, got {s.EvalBatches}");
         foreach (var (key, spec) in new[] { ("thin", c.Models.Thin), ("wide", c.Models.Wide) })
             if (spec.Name.Trim().ToLowerInvariant() != "mlp")
-                throw new WtnException($"models.{key}.name: the depth study sets an MLP's depth; got '{spec.Name}', expected mlp");
+                throw new WtnException(
+                    $"models.{key}.name: the depth study sets an MLP's depth; got '{spec.Name}', expected mlp"
+                );
         if (!Widening.Parse(c.Models.Thin.Widen, "models.thin.widen").IsIdentity)
             throw new WtnException("models.thin.widen: the thin network is the unwidened one (none)");
         // Equal point shapes: the discrepancy compares thin and wide points directly.
-        if (Widening.Parse(c.Models.Wide.Widen, "models.wide.widen") is not { Kind: WideningKind.Inner, IsIdentity: false })
-            throw new WtnException($"models.wide.widen: the depth study compares points of equal width, so the wide MLP is inner=K (K > 1); got '{c.Models.Wide.Widen}'");
+        if (
+            Widening.Parse(c.Models.Wide.Widen, "models.wide.widen")
+            is not { Kind: WideningKind.Inner, IsIdentity: false }
+        )
+            throw new WtnException(
+                $"models.wide.widen: the depth study compares points of equal width, so the wide MLP is inner=K (K > 1); got '{c.Models.Wide.Widen}'"
+            );
         if (c.Models.Thin.Width != c.Models.Wide.Width || !c.Models.Thin.Residual || !c.Models.Wide.Residual)
-            throw new WtnException("models.wide: the depth study needs residual MLPs (residual: true) of the same width, the wide one widened inside its blocks");
+            throw new WtnException(
+                "models.wide: the depth study needs residual MLPs (residual: true) of the same width, the wide one widened inside its blocks"
+            );
     }
 
     /// <summary>
@@ -88,11 +121,29 @@ public sealed class DepthStudy
     {
         var clock = Stopwatch.StartNew();
         using var wide = Build("wide", seed, depth);
-        var wideRecipe = config.MaxSteps > 0
-            ? study.Wide with { Steps = Math.Min(study.Wide.Steps > 0 ? study.Wide.Steps : (long)study.Wide.Epochs * train.BatchesPerEpoch, config.MaxSteps) }
-            : study.Wide;
-        var wideRun = Fit($"depth {depth}: wide", Path.Combine(dir, "wide"), wide, [ParameterGroup.Of("wide", wide)],
-            dataset.TaskObjective(wide), wideRecipe, train, evaluate: true, [], seed, cancel);
+        var wideRecipe =
+            config.MaxSteps > 0
+                ? study.Wide with
+                {
+                    Steps = Math.Min(
+                        study.Wide.Steps > 0 ? study.Wide.Steps : (long)study.Wide.Epochs * train.BatchesPerEpoch,
+                        config.MaxSteps
+                    ),
+                }
+                : study.Wide;
+        var wideRun = Fit(
+            $"depth {depth}: wide",
+            Path.Combine(dir, "wide"),
+            wide,
+            [ParameterGroup.Of("wide", wide)],
+            dataset.TaskObjective(wide),
+            wideRecipe,
+            train,
+            evaluate: true,
+            [],
+            seed,
+            cancel
+        );
         double wideSeconds = clock.Elapsed.TotalSeconds;
 
         var arms = new List<DepthArm>();
@@ -107,9 +158,22 @@ public sealed class DepthStudy
             for (int k = 0; k < li.UnitCount; k++)
             {
                 var unit = li.Unit(k);
-                steps += Fit($"depth {depth}: imitate ({input.ToString().ToLowerInvariant()}) {k + 1}/{li.UnitCount}",
-                    Path.Combine(dir, ImitationArm(input), $"block-{k:D2}"), thin, unit.Groups, unit.Objective, study.Imitation with { Steps = PerBlockSteps }, train,
-                    evaluate: false, [wide], seed, cancel).Steps;
+                steps += Fit(
+                    $"depth {depth}: imitate ({input.ToString().ToLowerInvariant()}) {k + 1}/{li.UnitCount}",
+                    Path.Combine(dir, ImitationArm(input), $"block-{k:D2}"),
+                    thin,
+                    unit.Groups,
+                    unit.Objective,
+                    study.Imitation with
+                    {
+                        Steps = PerBlockSteps,
+                    },
+                    train,
+                    evaluate: false,
+                    [wide],
+                    seed,
+                    cancel
+                ).Steps;
             }
             li.Release();
             arms.Add(Measure(ImitationArm(input), thin, wide, steps, clock.Elapsed.TotalSeconds));
@@ -119,17 +183,39 @@ public sealed class DepthStudy
     }
 
     /// <summary>All of the thin network trained to match the wide top point for depth x the per-block steps.</summary>
-    DepthArm EndToEndArm(string dir, long seed, int depth, StagedModel wide, IBatchSource train, CancellationToken cancel)
+    DepthArm EndToEndArm(
+        string dir,
+        long seed,
+        int depth,
+        StagedModel wide,
+        IBatchSource train,
+        CancellationToken cancel
+    )
     {
         var clock = Stopwatch.StartNew();
         using var thin = Build("thin", seed, depth);
-        var r = Fit($"depth {depth}: end to end", Path.Combine(dir, EndToEnd), thin, [ParameterGroup.Of("thin", thin)],
-            new TopPointMatching(thin, wide), study.EndToEnd with { Steps = depth * PerBlockSteps }, train, evaluate: false, [wide], seed, cancel);
+        var r = Fit(
+            $"depth {depth}: end to end",
+            Path.Combine(dir, EndToEnd),
+            thin,
+            [ParameterGroup.Of("thin", thin)],
+            new TopPointMatching(thin, wide),
+            study.EndToEnd with
+            {
+                Steps = depth * PerBlockSteps,
+            },
+            train,
+            evaluate: false,
+            [wide],
+            seed,
+            cancel
+        );
         return Measure(EndToEnd, thin, wide, r.Steps, clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>Each block's budget: imitation.steps, under the experiment's step cap (smoke runs).</summary>
-    long PerBlockSteps => config.MaxSteps > 0 ? Math.Min(study.Imitation.Steps, config.MaxSteps) : study.Imitation.Steps;
+    long PerBlockSteps =>
+        config.MaxSteps > 0 ? Math.Min(study.Imitation.Steps, config.MaxSteps) : study.Imitation.Steps;
 
     /// <summary>Thin and wide MLPs of this depth; every arm's thin network starts from the same weights (same seed).</summary>
     StagedModel Build(string key, long seed, int depth)
@@ -139,24 +225,38 @@ public sealed class DepthStudy
         return ModelFactory.Create(dataset.ModelConfig(spec, key)).to(device);
     }
 
-    TrainingResult Fit(string stage, string runDir, StagedModel model, IReadOnlyList<ParameterGroup> groups, ITrainingObjective objective,
-        Config.TrainerSettings settings, IBatchSource train, bool evaluate, IReadOnlyList<nn.Module> teachers, long seed, CancellationToken cancel)
+    TrainingResult Fit(
+        string stage,
+        string runDir,
+        StagedModel model,
+        IReadOnlyList<ParameterGroup> groups,
+        ITrainingObjective objective,
+        Config.TrainerSettings settings,
+        IBatchSource train,
+        bool evaluate,
+        IReadOnlyList<nn.Module> teachers,
+        long seed,
+        CancellationToken cancel
+    )
     {
         Directory.CreateDirectory(runDir);
-        return Trainer.Run(new TrainingJob
-        {
-            Stage = stage,
-            Modules = new Dictionary<string, nn.Module> { ["model"] = model },
-            ParameterGroups = groups,
-            Objective = objective,
-            Train = train,
-            Eval = evaluate ? validation : null,
-            Settings = settings with { Seed = seed },
-            RunDir = runDir,
-            Device = device,
-            EvalOnlyModules = teachers,
-            Progress = progress,
-        }, cancel);
+        return Trainer.Run(
+            new TrainingJob
+            {
+                Stage = stage,
+                Modules = new Dictionary<string, nn.Module> { ["model"] = model },
+                ParameterGroups = groups,
+                Objective = objective,
+                Train = train,
+                Eval = evaluate ? validation : null,
+                Settings = settings with { Seed = seed },
+                RunDir = runDir,
+                Device = device,
+                EvalOnlyModules = teachers,
+                Progress = progress,
+            },
+            cancel
+        );
     }
 
     /// <summary>The arm's discrepancy at every point and, with the wide head copied (equal shapes), its validation top-1.</summary>
@@ -174,21 +274,32 @@ public sealed class DepthStudy
     /// sum over examples of ||h_i^S - h_i^B||^2 over sum of ||h_i^B||^2, at every point i, each network run on its own
     /// from the input (the first <paramref name="batches"/> batches of <paramref name="data"/>, 0 = all).
     /// </summary>
-    public static double[] Discrepancy(StagedModel thin, StagedModel wide, IBatchSource data, Device device, int batches = 0)
+    public static double[] Discrepancy(
+        StagedModel thin,
+        StagedModel wide,
+        IBatchSource data,
+        Device device,
+        int batches = 0
+    )
     {
-        if (thin.BlockCount != wide.BlockCount) throw new ArgumentException("thin and wide networks need the same points");
+        if (thin.BlockCount != wide.BlockCount)
+            throw new ArgumentException("thin and wide networks need the same points");
         var squaredError = new double[thin.BlockCount];
         var squaredNorm = new double[thin.BlockCount];
-        data.ForEachNoGrad(device, (batch, _) =>
-        {
-            var s = thin.ForwardPoints(batch.Input, thin.BlockCount - 1);
-            var b = wide.ForwardPoints(batch.Input, wide.BlockCount - 1);
-            for (int i = 0; i < s.Length; i++)
+        data.ForEachNoGrad(
+            device,
+            (batch, _) =>
             {
-                squaredError[i] += (s[i] - b[i]).square().sum().ToDouble();
-                squaredNorm[i] += b[i].square().sum().ToDouble();
-            }
-        }, batches > 0 ? batches : int.MaxValue);
+                var s = thin.ForwardPoints(batch.Input, thin.BlockCount - 1);
+                var b = wide.ForwardPoints(batch.Input, wide.BlockCount - 1);
+                for (int i = 0; i < s.Length; i++)
+                {
+                    squaredError[i] += (s[i] - b[i]).square().sum().ToDouble();
+                    squaredNorm[i] += b[i].square().sum().ToDouble();
+                }
+            },
+            batches > 0 ? batches : int.MaxValue
+        );
         return squaredError.Zip(squaredNorm, (e, n) => e / n).ToArray();
     }
 
@@ -199,8 +310,14 @@ public sealed class DepthStudy
         {
             wide.eval();
             Tensor target;
-            using (no_grad()) target = wide.ForwardTrunk(batch.Input);
-            var loss = ImitationLoss.Mse(thin.ForwardTrunk(batch.Input), target, thin.Points[^1].Layout, normalize: false);
+            using (no_grad())
+                target = wide.ForwardTrunk(batch.Input);
+            var loss = ImitationLoss.Mse(
+                thin.ForwardTrunk(batch.Input),
+                target,
+                thin.Points[^1].Layout,
+                normalize: false
+            );
             return new ObjectiveOutput(loss, Parts: new Dictionary<string, Tensor> { ["mse"] = loss });
         }
     }

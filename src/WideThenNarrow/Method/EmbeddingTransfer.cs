@@ -18,8 +18,11 @@ public static class EmbeddingTransfer
     /// </summary>
     public static IReadOnlyList<(string Name, Parameter Parameter)> CopyExactShapes(StagedModel wide, StagedModel thin)
     {
-        if (thin is not IAttentionModel || wide is not IAttentionModel) return [];
-        var source = wide.BlockModules(0).SelectMany(m => m.named_parameters()).ToDictionary(p => p.name, p => p.parameter);
+        if (thin is not IAttentionModel || wide is not IAttentionModel)
+            return [];
+        var source = wide.BlockModules(0)
+            .SelectMany(m => m.named_parameters())
+            .ToDictionary(p => p.name, p => p.parameter);
         var copied = new List<(string, Parameter)>();
         using (no_grad())
             foreach (var (name, p) in thin.BlockModules(0).SelectMany(m => m.named_parameters()))

@@ -15,9 +15,11 @@ public sealed record ExperimentConfig : IValidatedConfig
 {
     /// <summary>Folder name under runs/.</summary>
     public string Name { get; init; } = "experiment";
+
     /// <summary>Seeds to run when --seeds is not given; seed i uses the value SeedBase + i.</summary>
     public int Seeds { get; init; } = 1;
     public long SeedBase { get; init; }
+
     /// <summary>When positive, every trainer run stops after at most this many steps (smoke runs).</summary>
     public long MaxSteps { get; init; }
 
@@ -26,28 +28,37 @@ public sealed record ExperimentConfig : IValidatedConfig
 
     /// <summary>Stage 1: the wide network, trained with the standard recipe or imported.</summary>
     public WideStageConfig? Wide { get; init; }
+
     /// <summary>Stage 2: layerwise imitation of the wide network by the thin one.</summary>
     public ImitationStageConfig? Imitation { get; init; }
+
     /// <summary>Stage 3: fine-tuning the imitation-initialised thin network, optionally distilling.</summary>
     public DistillStageConfig? Finetune { get; init; }
 
     /// <summary>Baseline: the thin network from scratch, standard recipe.</summary>
     public StandardStageConfig? Standard { get; init; }
+
     /// <summary>Baseline: the thin network from scratch with a longer budget.</summary>
     public StandardStageConfig? StandardLong { get; init; }
+
     /// <summary>
     /// Baseline: the thin network from scratch, standard recipe, for the epochs whose training compute matches stages
     /// 2 + 3 together (multiply-accumulates; the section's own epochs and steps are replaced by that number).
     /// </summary>
     public StandardStageConfig? StandardMatched { get; init; }
+
     /// <summary>Ablation: stage 3 with the fine-tuning recipe but no distillation (a = 0), to separate imitation's share from KD's.</summary>
     public DerivedStageConfig? FinetuneNoKd { get; init; }
+
     /// <summary>Baseline: the thin network from scratch with stage 3's loss (Hinton et al. 2015).</summary>
     public DistillStageConfig? Kd { get; init; }
+
     /// <summary>Ablation: kd from scratch under stage 3's exact recipe (finetune's section), so only the warm start differs from the method.</summary>
     public DerivedStageConfig? KdFinetuneRecipe { get; init; }
+
     /// <summary>Baseline: FitNets hint stage, then kd (Romero et al. 2015).</summary>
     public FitNetsStageConfig? Fitnets { get; init; }
+
     /// <summary>Baseline: the deeper thin network (models.deeper), standard recipe.</summary>
     public StandardStageConfig? Deeper { get; init; }
 
@@ -72,7 +83,7 @@ public sealed record ExperimentConfig : IValidatedConfig
     public static ExperimentConfig Demo(IEnumerable<string>? overrides = null)
     {
         using var stream = typeof(ExperimentConfig).Assembly.GetManifestResourceStream("WideThenNarrow.demo.yaml")
-                           ?? throw new InvalidOperationException("experiments/demo.yaml is not embedded in the library");
+            ?? throw new InvalidOperationException("experiments/demo.yaml is not embedded in the library");
         using var reader = new StreamReader(stream);
         return ConfigLoader.Parse<ExperimentConfig>(reader.ReadToEnd(), "wtn demo (experiments/demo.yaml)", overrides);
     }
@@ -84,7 +95,14 @@ public sealed record ExperimentConfig : IValidatedConfig
         var data = Data.Text is null ? $"data.dataset {Data.Dataset}" : "data.text (masked-LM text)";
         // An imported HuggingFace BERT's spec comes from its config.json (HuggingFaceImport.Resolve).
         bool wideFromFolder = Wide?.Import is { } import && HuggingFaceBert.IsFolder(import);
-        foreach (var (key, spec) in new[] { ("thin", Models.Thin), ("wide", wideFromFolder ? null : Models.Wide), ("deeper", Models.Deeper) })
+        foreach (
+            var (key, spec) in new[]
+            {
+                ("thin", Models.Thin),
+                ("wide", wideFromFolder ? null : Models.Wide),
+                ("deeper", Models.Deeper),
+            }
+        )
             if (spec is not null && ModelData.Mismatch(spec.Name, Data.Text is not null, data) is { } problem)
                 throw at.Nested(nameof(Models)).Nested(key).Error(nameof(ModelSpec.Name), problem);
     }
@@ -98,13 +116,14 @@ public sealed record ExperimentModels
     public ModelSpec? Deeper { get; init; }
 
     /// <summary>The spec of model <paramref name="key"/>: thin, wide or deeper.</summary>
-    public ModelSpec Spec(string key) => key switch
-    {
-        "thin" => Thin,
-        "wide" => Wide,
-        "deeper" => Deeper ?? throw new WtnException("the deeper stage needs models.deeper"),
-        _ => throw new ArgumentOutOfRangeException(nameof(key), key, "thin, wide or deeper"),
-    };
+    public ModelSpec Spec(string key) =>
+        key switch
+        {
+            "thin" => Thin,
+            "wide" => Wide,
+            "deeper" => Deeper ?? throw new WtnException("the deeper stage needs models.deeper"),
+            _ => throw new ArgumentOutOfRangeException(nameof(key), key, "thin, wide or deeper"),
+        };
 }
 
 public sealed record StandardStageConfig
@@ -131,29 +150,45 @@ public sealed record ImitationStageConfig : ImitationOptions, IValidatedConfig
 {
     /// <summary>Copy the wide network's head into the thin one when the shapes allow (inner widening).</summary>
     public bool CopyHead { get; init; } = true;
+
     /// <summary>
     /// Disk cache of the wide network's activations, at most this many MiB (0 = recompute them every step). Every
     /// block's run sees the same batches, so the wide network then runs once per batch instead of once per batch and block.
     /// </summary>
     public int WideCacheMb { get; init; }
+
     /// <summary>
     /// After the last unit, recompute the thin network's batch-norm statistics from up to this many training
     /// batches (forward only; 0 = keep the statistics stage 2 left). No effect on networks without batch norm.
     /// </summary>
     public int BnRecalibrationBatches { get; init; } = 100;
+
     /// <summary>Budget, optimiser and schedule of every block's run (SGD momentum 0.9, no weight decay, cosine to 0).</summary>
-    public TrainerSettings Train { get; init; } = new()
-    {
-        Optimizer = new OptimizerConfig { Name = OptimizerKind.Sgd, Lr = 0.05, Momentum = 0.9, WeightDecay = 0 },
-        Schedule = new ScheduleConfig { Name = ScheduleKind.Cosine },
-        Epochs = 1,
-        Eval = new EvalConfig { EveryEpochs = 0 },
-    };
+    public TrainerSettings Train { get; init; } =
+        new()
+        {
+            Optimizer = new OptimizerConfig
+            {
+                Name = OptimizerKind.Sgd,
+                Lr = 0.05,
+                Momentum = 0.9,
+                WeightDecay = 0,
+            },
+            Schedule = new ScheduleConfig { Name = ScheduleKind.Cosine },
+            Epochs = 1,
+            Eval = new EvalConfig { EveryEpochs = 0 },
+        };
 
     public void Validate(ConfigKeys at)
     {
         at.InRange(nameof(AttentionWeight), AttentionWeight, 0, double.PositiveInfinity, meaning: "0 = off");
-        at.InRange(nameof(EarlierBlocksLrFactor), EarlierBlocksLrFactor, 0, double.PositiveInfinity, meaning: "0 = frozen");
+        at.InRange(
+            nameof(EarlierBlocksLrFactor),
+            EarlierBlocksLrFactor,
+            0,
+            double.PositiveInfinity,
+            meaning: "0 = frozen"
+        );
         at.InRange(nameof(WideCacheMb), WideCacheMb, 0, int.MaxValue, "0 = no cache");
         at.InRange(nameof(BnRecalibrationBatches), BnRecalibrationBatches, 0, int.MaxValue, "0 = keep the statistics");
     }
@@ -176,7 +211,12 @@ public sealed record DistillStageConfig : IValidatedConfig
 public sealed record FitNetsStageConfig : IValidatedConfig
 {
     /// <summary>The hint stage: thin blocks up to the middle point plus the regressor.</summary>
-    public TrainerSettings Hint { get; init; } = new() { Epochs = 1, Optimizer = new OptimizerConfig { WeightDecay = 0, Lr = 0.05 } };
+    public TrainerSettings Hint { get; init; } =
+        new()
+        {
+            Epochs = 1,
+            Optimizer = new OptimizerConfig { WeightDecay = 0, Lr = 0.05 },
+        };
     public double Alpha { get; init; } = 0.5;
     public double Temperature { get; init; } = 4;
     public TrainerSettings Train { get; init; } = new();
@@ -196,12 +236,24 @@ public sealed record FitNetsStageConfig : IValidatedConfig
 /// </summary>
 public sealed record DownstreamStageConfig : IValidatedConfig
 {
-    public TrainerSettings Train { get; init; } = new()
-    {
-        Optimizer = new OptimizerConfig { Name = OptimizerKind.AdamW, Lr = 5e-5, WeightDecay = 0.01, DecayNormsAndBiases = false },
-        Schedule = new ScheduleConfig { Name = ScheduleKind.Linear, WarmupEpochs = 0.1, WarmupStartFactor = 0 },
-        Epochs = 2,
-    };
+    public TrainerSettings Train { get; init; } =
+        new()
+        {
+            Optimizer = new OptimizerConfig
+            {
+                Name = OptimizerKind.AdamW,
+                Lr = 5e-5,
+                WeightDecay = 0.01,
+                DecayNormsAndBiases = false,
+            },
+            Schedule = new ScheduleConfig
+            {
+                Name = ScheduleKind.Linear,
+                WarmupEpochs = 0.1,
+                WarmupStartFactor = 0,
+            },
+            Epochs = 2,
+        };
 
     /// <summary>
     /// Fine-tuning seeds per pretrained encoder (1: one fine-tuning, seeded by the experiment seed, as before the key
@@ -224,9 +276,15 @@ public sealed record DownstreamStageConfig : IValidatedConfig
         at.InRange(nameof(Seeds), Seeds, 1, 1000, "fine-tunings of each pretrained encoder, each its own seed");
         foreach (var lr in Lrs)
             if (!(double.IsFinite(lr) && lr > 0))
-                throw at.Error(nameof(Lrs), $"must list positive learning rates (e.g. [1.0e-4, 2.0e-4, 5.0e-4]), got {lr.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}");
+                throw at.Error(
+                    nameof(Lrs),
+                    $"must list positive learning rates (e.g. [1.0e-4, 2.0e-4, 5.0e-4]), got {lr.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}"
+                );
         if (Lrs.GroupBy(lr => lr).FirstOrDefault(g => g.Count() > 1) is { } twice)
-            throw at.Error(nameof(Lrs), $"lists {twice.Key.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} twice; give each learning rate once");
+            throw at.Error(
+                nameof(Lrs),
+                $"lists {twice.Key.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} twice; give each learning rate once"
+            );
     }
 }
 
@@ -246,28 +304,45 @@ public sealed record DepthStudyConfig
 {
     /// <summary>Blocks of both MLPs (the input layer plus depth - 1 residual blocks).</summary>
     public List<int> Depths { get; init; } = [2, 4, 8, 16, 32];
+
     /// <summary>Imitation input modes to run: teacher (the theory's setting) and student.</summary>
     public List<ImitationInput> Inputs { get; init; } = [ImitationInput.Teacher, ImitationInput.Student];
+
     /// <summary>The wide network's standard recipe.</summary>
-    public TrainerSettings Wide { get; init; } = new()
-    {
-        Optimizer = new OptimizerConfig { Name = OptimizerKind.AdamW, Lr = 1e-3, WeightDecay = 0 },
-        Schedule = new ScheduleConfig { Name = ScheduleKind.Cosine },
-        Epochs = 5,
-    };
+    public TrainerSettings Wide { get; init; } =
+        new()
+        {
+            Optimizer = new OptimizerConfig
+            {
+                Name = OptimizerKind.AdamW,
+                Lr = 1e-3,
+                WeightDecay = 0,
+            },
+            Schedule = new ScheduleConfig { Name = ScheduleKind.Cosine },
+            Epochs = 5,
+        };
+
     /// <summary>Every block's imitation run: its optimiser, schedule and budget (steps, which must be positive).</summary>
     public TrainerSettings Imitation { get; init; } = MatchingDefaults with { Steps = 200 };
+
     /// <summary>
     /// End-to-end matching of the top point: its optimiser and schedule; its budget is depth x imitation.steps (the
     /// same total), so steps stays 0 here.
     /// </summary>
     public TrainerSettings EndToEnd { get; init; } = MatchingDefaults;
+
     /// <summary>Validation batches the discrepancy is measured on (0 = the whole validation split).</summary>
     public int EvalBatches { get; init; }
 
-    static TrainerSettings MatchingDefaults => new()
-    {
-        Optimizer = new OptimizerConfig { Name = OptimizerKind.AdamW, Lr = 1e-3, WeightDecay = 0 },
-        Schedule = new ScheduleConfig { Name = ScheduleKind.Cosine },
-    };
+    static TrainerSettings MatchingDefaults =>
+        new()
+        {
+            Optimizer = new OptimizerConfig
+            {
+                Name = OptimizerKind.AdamW,
+                Lr = 1e-3,
+                WeightDecay = 0,
+            },
+            Schedule = new ScheduleConfig { Name = ScheduleKind.Cosine },
+        };
 }

@@ -53,8 +53,13 @@ public static class ExperimentDatasets
     /// </summary>
     public static IReadOnlyList<DatasetSource> Sources(DataConfig data) =>
         data.Text is { } text
-            ? [.. text.ReadsSotuAndBrown ? [DatasetCatalog.Sotu, DatasetCatalog.Brown] : Array.Empty<DatasetSource>(), .. text.ReadsImdb ? [DatasetCatalog.Imdb] : Array.Empty<DatasetSource>()]
-            : DatasetCatalog.Find(data.Dataset) is { } source ? [source] : [];
+            ?
+            [
+                .. text.ReadsSotuAndBrown ? [DatasetCatalog.Sotu, DatasetCatalog.Brown] : Array.Empty<DatasetSource>(),
+                .. text.ReadsImdb ? [DatasetCatalog.Imdb] : Array.Empty<DatasetSource>(),
+            ]
+        : DatasetCatalog.Find(data.Dataset) is { } source ? [source]
+        : [];
 }
 
 /// <summary>An image dataset with the experiment's loader settings (validation split, crop, flip, stratified subsets).</summary>
@@ -62,7 +67,8 @@ public sealed class ImageExperimentDataset : IExperimentDataset
 {
     readonly ImageDataset dataset;
     readonly DataConfig settings;
-    readonly long[]? trainExamples, validationExamples; // null: the dataset's own val/ split, all of train/ trains
+    readonly long[]? trainExamples,
+        validationExamples; // null: the dataset's own val/ split, all of train/ trains
 
     public ImageExperimentDataset(ImageDataset dataset, DataConfig settings)
     {
@@ -71,9 +77,13 @@ public sealed class ImageExperimentDataset : IExperimentDataset
         this.settings = settings;
         if (dataset.Validation is null)
         {
-            (trainExamples, validationExamples) = settings.ValidationSplit().Carve(dataset.Train.Labels.data<long>().ToArray());
+            (trainExamples, validationExamples) = settings
+                .ValidationSplit()
+                .Carve(dataset.Train.Labels.data<long>().ToArray());
             if (validationExamples.Length == 0)
-                throw new WtnException($"data.val_fraction is {settings.ValFraction}: {dataset.Name} needs a validation split; set data.val_fraction above 0 (e.g. 0.1) or give the image folder a val/");
+                throw new WtnException(
+                    $"data.val_fraction is {settings.ValFraction}: {dataset.Name} needs a validation split; set data.val_fraction above 0 (e.g. 0.1) or give the image folder a val/"
+                );
         }
         using var train = Train(0);
         using var val = Validation();
@@ -89,29 +99,47 @@ public sealed class ImageExperimentDataset : IExperimentDataset
     public int TestExamples { get; }
 
     public IBatchSource TrainSource(long seed) => Train(seed);
+
     public IBatchSource ValidationSource() => Validation();
+
     public IBatchSource TestSource() => Test();
 
-    public ImageBatchSource Train(long seed) => new(dataset, dataset.Train, new ImageLoaderOptions
-    {
-        BatchSize = settings.BatchSize,
-        Seed = seed,
-        CropPadding = settings.CropPadding,
-        HorizontalFlip = settings.HorizontalFlip,
-        PerClassLimit = settings.TrainPerClass > 0 ? settings.TrainPerClass : null,
-        Examples = trainExamples,
-    });
+    public ImageBatchSource Train(long seed) =>
+        new(
+            dataset,
+            dataset.Train,
+            new ImageLoaderOptions
+            {
+                BatchSize = settings.BatchSize,
+                Seed = seed,
+                CropPadding = settings.CropPadding,
+                HorizontalFlip = settings.HorizontalFlip,
+                PerClassLimit = settings.TrainPerClass > 0 ? settings.TrainPerClass : null,
+                Examples = trainExamples,
+            }
+        );
 
     int EvalBatchSize => settings.EvalBatchSize > 0 ? settings.EvalBatchSize : settings.BatchSize;
 
     public ImageBatchSource Validation() =>
-        new(dataset, dataset.Validation ?? dataset.Train, ImageLoaderOptions.Evaluation(EvalBatchSize) with { Examples = validationExamples });
+        new(
+            dataset,
+            dataset.Validation ?? dataset.Train,
+            ImageLoaderOptions.Evaluation(EvalBatchSize) with
+            {
+                Examples = validationExamples,
+            }
+        );
 
     public ImageBatchSource Test() =>
-        new(dataset, dataset.Test, ImageLoaderOptions.Evaluation(EvalBatchSize) with
-        {
-            PerClassLimit = settings.TestPerClass > 0 ? settings.TestPerClass : null,
-        });
+        new(
+            dataset,
+            dataset.Test,
+            ImageLoaderOptions.Evaluation(EvalBatchSize) with
+            {
+                PerClassLimit = settings.TestPerClass > 0 ? settings.TestPerClass : null,
+            }
+        );
 
     public ModelConfig ModelConfig(ModelSpec spec, string key) => Resolve(spec, $"models.{key}");
 
@@ -122,15 +150,20 @@ public sealed class ImageExperimentDataset : IExperimentDataset
     public ModelConfig Resolve(ModelSpec spec, string keyPath)
     {
         if (spec.Classes > 0 && spec.Classes != dataset.NumClasses)
-            throw new WtnException($"{keyPath}.classes is {spec.Classes} but {dataset.Name} has {dataset.NumClasses} classes; remove the key (0 = the dataset's) or set {dataset.NumClasses}");
+            throw new WtnException(
+                $"{keyPath}.classes is {spec.Classes} but {dataset.Name} has {dataset.NumClasses} classes; remove the key (0 = the dataset's) or set {dataset.NumClasses}"
+            );
         if (spec.InputChannels > 0 && spec.InputChannels != dataset.Channels)
-            throw new WtnException($"{keyPath}.input_channels is {spec.InputChannels} but {dataset.Name} images have {dataset.Channels}; remove the key (0 = the dataset's) or set {dataset.Channels}");
+            throw new WtnException(
+                $"{keyPath}.input_channels is {spec.InputChannels} but {dataset.Name} images have {dataset.Channels}; remove the key (0 = the dataset's) or set {dataset.Channels}"
+            );
         return spec.ToModelConfig(dataset.NumClasses, dataset.Channels, dataset.Height, keyPath);
     }
 
     public ITrainingObjective TaskObjective(StagedModel model) => new ClassificationObjective(model);
 
-    public ModelInput ExampleInput(int batch, Device device) => new(randn([batch, dataset.Channels, dataset.Height, dataset.Width], device: device));
+    public ModelInput ExampleInput(int batch, Device device) =>
+        new(randn([batch, dataset.Channels, dataset.Height, dataset.Width], device: device));
 
     public ExportInput ExportInput() => ModelExport.ImageInput(dataset);
 

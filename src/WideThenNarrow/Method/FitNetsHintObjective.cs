@@ -14,8 +14,10 @@ namespace WideThenNarrow.Method;
 /// </summary>
 public sealed class FitNetsHintObjective : ITrainingObjective
 {
-    readonly StagedModel student, teacher;
-    readonly int studentPoint, teacherPoint;
+    readonly StagedModel student,
+        teacher;
+    readonly int studentPoint,
+        teacherPoint;
 
     public FitNetsHintObjective(StagedModel student, StagedModel teacher)
     {
@@ -25,10 +27,10 @@ public sealed class FitNetsHintObjective : ITrainingObjective
         teacherPoint = (teacher.BlockCount - 1) / 2;
         var sp = student.Points[studentPoint];
         var tp = teacher.Points[teacherPoint];
-        if (sp.Layout != tp.Layout) throw new WtnException($"fitnets: middle points differ in layout ({sp.Layout} vs {tp.Layout})");
-        Regressor = sp.Layout == ActivationLayout.Channels
-            ? nn.Conv2d(sp.Width, tp.Width, 1)
-            : nn.Linear(sp.Width, tp.Width);
+        if (sp.Layout != tp.Layout)
+            throw new WtnException($"fitnets: middle points differ in layout ({sp.Layout} vs {tp.Layout})");
+        Regressor =
+            sp.Layout == ActivationLayout.Channels ? nn.Conv2d(sp.Width, tp.Width, 1) : nn.Linear(sp.Width, tp.Width);
     }
 
     /// <summary>The learned map from the student's guided layer to the teacher's hint (trains with the student).</summary>
@@ -47,7 +49,12 @@ public sealed class FitNetsHintObjective : ITrainingObjective
             hint = teacher.ForwardPoints(batch.Input, teacherPoint)[^1];
         }
         var guided = student.ForwardPoints(batch.Input, studentPoint)[^1];
-        var loss = ImitationLoss.Mse(Regressor.call(guided), hint, student.Points[studentPoint].Layout, normalize: false);
+        var loss = ImitationLoss.Mse(
+            Regressor.call(guided),
+            hint,
+            student.Points[studentPoint].Layout,
+            normalize: false
+        );
         return new ObjectiveOutput(loss, Parts: new Dictionary<string, Tensor> { ["hint_mse"] = loss });
     }
 }

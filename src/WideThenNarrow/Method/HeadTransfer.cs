@@ -12,7 +12,8 @@ public static class HeadTransfer
     /// Head tensors shared with a block (a masked-LM decoder tied to the word embeddings) are left alone: they
     /// belong to the block, and <see cref="CopyTiedIfShapesMatch"/> seeded them before imitation.
     /// </summary>
-    public static bool CopyIfShapesMatch(StagedModel wide, StagedModel thin) => Copy(wide, thin, tied: false) is not null;
+    public static bool CopyIfShapesMatch(StagedModel wide, StagedModel thin) =>
+        Copy(wide, thin, tied: false) is not null;
 
     /// <summary>
     /// Before stage 2: copies the head tensors that a block shares (the word embeddings a masked-LM decoder is tied
@@ -30,10 +31,16 @@ public static class HeadTransfer
     {
         var src = wide.HeadModules.SelectMany(m => m.state_dict()).ToList();
         var dst = thin.HeadModules.SelectMany(m => m.state_dict()).ToList();
-        if (src.Count != dst.Count) return null;
+        if (src.Count != dst.Count)
+            return null;
         for (int i = 0; i < src.Count; i++)
-            if (src[i].Key != dst[i].Key || !src[i].Value.shape.SequenceEqual(dst[i].Value.shape)) return null;
-        var blockTensors = Enumerable.Range(0, thin.BlockCount).SelectMany(thin.BlockParameters).Select(p => p.Handle).ToHashSet();
+            if (src[i].Key != dst[i].Key || !src[i].Value.shape.SequenceEqual(dst[i].Value.shape))
+                return null;
+        var blockTensors = Enumerable
+            .Range(0, thin.BlockCount)
+            .SelectMany(thin.BlockParameters)
+            .Select(p => p.Handle)
+            .ToHashSet();
         int copied = 0;
         using (no_grad())
             for (int i = 0; i < src.Count; i++)

@@ -16,23 +16,37 @@ public static class HuggingFaceImport
     /// <summary>The experiment with the import's architecture and vocabulary filled in; unchanged unless wide.import is a folder.</summary>
     public static ExperimentConfig Resolve(ExperimentConfig c)
     {
-        if (c.Wide?.Import is not { } folder || !HuggingFaceBert.IsFolder(folder)) return c;
+        if (c.Wide?.Import is not { } folder || !HuggingFaceBert.IsFolder(folder))
+            return c;
         if (c.Data.Text is not { } text)
-            throw new WtnException($"wide.import: {folder} is a HuggingFace BERT folder, which needs a text experiment (data.text)");
+            throw new WtnException(
+                $"wide.import: {folder} is a HuggingFace BERT folder, which needs a text experiment (data.text)"
+            );
         var hf = HuggingFaceBert.ReadConfig(folder);
         var vocab = Path.GetFullPath(HuggingFaceBert.VocabPath(folder));
         if (text.Vocab is { } own && Path.GetFullPath(own) != vocab)
-            throw new WtnException($"data.text.vocab: {own} is not the imported BERT's {vocab}; leave data.text.vocab out, the import sets it");
+            throw new WtnException(
+                $"data.text.vocab: {own} is not the imported BERT's {vocab}; leave data.text.vocab out, the import sets it"
+            );
         var tokenizer = TextTokenizer.Load(vocab, hf.Lowercase);
         if (tokenizer.VocabSize != hf.Vocab)
-            throw new WtnException($"wide.import: {vocab} has {tokenizer.VocabSize} tokens but {HuggingFaceBert.ConfigFile} says vocab_size {hf.Vocab}; the folder's files are not of one model");
+            throw new WtnException(
+                $"wide.import: {vocab} has {tokenizer.VocabSize} tokens but {HuggingFaceBert.ConfigFile} says vocab_size {hf.Vocab}; the folder's files are not of one model"
+            );
         int longest = Math.Max(text.SequenceLength, text.MaxLength);
         if (longest > hf.MaxPositions)
-            throw new WtnException($"data.text: sequences of {longest} tokens (sequence_length {text.SequenceLength}, max_length {text.MaxLength}) exceed the imported BERT's max_position_embeddings {hf.MaxPositions}; shorten them");
+            throw new WtnException(
+                $"data.text: sequences of {longest} tokens (sequence_length {text.SequenceLength}, max_length {text.MaxLength}) exceed the imported BERT's max_position_embeddings {hf.MaxPositions}; shorten them"
+            );
         var wide = new ModelSpec
         {
-            Name = "bert", Layers = hf.Layers, Hidden = hf.Hidden, Heads = hf.Heads, Intermediate = hf.Intermediate,
-            MaxPositions = hf.MaxPositions, TypeVocab = hf.TypeVocab,
+            Name = "bert",
+            Layers = hf.Layers,
+            Hidden = hf.Hidden,
+            Heads = hf.Heads,
+            Intermediate = hf.Intermediate,
+            MaxPositions = hf.MaxPositions,
+            TypeVocab = hf.TypeVocab,
         };
         var thin = c.Models.Thin with { Layers = c.Models.Thin.Layers ?? hf.Layers };
         return c with

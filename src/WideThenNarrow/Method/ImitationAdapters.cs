@@ -19,7 +19,8 @@ public sealed class ImitationAdapters : nn.Module
     readonly ModuleDict<nn.Module<Tensor, Tensor>> down = new();
     readonly IReadOnlyList<ImitationPoint> thinPoints;
 
-    public ImitationAdapters(StagedModel thin, StagedModel wide, int[] layerMap) : base(nameof(ImitationAdapters))
+    public ImitationAdapters(StagedModel thin, StagedModel wide, int[] layerMap)
+        : base(nameof(ImitationAdapters))
     {
         thinPoints = thin.Points;
         int last = thin.BlockCount - 1;
@@ -28,11 +29,15 @@ public sealed class ImitationAdapters : nn.Module
             var tp = thin.Points[k];
             var wp = wide.Points[layerMap[k]];
             if (tp.Layout != wp.Layout)
-                throw new WtnException($"imitation: point {k} ({tp.Name}) is {tp.Layout} in the thin network but {wp.Layout} in the wide one");
-            if (tp.Width == wp.Width) continue;
+                throw new WtnException(
+                    $"imitation: point {k} ({tp.Name}) is {tp.Layout} in the thin network but {wp.Layout} in the wide one"
+                );
+            if (tp.Width == wp.Width)
+                continue;
             var u = Map(tp.Layout, tp.Width, wp.Width);
             up.Add(($"{k}", u));
-            if (k == last) continue; // nothing after the last point consumes a wide activation
+            if (k == last)
+                continue; // nothing after the last point consumes a wide activation
             var d = Map(tp.Layout, wp.Width, tp.Width);
             using (no_grad())
             {
@@ -45,7 +50,9 @@ public sealed class ImitationAdapters : nn.Module
     }
 
     public bool HasUp(int k) => up.ContainsKey($"{k}");
+
     public bool HasDown(int k) => down.ContainsKey($"{k}");
+
     public bool IsEmpty => up.Count == 0;
 
     /// <summary>Thin activation at point k as a wide one (identity where widths agree).</summary>
@@ -57,8 +64,12 @@ public sealed class ImitationAdapters : nn.Module
     /// <summary>Parameters that train with thin block k: its U_k and the D_{k-1} that feeds it.</summary>
     public IEnumerable<Parameter> ParametersForBlock(int k)
     {
-        if (HasUp(k)) foreach (var p in up[$"{k}"].parameters()) yield return p;
-        if (k > 0 && HasDown(k - 1)) foreach (var p in down[$"{k - 1}"].parameters()) yield return p;
+        if (HasUp(k))
+            foreach (var p in up[$"{k}"].parameters())
+                yield return p;
+        if (k > 0 && HasDown(k - 1))
+            foreach (var p in down[$"{k - 1}"].parameters())
+                yield return p;
     }
 
     /// <summary>
@@ -71,7 +82,8 @@ public sealed class ImitationAdapters : nn.Module
         for (int k = 0; k < thin.BlockCount; k++)
         {
             h = thin.ForwardBlock(k, h, input);
-            if (HasDown(k)) h = Down(k, Up(k, h));
+            if (HasDown(k))
+                h = Down(k, Up(k, h));
         }
         return thin.ForwardHead(h!, input);
     }
@@ -86,7 +98,8 @@ public sealed class ImitationAdapters : nn.Module
         for (int k = 0; k < thin.BlockCount; k++)
         {
             var name = thinPoints[k].Name;
-            if (!HasUp(k)) continue;
+            if (!HasUp(k))
+                continue;
             if (!HasDown(k))
             {
                 fates.Add(new AdapterFate(k, name, AdapterFateKind.Dropped, "last point: U only shaped the loss"));
@@ -94,13 +107,27 @@ public sealed class ImitationAdapters : nn.Module
             }
             if (thinPoints[k].SkipCrosses)
             {
-                fates.Add(new AdapterFate(k, name, AdapterFateKind.Dropped, "a skip path crosses this point, folding would not be exact"));
+                fates.Add(
+                    new AdapterFate(
+                        k,
+                        name,
+                        AdapterFateKind.Dropped,
+                        "a skip path crosses this point, folding would not be exact"
+                    )
+                );
                 continue;
             }
             var first = FirstMap(thin.BlockModules(k + 1));
             if (first is null)
             {
-                fates.Add(new AdapterFate(k, name, AdapterFateKind.Dropped, "next block has no leading conv/linear to fold into"));
+                fates.Add(
+                    new AdapterFate(
+                        k,
+                        name,
+                        AdapterFateKind.Dropped,
+                        "next block has no leading conv/linear to fold into"
+                    )
+                );
                 continue;
             }
             using (no_grad())
@@ -122,8 +149,10 @@ public sealed class ImitationAdapters : nn.Module
         foreach (var m in modules)
         foreach (var sub in m.modules().Prepend(m))
         {
-            if (sub is Linear lin) return new WeightedMap(lin.weight, sub);
-            if (sub is Conv2d conv && conv.groups == 1) return new WeightedMap(conv.weight, sub);
+            if (sub is Linear lin)
+                return new WeightedMap(lin.weight, sub);
+            if (sub is Conv2d conv && conv.groups == 1)
+                return new WeightedMap(conv.weight, sub);
         }
         return null;
     }
@@ -139,15 +168,20 @@ public sealed class ImitationAdapters : nn.Module
             : nn.Linear(inWidth, outWidth, hasBias: false);
 
     /// <summary>The (out, in) matrix of a 1x1 conv or linear adapter, sharing storage with its weight.</summary>
-    static Tensor Matrix(nn.Module<Tensor, Tensor> m) => m switch
-    {
-        Linear lin => lin.weight!,
-        Conv2d conv => conv.weight!.flatten(1),
-        _ => throw new InvalidOperationException("adapter is neither linear nor 1x1 conv"),
-    };
+    static Tensor Matrix(nn.Module<Tensor, Tensor> m) =>
+        m switch
+        {
+            Linear lin => lin.weight!,
+            Conv2d conv => conv.weight!.flatten(1),
+            _ => throw new InvalidOperationException("adapter is neither linear nor 1x1 conv"),
+        };
 }
 
-public enum AdapterFateKind { Merged, Dropped }
+public enum AdapterFateKind
+{
+    Merged,
+    Dropped,
+}
 
 /// <summary>What became of the adapter pair at thin point <see cref="Point"/> after stage 2.</summary>
 public sealed record AdapterFate(int Point, string Name, AdapterFateKind Kind, string Reason);

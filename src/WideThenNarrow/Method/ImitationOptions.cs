@@ -5,6 +5,7 @@ public enum ImitationInput
 {
     /// <summary>The wide activation h_{k-1}^B (through D_{k-1} in full mode): blocks are independent problems.</summary>
     Teacher,
+
     /// <summary>The thin network's own h_{k-1}^S: progressive, errors of earlier blocks are seen and corrected.</summary>
     Student,
 }
@@ -14,6 +15,7 @@ public enum ImitationUnit
 {
     /// <summary>Every block (stem, residual block, encoder layer) imitates its own point.</summary>
     Block,
+
     /// <summary>
     /// ResNets: the stem, then each stage of residual blocks (layer1, layer2, ...) as one unit that imitates the
     /// wide point at the stage's end; fewer, larger regressions (for ResNet-20: 4 runs instead of 10).

@@ -9,8 +9,10 @@ public static class LayerMap
 {
     public static int[] Build(int thinPoints, int widePoints)
     {
-        if (thinPoints < 1 || widePoints < 1) throw new WtnException("layer map: both networks need at least a stem");
-        int ls = thinPoints - 1, lb = widePoints - 1;
+        if (thinPoints < 1 || widePoints < 1)
+            throw new WtnException("layer map: both networks need at least a stem");
+        int ls = thinPoints - 1,
+            lb = widePoints - 1;
         var map = new int[thinPoints];
         for (int k = 0; k < thinPoints; k++)
             map[k] = ls == 0 ? 0 : (int)Math.Round((double)k * lb / ls, MidpointRounding.AwayFromZero);

@@ -13,10 +13,17 @@ namespace WideThenNarrow.Method;
 /// </summary>
 public sealed class LayerwiseImitation
 {
-    public LayerwiseImitation(StagedModel thin, StagedModel wide, ImitationOptions options, IWideActivationSource? wideSource = null)
+    public LayerwiseImitation(
+        StagedModel thin,
+        StagedModel wide,
+        ImitationOptions options,
+        IWideActivationSource? wideSource = null
+    )
     {
         if (thin.Family != wide.Family)
-            throw new WtnException($"imitation: thin network is a {thin.Family}, wide one a {wide.Family}; they must be the same family");
+            throw new WtnException(
+                $"imitation: thin network is a {thin.Family}, wide one a {wide.Family}; they must be the same family"
+            );
         Thin = thin;
         Wide = wide;
         Options = options;
@@ -27,7 +34,8 @@ public sealed class LayerwiseImitation
         // A unit whose every parameter was copied has nothing to learn.
         Units = [.. PlanUnits(thin, options.Unit, Adapters).Where(u => Own(u).Any())];
         WideSource = wideSource ?? new OnTheFlyWideActivations(wide);
-        foreach (var p in wide.parameters()) p.requires_grad = false;
+        foreach (var p in wide.parameters())
+            p.requires_grad = false;
         wide.eval();
     }
 
@@ -37,9 +45,11 @@ public sealed class LayerwiseImitation
     public int[] Map { get; }
     public ImitationAdapters Adapters { get; }
     public IWideActivationSource WideSource { get; }
+
     /// <summary>The imitation units in order: each the thin blocks First..Last, imitating wide point map[Last].</summary>
     public IReadOnlyList<BlockRange> Units { get; }
     public int UnitCount => Units.Count;
+
     /// <summary>Thin parameters copied from the wide network (<see cref="ImitationOptions.CopyEmbeddings"/>): they do not train in stage 2.</summary>
     public IReadOnlyList<(string Name, Parameter Parameter)> Copied { get; }
 
@@ -55,17 +65,29 @@ public sealed class LayerwiseImitation
     /// </summary>
     public BlockImitation Unit(int u)
     {
-        if (u < 0 || u >= UnitCount) throw new ArgumentOutOfRangeException(nameof(u));
+        if (u < 0 || u >= UnitCount)
+            throw new ArgumentOutOfRangeException(nameof(u));
         var r = Units[u];
-        foreach (var p in Thin.parameters()) p.requires_grad = false;
-        foreach (var p in Adapters.parameters()) p.requires_grad = false;
+        foreach (var p in Thin.parameters())
+            p.requires_grad = false;
+        foreach (var p in Adapters.parameters())
+            p.requires_grad = false;
         // Multi-block units exist only without adapters (see PlanUnits).
         var own = Own(r).Concat(r.Count == 1 ? Adapters.ParametersForBlock(r.First) : []).ToList();
-        var groups = new List<ParameterGroup> { new(r.Count == 1 ? $"block{r.First}" : $"blocks{r.First}-{r.Last}", own) };
-        var earlier = Enumerable.Range(0, r.First).SelectMany(Thin.BlockParameters).Where(p => !copied.Contains(p.Handle)).ToList();
+        var groups = new List<ParameterGroup>
+        {
+            new(r.Count == 1 ? $"block{r.First}" : $"blocks{r.First}-{r.Last}", own),
+        };
+        var earlier = Enumerable
+            .Range(0, r.First)
+            .SelectMany(Thin.BlockParameters)
+            .Where(p => !copied.Contains(p.Handle))
+            .ToList();
         if (Options.Input == ImitationInput.Student && Options.EarlierBlocksLrFactor > 0 && earlier.Count > 0)
             groups.Add(new("earlier", earlier, Options.EarlierBlocksLrFactor));
-        foreach (var g in groups) foreach (var p in g.Parameters) p.requires_grad = true;
+        foreach (var g in groups)
+        foreach (var p in g.Parameters)
+            p.requires_grad = true;
         var objective = new ImitationObjective(Thin, Wide, r, Map, Adapters, Options, WideSource);
         return new BlockImitation(u, Thin.Points[r.Last].Name, objective, groups);
     }
@@ -79,9 +101,13 @@ public sealed class LayerwiseImitation
         if (unit == ImitationUnit.Stage)
         {
             if (thin.Family != "resnet")
-                throw new WtnException($"imitation.unit: stage groups the residual blocks of a ResNet stage; the thin network is a {thin.Family} (use unit: block)");
+                throw new WtnException(
+                    $"imitation.unit: stage groups the residual blocks of a ResNet stage; the thin network is a {thin.Family} (use unit: block)"
+                );
             if (!adapters.IsEmpty)
-                throw new WtnException("imitation.unit: stage needs inner widening (thin and wide points of equal width); with full widening use unit: block");
+                throw new WtnException(
+                    "imitation.unit: stage needs inner widening (thin and wide points of equal width); with full widening use unit: block"
+                );
         }
         return Group(thin.Points.Select(p => p.Name).ToList(), unit);
     }
@@ -106,12 +132,18 @@ public sealed class LayerwiseImitation
     /// <summary>After the last block: every thin parameter trains again (stage 3).</summary>
     public void Release()
     {
-        foreach (var p in Thin.parameters()) p.requires_grad = true;
+        foreach (var p in Thin.parameters())
+            p.requires_grad = true;
     }
 }
 
 /// <summary>One unit's imitation problem: the objective and what trains; <see cref="PointName"/> is the imitated point.</summary>
-public sealed record BlockImitation(int Unit, string PointName, ImitationObjective Objective, IReadOnlyList<ParameterGroup> Groups);
+public sealed record BlockImitation(
+    int Unit,
+    string PointName,
+    ImitationObjective Objective,
+    IReadOnlyList<ParameterGroup> Groups
+);
 
 /// <summary>Thin blocks <see cref="First"/>..<see cref="Last"/> (inclusive).</summary>
 public readonly record struct BlockRange(int First, int Last)

@@ -1,8 +1,8 @@
-using TorchSharp;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using TorchSharp;
 using WideThenNarrow.Config;
 using WideThenNarrow.Data;
 using WideThenNarrow.Models;
@@ -17,8 +17,15 @@ namespace WideThenNarrow.Method;
 /// </summary>
 public sealed class StageContext
 {
-    public StageContext(ExperimentConfig config, long seed, string seedDir, Device device, IExperimentDataset dataset,
-        IProgress<TrainingProgress>? progress, IProgress<string>? log)
+    public StageContext(
+        ExperimentConfig config,
+        long seed,
+        string seedDir,
+        Device device,
+        IExperimentDataset dataset,
+        IProgress<TrainingProgress>? progress,
+        IProgress<string>? log
+    )
     {
         Config = config;
         Seed = seed;
@@ -38,8 +45,10 @@ public sealed class StageContext
     public Device Device { get; }
     public IExperimentDataset Dataset { get; }
     public IBatchSource TrainData { get; }
+
     /// <summary>Every evaluation during training and every choice made on results.</summary>
     public IBatchSource ValidationData { get; }
+
     /// <summary>Scored once per finished network (<see cref="Test"/>).</summary>
     public IBatchSource TestData { get; }
     public IProgress<TrainingProgress>? Progress { get; }
@@ -51,8 +60,10 @@ public sealed class StageContext
     /// The same seed folder, data and stage settings under another generator seed: its training batches are shuffled,
     /// its networks initialised and its runs seeded by <paramref name="seed"/> (a downstream fine-tuning seed).
     /// </summary>
-    public StageContext WithSeed(long seed) => seed == Seed ? this
-        : new StageContext(Config, seed, SeedDir, Device, Dataset, Progress, Log) { StageSettings = StageSettings };
+    public StageContext WithSeed(long seed) =>
+        seed == Seed
+            ? this
+            : new StageContext(Config, seed, SeedDir, Device, Dataset, Progress, Log) { StageSettings = StageSettings };
 
     /// <summary>Each planned stage's settings (<see cref="StageFingerprint"/>), by stage name; shared with the downstream context.</summary>
     public Dictionary<string, SortedDictionary<string, string>> StageSettings { get; init; } = [];
@@ -84,13 +95,16 @@ public sealed class StageContext
     /// run, resume and process; every key gets its own, whatever its length.
     /// </summary>
     internal static long InitSeed(long seed, string key) =>
-        BinaryPrimitives.ReadInt64LittleEndian(SHA256.HashData(Encoding.UTF8.GetBytes(FormattableString.Invariant($"{seed}/{key}")))) & long.MaxValue;
+        BinaryPrimitives.ReadInt64LittleEndian(
+            SHA256.HashData(Encoding.UTF8.GetBytes(FormattableString.Invariant($"{seed}/{key}")))
+        ) & long.MaxValue;
 
     /// <summary>Settings for one run: the seed, and the experiment's step cap.</summary>
     public TrainerSettings Settings(TrainerSettings s)
     {
         var withSeed = s with { Seed = Seed };
-        if (Config.MaxSteps <= 0) return withSeed;
+        if (Config.MaxSteps <= 0)
+            return withSeed;
         long budget = s.Steps > 0 ? s.Steps : (long)s.Epochs * TrainData.BatchesPerEpoch;
         return withSeed with { Steps = Math.Min(budget, Config.MaxSteps) };
     }
@@ -99,28 +113,41 @@ public sealed class StageContext
     /// Runs one trainer job in <paramref name="runDir"/>: from scratch, or resumed from its newest checkpoint when an
     /// earlier process was interrupted. The job's modules hold the full state, so resume is exact.
     /// </summary>
-    public TrainingResult Train(string stage, string runDir, IReadOnlyDictionary<string, nn.Module> modules, IReadOnlyList<ParameterGroup> groups,
-        ITrainingObjective objective, TrainerSettings settings, bool evaluate, IReadOnlyList<nn.Module>? evalOnly = null, CancellationToken cancel = default)
+    public TrainingResult Train(
+        string stage,
+        string runDir,
+        IReadOnlyDictionary<string, nn.Module> modules,
+        IReadOnlyList<ParameterGroup> groups,
+        ITrainingObjective objective,
+        TrainerSettings settings,
+        bool evaluate,
+        IReadOnlyList<nn.Module>? evalOnly = null,
+        CancellationToken cancel = default
+    )
     {
         bool resume = Trainer.LatestCheckpoint(runDir) is not null;
-        if (resume) Log?.Report($"{stage}: resuming from {Trainer.LatestCheckpoint(runDir)}");
-        return Trainer.Run(new TrainingJob
-        {
-            Stage = stage,
-            Modules = modules,
-            ParameterGroups = groups,
-            Objective = objective,
-            Train = TrainData,
-            Eval = evaluate ? ValidationData : null,
-            Settings = Settings(settings),
-            RunDir = runDir,
-            Device = Device,
-            EvalOnlyModules = evalOnly ?? [],
-            Progress = Progress,
-            Resume = resume,
-            ConfigYaml = RunSettings(runDir),
-            SettingDefault = ConfigLoader.DefaultOf<ExperimentConfig>,
-        }, cancel);
+        if (resume)
+            Log?.Report($"{stage}: resuming from {Trainer.LatestCheckpoint(runDir)}");
+        return Trainer.Run(
+            new TrainingJob
+            {
+                Stage = stage,
+                Modules = modules,
+                ParameterGroups = groups,
+                Objective = objective,
+                Train = TrainData,
+                Eval = evaluate ? ValidationData : null,
+                Settings = Settings(settings),
+                RunDir = runDir,
+                Device = Device,
+                EvalOnlyModules = evalOnly ?? [],
+                Progress = Progress,
+                Resume = resume,
+                ConfigYaml = RunSettings(runDir),
+                SettingDefault = ConfigLoader.DefaultOf<ExperimentConfig>,
+            },
+            cancel
+        );
     }
 
     /// <summary>
@@ -131,8 +158,14 @@ public sealed class StageContext
     {
         bool training = model.training;
         model.eval();
-        try { return Trainer.EvaluateExamples(Dataset.TaskObjective(model), TestData, Device); }
-        finally { model.train(training); }
+        try
+        {
+            return Trainer.EvaluateExamples(Dataset.TaskObjective(model), TestData, Device);
+        }
+        finally
+        {
+            model.train(training);
+        }
     }
 
     /// <summary>Loads the modules' final states from a finished run (its last checkpoint).</summary>
@@ -142,5 +175,9 @@ public sealed class StageContext
         Trainer.LoadModules(ckpt, modules);
     }
 
-    internal static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    internal static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+    };
 }

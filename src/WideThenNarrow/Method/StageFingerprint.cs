@@ -15,7 +15,8 @@ public static class StageFingerprint
     public static string Hash(IReadOnlyDictionary<string, string> settings)
     {
         var text = new StringBuilder();
-        foreach (var (k, v) in settings.OrderBy(kv => kv.Key, StringComparer.Ordinal)) text.Append(k).Append('=').Append(v).Append('\n');
+        foreach (var (k, v) in settings.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            text.Append(k).Append('=').Append(v).Append('\n');
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
     }
 

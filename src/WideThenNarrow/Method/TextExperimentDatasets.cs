@@ -13,13 +13,16 @@ namespace WideThenNarrow.Method;
 public sealed class MaskedLmExperimentDataset(TextExperimentData data) : IExperimentDataset
 {
     public TextExperimentData Data => data;
-    public string Name => $"masked-LM text ({(data.Options.Corpus is { } c ? Path.GetFileName(Path.TrimEndingDirectorySeparator(c)) : "SOTU + Brown + IMDB train")}, {data.VocabSize}-token WordPiece, length {data.Options.SequenceLength})";
+    public string Name =>
+        $"masked-LM text ({(data.Options.Corpus is { } c ? Path.GetFileName(Path.TrimEndingDirectorySeparator(c)) : "SOTU + Brown + IMDB train")}, {data.VocabSize}-token WordPiece, length {data.Options.SequenceLength})";
     public int TrainExamples => data.MaskedLmTrain(0).Count;
     public int ValidationExamples => data.MaskedLmValidation().Count;
     public int TestExamples => data.MaskedLmEval().Count;
 
     public IBatchSource TrainSource(long seed) => data.MaskedLmTrain(seed);
+
     public IBatchSource ValidationSource() => data.MaskedLmValidation();
+
     public IBatchSource TestSource() => data.MaskedLmEval();
 
     public ModelConfig ModelConfig(ModelSpec spec, string key) => Resolve(spec, key, data, BertHead.MaskedLm);
@@ -36,20 +39,31 @@ public sealed class MaskedLmExperimentDataset(TextExperimentData data) : IExperi
 
     public ITrainingObjective TaskObjective(StagedModel model) => new MaskedLmObjective(model);
 
-    public ModelInput ExampleInput(int batch, Device device) => TokenInput(batch, data.Options.SequenceLength, data.VocabSize, device);
+    public ModelInput ExampleInput(int batch, Device device) =>
+        TokenInput(batch, data.Options.SequenceLength, data.VocabSize, device);
 
     /// <summary>The downstream task on the same vocabulary: IMDB sentiment or the user's labelled files.</summary>
     public ImdbExperimentDataset Downstream() => new(data);
 
-    public ExportInput ExportInput() => new() { Kind = "tokens", Vocab = data.VocabPath, MaxLength = data.Options.SequenceLength, HeldOut = data.HeldOut,
-        Lowercase = data.Options.Lowercase ? null : false };
+    public ExportInput ExportInput() =>
+        new()
+        {
+            Kind = "tokens",
+            Vocab = data.VocabPath,
+            MaxLength = data.Options.SequenceLength,
+            HeldOut = data.HeldOut,
+            Lowercase = data.Options.Lowercase ? null : false,
+        };
 
     public void Dispose() { }
 
     /// <summary>Random regular token ids (N, length), every position attended, all of segment 0: cost and latency inputs.</summary>
     public static ModelInput TokenInput(int batch, int length, int vocab, Device device) =>
-        new(randint(TextTokenizer.FirstRegularId, vocab, [batch, length], dtype: ScalarType.Int64, device: device),
-            ones([batch, length], ScalarType.Int64, device), zeros([batch, length], ScalarType.Int64, device));
+        new(
+            randint(TextTokenizer.FirstRegularId, vocab, [batch, length], dtype: ScalarType.Int64, device: device),
+            ones([batch, length], ScalarType.Int64, device),
+            zeros([batch, length], ScalarType.Int64, device)
+        );
 }
 
 /// <summary>
@@ -64,11 +78,16 @@ public sealed class ImdbExperimentDataset(TextExperimentData data) : IExperiment
     public int TestExamples => data.ImdbTest.Count;
 
     public IBatchSource TrainSource(long seed) => data.ImdbTrainBatches(seed);
+
     public IBatchSource ValidationSource() => data.ImdbValidationBatches();
+
     public IBatchSource TestSource() => data.ImdbTestBatches();
 
     public ModelConfig ModelConfig(ModelSpec spec, string key) =>
-        MaskedLmExperimentDataset.Resolve(spec, key, data, BertHead.Classification) with { Classes = data.Task.Classes.Count };
+        MaskedLmExperimentDataset.Resolve(spec, key, data, BertHead.Classification) with
+        {
+            Classes = data.Task.Classes.Count,
+        };
 
     public ITrainingObjective TaskObjective(StagedModel model) => new ClassificationObjective(model);
 
@@ -76,8 +95,14 @@ public sealed class ImdbExperimentDataset(TextExperimentData data) : IExperiment
         MaskedLmExperimentDataset.TokenInput(batch, data.Options.MaxLength, data.VocabSize, device);
 
     public ExportInput ExportInput() =>
-        new() { Kind = "tokens", Vocab = data.VocabPath, MaxLength = data.Options.MaxLength, Classes = data.Task.Classes,
-            Lowercase = data.Options.Lowercase ? null : false };
+        new()
+        {
+            Kind = "tokens",
+            Vocab = data.VocabPath,
+            MaxLength = data.Options.MaxLength,
+            Classes = data.Task.Classes,
+            Lowercase = data.Options.Lowercase ? null : false,
+        };
 
     public void Dispose() { }
 }

@@ -21,10 +21,20 @@ public static class TrainPipeline
     /// Trains (or, with <paramref name="resume"/>, continues) the run in <paramref name="runDir"/>. The dataset must be in
     /// <paramref name="dataDir"/> (the caller fetches catalog datasets); progress goes to <paramref name="progress"/>.
     /// </summary>
-    public static TrainingResult Run(TrainConfig cfg, string dataDir, Device device, string runDir, bool resume,
-        IProgress<TrainingProgress>? progress, CancellationToken ct)
+    public static TrainingResult Run(
+        TrainConfig cfg,
+        string dataDir,
+        Device device,
+        string runDir,
+        bool resume,
+        IProgress<TrainingProgress>? progress,
+        CancellationToken ct
+    )
     {
-        using var data = new ImageExperimentDataset(ImageDataset.Load(cfg.Data.Dataset, dataDir, cfg.Data.Resize), cfg.Data);
+        using var data = new ImageExperimentDataset(
+            ImageDataset.Load(cfg.Data.Dataset, dataDir, cfg.Data.Resize),
+            cfg.Data
+        );
         var modelConfig = data.Resolve(cfg.Model, "model");
         // Same seed, machine and threads give the same run: the initial weights come from this seed too.
         manual_seed(cfg.Seed);
@@ -34,22 +44,25 @@ public static class TrainPipeline
         using var val = data.Validation();
         using var test = data.Test();
         var modules = new Dictionary<string, nn.Module> { ["model"] = model };
-        var result = Trainer.Run(new TrainingJob
-        {
-            Stage = "train",
-            Modules = modules,
-            ParameterGroups = [ParameterGroup.Of("model", model)],
-            Objective = new ClassificationObjective(model, cfg.LabelSmoothing),
-            Train = train,
-            Eval = val,
-            Settings = cfg,
-            RunDir = runDir,
-            Device = device,
-            Progress = progress,
-            ConfigYaml = ConfigLoader.ToYaml(cfg),
-            SettingDefault = ConfigLoader.DefaultOf<TrainConfig>,
-            Resume = resume,
-        }, ct);
+        var result = Trainer.Run(
+            new TrainingJob
+            {
+                Stage = "train",
+                Modules = modules,
+                ParameterGroups = [ParameterGroup.Of("model", model)],
+                Objective = new ClassificationObjective(model, cfg.LabelSmoothing),
+                Train = train,
+                Eval = val,
+                Settings = cfg,
+                RunDir = runDir,
+                Device = device,
+                Progress = progress,
+                ConfigYaml = ConfigLoader.ToYaml(cfg),
+                SettingDefault = ConfigLoader.DefaultOf<TrainConfig>,
+                Resume = resume,
+            },
+            ct
+        );
         // The last checkpoint holds the final state (also when --resume found the run already finished); exported in
         // float32 whatever the training precision, so the manifest rebuilds it as it is built by default.
         StageContext.LoadFinal(result, modules);
@@ -57,8 +70,15 @@ public static class TrainPipeline
         // The final network's one look at the test split.
         model.eval();
         var (_, testTop1) = Trainer.Evaluate(new ClassificationObjective(model), test, device);
-        ModelExport.Write(model, modelConfig, Path.Combine(result.RunDir, FinalWeights), data.ExportInput(),
-            $"wtn train, run folder {Path.GetFullPath(result.RunDir)}", testTop1, result.Last?.EvalTop1);
+        ModelExport.Write(
+            model,
+            modelConfig,
+            Path.Combine(result.RunDir, FinalWeights),
+            data.ExportInput(),
+            $"wtn train, run folder {Path.GetFullPath(result.RunDir)}",
+            testTop1,
+            result.Last?.EvalTop1
+        );
         return result with { TestTop1 = testTop1 };
     }
 }

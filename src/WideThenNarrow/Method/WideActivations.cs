@@ -43,14 +43,17 @@ public sealed class DiskCachedWideActivations : IWideActivationSource
 
     public DiskCachedWideActivations(StagedModel wide, string folder, long maxBytes)
     {
-        if (maxBytes <= 0) throw new ArgumentOutOfRangeException(nameof(maxBytes));
+        if (maxBytes <= 0)
+            throw new ArgumentOutOfRangeException(nameof(maxBytes));
         this.wide = wide;
         this.folder = folder;
         MaxBytes = maxBytes;
         try
         {
             Directory.CreateDirectory(folder);
-            foreach (var d in Directory.GetDirectories(folder).Where(d => !d.EndsWith(".tmp", StringComparison.Ordinal)))
+            foreach (
+                var d in Directory.GetDirectories(folder).Where(d => !d.EndsWith(".tmp", StringComparison.Ordinal))
+            )
             {
                 stored.Add(Path.GetFileName(d));
                 BytesUsed += Directory.GetFiles(d).Sum(f => new FileInfo(f).Length);
@@ -67,8 +70,10 @@ public sealed class DiskCachedWideActivations : IWideActivationSource
     public long BytesUsed { get; private set; }
     public long Hits { get; private set; }
     public long Misses { get; private set; }
+
     /// <summary>True once a batch did not fit under <see cref="MaxBytes"/> or could not be written: nothing more is stored.</summary>
     public bool Full { get; private set; }
+
     /// <summary>Why storing stopped early, when a write failed (disk full, unwritable folder); null otherwise.</summary>
     public string? WriteFailed { get; private set; }
 
@@ -79,14 +84,18 @@ public sealed class DiskCachedWideActivations : IWideActivationSource
         if (stored.Contains(key))
         {
             Hits++;
-            return indices.Select(i =>
-            {
-                var nhwc = Path.Combine(entry, $"{i}.nhwc.pt");
-                bool channelsLast = File.Exists(nhwc);
-                using var r = new BinaryReader(File.OpenRead(channelsLast ? nhwc : Path.Combine(entry, $"{i}.pt")));
-                using var loaded = Tensor.Load(r);
-                return channelsLast ? loaded.permute(0, 3, 1, 2).to(batch.Input.Input.device) : loaded.to(batch.Input.Input.device).alias();
-            }).ToArray();
+            return indices
+                .Select(i =>
+                {
+                    var nhwc = Path.Combine(entry, $"{i}.nhwc.pt");
+                    bool channelsLast = File.Exists(nhwc);
+                    using var r = new BinaryReader(File.OpenRead(channelsLast ? nhwc : Path.Combine(entry, $"{i}.pt")));
+                    using var loaded = Tensor.Load(r);
+                    return channelsLast
+                        ? loaded.permute(0, 3, 1, 2).to(batch.Input.Input.device)
+                        : loaded.to(batch.Input.Input.device).alias();
+                })
+                .ToArray();
         }
         Misses++;
         wide.eval();
@@ -95,8 +104,10 @@ public sealed class DiskCachedWideActivations : IWideActivationSource
         if (!Full)
         {
             long bytes = points.Sum(p => p.NumberOfElements * p.ElementSize);
-            if (BytesUsed + bytes <= MaxBytes) Store(key, entry, points);
-            else Full = true;
+            if (BytesUsed + bytes <= MaxBytes)
+                Store(key, entry, points);
+            else
+                Full = true;
         }
         return indices.Select(i => points[i]).ToArray();
     }
@@ -107,7 +118,8 @@ public sealed class DiskCachedWideActivations : IWideActivationSource
         var tmp = entry + ".tmp";
         try
         {
-            if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
+            if (Directory.Exists(tmp))
+                Directory.Delete(tmp, recursive: true);
             Directory.CreateDirectory(tmp);
             for (int i = 0; i < points.Length; i++)
             {
@@ -124,7 +136,11 @@ public sealed class DiskCachedWideActivations : IWideActivationSource
         {
             Full = true;
             WriteFailed = $"{tmp}: {WriteFailure.Describe(e)}";
-            try { if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true); }
+            try
+            {
+                if (Directory.Exists(tmp))
+                    Directory.Delete(tmp, recursive: true);
+            }
             catch (IOException) { }
             return;
         }
@@ -135,7 +151,8 @@ public sealed class DiskCachedWideActivations : IWideActivationSource
     /// <summary>A 4-D tensor laid out channels-last (NHWC strides) and not also plainly contiguous.</summary>
     static bool IsChannelsLast(Tensor t)
     {
-        if (t.dim() != 4 || t.is_contiguous()) return false;
+        if (t.dim() != 4 || t.is_contiguous())
+            return false;
         using var nhwc = t.permute(0, 2, 3, 1);
         return nhwc.is_contiguous();
     }
@@ -143,10 +160,13 @@ public sealed class DiskCachedWideActivations : IWideActivationSource
     /// <summary>SHA-256 of the batch's inputs (and mask / segment ids): equal batches share their activations.</summary>
     static string Key(ModelInput input)
     {
-        using var h = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        using var h = System.Security.Cryptography.IncrementalHash.CreateHash(
+            System.Security.Cryptography.HashAlgorithmName.SHA256
+        );
         foreach (var t in new[] { input.Input, input.AttentionMask, input.TokenTypeIds })
         {
-            if (t is null) continue;
+            if (t is null)
+                continue;
             using var c = t.cpu().contiguous();
             h.AppendData(c.bytes);
             h.AppendData(BitConverter.GetBytes(c.shape.Aggregate(17L, (a, d) => a * 31 + d)));

@@ -33,12 +33,26 @@ public sealed record BertSizes(int Layers, int Hidden, int Heads, int Intermedia
         int hidden = c.Hidden ?? preset?.Hidden ?? throw Missing(c, "hidden");
         int heads = c.Heads ?? preset?.Heads ?? throw Missing(c, "heads");
         int intermediate = c.Intermediate ?? 4 * hidden;
-        if (layers < 1 || hidden < 1 || heads < 1 || intermediate < 1 || c.Vocab < 1 || c.MaxPositions < 1 || c.TypeVocab < 1)
-            throw new WtnException($"model {c.Name}: layers, hidden, heads, intermediate, vocab, max positions and type vocab must be positive");
+        if (
+            layers < 1
+            || hidden < 1
+            || heads < 1
+            || intermediate < 1
+            || c.Vocab < 1
+            || c.MaxPositions < 1
+            || c.TypeVocab < 1
+        )
+            throw new WtnException(
+                $"model {c.Name}: layers, hidden, heads, intermediate, vocab, max positions and type vocab must be positive"
+            );
         if (hidden % heads != 0)
-            throw new WtnException($"model {c.Name}: hidden size {hidden} is not a multiple of the number of heads {heads}");
-        int full = c.Widen.Full, inner = c.Widen.Inner;
-        var (headCount, headSize) = c.WidenHeads == HeadWidening.Size ? (heads, hidden / heads * inner) : (heads * inner, hidden / heads);
+            throw new WtnException(
+                $"model {c.Name}: hidden size {hidden} is not a multiple of the number of heads {heads}"
+            );
+        int full = c.Widen.Full,
+            inner = c.Widen.Inner;
+        var (headCount, headSize) =
+            c.WidenHeads == HeadWidening.Size ? (heads, hidden / heads * inner) : (heads * inner, hidden / heads);
         return new BertSizes(layers, hidden * full, headCount * full, intermediate * full * inner, headSize);
     }
 
@@ -66,7 +80,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
     readonly MlmHead? cls;
     readonly ImitationPoint[] points;
 
-    public Bert(ModelConfig c, Device? device = null) : base(c.Name)
+    public Bert(ModelConfig c, Device? device = null)
+        : base(c.Name)
     {
         sizes = BertSizes.From(c);
         head = c.Head;
@@ -74,7 +89,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
         vocab = c.Vocab;
         maxPositions = c.MaxPositions;
         headPositionShare = c.HeadPositionShare;
-        if (head == BertHead.Classification && c.Classes < 1) throw new WtnException($"model {c.Name}: classes must be positive (got {c.Classes})");
+        if (head == BertHead.Classification && c.Classes < 1)
+            throw new WtnException($"model {c.Name}: classes must be positive (got {c.Classes})");
         bert = new BertCore(sizes, c, withPooler: head == BertHead.Classification, device);
         register_module("bert", bert);
         if (head == BertHead.Classification)
@@ -92,8 +108,15 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
             cls = new MlmHead(sizes.Hidden, c.Vocab, tied, device);
             register_module("cls", cls);
         }
-        points = Enumerable.Range(0, sizes.Layers + 1)
-            .Select(i => new ImitationPoint(i, i == 0 ? "bert.embeddings" : $"bert.encoder.layer.{i - 1}", sizes.Hidden, ActivationLayout.Tokens, i < sizes.Layers))
+        points = Enumerable
+            .Range(0, sizes.Layers + 1)
+            .Select(i => new ImitationPoint(
+                i,
+                i == 0 ? "bert.embeddings" : $"bert.encoder.layer.{i - 1}",
+                sizes.Hidden,
+                ActivationLayout.Tokens,
+                i < sizes.Layers
+            ))
             .ToArray();
         InitialiseAsHuggingFace();
     }
@@ -105,7 +128,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
     public override IReadOnlyList<nn.Module> BlockModules(int i) => i == 0 ? [bert.Embeddings] : [bert.Layers[i - 1]];
 
     /// <summary>Pooler + classifier, or cls (whose decoder weight is block 0's word embeddings, tied).</summary>
-    public override IReadOnlyList<nn.Module> HeadModules => head == BertHead.Classification ? [bert.Pooler!, classifier!] : [cls!];
+    public override IReadOnlyList<nn.Module> HeadModules =>
+        head == BertHead.Classification ? [bert.Pooler!, classifier!] : [cls!];
 
     public int HeadsAt(int i) => i == 0 ? 0 : sizes.Heads;
 
@@ -114,7 +138,9 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
         if (i == 0)
         {
             if (input.Input.shape[1] > maxPositions)
-                throw new WtnException($"sequence length {input.Input.shape[1]} exceeds the model's max positions {maxPositions}: truncate the input or build the model with more positions");
+                throw new WtnException(
+                    $"sequence length {input.Input.shape[1]} exceeds the model's max positions {maxPositions}: truncate the input or build the model with more positions"
+                );
             return bert.Embeddings.Forward(input.Input, input.TokenTypeIds);
         }
         var (hidden, probs) = ForwardBlockWithAttention(i, x ?? throw new ArgumentNullException(nameof(x)), input);
@@ -124,14 +150,16 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
 
     public (Tensor Hidden, Tensor Attention) ForwardBlockWithAttention(int i, Tensor x, ModelInput input)
     {
-        if (i < 1) throw new ArgumentOutOfRangeException(nameof(i), "block 0 (embeddings) has no attention");
+        if (i < 1)
+            throw new ArgumentOutOfRangeException(nameof(i), "block 0 (embeddings) has no attention");
         using var mask = AdditiveMask(input.AttentionMask, x.dtype);
         return bert.Layers[i - 1].Forward(x, mask);
     }
 
     public override Tensor ForwardHead(Tensor h, ModelInput input)
     {
-        if (cls is not null) return cls.Forward(h);
+        if (cls is not null)
+            return cls.Forward(h);
         using var dropped = Dropped(bert.Pooler!.Forward(h), dropout!);
         return classifier!.call(dropped);
     }
@@ -139,21 +167,30 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
     /// <summary>(N,1,1,T): 0 where a key is real, the dtype's lowest value where it is padding (as HuggingFace).</summary>
     static Tensor? AdditiveMask(Tensor? attentionMask, ScalarType dtype)
     {
-        if (attentionMask is null) return null;
+        if (attentionMask is null)
+            return null;
         using var cast = attentionMask.to_type(dtype);
         using var m1 = cast.unsqueeze(1);
         using var m = m1.unsqueeze(1);
         using var inverted = m.neg(); // 1 - m, without TorchSharp's scalar-minus-tensor temporary
         inverted.add_(1.0);
-        return inverted.mul(dtype == ScalarType.Float64 ? double.MinValue : dtype == ScalarType.Float32 ? float.MinValue : -1e4);
+        return inverted.mul(
+            dtype == ScalarType.Float64 ? double.MinValue
+            : dtype == ScalarType.Float32 ? float.MinValue
+            : -1e4
+        );
     }
 
     public long[] OutputShape(int i, long[] inputShape) => [inputShape[0], sizes.Hidden];
 
     public long BlockMacs(int i, long[] inputShape, long[] outputShape)
     {
-        if (i == 0) return 0;
-        long t = outputShape[0], h = sizes.Hidden, a = (long)sizes.Heads * sizes.HeadSize, ff = sizes.Intermediate;
+        if (i == 0)
+            return 0;
+        long t = outputShape[0],
+            h = sizes.Hidden,
+            a = (long)sizes.Heads * sizes.HeadSize,
+            ff = sizes.Intermediate;
         // Q,K,V projections, scores and weighted values, attention output, feed-forward in and out.
         return t * h * a * 3 + 2 * t * t * a + t * a * h + 2 * t * h * ff;
     }
@@ -162,7 +199,9 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
     {
         long h = sizes.Hidden;
         // The masked-LM head runs on the masked positions only (MaskedLmObjective.MaskedLogits).
-        return head == BertHead.Classification ? h * h + h * classes : (long)Math.Round(headPositionShare * lastPointShape[0] * (h * h + h * vocab));
+        return head == BertHead.Classification
+            ? h * h + h * classes
+            : (long)Math.Round(headPositionShare * lastPointShape[0] * (h * h + h * vocab));
     }
 
     void InitialiseAsHuggingFace()
@@ -191,10 +230,13 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
     /// <summary>HuggingFace's BertModel: embeddings, encoder.layer.*, optional pooler.</summary>
     sealed class BertCore : Container
     {
-        public BertCore(BertSizes s, ModelConfig c, bool withPooler, Device? device) : base("BertModel")
+        public BertCore(BertSizes s, ModelConfig c, bool withPooler, Device? device)
+            : base("BertModel")
         {
             Embeddings = new Embeddings(s.Hidden, c, device);
-            Layers = new ModuleList<Layer>([.. Enumerable.Range(0, s.Layers).Select(_ => new Layer(s, c.Dropout, device))]);
+            Layers = new ModuleList<Layer>([
+                .. Enumerable.Range(0, s.Layers).Select(_ => new Layer(s, c.Dropout, device)),
+            ]);
             register_module("embeddings", Embeddings);
             register_module("encoder", new Encoder(Layers));
             if (withPooler)
@@ -211,7 +253,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
 
     sealed class Encoder : Container
     {
-        public Encoder(ModuleList<Layer> layers) : base("BertEncoder") => register_module("layer", layers);
+        public Encoder(ModuleList<Layer> layers)
+            : base("BertEncoder") => register_module("layer", layers);
     }
 
     sealed class Embeddings : Container
@@ -221,7 +264,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
         readonly LayerNorm norm;
         readonly Dropout dropout;
 
-        public Embeddings(int hidden, ModelConfig c, Device? device) : base("BertEmbeddings")
+        public Embeddings(int hidden, ModelConfig c, Device? device)
+            : base("BertEmbeddings")
         {
             WordEmbeddings = nn.Embedding(c.Vocab, hidden, device: device);
             positions = nn.Embedding(c.MaxPositions, hidden, device: device);
@@ -259,7 +303,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
         readonly DenseModule intermediate;
         readonly DenseNorm output;
 
-        public Layer(BertSizes s, double dropout, Device? device) : base("BertLayer")
+        public Layer(BertSizes s, double dropout, Device? device)
+            : base("BertLayer")
         {
             attention = new AttentionModule(s, dropout, device);
             intermediate = new DenseModule(s.Hidden, s.Intermediate, device);
@@ -286,7 +331,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
         readonly SelfAttention self;
         readonly DenseNorm output;
 
-        public AttentionModule(BertSizes s, double dropout, Device? device) : base("BertAttention")
+        public AttentionModule(BertSizes s, double dropout, Device? device)
+            : base("BertAttention")
         {
             self = new SelfAttention(s, dropout, device);
             output = new DenseNorm(s.Heads * s.HeadSize, s.Hidden, dropout, device);
@@ -297,7 +343,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
         public (Tensor Hidden, Tensor Attention) Forward(Tensor x, Tensor? mask)
         {
             var (context, probs) = self.Forward(x, mask);
-            using (context) return (output.Forward(context, x), probs);
+            using (context)
+                return (output.Forward(context, x), probs);
         }
     }
 
@@ -310,7 +357,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
         readonly int heads;
         readonly int headSize;
 
-        public SelfAttention(BertSizes s, double p, Device? device) : base("BertSelfAttention")
+        public SelfAttention(BertSizes s, double p, Device? device)
+            : base("BertSelfAttention")
         {
             heads = s.Heads;
             headSize = s.HeadSize;
@@ -328,7 +376,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
         /// <summary>Context (N,T,heads*headSize) and the attention probabilities (N,heads,T,T) before dropout.</summary>
         public (Tensor Context, Tensor Probs) Forward(Tensor x, Tensor? mask)
         {
-            long n = x.shape[0], t = x.shape[1];
+            long n = x.shape[0],
+                t = x.shape[1];
             using var q = Split(query, x, n, t);
             using var k = Split(key, x, n, t);
             using var v = Split(value, x, n, t);
@@ -336,11 +385,13 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
             // In place on the product, which is ours: matmul's backward needs q and kt, not its output.
             using var scores = q.matmul(kt);
             scores.div_(Math.Sqrt(headSize));
-            if (mask is not null) scores.add_(mask);
+            if (mask is not null)
+                scores.add_(mask);
             var probs = scores.softmax(-1);
             var dropped = dropout.call(probs);
             using var weighted = dropped.matmul(v);
-            if (!ReferenceEquals(dropped, probs)) dropped.Dispose();
+            if (!ReferenceEquals(dropped, probs))
+                dropped.Dispose();
             using var merged = weighted.transpose(1, 2);
             return (merged.reshape(n, t, heads * headSize), probs);
         }
@@ -359,7 +410,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
     {
         readonly Linear dense;
 
-        public DenseModule(int inF, int outF, Device? device) : base("BertIntermediate")
+        public DenseModule(int inF, int outF, Device? device)
+            : base("BertIntermediate")
         {
             dense = nn.Linear(inF, outF, device: device);
             register_module("dense", dense);
@@ -375,7 +427,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
         readonly LayerNorm norm;
         readonly Dropout dropout;
 
-        public DenseNorm(int inF, int outF, double p, Device? device) : base("BertOutput")
+        public DenseNorm(int inF, int outF, double p, Device? device)
+            : base("BertOutput")
         {
             dense = nn.Linear(inF, outF, device: device);
             norm = nn.LayerNorm(outF, eps: 1e-12, device: device);
@@ -397,7 +450,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
     {
         readonly Linear dense;
 
-        public PoolerModule(int hidden, Device? device) : base("BertPooler")
+        public PoolerModule(int hidden, Device? device)
+            : base("BertPooler")
         {
             dense = nn.Linear(hidden, hidden, device: device);
             register_module("dense", dense);
@@ -419,7 +473,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
         readonly LayerNorm norm;
         readonly Linear decoder;
 
-        public MlmHead(int hidden, int vocab, Parameter wordEmbeddings, Device? device) : base("BertOnlyMLMHead")
+        public MlmHead(int hidden, int vocab, Parameter wordEmbeddings, Device? device)
+            : base("BertOnlyMLMHead")
         {
             dense = nn.Linear(hidden, hidden, device: device);
             norm = nn.LayerNorm(hidden, eps: 1e-12, device: device);
@@ -450,7 +505,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
     static Tensor Dropped(Tensor x, Dropout dropout)
     {
         var y = dropout.call(x);
-        if (!ReferenceEquals(x, y)) x.Dispose();
+        if (!ReferenceEquals(x, y))
+            x.Dispose();
         return y;
     }
 
@@ -460,7 +516,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
     /// </summary>
     abstract class Container : nn.Module
     {
-        protected Container(string name) : base(name) { }
+        protected Container(string name)
+            : base(name) { }
 
         protected override void RegisterComponents() { }
     }
@@ -468,9 +525,11 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
     /// <summary>A container that only gives its children names (HuggingFace's nesting).</summary>
     sealed class Named : Container
     {
-        public Named(string name, params (string Name, nn.Module Module)[] children) : base(name)
+        public Named(string name, params (string Name, nn.Module Module)[] children)
+            : base(name)
         {
-            foreach (var (n, m) in children) register_module(n, m);
+            foreach (var (n, m) in children)
+                register_module(n, m);
         }
     }
 }

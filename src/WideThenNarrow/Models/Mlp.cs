@@ -14,12 +14,17 @@ public sealed class Mlp : StagedModel, IMacCounting
     readonly Linear fc;
     readonly ImitationPoint[] points;
 
-    public Mlp(ModelConfig c, Device? device = null) : base(c.Name)
+    public Mlp(ModelConfig c, Device? device = null)
+        : base(c.Name)
     {
         if (c.InputDim < 1 || c.Width < 1 || c.Depth < 1 || c.Classes < 1)
-            throw new WtnException($"model {c.Name}: input dim, width, depth and classes must be positive (got {c.InputDim}, {c.Width}, {c.Depth}, {c.Classes})");
+            throw new WtnException(
+                $"model {c.Name}: input dim, width, depth and classes must be positive (got {c.InputDim}, {c.Width}, {c.Depth}, {c.Classes})"
+            );
         if (c.Widen.Kind == WideningKind.Inner && !c.Widen.IsIdentity && !c.Residual)
-            throw new WtnException($"model {c.Name}: widening {c.Widen} needs a block interior; a plain MLP has none: use full=K, or the residual MLP (residual: true)");
+            throw new WtnException(
+                $"model {c.Name}: widening {c.Widen} needs a block interior; a plain MLP has none: use full=K, or the residual MLP (residual: true)"
+            );
         int w = c.Width * c.Widen.Full;
         int hidden = w * c.Widen.Inner;
         blocks = new ModuleList<nn.Module<Tensor, Tensor>>();
@@ -29,8 +34,15 @@ public sealed class Mlp : StagedModel, IMacCounting
         fc = nn.Linear(w, c.Classes, device: device);
         // A point feeds the next block's first Linear only, unless a residual add also reads it; the last
         // point feeds the head's Linear.
-        points = Enumerable.Range(0, c.Depth)
-            .Select(i => new ImitationPoint(i, i == 0 ? "input" : $"blocks.{i}", w, ActivationLayout.Features, c.Residual && i < c.Depth - 1))
+        points = Enumerable
+            .Range(0, c.Depth)
+            .Select(i => new ImitationPoint(
+                i,
+                i == 0 ? "input" : $"blocks.{i}",
+                w,
+                ActivationLayout.Features,
+                c.Residual && i < c.Depth - 1
+            ))
             .ToArray();
         register_module("blocks", blocks);
         register_module("fc", fc);
@@ -38,7 +50,9 @@ public sealed class Mlp : StagedModel, IMacCounting
 
     public override string Family => "mlp";
     public override IReadOnlyList<ImitationPoint> Points => points;
+
     public override IReadOnlyList<nn.Module> BlockModules(int i) => [blocks[i]];
+
     public override IReadOnlyList<nn.Module> HeadModules => [fc];
 
     public override Tensor ForwardBlock(int i, Tensor? x, ModelInput input) =>
@@ -58,7 +72,8 @@ public sealed class Mlp : StagedModel, IMacCounting
     {
         readonly Linear fc;
 
-        public PlainBlock(int inF, int outF, Device? device) : base("PlainBlock")
+        public PlainBlock(int inF, int outF, Device? device)
+            : base("PlainBlock")
         {
             fc = nn.Linear(inF, outF, device: device);
             RegisterComponents();
@@ -72,7 +87,8 @@ public sealed class Mlp : StagedModel, IMacCounting
         readonly Linear fc1;
         readonly Linear fc2;
 
-        public ResidualBlock(int w, int hidden, Device? device) : base("ResidualBlock")
+        public ResidualBlock(int w, int hidden, Device? device)
+            : base("ResidualBlock")
         {
             fc1 = nn.Linear(w, hidden, device: device);
             fc2 = nn.Linear(hidden, w, device: device);

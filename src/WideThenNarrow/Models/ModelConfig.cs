@@ -7,6 +7,7 @@ public enum BertHead
 {
     /// <summary>Pooler (dense+tanh on [CLS]), dropout, classifier: HuggingFace BertForSequenceClassification.</summary>
     Classification,
+
     /// <summary>Transform (dense+GELU+LayerNorm) and a decoder tied to the word embeddings: BertForMaskedLM.</summary>
     MaskedLm,
 }
@@ -33,6 +34,7 @@ public sealed record ModelConfig : IValidatedConfig
     public required string Name { get; init; }
 
     public Widening Widen { get; init; } = Widening.None;
+
     /// <summary>BERT under inner widening: widen each head's size (default) or multiply the number of heads.</summary>
     public HeadWidening WidenHeads { get; init; } = HeadWidening.Size;
 
@@ -41,13 +43,16 @@ public sealed record ModelConfig : IValidatedConfig
 
     // Images (ResNets; the MLP flattens images).
     public int InputChannels { get; init; } = 3;
+
     /// <summary>
     /// Nominal square input size for summaries (the ResNets pool adaptively and accept any size);
     /// null = the layout's own (224 for resnet18..152, 32 for the CIFAR layout).
     /// </summary>
     public int? ImageSize { get; init; }
+
     /// <summary>CIFAR layout only: 1x1 conv + BN shortcuts (option B) instead of parameter-free ones (option A).</summary>
     public bool ProjectionShortcuts { get; init; }
+
     /// <summary>CIFAR layout only: the stem's and first stage's width w; the stages are w, 2w, 4w (He et al.: 16).</summary>
     public int BaseWidth { get; init; } = DefaultBaseWidth;
 
@@ -56,10 +61,13 @@ public sealed record ModelConfig : IValidatedConfig
     // MLP.
     /// <summary>Input features (an image input is flattened: channels x height x width).</summary>
     public int InputDim { get; init; } = 784;
+
     /// <summary>Hidden width W.</summary>
     public int Width { get; init; } = 256;
+
     /// <summary>Blocks: the input layer plus Depth-1 hidden blocks.</summary>
     public int Depth { get; init; } = 8;
+
     /// <summary>Hidden blocks are x + Linear(K*W,W)(ReLU(Linear(W,K*W)(x))) instead of ReLU(Linear(W,W)(x)).</summary>
     public bool Residual { get; init; }
 
@@ -67,12 +75,14 @@ public sealed record ModelConfig : IValidatedConfig
     public int? Layers { get; init; }
     public int? Hidden { get; init; }
     public int? Heads { get; init; }
+
     /// <summary>Feed-forward size (default 4 x Hidden).</summary>
     public int? Intermediate { get; init; }
     public int Vocab { get; init; } = 30522;
     public int MaxPositions { get; init; } = 512;
     public int TypeVocab { get; init; } = 2;
     public BertHead Head { get; init; } = BertHead.Classification;
+
     /// <summary>
     /// Masked-LM head: the share of positions it runs on, for MAC counts (training and evaluation score the masked
     /// positions only, so a masked-LM experiment sets its mask probability; 1 = every position).

@@ -11,21 +11,29 @@ public sealed record ExportInput
 {
     /// <summary>"image" or "tokens".</summary>
     public required string Kind { get; init; }
+
     /// <summary>Images: the dataset trained on (fashion-mnist, cifar-10, ..., or an image folder's name).</summary>
     public string? Dataset { get; init; }
+
     /// <summary>Images: (C, H, W) of the training data (the ResNets pool adaptively and take other sizes too).</summary>
     public int[]? Shape { get; init; }
+
     /// <summary>Images: x = (pixel / 255 - mean[c]) / std[c], as the training batches were normalised.</summary>
     public float[]? Mean { get; init; }
     public float[]? Std { get; init; }
+
     /// <summary>Class names in label order, when the dataset has them.</summary>
     public IReadOnlyList<string>? Classes { get; init; }
+
     /// <summary>Text: the vocab.txt file (copied beside the weights, relative to the manifest).</summary>
     public string? Vocab { get; init; }
+
     /// <summary>Text: false when the vocabulary is cased (not lowercased before WordPiece); null: lowercased.</summary>
     public bool? Lowercase { get; init; }
+
     /// <summary>Text: the longest sequence trained on.</summary>
     public int? MaxLength { get; init; }
+
     /// <summary>A masked-LM encoder from an experiment: the text its run held out and how it masked it (<c>wtn eval</c>'s default).</summary>
     public MaskedLmHeldOut? HeldOut { get; init; }
 }
@@ -41,6 +49,7 @@ public sealed record MaskedLmHeldOut
     public required int Every { get; init; }
     public required double MaskProbability { get; init; }
     public required int Seed { get; init; }
+
     /// <summary>The user's corpus (data.text.corpus, absolute) the documents were taken from; null: SOTU + Brown + IMDB-train.</summary>
     public string? Corpus { get; init; }
 }
@@ -55,6 +64,7 @@ public sealed record ExportManifest
     public const string CurrentFormat = "wtn-export/1";
 
     public string Format { get; init; } = CurrentFormat;
+
     /// <summary>The weights file, relative to the manifest: a PyTorch state_dict with torchvision / HuggingFace names.</summary>
     public required string Weights { get; init; }
     public required string Sha256 { get; init; }
@@ -62,11 +72,14 @@ public sealed record ExportManifest
     public required Dictionary<string, object?> Model { get; init; }
     public required long Parameters { get; init; }
     public required ExportInput Input { get; init; }
+
     /// <summary>Where the weights came from, e.g. "experiment fashion-mnist-resnet, seed 0, stage finetune".</summary>
     public string? Source { get; init; }
+
     /// <summary>The network's test top-1 (its run's test split, scored once) and its validation top-1.</summary>
     public double? TestTop1 { get; init; }
     public double? ValTop1 { get; init; }
+
     /// <summary>The same network as an ONNX graph for inference (relative to the manifest), when exported as one.</summary>
     public string? Onnx { get; init; }
     public string? OnnxSha256 { get; init; }
@@ -88,7 +101,10 @@ public sealed record ExportManifest
             m = JsonSerializer.Deserialize<ExportManifest>(File.ReadAllText(path), Json)
                 ?? throw new WtnException($"export manifest {path} is empty");
         }
-        catch (JsonException e) { throw new WtnException($"export manifest {path} is not valid JSON ({e.Message})", e); }
+        catch (JsonException e)
+        {
+            throw new WtnException($"export manifest {path} is not valid JSON ({e.Message})", e);
+        }
         ExportManifestChecks.Validate(m, path);
         return m;
     }
@@ -115,7 +131,9 @@ public static class ModelExport
     {
         var ext = Path.GetExtension(path).ToLowerInvariant();
         if (!WeightExtensions.Contains(ext))
-            throw new WtnException($"{option}: '{path}' must end in {string.Join(", ", WeightExtensions)} (the format follows the extension)");
+            throw new WtnException(
+                $"{option}: '{path}' must end in {string.Join(", ", WeightExtensions)} (the format follows the extension)"
+            );
     }
 
     /// <summary>
@@ -123,12 +141,22 @@ public static class ModelExport
     /// a temporary file renamed into place (an interrupted export leaves no half-written file under either name).
     /// A text model's vocabulary is copied beside them as NAME.vocab.txt.
     /// </summary>
-    public static ExportManifest Write(StagedModel model, ModelConfig config, string path, ExportInput input, string? source = null,
-        double? testTop1 = null, double? valTop1 = null)
+    public static ExportManifest Write(
+        StagedModel model,
+        ModelConfig config,
+        string path,
+        ExportInput input,
+        string? source = null,
+        double? testTop1 = null,
+        double? valTop1 = null
+    )
     {
         CheckPath(path);
         path = Path.GetFullPath(path);
-        try { return WriteFiles(model, config, path, input, source, testTop1, valTop1); }
+        try
+        {
+            return WriteFiles(model, config, path, input, source, testTop1, valTop1);
+        }
         catch (Exception e) when (WriteFailure.Is(e))
         {
             // The folder cannot be made (each file's own write failure names that file: Advice).
@@ -136,15 +164,28 @@ public static class ModelExport
         }
     }
 
-    static ExportManifest WriteFiles(StagedModel model, ModelConfig config, string path, ExportInput input, string? source,
-        double? testTop1, double? valTop1)
+    static ExportManifest WriteFiles(
+        StagedModel model,
+        ModelConfig config,
+        string path,
+        ExportInput input,
+        string? source,
+        double? testTop1,
+        double? valTop1
+    )
     {
         var dir = Path.GetDirectoryName(path)!;
         Directory.CreateDirectory(dir);
         var architecture = Architecture(model, config);
         // A safetensors file carries what rebuilds it too, for tools that see the file without its manifest.
-        var metadata = new Dictionary<string, string> { ["wtn_format"] = ExportManifest.CurrentFormat, ["wtn_family"] = model.Family, ["wtn_model"] = JsonSerializer.Serialize(architecture) };
-        if (source is not null) metadata["wtn_source"] = source;
+        var metadata = new Dictionary<string, string>
+        {
+            ["wtn_format"] = ExportManifest.CurrentFormat,
+            ["wtn_family"] = model.Family,
+            ["wtn_model"] = JsonSerializer.Serialize(architecture),
+        };
+        if (source is not null)
+            metadata["wtn_source"] = source;
         WriteFailure.Replace(path, tmp => Models.Weights.Save(model, tmp, metadata), Advice);
 
         if (input.Vocab is { } vocab)
@@ -154,7 +195,8 @@ public static class ModelExport
             input = input with { Vocab = Path.GetFileName(copy) };
         }
         string sha;
-        using (var f = File.OpenRead(path)) sha = Convert.ToHexStringLower(SHA256.HashData(f));
+        using (var f = File.OpenRead(path))
+            sha = Convert.ToHexStringLower(SHA256.HashData(f));
         var manifest = new ExportManifest
         {
             Weights = Path.GetFileName(path),
@@ -167,20 +209,30 @@ public static class ModelExport
             TestTop1 = testTop1,
             ValTop1 = valTop1,
         };
-        WriteFailure.Replace(ManifestPath(path), tmp => File.WriteAllText(tmp, JsonSerializer.Serialize(manifest, ExportManifest.Json)), Advice);
+        WriteFailure.Replace(
+            ManifestPath(path),
+            tmp => File.WriteAllText(tmp, JsonSerializer.Serialize(manifest, ExportManifest.Json)),
+            Advice
+        );
         return manifest;
     }
 
     /// <summary>Removes what <see cref="Write"/> wrote for <paramref name="weightsPath"/> (weights, manifest, vocabulary).</summary>
     public static void Delete(string weightsPath)
     {
-        foreach (var f in new[] { weightsPath, ManifestPath(weightsPath), Path.ChangeExtension(weightsPath, ".vocab.txt") })
-            if (File.Exists(f)) File.Delete(f);
+        foreach (
+            var f in new[] { weightsPath, ManifestPath(weightsPath), Path.ChangeExtension(weightsPath, ".vocab.txt") }
+        )
+            if (File.Exists(f))
+                File.Delete(f);
     }
 
     static void CopyAtomically(string from, string to)
     {
-        if (!File.Exists(from)) throw new WtnException($"vocabulary {from} not found; rerun the experiment's data preparation (wtn run rebuilds it)");
+        if (!File.Exists(from))
+            throw new WtnException(
+                $"vocabulary {from} not found; rerun the experiment's data preparation (wtn run rebuilds it)"
+            );
         WriteFailure.Replace(to, tmp => File.Copy(from, tmp, overwrite: true), Advice);
     }
 
@@ -194,7 +246,8 @@ public static class ModelExport
                 a["classes"] = c.Classes;
                 a["input_channels"] = c.InputChannels;
                 a["projection_shortcuts"] = c.ProjectionShortcuts;
-                if (model is ResNet { IsCifar: true }) a["base_width"] = c.BaseWidth;
+                if (model is ResNet { IsCifar: true })
+                    a["base_width"] = c.BaseWidth;
                 break;
             case "mlp":
                 a["classes"] = c.Classes;
@@ -238,15 +291,34 @@ public static class ModelExport
     {
         var a = m.Model;
         string Str(string key) => Get(key) is { ValueKind: JsonValueKind.String } e ? e.GetString()! : throw Bad(key);
-        int Int(string key) => Get(key) is { ValueKind: JsonValueKind.Number } e && e.TryGetInt32(out var v) ? v : throw Bad(key);
-        bool Bool(string key) => Get(key) is { ValueKind: JsonValueKind.True or JsonValueKind.False } e ? e.GetBoolean() : throw Bad(key);
+        int Int(string key) =>
+            Get(key) is { ValueKind: JsonValueKind.Number } e && e.TryGetInt32(out var v) ? v : throw Bad(key);
+        bool Bool(string key) =>
+            Get(key) is { ValueKind: JsonValueKind.True or JsonValueKind.False } e ? e.GetBoolean() : throw Bad(key);
         JsonElement? Get(string key) => a.TryGetValue(key, out var v) && v is JsonElement e ? e : null;
-        WtnException Bad(string key) => new($"export manifest {manifestPath}: model.{key} is missing or of the wrong type");
-        var c = new ModelConfig { Name = Str("name"), Widen = Widening.Parse(Str("widen"), "model.widen"), Classes = Int("classes") };
+        WtnException Bad(string key) =>
+            new($"export manifest {manifestPath}: model.{key} is missing or of the wrong type");
+        var c = new ModelConfig
+        {
+            Name = Str("name"),
+            Widen = Widening.Parse(Str("widen"), "model.widen"),
+            Classes = Int("classes"),
+        };
         var config = m.Family switch
         {
-            "resnet" => c with { InputChannels = Int("input_channels"), ProjectionShortcuts = Bool("projection_shortcuts"), BaseWidth = ModelFactory.IsCifarResNet(c.Name) ? Int("base_width") : c.BaseWidth },
-            "mlp" => c with { InputDim = Int("input_dim"), Width = Int("width"), Depth = Int("depth"), Residual = Bool("residual") },
+            "resnet" => c with
+            {
+                InputChannels = Int("input_channels"),
+                ProjectionShortcuts = Bool("projection_shortcuts"),
+                BaseWidth = ModelFactory.IsCifarResNet(c.Name) ? Int("base_width") : c.BaseWidth,
+            },
+            "mlp" => c with
+            {
+                InputDim = Int("input_dim"),
+                Width = Int("width"),
+                Depth = Int("depth"),
+                Residual = Bool("residual"),
+            },
             "bert" => c with
             {
                 Head = Str("head") == "mlm" ? BertHead.MaskedLm : BertHead.Classification,
@@ -254,12 +326,21 @@ public static class ModelExport
                 {
                     "size" => HeadWidening.Size,
                     "count" => HeadWidening.Count,
-                    var other => throw new WtnException($"export manifest {manifestPath}: model.widen_heads is '{other}', expected size or count"),
+                    var other => throw new WtnException(
+                        $"export manifest {manifestPath}: model.widen_heads is '{other}', expected size or count"
+                    ),
                 },
-                Layers = Int("layers"), Hidden = Int("hidden"), Heads = Int("heads"), Intermediate = Int("intermediate"),
-                Vocab = Int("vocab"), MaxPositions = Int("max_positions"), TypeVocab = Int("type_vocab"),
+                Layers = Int("layers"),
+                Hidden = Int("hidden"),
+                Heads = Int("heads"),
+                Intermediate = Int("intermediate"),
+                Vocab = Int("vocab"),
+                MaxPositions = Int("max_positions"),
+                TypeVocab = Int("type_vocab"),
             },
-            _ => throw new WtnException($"export manifest {manifestPath}: unknown family '{m.Family}' (resnet, mlp or bert)"),
+            _ => throw new WtnException(
+                $"export manifest {manifestPath}: unknown family '{m.Family}' (resnet, mlp or bert)"
+            ),
         };
         config.Validate(new Config.ConfigKeys($"export manifest {manifestPath}", "model"));
         return config;
@@ -298,11 +379,16 @@ public static class ModelExport
     {
         var m = ExportManifest.Read(manifestPath);
         if (m.Format != ExportManifest.CurrentFormat)
-            throw new WtnException($"export manifest {manifestPath} has format '{m.Format}'; this wtn reads {ExportManifest.CurrentFormat}");
+            throw new WtnException(
+                $"export manifest {manifestPath} has format '{m.Format}'; this wtn reads {ExportManifest.CurrentFormat}"
+            );
         var weights = WeightsPath(m, manifestPath, allowOutside);
         using var f = File.OpenRead(weights);
         var sha = Convert.ToHexStringLower(SHA256.HashData(f));
-        if (sha != m.Sha256) throw new WtnException($"{weights}: SHA-256 {sha} differs from {m.Sha256} in {manifestPath}; the file is damaged: write it again (wtn export, or for a wtn train run's final.json the same wtn train command with --resume)");
+        if (sha != m.Sha256)
+            throw new WtnException(
+                $"{weights}: SHA-256 {sha} differs from {m.Sha256} in {manifestPath}; the file is damaged: write it again (wtn export, or for a wtn train run's final.json the same wtn train command with --resume)"
+            );
         return m;
     }
 
@@ -311,13 +397,14 @@ public static class ModelExport
         Runtime.InputFiles.Beside(manifestPath, m.Weights, "weights", allowOutside);
 
     /// <summary>The input an image network was trained on, normalised as <see cref="Data.ImageBatchSource"/> does.</summary>
-    public static ExportInput ImageInput(Data.ImageDataset d) => new()
-    {
-        Kind = "image",
-        Dataset = d.Folder ?? d.Name, // a dataset read by path is found again from any working folder
-        Shape = [d.Channels, d.Height, d.Width],
-        Mean = d.Mean,
-        Std = d.Std.Select(Data.ImageBatchSource.UsedStd).ToArray(),
-        Classes = d.Classes,
-    };
+    public static ExportInput ImageInput(Data.ImageDataset d) =>
+        new()
+        {
+            Kind = "image",
+            Dataset = d.Folder ?? d.Name, // a dataset read by path is found again from any working folder
+            Shape = [d.Channels, d.Height, d.Width],
+            Mean = d.Mean,
+            Std = d.Std.Select(Data.ImageBatchSource.UsedStd).ToArray(),
+            Classes = d.Classes,
+        };
 }

@@ -8,33 +8,44 @@ namespace WideThenNarrow.Models;
 /// channels) is filled in when the dataset is open (<see cref="ToModelConfig"/>).
 /// </summary>
 [FormerKey("input_dim", Advice = "the dataset sets it (channels x height x width); remove the key")]
-[FormerKey("image_size", Advice = "the dataset sets it (data.resize reads an image folder at another size); remove the key")]
+[FormerKey(
+    "image_size",
+    Advice = "the dataset sets it (data.resize reads an image folder at another size); remove the key"
+)]
 public sealed record ModelSpec : IValidatedConfig
 {
     public string Name { get; init; } = "cifar-resnet20";
+
     /// <summary>none, inner=K or full=K.</summary>
     public string Widen { get; init; } = "none";
+
     /// <summary>
     /// BERT under inner widening: size (each head K times wider, the head count kept, so attention transfers head by
     /// head) or count (K times the heads, each of the thin head size: attention only comparable head-averaged).
     /// </summary>
     public HeadWidening WidenHeads { get; init; } = HeadWidening.Size;
+
     /// <summary>0 = the dataset's number of classes.</summary>
     public int Classes { get; init; }
+
     /// <summary>0 = the dataset's channels.</summary>
     public int InputChannels { get; init; }
     public bool ProjectionShortcuts { get; init; }
+
     /// <summary>CIFAR ResNets: stage widths w, 2w, 4w (default 16, He et al.'s).</summary>
     public int BaseWidth { get; init; } = ModelConfig.DefaultBaseWidth;
     public int Width { get; init; } = 256;
     public int Depth { get; init; } = 8;
     public bool Residual { get; init; }
+
     /// <summary>BERT: override the preset's sizes (plain "bert" needs layers, hidden and heads).</summary>
     public int? Layers { get; init; }
     public int? Hidden { get; init; }
     public int? Heads { get; init; }
+
     /// <summary>BERT feed-forward size (default 4 x hidden).</summary>
     public int? Intermediate { get; init; }
+
     /// <summary>BERT position and token-type table sizes (default: the data's longest sequence, and 2).</summary>
     public int? MaxPositions { get; init; }
     public int? TypeVocab { get; init; }

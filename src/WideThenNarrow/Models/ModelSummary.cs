@@ -18,7 +18,8 @@ public sealed record ModelSummary(
     long HeadParameters,
     long HeadMacs,
     long Parameters,
-    long Macs)
+    long Macs
+)
 {
     /// <summary>
     /// Builds the model on the meta device (shapes only, no memory for weights); shapes and MACs are analytic.
@@ -34,7 +35,8 @@ public sealed record ModelSummary(
     /// <summary>Summary of an existing model (nothing is run).</summary>
     public static ModelSummary Of(StagedModel model, long[] inputShape, Widening? widening = null)
     {
-        if (model is not IMacCounting counting) throw new ArgumentException($"{model.GetType().Name} does not count its MACs", nameof(model));
+        if (model is not IMacCounting counting)
+            throw new ArgumentException($"{model.GetType().Name} does not count its MACs", nameof(model));
         var inBlocks = new HashSet<IntPtr>();
         var blocks = new List<BlockSummary>();
         for (int i = 0; i < model.BlockCount; i++)
@@ -42,21 +44,45 @@ public sealed record ModelSummary(
             var shape = counting.OutputShape(i, i == 0 ? inputShape : blocks[i - 1].Shape);
             long parameters = model.BlockParameters(i).Where(p => inBlocks.Add(p.Handle)).Sum(p => p.numel());
             var p = model.Points[i];
-            blocks.Add(new BlockSummary(i, p.Name, shape, p.SkipCrosses, parameters, counting.BlockMacs(i, i == 0 ? inputShape : blocks[i - 1].Shape, shape)));
+            blocks.Add(
+                new BlockSummary(
+                    i,
+                    p.Name,
+                    shape,
+                    p.SkipCrosses,
+                    parameters,
+                    counting.BlockMacs(i, i == 0 ? inputShape : blocks[i - 1].Shape, shape)
+                )
+            );
         }
         // The masked-LM decoder is tied to the word embeddings: count it with block 0 only.
-        long headParameters = model.HeadParameters().Where(p => !inBlocks.Contains(p.Handle)).DistinctBy(p => p.Handle).Sum(p => p.numel());
+        long headParameters = model
+            .HeadParameters()
+            .Where(p => !inBlocks.Contains(p.Handle))
+            .DistinctBy(p => p.Handle)
+            .Sum(p => p.numel());
         long headMacs = counting.HeadMacs(blocks[^1].Shape);
-        return new ModelSummary(model.GetName(), model.Family, (widening ?? Models.Widening.None).ToString(), inputShape, blocks,
-            headParameters, headMacs, model.parameters().Sum(p => p.numel()), blocks.Sum(b => b.Macs) + headMacs);
+        return new ModelSummary(
+            model.GetName(),
+            model.Family,
+            (widening ?? Models.Widening.None).ToString(),
+            inputShape,
+            blocks,
+            headParameters,
+            headMacs,
+            model.parameters().Sum(p => p.numel()),
+            blocks.Sum(b => b.Macs) + headMacs
+        );
     }
 
     /// <summary>(C,224,224) for resnet18..152, (C,32,32) for the CIFAR layout (or the config's ImageSize), (D) for the MLP, (128) for BERT.</summary>
     public static long[] DefaultInputShape(ModelConfig c)
     {
         var name = c.Name.Trim().ToLowerInvariant();
-        if (name == "mlp") return [c.InputDim];
-        if (name.StartsWith("bert", StringComparison.Ordinal)) return [Math.Min(128, c.MaxPositions)];
+        if (name == "mlp")
+            return [c.InputDim];
+        if (name.StartsWith("bert", StringComparison.Ordinal))
+            return [Math.Min(128, c.MaxPositions)];
         int size = c.ImageSize ?? (name.StartsWith("cifar", StringComparison.Ordinal) ? 32 : 224);
         return [c.InputChannels, size, size];
     }

@@ -12,7 +12,11 @@ namespace WideThenNarrow.Models;
 /// </summary>
 public sealed class ResNet : StagedModel, IMacCounting
 {
-    public enum Layout { Cifar, ImageNet }
+    public enum Layout
+    {
+        Cifar,
+        ImageNet,
+    }
 
     readonly Layout layout;
     readonly Conv2d conv1;
@@ -25,25 +29,34 @@ public sealed class ResNet : StagedModel, IMacCounting
 
     /// <param name="bottleneck">Bottleneck blocks (expansion 4) instead of basic ones.</param>
     /// <param name="stageBlocks">Blocks per stage.</param>
-    public ResNet(string name, Layout layout, bool bottleneck, int[] stageBlocks, ModelConfig c, Device? device = null) : base(name)
+    public ResNet(string name, Layout layout, bool bottleneck, int[] stageBlocks, ModelConfig c, Device? device = null)
+        : base(name)
     {
         if (c.InputChannels < 1 || c.Classes < 1)
-            throw new WtnException($"model {name}: input channels and classes must be positive (got {c.InputChannels}, {c.Classes})");
-        if (bottleneck && layout == Layout.Cifar) throw new ArgumentException("the CIFAR layout uses basic blocks");
-        if (c.BaseWidth < 1) throw new WtnException($"model {name}: base_width must be positive, got {c.BaseWidth}");
+            throw new WtnException(
+                $"model {name}: input channels and classes must be positive (got {c.InputChannels}, {c.Classes})"
+            );
+        if (bottleneck && layout == Layout.Cifar)
+            throw new ArgumentException("the CIFAR layout uses basic blocks");
+        if (c.BaseWidth < 1)
+            throw new WtnException($"model {name}: base_width must be positive, got {c.BaseWidth}");
         // torchvision's stage widths are fixed; a base width other than the default would be silently ignored.
         if (layout == Layout.ImageNet && c.BaseWidth != ModelConfig.DefaultBaseWidth)
             throw new WtnException($"model {name}: base_width applies to the CIFAR ResNets (cifar-resnetD) only");
         this.layout = layout;
         inputChannels = c.InputChannels;
-        int full = c.Widen.Full, inner = c.Widen.Inner;
-        int[] stagePlanes = layout == Layout.ImageNet ? [64, 128, 256, 512] : [c.BaseWidth, 2 * c.BaseWidth, 4 * c.BaseWidth];
-        if (stageBlocks.Length != stagePlanes.Length) throw new ArgumentException($"{stagePlanes.Length} stages expected", nameof(stageBlocks));
+        int full = c.Widen.Full,
+            inner = c.Widen.Inner;
+        int[] stagePlanes =
+            layout == Layout.ImageNet ? [64, 128, 256, 512] : [c.BaseWidth, 2 * c.BaseWidth, 4 * c.BaseWidth];
+        if (stageBlocks.Length != stagePlanes.Length)
+            throw new ArgumentException($"{stagePlanes.Length} stages expected", nameof(stageBlocks));
 
         stemWidth = stagePlanes[0] * full;
-        conv1 = layout == Layout.ImageNet
-            ? nn.Conv2d(c.InputChannels, stemWidth, 7, stride: 2, padding: 3, bias: false, device: device)
-            : nn.Conv2d(c.InputChannels, stemWidth, 3, stride: 1, padding: 1, bias: false, device: device);
+        conv1 =
+            layout == Layout.ImageNet
+                ? nn.Conv2d(c.InputChannels, stemWidth, 7, stride: 2, padding: 3, bias: false, device: device)
+                : nn.Conv2d(c.InputChannels, stemWidth, 3, stride: 1, padding: 1, bias: false, device: device);
         bn1 = nn.BatchNorm2d(stemWidth, device: device);
         register_module("conv1", conv1);
         register_module("bn1", bn1);
@@ -89,14 +102,18 @@ public sealed class ResNet : StagedModel, IMacCounting
     public Layout StemLayout => layout;
 
     public override IReadOnlyList<nn.Module> BlockModules(int i) => i == 0 ? [conv1, bn1] : [blocks[i - 1]];
+
     public override IReadOnlyList<nn.Module> HeadModules => [fc];
 
     public override Tensor ForwardBlock(int i, Tensor? x, ModelInput input)
     {
-        if (i > 0) return blocks[i - 1].call(x ?? throw new ArgumentNullException(nameof(x)));
+        if (i > 0)
+            return blocks[i - 1].call(x ?? throw new ArgumentNullException(nameof(x)));
         var h = ChannelsLastConv.ConvBnRelu(conv1, bn1, input.Input);
-        if (layout != Layout.ImageNet) return h;
-        using (h) return nn.functional.max_pool2d(h, 3, stride: 2, padding: 1);
+        if (layout != Layout.ImageNet)
+            return h;
+        using (h)
+            return nn.functional.max_pool2d(h, 3, stride: 2, padding: 1);
     }
 
     public override Tensor ForwardHead(Tensor h, ModelInput input)
@@ -121,8 +138,12 @@ public sealed class ResNet : StagedModel, IMacCounting
 
     public long BlockMacs(int i, long[] inputShape, long[] outputShape)
     {
-        if (i > 0) return blocks[i - 1].Macs(inputShape, outputShape);
-        var (h, w) = layout == Layout.ImageNet ? ((inputShape[1] - 1) / 2 + 1, (inputShape[2] - 1) / 2 + 1) : (inputShape[1], inputShape[2]);
+        if (i > 0)
+            return blocks[i - 1].Macs(inputShape, outputShape);
+        var (h, w) =
+            layout == Layout.ImageNet
+                ? ((inputShape[1] - 1) / 2 + 1, (inputShape[2] - 1) / 2 + 1)
+                : (inputShape[1], inputShape[2]);
         long k = layout == Layout.ImageNet ? 49 : 9;
         return h * w * stemWidth * inputChannels * k;
     }
@@ -137,7 +158,11 @@ public sealed class ResNet : StagedModel, IMacCounting
             switch (m)
             {
                 case Conv2d conv:
-                    nn.init.kaiming_normal_(conv.weight!, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
+                    nn.init.kaiming_normal_(
+                        conv.weight!,
+                        mode: nn.init.FanInOut.FanOut,
+                        nonlinearity: nn.init.NonlinearityType.ReLU
+                    );
                     break;
                 case BatchNorm2d bn:
                     bn.weight!.fill_(1);
@@ -150,7 +175,8 @@ public sealed class ResNet : StagedModel, IMacCounting
     /// <summary>A residual block with torchvision's field names.</summary>
     public abstract class ResidualBlock : nn.Module<Tensor, Tensor>
     {
-        protected ResidualBlock(string name) : base(name) { }
+        protected ResidualBlock(string name)
+            : base(name) { }
 
         public abstract int OutChannels { get; }
 
@@ -181,7 +207,8 @@ public sealed class ResNet : StagedModel, IMacCounting
         protected static Tensor Finish(Tensor y, Tensor x, Tensor shortcut)
         {
             y.add_(shortcut);
-            if (!ReferenceEquals(shortcut, x)) shortcut.Dispose();
+            if (!ReferenceEquals(shortcut, x))
+                shortcut.Dispose();
             return y.relu_();
         }
 
@@ -201,7 +228,8 @@ public sealed class ResNet : StagedModel, IMacCounting
         readonly int planes;
         readonly int stride;
 
-        public BasicBlock(int inplanes, int mid, int planes, int stride, bool projection, Device? device) : base("BasicBlock")
+        public BasicBlock(int inplanes, int mid, int planes, int stride, bool projection, Device? device)
+            : base("BasicBlock")
         {
             this.inplanes = inplanes;
             this.planes = planes;
@@ -210,7 +238,8 @@ public sealed class ResNet : StagedModel, IMacCounting
             bn1 = nn.BatchNorm2d(mid, device: device);
             conv2 = nn.Conv2d(mid, planes, 3, stride: 1, padding: 1, bias: false, device: device);
             bn2 = nn.BatchNorm2d(planes, device: device);
-            if (projection && (stride != 1 || inplanes != planes)) downsample = Projection(inplanes, planes, stride, device);
+            if (projection && (stride != 1 || inplanes != planes))
+                downsample = Projection(inplanes, planes, stride, device);
             RegisterComponents();
         }
 
@@ -227,11 +256,15 @@ public sealed class ResNet : StagedModel, IMacCounting
 
         Tensor Shortcut(Tensor x)
         {
-            if (downsample is not null) return downsample.call(x);
-            if (stride == 1 && inplanes == planes) return x;
+            if (downsample is not null)
+                return downsample.call(x);
+            if (stride == 1 && inplanes == planes)
+                return x;
             // Option A: subsample by the stride, zero-pad the new channels half before, half after.
-            int extra = planes - inplanes, front = extra / 2;
-            if (stride == 1) return nn.functional.pad(x, [0, 0, 0, 0, front, extra - front]);
+            int extra = planes - inplanes,
+                front = extra / 2;
+            if (stride == 1)
+                return nn.functional.pad(x, [0, 0, 0, 0, front, extra - front]);
             using var rows = x.slice(2, 0, x.shape[2], stride);
             using var s = rows.slice(3, 0, x.shape[3], stride);
             return nn.functional.pad(s, [0, 0, 0, 0, front, extra - front]);
@@ -239,7 +272,8 @@ public sealed class ResNet : StagedModel, IMacCounting
 
         public override long Macs(long[] i, long[] o)
         {
-            long hw = o[1] * o[2], mid = conv1.weight!.shape[0];
+            long hw = o[1] * o[2],
+                mid = conv1.weight!.shape[0];
             return hw * mid * i[0] * 9 + hw * o[0] * mid * 9 + ProjectionMacs(downsample, i, o);
         }
     }
@@ -257,7 +291,8 @@ public sealed class ResNet : StagedModel, IMacCounting
         readonly int outplanes;
         readonly int stride;
 
-        public Bottleneck(int inplanes, int width, int outplanes, int stride, Device? device) : base("Bottleneck")
+        public Bottleneck(int inplanes, int width, int outplanes, int stride, Device? device)
+            : base("Bottleneck")
         {
             this.outplanes = outplanes;
             this.stride = stride;
@@ -267,7 +302,8 @@ public sealed class ResNet : StagedModel, IMacCounting
             bn2 = nn.BatchNorm2d(width, device: device);
             conv3 = Conv1x1(width, outplanes, 1, device);
             bn3 = nn.BatchNorm2d(outplanes, device: device);
-            if (stride != 1 || inplanes != outplanes) downsample = Projection(inplanes, outplanes, stride, device);
+            if (stride != 1 || inplanes != outplanes)
+                downsample = Projection(inplanes, outplanes, stride, device);
             RegisterComponents();
         }
 
@@ -285,8 +321,12 @@ public sealed class ResNet : StagedModel, IMacCounting
 
         public override long Macs(long[] i, long[] o)
         {
-            long width = conv1.weight!.shape[0], hw = o[1] * o[2];
-            return i[1] * i[2] * width * i[0] + hw * width * width * 9 + hw * o[0] * width + ProjectionMacs(downsample, i, o);
+            long width = conv1.weight!.shape[0],
+                hw = o[1] * o[2];
+            return i[1] * i[2] * width * i[0]
+                + hw * width * width * 9
+                + hw * o[0] * width
+                + ProjectionMacs(downsample, i, o);
         }
     }
 }
@@ -319,7 +359,8 @@ public static class ChannelsLastConv
 
     public static Tensor Call(Conv2d conv, Tensor x)
     {
-        if (!Enabled || x.shape[0] < MinBatch) return conv.call(x);
+        if (!Enabled || x.shape[0] < MinBatch)
+            return conv.call(x);
         using var nhwc = conv.weight!.permute(0, 2, 3, 1);
         using var packed = nhwc.contiguous();
         using var w = packed.permute(0, 3, 1, 2);

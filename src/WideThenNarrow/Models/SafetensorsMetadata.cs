@@ -27,14 +27,17 @@ internal static class SafetensorsMetadata
                 w.WriteStartObject();
                 w.WriteStartObject("__metadata__");
                 w.WriteString("format", "pt");
-                foreach (var (k, v) in extra ?? new Dictionary<string, string>()) w.WriteString(k, v);
+                foreach (var (k, v) in extra ?? new Dictionary<string, string>())
+                    w.WriteString(k, v);
                 w.WriteEndObject();
-                foreach (var p in doc.RootElement.EnumerateObject().Where(p => p.Name != "__metadata__")) p.WriteTo(w);
+                foreach (var p in doc.RootElement.EnumerateObject().Where(p => p.Name != "__metadata__"))
+                    p.WriteTo(w);
                 w.WriteEndObject();
             }
             // Data offsets are relative to the end of the header, so only its length changes; spaces keep the data
             // 8-byte aligned, as the safetensors writer does.
-            while (json.Length % 8 != 0) json.WriteByte((byte)' ');
+            while (json.Length % 8 != 0)
+                json.WriteByte((byte)' ');
             using var target = File.Create(rewritten);
             target.Write(BitConverter.GetBytes(json.Length));
             json.Position = 0;

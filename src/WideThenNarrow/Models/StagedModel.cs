@@ -15,8 +15,10 @@ public sealed class ModelInput
 
     /// <summary>Images (N,C,H,W), token ids (N,T) or features (N,D).</summary>
     public Tensor Input { get; }
+
     /// <summary>(N,T), 1 where a token is real, 0 for padding. Transformers only.</summary>
     public Tensor? AttentionMask { get; }
+
     /// <summary>(N,T) segment ids. Transformers only.</summary>
     public Tensor? TokenTypeIds { get; }
 }
@@ -26,8 +28,10 @@ public enum ActivationLayout
 {
     /// <summary>(N, C, H, W): convolutional feature maps.</summary>
     Channels,
+
     /// <summary>(N, T, H): one vector per token.</summary>
     Tokens,
+
     /// <summary>(N, D): one vector per example.</summary>
     Features,
 }
@@ -46,7 +50,8 @@ public sealed record ImitationPoint(int Index, string Name, int Width, Activatio
 /// </summary>
 public abstract class StagedModel : nn.Module<ModelInput, Tensor>
 {
-    protected StagedModel(string name) : base(name) { }
+    protected StagedModel(string name)
+        : base(name) { }
 
     /// <summary>"resnet", "bert" or "mlp".</summary>
     public abstract string Family { get; }
@@ -75,7 +80,8 @@ public abstract class StagedModel : nn.Module<ModelInput, Tensor>
     {
         var h = ForwardTrunk(input);
         var logits = ForwardHead(h, input);
-        if (!ReferenceEquals(logits, h)) h.Dispose();
+        if (!ReferenceEquals(logits, h))
+            h.Dispose();
         return logits;
     }
 
@@ -90,7 +96,8 @@ public abstract class StagedModel : nn.Module<ModelInput, Tensor>
         for (int i = 0; i < BlockCount; i++)
         {
             var next = ForwardBlock(i, h, input);
-            if (h is not null && !ReferenceEquals(h, next) && !ReferenceEquals(h, input.Input)) h.Dispose();
+            if (h is not null && !ReferenceEquals(h, next) && !ReferenceEquals(h, input.Input))
+                h.Dispose();
             h = next;
         }
         return h!;
@@ -101,7 +108,8 @@ public abstract class StagedModel : nn.Module<ModelInput, Tensor>
     {
         var points = new Tensor[BlockCount];
         Tensor? h = null;
-        for (int i = 0; i < BlockCount; i++) points[i] = h = ForwardBlock(i, h, input);
+        for (int i = 0; i < BlockCount; i++)
+            points[i] = h = ForwardBlock(i, h, input);
         return (ForwardHead(h!, input), points);
     }
 
@@ -110,11 +118,13 @@ public abstract class StagedModel : nn.Module<ModelInput, Tensor>
     {
         var points = new Tensor[upTo + 1];
         Tensor? h = null;
-        for (int i = 0; i <= upTo; i++) points[i] = h = ForwardBlock(i, h, input);
+        for (int i = 0; i <= upTo; i++)
+            points[i] = h = ForwardBlock(i, h, input);
         return points;
     }
 
-    public IEnumerable<TorchSharp.Modules.Parameter> BlockParameters(int i) => BlockModules(i).SelectMany(m => m.parameters());
+    public IEnumerable<TorchSharp.Modules.Parameter> BlockParameters(int i) =>
+        BlockModules(i).SelectMany(m => m.parameters());
 
     public IEnumerable<TorchSharp.Modules.Parameter> HeadParameters() => HeadModules.SelectMany(m => m.parameters());
 }

@@ -5,6 +5,7 @@ public enum WideningKind
 {
     /// <summary>Only what lives inside a block; the residual stream keeps its width, so points keep their shapes.</summary>
     Inner,
+
     /// <summary>Everything, residual stream included; points get wider.</summary>
     Full,
 }
@@ -37,18 +38,24 @@ public sealed record Widening(WideningKind Kind, int Factor)
     public static Widening Parse(string text, string option = "--widen")
     {
         var t = (text ?? "").Trim().ToLowerInvariant();
-        if (t is "" or "none") return None;
+        if (t is "" or "none")
+            return None;
         var parts = t.Split('=');
         if (parts.Length == 2 && int.TryParse(parts[1], out int k) && k >= 1)
         {
             switch (parts[0].Trim())
             {
-                case "inner": return new Widening(WideningKind.Inner, k);
-                case "full": return new Widening(WideningKind.Full, k);
+                case "inner":
+                    return new Widening(WideningKind.Inner, k);
+                case "full":
+                    return new Widening(WideningKind.Full, k);
             }
         }
-        throw new WtnException($"{option}: cannot read widening '{text}', expected inner=K or full=K with an integer K >= 1 (e.g. inner=4)");
+        throw new WtnException(
+            $"{option}: cannot read widening '{text}', expected inner=K or full=K with an integer K >= 1 (e.g. inner=4)"
+        );
     }
 
-    public override string ToString() => IsIdentity ? "none" : $"{(Kind == WideningKind.Inner ? "inner" : "full")}={Factor}";
+    public override string ToString() =>
+        IsIdentity ? "none" : $"{(Kind == WideningKind.Inner ? "inner" : "full")}={Factor}";
 }

@@ -16,20 +16,55 @@ namespace WideThenNarrow.Orchestration;
 public static class DepthStudyRunner
 {
     /// <summary>The study on the experiment's data, as an <see cref="ExperimentResult"/>.</summary>
-    public static ExperimentResult Run(ExperimentConfig config, int seeds, string experimentDir, string dataDir, Device device,
-        IProgress<TrainingProgress>? progress, IProgress<string>? log, CancellationToken cancel)
+    public static ExperimentResult Run(
+        ExperimentConfig config,
+        int seeds,
+        string experimentDir,
+        string dataDir,
+        Device device,
+        IProgress<TrainingProgress>? progress,
+        IProgress<string>? log,
+        CancellationToken cancel
+    )
     {
         using var data = ExperimentDatasets.Load(config.Data, dataDir, log);
-        var study = Run(config, new DepthStudy(config, data, device, progress), data, seeds, experimentDir, log, cancel);
-        return new ExperimentResult(config.Name, data.Name, data.TrainExamples, data.ValidationExamples, data.TestExamples, seeds, [], []) { DepthStudy = study };
+        var study = Run(
+            config,
+            new DepthStudy(config, data, device, progress),
+            data,
+            seeds,
+            experimentDir,
+            log,
+            cancel
+        );
+        return new ExperimentResult(
+            config.Name,
+            data.Name,
+            data.TrainExamples,
+            data.ValidationExamples,
+            data.TestExamples,
+            seeds,
+            [],
+            []
+        )
+        {
+            DepthStudy = study,
+        };
     }
 
     /// <summary>
     /// Every cell, seed by seed and depth by depth; results.json, report.md and the plot in the experiment folder are
     /// rewritten after each, so a long study shows what it has so far.
     /// </summary>
-    static DepthStudyResult Run(ExperimentConfig config, DepthStudy depthStudy, IExperimentDataset dataset, int seeds, string experimentDir,
-        IProgress<string>? log, CancellationToken cancel)
+    static DepthStudyResult Run(
+        ExperimentConfig config,
+        DepthStudy depthStudy,
+        IExperimentDataset dataset,
+        int seeds,
+        string experimentDir,
+        IProgress<string>? log,
+        CancellationToken cancel
+    )
     {
         var cells = new List<DepthCell>();
         DepthStudyResult? result = null;
@@ -48,7 +83,15 @@ public static class DepthStudyRunner
     }
 
     /// <summary>One cell: read back when its cell.json exists, else trained from its start (an interrupted one's folder deleted first).</summary>
-    static DepthCell Cell(DepthStudy depthStudy, string experimentDir, long seed, int depth, IBatchSource train, IProgress<string>? log, CancellationToken cancel)
+    static DepthCell Cell(
+        DepthStudy depthStudy,
+        string experimentDir,
+        long seed,
+        int depth,
+        IBatchSource train,
+        IProgress<string>? log,
+        CancellationToken cancel
+    )
     {
         var dir = Path.Combine(StageCatalogue.SeedDir(experimentDir, seed), $"depth-{depth}");
         var done = Path.Combine(dir, "cell.json");
@@ -64,8 +107,10 @@ public static class DepthStudyRunner
         }
         var cell = depthStudy.Cell(seed, depth, train, dir, cancel);
         WriteFailure.Replace(done, tmp => File.WriteAllText(tmp, JsonSerializer.Serialize(cell, CellJson)));
-        log?.Report($"seed {seed}, depth {depth}: top-point discrepancy "
-            + string.Join(", ", cell.Arms.Select(a => $"{a.Arm} {a.Discrepancy[^1]:G3}")));
+        log?.Report(
+            $"seed {seed}, depth {depth}: top-point discrepancy "
+                + string.Join(", ", cell.Arms.Select(a => $"{a.Arm} {a.Discrepancy[^1]:G3}"))
+        );
         return cell;
     }
 

@@ -24,12 +24,19 @@ public sealed class ExperimentRunner
     readonly IProgress<TrainingProgress>? progress;
     readonly IProgress<string>? log;
 
-    public ExperimentRunner(ExperimentConfig config, string runsRoot, string dataDir, Device device,
-        IProgress<TrainingProgress>? progress = null, IProgress<string>? log = null)
+    public ExperimentRunner(
+        ExperimentConfig config,
+        string runsRoot,
+        string dataDir,
+        Device device,
+        IProgress<TrainingProgress>? progress = null,
+        IProgress<string>? log = null
+    )
     {
         if (string.IsNullOrWhiteSpace(config.Name) || config.Name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
             throw new WtnException($"name: '{config.Name}' is not a valid folder name");
-        if (config.Seeds < 1) throw new WtnException($"seeds must be at least 1, got {config.Seeds}");
+        if (config.Seeds < 1)
+            throw new WtnException($"seeds must be at least 1, got {config.Seeds}");
         config = HuggingFaceImport.Resolve(config);
         StageCatalogue.Validate(config);
         this.config = config;
@@ -46,14 +53,24 @@ public sealed class ExperimentRunner
     public static string SeedDir(string experimentDir, long seed) => StageCatalogue.SeedDir(experimentDir, seed);
 
     /// <summary>Every declared stage of the first <paramref name="seeds"/> seeds with its folder: seed after seed, in declared order.</summary>
-    public static IEnumerable<(long Seed, string Stage, string Dir)> StageDirs(ExperimentConfig config, string experimentDir, int seeds) =>
-        StageCatalogue.StageDirs(config, experimentDir, seeds);
+    public static IEnumerable<(long Seed, string Stage, string Dir)> StageDirs(
+        ExperimentConfig config,
+        string experimentDir,
+        int seeds
+    ) => StageCatalogue.StageDirs(config, experimentDir, seeds);
 
     /// <summary>The "wide" entry of an imported network: not a stage of its own, its weights are the file.</summary>
-    static StageSummary Imported(string file) => new() { Stage = "wide", Model = "wide", Weights = Path.GetFullPath(file) };
+    static StageSummary Imported(string file) =>
+        new()
+        {
+            Stage = "wide",
+            Model = "wide",
+            Weights = Path.GetFullPath(file),
+        };
 
     /// <summary>The stages <c>wtn run</c> executes for every seed, in order (<see cref="StageCatalogue.Declared"/>).</summary>
-    public static IReadOnlyList<string> DeclaredStages(ExperimentConfig c) => [.. StageCatalogue.Declared(c).Select(s => s.Name)];
+    public static IReadOnlyList<string> DeclaredStages(ExperimentConfig c) =>
+        [.. StageCatalogue.Declared(c).Select(s => s.Name)];
 
     /// <summary>Where <c>wtn report</c> asks the states of the jobs <c>wtn submit</c> recorded (default: Slurm's commands).</summary>
     public ISlurm Slurm { get; init; } = new SlurmCli();
@@ -83,18 +100,28 @@ public sealed class ExperimentRunner
     public ExperimentResult Run(int? seeds = null, CancellationToken cancel = default, LocalJobs? jobs = null)
     {
         int n = Seeds(seeds);
-        if (jobs is not null && config.DepthStudy is not null) throw new WtnException("--jobs: a depth_study runs as a whole in one process; leave --jobs out");
+        if (jobs is not null && config.DepthStudy is not null)
+            throw new WtnException("--jobs: a depth_study runs as a whole in one process; leave --jobs out");
         var reuseFrom = ReuseFolders();
         using var runLock = RunLock.Acquire(ExperimentDir);
         WriteRunConfig(n);
-        if (config.DepthStudy is not null) return DepthStudyRunner.Run(config, n, ExperimentDir, dataDir, device, progress, log, cancel);
+        if (config.DepthStudy is not null)
+            return DepthStudyRunner.Run(config, n, ExperimentDir, dataDir, device, progress, log, cancel);
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
         // Before anything is planned for training: the stages reused are then done, like those this run finished.
-        if (reuseFrom.Count > 0) StageReuse.Apply(Scheduler.Pending(n, dataset, cancel), reuseFrom, log);
-        if (jobs is null) Scheduler.Schedule(n, dataset, cancel);
-        else new LocalExecutor(jobs.Count, jobs.Launcher, log).Run(Graph(n, jobs.Threads, dataset), _ => InterimReport(n, dataset), cancel);
+        if (reuseFrom.Count > 0)
+            StageReuse.Apply(Scheduler.Pending(n, dataset, cancel), reuseFrom, log);
+        if (jobs is null)
+            Scheduler.Schedule(n, dataset, cancel);
+        else
+            new LocalExecutor(jobs.Count, jobs.Launcher, log).Run(
+                Graph(n, jobs.Threads, dataset),
+                _ => InterimReport(n, dataset),
+                cancel
+            );
         // Latency measured while another process of the run trained is contended: measured again for the final report.
-        if (jobs is not null || costs?.Values.Any(c => c.Contended) == true) costs = null;
+        if (jobs is not null || costs?.Values.Any(c => c.Contended) == true)
+            costs = null;
         return WriteReport(n, dataset, replaceFinal: true);
     }
 
@@ -107,15 +134,18 @@ public sealed class ExperimentRunner
     public string RunOnly(string only, int? unit = null, CancellationToken cancel = default)
     {
         var (seed, stage) = ParseOnly(only);
-        if (config.Wide?.Import is { } file && !File.Exists(file)) throw new WtnException($"wide.import: {file} does not exist");
-        if (config.DepthStudy is not null) throw new WtnException("--only: a depth_study runs as a whole; leave --only out");
+        if (config.Wide?.Import is { } file && !File.Exists(file))
+            throw new WtnException($"wide.import: {file} does not exist");
+        if (config.DepthStudy is not null)
+            throw new WtnException("--only: a depth_study runs as a whole; leave --only out");
         var reuseFrom = ReuseFolders();
         Directory.CreateDirectory(ExperimentDir);
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
         if (reuseFrom.Count > 0 && unit is null)
         {
             var ctx = new StageContext(config, seed, SeedDir(ExperimentDir, seed), device, dataset, progress, log);
-            if (StageReuse.Apply(Scheduler.Plan(ctx, cancel).Where(p => p.Name == stage), reuseFrom, log).Count > 0) return $"seed {seed}: {stage} reused";
+            if (StageReuse.Apply(Scheduler.Plan(ctx, cancel).Where(p => p.Name == stage), reuseFrom, log).Count > 0)
+                return $"seed {seed}: {stage} reused";
         }
         return Scheduler.RunOne(seed, stage, unit, dataset, cancel);
     }
@@ -142,25 +172,34 @@ public sealed class ExperimentRunner
     {
         var plan = Scheduler.Pending(n, dataset, default);
         if (verify)
-            foreach (var s in plan) StageScheduler.Verify(s);
+            foreach (var s in plan)
+                StageScheduler.Verify(s);
         var paces = Paces.Of(ExperimentStatus.Read(config, ExperimentDir, n), [.. plan.Select(StageScheduler.Work)]);
         var memory = new Dictionary<string, long>();
         return plan.Select(s =>
-        {
-            double? pace = paces.OfKind(s.Kind) ?? paces.Median;
-            double seconds = pace is { } p ? s.Cost * p : s.Cost * s.Ctx.TrainData.BatchSize / (DefaultMacsPerSecondPerThread * threads);
-            if (!memory.TryGetValue(s.Name, out var mb)) memory[s.Name] = mb = MemoryMb(s.Name, dataset, s.Ctx.TrainData.BatchSize);
-            var unitsDone = Enumerable.Range(0, s.Units).Where(k => File.Exists(Path.Combine(s.Dir, $"block-{k:D2}", "block.json"))).ToHashSet();
-            return new StageJobSpec(s.Ctx.Seed, s.Name, s.Needs, s.Units, s.Done)
             {
-                Seconds = seconds,
-                Time = SlurmSubmission.TimeLimit(seconds, pace is not null),
-                UnitTime = s.Units > 0 ? SlurmSubmission.TimeLimit(seconds / s.Units, pace is not null) : TimeSpan.Zero,
-                MemoryMb = mb,
-                Measured = pace is not null,
-                UnitsDone = unitsDone,
-            };
-        }).ToList();
+                double? pace = paces.OfKind(s.Kind) ?? paces.Median;
+                double seconds = pace is { } p
+                    ? s.Cost * p
+                    : s.Cost * s.Ctx.TrainData.BatchSize / (DefaultMacsPerSecondPerThread * threads);
+                if (!memory.TryGetValue(s.Name, out var mb))
+                    memory[s.Name] = mb = MemoryMb(s.Name, dataset, s.Ctx.TrainData.BatchSize);
+                var unitsDone = Enumerable
+                    .Range(0, s.Units)
+                    .Where(k => File.Exists(Path.Combine(s.Dir, $"block-{k:D2}", "block.json")))
+                    .ToHashSet();
+                return new StageJobSpec(s.Ctx.Seed, s.Name, s.Needs, s.Units, s.Done)
+                {
+                    Seconds = seconds,
+                    Time = SlurmSubmission.TimeLimit(seconds, pace is not null),
+                    UnitTime =
+                        s.Units > 0 ? SlurmSubmission.TimeLimit(seconds / s.Units, pace is not null) : TimeSpan.Zero,
+                    MemoryMb = mb,
+                    Measured = pace is not null,
+                    UnitsDone = unitsDone,
+                };
+            })
+            .ToList();
     }
 
     long MemoryMb(string stage, IExperimentDataset dataset, int batch)
@@ -169,7 +208,9 @@ public sealed class ExperimentRunner
         foreach (var m in StageCatalogue.All.First(x => x.Name == stage).Networks)
         {
             var size = ModelSummary.Of(dataset.ModelConfig(config.Models.Spec(m), m));
-            bytes += 4.0 * 4 * size.Parameters + 3.0 * 4 * batch * size.Blocks.Sum(b => b.Shape.Aggregate(1.0, (a, d) => a * d));
+            bytes +=
+                4.0 * 4 * size.Parameters
+                + 3.0 * 4 * batch * size.Blocks.Sum(b => b.Shape.Aggregate(1.0, (a, d) => a * d));
         }
         double mb = 2 * (2048 + bytes / (1 << 20));
         return (long)Math.Ceiling(mb / 256) * 256;
@@ -180,16 +221,26 @@ public sealed class ExperimentRunner
     /// and those whose job is still queued or running. With <paramref name="dryRun"/> nothing is submitted: the jobs
     /// are returned with their scripts, dependencies named by job name.
     /// </summary>
-    public (IReadOnlyList<SlurmSubmission.Job> Jobs, IReadOnlyList<SlurmRecord> Submitted) Submit(int? seeds, SlurmSettings settings, ISlurm slurm, bool dryRun)
+    public (IReadOnlyList<SlurmSubmission.Job> Jobs, IReadOnlyList<SlurmRecord> Submitted) Submit(
+        int? seeds,
+        SlurmSettings settings,
+        ISlurm slurm,
+        bool dryRun
+    )
     {
         int n = Seeds(seeds);
         // The live jobs before the stages' state: a job that ends in between has written its stage, so it is done.
-        var live = dryRun ? [] : SlurmSubmission.Latest(ExperimentDir, slurm)
-            .Where(kv => SlurmSubmission.Live(kv.Value.State)).ToDictionary(kv => kv.Key, kv => kv.Value.Record.JobId);
+        var live = dryRun
+            ? []
+            : SlurmSubmission
+                .Latest(ExperimentDir, slurm)
+                .Where(kv => SlurmSubmission.Live(kv.Value.State))
+                .ToDictionary(kv => kv.Key, kv => kv.Value.Record.JobId);
         var graph = Graph(n, settings.Threads);
         var submission = new SlurmSubmission(ExperimentDir, config.Name, n, settings);
         var jobs = submission.Plan(graph, live);
-        if (dryRun || jobs.Count == 0) return (jobs, []);
+        if (dryRun || jobs.Count == 0)
+            return (jobs, []);
         Directory.CreateDirectory(ExperimentDir);
         WriteRunConfig(n); // the run folder names its experiment (wtn export RUN_FOLDER) before the report job writes it again
         return (jobs, submission.Submit(jobs, slurm, RunConfigText(n)));
@@ -200,11 +251,23 @@ public sealed class ExperimentRunner
     {
         var parts = only.Split('/');
         var declared = DeclaredStages(config);
-        if (parts.Length != 2 || !parts[0].StartsWith("seed-", StringComparison.Ordinal)
-            || !long.TryParse(parts[0]["seed-".Length..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seed))
-            throw new WtnException($"--only: '{only}' is not seed-S/STAGE (e.g. seed-{config.SeedBase}/{declared.FirstOrDefault() ?? "wide"})");
+        if (
+            parts.Length != 2
+            || !parts[0].StartsWith("seed-", StringComparison.Ordinal)
+            || !long.TryParse(
+                parts[0]["seed-".Length..],
+                System.Globalization.NumberStyles.None,
+                System.Globalization.CultureInfo.InvariantCulture,
+                out var seed
+            )
+        )
+            throw new WtnException(
+                $"--only: '{only}' is not seed-S/STAGE (e.g. seed-{config.SeedBase}/{declared.FirstOrDefault() ?? "wide"})"
+            );
         if (!declared.Contains(parts[1]))
-            throw new WtnException($"--only: '{parts[1]}' is not a stage of experiment {config.Name}; its stages: {string.Join(", ", declared)}");
+            throw new WtnException(
+                $"--only: '{parts[1]}' is not a stage of experiment {config.Name}; its stages: {string.Join(", ", declared)}"
+            );
         return (seed, parts[1]);
     }
 
@@ -212,7 +275,9 @@ public sealed class ExperimentRunner
     List<string> ReuseFolders()
     {
         if (ReuseFrom.Count > 0 && config.DepthStudy is not null)
-            throw new WtnException("--reuse-from: a depth_study runs as a whole and reuses no stages; leave --reuse-from out");
+            throw new WtnException(
+                "--reuse-from: a depth_study runs as a whole and reuses no stages; leave --reuse-from out"
+            );
         return [.. ReuseFrom.Select(f => StageReuse.CheckFolder(f, ExperimentDir)).Distinct()];
     }
 
@@ -220,7 +285,8 @@ public sealed class ExperimentRunner
     int Seeds(int? seeds)
     {
         int n = SeedCount(seeds);
-        if (config.Wide?.Import is { } file && !File.Exists(file) && !HuggingFaceBert.IsFolder(file)) throw new WtnException($"wide.import: {file} does not exist");
+        if (config.Wide?.Import is { } file && !File.Exists(file) && !HuggingFaceBert.IsFolder(file))
+            throw new WtnException($"wide.import: {file} does not exist");
         return n;
     }
 
@@ -241,13 +307,16 @@ public sealed class ExperimentRunner
     {
         var path = Path.Combine(experimentDir, RunConfigFile);
         if (!File.Exists(path))
-            throw new WtnException($"{experimentDir} is not a run folder of wtn run or wtn demo (it has no {RunConfigFile}); give the experiment file instead");
+            throw new WtnException(
+                $"{experimentDir} is not a run folder of wtn run or wtn demo (it has no {RunConfigFile}); give the experiment file instead"
+            );
         return ConfigLoader.Load<ExperimentConfig>(path);
     }
 
     void WriteRunConfig(int seeds) => WriteAtomically(Path.Combine(ExperimentDir, RunConfigFile), RunConfigText(seeds));
 
-    internal static void WriteAtomically(string path, string text) => WriteFailure.Replace(path, tmp => File.WriteAllText(tmp, text));
+    internal static void WriteAtomically(string path, string text) =>
+        WriteFailure.Replace(path, tmp => File.WriteAllText(tmp, text));
 
     /// <summary>
     /// <c>wtn report</c>: the report of whatever stages have finished, without running anything (and without the run's
@@ -258,9 +327,13 @@ public sealed class ExperimentRunner
     public ExperimentResult Report(int? seeds = null)
     {
         int n = SeedCount(seeds);
-        if (config.DepthStudy is not null) throw new WtnException("depth_study: wtn run rewrites this study's report.md after every finished depth; wtn report reads stage runs only");
+        if (config.DepthStudy is not null)
+            throw new WtnException(
+                "depth_study: wtn run rewrites this study's report.md after every finished depth; wtn report reads stage runs only"
+            );
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
-        foreach (var s in Scheduler.Pending(n, dataset, default)) StageScheduler.Verify(s);
+        foreach (var s in Scheduler.Pending(n, dataset, default))
+            StageScheduler.Verify(s);
         return WriteReport(n, dataset, replaceFinal: false);
     }
 
@@ -269,7 +342,11 @@ public sealed class ExperimentRunner
 
     /// <summary>Refuses to use a finished stage trained under other settings than the config's (<see cref="Verify"/>).</summary>
     void VerifyStage(long seed, string stage, IExperimentDataset dataset) =>
-        StageScheduler.Verify(Scheduler.Plan(new StageContext(config, seed, SeedDir(ExperimentDir, seed), device, dataset, null, log), default).Single(p => p.Name == stage));
+        StageScheduler.Verify(
+            Scheduler
+                .Plan(new StageContext(config, seed, SeedDir(ExperimentDir, seed), device, dataset, null, log), default)
+                .Single(p => p.Name == stage)
+        );
 
     /// <summary>Every seed's finished stages, as their stage.json files say (whichever process ran them).</summary>
     List<IReadOnlyDictionary<string, StageSummary>> Finished(int seeds)
@@ -279,9 +356,11 @@ public sealed class ExperimentRunner
         {
             var seedDir = SeedDir(ExperimentDir, config.SeedBase + i);
             var done = new Dictionary<string, StageSummary>();
-            if (config.Wide?.Import is { } file) done["wide"] = Imported(file);
+            if (config.Wide?.Import is { } file)
+                done["wide"] = Imported(file);
             foreach (var stage in DeclaredStages(config))
-                if (StageSummary.TryLoad(Path.Combine(seedDir, stage)) is { } s) done[stage] = s;
+                if (StageSummary.TryLoad(Path.Combine(seedDir, stage)) is { } s)
+                    done[stage] = s;
             perSeed.Add(done);
         }
         return perSeed;
@@ -300,18 +379,24 @@ public sealed class ExperimentRunner
         {
             // Another process of this run training now slows the latency down: the row says so.
             bool contended = Scheduler.Training(seeds).Any(p => p != Environment.ProcessId);
-            costs = ModelCost.Measure(config, dataset, device, config.Report.LatencyRepeats)
+            costs = ModelCost
+                .Measure(config, dataset, device, config.Report.LatencyRepeats)
                 .ToDictionary(kv => kv.Key, kv => kv.Value with { Contended = contended });
         }
         work ??= Scheduler.Pending(seeds, dataset, default).Select(StageScheduler.Work).ToList();
-        var status = SlurmSubmission.Annotate(ExperimentStatus.Read(config, ExperimentDir, seeds), ExperimentDir, Slurm);
+        var status = SlurmSubmission.Annotate(
+            ExperimentStatus.Read(config, ExperimentDir, seeds),
+            ExperimentDir,
+            Slurm
+        );
         var result = ExperimentResult.Build(config, Finished(seeds), costs, ExperimentDir, dataset) with
         {
             Seeds = seeds,
             Status = status,
             Left = ExperimentStatus.TimeLeft(status, work, DateTime.UtcNow),
         };
-        if (!replaceFinal && ExperimentReport.HasFinal(ExperimentDir, seeds)) return result with { Written = false };
+        if (!replaceFinal && ExperimentReport.HasFinal(ExperimentDir, seeds))
+            return result with { Written = false };
         ExperimentReport.Write(result, ExperimentDir);
         return result;
     }
@@ -329,8 +414,15 @@ public sealed class ExperimentRunner
     {
         var interim = WriteReport(seeds, dataset, replaceFinal: false);
         if (interim.Partial)
-            log?.Report($"interim report: {Path.Combine(ExperimentDir, "report.md")} ({interim.StagesDone} of {interim.Status.Count} stages done" +
-                        (interim.Left is { Wall: { } wall } left ? $"; about {StageStatus.Duration(wall)} of wall time left on the {(left.Processes == 1 ? "process" : $"{left.Processes} processes")} training now" : "") + ")");
+            log?.Report(
+                $"interim report: {Path.Combine(ExperimentDir, "report.md")} ({interim.StagesDone} of {interim.Status.Count} stages done"
+                    + (
+                        interim.Left is { Wall: { } wall } left
+                            ? $"; about {StageStatus.Duration(wall)} of wall time left on the {(left.Processes == 1 ? "process" : $"{left.Processes} processes")} training now"
+                            : ""
+                    )
+                    + ")"
+            );
     }
 
     /// <summary>
@@ -344,7 +436,11 @@ public sealed class ExperimentRunner
     }
 
     /// <summary>Each stage's settings and their fingerprint, in declared order, for the first seed: what its stage.json records.</summary>
-    internal IReadOnlyList<(string Stage, string Fingerprint, SortedDictionary<string, string> Settings)> StageFingerprints()
+    internal IReadOnlyList<(
+        string Stage,
+        string Fingerprint,
+        SortedDictionary<string, string> Settings
+    )> StageFingerprints()
     {
         using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
         return Scheduler.Pending(1, dataset, default).Select(s => (s.Name, s.Fingerprint, s.Settings)).ToList();

@@ -5,6 +5,7 @@ public sealed record StageTask(long Seed, string Stage, int? Unit = null)
 {
     /// <summary>The stage as <c>--only</c> names it.</summary>
     public string Only => $"seed-{Seed}/{Stage}";
+
     public override string ToString() => Unit is { } k ? $"{Only} unit {k}" : Only;
 }
 
@@ -26,7 +27,8 @@ public interface IStageProcess
 }
 
 /// <summary>A local run stopped by its caller after its stage processes had checkpointed: the message names them.</summary>
-public sealed class RunInterruptedException(string message, CancellationToken token) : OperationCanceledException(message, token);
+public sealed class RunInterruptedException(string message, CancellationToken token)
+    : OperationCanceledException(message, token);
 
 /// <summary>
 /// <c>wtn run --jobs N</c>: the experiment's stage graph (<see cref="ExperimentRunner.Graph"/>) walked on this
@@ -46,6 +48,7 @@ public sealed class LocalExecutor(int jobs, IStageLauncher launcher, IProgress<s
         public int Index { get; } = index;
         public List<Node> Needs { get; } = [];
         public List<Node> Dependents { get; } = [];
+
         /// <summary>Estimated seconds from its start to the end of the longest chain waiting for it.</summary>
         public double Ahead { get; set; }
         public bool Done { get; set; }
@@ -74,9 +77,11 @@ public sealed class LocalExecutor(int jobs, IStageLauncher launcher, IProgress<s
             stages[(s.Seed, s.Stage)] = stage;
         }
         foreach (var n in nodes)
-            foreach (var d in n.Needs) d.Dependents.Add(n);
+        foreach (var d in n.Needs)
+            d.Dependents.Add(n);
         // Declared order has every node after what it needs: backwards, the dependents' time ahead is known.
-        for (int i = nodes.Count - 1; i >= 0; i--) nodes[i].Ahead = nodes[i].Seconds + nodes[i].Dependents.Select(d => d.Ahead).DefaultIfEmpty(0).Max();
+        for (int i = nodes.Count - 1; i >= 0; i--)
+            nodes[i].Ahead = nodes[i].Seconds + nodes[i].Dependents.Select(d => d.Ahead).DefaultIfEmpty(0).Max();
         return nodes;
     }
 
@@ -92,7 +97,8 @@ public sealed class LocalExecutor(int jobs, IStageLauncher launcher, IProgress<s
     /// </summary>
     public void Run(IReadOnlyList<StageJobSpec> graph, Action<StageTask> stageDone, CancellationToken cancel)
     {
-        foreach (var s in graph.Where(s => s.Done)) log?.Report($"seed {s.Seed}: {s.Stage} already done, skipped");
+        foreach (var s in graph.Where(s => s.Done))
+            log?.Report($"seed {s.Seed}: {s.Stage} already done, skipped");
         var pending = Nodes(graph);
         var running = new Dictionary<Task<StageExit>, Node>();
         var failed = new List<string>();
@@ -103,14 +109,30 @@ public sealed class LocalExecutor(int jobs, IStageLauncher launcher, IProgress<s
         {
             while (true)
             {
-                while (!stop.IsCancellationRequested && running.Count < jobs
-                       && pending.Where(n => n.Needs.All(d => d.Done)).OrderByDescending(n => n.Ahead).ThenBy(n => n.Index).FirstOrDefault() is { } next)
+                while (
+                    !stop.IsCancellationRequested
+                    && running.Count < jobs
+                    && pending
+                        .Where(n => n.Needs.All(d => d.Done))
+                        .OrderByDescending(n => n.Ahead)
+                        .ThenBy(n => n.Index)
+                        .FirstOrDefault()
+                        is { } next
+                )
                 {
                     pending.Remove(next);
                     var process = launcher.Start(next.Task);
-                    running[Task.Factory.StartNew(() => process.Wait(stop.Token), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)] = next;
+                    running[
+                        Task.Factory.StartNew(
+                            () => process.Wait(stop.Token),
+                            CancellationToken.None,
+                            TaskCreationOptions.LongRunning,
+                            TaskScheduler.Default
+                        )
+                    ] = next;
                 }
-                if (running.Count == 0) break;
+                if (running.Count == 0)
+                    break;
                 var ended = running.Keys.ElementAt(Task.WaitAny([.. running.Keys]));
                 var node = running[ended];
                 running.Remove(ended);
@@ -118,7 +140,8 @@ public sealed class LocalExecutor(int jobs, IStageLauncher launcher, IProgress<s
                 if (exit.Code == 0)
                 {
                     node.Done = true;
-                    if (node.Task.Unit is null) stageDone(node.Task);
+                    if (node.Task.Unit is null)
+                        stageDone(node.Task);
                     continue;
                 }
                 if (stop.IsCancellationRequested)
@@ -126,8 +149,14 @@ public sealed class LocalExecutor(int jobs, IStageLauncher launcher, IProgress<s
                     stopped.Add(node.Task.ToString());
                     continue;
                 }
-                var why = exit.Error is { Length: > 0 } e ? e.StartsWith("wtn: error: ", StringComparison.Ordinal) ? e["wtn: error: ".Length..] : e : "no error line";
-                failed.Add($"{node.Task} failed (exit {exit.Code}: {why}{(exit.Log is null ? "" : $"; log {exit.Log}")})");
+                var why = exit.Error is { Length: > 0 } e
+                    ? e.StartsWith("wtn: error: ", StringComparison.Ordinal)
+                        ? e["wtn: error: ".Length..]
+                        : e
+                    : "no error line";
+                failed.Add(
+                    $"{node.Task} failed (exit {exit.Code}: {why}{(exit.Log is null ? "" : $"; log {exit.Log}")})"
+                );
                 log?.Report(failed[^1]);
                 var skipped = Downstream(node).Where(pending.Contains).OrderBy(n => n.Index).ToList();
                 foreach (var d in skipped)
@@ -148,11 +177,22 @@ public sealed class LocalExecutor(int jobs, IStageLauncher launcher, IProgress<s
             }
         }
         if (cancel.IsCancellationRequested)
-            throw stopped.Count == 0 ? new OperationCanceledException(cancel)
-                : new RunInterruptedException($"interrupted; {string.Join(", ", stopped)} stopped at a checkpoint; run the same command again to continue", cancel);
+            throw stopped.Count == 0
+                ? new OperationCanceledException(cancel)
+                : new RunInterruptedException(
+                    $"interrupted; {string.Join(", ", stopped)} stopped at a checkpoint; run the same command again to continue",
+                    cancel
+                );
         if (failed.Count > 0)
-            throw new WtnException(string.Join("; ", failed) + (notStarted.Count > 0 ? $"; not started, as they start from it: {string.Join(", ", notStarted)}" : "") +
-                                   "; every other stage finished; see the log, then run the same command again (finished stages are kept)");
+            throw new WtnException(
+                string.Join("; ", failed)
+                    + (
+                        notStarted.Count > 0
+                            ? $"; not started, as they start from it: {string.Join(", ", notStarted)}"
+                            : ""
+                    )
+                    + "; every other stage finished; see the log, then run the same command again (finished stages are kept)"
+            );
     }
 
     /// <summary>Every node waiting for <paramref name="node"/>, directly or down a chain.</summary>
@@ -163,9 +203,11 @@ public sealed class LocalExecutor(int jobs, IStageLauncher launcher, IProgress<s
         while (todo.Count > 0)
         {
             var n = todo.Pop();
-            if (!seen.Add(n)) continue;
+            if (!seen.Add(n))
+                continue;
             yield return n;
-            foreach (var d in n.Dependents) todo.Push(d);
+            foreach (var d in n.Dependents)
+                todo.Push(d);
         }
     }
 }

@@ -28,10 +28,20 @@ internal static class StageReuse
     {
         var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
         if (!Directory.Exists(full))
-            throw new WtnException($"--reuse-from: {folder} does not exist; give the folder of an earlier run (RUNS_DIR/NAME, holding its seed-S folders)");
+            throw new WtnException(
+                $"--reuse-from: {folder} does not exist; give the folder of an earlier run (RUNS_DIR/NAME, holding its seed-S folders)"
+            );
         if (!File.Exists(Path.Combine(full, ExperimentRunner.RunConfigFile)))
-            throw new WtnException($"--reuse-from: {folder} is not a run folder of wtn run (it has no {ExperimentRunner.RunConfigFile}); give RUNS_DIR/NAME of an earlier run");
-        if (string.Equals(full, Path.TrimEndingDirectorySeparator(Path.GetFullPath(experimentDir)), StringComparison.Ordinal))
+            throw new WtnException(
+                $"--reuse-from: {folder} is not a run folder of wtn run (it has no {ExperimentRunner.RunConfigFile}); give RUNS_DIR/NAME of an earlier run"
+            );
+        if (
+            string.Equals(
+                full,
+                Path.TrimEndingDirectorySeparator(Path.GetFullPath(experimentDir)),
+                StringComparison.Ordinal
+            )
+        )
             throw new WtnException($"--reuse-from: {folder} is this run's own folder; give the folder of another run");
         return full;
     }
@@ -41,20 +51,25 @@ internal static class StageReuse
     /// run folders) that finished it under the same settings; logs one line per stage reused or found under other
     /// settings. Returns the stages reused, with the folders they came from.
     /// </summary>
-    public static IReadOnlyList<(PlannedStage Stage, string From)> Apply(IEnumerable<PlannedStage> plan, IReadOnlyList<string> from, IProgress<string>? log)
+    public static IReadOnlyList<(PlannedStage Stage, string From)> Apply(
+        IEnumerable<PlannedStage> plan,
+        IReadOnlyList<string> from,
+        IProgress<string>? log
+    )
     {
         var reused = new List<(PlannedStage, string)>();
         foreach (var s in plan.Where(s => !s.Done))
-            foreach (var run in from)
+        foreach (var run in from)
+        {
+            var src = Path.Combine(StageCatalogue.SeedDir(run, s.Ctx.Seed), s.Name);
+            if (!Directory.Exists(src))
+                continue;
+            if (Same(s, src, log) && Bring(s, src, log))
             {
-                var src = Path.Combine(StageCatalogue.SeedDir(run, s.Ctx.Seed), s.Name);
-                if (!Directory.Exists(src)) continue;
-                if (Same(s, src, log) && Bring(s, src, log))
-                {
-                    reused.Add((s, src));
-                    break;
-                }
+                reused.Add((s, src));
+                break;
             }
+        }
         return reused;
     }
 
@@ -62,7 +77,10 @@ internal static class StageReuse
     static bool Same(PlannedStage s, string src, IProgress<string>? log)
     {
         StageSummary? done;
-        try { done = StageSummary.TryLoad(src); }
+        try
+        {
+            done = StageSummary.TryLoad(src);
+        }
         catch (WtnException e)
         {
             log?.Report($"{s} not reused from {src}: {e.Message}");
@@ -75,10 +93,14 @@ internal static class StageReuse
         }
         if (done.Fingerprint != s.Fingerprint)
         {
-            var changes = done.Settings is null ? null : ConfigLoader.Changes(done.Settings, s.Settings, ConfigLoader.DefaultOf<ExperimentConfig>);
+            var changes = done.Settings is null
+                ? null
+                : ConfigLoader.Changes(done.Settings, s.Settings, ConfigLoader.DefaultOf<ExperimentConfig>);
             if (changes is not { Count: 0 })
             {
-                log?.Report($"{s} not reused from {src}: it was trained under other settings ({(changes is null ? "it records none" : ConfigLoader.Describe(changes))}); training it here");
+                log?.Report(
+                    $"{s} not reused from {src}: it was trained under other settings ({(changes is null ? "it records none" : ConfigLoader.Describe(changes))}); training it here"
+                );
                 return false;
             }
         }
@@ -106,7 +128,9 @@ internal static class StageReuse
             }
             if (Directory.EnumerateFileSystemEntries(dest).Any(e => !NotCopied.Contains(Path.GetFileName(e))))
             {
-                log?.Report($"{s} not reused from {src}: this run has started it in {dest} (it resumes there); delete that folder to reuse the finished one");
+                log?.Report(
+                    $"{s} not reused from {src}: this run has started it in {dest} (it resumes there); delete that folder to reuse the finished one"
+                );
                 return false;
             }
             Directory.Delete(dest, recursive: true);
@@ -133,7 +157,10 @@ internal static class StageReuse
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             TryDelete(tmp);
-            throw new WtnException($"--reuse-from: bringing {src} to {dest} failed ({e.Message}); free space or fix the permissions and run the same command again", e);
+            throw new WtnException(
+                $"--reuse-from: bringing {src} to {dest} failed ({e.Message}); free space or fix the permissions and run the same command again",
+                e
+            );
         }
         log?.Report($"{s} reused from {src} (same settings; files {(linkedAll ? "hard-linked" : "copied")})");
         return true;
@@ -147,7 +174,8 @@ internal static class StageReuse
         foreach (var file in Directory.GetFiles(src))
         {
             var name = Path.GetFileName(file);
-            if (NotCopied.Contains(name)) continue;
+            if (NotCopied.Contains(name))
+                continue;
             var target = Path.Combine(dest, name);
             if (!HardLink(file, target))
             {
@@ -166,29 +194,48 @@ internal static class StageReuse
     /// </summary>
     static bool HardLink(string existing, string link)
     {
-        if (OperatingSystem.IsWindows()) return false;
-        try { return Link(existing, link) == 0; }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return false; }
+        if (OperatingSystem.IsWindows())
+            return false;
+        try
+        {
+            return Link(existing, link) == 0;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Whether the process a temporary folder's name ends with is alive (not this one: its own is a leftover).</summary>
     static bool Alive(string pid)
     {
-        if (!int.TryParse(pid, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) || id == Environment.ProcessId)
+        if (
+            !int.TryParse(
+                pid,
+                System.Globalization.NumberStyles.None,
+                System.Globalization.CultureInfo.InvariantCulture,
+                out var id
+            )
+            || id == Environment.ProcessId
+        )
             return false;
         try
         {
             using var p = System.Diagnostics.Process.GetProcessById(id);
             return !p.HasExited;
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException) { return false; }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     static void TryDelete(string dir)
     {
         try
         {
-            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+            if (Directory.Exists(dir))
+                Directory.Delete(dir, recursive: true);
         }
         catch (IOException) { } // left for the next reuse to clear
     }
@@ -200,5 +247,8 @@ internal static class StageReuse
     }
 
     [DllImport("libc", EntryPoint = "link", SetLastError = true)]
-    static extern int Link([MarshalAs(UnmanagedType.LPUTF8Str)] string existing, [MarshalAs(UnmanagedType.LPUTF8Str)] string link);
+    static extern int Link(
+        [MarshalAs(UnmanagedType.LPUTF8Str)] string existing,
+        [MarshalAs(UnmanagedType.LPUTF8Str)] string link
+    );
 }

@@ -14,8 +14,14 @@ namespace WideThenNarrow.Orchestration;
 /// under its lock, so no two processes train it at once. <paramref name="afterStage"/> is called after every stage
 /// <see cref="Schedule"/> finishes, with the seed count and the data.
 /// </summary>
-internal sealed class StageScheduler(ExperimentConfig config, string experimentDir, Device device, IProgress<TrainingProgress>? progress,
-    IProgress<string>? log, Action<int, IExperimentDataset> afterStage)
+internal sealed class StageScheduler(
+    ExperimentConfig config,
+    string experimentDir,
+    Device device,
+    IProgress<TrainingProgress>? progress,
+    IProgress<string>? log,
+    Action<int, IExperimentDataset> afterStage
+)
 {
     string? importHash; // SHA-256 of wide.import, read once
 
@@ -25,25 +31,35 @@ internal sealed class StageScheduler(ExperimentConfig config, string experimentD
     /// </summary>
     public static void Verify(PlannedStage s)
     {
-        string? diff = null, what = null;
+        string? diff = null,
+            what = null;
         var path = Path.Combine(s.Dir, ExperimentRunner.StartedSettingsFile);
         // A setting added to wtn after the stage ran is no change while it keeps its default.
         static string? Changed(IReadOnlyDictionary<string, string> was, IReadOnlyDictionary<string, string> now) =>
-            ConfigLoader.Changes(was, now, ConfigLoader.DefaultOf<ExperimentConfig>) is { Count: > 0 } changes ? ConfigLoader.Describe(changes) : null;
+            ConfigLoader.Changes(was, now, ConfigLoader.DefaultOf<ExperimentConfig>) is { Count: > 0 } changes
+                ? ConfigLoader.Describe(changes)
+                : null;
         if (StageSummary.TryLoad(s.Dir) is { } done)
         {
             if (done.Fingerprint != s.Fingerprint)
-                (what, diff) = ("was trained", done.Settings is null ? "it records none" : Changed(done.Settings, s.Settings));
+                (what, diff) = (
+                    "was trained",
+                    done.Settings is null ? "it records none" : Changed(done.Settings, s.Settings)
+                );
         }
         else if (File.Exists(path))
         {
             var started = ConfigLoader.FlattenYaml(File.ReadAllText(path), path);
-            if (StageFingerprint.Hash(started) != s.Fingerprint) (what, diff) = ("was started", Changed(started, s.Settings));
+            if (StageFingerprint.Hash(started) != s.Fingerprint)
+                (what, diff) = ("was started", Changed(started, s.Settings));
         }
-        if (diff is null) what = null;
+        if (diff is null)
+            what = null;
         if (what is not null)
-            throw new WtnException($"{s}: {s.Dir} {what} under other settings than the config gives now ({diff}); " +
-                                   $"run the new settings under another name (--set name=NEW), or delete {s.Dir} and the stages that start from it to train them again");
+            throw new WtnException(
+                $"{s}: {s.Dir} {what} under other settings than the config gives now ({diff}); "
+                    + $"run the new settings under another name (--set name=NEW), or delete {s.Dir} and the stages that start from it to train them again"
+            );
     }
 
     /// <summary>
@@ -54,14 +70,18 @@ internal sealed class StageScheduler(ExperimentConfig config, string experimentD
     public void Schedule(int seeds, IExperimentDataset dataset, CancellationToken cancel)
     {
         var plan = Pending(seeds, dataset, cancel);
-        foreach (var s in plan) Verify(s);
-        foreach (var s in plan.Where(s => s.Done)) log?.Report($"{s} already done, skipped");
+        foreach (var s in plan)
+            Verify(s);
+        foreach (var s in plan.Where(s => s.Done))
+            log?.Report($"{s} already done, skipped");
         foreach (var s in plan.Where(s => !s.Done).ToList())
         {
             cancel.ThrowIfCancellationRequested();
             using var stageLock = RunLock.Acquire(s.Dir);
-            if (s.Done) log?.Report($"{s} done by another process");
-            else Execute(s, seeds, dataset);
+            if (s.Done)
+                log?.Report($"{s} done by another process");
+            else
+                Execute(s, seeds, dataset);
         }
     }
 
@@ -72,28 +92,47 @@ internal sealed class StageScheduler(ExperimentConfig config, string experimentD
     /// </summary>
     public string RunOne(long seed, string stage, int? unit, IExperimentDataset dataset, CancellationToken cancel)
     {
-        var ctx = new StageContext(config, seed, StageCatalogue.SeedDir(experimentDir, seed), device, dataset, progress, log);
+        var ctx = new StageContext(
+            config,
+            seed,
+            StageCatalogue.SeedDir(experimentDir, seed),
+            device,
+            dataset,
+            progress,
+            log
+        );
         var s = Plan(ctx, cancel).Single(p => p.Name == stage);
         Verify(s);
-        if (s.Done) return $"{s} already done";
+        if (s.Done)
+            return $"{s} already done";
         var missing = s.Needs.Where(n => !StageSummary.IsDone(ctx.StageDir(n))).ToList();
         if (missing.Count > 0)
-            throw new WtnException($"--only seed-{seed}/{stage}: it starts from {string.Join(", ", missing)}, which {(missing.Count == 1 ? "is" : "are")} not done; run {(missing.Count == 1 ? "that stage" : "those stages")} first");
+            throw new WtnException(
+                $"--only seed-{seed}/{stage}: it starts from {string.Join(", ", missing)}, which {(missing.Count == 1 ? "is" : "are")} not done; run {(missing.Count == 1 ? "that stage" : "those stages")} first"
+            );
         Directory.CreateDirectory(s.Dir);
         var started = Path.Combine(s.Dir, ExperimentRunner.StartedSettingsFile);
-        if (!File.Exists(started)) ExperimentRunner.WriteAtomically(started, ConfigLoader.FlatToYaml(s.Settings));
+        if (!File.Exists(started))
+            ExperimentRunner.WriteAtomically(started, ConfigLoader.FlatToYaml(s.Settings));
         if (unit is { } k)
         {
             if (s.Units == 0)
-                throw new WtnException($"--unit: {s} does not train in separate units (only imitation with input: teacher and wide_cache_mb: 0 does); leave --unit out");
-            if (k < 0 || k >= s.Units) throw new WtnException($"--unit {k}: {s} has units 0 to {s.Units - 1}");
+                throw new WtnException(
+                    $"--unit: {s} does not train in separate units (only imitation with input: teacher and wide_cache_mb: 0 does); leave --unit out"
+                );
+            if (k < 0 || k >= s.Units)
+                throw new WtnException($"--unit {k}: {s} has units 0 to {s.Units - 1}");
             var (model, run) = s.PrepareUnit!(k);
-            using (model) run();
+            using (model)
+                run();
             return $"{s}: unit {k} done";
         }
         using var stageLock = RunLock.TryAcquire(s.Dir)
-            ?? throw new WtnException($"{s.Dir}: another process holds this stage ({RunLock.Holder(s.Dir)}); wait for it or stop it");
-        if (s.Done) return $"{s} done by another process";
+            ?? throw new WtnException(
+                $"{s.Dir}: another process holds this stage ({RunLock.Holder(s.Dir)}); wait for it or stop it"
+            );
+        if (s.Done)
+            return $"{s} done by another process";
         Execute(s, 1, dataset, report: false);
         return $"{s} done";
     }
@@ -114,19 +153,34 @@ internal sealed class StageScheduler(ExperimentConfig config, string experimentD
         {
             long seed = config.SeedBase + i;
             var seedProgress = seeds > 1 && progress is not null ? new SeedProgress(seed, progress) : progress;
-            pending.AddRange(Plan(new StageContext(config, seed, StageCatalogue.SeedDir(experimentDir, seed), device, dataset, seedProgress, log), cancel));
+            pending.AddRange(
+                Plan(
+                    new StageContext(
+                        config,
+                        seed,
+                        StageCatalogue.SeedDir(experimentDir, seed),
+                        device,
+                        dataset,
+                        seedProgress,
+                        log
+                    ),
+                    cancel
+                )
+            );
         }
         return pending;
     }
 
-    public static StageWork Work(PlannedStage s) => new(s.Ctx.Seed, s.Name, s.Cost, s.TrainCost, s.Kind) { Needs = s.Needs };
+    public static StageWork Work(PlannedStage s) =>
+        new(s.Ctx.Seed, s.Name, s.Cost, s.TrainCost, s.Kind) { Needs = s.Needs };
 
     /// <summary>Runs one stage (this process holds its lock), saves its weights and summary, and calls back (the interim report).</summary>
     void Execute(PlannedStage s, int seeds, IExperimentDataset dataset, bool report = true)
     {
         Directory.CreateDirectory(s.Dir);
         var started = Path.Combine(s.Dir, ExperimentRunner.StartedSettingsFile);
-        if (!File.Exists(started)) ExperimentRunner.WriteAtomically(started, ConfigLoader.FlatToYaml(s.Settings));
+        if (!File.Exists(started))
+            ExperimentRunner.WriteAtomically(started, ConfigLoader.FlatToYaml(s.Settings));
         var (model, run) = s.Prepare();
         using (model)
         {
@@ -150,16 +204,24 @@ internal sealed class StageScheduler(ExperimentConfig config, string experimentD
                 Settings = s.Settings,
             };
             summary.Save(s.Dir, model);
-            log?.Report($"{s} done in {summary.WallSeconds:F0} s" + (summary.ValTop1 is { } v ? $", validation top-1 {100 * v:F2}%" : "") +
-                        (summary.TestTop1 is { } t ? $", test top-1 {100 * t:F2}%" : ""));
+            log?.Report(
+                $"{s} done in {summary.WallSeconds:F0} s"
+                    + (summary.ValTop1 is { } v ? $", validation top-1 {100 * v:F2}%" : "")
+                    + (summary.TestTop1 is { } t ? $", test top-1 {100 * t:F2}%" : "")
+            );
         }
-        if (report) afterStage(seeds, dataset);
+        if (report)
+            afterStage(seeds, dataset);
     }
 
     /// <summary>One seed's stages in declared order (<see cref="SeedPlan"/>).</summary>
     public List<PlannedStage> Plan(StageContext ctx, CancellationToken cancel) =>
-        SeedPlan.Of(ctx, cancel, () => importHash ??= config.Wide!.Import is { } import && Models.HuggingFaceBert.IsFolder(import)
-            ? Models.HuggingFaceBert.Hash(import) : StageFingerprint.FileHash(config.Wide!.Import!));
+        SeedPlan.Of(ctx, cancel, () =>
+            importHash ??=
+                config.Wide!.Import is { } import && Models.HuggingFaceBert.IsFolder(import)
+                    ? Models.HuggingFaceBert.Hash(import)
+                    : StageFingerprint.FileHash(config.Wide!.Import!)
+        );
 
     /// <summary>Prefixes progress stage names with the seed when several seeds run (checkpoints keep the plain name).</summary>
     sealed class SeedProgress(long seed, IProgress<TrainingProgress> inner) : IProgress<TrainingProgress>
@@ -168,7 +230,8 @@ internal sealed class StageScheduler(ExperimentConfig config, string experimentD
 
         public void Report(TrainingProgress p)
         {
-            if (!names.TryGetValue(p.Stage, out var name)) names[p.Stage] = name = $"seed {seed} {p.Stage}";
+            if (!names.TryGetValue(p.Stage, out var name))
+                names[p.Stage] = name = $"seed {seed} {p.Stage}";
             inner.Report(p with { Stage = name });
         }
     }

@@ -17,23 +17,36 @@ public static class ExperimentPlots
         void Line(IReadOnlyList<double?> curve, string legend, bool running)
         {
             var pts = curve.Select((v, e) => (e, v)).Where(p => p.v.HasValue).ToList();
-            if (pts.Count == 0) return;
-            var s = plt.Add.Scatter(pts.Select(p => (double)p.e + 1).ToArray(), pts.Select(p => 100 * p.v!.Value).ToArray());
+            if (pts.Count == 0)
+                return;
+            var s = plt.Add.Scatter(
+                pts.Select(p => (double)p.e + 1).ToArray(),
+                pts.Select(p => 100 * p.v!.Value).ToArray()
+            );
             s.LegendText = legend;
-            if (running) s.LinePattern = LinePattern.Dashed;
+            if (running)
+                s.LinePattern = LinePattern.Dashed;
             lines++;
         }
-        foreach (var m in r.Methods) Line(m.MeanCurve, m.Method, running: false);
+        foreach (var m in r.Methods)
+            Line(m.MeanCurve, m.Method, running: false);
         bool seeds = r.Status.Select(x => x.Seed).Distinct().Count() > 1;
         foreach (var x in r.Status.Where(x => x.State == StageState.Started && x.Curve is not null))
-            Line(x.Curve!, $"{x.Stage}{(seeds ? $" (seed {x.Seed})" : "")}, {(x.Holder is null ? "stopped" : "running")}", running: true);
+            Line(
+                x.Curve!,
+                $"{x.Stage}{(seeds ? $" (seed {x.Seed})" : "")}, {(x.Holder is null ? "stopped" : "running")}",
+                running: true
+            );
         if (lines == 0)
         {
             plt.Add.Text("no test accuracy recorded yet", 1, 50);
             plt.Axes.SetLimits(0, 10, 0, 100);
         }
         plt.Title($"{r.Experiment}: test accuracy per epoch (last stage of each method)");
-        plt.XLabel("epoch of the method's last stage" + (r.Status.Any(x => x.State == StageState.Started) ? " (dashed: stages not finished)" : ""));
+        plt.XLabel(
+            "epoch of the method's last stage"
+                + (r.Status.Any(x => x.State == StageState.Started) ? " (dashed: stages not finished)" : "")
+        );
         plt.YLabel("validation top-1 (%)");
         plt.ShowLegend(Alignment.LowerRight);
         plt.SavePng(path, 900, 560);
@@ -48,18 +61,25 @@ public static class ExperimentPlots
     public static bool MaskedLmCompute(ExperimentResult r, string path)
     {
         var rows = r.Methods.Where(m => m.Perplexity is not null && m.TestTop1 is not null).ToList();
-        var points = rows.Select(m => (Row: m, Own: m.TrainMacs?.Mean is > 0 and var own ? own : m.WideMacs?.Mean)).Where(p => p.Own is > 0).ToList();
-        if (points.Count == 0) return false;
+        var points = rows.Select(m => (Row: m, Own: m.TrainMacs?.Mean is > 0 and var own ? own : m.WideMacs?.Mean))
+            .Where(p => p.Own is > 0)
+            .ToList();
+        if (points.Count == 0)
+            return false;
         var plt = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
         for (int i = 0; i < points.Count; i++)
         {
             var (m, own) = points[i];
             var color = palette.GetColor(i);
-            double y = 100 * m.TestTop1!.Mean, x = Math.Log10(own!.Value);
+            double y = 100 * m.TestTop1!.Mean,
+                x = Math.Log10(own!.Value);
             var mark = plt.Add.Scatter(new[] { x }, new[] { y }, color);
             mark.MarkerSize = 9;
-            mark.LegendText = string.Create(CultureInfo.InvariantCulture, $"{m.Method} ({y:F1} %, perplexity {m.Perplexity!.Mean:F0})");
+            mark.LegendText = string.Create(
+                CultureInfo.InvariantCulture,
+                $"{m.Method} ({y:F1} %, perplexity {m.Perplexity!.Mean:F0})"
+            );
             if (m.TrainMacs?.Mean is > 0 && m.WideMacs?.Mean is > 0 and var wide)
             {
                 var with = plt.Add.Scatter(new[] { x, Math.Log10(own.Value + wide) }, new[] { y, y }, color);
@@ -89,8 +109,11 @@ public static class ExperimentPlots
     /// </summary>
     public static bool Imitation(ExperimentResult r, string path)
     {
-        var blocks = r.PerSeed.Select(s => s.GetValueOrDefault("imitation")?.Blocks).FirstOrDefault(b => b is { Count: > 0 });
-        if (blocks is null) return false;
+        var blocks = r
+            .PerSeed.Select(s => s.GetValueOrDefault("imitation")?.Blocks)
+            .FirstOrDefault(b => b is { Count: > 0 });
+        if (blocks is null)
+            return false;
         var plt = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
         var (curve, end) = (palette.GetColor(0), palette.GetColor(1));
@@ -102,19 +125,23 @@ public static class ExperimentPlots
             // A block that logged no window of steps (logging.every_steps 0, or a shorter run) has its epoch loss as both ends.
             var raw = b.StepLosses.Count > 0 ? b.StepLosses : [b.FirstLoss, b.LastLoss];
             var losses = raw.Select((v, j) => (j, v)).Where(p => p.v > 0 && double.IsFinite(p.v)).ToList();
-            if (i > 0) plt.Add.VerticalLine(i, 1, Colors.LightGray);
-            if (losses.Count == 0) continue;
+            if (i > 0)
+                plt.Add.VerticalLine(i, 1, Colors.LightGray);
+            if (losses.Count == 0)
+                continue;
             int n = Math.Max(1, losses[^1].j);
             var xs = losses.Select(p => i + 0.05 + 0.9 * p.j / n).ToArray();
             var line = plt.Add.Scatter(xs, losses.Select(p => Math.Log10(p.v)).ToArray(), curve);
             line.MarkerSize = 3;
-            if (i == 0) line.LegendText = "loss over the block's run (logged windows of steps)";
+            if (i == 0)
+                line.LegendText = "loss over the block's run (logged windows of steps)";
             if (losses[^1].j == raw.Count - 1)
             {
                 endX.Add(xs[^1]);
                 endY.Add(Math.Log10(losses[^1].v));
             }
-            else plt.Add.Text("not finite at the end", xs[^1], Math.Log10(losses[^1].v)); // diverged: no end to mark
+            else
+                plt.Add.Text("not finite at the end", xs[^1], Math.Log10(losses[^1].v)); // diverged: no end to mark
         }
         var ends = plt.Add.Scatter(endX.ToArray(), endY.ToArray(), end);
         ends.LineWidth = 0;
@@ -122,8 +149,10 @@ public static class ExperimentPlots
         ends.LegendText = "end of the block's run";
         // Point names while they fit under their slots; block numbers beyond a dozen blocks (BERT-Large has 25).
         bool named = blocks.Count <= 12;
-        plt.Axes.Bottom.SetTicks(blocks.Select((_, i) => i + 0.5).ToArray(),
-            blocks.Select(b => named ? b.Point : b.Block.ToString(CultureInfo.InvariantCulture)).ToArray());
+        plt.Axes.Bottom.SetTicks(
+            blocks.Select((_, i) => i + 0.5).ToArray(),
+            blocks.Select(b => named ? b.Point : b.Block.ToString(CultureInfo.InvariantCulture)).ToArray()
+        );
         plt.Axes.SetLimitsX(0, blocks.Count);
         plt.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
         {
@@ -153,18 +182,27 @@ public static class ExperimentPlots
             var g = r.Growth[a];
             var color = palette.GetColor(a);
             var pts = g.Points.Where(p => p.Mean > 0).ToList();
-            if (pts.Count == 0) continue;
+            if (pts.Count == 0)
+                continue;
             var xs = pts.Select(p => Math.Log10(p.Depth)).ToArray();
             var line = plt.Add.Scatter(xs, pts.Select(p => Math.Log10(p.Mean)).ToArray(), color);
-            line.LegendText = g.Slope is { } s ? $"{g.Arm} (slope {s.ToString("F2", CultureInfo.InvariantCulture)})" : g.Arm;
-            if (g.Arm == Method.DepthStudy.Untrained) line.LinePattern = LinePattern.Dashed;
+            line.LegendText = g.Slope is { } s
+                ? $"{g.Arm} (slope {s.ToString("F2", CultureInfo.InvariantCulture)})"
+                : g.Arm;
+            if (g.Arm == Method.DepthStudy.Untrained)
+                line.LinePattern = LinePattern.Dashed;
             foreach (var p in pts.Where(p => p.Seeds.Count > 1))
             {
-                double lo = Math.Log10(Math.Max(p.Mean - p.Sd, p.Mean * 1e-3)), hi = Math.Log10(p.Mean + p.Sd);
+                double lo = Math.Log10(Math.Max(p.Mean - p.Sd, p.Mean * 1e-3)),
+                    hi = Math.Log10(p.Mean + p.Sd);
                 plt.Add.Line(Math.Log10(p.Depth), lo, Math.Log10(p.Depth), hi).Color = color;
             }
             var seedXs = pts.SelectMany(p => p.Seeds.Where(v => v > 0).Select(_ => Math.Log10(p.Depth))).ToArray();
-            var seeds = plt.Add.Scatter(seedXs, pts.SelectMany(p => p.Seeds.Where(v => v > 0).Select(Math.Log10)).ToArray(), color);
+            var seeds = plt.Add.Scatter(
+                seedXs,
+                pts.SelectMany(p => p.Seeds.Where(v => v > 0).Select(Math.Log10)).ToArray(),
+                color
+            );
             seeds.LineWidth = 0;
             seeds.MarkerSize = 4;
         }
@@ -175,7 +213,10 @@ public static class ExperimentPlots
             LabelFormatter = y => Math.Pow(10, y).ToString("G3", CultureInfo.InvariantCulture),
         };
         plt.Axes.Left.TickGenerator = logTicks;
-        plt.Axes.Bottom.SetTicks(r.Depths.Select(d => Math.Log10(d)).ToArray(), r.Depths.Select(d => d.ToString(CultureInfo.InvariantCulture)).ToArray());
+        plt.Axes.Bottom.SetTicks(
+            r.Depths.Select(d => Math.Log10(d)).ToArray(),
+            r.Depths.Select(d => d.ToString(CultureInfo.InvariantCulture)).ToArray()
+        );
         plt.Title($"{r.Experiment}: thin-wide discrepancy at the top point");
         plt.XLabel("depth (blocks, log scale)");
         plt.YLabel("||h_thin - h_wide||² / ||h_wide||² (validation, log scale)");

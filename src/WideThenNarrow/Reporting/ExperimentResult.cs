@@ -10,7 +10,8 @@ public sealed record Stat(double Mean, double Spread, int N)
     public static Stat? Of(IEnumerable<double?> values)
     {
         var v = values.Where(x => x.HasValue).Select(x => x!.Value).ToList();
-        if (v.Count == 0) return null;
+        if (v.Count == 0)
+            return null;
         double mean = v.Average();
         double spread = v.Count > 1 ? Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Count - 1)) : 0;
         return new Stat(mean, spread, v.Count);
@@ -27,16 +28,21 @@ public sealed record MethodRow(
     Stat? TestTop1,
     IReadOnlyDictionary<string, Stat?> StageSeconds,
     IReadOnlyList<double?> MeanCurve,
-    int SeedsDone)
+    int SeedsDone
+)
 {
     /// <summary>Training multiply-accumulates of the row's stages other than the wide network's (null when a stage did not record them).</summary>
     public Stat? TrainMacs { get; init; }
+
     /// <summary>The wide network's training multiply-accumulates, apart: a reader counts them or not (an imported one costs none here).</summary>
     public Stat? WideMacs { get; init; }
+
     /// <summary>Test loss of the finished network (masked-LM rows: the mean cross-entropy over the held-out text's masked tokens).</summary>
     public Stat? TestLoss { get; init; }
+
     /// <summary>Masked-LM rows only: exp of each seed's held-out test loss, the perplexity over the masked tokens.</summary>
     public Stat? Perplexity { get; init; }
+
     /// <summary>
     /// Downstream rows fine-tuned with several seeds or a learning-rate grid: the lrs tried and chosen. The row's
     /// validation and test top-1 are then over every fine-tuning seed at the chosen lr (of every experiment seed).
@@ -58,7 +64,14 @@ public sealed record DownstreamRow(int FineTuneSeeds, IReadOnlyList<double> Chos
 public sealed record LrTrial(double Lr, Stat? ValBestTop1, int Chosen);
 
 /// <summary>One finished network of a row, as compared: fine-tuning seed 0 (the stage's own network) or a downstream fine-tuning seed.</summary>
-internal sealed record TestedNetwork(int FineTuneSeed, double? ValTop1, double? TestTop1, double? TestLoss, string? TestCorrect, IReadOnlyList<CurvePoint> Curve)
+internal sealed record TestedNetwork(
+    int FineTuneSeed,
+    double? ValTop1,
+    double? TestTop1,
+    double? TestLoss,
+    string? TestCorrect,
+    IReadOnlyList<CurvePoint> Curve
+)
 {
     /// <summary>
     /// The networks a finished stage leaves: its own, or, for a downstream stage in units, every fine-tuning at its
@@ -66,7 +79,19 @@ internal sealed record TestedNetwork(int FineTuneSeed, double? ValTop1, double? 
     /// </summary>
     public static IReadOnlyList<TestedNetwork> Of(StageSummary s) =>
         s is { FineTunes: { } runs, ChosenLr: { } lr }
-            ? [.. runs.Where(r => r.Lr == lr).OrderBy(r => r.FineTuneSeed).Select(r => new TestedNetwork(r.FineTuneSeed, r.ValTop1, r.TestTop1, r.TestLoss, r.TestCorrect, r.Curve))]
+            ?
+            [
+                .. runs.Where(r => r.Lr == lr)
+                    .OrderBy(r => r.FineTuneSeed)
+                    .Select(r => new TestedNetwork(
+                        r.FineTuneSeed,
+                        r.ValTop1,
+                        r.TestTop1,
+                        r.TestLoss,
+                        r.TestCorrect,
+                        r.Curve
+                    )),
+            ]
             : [new TestedNetwork(0, s.ValTop1, s.TestTop1, s.TestLoss, s.TestCorrect, s.Curve)];
 }
 
@@ -80,12 +105,16 @@ public sealed record Comparison(string Method, string Against, Stat Difference, 
 {
     /// <summary>What a pair is: "seed", or "fine-tuning seed" (of one pretrained encoder per experiment seed).</summary>
     public string PairedBy { get; init; } = "seed";
+
     /// <summary>Paired t-test of the seeds' test top-1 (two seeds at least).</summary>
     public PairedTTest? TTest { get; init; }
+
     /// <summary>McNemar's test on the test examples, discordant pairs summed over the seeds both finished (classifiers only).</summary>
     public McNemarTest? McNemar { get; init; }
+
     /// <summary>better, worse or tie: by the t-test over seeds when there are several, else by McNemar's test; tie when neither says.</summary>
-    public string Verdict => Statistics.Verdict(Difference.Mean, TTest is { P: var p } && !double.IsNaN(p) ? p : McNemar?.P ?? double.NaN);
+    public string Verdict =>
+        Statistics.Verdict(Difference.Mean, TTest is { P: var p } && !double.IsNaN(p) ? p : McNemar?.P ?? double.NaN);
 }
 
 /// <summary>Everything report.md, results.json and the plots show.</summary>
@@ -97,7 +126,8 @@ public sealed record ExperimentResult(
     int TestExamples,
     int Seeds,
     IReadOnlyList<MethodRow> Methods,
-    IReadOnlyList<IReadOnlyDictionary<string, StageSummary>> PerSeed)
+    IReadOnlyList<IReadOnlyDictionary<string, StageSummary>> PerSeed
+)
 {
     /// <summary>Every declared stage of every seed: done, started or pending (all done once the run has finished).</summary>
     public IReadOnlyList<StageStatus> Status { get; init; } = [];
@@ -120,8 +150,13 @@ public sealed record ExperimentResult(
     /// <summary>The thin network trained by the method against every other row of its kind (plain, or fine-tuned downstream).</summary>
     public IReadOnlyList<Comparison> Comparisons { get; init; } = [];
 
-    public static ExperimentResult Build(ExperimentConfig config, IReadOnlyList<IReadOnlyDictionary<string, StageSummary>> perSeed,
-        IReadOnlyDictionary<string, ModelCostRow> costs, string experimentDir, IExperimentDataset dataset)
+    public static ExperimentResult Build(
+        ExperimentConfig config,
+        IReadOnlyList<IReadOnlyDictionary<string, StageSummary>> perSeed,
+        IReadOnlyDictionary<string, ModelCostRow> costs,
+        string experimentDir,
+        IExperimentDataset dataset
+    )
     {
         var rows = new List<MethodRow>();
         bool maskedLm = dataset is MaskedLmExperimentDataset;
@@ -131,34 +166,72 @@ public sealed record ExperimentResult(
         foreach (var (catalogued, model, stages, _) in StageCatalogue.Rows)
         {
             var last = stages[^1];
-            var method = DownstreamStage.IsDownstream(last) ? catalogued.Replace(DownstreamStage.RowSuffix(DownstreamStage.Task), DownstreamStage.RowSuffix(task)) : catalogued;
+            var method = DownstreamStage.IsDownstream(last)
+                ? catalogued.Replace(DownstreamStage.RowSuffix(DownstreamStage.Task), DownstreamStage.RowSuffix(task))
+                : catalogued;
             // A row appears once one seed has finished its last stage; its statistics cover the seeds that have (Stat.N),
             // and a downstream stage's every fine-tuning seed at its chosen lr.
             var finals = perSeed.Where(s => s.ContainsKey(last)).Select(s => s[last]).ToList();
-            if (finals.Count == 0) continue;
+            if (finals.Count == 0)
+                continue;
             var networks = finals.SelectMany(TestedNetwork.Of).ToList();
-            var seconds = stages.ToDictionary(st => st, st => Stat.Of(perSeed.Select(s => s.TryGetValue(st, out var x) ? x.WallSeconds : (double?)null)));
+            var seconds = stages.ToDictionary(
+                st => st,
+                st => Stat.Of(perSeed.Select(s => s.TryGetValue(st, out var x) ? x.WallSeconds : (double?)null))
+            );
             int epochs = networks.Max(f => f.Curve.Count);
-            var curve = Enumerable.Range(0, epochs).Select(e => Stat.Of(networks.Select(f => e < f.Curve.Count ? f.Curve[e].ValTop1 : null))?.Mean).ToList();
+            var curve = Enumerable
+                .Range(0, epochs)
+                .Select(e => Stat.Of(networks.Select(f => e < f.Curve.Count ? f.Curve[e].ValTop1 : null))?.Mean)
+                .ToList();
             double? Macs(IReadOnlyDictionary<string, StageSummary> seed, IEnumerable<string> of)
             {
                 double sum = 0;
                 foreach (var st in of)
-                    if (seed.TryGetValue(st, out var x) && x.TrainMacs is { } m) sum += m;
-                    else return null;
+                    if (seed.TryGetValue(st, out var x) && x.TrainMacs is { } m)
+                        sum += m;
+                    else
+                        return null;
                 return sum;
             }
             var done = perSeed.Where(s => s.ContainsKey(last)).ToList();
-            rows.Add(new MethodRow(method, model, stages, costs[model], Stat.Of(networks.Select(f => f.ValTop1)), Stat.Of(networks.Select(f => f.TestTop1)), seconds, curve, finals.Count)
-            {
-                TrainMacs = Stat.Of(done.Select(s => Macs(s, stages.Where(st => st != "wide")))),
-                WideMacs = stages.Contains("wide") && config.Wide?.Import is null ? Stat.Of(done.Select(s => Macs(s, ["wide"]))) : null,
-                TestLoss = Stat.Of(networks.Select(f => f.TestLoss)),
-                Perplexity = maskedLm && !DownstreamStage.IsDownstream(last) ? Stat.Of(finals.Select(f => f.TestLoss is { } l ? Math.Exp(l) : (double?)null)) : null,
-                Downstream = DownstreamOf(finals),
-            });
+            rows.Add(
+                new MethodRow(
+                    method,
+                    model,
+                    stages,
+                    costs[model],
+                    Stat.Of(networks.Select(f => f.ValTop1)),
+                    Stat.Of(networks.Select(f => f.TestTop1)),
+                    seconds,
+                    curve,
+                    finals.Count
+                )
+                {
+                    TrainMacs = Stat.Of(done.Select(s => Macs(s, stages.Where(st => st != "wide")))),
+                    WideMacs =
+                        stages.Contains("wide") && config.Wide?.Import is null
+                            ? Stat.Of(done.Select(s => Macs(s, ["wide"])))
+                            : null,
+                    TestLoss = Stat.Of(networks.Select(f => f.TestLoss)),
+                    Perplexity =
+                        maskedLm && !DownstreamStage.IsDownstream(last)
+                            ? Stat.Of(finals.Select(f => f.TestLoss is { } l ? Math.Exp(l) : (double?)null))
+                            : null,
+                    Downstream = DownstreamOf(finals),
+                }
+            );
         }
-        return new ExperimentResult(config.Name, dataset.Name, dataset.TrainExamples, dataset.ValidationExamples, dataset.TestExamples, perSeed.Count, rows, perSeed)
+        return new ExperimentResult(
+            config.Name,
+            dataset.Name,
+            dataset.TrainExamples,
+            dataset.ValidationExamples,
+            dataset.TestExamples,
+            perSeed.Count,
+            rows,
+            perSeed
+        )
         {
             Comparisons = Compare(rows, perSeed),
         };
@@ -168,57 +241,91 @@ public sealed record ExperimentResult(
     static DownstreamRow? DownstreamOf(IReadOnlyList<StageSummary> finals)
     {
         var units = finals.Where(f => f is { FineTunes: not null, ChosenLr: not null }).ToList();
-        if (units.Count == 0) return null;
+        if (units.Count == 0)
+            return null;
         var seedZero = units.SelectMany(f => f.FineTunes!.Where(r => r.FineTuneSeed == 0)).ToList();
-        var trials = seedZero.Select(r => r.Lr).Distinct().Order()
-            .Select(lr => new LrTrial(lr, Stat.Of(seedZero.Where(r => r.Lr == lr).Select(r => r.ValBestTop1)), units.Count(f => f.ChosenLr == lr))).ToList();
-        return new DownstreamRow(units.Max(f => TestedNetwork.Of(f).Count), [.. units.Select(f => f.ChosenLr!.Value)], trials);
+        var trials = seedZero
+            .Select(r => r.Lr)
+            .Distinct()
+            .Order()
+            .Select(lr => new LrTrial(
+                lr,
+                Stat.Of(seedZero.Where(r => r.Lr == lr).Select(r => r.ValBestTop1)),
+                units.Count(f => f.ChosenLr == lr)
+            ))
+            .ToList();
+        return new DownstreamRow(
+            units.Max(f => TestedNetwork.Of(f).Count),
+            [.. units.Select(f => f.ChosenLr!.Value)],
+            trials
+        );
     }
 
     /// <summary>
     /// For each method row (plain and downstream): its test top-1 minus every other row's of the same kind, paired by
     /// seed (and, downstream, by fine-tuning seed: both encoders' fine-tunings with the same data order and fresh head).
     /// </summary>
-    internal static List<Comparison> Compare(IReadOnlyList<MethodRow> rows, IReadOnlyList<IReadOnlyDictionary<string, StageSummary>> perSeed)
+    internal static List<Comparison> Compare(
+        IReadOnlyList<MethodRow> rows,
+        IReadOnlyList<IReadOnlyDictionary<string, StageSummary>> perSeed
+    )
     {
         static bool Downstream(MethodRow r) => DownstreamStage.IsDownstream(r.Stages[^1]);
         bool InUnits(MethodRow r) => perSeed.Any(s => s.GetValueOrDefault(r.Stages[^1])?.FineTunes is not null);
         // Every tested network of a row, by (experiment seed, fine-tuning seed).
         Dictionary<(int Seed, int FineTune), TestedNetwork> Networks(MethodRow r) =>
-            perSeed.Select((s, i) => (Seed: i, Summary: s.GetValueOrDefault(r.Stages[^1])))
+            perSeed
+                .Select((s, i) => (Seed: i, Summary: s.GetValueOrDefault(r.Stages[^1])))
                 .Where(x => x.Summary is not null)
                 .SelectMany(x => TestedNetwork.Of(x.Summary!).Select(n => (Key: (x.Seed, n.FineTuneSeed), Network: n)))
                 .ToDictionary(x => x.Key, x => x.Network);
         var result = new List<Comparison>();
         foreach (var method in rows.Where(r => r.Method.StartsWith(FinetuneStage.Method, StringComparison.Ordinal)))
-            foreach (var other in rows.Where(r => r != method && Downstream(r) == Downstream(method)))
+        foreach (var other in rows.Where(r => r != method && Downstream(r) == Downstream(method)))
+        {
+            var (mine, theirs) = (Networks(method), Networks(other));
+            var pairs = mine
+                .Keys.Where(theirs.ContainsKey)
+                .Order()
+                .Select(k => (A: mine[k], B: theirs[k]))
+                .Where(p => p.A.TestTop1 is not null && p.B.TestTop1 is not null)
+                .ToList();
+            var diffs = pairs.Select(p => p.A.TestTop1 - p.B.TestTop1).ToList();
+            if (Stat.Of(diffs) is not { } diff)
+                continue;
+            long b = 0,
+                c = 0;
+            bool verdicts = pairs.All(p => p.A.TestCorrect is not null && p.B.TestCorrect is not null);
+            foreach (var (x, y) in verdicts ? pairs : [])
             {
-                var (mine, theirs) = (Networks(method), Networks(other));
-                var pairs = mine.Keys.Where(theirs.ContainsKey).Order()
-                    .Select(k => (A: mine[k], B: theirs[k]))
-                    .Where(p => p.A.TestTop1 is not null && p.B.TestTop1 is not null).ToList();
-                var diffs = pairs.Select(p => p.A.TestTop1 - p.B.TestTop1).ToList();
-                if (Stat.Of(diffs) is not { } diff) continue;
-                long b = 0, c = 0;
-                bool verdicts = pairs.All(p => p.A.TestCorrect is not null && p.B.TestCorrect is not null);
-                foreach (var (x, y) in verdicts ? pairs : [])
+                var bytesX = Convert.FromBase64String(x.TestCorrect!);
+                var bytesY = Convert.FromBase64String(y.TestCorrect!);
+                if (bytesX.Length != bytesY.Length)
                 {
-                    var bytesX = Convert.FromBase64String(x.TestCorrect!);
-                    var bytesY = Convert.FromBase64String(y.TestCorrect!);
-                    if (bytesX.Length != bytesY.Length) { verdicts = false; break; }
-                    for (int i = 0; i < bytesX.Length; i++)
-                    {
-                        b += System.Numerics.BitOperations.PopCount((uint)(bytesX[i] & ~bytesY[i] & 0xff));
-                        c += System.Numerics.BitOperations.PopCount((uint)(bytesY[i] & ~bytesX[i] & 0xff));
-                    }
+                    verdicts = false;
+                    break;
                 }
-                result.Add(new Comparison(method.Method, other.Method, diff, diffs.Count(d => d > 0))
+                for (int i = 0; i < bytesX.Length; i++)
+                {
+                    b += System.Numerics.BitOperations.PopCount((uint)(bytesX[i] & ~bytesY[i] & 0xff));
+                    c += System.Numerics.BitOperations.PopCount((uint)(bytesY[i] & ~bytesX[i] & 0xff));
+                }
+            }
+            result.Add(
+                new Comparison(method.Method, other.Method, diff, diffs.Count(d => d > 0))
                 {
                     PairedBy = InUnits(method) || InUnits(other) ? "fine-tuning seed" : "seed",
-                    TTest = pairs.Count >= 2 ? Statistics.PairedT([.. pairs.Select(p => p.A.TestTop1!.Value)], [.. pairs.Select(p => p.B.TestTop1!.Value)]) : null,
+                    TTest =
+                        pairs.Count >= 2
+                            ? Statistics.PairedT(
+                                [.. pairs.Select(p => p.A.TestTop1!.Value)],
+                                [.. pairs.Select(p => p.B.TestTop1!.Value)]
+                            )
+                            : null,
                     McNemar = verdicts ? Statistics.McNemar(b, c) : null,
-                });
-            }
+                }
+            );
+        }
         return result;
     }
 }

@@ -11,8 +11,10 @@ public enum StageState
 {
     /// <summary>stage.json written: the stage's weights and summary are final.</summary>
     Done,
+
     /// <summary>The stage folder exists without stage.json: running now, or interrupted (a rerun resumes it).</summary>
     Started,
+
     /// <summary>Not begun.</summary>
     Pending,
 }
@@ -23,7 +25,15 @@ public enum StageState
 /// holding the stage's lock ("process 123 on host, since ..."), or null when no live process does: the stage was
 /// stopped and resumes when the run starts again.
 /// </summary>
-public sealed record StageStatus(long Seed, string Stage, StageState State, string? Run, RunProgressFile? Progress, double? Top1, double? WallSeconds)
+public sealed record StageStatus(
+    long Seed,
+    string Stage,
+    StageState State,
+    string? Run,
+    RunProgressFile? Progress,
+    double? Top1,
+    double? WallSeconds
+)
 {
     public string? Holder { get; init; }
 
@@ -37,7 +47,10 @@ public sealed record StageStatus(long Seed, string Stage, StageState State, stri
     public string? Job { get; init; }
 
     /// <summary>One line: "top-1 91.20 %, 1.2 h" (done) or "train: epoch 3/30, step 1,100/14,070 (8 %), 120 samples/s, about 3.9 h left", then its Slurm job.</summary>
-    public string Describe() => Job is null ? Where() : Where() is { Length: > 0 } p ? $"{p}; {Job}" : Job;
+    public string Describe() =>
+        Job is null ? Where()
+        : Where() is { Length: > 0 } p ? $"{p}; {Job}"
+        : Job;
 
     string Where()
     {
@@ -45,35 +58,57 @@ public sealed record StageStatus(long Seed, string Stage, StageState State, stri
         switch (State)
         {
             case StageState.Done:
-                return string.Join(", ", new[]
-                {
-                    Top1 is { } t ? string.Create(inv, $"test top-1 {100 * t:F2} %") : null, WallSeconds is { } w ? Duration(w) : null,
-                    ReusedFrom is { } from ? $"reused from {from}" : null,
-                }.OfType<string>());
+                return string.Join(
+                    ", ",
+                    new[]
+                    {
+                        Top1 is { } t ? string.Create(inv, $"test top-1 {100 * t:F2} %") : null,
+                        WallSeconds is { } w ? Duration(w) : null,
+                        ReusedFrom is { } from ? $"reused from {from}" : null,
+                    }.OfType<string>()
+                );
             case StageState.Started when Progress is { } p:
                 var parts = new List<string>
                 {
-                    p.Epochs > 0 ? string.Create(inv, $"epoch {p.Epoch}/{p.Epochs}") : string.Create(inv, $"epoch {p.Epoch}"),
-                    p.TotalSteps > 0 ? string.Create(inv, $"step {p.Step:N0}/{p.TotalSteps:N0} ({100.0 * p.Step / p.TotalSteps:F0} %)") : string.Create(inv, $"step {p.Step:N0}"),
+                    p.Epochs > 0
+                        ? string.Create(inv, $"epoch {p.Epoch}/{p.Epochs}")
+                        : string.Create(inv, $"epoch {p.Epoch}"),
+                    p.TotalSteps > 0
+                        ? string.Create(
+                            inv,
+                            $"step {p.Step:N0}/{p.TotalSteps:N0} ({100.0 * p.Step / p.TotalSteps:F0} %)"
+                        )
+                        : string.Create(inv, $"step {p.Step:N0}"),
                 };
-                if (p.SamplesPerSecond > 0) parts.Add(string.Create(inv, $"{p.SamplesPerSecond:F0} samples/s"));
-                if (p.LastEvalTop1 is { } e) parts.Add(string.Create(inv, $"last validation top-1 {100 * e:F2} %"));
-                if (p.EtaSeconds is { } eta && eta > 0) parts.Add($"about {Duration(eta)} left in this run{(Holder is not null ? $" (until about {Clock(p.UpdatedUtc.AddSeconds(eta))})" : "")}");
+                if (p.SamplesPerSecond > 0)
+                    parts.Add(string.Create(inv, $"{p.SamplesPerSecond:F0} samples/s"));
+                if (p.LastEvalTop1 is { } e)
+                    parts.Add(string.Create(inv, $"last validation top-1 {100 * e:F2} %"));
+                if (p.EtaSeconds is { } eta && eta > 0)
+                    parts.Add(
+                        $"about {Duration(eta)} left in this run{(Holder is not null ? $" (until about {Clock(p.UpdatedUtc.AddSeconds(eta))})" : "")}"
+                    );
                 parts.Add(string.Create(inv, $"updated {p.UpdatedUtc:yyyy-MM-dd HH:mm} UTC"));
                 return $"{Run}: {string.Join(", ", parts)}{Held()}";
             case StageState.Started:
-                return (Run is null ? "folder created, no training run yet" : $"{Run}: no progress recorded yet") + Held();
+                return (Run is null ? "folder created, no training run yet" : $"{Run}: no progress recorded yet")
+                    + Held();
             default:
                 return "";
         }
     }
 
     /// <summary>Who runs it; with a Slurm job, the job's state says whether it is stopped.</summary>
-    string Held() => Holder is { } h ? $"; running in {h.Split(',')[0]}" : Job is null ? "; stopped (resumes when the run starts again)" : "";
+    string Held() =>
+        Holder is { } h ? $"; running in {h.Split(',')[0]}"
+        : Job is null ? "; stopped (resumes when the run starts again)"
+        : "";
 
     /// <summary>"14:05 UTC", or "2026-12-01 14:05 UTC" when not today (UTC).</summary>
     public static string Clock(DateTime utc) =>
-        utc.Date == DateTime.UtcNow.Date ? string.Create(CultureInfo.InvariantCulture, $"{utc:HH:mm} UTC") : string.Create(CultureInfo.InvariantCulture, $"{utc:yyyy-MM-dd HH:mm} UTC");
+        utc.Date == DateTime.UtcNow.Date
+            ? string.Create(CultureInfo.InvariantCulture, $"{utc:HH:mm} UTC")
+            : string.Create(CultureInfo.InvariantCulture, $"{utc:yyyy-MM-dd HH:mm} UTC");
 
     public static string Duration(double seconds) =>
         seconds >= 5400 ? string.Create(CultureInfo.InvariantCulture, $"{seconds / 3600:F1} h")
@@ -100,7 +135,13 @@ public sealed record StageWork(long Seed, string Stage, double Cost, double? Tra
 /// later runs of a started one) not started, from their estimated work at the pace of a started stage of the same
 /// kind, else of a finished one (<see cref="SameKindStages"/> of them), else at <see cref="SecondsPerWork"/>, the median pace of the started stages (else of the finished kinds: <see cref="MedianOfFinished"/>).
 /// </summary>
-public sealed record TimeLeft(double Measured, double Estimated, int EstimatedStages, IReadOnlyList<string> MeasuredStages, double SecondsPerWork)
+public sealed record TimeLeft(
+    double Measured,
+    double Estimated,
+    int EstimatedStages,
+    IReadOnlyList<string> MeasuredStages,
+    double SecondsPerWork
+)
 {
     /// <summary>How many of the estimated stages or runs took the pace of started (else finished) stages of their own kind.</summary>
     public int SameKindStages { get; init; }
@@ -124,14 +165,21 @@ public sealed record TimeLeft(double Measured, double Estimated, int EstimatedSt
     public string Describe()
     {
         var parts = new List<string>();
-        if (MeasuredStages.Count > 0) parts.Add($"{StageStatus.Duration(Measured)} measured by the started stages at their last recorded speed ({string.Join(", ", MeasuredStages)})");
+        if (MeasuredStages.Count > 0)
+            parts.Add(
+                $"{StageStatus.Duration(Measured)} measured by the started stages at their last recorded speed ({string.Join(", ", MeasuredStages)})"
+            );
         if (EstimatedStages > 0)
         {
             string median = MedianOfFinished ? "the finished stages' median pace" : "the started stages' median pace";
-            string pace = SameKindStages == 0 ? median
-                : SameKindStages == EstimatedStages ? "the pace of started (else finished) stages training the same networks"
+            string pace =
+                SameKindStages == 0 ? median
+                : SameKindStages == EstimatedStages
+                    ? "the pace of started (else finished) stages training the same networks"
                 : $"the pace of started (else finished) stages training the same networks ({SameKindStages}) or else {median}";
-            parts.Add($"{StageStatus.Duration(Estimated)} estimated for {(EstimatedStages == 1 ? "one stage or run" : $"{EstimatedStages} stages or runs")} not started, from their multiply-accumulates at {pace}");
+            parts.Add(
+                $"{StageStatus.Duration(Estimated)} estimated for {(EstimatedStages == 1 ? "one stage or run" : $"{EstimatedStages} stages or runs")} not started, from their multiply-accumulates at {pace}"
+            );
         }
         var wall = Wall is { } w
             ? $" With the {(Processes == 1 ? "one process" : $"{Processes} processes")} training now, about {StageStatus.Duration(w)} of wall time{(AsOf is { } t ? $" (until about {StageStatus.Clock(t.AddSeconds(w))})" : "")}, taking the stages in the order wtn run --jobs takes them."
@@ -150,7 +198,8 @@ public static class ExperimentStatus
     /// have started or finished (an earlier seed, an earlier session, the processes training now) the order follows
     /// what they take. <see cref="TimeLeft"/> plays the schedule forward with the same prices.
     /// </summary>
-    public static Func<StageWork, double> Priced(IReadOnlyList<StageStatus> status, IReadOnlyList<StageWork> work) => Paces.Of(status, work).Priced;
+    public static Func<StageWork, double> Priced(IReadOnlyList<StageStatus> status, IReadOnlyList<StageWork> work) =>
+        Paces.Of(status, work).Priced;
 
     /// <summary>A started stage whose progress file gives a time left (it has trained in this or an earlier process).</summary>
     internal static bool Measuring(StageStatus s) =>
@@ -173,25 +222,33 @@ public static class ExperimentStatus
     /// in its "train" run: between stages). Null when the run is done or nothing was measured (no started stage has
     /// recorded a speed and no stage of a known kind has finished).
     /// </summary>
-    public static TimeLeft? TimeLeft(IReadOnlyList<StageStatus> status, IReadOnlyList<StageWork> work, DateTime? now = null)
+    public static TimeLeft? TimeLeft(
+        IReadOnlyList<StageStatus> status,
+        IReadOnlyList<StageWork> work,
+        DateTime? now = null
+    )
     {
         var byStage = work.ToDictionary(w => (w.Seed, w.Stage));
         var paces = Paces.Of(status, work);
-        if (paces.Median is not { } pace || status.All(s => s.State == StageState.Done)) return null;
+        if (paces.Median is not { } pace || status.All(s => s.State == StageState.Done))
+            return null;
         int sameKind = 0;
         double PaceFor(StageWork w)
         {
-            if (paces.OfKind(w.Kind) is not { } own) return pace;
+            if (paces.OfKind(w.Kind) is not { } own)
+                return pace;
             sameKind++;
             return own;
         }
-        double measured = 0, estimated = 0;
+        double measured = 0,
+            estimated = 0;
         int estimatedStages = 0;
         var measuredStages = new List<string>();
         var left = new Dictionary<(long Seed, string Stage), double>();
         foreach (var s in status.Where(s => s.State != StageState.Done))
         {
-            if (!byStage.TryGetValue((s.Seed, s.Stage), out var w)) continue;
+            if (!byStage.TryGetValue((s.Seed, s.Stage), out var w))
+                continue;
             string name = status.Select(x => x.Seed).Distinct().Count() > 1 ? $"seed {s.Seed} {s.Stage}" : s.Stage;
             if (Measuring(s) && s.Run == "train")
             {
@@ -200,7 +257,8 @@ public static class ExperimentStatus
             }
             else if (Measuring(s) && w.TrainCost is { } later)
             {
-                double eta = s.Progress!.EtaSeconds!.Value, rest = later * PaceFor(w);
+                double eta = s.Progress!.EtaSeconds!.Value,
+                    rest = later * PaceFor(w);
                 measured += eta;
                 measuredStages.Add($"{name} {s.Run}");
                 estimated += rest;
@@ -216,7 +274,11 @@ public static class ExperimentStatus
         var wall = WallClock(status, byStage, left, paces.Priced);
         return new TimeLeft(measured, estimated, estimatedStages, measuredStages, pace)
         {
-            SameKindStages = sameKind, MedianOfFinished = paces.Started is null, Wall = wall?.Seconds, Processes = wall?.Processes ?? 0, AsOf = now,
+            SameKindStages = sameKind,
+            MedianOfFinished = paces.Started is null,
+            Wall = wall?.Seconds,
+            Processes = wall?.Processes ?? 0,
+            AsOf = now,
         };
     }
 
@@ -226,32 +288,52 @@ public static class ExperimentStatus
     /// the longest chain waiting for it, priced as the scheduler prices it: <see cref="Priced"/>), ties in run order. Null when no live process holds a
     /// stage, or when what is left can never start.
     /// </summary>
-    static (double Seconds, int Processes)? WallClock(IReadOnlyList<StageStatus> status, Dictionary<(long Seed, string Stage), StageWork> byStage,
-        Dictionary<(long Seed, string Stage), double> left, Func<StageWork, double> priced)
+    static (double Seconds, int Processes)? WallClock(
+        IReadOnlyList<StageStatus> status,
+        Dictionary<(long Seed, string Stage), StageWork> byStage,
+        Dictionary<(long Seed, string Stage), double> left,
+        Func<StageWork, double> priced
+    )
     {
         // A process holding only a finished stage (writing the report before it takes the next) is free now.
-        var running = status.Where(s => s.Holder is not null && (s.State == StageState.Done || left.ContainsKey((s.Seed, s.Stage))))
-            .GroupBy(s => s.Holder!.Split(',')[0]).ToList();
-        if (running.Count == 0) return null;
+        var running = status
+            .Where(s => s.Holder is not null && (s.State == StageState.Done || left.ContainsKey((s.Seed, s.Stage))))
+            .GroupBy(s => s.Holder!.Split(',')[0])
+            .ToList();
+        if (running.Count == 0)
+            return null;
         var finish = new Dictionary<(long Seed, string Stage), double>();
         var free = new List<double>();
         foreach (var process in running)
         {
             double t = 0;
-            foreach (var s in process.Where(s => s.State != StageState.Done)) finish[(s.Seed, s.Stage)] = t += left[(s.Seed, s.Stage)];
+            foreach (var s in process.Where(s => s.State != StageState.Done))
+                finish[(s.Seed, s.Stage)] = t += left[(s.Seed, s.Stage)];
             free.Add(t);
         }
-        var todo = status.Select(s => (s.Seed, s.Stage)).Where(k => left.ContainsKey(k) && !finish.ContainsKey(k)).ToList();
+        var todo = status
+            .Select(s => (s.Seed, s.Stage))
+            .Where(k => left.ContainsKey(k) && !finish.ContainsKey(k))
+            .ToList();
         var ahead = new Dictionary<(long Seed, string Stage), double>();
         double Ahead((long Seed, string Stage) k)
         {
-            if (ahead.TryGetValue(k, out var a)) return a;
-            return ahead[k] = priced(byStage[k]) + byStage.Values.Where(d => d.Seed == k.Seed && d.Needs.Contains(k.Stage))
-                .Select(d => Ahead((d.Seed, d.Stage))).DefaultIfEmpty(0).Max();
+            if (ahead.TryGetValue(k, out var a))
+                return a;
+            return ahead[k] =
+                priced(byStage[k])
+                + byStage
+                    .Values.Where(d => d.Seed == k.Seed && d.Needs.Contains(k.Stage))
+                    .Select(d => Ahead((d.Seed, d.Stage)))
+                    .DefaultIfEmpty(0)
+                    .Max();
         }
         // A need that is done, or not part of the plan, is met from the start.
-        bool Met((long Seed, string Stage) k, double at) => byStage[k].Needs.All(n =>
-            !left.ContainsKey((k.Seed, n)) || finish.TryGetValue((k.Seed, n), out var f) && f <= at);
+        bool Met((long Seed, string Stage) k, double at) =>
+            byStage[k]
+                .Needs.All(n =>
+                    !left.ContainsKey((k.Seed, n)) || finish.TryGetValue((k.Seed, n), out var f) && f <= at
+                );
         while (todo.Count > 0)
         {
             int p = free.IndexOf(free.Min());
@@ -260,7 +342,8 @@ public static class ExperimentStatus
             if (ready.Count == 0)
             {
                 var later = finish.Values.Where(f => f > t).ToList();
-                if (later.Count == 0) return null;
+                if (later.Count == 0)
+                    return null;
                 free[p] = later.Min();
                 continue;
             }
@@ -279,21 +362,28 @@ public static class ExperimentStatus
         {
             if (StageSummary.TryLoad(dir) is { } done)
                 // Held still: the process that finished it is writing the report before it takes its next stage.
-                rows.Add(new StageStatus(seed, stage, StageState.Done, null, null, done.TestTop1, done.WallSeconds)
-                {
-                    Holder = RunLock.Holder(dir),
-                    ReusedFrom = ReusedFrom(dir),
-                });
+                rows.Add(
+                    new StageStatus(seed, stage, StageState.Done, null, null, done.TestTop1, done.WallSeconds)
+                    {
+                        Holder = RunLock.Holder(dir),
+                        ReusedFrom = ReusedFrom(dir),
+                    }
+                );
             else if (Directory.Exists(dir))
             {
                 var (run, progress) = Newest(dir);
-                rows.Add(new StageStatus(seed, stage, StageState.Started, run, progress, null, null)
-                {
-                    Holder = RunLock.Holder(dir),
-                    Curve = run is null ? null : Curve(Directory.Exists(Path.Combine(dir, run)) ? Path.Combine(dir, run) : dir),
-                });
+                rows.Add(
+                    new StageStatus(seed, stage, StageState.Started, run, progress, null, null)
+                    {
+                        Holder = RunLock.Holder(dir),
+                        Curve = run is null
+                            ? null
+                            : Curve(Directory.Exists(Path.Combine(dir, run)) ? Path.Combine(dir, run) : dir),
+                    }
+                );
             }
-            else rows.Add(new StageStatus(seed, stage, StageState.Pending, null, null, null, null));
+            else
+                rows.Add(new StageStatus(seed, stage, StageState.Pending, null, null, null, null));
         }
         return rows;
     }
@@ -302,19 +392,27 @@ public static class ExperimentStatus
     static string? ReusedFrom(string stageDir)
     {
         var path = Path.Combine(stageDir, "reused-from.txt");
-        try { return File.Exists(path) && File.ReadAllText(path).Trim() is { Length: > 0 } from ? from : null; }
-        catch (IOException) { return null; }
+        try
+        {
+            return File.Exists(path) && File.ReadAllText(path).Trim() is { Length: > 0 } from ? from : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The most recently updated training run in a stage folder (the folder itself or one level down).</summary>
     static (string? Run, RunProgressFile? Progress) Newest(string stageDir)
     {
-        var candidates = new[] { stageDir }.Concat(Directory.GetDirectories(stageDir))
+        var candidates = new[] { stageDir }
+            .Concat(Directory.GetDirectories(stageDir))
             .Select(d => (Dir: d, Metrics: Path.Combine(d, "metrics.jsonl")))
             .Where(c => File.Exists(c.Metrics) || File.Exists(Path.Combine(c.Dir, RunProgressFile.FileName)))
             .OrderByDescending(c => LastWrite(c.Dir))
             .ToList();
-        if (candidates.Count == 0) return (null, null);
+        if (candidates.Count == 0)
+            return (null, null);
         var dir = candidates[0].Dir;
         var name = Path.GetRelativePath(stageDir, dir);
         return (name == "." ? Path.GetFileName(stageDir) : name, RunProgressFile.TryRead(dir));
@@ -324,13 +422,16 @@ public static class ExperimentStatus
     static IReadOnlyList<double?>? Curve(string runDir)
     {
         var path = Path.Combine(runDir, "metrics.jsonl");
-        if (!File.Exists(path)) return null;
+        if (!File.Exists(path))
+            return null;
         try
         {
             var byEpoch = new SortedDictionary<int, double?>();
             foreach (var m in MetricsLog.ReadAll(path))
-                if (m.Kind == "epoch") byEpoch[m.Epoch] = m.EvalTop1;
-            if (!byEpoch.Values.Any(v => v.HasValue)) return null;
+                if (m.Kind == "epoch")
+                    byEpoch[m.Epoch] = m.EvalTop1;
+            if (!byEpoch.Values.Any(v => v.HasValue))
+                return null;
             return [.. Enumerable.Range(0, byEpoch.Keys.Max() + 1).Select(e => byEpoch.GetValueOrDefault(e))];
         }
         catch (Exception e) when (e is System.Text.Json.JsonException or IOException)
@@ -343,7 +444,11 @@ public static class ExperimentStatus
     {
         var p = Path.Combine(runDir, RunProgressFile.FileName);
         var m = Path.Combine(runDir, "metrics.jsonl");
-        return new[] { p, m }.Where(File.Exists).Select(File.GetLastWriteTimeUtc).DefaultIfEmpty(DateTime.MinValue).Max();
+        return new[] { p, m }
+            .Where(File.Exists)
+            .Select(File.GetLastWriteTimeUtc)
+            .DefaultIfEmpty(DateTime.MinValue)
+            .Max();
     }
 }
 
@@ -355,7 +460,8 @@ public static class ExperimentStatus
 /// </summary>
 public sealed class Paces
 {
-    readonly Dictionary<string, double> started, finished;
+    readonly Dictionary<string, double> started,
+        finished;
 
     Paces(Dictionary<string, double> started, Dictionary<string, double> finished, double? startedMedian)
     {
@@ -378,16 +484,45 @@ public sealed class Paces
     public static Paces Of(IReadOnlyList<StageStatus> status, IReadOnlyList<StageWork> work)
     {
         var byStage = work.ToDictionary(w => (w.Seed, w.Stage));
-        var paced = status.Where(s => ExperimentStatus.Measuring(s) && s.Run == "train" && byStage.TryGetValue((s.Seed, s.Stage), out var w) && w.TrainCost > 0)
-            .Select(s => (byStage[(s.Seed, s.Stage)].Kind,
-                Pace: s.Progress!.EtaSeconds!.Value / (s.Progress.TotalSteps - s.Progress.Step) * s.Progress.TotalSteps / byStage[(s.Seed, s.Stage)].TrainCost!.Value))
+        var paced = status
+            .Where(s =>
+                ExperimentStatus.Measuring(s)
+                && s.Run == "train"
+                && byStage.TryGetValue((s.Seed, s.Stage), out var w)
+                && w.TrainCost > 0
+            )
+            .Select(s =>
+                (
+                    byStage[(s.Seed, s.Stage)].Kind,
+                    Pace: s.Progress!.EtaSeconds!.Value
+                        / (s.Progress.TotalSteps - s.Progress.Step)
+                        * s.Progress.TotalSteps
+                        / byStage[(s.Seed, s.Stage)].TrainCost!.Value
+                )
+            )
             .ToList();
-        var started = paced.Where(p => p.Kind is not null).GroupBy(p => p.Kind!).ToDictionary(g => g.Key, g => ExperimentStatus.Median(g.Select(p => p.Pace)));
+        var started = paced
+            .Where(p => p.Kind is not null)
+            .GroupBy(p => p.Kind!)
+            .ToDictionary(g => g.Key, g => ExperimentStatus.Median(g.Select(p => p.Pace)));
         var finished = status
-            .Where(s => s.State == StageState.Done && s.WallSeconds > 0 && byStage.TryGetValue((s.Seed, s.Stage), out var w) && w.Kind is not null && w.Cost > 0)
+            .Where(s =>
+                s.State == StageState.Done
+                && s.WallSeconds > 0
+                && byStage.TryGetValue((s.Seed, s.Stage), out var w)
+                && w.Kind is not null
+                && w.Cost > 0
+            )
             .GroupBy(s => byStage[(s.Seed, s.Stage)].Kind!)
-            .ToDictionary(g => g.Key, g => ExperimentStatus.Median(g.Select(s => s.WallSeconds!.Value / byStage[(s.Seed, s.Stage)].Cost)));
-        return new Paces(started, finished, paced.Count > 0 ? ExperimentStatus.Median(paced.Select(p => p.Pace)) : null);
+            .ToDictionary(
+                g => g.Key,
+                g => ExperimentStatus.Median(g.Select(s => s.WallSeconds!.Value / byStage[(s.Seed, s.Stage)].Cost))
+            );
+        return new Paces(
+            started,
+            finished,
+            paced.Count > 0 ? ExperimentStatus.Median(paced.Select(p => p.Pace)) : null
+        );
     }
 
     /// <summary>The pace of started, else finished, stages of this kind; null when none of the kind was measured.</summary>

@@ -19,15 +19,18 @@ public static class ElfVersionNeeds
 
     static readonly string[] LibStdCxxPaths =
     {
-        "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/lib/x86_64-linux-gnu/libstdc++.so.6",
-        "/usr/lib64/libstdc++.so.6", "/usr/lib/libstdc++.so.6",
+        "/usr/lib/x86_64-linux-gnu/libstdc++.so.6",
+        "/lib/x86_64-linux-gnu/libstdc++.so.6",
+        "/usr/lib64/libstdc++.so.6",
+        "/usr/lib/libstdc++.so.6",
     };
 
     /// <summary>The system's libstdc++, if it is at one of the usual places.</summary>
     public static string? SystemLibStdCxx()
     {
         foreach (var path in LibStdCxxPaths)
-            if (File.Exists(path)) return path;
+            if (File.Exists(path))
+                return path;
         return null;
     }
 
@@ -49,9 +52,11 @@ public static class ElfVersionNeeds
     public static string Weaken(string path, string version)
     {
         var b = File.ReadAllBytes(path);
-        if (FlagsAt(b, path, version) is not { } at) return "no-such-need";
+        if (FlagsAt(b, path, version) is not { } at)
+            return "no-such-need";
         ushort flags = BitConverter.ToUInt16(b, at);
-        if ((flags & VerFlgWeak) != 0) return "already-patched";
+        if ((flags & VerFlgWeak) != 0)
+            return "already-patched";
         flags |= VerFlgWeak;
         b[at] = (byte)(flags & 0xff);
         b[at + 1] = (byte)(flags >> 8);
@@ -68,11 +73,13 @@ public static class ElfVersionNeeds
         if (b.Length < 64 || b[0] != 0x7f || b[1] != (byte)'E' || b[4] != 2 || b[5] != 1)
             throw new InvalidDataException($"{path}: not a 64-bit little-endian ELF file");
         long shoff = BitConverter.ToInt64(b, 0x28);
-        int shentsize = BitConverter.ToUInt16(b, 0x3A), shnum = BitConverter.ToUInt16(b, 0x3C);
+        int shentsize = BitConverter.ToUInt16(b, 0x3A),
+            shnum = BitConverter.ToUInt16(b, 0x3C);
         for (int s = 0; s < shnum; s++)
         {
             int sh = (int)(shoff + (long)s * shentsize);
-            if (BitConverter.ToUInt32(b, sh + 4) != ShtGnuVerneed) continue;
+            if (BitConverter.ToUInt32(b, sh + 4) != ShtGnuVerneed)
+                continue;
             long off = BitConverter.ToInt64(b, sh + 0x18);
             int link = (int)BitConverter.ToUInt32(b, sh + 0x28);
             long strOff = BitConverter.ToInt64(b, (int)(shoff + (long)link * shentsize) + 0x18);
@@ -80,18 +87,24 @@ public static class ElfVersionNeeds
             while (true)
             {
                 int cnt = BitConverter.ToUInt16(b, (int)vn + 2);
-                uint aux = BitConverter.ToUInt32(b, (int)vn + 8), next = BitConverter.ToUInt32(b, (int)vn + 12);
+                uint aux = BitConverter.ToUInt32(b, (int)vn + 8),
+                    next = BitConverter.ToUInt32(b, (int)vn + 12);
                 long va = vn + aux;
                 for (int k = 0; k < cnt; k++)
                 {
-                    int name = (int)(strOff + BitConverter.ToUInt32(b, (int)va + 8)), end = name;
-                    while (b[end] != 0) end++;
-                    if (Encoding.ASCII.GetString(b, name, end - name) == version) return (int)va + 4;
+                    int name = (int)(strOff + BitConverter.ToUInt32(b, (int)va + 8)),
+                        end = name;
+                    while (b[end] != 0)
+                        end++;
+                    if (Encoding.ASCII.GetString(b, name, end - name) == version)
+                        return (int)va + 4;
                     uint vnaNext = BitConverter.ToUInt32(b, (int)va + 12);
-                    if (vnaNext == 0) break;
+                    if (vnaNext == 0)
+                        break;
                     va += vnaNext;
                 }
-                if (next == 0) break;
+                if (next == 0)
+                    break;
                 vn += next;
             }
         }
@@ -103,13 +116,19 @@ public static class ElfVersionNeeds
 /// <summary>The build side (Directory.Build.targets): weakens the need unless the system libstdc++ provides it.</summary>
 public sealed class WeakenVersionNeed : Microsoft.Build.Utilities.Task
 {
-    [Microsoft.Build.Framework.Required] public string Library { get; set; } = "";
-    [Microsoft.Build.Framework.Required] public string Version { get; set; } = "";
-    [Microsoft.Build.Framework.Output] public string Result { get; set; } = "";
+    [Microsoft.Build.Framework.Required]
+    public string Library { get; set; } = "";
+
+    [Microsoft.Build.Framework.Required]
+    public string Version { get; set; } = "";
+
+    [Microsoft.Build.Framework.Output]
+    public string Result { get; set; } = "";
 
     public override bool Execute()
     {
-        Result = !File.Exists(Library) ? "absent"
+        Result =
+            !File.Exists(Library) ? "absent"
             : ElfVersionNeeds.SystemProvides(Version) ? "not-needed"
             : ElfVersionNeeds.Weaken(Library, Version);
         return true;

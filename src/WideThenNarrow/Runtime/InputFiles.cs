@@ -18,14 +18,17 @@ public static class InputFiles
     public static string Beside(string manifestPath, string relative, string what, bool allowOutside)
     {
         var folder = Path.GetDirectoryName(Path.GetFullPath(manifestPath))!;
-        if (string.IsNullOrWhiteSpace(relative)) throw new WtnException($"{manifestPath}: the {what} path is empty");
+        if (string.IsNullOrWhiteSpace(relative))
+            throw new WtnException($"{manifestPath}: the {what} path is empty");
         var full = Path.GetFullPath(Path.Combine(folder, relative));
         if (!allowOutside)
         {
             var realFolder = RealPath(folder) ?? folder;
             var real = RealPath(full) ?? full;
             if (!IsInside(real, realFolder))
-                throw new WtnException($"{manifestPath}: the {what} '{relative}' resolves to {real}, outside the manifest's folder {realFolder}; keep the files beside the manifest, or pass --allow-outside if you trust it");
+                throw new WtnException(
+                    $"{manifestPath}: the {what} '{relative}' resolves to {real}, outside the manifest's folder {realFolder}; keep the files beside the manifest, or pass --allow-outside if you trust it"
+                );
         }
         RequireRegular(full, $"{what} {full} (named by {manifestPath})");
         return full;
@@ -38,16 +41,24 @@ public static class InputFiles
     /// </summary>
     public static long RequireRegular(string path, string what, long maxBytes = long.MaxValue)
     {
-        if (Directory.Exists(path)) throw new WtnException($"{what} is a folder, not a file");
+        if (Directory.Exists(path))
+            throw new WtnException($"{what} is a folder, not a file");
         var info = new FileInfo(path);
         if (!info.Exists)
-            throw new WtnException(info.LinkTarget is { } link ? $"{what} is a link to {link}, which does not exist" : $"{what} not found");
+            throw new WtnException(
+                info.LinkTarget is { } link ? $"{what} is a link to {link}, which does not exist" : $"{what} not found"
+            );
         if (Kind(path) is { } kind && kind != "regular file")
             throw new WtnException($"{what} is a {kind}, not a regular file; give a file");
         // Length of the link's target, not of the link.
         long length = info.LinkTarget is null ? info.Length : new FileInfo(RealPath(path) ?? path).Length;
         if (length > maxBytes)
-            throw new WtnException(string.Create(CultureInfo.InvariantCulture, $"{what} is {length:N0} bytes, more than the {maxBytes:N0} such a file can sensibly hold; is it the right file?"));
+            throw new WtnException(
+                string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"{what} is {length:N0} bytes, more than the {maxBytes:N0} such a file can sensibly hold; is it the right file?"
+                )
+            );
         return length;
     }
 
@@ -65,21 +76,33 @@ public static class InputFiles
         if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
             return File.ResolveLinkTarget(path, returnFinalTarget: true)?.FullName;
         var p = realpath(path, IntPtr.Zero);
-        if (p == IntPtr.Zero) return null;
-        try { return Marshal.PtrToStringUTF8(p); }
-        finally { free(p); }
+        if (p == IntPtr.Zero)
+            return null;
+        try
+        {
+            return Marshal.PtrToStringUTF8(p);
+        }
+        finally
+        {
+            free(p);
+        }
     }
 
     /// <summary>The file type after links (Linux statx(2)): "regular file", "FIFO", "device", ...; null when unknown.</summary>
     static string? Kind(string path)
     {
-        if (!OperatingSystem.IsLinux()) return null;
+        if (!OperatingSystem.IsLinux())
+            return null;
         var buffer = new byte[256];
         try
         {
-            if (statx(AtFdCwd, path, 0, StatxType, buffer) != 0) return null;
+            if (statx(AtFdCwd, path, 0, StatxType, buffer) != 0)
+                return null;
         }
-        catch (EntryPointNotFoundException) { return null; }
+        catch (EntryPointNotFoundException)
+        {
+            return null;
+        }
         int mode = BitConverter.ToUInt16(buffer, StatxModeOffset) & 0xF000;
         return mode switch
         {
@@ -95,11 +118,18 @@ public static class InputFiles
 
     const int AtFdCwd = -100;
     const uint StatxType = 0x1;
+
     /// <summary>stx_mode's offset in struct statx, the same on every Linux architecture.</summary>
     const int StatxModeOffset = 28;
 
     [DllImport("libc", SetLastError = true)]
-    static extern int statx(int dirfd, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, uint mask, byte[] buffer);
+    static extern int statx(
+        int dirfd,
+        [MarshalAs(UnmanagedType.LPUTF8Str)] string path,
+        int flags,
+        uint mask,
+        byte[] buffer
+    );
 
     [DllImport("libc")]
     static extern IntPtr realpath([MarshalAs(UnmanagedType.LPUTF8Str)] string path, IntPtr resolved);

@@ -19,10 +19,10 @@ public sealed record AllocatorStatus(bool Tuned, string Description);
 /// </summary>
 public static class NativeAllocator
 {
-    const int MTrimThreshold = -1;   // M_TRIM_THRESHOLD in glibc's malloc.h
-    const int MMmapThreshold = -3;   // M_MMAP_THRESHOLD
-    public const int MmapThresholdBytes = 32 << 20;        // glibc refuses more on 64-bit (HEAP_MAX_SIZE / 2)
-    public const int TrimThresholdBytes = int.MaxValue;    // mallopt takes an int
+    const int MTrimThreshold = -1; // M_TRIM_THRESHOLD in glibc's malloc.h
+    const int MMmapThreshold = -3; // M_MMAP_THRESHOLD
+    public const int MmapThresholdBytes = 32 << 20; // glibc refuses more on 64-bit (HEAP_MAX_SIZE / 2)
+    public const int TrimThresholdBytes = int.MaxValue; // mallopt takes an int
 
     static readonly Lock Gate = new();
     static AllocatorStatus? status;
@@ -41,7 +41,8 @@ public static class NativeAllocator
     {
         get
         {
-            lock (Gate) return status ?? new AllocatorStatus(false, "glibc defaults (not tuned in this process)");
+            lock (Gate)
+                return status ?? new AllocatorStatus(false, "glibc defaults (not tuned in this process)");
         }
     }
 
@@ -49,14 +50,21 @@ public static class NativeAllocator
     {
         if (Environment.GetEnvironmentVariable("WTN_MALLOC_TUNING") == "0")
             return new AllocatorStatus(false, "glibc defaults (WTN_MALLOC_TUNING=0)");
-        if (!OperatingSystem.IsLinux()) return new AllocatorStatus(false, "not Linux: system defaults");
+        if (!OperatingSystem.IsLinux())
+            return new AllocatorStatus(false, "not Linux: system defaults");
         try
         {
             bool mmap = mallopt(MMmapThreshold, MmapThresholdBytes) == 1;
             bool trim = mallopt(MTrimThreshold, TrimThresholdBytes) == 1;
             return mmap && trim
-                ? new AllocatorStatus(true, $"glibc malloc tuned: mmap threshold {MmapThresholdBytes >> 20} MB, trim threshold 2 GB")
-                : new AllocatorStatus(false, $"mallopt refused (mmap threshold {(mmap ? "set" : "refused")}, trim threshold {(trim ? "set" : "refused")})");
+                ? new AllocatorStatus(
+                    true,
+                    $"glibc malloc tuned: mmap threshold {MmapThresholdBytes >> 20} MB, trim threshold 2 GB"
+                )
+                : new AllocatorStatus(
+                    false,
+                    $"mallopt refused (mmap threshold {(mmap ? "set" : "refused")}, trim threshold {(trim ? "set" : "refused")})"
+                );
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
@@ -77,7 +85,8 @@ public static class NativeAllocator
             var rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
             return long.Parse(rest[7], System.Globalization.CultureInfo.InvariantCulture);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        catch (Exception e)
+            when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
         {
             return null;
         }

@@ -17,16 +17,20 @@ public static class NnpackGuard
     /// <summary>Applies the guard once per process (after libtorch is loaded) and says what it did.</summary>
     public static string Apply()
     {
-        lock (Gate) return status ??= Decide();
+        lock (Gate)
+            return status ??= Decide();
     }
 
     static string Decide()
     {
-        if (!OneDnnCpuGuard.CachesMissing) return "not needed (CPUID reports the caches)";
+        if (!OneDnnCpuGuard.CachesMissing)
+            return "not needed (CPUID reports the caches)";
         try
         {
             SetUserEnabledNnpack(GlobalContext(), false);
-            return UserEnabledNnpack(GlobalContext()) ? "CPUID reports no caches; switching NNPACK off did not take" : "off: CPUID reports no caches, which NNPACK refuses";
+            return UserEnabledNnpack(GlobalContext())
+                ? "CPUID reports no caches; switching NNPACK off did not take"
+                : "off: CPUID reports no caches, which NNPACK refuses";
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {

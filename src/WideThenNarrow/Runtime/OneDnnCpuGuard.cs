@@ -25,7 +25,8 @@ public static class OneDnnCpuGuard
     /// <summary>Applies the guard once per process and says what it did.</summary>
     public static string Apply()
     {
-        lock (Gate) return status ??= Decide();
+        lock (Gate)
+            return status ??= Decide();
     }
 
     /// <summary>What <see cref="Apply"/> did, or would do (for <c>wtn info</c>).</summary>
@@ -34,17 +35,24 @@ public static class OneDnnCpuGuard
         get
         {
             lock (Gate)
-                return status ?? (Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } chosen ? $"{Variable}={chosen} (set by the user)"
-                    : !CachesMissing ? "not needed (CPUID reports the caches)"
-                    : $"CPUID reports no caches: a network with 1x1 convolutions limits oneDNN to {SafeIsa} when it is built");
+                return status
+                    ?? (
+                        Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } chosen
+                            ? $"{Variable}={chosen} (set by the user)"
+                        : !CachesMissing ? "not needed (CPUID reports the caches)"
+                        : $"CPUID reports no caches: a network with 1x1 convolutions limits oneDNN to {SafeIsa} when it is built"
+                    );
         }
     }
 
     static string Decide()
     {
-        if (Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } chosen) return $"{Variable}={chosen} (set by the user)";
-        if (!X86Base.IsSupported || !OperatingSystem.IsLinux()) return "not needed";
-        if (CachesReported()) return "not needed (CPUID reports the caches)";
+        if (Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } chosen)
+            return $"{Variable}={chosen} (set by the user)";
+        if (!X86Base.IsSupported || !OperatingSystem.IsLinux())
+            return "not needed";
+        if (CachesReported())
+            return "not needed (CPUID reports the caches)";
         try
         {
             return setenv(Variable, SafeIsa, 0) == 0
@@ -66,11 +74,17 @@ public static class OneDnnCpuGuard
         var (_, b, c, d) = X86Base.CpuId(0, 0);
         bool amd = b == 0x68747541 && d == 0x69746E65 && c == 0x444D4163; // "AuthenticAMD"
         int leaf = amd ? unchecked((int)0x8000001D) : 4;
-        if (amd && (uint)X86Base.CpuId(unchecked((int)0x80000000), 0).Eax < 0x8000001D) return false;
-        if (!amd && X86Base.CpuId(0, 0).Eax < 4) return false;
+        if (amd && (uint)X86Base.CpuId(unchecked((int)0x80000000), 0).Eax < 0x8000001D)
+            return false;
+        if (!amd && X86Base.CpuId(0, 0).Eax < 4)
+            return false;
         return (X86Base.CpuId(leaf, 0).Eax & 0x1f) != 0; // cache type 0: no cache described
     }
 
     [DllImport("libc", EntryPoint = "setenv")]
-    static extern int setenv([MarshalAs(UnmanagedType.LPUTF8Str)] string name, [MarshalAs(UnmanagedType.LPUTF8Str)] string value, int overwrite);
+    static extern int setenv(
+        [MarshalAs(UnmanagedType.LPUTF8Str)] string name,
+        [MarshalAs(UnmanagedType.LPUTF8Str)] string value,
+        int overwrite
+    );
 }

@@ -8,9 +8,11 @@ public static class WtnPaths
     /// <summary>The data folder: an explicit choice, else <c>$WTN_DATA</c>, else <c>./data</c>.</summary>
     public static string ResolveDataDir(string? explicitDir = null)
     {
-        if (!string.IsNullOrWhiteSpace(explicitDir)) return Path.GetFullPath(explicitDir);
+        if (!string.IsNullOrWhiteSpace(explicitDir))
+            return Path.GetFullPath(explicitDir);
         var env = Environment.GetEnvironmentVariable(DataEnvironmentVariable);
-        if (!string.IsNullOrWhiteSpace(env)) return Path.GetFullPath(env);
+        if (!string.IsNullOrWhiteSpace(env))
+            return Path.GetFullPath(env);
         return Path.GetFullPath("data");
     }
 }

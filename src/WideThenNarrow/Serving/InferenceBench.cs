@@ -12,8 +12,8 @@ public sealed record EngineLatency(string Engine, int Batch, double MedianMs, do
 public sealed record InferenceComparison(string Network, int Threads, IReadOnlyList<EngineLatency> Latencies)
 {
     public double Speedup(int batch) =>
-        Latencies.Single(l => l.Engine == InferenceBench.Torch && l.Batch == batch).MedianMs /
-        Latencies.Single(l => l.Engine == InferenceBench.Onnx && l.Batch == batch).MedianMs;
+        Latencies.Single(l => l.Engine == InferenceBench.Torch && l.Batch == batch).MedianMs
+        / Latencies.Single(l => l.Engine == InferenceBench.Onnx && l.Batch == batch).MedianMs;
 }
 
 /// <summary>
@@ -27,10 +27,17 @@ public static class InferenceBench
     public const string Onnx = "onnxruntime";
 
     /// <param name="graph">The network's ONNX graph; null: built from <paramref name="model"/>.</param>
-    public static InferenceComparison Compare(string network, StagedModel model, Func<int, Device, ModelInput> example, IReadOnlyList<int> batches,
-        int repeats, OnnxSession? graph = null)
+    public static InferenceComparison Compare(
+        string network,
+        StagedModel model,
+        Func<int, Device, ModelInput> example,
+        IReadOnlyList<int> batches,
+        int repeats,
+        OnnxSession? graph = null
+    )
     {
-        if (repeats < 1) throw new WtnException($"repeats must be at least 1, got {repeats}");
+        if (repeats < 1)
+            throw new WtnException($"repeats must be at least 1, got {repeats}");
         model.eval();
         int threads = get_num_threads();
         using var inputs = NewDisposeScope();
@@ -46,10 +53,20 @@ public static class InferenceBench
                 var (torch, onnx) = (new double[repeats], new double[repeats]);
                 for (int i = -3; i < repeats; i++)
                 {
-                    double t, o;
-                    if ((i & 1) == 0) { t = TimeTorch(model, input); o = TimeOnnx(prepared); }
-                    else { o = TimeOnnx(prepared); t = TimeTorch(model, input); }
-                    if (i < 0) continue;
+                    double t,
+                        o;
+                    if ((i & 1) == 0)
+                    {
+                        t = TimeTorch(model, input);
+                        o = TimeOnnx(prepared);
+                    }
+                    else
+                    {
+                        o = TimeOnnx(prepared);
+                        t = TimeTorch(model, input);
+                    }
+                    if (i < 0)
+                        continue;
                     torch[i] = t;
                     onnx[i] = o;
                 }
@@ -58,7 +75,10 @@ public static class InferenceBench
             }
             return new InferenceComparison(network, threads, rows);
         }
-        finally { own?.Dispose(); }
+        finally
+        {
+            own?.Dispose();
+        }
     }
 
     /// <summary>Median milliseconds of ONNX Runtime on the graph of <paramref name="model"/> (the report's latency column).</summary>
@@ -66,13 +86,17 @@ public static class InferenceBench
     {
         using var scope = NewDisposeScope();
         model.eval();
-        using var session = new OnnxSession(OnnxNetworks.Build(model, example(2, CPU), model.GetName()), get_num_threads());
+        using var session = new OnnxSession(
+            OnnxNetworks.Build(model, example(2, CPU), model.GetName()),
+            get_num_threads()
+        );
         using var prepared = session.Prepare(example(batch, CPU));
         var times = new double[repeats];
         for (int i = -3; i < repeats; i++)
         {
             double ms = TimeOnnx(prepared);
-            if (i >= 0) times[i] = ms;
+            if (i >= 0)
+                times[i] = ms;
         }
         Array.Sort(times);
         return times[repeats / 2];
@@ -90,7 +114,8 @@ public static class InferenceBench
     static double TimeOnnx(OnnxSession.Prepared prepared)
     {
         var clock = Stopwatch.StartNew();
-        using (prepared.Run()) return clock.Elapsed.TotalMilliseconds;
+        using (prepared.Run())
+            return clock.Elapsed.TotalMilliseconds;
     }
 
     static EngineLatency Summary(string engine, int batch, double[] times)

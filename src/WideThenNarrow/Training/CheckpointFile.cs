@@ -21,14 +21,22 @@ public static class CheckpointFile
         Directory.CreateDirectory(dir);
         var tmp = path + ".tmp";
         // Disk full, quota, file-size limit, I/O error: the previous checkpoint is untouched (only the temp file was being written).
-        WriteFailure.Replace(path, tmp, () => WriteTemp(tmp, sections), why =>
-        {
-            // Only the temporary file was written: whatever *.ckpt is there (PATH itself too, when rewritten) is whole.
-            var previous = Directory.GetFiles(dir, "*.ckpt").Order(StringComparer.Ordinal).LastOrDefault();
-            return $"cannot write checkpoint {path}: {why}; " + (previous is null
-                ? "there is no earlier checkpoint: free space on that disk and run the same command again (the run starts over)"
-                : $"the previous checkpoint ({Path.GetFileName(previous)}) is intact: free space on that disk and run the same command again to resume");
-        });
+        WriteFailure.Replace(
+            path,
+            tmp,
+            () => WriteTemp(tmp, sections),
+            why =>
+            {
+                // Only the temporary file was written: whatever *.ckpt is there (PATH itself too, when rewritten) is whole.
+                var previous = Directory.GetFiles(dir, "*.ckpt").Order(StringComparer.Ordinal).LastOrDefault();
+                return $"cannot write checkpoint {path}: {why}; "
+                    + (
+                        previous is null
+                            ? "there is no earlier checkpoint: free space on that disk and run the same command again (the run starts over)"
+                            : $"the previous checkpoint ({Path.GetFileName(previous)}) is intact: free space on that disk and run the same command again to resume"
+                    );
+            }
+        );
     }
 
     static void WriteTemp(string tmp, IReadOnlyList<(string Name, Action<BinaryWriter> Write)> sections)
@@ -50,9 +58,11 @@ public static class CheckpointFile
             foreach (var (name, write) in sections)
             {
                 using var ms = new MemoryStream();
-                using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true)) w.Write(name);
+                using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
+                    w.Write(name);
                 long nameLen = ms.Length;
-                using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true)) write(w);
+                using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
+                    write(w);
                 var buf = ms.GetBuffer().AsSpan(0, (int)ms.Length);
                 Emit(buf[..(int)nameLen]);
                 BinaryPrimitives.WriteInt64LittleEndian(i64, ms.Length - nameLen);
@@ -72,18 +82,31 @@ public static class CheckpointFile
     /// <summary>Reads and verifies a checkpoint; every section's bytes by name.</summary>
     public static IReadOnlyDictionary<string, byte[]> Read(string path)
     {
-        if (!File.Exists(path)) throw new WtnException($"checkpoint not found: {path}");
+        if (!File.Exists(path))
+            throw new WtnException($"checkpoint not found: {path}");
         byte[] all;
-        try { all = File.ReadAllBytes(path); }
-        catch (IOException e) { throw new WtnException($"cannot read checkpoint {path}: {e.Message}", e); }
+        try
+        {
+            all = File.ReadAllBytes(path);
+        }
+        catch (IOException e)
+        {
+            throw new WtnException($"cannot read checkpoint {path}: {e.Message}", e);
+        }
         if (all.Length < HeaderSize || !all.AsSpan(0, 8).SequenceEqual(Magic))
-            throw new WtnException($"{path} is not a wtn checkpoint (bad header); delete it or point to another checkpoint");
+            throw new WtnException(
+                $"{path} is not a wtn checkpoint (bad header); delete it or point to another checkpoint"
+            );
         long length = BinaryPrimitives.ReadInt64LittleEndian(all.AsSpan(8));
         if (length != all.Length - HeaderSize)
-            throw new WtnException($"checkpoint {path} is truncated or padded ({all.Length - HeaderSize} payload bytes, header says {length}); delete it to resume from an earlier checkpoint");
+            throw new WtnException(
+                $"checkpoint {path} is truncated or padded ({all.Length - HeaderSize} payload bytes, header says {length}); delete it to resume from an earlier checkpoint"
+            );
         var payload = all.AsSpan(HeaderSize);
         if (!SHA256.HashData(payload).AsSpan().SequenceEqual(all.AsSpan(16, 32)))
-            throw new WtnException($"checkpoint {path} is corrupt (SHA-256 mismatch); delete it to resume from an earlier checkpoint");
+            throw new WtnException(
+                $"checkpoint {path} is corrupt (SHA-256 mismatch); delete it to resume from an earlier checkpoint"
+            );
         var result = new Dictionary<string, byte[]>();
         using var r = new BinaryReader(new MemoryStream(all, HeaderSize, (int)length, writable: false), Encoding.UTF8);
         int count = r.ReadInt32();
@@ -106,11 +129,20 @@ public static class CheckpointFile
         {
             try
             {
-                using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1);
+                using var fs = new FileStream(
+                    path,
+                    FileMode.Open,
+                    FileAccess.Read,
+                    FileShare.ReadWrite | FileShare.Delete,
+                    1
+                );
                 var h = new byte[HeaderSize];
                 return fs.ReadAtLeast(h, HeaderSize, throwOnEndOfStream: false) == HeaderSize ? h : null;
             }
-            catch (IOException) { return null; }
+            catch (IOException)
+            {
+                return null;
+            }
         }
         return Header(a) is { } ha && Header(b) is { } hb && ha.AsSpan().SequenceEqual(hb);
     }

@@ -23,4 +23,9 @@ public interface ITrainingObjective
 /// scored only some of the batch, e.g. a masked LM's masked positions), else null. <see cref="Parts"/>: named scalar
 /// components to log (e.g. "task", "kd", "mse"), or null.
 /// </summary>
-public readonly record struct ObjectiveOutput(Tensor Loss, Tensor? Logits = null, IReadOnlyDictionary<string, Tensor>? Parts = null, Tensor? Targets = null);
+public readonly record struct ObjectiveOutput(
+    Tensor Loss,
+    Tensor? Logits = null,
+    IReadOnlyDictionary<string, Tensor>? Parts = null,
+    Tensor? Targets = null
+);

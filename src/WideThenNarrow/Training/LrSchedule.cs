@@ -10,21 +10,31 @@ public sealed class LrSchedule
 {
     readonly ScheduleConfig _c;
     readonly double _baseLr;
-    readonly long _total, _warmup, _stepsPerEpoch;
+    readonly long _total,
+        _warmup,
+        _stepsPerEpoch;
 
     public LrSchedule(ScheduleConfig config, double baseLr, long totalSteps, long stepsPerEpoch)
     {
-        if (totalSteps <= 0) throw new WtnException($"schedule: the budget is {totalSteps} steps; set epochs or steps to a positive number");
-        if (config.Gamma <= 0) throw new WtnException($"schedule.gamma must be positive, got {config.Gamma}");
-        if (config.Name == ScheduleKind.Step && config.StepEpochs <= 0) throw new WtnException($"schedule.step_epochs must be positive, got {config.StepEpochs}");
-        if (config.MinLr < 0 || config.MinLr > baseLr) throw new WtnException($"schedule.min_lr must be in [0, optimizer.lr], got {config.MinLr}");
+        if (totalSteps <= 0)
+            throw new WtnException(
+                $"schedule: the budget is {totalSteps} steps; set epochs or steps to a positive number"
+            );
+        if (config.Gamma <= 0)
+            throw new WtnException($"schedule.gamma must be positive, got {config.Gamma}");
+        if (config.Name == ScheduleKind.Step && config.StepEpochs <= 0)
+            throw new WtnException($"schedule.step_epochs must be positive, got {config.StepEpochs}");
+        if (config.MinLr < 0 || config.MinLr > baseLr)
+            throw new WtnException($"schedule.min_lr must be in [0, optimizer.lr], got {config.MinLr}");
         _c = config;
         _baseLr = baseLr;
         _total = totalSteps;
         _stepsPerEpoch = Math.Max(1, stepsPerEpoch);
         _warmup = config.WarmupSteps > 0 ? config.WarmupSteps : (long)Math.Round(config.WarmupEpochs * _stepsPerEpoch);
         if (_warmup < 0 || _warmup >= totalSteps && _warmup > 0)
-            throw new WtnException($"schedule: warm-up ({_warmup} steps) must be shorter than the budget ({totalSteps} steps)");
+            throw new WtnException(
+                $"schedule: warm-up ({_warmup} steps) must be shorter than the budget ({totalSteps} steps)"
+            );
     }
 
     public long TotalSteps => _total;
@@ -33,7 +43,9 @@ public sealed class LrSchedule
     int MilestonesPassed(long step)
     {
         int passed = 0;
-        foreach (var m in _c.Milestones) if (step >= (long)Math.Round(m * _stepsPerEpoch)) passed++;
+        foreach (var m in _c.Milestones)
+            if (step >= (long)Math.Round(m * _stepsPerEpoch))
+                passed++;
         return passed;
     }
 

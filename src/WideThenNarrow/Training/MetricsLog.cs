@@ -24,9 +24,11 @@ sealed class MetricsLog : IDisposable
     public MetricsLog(string runDir, bool tensorboard, long? keepUpToStep)
     {
         var path = Path.Combine(runDir, "metrics.jsonl");
-        if (keepUpToStep is { } limit && File.Exists(path)) DropRowsAfter(path, limit);
+        if (keepUpToStep is { } limit && File.Exists(path))
+            DropRowsAfter(path, limit);
         _jsonl = new StreamWriter(path, append: keepUpToStep is not null) { AutoFlush = true };
-        if (tensorboard) _tb = SummaryWriter(Path.Combine(runDir, "tensorboard"));
+        if (tensorboard)
+            _tb = SummaryWriter(Path.Combine(runDir, "tensorboard"));
     }
 
     static void DropRowsAfter(string path, long limit)
@@ -34,7 +36,8 @@ sealed class MetricsLog : IDisposable
         var text = File.ReadAllText(path);
         var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         var kept = lines.Where(l => StepOf(l) <= limit).ToList();
-        if (kept.Count == lines.Length && (text.Length == 0 || text.EndsWith('\n'))) return;
+        if (kept.Count == lines.Length && (text.Length == 0 || text.EndsWith('\n')))
+            return;
         WriteFailure.Replace(path, tmp => File.WriteAllLines(tmp, kept));
     }
 
@@ -44,25 +47,38 @@ sealed class MetricsLog : IDisposable
         try
         {
             using var doc = JsonDocument.Parse(line);
-            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("step", out var step) && step.TryGetInt64(out var s) ? s : long.MaxValue;
+            return
+                doc.RootElement.ValueKind == JsonValueKind.Object
+                && doc.RootElement.TryGetProperty("step", out var step)
+                && step.TryGetInt64(out var s)
+                ? s
+                : long.MaxValue;
         }
-        catch (JsonException) { return long.MaxValue; }
+        catch (JsonException)
+        {
+            return long.MaxValue;
+        }
     }
 
     public void Write(EpochMetrics m)
     {
         _jsonl.WriteLine(JsonSerializer.Serialize(m, Json));
-        if (_tb is null) return;
+        if (_tb is null)
+            return;
         int step = (int)Math.Min(int.MaxValue, m.Step);
         var prefix = $"{m.Stage}/{m.Kind}";
         _tb.add_scalar($"{prefix}/train_loss", (float)m.TrainLoss, step);
         _tb.add_scalar($"{prefix}/lr", (float)m.Lr, step);
         _tb.add_scalar($"{prefix}/samples_per_s", (float)m.SamplesPerSecond, step);
-        if (m.TrainTop1 is { } tt) _tb.add_scalar($"{prefix}/train_top1", (float)tt, step);
-        if (m.EvalLoss is { } el) _tb.add_scalar($"{prefix}/eval_loss", (float)el, step);
-        if (m.EvalTop1 is { } et) _tb.add_scalar($"{prefix}/eval_top1", (float)et, step);
+        if (m.TrainTop1 is { } tt)
+            _tb.add_scalar($"{prefix}/train_top1", (float)tt, step);
+        if (m.EvalLoss is { } el)
+            _tb.add_scalar($"{prefix}/eval_loss", (float)el, step);
+        if (m.EvalTop1 is { } et)
+            _tb.add_scalar($"{prefix}/eval_top1", (float)et, step);
         if (m.Parts is not null)
-            foreach (var (k, v) in m.Parts) _tb.add_scalar($"{prefix}/part_{k}", (float)v, step);
+            foreach (var (k, v) in m.Parts)
+                _tb.add_scalar($"{prefix}/part_{k}", (float)v, step);
     }
 
     public static IEnumerable<EpochMetrics> ReadAll(string path) =>

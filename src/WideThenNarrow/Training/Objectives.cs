@@ -12,7 +12,8 @@ public sealed class ClassificationObjective : ITrainingObjective
 
     public ClassificationObjective(nn.Module<ModelInput, Tensor> model, double labelSmoothing = 0)
     {
-        if (labelSmoothing is < 0 or >= 1) throw new WtnException($"label_smoothing must be in [0, 1), got {labelSmoothing}");
+        if (labelSmoothing is < 0 or >= 1)
+            throw new WtnException($"label_smoothing must be in [0, 1), got {labelSmoothing}");
         _model = model;
         _labelSmoothing = labelSmoothing;
     }
@@ -20,7 +21,11 @@ public sealed class ClassificationObjective : ITrainingObjective
     public ObjectiveOutput Compute(Batch batch, bool training)
     {
         var logits = _model.call(batch.Input);
-        var loss = nn.functional.cross_entropy(logits.to(ScalarType.Float32), batch.Labels, label_smoothing: _labelSmoothing);
+        var loss = nn.functional.cross_entropy(
+            logits.to(ScalarType.Float32),
+            batch.Labels,
+            label_smoothing: _labelSmoothing
+        );
         return new ObjectiveOutput(loss, logits);
     }
 }
@@ -66,9 +71,16 @@ public sealed class MaskedLmObjective : ITrainingObjective
         }
         var logits = _model.call(batch.Input);
         if (logits.dim() != 3 || batch.Labels.dim() != 2)
-            throw new WtnException($"masked-LM expects logits (N,T,V) and labels (N,T), got [{string.Join(",", logits.shape)}] and [{string.Join(",", batch.Labels.shape)}]");
+            throw new WtnException(
+                $"masked-LM expects logits (N,T,V) and labels (N,T), got [{string.Join(",", logits.shape)}] and [{string.Join(",", batch.Labels.shape)}]"
+            );
         var labels = batch.Labels.flatten();
-        var sum = nn.functional.cross_entropy(logits.flatten(0, 1).to(ScalarType.Float32), labels, ignore_index: IgnoreIndex, reduction: nn.Reduction.Sum);
+        var sum = nn.functional.cross_entropy(
+            logits.flatten(0, 1).to(ScalarType.Float32),
+            labels,
+            ignore_index: IgnoreIndex,
+            reduction: nn.Reduction.Sum
+        );
         var labelled = labels.ne(IgnoreIndex).sum().clamp_min(1).to(ScalarType.Float32);
         return new ObjectiveOutput(sum / labelled, logits);
     }

@@ -23,9 +23,12 @@ public sealed class RunLock : IDisposable
     /// <summary>Takes the lock, or throws a one-line error naming the process that holds it.</summary>
     public static RunLock Acquire(string folder)
     {
-        if (TryAcquire(folder) is { } held) return held;
+        if (TryAcquire(folder) is { } held)
+            return held;
         string who = Note(folder) ?? "";
-        throw new WtnException($"{folder} is in use by another wtn process{(who.Length > 0 ? $" ({who})" : "")}; wait for it to finish or stop it, then run the same command again to resume");
+        throw new WtnException(
+            $"{folder} is in use by another wtn process{(who.Length > 0 ? $" ({who})" : "")}; wait for it to finish or stop it, then run the same command again to resume"
+        );
     }
 
     /// <summary>Takes the lock, or returns null when another process (or another handle of this one) holds it.</summary>
@@ -36,7 +39,12 @@ public sealed class RunLock : IDisposable
         FileStream fs;
         try
         {
-            fs = new FileStream(Path.Combine(folder, ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            fs = new FileStream(
+                Path.Combine(folder, ".lock"),
+                FileMode.OpenOrCreate,
+                FileAccess.ReadWrite,
+                FileShare.None
+            );
         }
         catch (IOException)
         {
@@ -44,8 +52,13 @@ public sealed class RunLock : IDisposable
         }
         try
         {
-            File.WriteAllText(owner, string.Create(CultureInfo.InvariantCulture,
-                $"process {Environment.ProcessId} on {Environment.MachineName}, since {DateTime.UtcNow.ToString(NoteTime, CultureInfo.InvariantCulture)} UTC"));
+            File.WriteAllText(
+                owner,
+                string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"process {Environment.ProcessId} on {Environment.MachineName}, since {DateTime.UtcNow.ToString(NoteTime, CultureInfo.InvariantCulture)} UTC"
+                )
+            );
         }
         catch (IOException) { } // the owner note is informative only
         return new RunLock(fs, owner);
@@ -67,12 +80,22 @@ public sealed class RunLock : IDisposable
     /// </summary>
     static (string Note, int? Pid, bool Alive)? Owner(string folder)
     {
-        if (Note(folder) is not { } note) return null;
-        var m = System.Text.RegularExpressions.Regex.Match(note, @"^process (\d+) on (.+?), since (.+?) UTC");
-        if (!m.Success || !DateTime.TryParseExact(m.Groups[3].Value, NoteTime, CultureInfo.InvariantCulture,
-                DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var since))
+        if (Note(folder) is not { } note)
             return null;
-        if (m.Groups[2].Value != Environment.MachineName) return (note, null, false);
+        var m = System.Text.RegularExpressions.Regex.Match(note, @"^process (\d+) on (.+?), since (.+?) UTC");
+        if (
+            !m.Success
+            || !DateTime.TryParseExact(
+                m.Groups[3].Value,
+                NoteTime,
+                CultureInfo.InvariantCulture,
+                DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal,
+                out var since
+            )
+        )
+            return null;
+        if (m.Groups[2].Value != Environment.MachineName)
+            return (note, null, false);
         int pid = int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
         try
         {
@@ -81,9 +104,18 @@ public sealed class RunLock : IDisposable
             // start time is derived from the boot time, which the runtime estimates.
             return (note, pid, !p.HasExited && p.StartTime.ToUniversalTime() < since.AddSeconds(5));
         }
-        catch (ArgumentException) { return (note, pid, false); } // no such process
-        catch (InvalidOperationException) { return (note, pid, false); }
-        catch (System.ComponentModel.Win32Exception) { return (note, pid, false); } // its start time cannot be read
+        catch (ArgumentException)
+        {
+            return (note, pid, false);
+        } // no such process
+        catch (InvalidOperationException)
+        {
+            return (note, pid, false);
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return (note, pid, false);
+        } // its start time cannot be read
     }
 
     /// <summary>How the owner note writes the time it took the lock (UTC), and how <see cref="Owner"/> reads it back.</summary>
@@ -94,14 +126,26 @@ public sealed class RunLock : IDisposable
     /// <summary>The owner note, or null if there is none (or it cannot be read: it is informative only).</summary>
     static string? Note(string folder)
     {
-        try { return File.ReadAllText(OwnerFile(folder)).Trim(); }
-        catch (IOException) { return null; }
-        catch (UnauthorizedAccessException) { return null; }
+        try
+        {
+            return File.ReadAllText(OwnerFile(folder)).Trim();
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     public void Dispose()
     {
-        try { File.Delete(ownerFile); }
+        try
+        {
+            File.Delete(ownerFile);
+        }
         catch (IOException) { }
         stream.Dispose();
     }

@@ -17,7 +17,8 @@ public sealed record RunProgressFile(
     double ElapsedSeconds,
     double? EtaSeconds,
     double? LastEvalTop1,
-    DateTime UpdatedUtc)
+    DateTime UpdatedUtc
+)
 {
     public const string FileName = "progress.json";
 
@@ -35,7 +36,10 @@ public sealed record RunProgressFile(
         catch (Exception e) when (WriteFailure.Is(e))
         {
             // Informative only: a full disk stops the run at its next checkpoint with a clear message, not here.
-            try { File.Delete(tmp); }
+            try
+            {
+                File.Delete(tmp);
+            }
             catch (IOException) { }
         }
     }
@@ -44,8 +48,15 @@ public sealed record RunProgressFile(
     public static RunProgressFile? TryRead(string runDir)
     {
         var path = Path.Combine(runDir, FileName);
-        if (!File.Exists(path)) return null;
-        try { return JsonSerializer.Deserialize<RunProgressFile>(File.ReadAllBytes(path), Json); }
-        catch (Exception e) when (e is JsonException or IOException) { return null; }
+        if (!File.Exists(path))
+            return null;
+        try
+        {
+            return JsonSerializer.Deserialize<RunProgressFile>(File.ReadAllBytes(path), Json);
+        }
+        catch (Exception e) when (e is JsonException or IOException)
+        {
+            return null;
+        }
     }
 }

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
-using TorchSharp;
 using System.Text;
 using System.Text.Json;
+using TorchSharp;
 using WideThenNarrow.Config;
 using WideThenNarrow.Data;
 using WideThenNarrow.Models;
@@ -36,32 +36,48 @@ public sealed class Trainer
         _s = job.Settings;
         _ckptDir = Path.Combine(job.RunDir, "checkpoints");
         _bpe = job.Train.BatchesPerEpoch;
-        if (_bpe <= 0) throw new WtnException($"stage {job.Stage}: the training data has no batches ({job.Train.Count} examples, batch size {job.Train.BatchSize})");
-        if (_s.Steps < 0 || _s.Epochs < 0) throw new WtnException("epochs and steps must be >= 0");
+        if (_bpe <= 0)
+            throw new WtnException(
+                $"stage {job.Stage}: the training data has no batches ({job.Train.Count} examples, batch size {job.Train.BatchSize})"
+            );
+        if (_s.Steps < 0 || _s.Epochs < 0)
+            throw new WtnException("epochs and steps must be >= 0");
         _totalSteps = _s.Steps > 0 ? _s.Steps : (long)_s.Epochs * _bpe;
-        if (_totalSteps <= 0) throw new WtnException($"stage {job.Stage}: no budget; set epochs or steps to a positive number");
+        if (_totalSteps <= 0)
+            throw new WtnException($"stage {job.Stage}: no budget; set epochs or steps to a positive number");
         _epochs = (int)((_totalSteps + _bpe - 1) / _bpe);
     }
 
     /// <summary>Runs the job to its budget (or from its newest checkpoint when <see cref="TrainingJob.Resume"/>).</summary>
-    public static TrainingResult Run(TrainingJob job, CancellationToken cancel = default) => new Trainer(job).Run(cancel);
+    public static TrainingResult Run(TrainingJob job, CancellationToken cancel = default) =>
+        new Trainer(job).Run(cancel);
 
     /// <summary>Converts modules to the precision's dtype. Call before collecting parameters: TorchSharp replaces them.</summary>
     public static void ApplyPrecision(Precision precision, params nn.Module[] modules)
     {
         if (precision == Precision.Bfloat16)
-            foreach (var m in modules) m.to(ScalarType.BFloat16);
+            foreach (var m in modules)
+                m.to(ScalarType.BFloat16);
     }
 
     /// <summary>
     /// Mean loss and top-1 of <paramref name="objective"/> over one pass of <paramref name="data"/>, outside any run
     /// (e.g. the thin network right after stage 2). The caller sets the modules' modes (eval for a test).
     /// </summary>
-    public static (double? Loss, double? Top1) Evaluate(ITrainingObjective objective, IBatchSource data, Device device) =>
-        Evaluate(objective, data, device, b => b, null);
+    public static (double? Loss, double? Top1) Evaluate(
+        ITrainingObjective objective,
+        IBatchSource data,
+        Device device
+    ) => Evaluate(objective, data, device, b => b, null);
 
     /// <summary>One pass over <paramref name="data"/> under no_grad; <paramref name="prepare"/> adapts each batch, <paramref name="onBatch"/> sees its 1-based index.</summary>
-    static (double? Loss, double? Top1) Evaluate(ITrainingObjective objective, IBatchSource data, Device device, Func<Batch, Batch> prepare, Action<int>? onBatch)
+    static (double? Loss, double? Top1) Evaluate(
+        ITrainingObjective objective,
+        IBatchSource data,
+        Device device,
+        Func<Batch, Batch> prepare,
+        Action<int>? onBatch
+    )
     {
         var acc = new Accumulator();
         data.ForEachNoGrad(device, (batch, i) =>
@@ -78,7 +94,11 @@ public sealed class Trainer
     /// whether each example in the data's order was classified right: what a paired test of two networks on the same
     /// examples needs (null for other objectives, e.g. a masked LM).
     /// </summary>
-    public static (double? Loss, double? Top1, bool[]? Correct) EvaluateExamples(ITrainingObjective objective, IBatchSource data, Device device)
+    public static (double? Loss, double? Top1, bool[]? Correct) EvaluateExamples(
+        ITrainingObjective objective,
+        IBatchSource data,
+        Device device
+    )
     {
         var acc = new Accumulator();
         var correct = new List<bool>();
@@ -89,9 +109,12 @@ public sealed class Trainer
             acc.Add(output.Loss.ToDouble(), batch.Size, output, batch.Labels);
             if (output is { Logits: { } logits, Targets: null } && logits.dim() == 2 && batch.Labels.dim() == 1)
                 correct.AddRange(logits.argmax(-1).eq(batch.Labels).cpu().data<bool>());
-            else perExample = false;
+            else
+                perExample = false;
         });
-        return acc.Count == 0 ? (null, null, null) : (acc.LossSum / acc.Count, acc.Top1, perExample ? [.. correct] : null);
+        return acc.Count == 0
+            ? (null, null, null)
+            : (acc.LossSum / acc.Count, acc.Top1, perExample ? [.. correct] : null);
     }
 
     /// <summary>Newest step checkpoint in a run folder's checkpoints/, or null.</summary>
@@ -110,12 +133,20 @@ public sealed class Trainer
         foreach (var (name, module) in modules)
         {
             if (!sections.TryGetValue("module/" + name, out var bytes))
-                throw new WtnException($"checkpoint {checkpoint} has no module '{name}' (it has: {string.Join(", ", sections.Keys.Where(k => k.StartsWith("module/")).Select(k => k[7..]))})");
+                throw new WtnException(
+                    $"checkpoint {checkpoint} has no module '{name}' (it has: {string.Join(", ", sections.Keys.Where(k => k.StartsWith("module/")).Select(k => k[7..]))})"
+                );
             using var r = new BinaryReader(new MemoryStream(bytes));
-            try { module.load(r, strict: true); }
+            try
+            {
+                module.load(r, strict: true);
+            }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException)
             {
-                throw new WtnException($"checkpoint {checkpoint}: module '{name}' does not match the model ({e.Message.Split('\n')[0]})", e);
+                throw new WtnException(
+                    $"checkpoint {checkpoint}: module '{name}' does not match the model ({e.Message.Split('\n')[0]})",
+                    e
+                );
             }
         }
     }
@@ -132,23 +163,34 @@ public sealed class Trainer
         var existing = LatestCheckpoint(_job.RunDir);
         if (_job.Resume)
         {
-            if (existing is null) throw new WtnException($"--resume: no checkpoint in {_ckptDir}; start without --resume");
+            if (existing is null)
+                throw new WtnException($"--resume: no checkpoint in {_ckptDir}; start without --resume");
             Restore(existing, opt);
             resumed = true;
         }
         else
         {
             if (existing is not null)
-                throw new WtnException($"run folder {_job.RunDir} already has checkpoints; pass --resume to continue it or choose another --run-dir");
+                throw new WtnException(
+                    $"run folder {_job.RunDir} already has checkpoints; pass --resume to continue it or choose another --run-dir"
+                );
             manual_seed(_s.Seed);
         }
-        if (_job.ConfigYaml is not null) File.WriteAllText(Path.Combine(_job.RunDir, "config.yaml"), _job.ConfigYaml);
+        if (_job.ConfigYaml is not null)
+            File.WriteAllText(Path.Combine(_job.RunDir, "config.yaml"), _job.ConfigYaml);
         var best = Path.Combine(_ckptDir, "best.ckpt");
-        if (File.Exists(best)) _bestCheckpoint = best;
+        if (File.Exists(best))
+            _bestCheckpoint = best;
         // A run stopped between its step checkpoint and the copy to best.ckpt (a full disk) resumes at that very
         // checkpoint with its state naming it the best: finish the copy, so best.ckpt is never an older epoch.
-        if (resumed && _s.Checkpoint.KeepBest && existing is not null && _st.Best is { } b && b.Step == _st.Step
-            && !CheckpointFile.SamePayload(existing, best))
+        if (
+            resumed
+            && _s.Checkpoint.KeepBest
+            && existing is not null
+            && _st.Best is { } b
+            && b.Step == _st.Step
+            && !CheckpointFile.SamePayload(existing, best)
+        )
             CopyToBest(existing);
 
         using var log = new MetricsLog(_job.RunDir, _s.Logging.Tensorboard, resumed ? _st.Step : null);
@@ -161,9 +203,14 @@ public sealed class Trainer
         var stepTime = new StepTimeAverage();
         double sps = 0;
         // Plus the evaluations still to come (none known before this process's first).
-        TimeSpan? Eta() => stepTime.Slow > 0
-            ? TimeSpan.FromSeconds(stepTime.Slow * (_totalSteps - _st.Step) + stepTime.Evaluation * EvaluationsLeft(_st.Epoch, _epochs, _job.Eval is null ? -1 : _s.Eval.EveryEpochs))
-            : null;
+        TimeSpan? Eta() =>
+            stepTime.Slow > 0
+                ? TimeSpan.FromSeconds(
+                    stepTime.Slow * (_totalSteps - _st.Step)
+                        + stepTime.Evaluation
+                            * EvaluationsLeft(_st.Epoch, _epochs, _job.Eval is null ? -1 : _s.Eval.EveryEpochs)
+                )
+                : null;
         while (_st.Epoch < _epochs && _st.Step < _totalSteps)
         {
             SetMode(true);
@@ -175,7 +222,8 @@ public sealed class Trainer
                 {
                     var stepClock = Stopwatch.StartNew();
                     using var scope = NewDisposeScope();
-                    if (!batches.MoveNext()) break;
+                    if (!batches.MoveNext())
+                        break;
                     using var batch = batches.Current;
                     double lr = schedule.At(_st.Step);
                     opt.SetLearningRate(lr);
@@ -184,7 +232,8 @@ public sealed class Trainer
                     double loss = output.Loss.ToDouble();
                     StopIfNotFinite("loss", loss, _st.Step + 1);
                     output.Loss.backward();
-                    if (_s.Optimizer.ClipGradNorm > 0) nn.utils.clip_grad_norm_(trainable, _s.Optimizer.ClipGradNorm);
+                    if (_s.Optimizer.ClipGradNorm > 0)
+                        nn.utils.clip_grad_norm_(trainable, _s.Optimizer.ClipGradNorm);
                     opt.Optimizer.step();
 
                     long n = batch.Size;
@@ -201,7 +250,13 @@ public sealed class Trainer
 
                     if (_s.Logging.EverySteps > 0 && _st.Step % _s.Logging.EverySteps == 0)
                     {
-                        Write(log, _st.Window.ToMetrics("step", _job.Stage, _st.Epoch, _st.Step, lr, null, null) with { SamplesPerSecond = sps });
+                        Write(
+                            log,
+                            _st.Window.ToMetrics("step", _job.Stage, _st.Epoch, _st.Step, lr, null, null) with
+                            {
+                                SamplesPerSecond = sps,
+                            }
+                        );
                         _st.Window = new Accumulator();
                         WriteProgress(sps, Elapsed(), eta);
                     }
@@ -223,12 +278,23 @@ public sealed class Trainer
                 }
             }
             double trainSeconds = epochSecondsOffset + epochClock.Elapsed.TotalSeconds;
-            bool evaluate = _job.Eval is not null && (_st.Step >= _totalSteps || EvaluatesAfter(_st.Epoch, _epochs, _s.Eval.EveryEpochs));
+            bool evaluate =
+                _job.Eval is not null
+                && (_st.Step >= _totalSteps || EvaluatesAfter(_st.Epoch, _epochs, _s.Eval.EveryEpochs));
             var evalClock = Stopwatch.StartNew();
             var (evalLoss, evalTop1) = evaluate ? Evaluate(dtype, Elapsed) : (null, null);
-            if (evaluate) stepTime.AddEvaluation(evalClock.Elapsed.TotalSeconds);
+            if (evaluate)
+                stepTime.AddEvaluation(evalClock.Elapsed.TotalSeconds);
             StopIfNotFinite("eval loss", evalLoss, _st.Step);
-            var metrics = _st.EpochSums.ToMetrics("epoch", _job.Stage, _st.Epoch, _st.Step, schedule.At(Math.Max(0, _st.Step - 1)), evalLoss, evalTop1) with
+            var metrics = _st.EpochSums.ToMetrics(
+                "epoch",
+                _job.Stage,
+                _st.Epoch,
+                _st.Step,
+                schedule.At(Math.Max(0, _st.Step - 1)),
+                evalLoss,
+                evalTop1
+            ) with
             {
                 Seconds = trainSeconds,
                 SamplesPerSecond = _st.EpochSums.Count / Math.Max(trainSeconds, 1e-9),
@@ -236,20 +302,39 @@ public sealed class Trainer
             Write(log, metrics);
             _st.History.Add(metrics);
             bool improved = IsBetter(metrics, _st.Best);
-            if (improved) _st.Best = metrics;
+            if (improved)
+                _st.Best = metrics;
             _st.Epoch++;
             _st.StepInEpoch = 0;
             _st.EpochSums = new Accumulator();
             _st.EpochSeconds = 0;
             _st.ElapsedSeconds = Elapsed().TotalSeconds;
-            Report(TrainingEventKind.EpochEnd, metrics.TrainLoss, metrics.Lr, metrics.SamplesPerSecond, Elapsed(), null, metrics);
+            Report(
+                TrainingEventKind.EpochEnd,
+                metrics.TrainLoss,
+                metrics.Lr,
+                metrics.SamplesPerSecond,
+                Elapsed(),
+                null,
+                metrics
+            );
             // The step rate, not the epoch's mean: an epoch's seconds include pauses and the time before a resume.
             WriteProgress(sps, Elapsed(), Eta());
             var saved = SaveCheckpoint(opt);
-            if (improved && _s.Checkpoint.KeepBest) CopyToBest(saved);
+            if (improved && _s.Checkpoint.KeepBest)
+                CopyToBest(saved);
         }
-        var result = new TrainingResult(_job.RunDir, _st.Best, _st.History.LastOrDefault(), _st.History.ToList(),
-            _lastCheckpoint ?? LatestCheckpoint(_job.RunDir), _bestCheckpoint, _st.Step, Elapsed(), resumed);
+        var result = new TrainingResult(
+            _job.RunDir,
+            _st.Best,
+            _st.History.LastOrDefault(),
+            _st.History.ToList(),
+            _lastCheckpoint ?? LatestCheckpoint(_job.RunDir),
+            _bestCheckpoint,
+            _st.Step,
+            Elapsed(),
+            resumed
+        );
         Report(TrainingEventKind.Finished, result.Last?.TrainLoss ?? 0, 0, 0, Elapsed(), TimeSpan.Zero, result.Last);
         WriteProgress(sps, Elapsed(), TimeSpan.Zero);
         return result;
@@ -262,38 +347,58 @@ public sealed class Trainer
     void StopIfNotFinite(string what, double? value, long step)
     {
         if (value is { } v && !double.IsFinite(v))
-            throw new WtnException($"stage {_job.Stage}: {what} is {v.ToString(CultureInfo.InvariantCulture)} at step {step} (epoch {_st.Epoch + 1}); last good checkpoint: {_lastCheckpoint ?? "none"}. Lower optimizer.lr or set optimizer.clip_grad_norm");
+            throw new WtnException(
+                $"stage {_job.Stage}: {what} is {v.ToString(CultureInfo.InvariantCulture)} at step {step} (epoch {_st.Epoch + 1}); last good checkpoint: {_lastCheckpoint ?? "none"}. Lower optimizer.lr or set optimizer.clip_grad_norm"
+            );
     }
 
     void Write(MetricsLog log, EpochMetrics m)
     {
         StopIfNotFinite("train loss", m.TrainLoss, m.Step);
-        foreach (var (part, value) in m.Parts ?? new Dictionary<string, double>()) StopIfNotFinite($"loss part {part}", value, m.Step);
+        foreach (var (part, value) in m.Parts ?? new Dictionary<string, double>())
+            StopIfNotFinite($"loss part {part}", value, m.Step);
         log.Write(m);
     }
 
     /// <summary>Whether epoch <paramref name="epoch"/> (0-based) ends with an evaluation: every <paramref name="every"/>-th, and the last.</summary>
-    static bool EvaluatesAfter(int epoch, int epochs, int every) => epoch == epochs - 1 || (every > 0 && (epoch + 1) % every == 0);
+    static bool EvaluatesAfter(int epoch, int epochs, int every) =>
+        epoch == epochs - 1 || (every > 0 && (epoch + 1) % every == 0);
 
     /// <summary>
     /// Evaluations from epoch <paramref name="epoch"/> (0-based, in progress or next) to the end, as the loop runs them
     /// (<see cref="EvaluatesAfter"/>); none when <paramref name="every"/> is negative (no evaluation data).
     /// </summary>
     internal static int EvaluationsLeft(int epoch, int epochs, int every) =>
-        every < 0 ? 0 : Enumerable.Range(Math.Max(0, epoch), Math.Max(0, epochs - Math.Max(0, epoch))).Count(e => EvaluatesAfter(e, epochs, every));
+        every < 0
+            ? 0
+            : Enumerable
+                .Range(Math.Max(0, epoch), Math.Max(0, epochs - Math.Max(0, epoch)))
+                .Count(e => EvaluatesAfter(e, epochs, every));
 
     /// <summary>RUN/progress.json for readers outside the process (logging cadence, epoch ends, start and finish).</summary>
     void WriteProgress(double sps, TimeSpan elapsed, TimeSpan? eta) =>
-        new RunProgressFile(_job.Stage, Math.Min(_st.Epoch, _epochs - 1) + 1, _epochs, _st.Step, _totalSteps, sps, elapsed.TotalSeconds,
-            eta?.TotalSeconds, _st.History.LastOrDefault(m => m.EvalTop1 is not null)?.EvalTop1, DateTime.UtcNow).Write(_job.RunDir);
+        new RunProgressFile(
+            _job.Stage,
+            Math.Min(_st.Epoch, _epochs - 1) + 1,
+            _epochs,
+            _st.Step,
+            _totalSteps,
+            sps,
+            elapsed.TotalSeconds,
+            eta?.TotalSeconds,
+            _st.History.LastOrDefault(m => m.EvalTop1 is not null)?.EvalTop1,
+            DateTime.UtcNow
+        ).Write(_job.RunDir);
 
     ScalarType CheckPrecision()
     {
         var want = _s.Precision == Precision.Bfloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
         foreach (var g in _job.ParameterGroups)
-            foreach (var p in g.Parameters)
-                if (p.dtype != want)
-                    throw new ArgumentException($"parameter group '{g.Name}' has {p.dtype} parameters but precision is {_s.Precision}; call Trainer.ApplyPrecision before building the groups");
+        foreach (var p in g.Parameters)
+            if (p.dtype != want)
+                throw new ArgumentException(
+                    $"parameter group '{g.Name}' has {p.dtype} parameters but precision is {_s.Precision}; call Trainer.ApplyPrecision before building the groups"
+                );
         return want;
     }
 
@@ -301,21 +406,39 @@ public sealed class Trainer
     static Batch Cast(Batch b, ScalarType dtype)
     {
         var x = b.Input.Input;
-        if (!x.is_floating_point() || x.dtype == dtype) return b;
+        if (!x.is_floating_point() || x.dtype == dtype)
+            return b;
         return new Batch(new ModelInput(x.to(dtype), b.Input.AttentionMask, b.Input.TokenTypeIds), b.Labels);
     }
 
     void SetMode(bool training)
     {
-        foreach (var m in _job.Modules.Values) m.train(training);
-        foreach (var m in _job.EvalOnlyModules) m.eval();
+        foreach (var m in _job.Modules.Values)
+            m.train(training);
+        foreach (var m in _job.EvalOnlyModules)
+            m.eval();
     }
 
     (double? Loss, double? Top1) Evaluate(ScalarType dtype, Func<TimeSpan> elapsed)
     {
         SetMode(false);
-        var result = Evaluate(_job.Objective, _job.Eval!, _job.Device, b => Cast(b, dtype),
-            i => Report(TrainingEventKind.Evaluating, 0, 0, 0, elapsed(), null, stepInEpoch: i, stepsPerEpoch: _job.Eval!.BatchesPerEpoch));
+        var result = Evaluate(
+            _job.Objective,
+            _job.Eval!,
+            _job.Device,
+            b => Cast(b, dtype),
+            i =>
+                Report(
+                    TrainingEventKind.Evaluating,
+                    0,
+                    0,
+                    0,
+                    elapsed(),
+                    null,
+                    stepInEpoch: i,
+                    stepsPerEpoch: _job.Eval!.BatchesPerEpoch
+                )
+        );
         SetMode(true);
         return result;
     }
@@ -323,23 +446,58 @@ public sealed class Trainer
     /// <summary>Higher eval top-1, else lower eval loss, else lower train loss.</summary>
     static bool IsBetter(EpochMetrics m, EpochMetrics? best)
     {
-        if (best is null) return true;
-        if (m.EvalTop1 is { } t && best.EvalTop1 is { } bt) return t > bt;
-        if (m.EvalLoss is { } l && best.EvalLoss is { } bl) return l < bl;
+        if (best is null)
+            return true;
+        if (m.EvalTop1 is { } t && best.EvalTop1 is { } bt)
+            return t > bt;
+        if (m.EvalLoss is { } l && best.EvalLoss is { } bl)
+            return l < bl;
         return m.TrainLoss < best.TrainLoss;
     }
 
-    void Report(TrainingEventKind kind, double loss, double lr, double sps, TimeSpan elapsed, TimeSpan? eta,
-                EpochMetrics? metrics = null, string? checkpoint = null, int? stepInEpoch = null, int? stepsPerEpoch = null) =>
-        _job.Progress?.Report(new TrainingProgress(kind, _job.Stage, Math.Min(_st.Epoch, _epochs - 1), _epochs, _st.Step, _totalSteps,
-            stepInEpoch ?? _st.StepInEpoch, stepsPerEpoch ?? _bpe, loss, lr, sps, elapsed, eta, metrics, checkpoint));
+    void Report(
+        TrainingEventKind kind,
+        double loss,
+        double lr,
+        double sps,
+        TimeSpan elapsed,
+        TimeSpan? eta,
+        EpochMetrics? metrics = null,
+        string? checkpoint = null,
+        int? stepInEpoch = null,
+        int? stepsPerEpoch = null
+    ) =>
+        _job.Progress?.Report(
+            new TrainingProgress(
+                kind,
+                _job.Stage,
+                Math.Min(_st.Epoch, _epochs - 1),
+                _epochs,
+                _st.Step,
+                _totalSteps,
+                stepInEpoch ?? _st.StepInEpoch,
+                stepsPerEpoch ?? _bpe,
+                loss,
+                lr,
+                sps,
+                elapsed,
+                eta,
+                metrics,
+                checkpoint
+            )
+        );
 
     void CopyToBest(string stepCheckpoint)
     {
         var best = Path.Combine(_ckptDir, "best.ckpt");
         var tmp = best + ".tmp";
-        WriteFailure.Replace(best, tmp, () => File.Copy(stepCheckpoint, tmp, overwrite: true),
-            why => $"cannot write {best}: {why}; {stepCheckpoint} is written: free space on that disk and run the same command again to resume (best.ckpt is copied then)");
+        WriteFailure.Replace(
+            best,
+            tmp,
+            () => File.Copy(stepCheckpoint, tmp, overwrite: true),
+            why =>
+                $"cannot write {best}: {why}; {stepCheckpoint} is written: free space on that disk and run the same command again to resume (best.ckpt is copied then)"
+        );
         _bestCheckpoint = best;
     }
 
@@ -349,19 +507,30 @@ public sealed class Trainer
         _st.Version = StateVersion;
         _st.Stage = _job.Stage;
         _st.ConfigYaml = _job.ConfigYaml;
-        using (var rng = get_rng_state()) _st.TorchRng = rng.bytes.ToArray();
+        using (var rng = get_rng_state())
+            _st.TorchRng = rng.bytes.ToArray();
         var sections = new List<(string, Action<BinaryWriter>)>
         {
             ("state", w => w.Write(JsonSerializer.SerializeToUtf8Bytes(_st, Json))),
             ("optimizer", w => ((TorchSharp.Modules.OptimizerHelper)opt.Optimizer).save_state_dict(w)),
         };
-        foreach (var (name, module) in _job.Modules) sections.Add(("module/" + name, w => module.save(w)));
+        foreach (var (name, module) in _job.Modules)
+            sections.Add(("module/" + name, w => module.save(w)));
         CheckpointFile.Write(path, sections);
         _lastCheckpoint = path;
         // Keep the newest KeepLast step checkpoints (at least this one).
         var all = Directory.GetFiles(_ckptDir, "step-*.ckpt").OrderBy(f => f, StringComparer.Ordinal).ToList();
-        foreach (var old in all.Take(Math.Max(0, all.Count - Math.Max(1, _s.Checkpoint.KeepLast)))) File.Delete(old);
-        Report(TrainingEventKind.CheckpointSaved, 0, 0, 0, TimeSpan.FromSeconds(_st.ElapsedSeconds), null, checkpoint: path);
+        foreach (var old in all.Take(Math.Max(0, all.Count - Math.Max(1, _s.Checkpoint.KeepLast))))
+            File.Delete(old);
+        Report(
+            TrainingEventKind.CheckpointSaved,
+            0,
+            0,
+            0,
+            TimeSpan.FromSeconds(_st.ElapsedSeconds),
+            null,
+            checkpoint: path
+        );
         return path;
     }
 
@@ -370,24 +539,45 @@ public sealed class Trainer
         var sections = CheckpointFile.Read(path);
         if (!sections.TryGetValue("state", out var state) || !sections.TryGetValue("optimizer", out var optBytes))
             throw new WtnException($"checkpoint {path} lacks its trainer state; it is not a resumable wtn checkpoint");
-        _st = JsonSerializer.Deserialize<RunState>(state, Json) ?? throw new WtnException($"checkpoint {path}: empty trainer state");
-        if (_st.Version != StateVersion) throw new WtnException($"checkpoint {path} has state version {_st.Version}, this wtn reads {StateVersion}");
-        if (_st.Stage != _job.Stage) throw new WtnException($"checkpoint {path} belongs to stage '{_st.Stage}', not '{_job.Stage}'");
+        _st = JsonSerializer.Deserialize<RunState>(state, Json)
+            ?? throw new WtnException($"checkpoint {path}: empty trainer state");
+        if (_st.Version != StateVersion)
+            throw new WtnException($"checkpoint {path} has state version {_st.Version}, this wtn reads {StateVersion}");
+        if (_st.Stage != _job.Stage)
+            throw new WtnException($"checkpoint {path} belongs to stage '{_st.Stage}', not '{_job.Stage}'");
         // A run resumed under other settings would be neither the old run nor the new one.
-        if (_st.ConfigYaml is { } was && _job.ConfigYaml is { } now && was != now
-            && ConfigLoader.Changes(ConfigLoader.FlattenYaml(was, path), ConfigLoader.FlattenYaml(now, "the config"), _job.SettingDefault) is { Count: > 0 } changes)
-            throw new WtnException($"checkpoint {path} was written under other settings ({ConfigLoader.Describe(changes)}); " +
-                                   "resume with the settings the run started with, or start a new run folder");
+        if (
+            _st.ConfigYaml is { } was
+            && _job.ConfigYaml is { } now
+            && was != now
+            && ConfigLoader.Changes(
+                ConfigLoader.FlattenYaml(was, path),
+                ConfigLoader.FlattenYaml(now, "the config"),
+                _job.SettingDefault
+            )
+                is { Count: > 0 } changes
+        )
+            throw new WtnException(
+                $"checkpoint {path} was written under other settings ({ConfigLoader.Describe(changes)}); "
+                    + "resume with the settings the run started with, or start a new run folder"
+            );
         LoadModules(path, _job.Modules);
         using (var r = new BinaryReader(new MemoryStream(optBytes)))
         {
-            try { ((TorchSharp.Modules.OptimizerHelper)opt.Optimizer).load_state_dict(r); }
+            try
+            {
+                ((TorchSharp.Modules.OptimizerHelper)opt.Optimizer).load_state_dict(r);
+            }
             catch (Exception e) when (e is ArgumentException or InvalidDataException)
             {
-                throw new WtnException($"checkpoint {path}: optimiser state does not match this job's optimiser or parameter groups ({e.Message})", e);
+                throw new WtnException(
+                    $"checkpoint {path}: optimiser state does not match this job's optimiser or parameter groups ({e.Message})",
+                    e
+                );
             }
         }
-        using (var rng = tensor(_st.TorchRng)) set_rng_state(rng);
+        using (var rng = tensor(_st.TorchRng))
+            set_rng_state(rng);
         _lastCheckpoint = path;
     }
 
@@ -396,6 +586,7 @@ public sealed class Trainer
     {
         public int Version { get; set; }
         public string Stage { get; set; } = "";
+
         /// <summary>The epoch in progress (or next) and how many of its batches are done.</summary>
         public int Epoch { get; set; }
         public int StepInEpoch { get; set; }
@@ -424,7 +615,8 @@ public sealed class Trainer
 /// </summary>
 internal struct StepTimeAverage
 {
-    public const int Horizon = 300, Warmup = 10;
+    public const int Horizon = 300,
+        Warmup = 10;
     public const double OutlierFactor = 4;
     long steps;
 
@@ -436,7 +628,8 @@ internal struct StepTimeAverage
 
     public void Add(double seconds)
     {
-        if (steps >= Warmup) seconds = Math.Min(seconds, OutlierFactor * Slow);
+        if (steps >= Warmup)
+            seconds = Math.Min(seconds, OutlierFactor * Slow);
         Fast = steps == 0 ? seconds : 0.9 * Fast + 0.1 * seconds;
         Slow += (seconds - Slow) / Math.Min(++steps, Horizon);
     }
@@ -457,7 +650,8 @@ sealed class Accumulator
     {
         LossSum += loss * n;
         Count += n;
-        if (output.Targets is { } targets) labels = targets;
+        if (output.Targets is { } targets)
+            labels = targets;
         if (output.Logits is { } logits && labels.dim() == logits.dim() - 1)
         {
             using var pred = logits.argmax(-1);
@@ -471,7 +665,27 @@ sealed class Accumulator
                 Parts[k] = Parts.GetValueOrDefault(k) + v.ToDouble() * n;
     }
 
-    public EpochMetrics ToMetrics(string kind, string stage, int epoch, long step, double lr, double? evalLoss, double? evalTop1) =>
-        new(kind, stage, epoch, step, lr, Count > 0 ? LossSum / Count : double.NaN, Top1, evalLoss, evalTop1, 0, 0,
-            Parts.Count == 0 ? null : Parts.ToDictionary(p => p.Key, p => p.Value / Math.Max(1, Count)));
+    public EpochMetrics ToMetrics(
+        string kind,
+        string stage,
+        int epoch,
+        long step,
+        double lr,
+        double? evalLoss,
+        double? evalTop1
+    ) =>
+        new(
+            kind,
+            stage,
+            epoch,
+            step,
+            lr,
+            Count > 0 ? LossSum / Count : double.NaN,
+            Top1,
+            evalLoss,
+            evalTop1,
+            0,
+            0,
+            Parts.Count == 0 ? null : Parts.ToDictionary(p => p.Key, p => p.Value / Math.Max(1, Count))
+        );
 }

@@ -4,12 +4,16 @@ public enum TrainingEventKind
 {
     /// <summary>The job begins (or resumes: <see cref="TrainingProgress.Step"/> &gt; 0).</summary>
     Started,
+
     /// <summary>One optimisation step finished.</summary>
     Step,
+
     /// <summary>Evaluation running (Step carries batches done in <see cref="TrainingProgress.StepInEpoch"/>).</summary>
     Evaluating,
+
     /// <summary>An epoch ended; <see cref="TrainingProgress.Metrics"/> holds its record.</summary>
     EpochEnd,
+
     /// <summary>A checkpoint was written to <see cref="TrainingProgress.CheckpointPath"/>.</summary>
     CheckpointSaved,
     Finished,
@@ -34,7 +38,8 @@ public readonly record struct TrainingProgress(
     TimeSpan Elapsed,
     TimeSpan? Eta,
     EpochMetrics? Metrics = null,
-    string? CheckpointPath = null);
+    string? CheckpointPath = null
+);
 
 /// <summary>
 /// One row of metrics.jsonl. Kind is "epoch" or "step". Train* are means over the epoch (or the last logging
@@ -52,7 +57,8 @@ public sealed record EpochMetrics(
     double? EvalTop1,
     double SamplesPerSecond,
     double Seconds,
-    IReadOnlyDictionary<string, double>? Parts);
+    IReadOnlyDictionary<string, double>? Parts
+);
 
 /// <summary>What a finished job returns.</summary>
 public sealed record TrainingResult(
@@ -64,7 +70,8 @@ public sealed record TrainingResult(
     string? BestCheckpoint,
     long Steps,
     TimeSpan WallTime,
-    bool Resumed)
+    bool Resumed
+)
 {
     /// <summary>The finished network's test top-1, when its caller scored it (the trainer itself evaluates on validation only).</summary>
     public double? TestTop1 { get; init; }

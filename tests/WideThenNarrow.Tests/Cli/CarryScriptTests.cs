@@ -15,7 +15,10 @@ public sealed class CarryScriptTests : IDisposable
 
     (int Code, string Output) Carry(string args, string runs)
     {
-        var psi = new ProcessStartInfo("bash", [Path.Combine(TestData.RepoRoot, "experiments", "carry.sh"), .. args.Split(' ')])
+        var psi = new ProcessStartInfo(
+            "bash",
+            [Path.Combine(TestData.RepoRoot, "experiments", "carry.sh"), .. args.Split(' ')]
+        )
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -68,13 +71,42 @@ public sealed class CarryScriptTests : IDisposable
         var back = Path.Combine(_dir, "back");
         (code, output) = Carry("restore exp", back);
         Assert.True(code == 0, output);
-        string[] Files(string root) => [.. Directory.GetFiles(root, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(root, f)).Order(StringComparer.Ordinal)];
+        string[] Files(string root) =>
+            [
+                .. Directory
+                    .GetFiles(root, "*", SearchOption.AllDirectories)
+                    .Select(f => Path.GetRelativePath(root, f))
+                    .Order(StringComparer.Ordinal),
+            ];
         Assert.Equal(
-            [.. Files(exp).Where(f => !f.EndsWith(".lock", StringComparison.Ordinal) && !f.EndsWith(".lock.owner", StringComparison.Ordinal) && !f.EndsWith("step-000000100.ckpt", StringComparison.Ordinal) && !f.StartsWith(Path.Combine("seed-0", "wide", "train", "checkpoints"), StringComparison.Ordinal))],
-            Files(Path.Combine(back, "exp")));
-        Assert.Equal("new", File.ReadAllText(Path.Combine(back, "exp", "seed-0", "deeper", "train", "checkpoints", "step-000000200.ckpt")));
-        Assert.True(File.Exists(Path.Combine(back, "exp", "seed-0", "deeper", "train", "checkpoints", "best.ckpt")), "an unfinished stage keeps its best.ckpt");
-        Assert.False(File.Exists(Path.Combine(back, "exp", "seed-0", "wide", "train", "checkpoints", "best.ckpt")), "a finished stage's best.ckpt stays behind");
+            [
+                .. Files(exp)
+                    .Where(f =>
+                        !f.EndsWith(".lock", StringComparison.Ordinal)
+                        && !f.EndsWith(".lock.owner", StringComparison.Ordinal)
+                        && !f.EndsWith("step-000000100.ckpt", StringComparison.Ordinal)
+                        && !f.StartsWith(
+                            Path.Combine("seed-0", "wide", "train", "checkpoints"),
+                            StringComparison.Ordinal
+                        )
+                    ),
+            ],
+            Files(Path.Combine(back, "exp"))
+        );
+        Assert.Equal(
+            "new",
+            File.ReadAllText(
+                Path.Combine(back, "exp", "seed-0", "deeper", "train", "checkpoints", "step-000000200.ckpt")
+            )
+        );
+        Assert.True(
+            File.Exists(Path.Combine(back, "exp", "seed-0", "deeper", "train", "checkpoints", "best.ckpt")),
+            "an unfinished stage keeps its best.ckpt"
+        );
+        Assert.False(
+            File.Exists(Path.Combine(back, "exp", "seed-0", "wide", "train", "checkpoints", "best.ckpt")),
+            "a finished stage's best.ckpt stays behind"
+        );
         Assert.Equal("weights", File.ReadAllText(Path.Combine(back, "exp", "seed-0", "wide", "final.model")));
 
         // A folder already there is not overwritten.

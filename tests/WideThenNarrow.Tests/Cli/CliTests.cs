@@ -15,27 +15,52 @@ public static class WtnProcess
         }
     }
 
-    public static (int ExitCode, string Stdout, string Stderr) Run(string args, string? workDir = null, IDictionary<string, string>? env = null, int timeoutSeconds = 600) =>
-        Run(new ProcessStartInfo(ExePath, args), args, workDir, env, timeoutSeconds);
+    public static (int ExitCode, string Stdout, string Stderr) Run(
+        string args,
+        string? workDir = null,
+        IDictionary<string, string>? env = null,
+        int timeoutSeconds = 600
+    ) => Run(new ProcessStartInfo(ExePath, args), args, workDir, env, timeoutSeconds);
 
     /// <summary>
     /// Runs wtn with every file it writes limited to <paramref name="fileSizeKb"/> KB (<c>ulimit -f</c>, SIGXFSZ
     /// ignored), so a write past it fails with EFBIG as on a file system whose largest file is smaller. The runtime's
     /// W^X double mapping is off: it maps a memory file that the limit would refuse.
     /// </summary>
-    public static (int ExitCode, string Stdout, string Stderr) RunWithFileSizeLimit(string args, int fileSizeKb, int timeoutSeconds = 600)
+    public static (int ExitCode, string Stdout, string Stderr) RunWithFileSizeLimit(
+        string args,
+        int fileSizeKb,
+        int timeoutSeconds = 600
+    )
     {
-        var psi = new ProcessStartInfo("bash", ["-c", $"trap '' XFSZ; ulimit -f {fileSizeKb}; exec \"{ExePath}\" {args}"]);
-        return Run(psi, args, null, new Dictionary<string, string> { ["DOTNET_EnableWriteXorExecute"] = "0" }, timeoutSeconds);
+        var psi = new ProcessStartInfo(
+            "bash",
+            ["-c", $"trap '' XFSZ; ulimit -f {fileSizeKb}; exec \"{ExePath}\" {args}"]
+        );
+        return Run(
+            psi,
+            args,
+            null,
+            new Dictionary<string, string> { ["DOTNET_EnableWriteXorExecute"] = "0" },
+            timeoutSeconds
+        );
     }
 
-    static (int ExitCode, string Stdout, string Stderr) Run(ProcessStartInfo psi, string args, string? workDir, IDictionary<string, string>? env, int timeoutSeconds)
+    static (int ExitCode, string Stdout, string Stderr) Run(
+        ProcessStartInfo psi,
+        string args,
+        string? workDir,
+        IDictionary<string, string>? env,
+        int timeoutSeconds
+    )
     {
         psi.RedirectStandardOutput = true;
         psi.RedirectStandardError = true;
         psi.WorkingDirectory = workDir ?? Path.GetTempPath();
         psi.Environment.Remove("COLUMNS"); // a caller's terminal width would change how tables are laid out
-        if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;
+        if (env is not null)
+            foreach (var (k, v) in env)
+                psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
         var outTask = p.StandardOutput.ReadToEndAsync();
         var errTask = p.StandardError.ReadToEndAsync();
@@ -59,7 +84,10 @@ public class CliTests
         Assert.True(code == 0, stderr);
         Assert.Matches($@"│ data folder │ {folder} +│", stdout);
         // $COLUMNS is honoured: every line of the table fits in it.
-        (code, stdout, stderr) = WtnProcess.Run($"--threads 1 --data-dir {folder} info", env: new Dictionary<string, string> { ["COLUMNS"] = "50" });
+        (code, stdout, stderr) = WtnProcess.Run(
+            $"--threads 1 --data-dir {folder} info",
+            env: new Dictionary<string, string> { ["COLUMNS"] = "50" }
+        );
         Assert.True(code == 0, stderr);
         var table = stdout.Split('\n').Where(l => l.Length > 0 && "╭│├╰".Contains(l[0])).ToList();
         Assert.Contains(table, l => l.StartsWith("│ data folder "));
@@ -95,7 +123,8 @@ public class CliTests
     [InlineData("bench train-step --model bert --seq 0", "--seq")]
     public void User_errors_exit_non_zero_with_one_line_naming_the_option(string args, string named)
     {
-        if (args.Contains("cuda") && TorchSharp.torch.cuda.is_available()) return;
+        if (args.Contains("cuda") && TorchSharp.torch.cuda.is_available())
+            return;
         var (code, _, stderr) = WtnProcess.Run(args);
         Assert.NotEqual(0, code);
         var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);

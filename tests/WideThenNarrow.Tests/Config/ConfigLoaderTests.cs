@@ -37,12 +37,18 @@ public class ConfigLoaderTests
     [Fact]
     public void Overrides_are_applied_and_type_checked()
     {
-        var c = ConfigLoader.Parse<TrainConfig>(Yaml, "x.yaml", ["optimizer.lr=0.2", "schedule.milestones=[5]", "optimizer.name=adam_w", "eval.every_epochs=2"]);
+        var c = ConfigLoader.Parse<TrainConfig>(
+            Yaml,
+            "x.yaml",
+            ["optimizer.lr=0.2", "schedule.milestones=[5]", "optimizer.name=adam_w", "eval.every_epochs=2"]
+        );
         Assert.Equal(0.2, c.Optimizer.Lr);
         Assert.Equal([5.0], c.Schedule.Milestones);
         Assert.Equal(OptimizerKind.AdamW, c.Optimizer.Name);
         Assert.Equal(2, c.Eval.EveryEpochs);
-        var e = Assert.Throws<WtnException>(() => ConfigLoader.Parse<TrainConfig>(Yaml, "x.yaml", ["optimizer.lr=fast"]));
+        var e = Assert.Throws<WtnException>(() =>
+            ConfigLoader.Parse<TrainConfig>(Yaml, "x.yaml", ["optimizer.lr=fast"])
+        );
         Assert.Contains("--set optimizer.lr=fast", e.Message);
         Assert.Contains("'optimizer.lr' expects a number", e.Message);
     }
@@ -64,8 +70,13 @@ public class ConfigLoaderTests
     [Fact]
     public void Unknown_override_key_suggests_the_closest()
     {
-        var e = Assert.Throws<WtnException>(() => ConfigLoader.Parse<TrainConfig>(Yaml, "x.yaml", ["data.batchsize=3"]));
-        Assert.Contains("--set data.batchsize=3: unknown key 'data.batchsize' (did you mean 'data.batch_size'?)", e.Message);
+        var e = Assert.Throws<WtnException>(() =>
+            ConfigLoader.Parse<TrainConfig>(Yaml, "x.yaml", ["data.batchsize=3"])
+        );
+        Assert.Contains(
+            "--set data.batchsize=3: unknown key 'data.batchsize' (did you mean 'data.batch_size'?)",
+            e.Message
+        );
     }
 
     [Fact]
@@ -81,7 +92,11 @@ public class ConfigLoaderTests
     [Fact]
     public void The_resolved_config_round_trips_through_yaml()
     {
-        var c = ConfigLoader.Parse<TrainConfig>(Yaml, "x.yaml", ["model.layers=null", "model.widen=inner=4", "data.dataset=123"]);
+        var c = ConfigLoader.Parse<TrainConfig>(
+            Yaml,
+            "x.yaml",
+            ["model.layers=null", "model.widen=inner=4", "data.dataset=123"]
+        );
         var text = ConfigLoader.ToYaml(c);
         var back = ConfigLoader.Parse<TrainConfig>(text, "resolved.yaml");
         Assert.Equal(ConfigLoader.ToYaml(back), text);

@@ -71,11 +71,15 @@ public class SchemaTests
         var c = ConfigLoader.Load<ExperimentConfig>(Path.Combine(TestData.RepoRoot, "experiments", "width-sweep.yaml"));
         var now = new SortedDictionary<string, string>(ConfigLoader.Flatten(c.Data, "data"), StringComparer.Ordinal);
         foreach (var m in new[] { "thin", "wide", "deeper" })
-            foreach (var (k, v) in ConfigLoader.Flatten(c.Models.Spec(m), $"models.{m}")) now[k] = v;
+        foreach (var (k, v) in ConfigLoader.Flatten(c.Models.Spec(m), $"models.{m}"))
+            now[k] = v;
         // Every recorded setting is unchanged; keys added since (models.*.widen_heads, max_positions, type_vocab) sit at
         // their defaults, which the scheduler's rule accepts (StageScheduler), so the finished stages are reused.
         Assert.All(WidthSweepBefore, kv => Assert.Equal(kv.Value, now.GetValueOrDefault(kv.Key)));
-        Assert.Equal(["max_positions", "type_vocab", "widen_heads"], now.Keys.Except(WidthSweepBefore.Keys).Select(k => k[(k.LastIndexOf('.') + 1)..]).Distinct().Order());
+        Assert.Equal(
+            ["max_positions", "type_vocab", "widen_heads"],
+            now.Keys.Except(WidthSweepBefore.Keys).Select(k => k[(k.LastIndexOf('.') + 1)..]).Distinct().Order()
+        );
         Assert.Empty(ConfigLoader.Changes(WidthSweepBefore, now, ConfigLoader.DefaultOf<ExperimentConfig>));
     }
 
@@ -87,15 +91,33 @@ public class SchemaTests
         Assert.Equal(ConfigLoader.Flatten(experiment.Data), ConfigLoader.Flatten(train.Data));
         Assert.Equal(ConfigLoader.Flatten(experiment.Models.Thin), ConfigLoader.Flatten(train.Model));
         // The same --set key reaches the same record in both.
-        Assert.Equal(7, ConfigLoader.Parse<TrainConfig>("epochs: 1\n", "t.yaml", ["data.train_per_class=7"]).Data.TrainPerClass);
-        Assert.Equal(7, ConfigLoader.Parse<ExperimentConfig>("name: x\n", "e.yaml", ["data.train_per_class=7"]).Data.TrainPerClass);
+        Assert.Equal(
+            7,
+            ConfigLoader.Parse<TrainConfig>("epochs: 1\n", "t.yaml", ["data.train_per_class=7"]).Data.TrainPerClass
+        );
+        Assert.Equal(
+            7,
+            ConfigLoader.Parse<ExperimentConfig>("name: x\n", "e.yaml", ["data.train_per_class=7"]).Data.TrainPerClass
+        );
     }
 
     [Theory]
-    [InlineData("data:\n  per_class_limit: 8\n", "key 'data.per_class_limit' is no longer read: write 'data.train_per_class' instead")]
-    [InlineData("data:\n  eval_per_class_limit: 8\n", "key 'data.eval_per_class_limit' is no longer read: write 'data.test_per_class' instead")]
-    [InlineData("model:\n  name: mlp\n  input_dim: 784\n", "key 'model.input_dim' is no longer read: the dataset sets it (channels x height x width); remove the key")]
-    [InlineData("model:\n  name: cifar-resnet20\n  image_size: 28\n", "key 'model.image_size' is no longer read: the dataset sets it")]
+    [InlineData(
+        "data:\n  per_class_limit: 8\n",
+        "key 'data.per_class_limit' is no longer read: write 'data.train_per_class' instead"
+    )]
+    [InlineData(
+        "data:\n  eval_per_class_limit: 8\n",
+        "key 'data.eval_per_class_limit' is no longer read: write 'data.test_per_class' instead"
+    )]
+    [InlineData(
+        "model:\n  name: mlp\n  input_dim: 784\n",
+        "key 'model.input_dim' is no longer read: the dataset sets it (channels x height x width); remove the key"
+    )]
+    [InlineData(
+        "model:\n  name: cifar-resnet20\n  image_size: 28\n",
+        "key 'model.image_size' is no longer read: the dataset sets it"
+    )]
     public void An_old_wtn_train_key_is_refused_in_one_line_naming_the_new_one(string yaml, string expected)
     {
         var e = Assert.Throws<WtnException>(() => ConfigLoader.Parse<TrainConfig>(yaml, "old.yaml"));
@@ -106,9 +128,16 @@ public class SchemaTests
     [Fact]
     public void An_old_key_is_refused_in_an_override_and_in_an_experiment_file_too()
     {
-        var e = Assert.Throws<WtnException>(() => ConfigLoader.Parse<TrainConfig>("epochs: 1\n", "t.yaml", ["data.per_class_limit=3"]));
-        Assert.Equal("--set data.per_class_limit=3: key 'data.per_class_limit' is no longer read: write 'data.train_per_class' instead", e.Message);
-        e = Assert.Throws<WtnException>(() => ConfigLoader.Parse<ExperimentConfig>("models:\n  thin:\n    image_size: 28\n", "e.yaml"));
+        var e = Assert.Throws<WtnException>(() =>
+            ConfigLoader.Parse<TrainConfig>("epochs: 1\n", "t.yaml", ["data.per_class_limit=3"])
+        );
+        Assert.Equal(
+            "--set data.per_class_limit=3: key 'data.per_class_limit' is no longer read: write 'data.train_per_class' instead",
+            e.Message
+        );
+        e = Assert.Throws<WtnException>(() =>
+            ConfigLoader.Parse<ExperimentConfig>("models:\n  thin:\n    image_size: 28\n", "e.yaml")
+        );
         Assert.StartsWith("e.yaml: key 'models.thin.image_size' is no longer read", e.Message);
     }
 }

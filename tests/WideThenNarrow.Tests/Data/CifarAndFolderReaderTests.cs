@@ -18,7 +18,8 @@ public sealed class CifarAndFolderReaderTests : IDisposable
         {
             list.AddRange(labels(k));
             for (int plane = 0; plane < 3; plane++)
-                for (int p = 0; p < 1024; p++) list.Add((byte)(k * 10 + plane + (p == 0 ? 100 : 0)));
+            for (int p = 0; p < 1024; p++)
+                list.Add((byte)(k * 10 + plane + (p == 0 ? 100 : 0)));
         }
         return [.. list];
     }
@@ -27,7 +28,8 @@ public sealed class CifarAndFolderReaderTests : IDisposable
     {
         Directory.CreateDirectory(dir);
         labels ??= k => [(byte)(k % 10)];
-        for (int i = 1; i <= 5; i++) File.WriteAllBytes(Path.Combine(dir, $"data_batch_{i}.bin"), Records(perFile, labels));
+        for (int i = 1; i <= 5; i++)
+            File.WriteAllBytes(Path.Combine(dir, $"data_batch_{i}.bin"), Records(perFile, labels));
         File.WriteAllBytes(Path.Combine(dir, "test_batch.bin"), Records(perFile, labels));
     }
 
@@ -35,8 +37,10 @@ public sealed class CifarAndFolderReaderTests : IDisposable
     public void Cifar10_records_become_planar_images_with_their_labels()
     {
         WriteCifar10(Path.Combine(_dir, "cifar-10", "cifar-10-batches-bin"), perFile: 4);
-        File.WriteAllLines(Path.Combine(_dir, "cifar-10", "cifar-10-batches-bin", "batches.meta.txt"),
-            ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck", ""]);
+        File.WriteAllLines(
+            Path.Combine(_dir, "cifar-10", "cifar-10-batches-bin", "batches.meta.txt"),
+            ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck", ""]
+        );
         using var ds = ImageDataset.Load("cifar-10", _dir);
         Assert.Equal(20, ds.Train.Count);
         Assert.Equal(4, ds.Test.Count);
@@ -84,16 +88,25 @@ public sealed class CifarAndFolderReaderTests : IDisposable
     {
         var dir = Path.Combine(_dir, "cifar-10");
         WriteCifar10(dir, perFile: 2, labels: k => [(byte)(k == 1 ? 10 : 0)]);
-        Assert.Contains("label 10 of record 1", Assert.Throws<WtnException>(() => ImageDataset.Load("cifar-10", _dir)).Message);
+        Assert.Contains(
+            "label 10 of record 1",
+            Assert.Throws<WtnException>(() => ImageDataset.Load("cifar-10", _dir)).Message
+        );
         WriteCifar10(dir, perFile: 2);
         File.Delete(Path.Combine(dir, "data_batch_4.bin"));
-        Assert.Contains("data_batch_4.bin", Assert.Throws<WtnException>(() => ImageDataset.Load("cifar-10", _dir)).Message);
+        Assert.Contains(
+            "data_batch_4.bin",
+            Assert.Throws<WtnException>(() => ImageDataset.Load("cifar-10", _dir)).Message
+        );
     }
 
     [Fact]
     public void Missing_cifar_points_to_its_download_address()
     {
-        Assert.Contains(DatasetCatalog.CifarAddress, Assert.Throws<WtnException>(() => ImageDataset.Load("cifar-10", _dir)).Message);
+        Assert.Contains(
+            DatasetCatalog.CifarAddress,
+            Assert.Throws<WtnException>(() => ImageDataset.Load("cifar-10", _dir)).Message
+        );
     }
 
     static void SavePng(string path, int w, int h, Func<int, int, Rgb24> pixel)
@@ -101,7 +114,8 @@ public sealed class CifarAndFolderReaderTests : IDisposable
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         using var img = new Image<Rgb24>(w, h);
         for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) img[x, y] = pixel(x, y);
+        for (int x = 0; x < w; x++)
+            img[x, y] = pixel(x, y);
         img.SaveAsPng(path);
     }
 
@@ -129,7 +143,9 @@ public sealed class CifarAndFolderReaderTests : IDisposable
     {
         var root = Path.Combine(_dir, "gray");
         foreach (var split in new[] { "train", "test" })
-            SavePng(Path.Combine(root, split, "only", "1.png"), 2, 2, (x, y) => new Rgb24((byte)(x * 100), (byte)(x * 100), (byte)(x * 100)));
+            SavePng(Path.Combine(root, split, "only", "1.png"), 2, 2, (x, y) =>
+                new Rgb24((byte)(x * 100), (byte)(x * 100), (byte)(x * 100))
+            );
         using var ds = ImageDataset.Load(root, _dir);
         Assert.Equal(new long[] { 1, 1, 2, 2 }, ds.Train.Images.shape);
         Assert.Equal(100, ds.Train.Images[0, 0, 1, 1].item<byte>());

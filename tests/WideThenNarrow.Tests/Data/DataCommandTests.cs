@@ -20,7 +20,9 @@ public sealed class DataCommandTests : IDisposable
         using var doc = JsonDocument.Parse(stdout);
         var fm = doc.RootElement.EnumerateArray().Single(d => d.GetProperty("name").GetString() == "fashion-mnist");
         Assert.True(fm.GetProperty("present").GetBoolean());
-        var splits = fm.GetProperty("splits").EnumerateArray().ToDictionary(s => s.GetProperty("name").GetString()!, s => s.GetProperty("examples").GetInt32());
+        var splits = fm.GetProperty("splits")
+            .EnumerateArray()
+            .ToDictionary(s => s.GetProperty("name").GetString()!, s => s.GetProperty("examples").GetInt32());
         Assert.Equal(60000, splits["train"]);
         Assert.Equal(10000, splits["test"]);
         Assert.Equal(10, fm.GetProperty("classes").GetArrayLength());
@@ -59,6 +61,7 @@ public sealed class DataCommandTests : IDisposable
     static void CopyFolder(string from, string to)
     {
         Directory.CreateDirectory(to);
-        foreach (var f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
+        foreach (var f in Directory.GetFiles(from))
+            File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
     }
 }

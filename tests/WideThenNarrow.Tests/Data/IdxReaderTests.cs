@@ -43,7 +43,10 @@ public sealed class IdxReaderTests : IDisposable
         var gzLabels = Write("lab.gz", Gzip(Idx(IdxReader.LabelsMagic, [3], labels)));
         var (x1, y1) = IdxReader.ReadPair(rawImages, rawLabels, 3);
         var (x2, y2) = IdxReader.ReadPair(gzImages, gzLabels, 3);
-        using (x1) using (y1) using (x2) using (y2)
+        using (x1)
+        using (y1)
+        using (x2)
+        using (y2)
         {
             Assert.Equal(new long[] { 3, 1, 2, 2 }, x1.shape);
             Assert.Equal(images, x1.data<byte>().ToArray());
@@ -88,7 +91,10 @@ public sealed class IdxReaderTests : IDisposable
     public void Trailing_bytes_are_refused()
     {
         var images = Write("long-images", [.. Idx(IdxReader.ImagesMagic, [1, 2, 2], new byte[4]), 9, 9]);
-        Assert.Contains("beyond", Assert.Throws<WtnException>(() => IdxReader.Read(images, IdxReader.ImagesMagic)).Message);
+        Assert.Contains(
+            "beyond",
+            Assert.Throws<WtnException>(() => IdxReader.Read(images, IdxReader.ImagesMagic)).Message
+        );
     }
 
     /// <summary>
@@ -104,7 +110,8 @@ public sealed class IdxReaderTests : IDisposable
         {
             gz.Write(Idx(IdxReader.ImagesMagic, [1, 2, 2], new byte[4]));
             var zeros = new byte[1 << 20];
-            for (int i = 0; i < 64; i++) gz.Write(zeros);
+            for (int i = 0; i < 64; i++)
+                gz.Write(zeros);
         }
         Assert.True(new FileInfo(path).Length < 1 << 20);
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -118,7 +125,10 @@ public sealed class IdxReaderTests : IDisposable
     {
         var path = Write("huge-images.gz", Gzip(Idx(IdxReader.ImagesMagic, [60000, 65536, 65536], new byte[16])));
         var e = Assert.Throws<WtnException>(() => IdxReader.Read(path, IdxReader.ImagesMagic));
-        Assert.StartsWith($"{path}: the header promises 60000x65536x65536 values, more than the 2,147,483,591 bytes", e.Message);
+        Assert.StartsWith(
+            $"{path}: the header promises 60000x65536x65536 values, more than the 2,147,483,591 bytes",
+            e.Message
+        );
     }
 
     /// <summary>Files without a header (CIFAR's) are unpacked up to the most such a file holds, then refused.</summary>
@@ -127,7 +137,10 @@ public sealed class IdxReaderTests : IDisposable
     {
         var path = Write("data_batch_1.bin.gz", Gzip(new byte[1 << 20]));
         var e = Assert.Throws<WtnException>(() => DataFiles.ReadAllMaybeGzipped(path, 100_000));
-        Assert.Equal($"{path}: unpacks to more than 100,000 bytes, more than such a file holds; the file is corrupt or not what it is named", e.Message);
+        Assert.Equal(
+            $"{path}: unpacks to more than 100,000 bytes, more than such a file holds; the file is corrupt or not what it is named",
+            e.Message
+        );
         Assert.Equal(1 << 20, DataFiles.ReadAllMaybeGzipped(path, 1 << 20).Length);
     }
 
@@ -185,7 +198,8 @@ public sealed class IdxReaderTests : IDisposable
     {
         var bytes = new byte[4 + 4 * dims.Length + values.Length];
         BinaryPrimitives.WriteInt32BigEndian(bytes, magic);
-        for (int d = 0; d < dims.Length; d++) BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(4 + 4 * d), dims[d]);
+        for (int d = 0; d < dims.Length; d++)
+            BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(4 + 4 * d), dims[d]);
         values.CopyTo(bytes, 4 + 4 * dims.Length);
         return bytes;
     }
@@ -193,7 +207,8 @@ public sealed class IdxReaderTests : IDisposable
     internal static byte[] Gzip(byte[] bytes)
     {
         using var ms = new MemoryStream();
-        using (var gz = new GZipStream(ms, CompressionLevel.Fastest)) gz.Write(bytes);
+        using (var gz = new GZipStream(ms, CompressionLevel.Fastest))
+            gz.Write(bytes);
         return ms.ToArray();
     }
 }

@@ -10,13 +10,19 @@ public class ImageBatchSourceTests
     {
         var pixels = new byte[n * size * size];
         for (int i = 0; i < n; i++)
-            for (int p = 0; p < size * size; p++) pixels[i * size * size + p] = (byte)((5 * i + p) % 256);
+        for (int p = 0; p < size * size; p++)
+            pixels[i * size * size + p] = (byte)((5 * i + p) % 256);
         using var scope = NewDisposeScope();
         var x = tensor(pixels, [n, 1, size, size], ScalarType.Byte).DetachFromDisposeScope();
-        var y = tensor(Enumerable.Range(0, n).Select(i => (long)label(i)).ToArray(), [n], ScalarType.Int64).DetachFromDisposeScope();
+        var y = tensor(Enumerable.Range(0, n).Select(i => (long)label(i)).ToArray(), [n], ScalarType.Int64)
+            .DetachFromDisposeScope();
         var y2 = y.clone().DetachFromDisposeScope();
-        return new ImageDataset("synthetic", new ImageSplit(x, y), new ImageSplit(x.clone().DetachFromDisposeScope(), y2),
-            [.. Enumerable.Range(0, classes).Select(c => $"c{c}")]);
+        return new ImageDataset(
+            "synthetic",
+            new ImageSplit(x, y),
+            new ImageSplit(x.clone().DetachFromDisposeScope(), y2),
+            [.. Enumerable.Range(0, classes).Select(c => $"c{c}")]
+        );
     }
 
     /// <summary>Labels of every batch of one epoch (for the identity dataset, the example ids in served order).</summary>
@@ -24,7 +30,8 @@ public class ImageBatchSourceTests
     {
         var result = new List<long[]>();
         foreach (var b in source.Epoch(epoch, CPU, skip))
-            using (b) result.Add(b.Labels.data<long>().ToArray());
+            using (b)
+                result.Add(b.Labels.data<long>().ToArray());
         return result;
     }
 
@@ -32,7 +39,8 @@ public class ImageBatchSourceTests
     {
         var result = new List<float[]>();
         foreach (var b in source.Epoch(epoch, CPU, skip))
-            using (b) result.Add(b.Input.Input.data<float>().ToArray());
+            using (b)
+                result.Add(b.Input.Input.data<float>().ToArray());
         return result;
     }
 
@@ -51,7 +59,11 @@ public class ImageBatchSourceTests
     public void Drop_last_drops_the_partial_batch()
     {
         using var ds = Synthetic(50, 4, 50, i => i);
-        using var source = new ImageBatchSource(ds, ds.Train, new ImageLoaderOptions { BatchSize = 16, DropLast = true });
+        using var source = new ImageBatchSource(
+            ds,
+            ds.Train,
+            new ImageLoaderOptions { BatchSize = 16, DropLast = true }
+        );
         Assert.Equal(3, source.BatchesPerEpoch);
         Assert.All(Ids(source, 0), b => Assert.Equal(16, b.Length));
     }
@@ -60,7 +72,13 @@ public class ImageBatchSourceTests
     public void Seeded_shuffle_repeats_across_runs_and_differs_between_epochs_and_seeds()
     {
         using var ds = Synthetic(50, 4, 50, i => i);
-        var options = new ImageLoaderOptions { BatchSize = 16, Seed = 7, CropPadding = 1, HorizontalFlip = true };
+        var options = new ImageLoaderOptions
+        {
+            BatchSize = 16,
+            Seed = 7,
+            CropPadding = 1,
+            HorizontalFlip = true,
+        };
         using var a = new ImageBatchSource(ds, ds.Train, options);
         using var b = new ImageBatchSource(ds, ds.Train, options);
         using var other = new ImageBatchSource(ds, ds.Train, options with { Seed = 8 });
@@ -76,7 +94,17 @@ public class ImageBatchSourceTests
     public void Skip_batches_gives_exactly_the_tail_of_the_epoch()
     {
         using var ds = Synthetic(50, 4, 50, i => i);
-        using var source = new ImageBatchSource(ds, ds.Train, new ImageLoaderOptions { BatchSize = 16, Seed = 11, CropPadding = 2, HorizontalFlip = true });
+        using var source = new ImageBatchSource(
+            ds,
+            ds.Train,
+            new ImageLoaderOptions
+            {
+                BatchSize = 16,
+                Seed = 11,
+                CropPadding = 2,
+                HorizontalFlip = true,
+            }
+        );
         var full = Pixels(source, 3);
         var tail = Pixels(source, 3, skip: 2);
         Assert.Equal(2, tail.Count);
@@ -100,15 +128,24 @@ public class ImageBatchSourceTests
         // Pixel p of image i is 5i + p; normalised: ((5i + p) / 255 - mean) / std.
         var x = batch.Input.Input.data<float>().ToArray();
         for (int i = 0; i < 4; i++)
-            for (int p = 0; p < 9; p++)
-                Assert.Equal(((5 * i + p) / 255f - ds.Mean[0]) / ds.Std[0], x[i * 9 + p], 4);
+        for (int p = 0; p < 9; p++)
+            Assert.Equal(((5 * i + p) / 255f - ds.Mean[0]) / ds.Std[0], x[i * 9 + p], 4);
     }
 
     [Fact]
     public void Per_class_limit_keeps_the_first_examples_of_each_class()
     {
         using var ds = Synthetic(40, 2, 4, i => i % 4);
-        using var source = new ImageBatchSource(ds, ds.Train, new ImageLoaderOptions { BatchSize = 5, PerClassLimit = 3, Shuffle = false });
+        using var source = new ImageBatchSource(
+            ds,
+            ds.Train,
+            new ImageLoaderOptions
+            {
+                BatchSize = 5,
+                PerClassLimit = 3,
+                Shuffle = false,
+            }
+        );
         Assert.Equal(12, source.Count);
         var labels = Ids(source, 0).SelectMany(x => x).ToArray();
         Assert.All(Enumerable.Range(0, 4), c => Assert.Equal(3, labels.Count(l => l == c)));
@@ -123,7 +160,16 @@ public class ImageBatchSourceTests
     {
         using var ds = Synthetic(64, 4, 64, i => i);
         using var plain = new ImageBatchSource(ds, ds.Train, new ImageLoaderOptions { BatchSize = 64, Seed = 1 });
-        using var flipped = new ImageBatchSource(ds, ds.Train, new ImageLoaderOptions { BatchSize = 64, Seed = 1, HorizontalFlip = true });
+        using var flipped = new ImageBatchSource(
+            ds,
+            ds.Train,
+            new ImageLoaderOptions
+            {
+                BatchSize = 64,
+                Seed = 1,
+                HorizontalFlip = true,
+            }
+        );
         using var a = plain.Epoch(0, CPU).Single();
         using var b = flipped.Epoch(0, CPU).Single();
         Assert.True(a.Labels.eq(b.Labels).all().item<bool>());
@@ -139,9 +185,20 @@ public class ImageBatchSourceTests
     [InlineData(true)]
     public void Padded_crop_returns_a_window_of_the_zero_padded_image(bool flip)
     {
-        const int pad = 2, size = 4;
+        const int pad = 2,
+            size = 4;
         using var ds = Synthetic(32, size, 32, i => i);
-        using var source = new ImageBatchSource(ds, ds.Train, new ImageLoaderOptions { BatchSize = 32, Seed = 5, CropPadding = pad, HorizontalFlip = flip });
+        using var source = new ImageBatchSource(
+            ds,
+            ds.Train,
+            new ImageLoaderOptions
+            {
+                BatchSize = 32,
+                Seed = 5,
+                CropPadding = pad,
+                HorizontalFlip = flip,
+            }
+        );
         using var batch = source.Epoch(0, CPU).Single();
         using var scope = NewDisposeScope();
         // Back to byte values; the zero padding becomes exactly 0.
@@ -154,21 +211,24 @@ public class ImageBatchSourceTests
             var padded = nn.functional.pad(ds.Train.Images[ids[r]].to(ScalarType.Float32), [pad, pad, pad, pad]);
             bool found = false;
             for (int dy = 0; dy <= 2 * pad && !found; dy++)
-                for (int dx = 0; dx <= 2 * pad && !found; dx++)
+            for (int dx = 0; dx <= 2 * pad && !found; dx++)
+            {
+                var window = padded.narrow(1, dy, size).narrow(2, dx, size);
+                if (window.eq(x[r]).all().item<bool>())
+                    found = true;
+                else if (flip && window.flip(2).eq(x[r]).all().item<bool>())
                 {
-                    var window = padded.narrow(1, dy, size).narrow(2, dx, size);
-                    if (window.eq(x[r]).all().item<bool>()) found = true;
-                    else if (flip && window.flip(2).eq(x[r]).all().item<bool>())
-                    {
-                        found = true;
-                        mirrored++;
-                    }
-                    if (found) offsets.Add((dy, dx));
+                    found = true;
+                    mirrored++;
                 }
+                if (found)
+                    offsets.Add((dy, dx));
+            }
             Assert.True(found, $"row {r} is not a window of image {ids[r]}{(flip ? " or its mirror" : "")}");
         }
         Assert.True(offsets.Count > 5, $"only {offsets.Count} distinct crop offsets in 32 images");
-        if (flip) Assert.InRange(mirrored, 4, 28);
+        if (flip)
+            Assert.InRange(mirrored, 4, 28);
     }
 
     [Fact]
@@ -176,7 +236,9 @@ public class ImageBatchSourceTests
     {
         var ds = TestData.FashionMnist;
         using var source = new ImageBatchSource(ds, ds.Train, new ImageLoaderOptions { BatchSize = 4096, Seed = 0 });
-        double sum = 0, sumSq = 0, count = 0;
+        double sum = 0,
+            sumSq = 0,
+            count = 0;
         foreach (var b in source.Epoch(0, CPU))
         {
             using (b)

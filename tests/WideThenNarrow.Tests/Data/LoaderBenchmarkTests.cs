@@ -12,8 +12,12 @@ public class LoaderBenchmarkTests
         manual_seed(0);
         var x = randint(0, 256, [64, 1, 8, 8]).to(ScalarType.Byte).DetachFromDisposeScope();
         var y = arange(64).remainder(4).DetachFromDisposeScope();
-        using var ds = new ImageDataset("tiny", new ImageSplit(x, y),
-            new ImageSplit(x.clone().DetachFromDisposeScope(), y.clone().DetachFromDisposeScope()), ["a", "b", "c", "d"]);
+        using var ds = new ImageDataset(
+            "tiny",
+            new ImageSplit(x, y),
+            new ImageSplit(x.clone().DetachFromDisposeScope(), y.clone().DetachFromDisposeScope()),
+            ["a", "b", "c", "d"]
+        );
         var r = LoaderBenchmark.Run(ds, batchSize: 16, model: "cifar-resnet20", steps: 2, CPU);
         Assert.Equal(4, r.LoaderBatches);
         Assert.True(r.LoaderBatchesPerSecond > 0 && r.AugmentedBatchesPerSecond > 0);

@@ -17,7 +17,8 @@ public class ValidationSplitTests
         Assert.Equal(val.Order(), val);
         foreach (var c in labels.Distinct())
         {
-            int n = labels.Count(l => l == c), inVal = val.Count(i => labels[i] == c);
+            int n = labels.Count(l => l == c),
+                inVal = val.Count(i => labels[i] == c);
             Assert.Equal((int)Math.Round(0.1 * n), inVal);
         }
         // The same seed gives the same split; another seed another one; neither is simply the first examples.
@@ -35,9 +36,13 @@ public class ValidationSplitTests
         Assert.Equal(1, val.Count(i => labels[i] == 1)); // half of two, and one stays to train
         Assert.Equal(0, val.Count(i => labels[i] == 2)); // a class of one keeps it for training
         Assert.Contains(12L, train);
-        Assert.Equal("data.val_fraction must be in [0, 1), got 1",
-            Assert.Throws<WtnException>(() => new ValidationSplit(1, 0, 0).Validate("data.")).Message);
-        Assert.Equal("data.val_per_class must be 0 (no cap) or more, got -1",
-            Assert.Throws<WtnException>(() => new ValidationSplit(0.1, -1, 0).Validate("data.")).Message);
+        Assert.Equal(
+            "data.val_fraction must be in [0, 1), got 1",
+            Assert.Throws<WtnException>(() => new ValidationSplit(1, 0, 0).Validate("data.")).Message
+        );
+        Assert.Equal(
+            "data.val_per_class must be 0 (no cap) or more, got -1",
+            Assert.Throws<WtnException>(() => new ValidationSplit(0.1, -1, 0).Validate("data.")).Message
+        );
     }
 }

@@ -194,7 +194,10 @@ public class DemoExperimentTests
     [Fact]
     public void The_embedded_demo_has_every_setting_of_the_csharp_demo_it_replaced()
     {
-        var now = new SortedDictionary<string, string>(ConfigLoader.Flatten(ExperimentConfig.Demo()), StringComparer.Ordinal);
+        var now = new SortedDictionary<string, string>(
+            ConfigLoader.Flatten(ExperimentConfig.Demo()),
+            StringComparer.Ordinal
+        );
         // Every recorded setting is unchanged; keys added to wtn since sit at their defaults (the scheduler's rule for
         // reusing finished stages), so the demo trains exactly what the C# demo trained.
         Assert.All(CSharpDemo, kv => Assert.Equal(kv.Value, now.GetValueOrDefault(kv.Key)));

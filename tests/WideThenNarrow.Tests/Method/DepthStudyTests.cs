@@ -1,7 +1,7 @@
-using WideThenNarrow.Orchestration;
 using System.Text.Json;
 using WideThenNarrow.Config;
 using WideThenNarrow.Method;
+using WideThenNarrow.Orchestration;
 using WideThenNarrow.Reporting;
 using static TorchSharp.torch;
 
@@ -9,14 +9,25 @@ namespace WideThenNarrow.Tests.Method;
 
 public class DepthStudyTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    static TrainerSettings Recipe(long steps) => new()
-    {
-        Optimizer = new OptimizerConfig { Name = OptimizerKind.AdamW, Lr = 3e-3, WeightDecay = 0 },
-        Schedule = new ScheduleConfig { Name = ScheduleKind.Cosine },
-        Steps = steps,
-        Logging = new LoggingConfig { EverySteps = 10, Tensorboard = false },
-        Checkpoint = new CheckpointConfig { EverySteps = 0, KeepLast = 1, KeepBest = false },
-    };
+    static TrainerSettings Recipe(long steps) =>
+        new()
+        {
+            Optimizer = new OptimizerConfig
+            {
+                Name = OptimizerKind.AdamW,
+                Lr = 3e-3,
+                WeightDecay = 0,
+            },
+            Schedule = new ScheduleConfig { Name = ScheduleKind.Cosine },
+            Steps = steps,
+            Logging = new LoggingConfig { EverySteps = 10, Tensorboard = false },
+            Checkpoint = new CheckpointConfig
+            {
+                EverySteps = 0,
+                KeepLast = 1,
+                KeepBest = false,
+            },
+        };
 
     /// <summary>experiments/depth-mlp.yaml with a budget of seconds: depths 2 and 4, a few steps, a small subset.</summary>
     static ExperimentConfig Tiny()
@@ -45,34 +56,61 @@ public class DepthStudyTests(Xunit.Abstractions.ITestOutputHelper output)
         {
             var c = Tiny();
             var log = new List<string>();
-            var result = new ExperimentRunner(c, runs, Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!, CPU, log: new Log(log)).Run();
-            foreach (var l in log) output.WriteLine(l);
+            var result = new ExperimentRunner(
+                c,
+                runs,
+                Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!,
+                CPU,
+                log: new Log(log)
+            ).Run();
+            foreach (var l in log)
+                output.WriteLine(l);
             var dir = Path.Combine(runs, "depth");
             foreach (var f in new[] { "report.md", "results.json", DepthStudyReport.PlotFile })
                 Assert.True(new FileInfo(Path.Combine(dir, f)).Length > 0, f);
             var study = result.DepthStudy!;
             Assert.Equal([2, 4], study.Depths);
-            Assert.Equal([DepthStudy.Untrained, "imitation_teacher", "imitation_student", DepthStudy.EndToEnd], study.Growth.Select(g => g.Arm));
+            Assert.Equal(
+                [DepthStudy.Untrained, "imitation_teacher", "imitation_student", DepthStudy.EndToEnd],
+                study.Growth.Select(g => g.Arm)
+            );
             foreach (var cell in study.Cells)
             {
                 Assert.All(cell.Arms, a => Assert.All(a.Discrepancy, d => Assert.InRange(d, 0, 1e3)));
                 Assert.All(cell.Arms, a => Assert.Equal(cell.Depth, a.Discrepancy.Count));
                 double Top(string arm) => cell.Arms.Single(a => a.Arm == arm).Discrepancy[^1];
-                Assert.True(Top("imitation_teacher") < Top(DepthStudy.Untrained), $"depth {cell.Depth}: {Top("imitation_teacher")} vs untrained {Top(DepthStudy.Untrained)}");
+                Assert.True(
+                    Top("imitation_teacher") < Top(DepthStudy.Untrained),
+                    $"depth {cell.Depth}: {Top("imitation_teacher")} vs untrained {Top(DepthStudy.Untrained)}"
+                );
                 // The same total steps: depth x steps per block for end to end and for each imitation.
-                Assert.All(cell.Arms.Where(a => a.Arm != DepthStudy.Untrained), a => Assert.Equal(cell.Depth * 20L, a.Steps));
+                Assert.All(cell.Arms.Where(a => a.Arm != DepthStudy.Untrained), a =>
+                    Assert.Equal(cell.Depth * 20L, a.Steps)
+                );
             }
             Assert.All(study.Growth, g => Assert.True(g.Slope is { } s && double.IsFinite(s)));
             using (var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "results.json"))))
                 Assert.Equal(4, json.RootElement.GetProperty("growth").GetArrayLength());
-            Assert.Contains("| growth: slope of ln discrepancy on ln depth", File.ReadAllText(Path.Combine(dir, "report.md")));
+            Assert.Contains(
+                "| growth: slope of ln discrepancy on ln depth",
+                File.ReadAllText(Path.Combine(dir, "report.md"))
+            );
 
             // Finished cells are not trained again.
             var again = new List<string>();
-            new ExperimentRunner(c, runs, Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!, CPU, log: new Log(again)).Run();
+            new ExperimentRunner(
+                c,
+                runs,
+                Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!,
+                CPU,
+                log: new Log(again)
+            ).Run();
             Assert.Equal(2, again.Count(l => l.EndsWith("already done, skipped", StringComparison.Ordinal)));
         }
-        finally { TestData.DeleteFolder(runs); }
+        finally
+        {
+            TestData.DeleteFolder(runs);
+        }
     }
 
     [Theory]
@@ -82,14 +120,22 @@ public class DepthStudyTests(Xunit.Abstractions.ITestOutputHelper output)
     [InlineData("depth_study.imitation.steps=0", "depth_study.imitation.steps")]
     public void Settings_the_study_cannot_honour_are_refused_naming_the_key(string set, string key)
     {
-        var c = ConfigLoader.Load<ExperimentConfig>(Path.Combine(TestData.RepoRoot, "experiments", "depth-mlp.yaml"), [set]);
+        var c = ConfigLoader.Load<ExperimentConfig>(
+            Path.Combine(TestData.RepoRoot, "experiments", "depth-mlp.yaml"),
+            [set]
+        );
         var runs = TestData.NewTempFolder("depth-bad");
         try
         {
-            var e = Assert.Throws<WtnException>(() => new ExperimentRunner(c, runs, Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!, CPU).Run());
+            var e = Assert.Throws<WtnException>(() =>
+                new ExperimentRunner(c, runs, Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!, CPU).Run()
+            );
             Assert.StartsWith(key, e.Message);
         }
-        finally { TestData.DeleteFolder(runs); }
+        finally
+        {
+            TestData.DeleteFolder(runs);
+        }
     }
 
     [Fact]
@@ -104,7 +150,8 @@ public class DepthStudyTests(Xunit.Abstractions.ITestOutputHelper output)
     {
         public void Report(string value)
         {
-            lock (lines) lines.Add(value);
+            lock (lines)
+                lines.Add(value);
         }
     }
 }

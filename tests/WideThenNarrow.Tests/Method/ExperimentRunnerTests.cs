@@ -2,8 +2,8 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using WideThenNarrow.Config;
 using WideThenNarrow.Method;
-using WideThenNarrow.Orchestration;
 using WideThenNarrow.Models;
+using WideThenNarrow.Orchestration;
 using WideThenNarrow.Reporting;
 using WideThenNarrow.Training;
 using static TorchSharp.torch;
@@ -15,38 +15,92 @@ namespace WideThenNarrow.Tests.Method;
 [Collection("torch-rng")]
 public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    internal static TrainerSettings Budget(int epochs = 0, long steps = 0, double lr = 0.05, double wd = 5e-4) => new()
-    {
-        Optimizer = new OptimizerConfig { Lr = lr, Momentum = 0.9, WeightDecay = wd },
-        Schedule = new ScheduleConfig { Name = ScheduleKind.Cosine },
-        Epochs = epochs,
-        Steps = steps,
-        Logging = new LoggingConfig { EverySteps = 2, Tensorboard = false },
-        Checkpoint = new CheckpointConfig { EverySteps = 0, KeepLast = 1 },
-    };
-
-    internal static ExperimentConfig Tiny(string name, bool baselines) => new()
-    {
-        Name = name,
-        Data = new DataConfig { BatchSize = 50, EvalBatchSize = 100, TrainPerClass = 40, TestPerClass = 20, ValPerClass = 20, CropPadding = 0, HorizontalFlip = false },
-        Models = new ExperimentModels
+    internal static TrainerSettings Budget(int epochs = 0, long steps = 0, double lr = 0.05, double wd = 5e-4) =>
+        new()
         {
-            Thin = new ModelSpec { Name = "mlp", Width = 32, Depth = 3, Residual = true },
-            Wide = new ModelSpec { Name = "mlp", Width = 32, Depth = 3, Residual = true, Widen = "inner=4" },
-            Deeper = baselines ? new ModelSpec { Name = "mlp", Width = 32, Depth = 5, Residual = true } : null,
-        },
-        Wide = new WideStageConfig { Train = Budget(epochs: 3) },
-        Imitation = new ImitationStageConfig { Train = Budget(steps: 6, wd: 0) with { Eval = new EvalConfig { EveryEpochs = 0 } } },
-        Finetune = new DistillStageConfig { Alpha = 0.5, Train = Budget(epochs: 2, lr: 0.02) },
-        Standard = new StandardStageConfig { Train = Budget(epochs: 3) },
-        Kd = baselines ? new DistillStageConfig { Train = Budget(epochs: 1) } : null,
-        Fitnets = baselines ? new FitNetsStageConfig { Hint = Budget(steps: 4, wd: 0), Train = Budget(epochs: 1) } : null,
-        Deeper = baselines ? new StandardStageConfig { Train = Budget(epochs: 1) } : null,
-        Report = new ReportConfig { LatencyRepeats = 3 },
-    };
+            Optimizer = new OptimizerConfig
+            {
+                Lr = lr,
+                Momentum = 0.9,
+                WeightDecay = wd,
+            },
+            Schedule = new ScheduleConfig { Name = ScheduleKind.Cosine },
+            Epochs = epochs,
+            Steps = steps,
+            Logging = new LoggingConfig { EverySteps = 2, Tensorboard = false },
+            Checkpoint = new CheckpointConfig { EverySteps = 0, KeepLast = 1 },
+        };
 
-    ExperimentRunner Runner(ExperimentConfig c, string runs, IProgress<TrainingProgress>? progress = null, List<string>? log = null) =>
-        new(c, runs, Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!, CPU, progress, log is null ? null : new ListLog(log));
+    internal static ExperimentConfig Tiny(string name, bool baselines) =>
+        new()
+        {
+            Name = name,
+            Data = new DataConfig
+            {
+                BatchSize = 50,
+                EvalBatchSize = 100,
+                TrainPerClass = 40,
+                TestPerClass = 20,
+                ValPerClass = 20,
+                CropPadding = 0,
+                HorizontalFlip = false,
+            },
+            Models = new ExperimentModels
+            {
+                Thin = new ModelSpec
+                {
+                    Name = "mlp",
+                    Width = 32,
+                    Depth = 3,
+                    Residual = true,
+                },
+                Wide = new ModelSpec
+                {
+                    Name = "mlp",
+                    Width = 32,
+                    Depth = 3,
+                    Residual = true,
+                    Widen = "inner=4",
+                },
+                Deeper = baselines
+                    ? new ModelSpec
+                    {
+                        Name = "mlp",
+                        Width = 32,
+                        Depth = 5,
+                        Residual = true,
+                    }
+                    : null,
+            },
+            Wide = new WideStageConfig { Train = Budget(epochs: 3) },
+            Imitation = new ImitationStageConfig
+            {
+                Train = Budget(steps: 6, wd: 0) with { Eval = new EvalConfig { EveryEpochs = 0 } },
+            },
+            Finetune = new DistillStageConfig { Alpha = 0.5, Train = Budget(epochs: 2, lr: 0.02) },
+            Standard = new StandardStageConfig { Train = Budget(epochs: 3) },
+            Kd = baselines ? new DistillStageConfig { Train = Budget(epochs: 1) } : null,
+            Fitnets = baselines
+                ? new FitNetsStageConfig { Hint = Budget(steps: 4, wd: 0), Train = Budget(epochs: 1) }
+                : null,
+            Deeper = baselines ? new StandardStageConfig { Train = Budget(epochs: 1) } : null,
+            Report = new ReportConfig { LatencyRepeats = 3 },
+        };
+
+    ExperimentRunner Runner(
+        ExperimentConfig c,
+        string runs,
+        IProgress<TrainingProgress>? progress = null,
+        List<string>? log = null
+    ) =>
+        new(
+            c,
+            runs,
+            Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!,
+            CPU,
+            progress,
+            log is null ? null : new ListLog(log)
+        );
 
     [Fact]
     public void Runs_every_declared_stage_writes_the_report_and_skips_finished_stages()
@@ -58,39 +112,62 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var first = new List<string>();
             var result = Runner(c, runs, log: first).Run();
-            foreach (var l in first) output.WriteLine(l);
+            foreach (var l in first)
+                output.WriteLine(l);
             output.WriteLine($"total {clock.Elapsed.TotalSeconds:F1} s");
             var dir = Path.Combine(runs, "all");
             foreach (var f in new[] { "report.md", "results.json", "accuracy.png", "imitation.png" })
                 Assert.True(new FileInfo(Path.Combine(dir, f)).Length > 0, f);
             var methods = result.Methods.Select(m => m.Method).ToList();
             const string warm = "thin: after imitation only";
-            Assert.Equal(["thin: go wide, then narrow", warm, "thin: standard", "thin: kd", "thin: fitnets", "deeper: standard", "wide (teacher)"], methods);
+            Assert.Equal(
+                [
+                    "thin: go wide, then narrow",
+                    warm,
+                    "thin: standard",
+                    "thin: kd",
+                    "thin: fitnets",
+                    "deeper: standard",
+                    "wide (teacher)",
+                ],
+                methods
+            );
             Assert.All(result.Methods.Where(m => m.Method != warm), m => Assert.InRange(m.TestTop1!.Mean, 0.3, 1.0));
             // The warm start is tested once too, before fine-tuning.
             Assert.InRange(result.Methods.Single(m => m.Method == warm).TestTop1!.Mean, 0.0, 1.0);
             var imitation = result.PerSeed[0]["imitation"];
             Assert.Equal(3, imitation.Blocks!.Count);
             Assert.True(imitation.HeadCopied);
-            Assert.All(imitation.Blocks, b => Assert.True(b.LastLoss < b.FirstLoss, $"block {b.Block}: {b.FirstLoss} -> {b.LastLoss}"));
+            Assert.All(imitation.Blocks, b =>
+                Assert.True(b.LastLoss < b.FirstLoss, $"block {b.Block}: {b.FirstLoss} -> {b.LastLoss}")
+            );
             var report = File.ReadAllText(Path.Combine(dir, "report.md"));
             Assert.Contains("| thin: go wide, then narrow |", report);
             Assert.DoesNotContain("Interim report", report);
             // The method against every other row; with one seed, the plain difference of the final top-1.
             Assert.Equal(methods.Skip(1), result.Comparisons.Select(x => x.Against));
             var vsStandard = result.Comparisons.Single(x => x.Against == "thin: standard");
-            Assert.Equal(result.PerSeed[0]["finetune"].TestTop1!.Value - result.PerSeed[0]["standard"].TestTop1!.Value, vsStandard.Difference.Mean, 12);
+            Assert.Equal(
+                result.PerSeed[0]["finetune"].TestTop1!.Value - result.PerSeed[0]["standard"].TestTop1!.Value,
+                vsStandard.Difference.Mean,
+                12
+            );
             Assert.Equal(vsStandard.Difference.Mean > 0 ? 1 : 0, vsStandard.SeedsBetter);
             Assert.Contains("| thin: go wide, then narrow | thin: standard | ", report);
             // The declared stage list (what `wtn report` looks for) is exactly what the run made, and all are done.
             var seedDir = Path.Combine(dir, "seed-0");
-            Assert.Equal(ExperimentRunner.DeclaredStages(c).Order(), Directory.GetDirectories(seedDir).Select(Path.GetFileName).Order()!);
+            Assert.Equal(
+                ExperimentRunner.DeclaredStages(c).Order(),
+                Directory.GetDirectories(seedDir).Select(Path.GetFileName).Order()!
+            );
             Assert.Equal(ExperimentRunner.DeclaredStages(c), result.Status.Select(s => s.Stage));
             Assert.All(result.Status, s => Assert.Equal(StageState.Done, s.State));
             // An interim report after each of the first six stages; after the seventh the report is final.
             Assert.Equal(6, first.Count(l => l.StartsWith("interim report:", StringComparison.Ordinal)));
             // With finished stages to take paces from, it says how long the rest should take on the process training.
-            Assert.Contains(first, l => Regex.IsMatch(l, @"\(6 of 7 stages done; about .+ of wall time left on the process training now\)$"));
+            Assert.Contains(first, l =>
+                Regex.IsMatch(l, @"\(6 of 7 stages done; about .+ of wall time left on the process training now\)$")
+            );
             Assert.False(result.Partial);
 
             // A second run finds every stage done: it trains nothing and reports the same numbers.
@@ -99,7 +176,10 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(7, log.Count(l => l.Contains("already done")));
             Assert.Equal(result.Methods.Select(m => m.TestTop1!.Mean), again.Methods.Select(m => m.TestTop1!.Mean));
         }
-        finally { TestData.DeleteFolder(runs); }
+        finally
+        {
+            TestData.DeleteFolder(runs);
+        }
     }
 
     [Fact]
@@ -127,7 +207,10 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             foreach (var (name, t) in a.state_dict())
                 Assert.True(TestSteps.BitIdentical(t, b.state_dict()[name]), name);
         }
-        finally { TestData.DeleteFolder(runs); }
+        finally
+        {
+            TestData.DeleteFolder(runs);
+        }
     }
 
     [Fact]
@@ -162,8 +245,10 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(1, interim.Left.EstimatedStages);
             Assert.Equal(status["finetune"].Progress!.EtaSeconds, interim.Left.Measured);
             Assert.True(interim.Left.Estimated > 0);
-            Assert.Matches(@"Left: about \S+ (s|min|h) of training on one process: \S+ (s|min|h) measured by the started stages at their last recorded speed \(finetune\); \S+ (s|min|h) estimated for one stage or run not started",
-                File.ReadAllText(Path.Combine(dir, "report.md")).Split('\n').Single(l => l.StartsWith("Left:")));
+            Assert.Matches(
+                @"Left: about \S+ (s|min|h) of training on one process: \S+ (s|min|h) measured by the started stages at their last recorded speed \(finetune\); \S+ (s|min|h) estimated for one stage or run not started",
+                File.ReadAllText(Path.Combine(dir, "report.md")).Split('\n').Single(l => l.StartsWith("Left:"))
+            );
             Assert.Equal(StageState.Done, status["wide"].State);
             Assert.Equal(StageState.Done, status["imitation"].State);
             Assert.Equal(StageState.Pending, status["standard"].State);
@@ -178,13 +263,21 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Null(ft.Holder);
             Assert.EndsWith("; stopped (resumes when the run starts again)", ft.Describe());
             using (RunLock.Acquire(Path.Combine(dir, "seed-0", "finetune")))
-                Assert.EndsWith($"; running in process {Environment.ProcessId} on {Environment.MachineName}",
-                    ExperimentStatus.Read(c, dir, 1).Single(s => s.Stage == "finetune").Describe());
+                Assert.EndsWith(
+                    $"; running in process {Environment.ProcessId} on {Environment.MachineName}",
+                    ExperimentStatus.Read(c, dir, 1).Single(s => s.Stage == "finetune").Describe()
+                );
             // A note left by a process that is gone (killed) does not count.
-            File.WriteAllText(Path.Combine(dir, "seed-0", "finetune", ".lock.owner"), $"process {int.MaxValue} on {Environment.MachineName}, since 2026-01-01 00:00:00 UTC");
+            File.WriteAllText(
+                Path.Combine(dir, "seed-0", "finetune", ".lock.owner"),
+                $"process {int.MaxValue} on {Environment.MachineName}, since 2026-01-01 00:00:00 UTC"
+            );
             Assert.Null(ExperimentStatus.Read(c, dir, 1).Single(s => s.Stage == "finetune").Holder);
             // So does one whose process id now belongs to a process started after the note was written (a reused id).
-            File.WriteAllText(Path.Combine(dir, "seed-0", "finetune", ".lock.owner"), $"process {Environment.ProcessId} on {Environment.MachineName}, since 2000-01-01 00:00:00 UTC");
+            File.WriteAllText(
+                Path.Combine(dir, "seed-0", "finetune", ".lock.owner"),
+                $"process {Environment.ProcessId} on {Environment.MachineName}, since 2000-01-01 00:00:00 UTC"
+            );
             Assert.Null(ExperimentStatus.Read(c, dir, 1).Single(s => s.Stage == "finetune").Holder);
             // A run without progress.json (stopped before the trainer first wrote it): started, at no known position.
             File.Delete(Path.Combine(dir, "seed-0", "finetune", "train", RunProgressFile.FileName));
@@ -199,26 +292,43 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.All(two.Methods, m => Assert.Equal(1, m.SeedsDone));
             Assert.Equal(8, two.Status.Count);
             Assert.All(two.Status.Where(s => s.Seed == 1), s => Assert.Equal(StageState.Pending, s.State));
-            Assert.Contains("| thin: after imitation only (1 of 2 seeds) |", File.ReadAllText(Path.Combine(dir, "report.md")));
+            Assert.Contains(
+                "| thin: after imitation only (1 of 2 seeds) |",
+                File.ReadAllText(Path.Combine(dir, "report.md"))
+            );
             // Its progress.json gone, no started stage has a recorded speed: what is left (fine-tuning, standard and seed
             // 1's four stages) is estimated at the finished stages' paces, seed 1's wide and imitation at their kind's.
-            Assert.Equal((0.0, 6, 2, true), (two.Left!.Measured, two.Left.EstimatedStages, two.Left.SameKindStages, two.Left.MedianOfFinished));
+            Assert.Equal(
+                (0.0, 6, 2, true),
+                (two.Left!.Measured, two.Left.EstimatedStages, two.Left.SameKindStages, two.Left.MedianOfFinished)
+            );
             Assert.Null(two.Left.Wall); // no process is training
-            Assert.Matches(@"^Left: about .+ of training on one process: .+ estimated for 6 stages or runs not started, from their multiply-accumulates at the pace of started \(else finished\) stages training the same networks \(2\) or else the finished stages' median pace\. ",
-                File.ReadAllText(Path.Combine(dir, "report.md")).Split('\n').Single(l => l.StartsWith("Left:")));
+            Assert.Matches(
+                @"^Left: about .+ of training on one process: .+ estimated for 6 stages or runs not started, from their multiply-accumulates at the pace of started \(else finished\) stages training the same networks \(2\) or else the finished stages' median pace\. ",
+                File.ReadAllText(Path.Combine(dir, "report.md")).Split('\n').Single(l => l.StartsWith("Left:"))
+            );
             Assert.All(two.Methods, m => Assert.False(m.Cost.Contended));
             Assert.DoesNotContain("Measured while another", File.ReadAllText(Path.Combine(dir, "report.md")));
             // While another process of the run trains (its note on the fine-tuning stage names a live process), the
             // latencies are marked as contended.
-            using (var other = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sleep", "600") { UseShellExecute = false })!)
+            using (
+                var other = System.Diagnostics.Process.Start(
+                    new System.Diagnostics.ProcessStartInfo("sleep", "600") { UseShellExecute = false }
+                )!
+            )
             {
-                File.WriteAllText(Path.Combine(dir, "seed-0", "finetune", ".lock.owner"),
-                    $"process {other.Id} on {Environment.MachineName}, since {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss} UTC");
+                File.WriteAllText(
+                    Path.Combine(dir, "seed-0", "finetune", ".lock.owner"),
+                    $"process {other.Id} on {Environment.MachineName}, since {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss} UTC"
+                );
                 var busy = Runner(c, runs).Report();
                 other.Kill();
                 other.WaitForExit();
                 Assert.All(busy.Methods, m => Assert.True(m.Cost.Contended));
-                Assert.Contains("Measured while another wtn process of this run was training", File.ReadAllText(Path.Combine(dir, "report.md")));
+                Assert.Contains(
+                    "Measured while another wtn process of this run was training",
+                    File.ReadAllText(Path.Combine(dir, "report.md"))
+                );
                 File.Delete(Path.Combine(dir, "seed-0", "finetune", ".lock.owner"));
             }
 
@@ -231,7 +341,10 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Contains("| thin: go wide, then narrow |", final);
             Assert.Empty(Directory.GetFiles(dir, "*.tmp*"));
         }
-        finally { TestData.DeleteFolder(runs); }
+        finally
+        {
+            TestData.DeleteFolder(runs);
+        }
     }
 
     [Fact]
@@ -248,7 +361,10 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             {
                 Assert.NotNull(other);
                 var e = Assert.Throws<WtnException>(() => Runner(c, runs).Run());
-                Assert.StartsWith($"{standardDir} is in use by another wtn process (process {Environment.ProcessId} on ", e.Message);
+                Assert.StartsWith(
+                    $"{standardDir} is in use by another wtn process (process {Environment.ProcessId} on ",
+                    e.Message
+                );
                 // The stages before it are done; standard was never begun here.
                 foreach (var stage in new[] { "wide", "imitation", "finetune" })
                     Assert.True(File.Exists(Path.Combine(seedDir, stage, StageSummary.FileName)), stage);
@@ -261,9 +377,15 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(3, log.Count(l => l.EndsWith(" already done, skipped", StringComparison.Ordinal)));
             Assert.Equal(["standard"], log.Where(l => l.Contains(" done in ")).Select(l => l.Split(' ')[2]));
             Assert.Contains("| thin: standard |", File.ReadAllText(Path.Combine(runs, "held", "report.md")));
-            Assert.Equal(ExperimentRunner.RunConfigFile, Path.GetFileName(Directory.GetFiles(Path.Combine(runs, "held"), "*.yaml").Single()));
+            Assert.Equal(
+                ExperimentRunner.RunConfigFile,
+                Path.GetFileName(Directory.GetFiles(Path.Combine(runs, "held"), "*.yaml").Single())
+            );
         }
-        finally { TestData.DeleteFolder(runs); }
+        finally
+        {
+            TestData.DeleteFolder(runs);
+        }
     }
 
     [Fact]
@@ -274,24 +396,36 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
         {
             // The demo's experiment: its stage 2 caches the wide activations of all its batches.
             var demo = ExperimentConfig.Demo();
-            double Imitation(int cacheMb) => Runner(demo with { Imitation = demo.Imitation! with { WideCacheMb = cacheMb } }, runs)
-                .StageCosts().Single(s => s.Stage == "imitation").Cost;
+            double Imitation(int cacheMb) =>
+                Runner(demo with { Imitation = demo.Imitation! with { WideCacheMb = cacheMb } }, runs)
+                    .StageCosts()
+                    .Single(s => s.Stage == "imitation")
+                    .Cost;
             var costs = Runner(demo, runs).StageCosts().ToDictionary(s => s.Stage, s => s.Cost);
-            double none = Imitation(0), small = Imitation(1), all = Imitation(1 << 20);
-            output.WriteLine($"demo stage 2 / thin standard: {costs["imitation"] / costs["standard"]:F3} with its cache ({demo.Imitation!.WideCacheMb} MB), " +
-                             $"{none / costs["standard"]:F3} without, {small / costs["standard"]:F3} with 1 MB");
+            double none = Imitation(0),
+                small = Imitation(1),
+                all = Imitation(1 << 20);
+            output.WriteLine(
+                $"demo stage 2 / thin standard: {costs["imitation"] / costs["standard"]:F3} with its cache ({demo.Imitation!.WideCacheMb} MB), "
+                    + $"{none / costs["standard"]:F3} without, {small / costs["standard"]:F3} with 1 MB"
+            );
             // Without a cache every unit runs the wide network up to its point; with all batches cached it runs once.
             Assert.True(none > small && small > all, $"{none} {small} {all}");
             Assert.Equal(all, costs["imitation"]);
             Assert.InRange(small, 0.9 * none, none); // 1 MB holds a few batches only
         }
-        finally { TestData.DeleteFolder(runs); }
+        finally
+        {
+            TestData.DeleteFolder(runs);
+        }
     }
 
     [Fact]
     public void With_jobs_the_stage_with_the_most_work_ahead_goes_first()
     {
-        var c = ConfigLoader.Load<ExperimentConfig>(Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-resnet.yaml"));
+        var c = ConfigLoader.Load<ExperimentConfig>(
+            Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-resnet.yaml")
+        );
         var runs = TestData.NewTempFolder("order");
         var runner = Runner(c, runs);
         // --jobs: the wide networks first (their own 30 epochs plus the stages that wait for them), then the deeper
@@ -300,8 +434,13 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(2 * ExperimentRunner.DeclaredStages(c).Count, order.Count); // stage 2 with student input: one process
         output.WriteLine(string.Join(", ", order));
         var costs = runner.StageCosts();
-        output.WriteLine("estimated work relative to the thin standard run: " +
-            string.Join(", ", costs.Select(s => $"{s.Stage} {s.Cost / costs.Single(x => x.Stage == "standard").Cost:F2}")));
+        output.WriteLine(
+            "estimated work relative to the thin standard run: "
+                + string.Join(
+                    ", ",
+                    costs.Select(s => $"{s.Stage} {s.Cost / costs.Single(x => x.Stage == "standard").Cost:F2}")
+                )
+        );
         Assert.Equal(["seed 0: wide", "seed 1: wide", "seed 0: deeper", "seed 1: deeper"], order.Take(4));
         Assert.Equal(["seed 0: standard", "seed 1: standard"], order.TakeLast(2));
         foreach (var seed in new[] { 0, 1 })
@@ -318,7 +457,9 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
     [Fact]
     public void Once_stages_have_finished_the_order_follows_the_time_they_took_per_unit_of_work()
     {
-        var c = ConfigLoader.Load<ExperimentConfig>(Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-resnet.yaml"));
+        var c = ConfigLoader.Load<ExperimentConfig>(
+            Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-resnet.yaml")
+        );
         var runs = TestData.NewTempFolder("priced");
         try
         {
@@ -330,16 +471,36 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             {
                 Directory.CreateDirectory(dir);
                 double pace = stage is "standard" or "standard_long" ? 3e-9 : 1e-9;
-                File.WriteAllText(Path.Combine(dir, StageSummary.FileName),
-                    JsonSerializer.Serialize(new StageSummary { Stage = stage, Model = "thin", WallSeconds = costs[stage] * pace }, StageContext.Json));
+                File.WriteAllText(
+                    Path.Combine(dir, StageSummary.FileName),
+                    JsonSerializer.Serialize(
+                        new StageSummary
+                        {
+                            Stage = stage,
+                            Model = "thin",
+                            WallSeconds = costs[stage] * pace,
+                        },
+                        StageContext.Json
+                    )
+                );
             }
-            var order = runner.StageOrder(2).Where(s => s.StartsWith("seed-1/", StringComparison.Ordinal)).Select(s => s[7..]).ToList();
+            var order = runner
+                .StageOrder(2)
+                .Where(s => s.StartsWith("seed-1/", StringComparison.Ordinal))
+                .Select(s => s[7..])
+                .ToList();
             output.WriteLine(string.Join(", ", order));
             // In multiply-accumulates: wide, deeper, kd, fitnets, standard_long, imitation, finetune, standard. Priced:
             // 60 thin epochs (standard_long) are more work than deeper's 30, and 30 thin epochs (standard) as much.
-            Assert.Equal(["wide", "standard_long", "deeper", "standard", "kd", "fitnets", "imitation", "finetune"], order);
+            Assert.Equal(
+                ["wide", "standard_long", "deeper", "standard", "kd", "fitnets", "imitation", "finetune"],
+                order
+            );
         }
-        finally { TestData.DeleteFolder(runs); }
+        finally
+        {
+            TestData.DeleteFolder(runs);
+        }
     }
 
     [Fact]
@@ -351,15 +512,23 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             // models.wide keeps a spec no stage uses; it must not be built (this one could not be).
             var c = Tiny("nowide", baselines: false) with
             {
-                Models = Tiny("x", false).Models with { Wide = new ModelSpec { Name = "mlp", Width = 0 } },
-                Wide = null, Imitation = null, Finetune = null,
+                Models = Tiny("x", false).Models with
+                {
+                    Wide = new ModelSpec { Name = "mlp", Width = 0 },
+                },
+                Wide = null,
+                Imitation = null,
+                Finetune = null,
                 Standard = new StandardStageConfig { Train = Budget(steps: 2) },
             };
             var r = Runner(c, runs).Run();
             Assert.Equal(["thin: standard"], r.Methods.Select(m => m.Method));
             Assert.Contains("| thin: standard |", File.ReadAllText(Path.Combine(runs, "nowide", "report.md")));
         }
-        finally { TestData.DeleteFolder(runs); }
+        finally
+        {
+            TestData.DeleteFolder(runs);
+        }
     }
 
     [Fact]
@@ -377,10 +546,19 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             var r = Runner(c, runs).Run();
             var method = r.PerSeed[0]["finetune"];
             var random = r.PerSeed[0]["standard"];
-            Assert.True(method.TestTop1 > random.TestTop1 + 0.05, $"warm start {method.TestTop1:P1} vs random {random.TestTop1:P1}");
-            Assert.True(method.Curve[^1].TrainLoss < random.Curve[^1].TrainLoss, $"train loss {method.Curve[^1].TrainLoss} vs {random.Curve[^1].TrainLoss}");
+            Assert.True(
+                method.TestTop1 > random.TestTop1 + 0.05,
+                $"warm start {method.TestTop1:P1} vs random {random.TestTop1:P1}"
+            );
+            Assert.True(
+                method.Curve[^1].TrainLoss < random.Curve[^1].TrainLoss,
+                $"train loss {method.Curve[^1].TrainLoss} vs {random.Curve[^1].TrainLoss}"
+            );
         }
-        finally { TestData.DeleteFolder(runs); }
+        finally
+        {
+            TestData.DeleteFolder(runs);
+        }
     }
 
     [Fact]
@@ -403,10 +581,23 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
 
             var thinFile = Path.Combine(runs, "thin.pth");
             Weights.Save(thin, thinFile);
-            var e = Assert.Throws<WtnException>(() => Runner(c with { Name = "misfit", Wide = new WideStageConfig { Import = thinFile } }, runs).Run());
+            var e = Assert.Throws<WtnException>(() =>
+                Runner(
+                        c with
+                        {
+                            Name = "misfit",
+                            Wide = new WideStageConfig { Import = thinFile },
+                        },
+                        runs
+                    )
+                    .Run()
+            );
             Assert.Contains(thinFile, e.Message);
         }
-        finally { TestData.DeleteFolder(runs); }
+        finally
+        {
+            TestData.DeleteFolder(runs);
+        }
     }
 
     static StagedModel Final(string runs, string name, ExperimentConfig c)
@@ -435,7 +626,10 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
                 Assert.Equal("0", s.Settings!["seed"]);
             }
             var standard = StageSummary.TryLoad(Path.Combine(dir, "seed-0", "standard"))!;
-            var metrics = MetricsLog.ReadAll(Path.Combine(dir, "seed-0", "standard", "train", "metrics.jsonl")).Where(m => m.Kind == "epoch").ToList();
+            var metrics = MetricsLog
+                .ReadAll(Path.Combine(dir, "seed-0", "standard", "train", "metrics.jsonl"))
+                .Where(m => m.Kind == "epoch")
+                .ToList();
             Assert.Equal(metrics.Select(m => m.EvalTop1), standard.Curve.Select(p => p.ValTop1));
             Assert.Equal(200, result.ValidationExamples); // 20 per class
             Assert.Contains("200 validation", File.ReadAllText(Path.Combine(dir, "report.md")));
@@ -447,10 +641,19 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
 
             // A changed setting: refused with the keys that changed, before anything is trained or rewritten.
             var report = File.ReadAllBytes(Path.Combine(dir, "report.md"));
-            var lr = c with { Finetune = c.Finetune! with { Train = c.Finetune.Train with { Optimizer = c.Finetune.Train.Optimizer with { Lr = 0.5 } } } };
+            var lr = c with
+            {
+                Finetune = c.Finetune! with
+                {
+                    Train = c.Finetune.Train with { Optimizer = c.Finetune.Train.Optimizer with { Lr = 0.5 } },
+                },
+            };
             var e = Assert.Throws<WtnException>(() => Runner(lr, runs).Run());
             Assert.Contains("seed 0: finetune: ", e.Message);
-            Assert.Contains("was trained under other settings than the config gives now (finetune.train.optimizer.lr 0.02 -> 0.5)", e.Message);
+            Assert.Contains(
+                "was trained under other settings than the config gives now (finetune.train.optimizer.lr 0.02 -> 0.5)",
+                e.Message
+            );
             Assert.Throws<WtnException>(() => Runner(lr, runs).Report());
             // A setting every stage depends on names the first stage, the wide network.
             var data = c with { Data = c.Data with { TrainPerClass = 30 } };
@@ -474,19 +677,38 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             var old = StageSummary.TryLoad(standardDir)!;
             var without = new SortedDictionary<string, string>(old.Settings!, StringComparer.Ordinal);
             Assert.True(without.Remove("models.thin.base_width"));
-            File.WriteAllText(Path.Combine(standardDir, StageSummary.FileName), JsonSerializer.Serialize(
-                old with { Settings = without, Fingerprint = StageFingerprint.Hash(without) }, StageContext.Json));
+            File.WriteAllText(
+                Path.Combine(standardDir, StageSummary.FileName),
+                JsonSerializer.Serialize(
+                    old with
+                    {
+                        Settings = without,
+                        Fingerprint = StageFingerprint.Hash(without),
+                    },
+                    StageContext.Json
+                )
+            );
             log.Clear();
             Runner(c, runs, log: log).Run();
             Assert.Equal(4, log.Count(l => l.Contains("already done")));
             var narrower = c with { Models = c.Models with { Thin = c.Models.Thin with { BaseWidth = 8 } } };
             e = Assert.Throws<WtnException>(() => Runner(narrower, runs).Run());
             Assert.Contains("models.thin.base_width 16 -> 8", e.Message); // imitation, the first stage of the thin network
-            Assert.Equal(["models.thin.base_width (absent) -> 8"],
-                ConfigLoader.Changes(without, ConfigLoader.Flatten(narrower.Models.Thin, "models.thin"), ConfigLoader.DefaultOf<ExperimentConfig>)
-                    .Where(x => x.StartsWith("models.thin.base_width", StringComparison.Ordinal)));
+            Assert.Equal(
+                ["models.thin.base_width (absent) -> 8"],
+                ConfigLoader
+                    .Changes(
+                        without,
+                        ConfigLoader.Flatten(narrower.Models.Thin, "models.thin"),
+                        ConfigLoader.DefaultOf<ExperimentConfig>
+                    )
+                    .Where(x => x.StartsWith("models.thin.base_width", StringComparison.Ordinal))
+            );
         }
-        finally { TestData.DeleteFolder(runs); }
+        finally
+        {
+            TestData.DeleteFolder(runs);
+        }
     }
 
     [Fact]
@@ -495,15 +717,26 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
         var runs = TestData.NewTempFolder("compute-steps");
         try
         {
-            var c = Tiny("compute-steps", baselines: false) with { Standard = null, StandardMatched = new StandardStageConfig { Train = Budget(steps: 1) } };
+            var c = Tiny("compute-steps", baselines: false) with
+            {
+                Standard = null,
+                StandardMatched = new StandardStageConfig { Train = Budget(steps: 1) },
+            };
             var seed = Runner(c, runs).Run().PerSeed[0];
             double methodMacs = seed["imitation"].TrainMacs!.Value + seed["finetune"].TrainMacs!.Value;
             long steps = long.Parse(seed["standard_matched"].Settings!["standard_matched.train.steps"]);
             Assert.True(steps > 1, $"{steps} steps");
             double perStep = seed["standard_matched"].TrainMacs!.Value / steps;
-            Assert.InRange(methodMacs, seed["standard_matched"].TrainMacs!.Value - perStep / 2, seed["standard_matched"].TrainMacs!.Value + perStep / 2);
+            Assert.InRange(
+                methodMacs,
+                seed["standard_matched"].TrainMacs!.Value - perStep / 2,
+                seed["standard_matched"].TrainMacs!.Value + perStep / 2
+            );
         }
-        finally { TestData.DeleteFolder(runs); }
+        finally
+        {
+            TestData.DeleteFolder(runs);
+        }
     }
 
     [Fact]
@@ -512,11 +745,27 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
         var runs = TestData.NewTempFolder("compute");
         try
         {
-            var c = Tiny("compute", baselines: false) with { FinetuneNoKd = new(), KdFinetuneRecipe = new(), StandardMatched = new StandardStageConfig { Train = Budget(epochs: 1) } };
+            var c = Tiny("compute", baselines: false) with
+            {
+                FinetuneNoKd = new(),
+                KdFinetuneRecipe = new(),
+                StandardMatched = new StandardStageConfig { Train = Budget(epochs: 1) },
+            };
             // The empty section survives the round trip through YAML (run-config.yaml).
             Assert.NotNull(ConfigLoader.Parse<ExperimentConfig>(ConfigLoader.ToYaml(c), "test").FinetuneNoKd);
             Assert.NotNull(ConfigLoader.Parse<ExperimentConfig>(ConfigLoader.ToYaml(c), "test").KdFinetuneRecipe);
-            Assert.Equal(["wide", "imitation", "finetune", "finetune_no_kd", "standard", "standard_matched", "kd_finetune_recipe"], ExperimentRunner.DeclaredStages(c));
+            Assert.Equal(
+                [
+                    "wide",
+                    "imitation",
+                    "finetune",
+                    "finetune_no_kd",
+                    "standard",
+                    "standard_matched",
+                    "kd_finetune_recipe",
+                ],
+                ExperimentRunner.DeclaredStages(c)
+            );
             var r = Runner(c, runs).Run();
             var seed = r.PerSeed[0];
             Assert.All(seed.Values, s => Assert.True(s.TrainMacs > 0, s.Stage));
@@ -524,8 +773,14 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal("0", seed["finetune_no_kd"].Settings!["finetune.alpha"]);
             Assert.True(seed["finetune_no_kd"].TrainMacs < seed["finetune"].TrainMacs);
             // kd under stage 3's exact recipe: finetune's settings and passes (thin trained, wide forward), from scratch.
-            Assert.Equal(seed["finetune"].Settings!["finetune.alpha"], seed["kd_finetune_recipe"].Settings!["finetune.alpha"]);
-            Assert.Equal(seed["finetune"].Settings!["finetune.train.optimizer.lr"], seed["kd_finetune_recipe"].Settings!["finetune.train.optimizer.lr"]);
+            Assert.Equal(
+                seed["finetune"].Settings!["finetune.alpha"],
+                seed["kd_finetune_recipe"].Settings!["finetune.alpha"]
+            );
+            Assert.Equal(
+                seed["finetune"].Settings!["finetune.train.optimizer.lr"],
+                seed["kd_finetune_recipe"].Settings!["finetune.train.optimizer.lr"]
+            );
             Assert.False(seed["kd_finetune_recipe"].Settings!.ContainsKey("imitation.input"));
             Assert.Equal(seed["finetune"].TrainMacs!.Value, seed["kd_finetune_recipe"].TrainMacs!.Value, 6);
             Assert.Contains(r.Methods, m => m.Method == "thin: kd, stage 3's recipe");
@@ -534,16 +789,27 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             int epochs = int.Parse(seed["standard_matched"].Settings!["standard_matched.train.epochs"]);
             Assert.True(epochs > 1, $"{epochs} epochs");
             double perEpoch = seed["standard_matched"].TrainMacs!.Value / epochs;
-            Assert.InRange(methodMacs, seed["standard_matched"].TrainMacs!.Value - perEpoch / 2, seed["standard_matched"].TrainMacs!.Value + perEpoch / 2);
+            Assert.InRange(
+                methodMacs,
+                seed["standard_matched"].TrainMacs!.Value - perEpoch / 2,
+                seed["standard_matched"].TrainMacs!.Value + perEpoch / 2
+            );
             var row = r.Methods.Single(m => m.Method == "thin: go wide, then narrow");
             Assert.Equal(methodMacs, row.TrainMacs!.Mean, 6);
             Assert.Equal(seed["wide"].TrainMacs, row.WideMacs!.Mean);
             Assert.Contains(r.Methods, m => m.Method == "thin: method without kd");
-            Assert.Contains("| training compute | + wide stage |", File.ReadAllText(Path.Combine(runs, "compute", "report.md")));
+            Assert.Contains(
+                "| training compute | + wide stage |",
+                File.ReadAllText(Path.Combine(runs, "compute", "report.md"))
+            );
             // McNemar's test needs each network's per-example verdicts on the same test examples.
             Assert.Equal(r.TestExamples, StageSummary.UnpackBits(seed["finetune"].TestCorrect!, r.TestExamples).Length);
-            Assert.Equal(seed["finetune"].TestTop1!.Value,
-                StageSummary.UnpackBits(seed["finetune"].TestCorrect!, r.TestExamples).Count(b => b) / (double)r.TestExamples, 12);
+            Assert.Equal(
+                seed["finetune"].TestTop1!.Value,
+                StageSummary.UnpackBits(seed["finetune"].TestCorrect!, r.TestExamples).Count(b => b)
+                    / (double)r.TestExamples,
+                12
+            );
             var method = StageSummary.UnpackBits(seed["finetune"].TestCorrect!, r.TestExamples);
             var plain = StageSummary.UnpackBits(seed["standard"].TestCorrect!, r.TestExamples);
             var vs = r.Comparisons.Single(x => x.Against == "thin: standard");
@@ -551,9 +817,15 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(method.Zip(plain).Count(p => !p.First && p.Second), vs.McNemar.C);
             Assert.Null(vs.TTest); // one seed: McNemar's test decides
             Assert.Equal(Statistics.Verdict(vs.Difference.Mean, vs.McNemar.P), vs.Verdict);
-            Assert.Contains("| p (t-test) | p (McNemar) | verdict |", File.ReadAllText(Path.Combine(runs, "compute", "report.md")));
+            Assert.Contains(
+                "| p (t-test) | p (McNemar) | verdict |",
+                File.ReadAllText(Path.Combine(runs, "compute", "report.md"))
+            );
         }
-        finally { TestData.DeleteFolder(runs); }
+        finally
+        {
+            TestData.DeleteFolder(runs);
+        }
     }
 
     [Fact]
@@ -572,12 +844,18 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             var changed = c with { Finetune = c.Finetune! with { Alpha = 0.9 } };
             var e = Assert.Throws<WtnException>(() => Runner(changed, runs).Run());
             Assert.Contains("seed 0: finetune: ", e.Message);
-            Assert.Contains("was started under other settings than the config gives now (finetune.alpha 0.5 -> 0.9)", e.Message);
+            Assert.Contains(
+                "was started under other settings than the config gives now (finetune.alpha 0.5 -> 0.9)",
+                e.Message
+            );
             var log = new List<string>();
             Runner(c, runs, log: log).Run();
             Assert.Contains(log, l => l.StartsWith("finetune: resuming", StringComparison.Ordinal));
         }
-        finally { TestData.DeleteFolder(runs); }
+        finally
+        {
+            TestData.DeleteFolder(runs);
+        }
     }
 
     [Fact]
@@ -591,34 +869,65 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             using (var cts = new CancellationTokenSource())
             {
                 var stopper = new StopAt("finetune", 3, cts);
-                Assert.ThrowsAny<OperationCanceledException>(() => Runner(c, Path.Combine(runs, "stopped"), stopper).Run(cancel: cts.Token));
+                Assert.ThrowsAny<OperationCanceledException>(() =>
+                    Runner(c, Path.Combine(runs, "stopped"), stopper).Run(cancel: cts.Token)
+                );
                 Assert.True(stopper.Fired);
             }
-            static TrainerSettings Cadence(TrainerSettings t) => t with
+            static TrainerSettings Cadence(TrainerSettings t) =>
+                t with
+                {
+                    Checkpoint = t.Checkpoint with
+                    {
+                        EverySteps = t.Checkpoint.EverySteps + 7,
+                        KeepLast = t.Checkpoint.KeepLast + 1,
+                    },
+                    Logging = t.Logging with
+                    {
+                        EverySteps = t.Logging.EverySteps + 3,
+                        Tensorboard = !t.Logging.Tensorboard,
+                    },
+                };
+            var other = c with
             {
-                Checkpoint = t.Checkpoint with { EverySteps = t.Checkpoint.EverySteps + 7, KeepLast = t.Checkpoint.KeepLast + 1 },
-                Logging = t.Logging with { EverySteps = t.Logging.EverySteps + 3, Tensorboard = !t.Logging.Tensorboard },
+                Wide = c.Wide! with { Train = Cadence(c.Wide.Train) },
+                Finetune = c.Finetune! with { Train = Cadence(c.Finetune.Train) },
             };
-            var other = c with { Wide = c.Wide! with { Train = Cadence(c.Wide.Train) }, Finetune = c.Finetune! with { Train = Cadence(c.Finetune.Train) } };
             var log = new List<string>();
             Runner(other, Path.Combine(runs, "stopped"), log: log).Run();
             Assert.Contains(log, l => l.StartsWith("finetune: resuming", StringComparison.Ordinal));
             Assert.Contains(log, l => l.Contains("wide already done", StringComparison.Ordinal));
             foreach (var stage in ExperimentRunner.DeclaredStages(c))
-                Assert.Equal(StageSummary.TryLoad(Path.Combine(runs, "whole", "cadence", "seed-0", stage))!.WeightsSha256,
-                    StageSummary.TryLoad(Path.Combine(runs, "stopped", "cadence", "seed-0", stage))!.WeightsSha256);
+                Assert.Equal(
+                    StageSummary.TryLoad(Path.Combine(runs, "whole", "cadence", "seed-0", stage))!.WeightsSha256,
+                    StageSummary.TryLoad(Path.Combine(runs, "stopped", "cadence", "seed-0", stage))!.WeightsSha256
+                );
             // A setting that does change the result is still refused.
-            var lr = other with { Finetune = other.Finetune! with { Train = other.Finetune.Train with { Optimizer = other.Finetune.Train.Optimizer with { Lr = 0.5 } } } };
-            Assert.Contains("finetune.train.optimizer.lr 0.02 -> 0.5", Assert.Throws<WtnException>(() => Runner(lr, Path.Combine(runs, "stopped")).Run()).Message);
+            var lr = other with
+            {
+                Finetune = other.Finetune! with
+                {
+                    Train = other.Finetune.Train with { Optimizer = other.Finetune.Train.Optimizer with { Lr = 0.5 } },
+                },
+            };
+            Assert.Contains(
+                "finetune.train.optimizer.lr 0.02 -> 0.5",
+                Assert.Throws<WtnException>(() => Runner(lr, Path.Combine(runs, "stopped")).Run()).Message
+            );
         }
-        finally { TestData.DeleteFolder(runs); }
+        finally
+        {
+            TestData.DeleteFolder(runs);
+        }
     }
 
     [Fact]
     public void Every_network_of_every_seed_has_its_own_initialisation_seed()
     {
         // "thin" and "wide" have the same length: a seed derived from the length would give both the same weights.
-        var seeds = new[] { 0L, 1L, 1000L }.SelectMany(s => new[] { "thin", "wide", "deeper" }.Select(k => StageContext.InitSeed(s, k))).ToList();
+        var seeds = new[] { 0L, 1L, 1000L }
+            .SelectMany(s => new[] { "thin", "wide", "deeper" }.Select(k => StageContext.InitSeed(s, k)))
+            .ToList();
         Assert.Equal(seeds.Count, seeds.Distinct().Count());
         Assert.All(seeds, s => Assert.True(s >= 0));
         Assert.Equal(StageContext.InitSeed(3, "thin"), StageContext.InitSeed(3, "thin"));

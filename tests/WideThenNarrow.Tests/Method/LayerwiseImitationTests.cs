@@ -9,7 +9,8 @@ namespace WideThenNarrow.Tests.Method;
 [Collection("torch-rng")]
 public class LayerwiseImitationTests
 {
-    const int Features = 20, Classes = 5;
+    const int Features = 20,
+        Classes = 5;
 
     [Fact]
     public void Layer_map_is_identity_for_equal_depths_and_rounds_for_different_ones()
@@ -37,7 +38,10 @@ public class LayerwiseImitationTests
         foreach (var (name, t) in before)
         {
             bool inBlock2 = name.StartsWith("blocks.2.", StringComparison.Ordinal);
-            Assert.True(inBlock2 != TestSteps.BitIdentical(t, after[name]), $"{name}: changed={!TestSteps.BitIdentical(t, after[name])}");
+            Assert.True(
+                inBlock2 != TestSteps.BitIdentical(t, after[name]),
+                $"{name}: changed={!TestSteps.BitIdentical(t, after[name])}"
+            );
         }
         // The stem's batch-norm statistics are buffers: they must not move either (eval mode while frozen).
         Assert.Contains("blocks.0.1.running_mean", before.Keys);
@@ -65,7 +69,10 @@ public class LayerwiseImitationTests
         foreach (var (name, t) in up)
         {
             Assert.True(TestSteps.BitIdentical(t, down[name]), name);
-            if (name.StartsWith("blocks.", StringComparison.Ordinal) && name.EndsWith("weight", StringComparison.Ordinal))
+            if (
+                name.StartsWith("blocks.", StringComparison.Ordinal)
+                && name.EndsWith("weight", StringComparison.Ordinal)
+            )
                 Assert.False(TestSteps.BitIdentical(t, initial[name]), $"{name} did not train");
         }
     }
@@ -98,15 +105,29 @@ public class LayerwiseImitationTests
         StagedModel Resnet(string widen, long seed)
         {
             manual_seed(seed);
-            return ModelFactory.Create(new ModelConfig { Name = "cifar-resnet20", InputChannels = 1, Widen = Widening.Parse(widen) });
+            return ModelFactory.Create(
+                new ModelConfig
+                {
+                    Name = "cifar-resnet20",
+                    InputChannels = 1,
+                    Widen = Widening.Parse(widen),
+                }
+            );
         }
         var data = FashionBatches(6, 30);
         var wide = Resnet("inner=4", 31);
         var thin = Resnet("none", 32);
         var before = TestSteps.Snapshot(thin);
-        var li = new LayerwiseImitation(thin, wide, new ImitationOptions { Unit = ImitationUnit.Stage, Input = ImitationInput.Student });
+        var li = new LayerwiseImitation(
+            thin,
+            wide,
+            new ImitationOptions { Unit = ImitationUnit.Stage, Input = ImitationInput.Student }
+        );
         // The stem, then layer1.0-2, layer2.0-2, layer3.0-2.
-        Assert.Equal([new BlockRange(0, 0), new BlockRange(1, 3), new BlockRange(4, 6), new BlockRange(7, 9)], li.Units);
+        Assert.Equal(
+            [new BlockRange(0, 0), new BlockRange(1, 3), new BlockRange(4, 6), new BlockRange(7, 9)],
+            li.Units
+        );
         var u = li.Unit(1);
         Assert.Equal("layer1.2", u.PointName);
         double first = TestSteps.Loss(u.Objective, data);
@@ -115,19 +136,43 @@ public class LayerwiseImitationTests
         Assert.True(last < 0.8 * first, $"layer1 unit: mse {first:F4} -> {last:F4}");
         // All three blocks of layer1 trained; nothing else moved (batch-norm statistics included).
         foreach (var (name, t) in before)
-            Assert.True(name.StartsWith("layer1.", StringComparison.Ordinal) != TestSteps.BitIdentical(t, thin.state_dict()[name]), name);
+            Assert.True(
+                name.StartsWith("layer1.", StringComparison.Ordinal)
+                    != TestSteps.BitIdentical(t, thin.state_dict()[name]),
+                name
+            );
 
-        var e = Assert.Throws<WtnException>(() => new LayerwiseImitation(Resnet("none", 1), Resnet("full=2", 2), new ImitationOptions { Unit = ImitationUnit.Stage }));
+        var e = Assert.Throws<WtnException>(() =>
+            new LayerwiseImitation(
+                Resnet("none", 1),
+                Resnet("full=2", 2),
+                new ImitationOptions { Unit = ImitationUnit.Stage }
+            )
+        );
         Assert.Contains("imitation.unit", e.Message);
-        var mlp = Assert.Throws<WtnException>(() => new LayerwiseImitation(MlpOf(8, 3, "none", true, 1), MlpOf(8, 3, "inner=2", true, 2), new ImitationOptions { Unit = ImitationUnit.Stage }));
+        var mlp = Assert.Throws<WtnException>(() =>
+            new LayerwiseImitation(
+                MlpOf(8, 3, "none", true, 1),
+                MlpOf(8, 3, "inner=2", true, 2),
+                new ImitationOptions { Unit = ImitationUnit.Stage }
+            )
+        );
         Assert.Contains("imitation.unit", mlp.Message);
     }
 
     [Fact]
     public void Batch_norm_recalibration_recomputes_the_statistics_and_nothing_else()
     {
-        using var source = new ImageBatchSource(TestData.FashionMnist, TestData.FashionMnist.Train,
-            new ImageLoaderOptions { BatchSize = 20, Seed = 1, PerClassLimit = 4 });
+        using var source = new ImageBatchSource(
+            TestData.FashionMnist,
+            TestData.FashionMnist.Train,
+            new ImageLoaderOptions
+            {
+                BatchSize = 20,
+                Seed = 1,
+                PerClassLimit = 4,
+            }
+        );
         StagedModel Net()
         {
             manual_seed(41);
@@ -137,7 +182,8 @@ public class LayerwiseImitationTests
         var corrupt = Net();
         using (no_grad())
             foreach (var (name, t) in corrupt.state_dict())
-                if (name.EndsWith("running_mean", StringComparison.Ordinal)) t.fill_(5);
+                if (name.EndsWith("running_mean", StringComparison.Ordinal))
+                    t.fill_(5);
         corrupt.eval();
         var weightsBefore = TestSteps.Snapshot(clean);
         Assert.Equal((19, 2), BatchNormRecalibration.Run(clean, source, CPU, batches: 2));
@@ -145,7 +191,9 @@ public class LayerwiseImitationTests
         // Whatever the statistics were, they are now those of the same 2 batches; weights did not move.
         foreach (var (name, t) in clean.state_dict())
         {
-            bool stat = name.Contains("running_", StringComparison.Ordinal) || name.EndsWith("num_batches_tracked", StringComparison.Ordinal);
+            bool stat =
+                name.Contains("running_", StringComparison.Ordinal)
+                || name.EndsWith("num_batches_tracked", StringComparison.Ordinal);
             Assert.True(TestSteps.BitIdentical(t, corrupt.state_dict()[name]), name);
             Assert.True(stat != TestSteps.BitIdentical(t, weightsBefore[name]), name);
         }
@@ -157,15 +205,35 @@ public class LayerwiseImitationTests
     /// <summary>A few stratified Fashion-MNIST batches (real data), flattened images and labels.</summary>
     static List<(Tensor X, Tensor Y)> FashionBatches(int perClass, int batchSize)
     {
-        using var source = new ImageBatchSource(TestData.FashionMnist, TestData.FashionMnist.Train,
-            new ImageLoaderOptions { BatchSize = batchSize, Seed = 1, PerClassLimit = perClass });
-        return source.Epoch(0, CPU).Select(b => (b.Input.Input.DetachFromDisposeScope(), b.Labels.DetachFromDisposeScope())).ToList();
+        using var source = new ImageBatchSource(
+            TestData.FashionMnist,
+            TestData.FashionMnist.Train,
+            new ImageLoaderOptions
+            {
+                BatchSize = batchSize,
+                Seed = 1,
+                PerClassLimit = perClass,
+            }
+        );
+        return source
+            .Epoch(0, CPU)
+            .Select(b => (b.Input.Input.DetachFromDisposeScope(), b.Labels.DetachFromDisposeScope()))
+            .ToList();
     }
 
     static Mlp MlpOf(int width, int depth, string widen, bool residual, long seed)
     {
         manual_seed(seed);
-        return new Mlp(new ModelConfig { Name = "mlp", Width = width, Depth = depth, Residual = residual, Widen = Widening.Parse(widen) });
+        return new Mlp(
+            new ModelConfig
+            {
+                Name = "mlp",
+                Width = width,
+                Depth = depth,
+                Residual = residual,
+                Widen = Widening.Parse(widen),
+            }
+        );
     }
 
     [Fact]
@@ -194,9 +262,15 @@ public class LayerwiseImitationTests
         Assert.Equal(3, fates.Count(f => f.Kind == AdapterFateKind.Merged));
         Assert.Single(fates, f => f.Kind == AdapterFateKind.Dropped && f.Point == 3);
         // The pairs moved away from identity while training, so merging matters ...
-        Assert.True((withPairs - plainBefore).abs().max().item<float>() > 1e-3, $"pairs changed outputs by only {(withPairs - plainBefore).abs().max().item<float>()}");
+        Assert.True(
+            (withPairs - plainBefore).abs().max().item<float>() > 1e-3,
+            $"pairs changed outputs by only {(withPairs - plainBefore).abs().max().item<float>()}"
+        );
         // ... and the merged network reproduces the network with its pairs.
-        Assert.True((merged - withPairs).abs().max().item<float>() < 1e-5, $"max diff {(merged - withPairs).abs().max().item<float>()}");
+        Assert.True(
+            (merged - withPairs).abs().max().item<float>() < 1e-5,
+            $"max diff {(merged - withPairs).abs().max().item<float>()}"
+        );
     }
 
     [Fact]
@@ -235,20 +309,23 @@ public class LayerwiseImitationTests
     {
         var data = FashionBatches(10, 50);
         var wide = MlpOf(16, 3, "inner=2", true, 21);
-        Dictionary<string, Tensor> Train(IWideActivationSource? source) => ImitateEveryUnit(MlpOf(16, 3, "none", true, 22), wide, data, 4, source);
+        Dictionary<string, Tensor> Train(IWideActivationSource? source) =>
+            ImitateEveryUnit(MlpOf(16, 3, "none", true, 22), wide, data, 4, source);
         var folder = TestData.NewTempFolder("cache");
         try
         {
             var cache = new DiskCachedWideActivations(wide, folder, 1L << 30);
             var cached = Train(cache);
             var direct = Train(null);
-            foreach (var (name, t) in direct) Assert.True(TestSteps.BitIdentical(t, cached[name]), name);
+            foreach (var (name, t) in direct)
+                Assert.True(TestSteps.BitIdentical(t, cached[name]), name);
             // 2 distinct batches: missed once each, then served from disk for every later step.
             Assert.Equal(2, cache.Misses);
             Assert.Equal(3 * 4 - 2, cache.Hits);
             Assert.False(cache.Full);
             var tiny = new DiskCachedWideActivations(wide, folder + "-tiny", 1);
-            foreach (var (name, t) in Train(tiny)) Assert.True(TestSteps.BitIdentical(t, direct[name]), name);
+            foreach (var (name, t) in Train(tiny))
+                Assert.True(TestSteps.BitIdentical(t, direct[name]), name);
             Assert.Equal(0, tiny.BytesUsed); // over the bound: computed on the fly, nothing stored
             Assert.True(tiny.Full);
             Assert.Null(tiny.WriteFailed);
@@ -261,13 +338,17 @@ public class LayerwiseImitationTests
             var unwritable = new DiskCachedWideActivations(wide, cacheFolder, 1L << 30);
             Directory.Delete(cacheFolder);
             File.WriteAllText(cacheFolder, "not a folder");
-            foreach (var (name, t) in Train(unwritable)) Assert.True(TestSteps.BitIdentical(t, direct[name]), name);
+            foreach (var (name, t) in Train(unwritable))
+                Assert.True(TestSteps.BitIdentical(t, direct[name]), name);
             Assert.True(unwritable.Full);
             Assert.Contains(cacheFolder, unwritable.WriteFailed);
             Assert.Equal(0, unwritable.Hits);
             Directory.Delete(broken, true);
         }
-        finally { TestData.DeleteFolder(folder); }
+        finally
+        {
+            TestData.DeleteFolder(folder);
+        }
     }
 
     [Fact]
@@ -279,11 +360,24 @@ public class LayerwiseImitationTests
         var data = FashionBatches(5, 25);
         Assert.True(data[0].X.shape[0] >= ChannelsLastConv.MinBatch);
         manual_seed(31);
-        var wide = ModelFactory.Create(new ModelConfig { Name = "cifar-resnet20", InputChannels = 1, Widen = Widening.Parse("inner=2") });
+        var wide = ModelFactory.Create(
+            new ModelConfig
+            {
+                Name = "cifar-resnet20",
+                InputChannels = 1,
+                Widen = Widening.Parse("inner=2"),
+            }
+        );
         Dictionary<string, Tensor> Train(IWideActivationSource? source)
         {
             manual_seed(32);
-            return ImitateEveryUnit(ModelFactory.Create(new ModelConfig { Name = "cifar-resnet20", InputChannels = 1 }), wide, data, 2, source);
+            return ImitateEveryUnit(
+                ModelFactory.Create(new ModelConfig { Name = "cifar-resnet20", InputChannels = 1 }),
+                wide,
+                data,
+                2,
+                source
+            );
         }
         var folder = TestData.NewTempFolder("cache-nhwc");
         try
@@ -293,13 +387,23 @@ public class LayerwiseImitationTests
             var direct = Train(null);
             Assert.True(cache.Hits > 0);
             Assert.NotEmpty(Directory.GetFiles(folder, "*.nhwc.pt", SearchOption.AllDirectories));
-            foreach (var (name, t) in direct) Assert.True(TestSteps.BitIdentical(t, cached[name]), name);
+            foreach (var (name, t) in direct)
+                Assert.True(TestSteps.BitIdentical(t, cached[name]), name);
         }
-        finally { TestData.DeleteFolder(folder); }
+        finally
+        {
+            TestData.DeleteFolder(folder);
+        }
     }
 
     /// <summary>Every unit of stage 2 in order, <paramref name="steps"/> SGD steps each; the thin network's tensors after.</summary>
-    static Dictionary<string, Tensor> ImitateEveryUnit(StagedModel thin, StagedModel wide, List<(Tensor X, Tensor Y)> data, int steps, IWideActivationSource? source)
+    static Dictionary<string, Tensor> ImitateEveryUnit(
+        StagedModel thin,
+        StagedModel wide,
+        List<(Tensor X, Tensor Y)> data,
+        int steps,
+        IWideActivationSource? source
+    )
     {
         var li = new LayerwiseImitation(thin, wide, new ImitationOptions(), source);
         for (int k = 0; k < li.UnitCount; k++)

@@ -48,7 +48,9 @@ public class LossTests
         var scaled = x * 3 + 1;
         Assert.True(ImitationLoss.Mse(scaled, x, ActivationLayout.Channels, normalize: true).item<float>() < 1e-6);
         Assert.True(ImitationLoss.Mse(scaled, x, ActivationLayout.Channels, normalize: false).item<float>() > 1);
-        Assert.Throws<WtnException>(() => ImitationLoss.Mse(randn(4, 6), randn(4, 7), ActivationLayout.Features, false));
+        Assert.Throws<WtnException>(() =>
+            ImitationLoss.Mse(randn(4, 6), randn(4, 7), ActivationLayout.Features, false)
+        );
     }
 
     [Fact]
@@ -80,7 +82,8 @@ public class LossTests
         for (int h = 0; h < 3; h++)
         for (int i = 0; i < 4; i++)
         {
-            if (m[n * 4 + i] == 0) continue;
+            if (m[n * 4 + i] == 0)
+                continue;
             queries++;
             for (int j = 0; j < 4; j++)
             {

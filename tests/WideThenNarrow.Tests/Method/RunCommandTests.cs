@@ -25,8 +25,10 @@ public class RunCommandTests
         Assert.Null(shrunk.Kd);
         Assert.Equal(0.3, shrunk.Finetune!.Alpha);
 
-        var ablation = ConfigLoader.Load<ExperimentConfig>(Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-imitation-ablation.yaml"),
-            ["imitation.unit=stage"]);
+        var ablation = ConfigLoader.Load<ExperimentConfig>(
+            Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-imitation-ablation.yaml"),
+            ["imitation.unit=stage"]
+        );
         Assert.Equal(ImitationInput.Student, ablation.Imitation!.Input);
         Assert.Equal(ImitationUnit.Stage, ablation.Imitation.Unit);
         Assert.Null(ablation.Finetune);
@@ -59,6 +61,9 @@ public class RunCommandTests
             Assert.Contains("nothing has run yet", line);
             Assert.Contains("wtn run", line);
         }
-        finally { TestData.DeleteFolder(runs); }
+        finally
+        {
+            TestData.DeleteFolder(runs);
+        }
     }
 }

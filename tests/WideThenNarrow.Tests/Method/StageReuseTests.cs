@@ -13,15 +13,32 @@ namespace WideThenNarrow.Tests.Method;
 public class StageReuseTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     static ExperimentRunner Runner(ExperimentConfig c, string runs, List<string> log, params string[] reuseFrom) =>
-        new(c, runs, Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!, CPU, null, new ExperimentRunnerTests.ListLog(log)) { ReuseFrom = reuseFrom };
+        new(
+            c,
+            runs,
+            Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!,
+            CPU,
+            null,
+            new ExperimentRunnerTests.ListLog(log)
+        )
+        {
+            ReuseFrom = reuseFrom,
+        };
 
     static string Sha(string path) => Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)));
 
     /// <summary>Every file of a stage folder (relative path -> SHA-256), the lock files left out.</summary>
-    static SortedDictionary<string, string> Files(string dir) => new(
-        Directory.GetFiles(dir, "*", SearchOption.AllDirectories)
-            .Where(f => !Path.GetFileName(f).StartsWith(".lock", StringComparison.Ordinal) && Path.GetFileName(f) != StageReuse.FileName)
-            .ToDictionary(f => Path.GetRelativePath(dir, f), Sha), StringComparer.Ordinal);
+    static SortedDictionary<string, string> Files(string dir) =>
+        new(
+            Directory
+                .GetFiles(dir, "*", SearchOption.AllDirectories)
+                .Where(f =>
+                    !Path.GetFileName(f).StartsWith(".lock", StringComparison.Ordinal)
+                    && Path.GetFileName(f) != StageReuse.FileName
+                )
+                .ToDictionary(f => Path.GetRelativePath(dir, f), Sha),
+            StringComparer.Ordinal
+        );
 
     [Fact]
     public void An_ablation_of_stage_3_reuses_the_wide_network_and_stage_2_and_trains_stage_3()
@@ -33,10 +50,17 @@ public class StageReuseTests(Xunit.Abstractions.ITestOutputHelper output)
             Runner(a, runs, []).Run();
             var aDir = Path.Combine(runs, "a");
             var aSeed = Path.Combine(aDir, "seed-0");
-            var before = new[] { "wide", "imitation", "finetune" }.ToDictionary(s => s, s => Files(Path.Combine(aSeed, s)));
+            var before = new[] { "wide", "imitation", "finetune" }.ToDictionary(
+                s => s,
+                s => Files(Path.Combine(aSeed, s))
+            );
 
             // B: stage 3's learning rate alone changed. An interrupted reuse left a half copy behind: it is cleared.
-            var b = a with { Name = "b", Finetune = a.Finetune! with { Train = ExperimentRunnerTests.Budget(epochs: 2, lr: 0.05) } };
+            var b = a with
+            {
+                Name = "b",
+                Finetune = a.Finetune! with { Train = ExperimentRunnerTests.Budget(epochs: 2, lr: 0.05) },
+            };
             var bSeed = Path.Combine(runs, "b", "seed-0");
             var half = Path.Combine(bSeed, ".wide.reuse-2147483646");
             Directory.CreateDirectory(half);
@@ -46,38 +70,60 @@ public class StageReuseTests(Xunit.Abstractions.ITestOutputHelper output)
             File.WriteAllText(Path.Combine(bSeed, "imitation", ".lock"), "");
             var log = new List<string>();
             var result = Runner(b, runs, log, aDir).Run();
-            foreach (var l in log) output.WriteLine(l);
+            foreach (var l in log)
+                output.WriteLine(l);
 
             foreach (var stage in new[] { "wide", "imitation" })
             {
-                Assert.Contains($"seed 0: {stage} reused from {Path.Combine(aSeed, stage)} (same settings; files hard-linked)", log);
+                Assert.Contains(
+                    $"seed 0: {stage} reused from {Path.Combine(aSeed, stage)} (same settings; files hard-linked)",
+                    log
+                );
                 Assert.DoesNotContain(log, l => l.StartsWith($"seed 0: {stage} done in", StringComparison.Ordinal)); // not trained
                 // Every file as run A left it: the weights, and the training metrics not written anew.
                 Assert.Equal(before[stage], Files(Path.Combine(bSeed, stage)));
                 Assert.Contains(before[stage].Keys, k => k.EndsWith("metrics.jsonl", StringComparison.Ordinal));
-                Assert.Equal(StageSummary.TryLoad(Path.Combine(aSeed, stage))!.WeightsSha256, result.PerSeed[0][stage].WeightsSha256);
+                Assert.Equal(
+                    StageSummary.TryLoad(Path.Combine(aSeed, stage))!.WeightsSha256,
+                    result.PerSeed[0][stage].WeightsSha256
+                );
                 Assert.False(File.Exists(Path.Combine(aSeed, stage, StageReuse.FileName))); // run A's folders untouched
                 Assert.Equal(Path.Combine(aSeed, stage), result.Status.Single(s => s.Stage == stage).ReusedFrom);
             }
-            Assert.Contains(log, l => l.StartsWith($"seed 0: finetune not reused from {Path.Combine(aSeed, "finetune")}: it was trained under other settings " +
-                                                   "(finetune.train.optimizer.lr 0.02 -> 0.05)", StringComparison.Ordinal));
+            Assert.Contains(log, l =>
+                l.StartsWith(
+                    $"seed 0: finetune not reused from {Path.Combine(aSeed, "finetune")}: it was trained under other settings "
+                        + "(finetune.train.optimizer.lr 0.02 -> 0.05)",
+                    StringComparison.Ordinal
+                )
+            );
             Assert.Contains(log, l => l.StartsWith("seed 0: finetune done in", StringComparison.Ordinal));
             Assert.NotEqual(before["finetune"]["final.model"], Sha(Path.Combine(bSeed, "finetune", "final.model")));
             Assert.Null(result.Status.Single(s => s.Stage == "finetune").ReusedFrom);
             Assert.Empty(Directory.GetDirectories(bSeed, ".*"));
             Assert.Equal(before["wide"], Files(Path.Combine(aSeed, "wide"))); // run A unchanged by B
             var report = File.ReadAllText(Path.Combine(runs, "b", "report.md"));
-            Assert.Contains($"Reused from earlier runs (same settings, not trained in this one): seed 0 wide, imitation from {aSeed}.", report);
+            Assert.Contains(
+                $"Reused from earlier runs (same settings, not trained in this one): seed 0 wide, imitation from {aSeed}.",
+                report
+            );
 
             // C: another data setting changes every stage's settings: nothing is reused.
             var c = a with { Name = "c", Data = a.Data with { TrainPerClass = 30 } };
             var cLog = new List<string>();
             Runner(c, runs, cLog, aDir).Run();
-            foreach (var l in cLog) output.WriteLine(l);
-            Assert.DoesNotContain(cLog, l => l.Contains(" reused from ", StringComparison.Ordinal) && !l.Contains(" not reused from ", StringComparison.Ordinal));
+            foreach (var l in cLog)
+                output.WriteLine(l);
+            Assert.DoesNotContain(cLog, l =>
+                l.Contains(" reused from ", StringComparison.Ordinal)
+                && !l.Contains(" not reused from ", StringComparison.Ordinal)
+            );
             foreach (var stage in new[] { "wide", "imitation", "finetune" })
             {
-                Assert.Contains(cLog, l => l.StartsWith($"seed 0: {stage} not reused from", StringComparison.Ordinal) && l.Contains("data.train_per_class 40 -> 30", StringComparison.Ordinal));
+                Assert.Contains(cLog, l =>
+                    l.StartsWith($"seed 0: {stage} not reused from", StringComparison.Ordinal)
+                    && l.Contains("data.train_per_class 40 -> 30", StringComparison.Ordinal)
+                );
                 Assert.Contains(cLog, l => l.StartsWith($"seed 0: {stage} done in", StringComparison.Ordinal));
             }
             Assert.DoesNotContain("Reused from earlier runs", File.ReadAllText(Path.Combine(runs, "c", "report.md")));
@@ -85,18 +131,25 @@ public class StageReuseTests(Xunit.Abstractions.ITestOutputHelper output)
             // D: A's settings again, from a run whose stage 2 is unfinished there: the wide network alone is reused.
             var unfinished = Path.Combine(runs, "a-unfinished");
             Directory.CreateDirectory(Path.Combine(unfinished, "seed-0"));
-            File.Copy(Path.Combine(aDir, ExperimentRunner.RunConfigFile), Path.Combine(unfinished, ExperimentRunner.RunConfigFile));
+            File.Copy(
+                Path.Combine(aDir, ExperimentRunner.RunConfigFile),
+                Path.Combine(unfinished, ExperimentRunner.RunConfigFile)
+            );
             Directory.CreateSymbolicLink(Path.Combine(unfinished, "seed-0", "wide"), Path.Combine(aSeed, "wide"));
             var copyOfImitation = Directory.CreateDirectory(Path.Combine(unfinished, "seed-0", "imitation")).FullName;
             File.WriteAllText(Path.Combine(copyOfImitation, ExperimentRunner.StartedSettingsFile), "seed: 0\n");
             var dLog = new List<string>();
             Runner(a with { Name = "d" }, runs, dLog, unfinished).Run();
-            foreach (var l in dLog) output.WriteLine(l);
+            foreach (var l in dLog)
+                output.WriteLine(l);
             Assert.Contains(dLog, l => l.StartsWith("seed 0: wide reused from", StringComparison.Ordinal));
             Assert.Contains($"seed 0: imitation not reused from {copyOfImitation}: it is not finished there", dLog);
             Assert.Contains(dLog, l => l.StartsWith("seed 0: imitation done in", StringComparison.Ordinal));
         }
-        finally { TestData.DeleteFolder(runs); }
+        finally
+        {
+            TestData.DeleteFolder(runs);
+        }
     }
 
     [Fact]
@@ -106,13 +159,20 @@ public class StageReuseTests(Xunit.Abstractions.ITestOutputHelper output)
         try
         {
             var a = ExperimentRunnerTests.Tiny("a", baselines: false) with { Standard = null };
-            var b = a with { Name = "b", Finetune = a.Finetune! with { Train = ExperimentRunnerTests.Budget(epochs: 2, lr: 0.05) } };
-            string data = Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!, runs = Path.Combine(dir, "runs");
+            var b = a with
+            {
+                Name = "b",
+                Finetune = a.Finetune! with { Train = ExperimentRunnerTests.Budget(epochs: 2, lr: 0.05) },
+            };
+            string data = Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!,
+                runs = Path.Combine(dir, "runs");
             string Run(ExperimentConfig c, string extra)
             {
                 var file = Path.Combine(dir, $"{c.Name}.yaml");
                 File.WriteAllText(file, ConfigLoader.ToYaml(c));
-                var (code, stdout, stderr) = WtnProcess.Run($"--threads 2 --data-dir \"{data}\" run \"{file}\" --runs-dir \"{runs}\" {extra}");
+                var (code, stdout, stderr) = WtnProcess.Run(
+                    $"--threads 2 --data-dir \"{data}\" run \"{file}\" --runs-dir \"{runs}\" {extra}"
+                );
                 output.WriteLine(stdout);
                 Assert.True(code == 0, stderr + stdout);
                 return stdout;
@@ -128,7 +188,10 @@ public class StageReuseTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.DoesNotContain("\nseed-0/imitation", stdout.ReplaceLineEndings("\n"));
             Assert.Contains("Reused from earlier runs", File.ReadAllText(Path.Combine(runs, "b", "report.md")));
         }
-        finally { TestData.DeleteFolder(dir); }
+        finally
+        {
+            TestData.DeleteFolder(dir);
+        }
     }
 
     [Fact]
@@ -139,9 +202,17 @@ public class StageReuseTests(Xunit.Abstractions.ITestOutputHelper output)
         try
         {
             var notRun = Directory.CreateDirectory(Path.Combine(runs, "just-a-folder")).FullName;
-            foreach (var (folder, says) in new[] { (Path.Combine(runs, "missing"), "does not exist"), (notRun, "is not a run folder") })
+            foreach (
+                var (folder, says) in new[]
+                {
+                    (Path.Combine(runs, "missing"), "does not exist"),
+                    (notRun, "is not a run folder"),
+                }
+            )
             {
-                var (code, _, stderr) = WtnProcess.Run($"run {path} --runs-dir {runs} --set max_steps=1 --reuse-from {folder}");
+                var (code, _, stderr) = WtnProcess.Run(
+                    $"run {path} --runs-dir {runs} --set max_steps=1 --reuse-from {folder}"
+                );
                 Assert.Equal(2, code);
                 var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
                 Assert.Contains("--reuse-from", line);
@@ -150,7 +221,9 @@ public class StageReuseTests(Xunit.Abstractions.ITestOutputHelper output)
             }
             Assert.Equal([notRun], Directory.GetFileSystemEntries(runs)); // nothing ran, nothing was written
         }
-        finally { TestData.DeleteFolder(runs); }
+        finally
+        {
+            TestData.DeleteFolder(runs);
+        }
     }
-
 }

@@ -15,23 +15,52 @@ public sealed class TrainPipelineTests : IDisposable
     sealed class Collect : IProgress<TrainingProgress>
     {
         public readonly List<TrainingProgress> Reports = [];
-        public void Report(TrainingProgress value) { lock (Reports) Reports.Add(value); }
+
+        public void Report(TrainingProgress value)
+        {
+            lock (Reports)
+                Reports.Add(value);
+        }
     }
 
     [Fact]
     public void Trains_an_mlp_from_a_config_reports_progress_and_writes_the_final_network_without_printing()
     {
         TestData.Ensure("fashion-mnist");
-        var cfg = ConfigLoader.Parse<TrainConfig>("model: { name: mlp, width: 16, depth: 2 }\nepochs: 1\n", "t.yaml",
-            ["data.train_per_class=8", "data.test_per_class=4", "data.val_per_class=4", "data.batch_size=40", "logging.tensorboard=false"]);
+        var cfg = ConfigLoader.Parse<TrainConfig>(
+            "model: { name: mlp, width: 16, depth: 2 }\nepochs: 1\n",
+            "t.yaml",
+            [
+                "data.train_per_class=8",
+                "data.test_per_class=4",
+                "data.val_per_class=4",
+                "data.batch_size=40",
+                "logging.tensorboard=false",
+            ]
+        );
         var progress = new Collect();
         var console = new StringWriter();
         var (stdout, stderr) = (Console.Out, Console.Error);
         Console.SetOut(console);
         Console.SetError(console);
         TrainingResult result;
-        try { result = TrainPipeline.Run(cfg, TestData.DataDir, TorchSharp.torch.CPU, Path.Combine(_dir, "run"), resume: false, progress, CancellationToken.None); }
-        finally { Console.SetOut(stdout); Console.SetError(stderr); }
+        try
+        {
+            result = TrainPipeline.Run(
+                cfg,
+                TestData.DataDir,
+                TorchSharp.torch.CPU,
+                Path.Combine(_dir, "run"),
+                resume: false,
+                progress,
+                CancellationToken.None
+            );
+        }
+        finally
+        {
+            Console.SetOut(stdout);
+            Console.SetError(stderr);
+        }
 
         Assert.Equal("", console.ToString());
         Assert.NotEmpty(progress.Reports);

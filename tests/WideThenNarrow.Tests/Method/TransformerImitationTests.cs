@@ -11,17 +11,31 @@ public class TransformerImitationTests
     static Bert Tiny(string widen, long seed, HeadWidening heads = HeadWidening.Size)
     {
         manual_seed(seed);
-        return new Bert(new ModelConfig
-        {
-            Name = "bert", Layers = 2, Hidden = 32, Heads = 2, Intermediate = 64, Vocab = 50, MaxPositions = 16,
-            Widen = Widening.Parse(widen), WidenHeads = heads, Head = BertHead.MaskedLm, Dropout = 0,
-        });
+        return new Bert(
+            new ModelConfig
+            {
+                Name = "bert",
+                Layers = 2,
+                Hidden = 32,
+                Heads = 2,
+                Intermediate = 64,
+                Vocab = 50,
+                MaxPositions = 16,
+                Widen = Widening.Parse(widen),
+                WidenHeads = heads,
+                Head = BertHead.MaskedLm,
+                Dropout = 0,
+            }
+        );
     }
 
     static List<(Tensor X, Tensor Y)> Tokens(int batches)
     {
         var g = new Generator(5);
-        return Enumerable.Range(0, batches).Select(_ => (randint(0, 50, [8, 12], generator: g), full([8, 12], -100L))).ToList();
+        return Enumerable
+            .Range(0, batches)
+            .Select(_ => (randint(0, 50, [8, 12], generator: g), full([8, 12], -100L)))
+            .ToList();
     }
 
     [Fact]
@@ -30,10 +44,24 @@ public class TransformerImitationTests
         var thin = Tiny("none", 1);
         var wide = Tiny("inner=2", 2, HeadWidening.Count); // 4 heads instead of 2, feed-forward 128 instead of 64
         var data = Tokens(3);
-        var strict = new LayerwiseImitation(thin, wide, new ImitationOptions { AttentionWeight = 1, CopyEmbeddings = false });
+        var strict = new LayerwiseImitation(
+            thin,
+            wide,
+            new ImitationOptions { AttentionWeight = 1, CopyEmbeddings = false }
+        );
         Assert.Throws<WtnException>(() => TestSteps.Loss(strict.Unit(1).Objective, data));
 
-        var li = new LayerwiseImitation(thin, wide, new ImitationOptions { AttentionWeight = 1, AverageHeads = true, Normalize = true, CopyEmbeddings = false });
+        var li = new LayerwiseImitation(
+            thin,
+            wide,
+            new ImitationOptions
+            {
+                AttentionWeight = 1,
+                AverageHeads = true,
+                Normalize = true,
+                CopyEmbeddings = false,
+            }
+        );
         Assert.True(li.Adapters.IsEmpty); // inner widening: points keep their shapes
         for (int k = 0; k < li.UnitCount; k++)
         {
@@ -70,13 +98,39 @@ public class TransformerImitationTests
         int tiedEntries = after.Count(p => TestSteps.BitIdentical(p.Value, wideWords));
         Assert.Equal(1, tiedEntries);
         for (int i = 0; i < after.Count; i++)
-            if (!TestSteps.BitIdentical(after[i].Value, wideWords)) Assert.True(TestSteps.BitIdentical(thinHead[i], after[i].Value), after[i].Key);
+            if (!TestSteps.BitIdentical(after[i].Value, wideWords))
+                Assert.True(TestSteps.BitIdentical(thinHead[i], after[i].Value), after[i].Key);
 
         // A classification head shares nothing with a block: nothing to seed.
         manual_seed(3);
-        var cls = new Bert(new ModelConfig { Name = "bert", Layers = 2, Hidden = 32, Heads = 2, Intermediate = 64, Vocab = 50, MaxPositions = 16, Dropout = 0 });
+        var cls = new Bert(
+            new ModelConfig
+            {
+                Name = "bert",
+                Layers = 2,
+                Hidden = 32,
+                Heads = 2,
+                Intermediate = 64,
+                Vocab = 50,
+                MaxPositions = 16,
+                Dropout = 0,
+            }
+        );
         manual_seed(4);
-        var clsWide = new Bert(new ModelConfig { Name = "bert", Layers = 2, Hidden = 32, Heads = 2, Intermediate = 64, Vocab = 50, MaxPositions = 16, Dropout = 0, Widen = Widening.Parse("inner=2") });
+        var clsWide = new Bert(
+            new ModelConfig
+            {
+                Name = "bert",
+                Layers = 2,
+                Hidden = 32,
+                Heads = 2,
+                Intermediate = 64,
+                Vocab = 50,
+                MaxPositions = 16,
+                Dropout = 0,
+                Widen = Widening.Parse("inner=2"),
+            }
+        );
         var clsWords = cls.BlockParameters(0).First().clone();
         Assert.Equal(0, HeadTransfer.CopyTiedIfShapesMatch(clsWide, cls));
         Assert.True(TestSteps.BitIdentical(clsWords, cls.BlockParameters(0).First()));
@@ -117,9 +171,20 @@ public class TransformerImitationTests
     {
         var thin = Tiny("none", 1);
         var wide = Tiny("inner=2", 2);
-        var before = thin.BlockModules(0).SelectMany(m => m.named_parameters()).Select(p => (p.name, p.parameter.clone())).ToList();
-        Assert.Equal(["word_embeddings.weight", "position_embeddings.weight", "token_type_embeddings.weight", "LayerNorm.weight", "LayerNorm.bias"],
-            before.Select(p => p.name));
+        var before = thin.BlockModules(0)
+            .SelectMany(m => m.named_parameters())
+            .Select(p => (p.name, p.parameter.clone()))
+            .ToList();
+        Assert.Equal(
+            [
+                "word_embeddings.weight",
+                "position_embeddings.weight",
+                "token_type_embeddings.weight",
+                "LayerNorm.weight",
+                "LayerNorm.bias",
+            ],
+            before.Select(p => p.name)
+        );
 
         // Off: nothing copied, block 0 is imitated like any other block.
         var imitated = new LayerwiseImitation(thin, wide, new ImitationOptions { CopyEmbeddings = false });
@@ -127,9 +192,12 @@ public class TransformerImitationTests
         Assert.Equal(3, imitated.UnitCount);
         Assert.Equal(new BlockRange(0, 0), imitated.Units[0]);
         var after = thin.BlockModules(0).SelectMany(m => m.named_parameters()).ToList();
-        for (int i = 0; i < before.Count; i++) Assert.True(TestSteps.BitIdentical(before[i].Item2, after[i].parameter), before[i].name);
+        for (int i = 0; i < before.Count; i++)
+            Assert.True(TestSteps.BitIdentical(before[i].Item2, after[i].parameter), before[i].name);
         // (the random initialisations differ, so a copy would show)
-        Assert.False(TestSteps.BitIdentical(wide.BlockParameters(0).ElementAt(1), thin.BlockParameters(0).ElementAt(1)));
+        Assert.False(
+            TestSteps.BitIdentical(wide.BlockParameters(0).ElementAt(1), thin.BlockParameters(0).ElementAt(1))
+        );
 
         // On (the default): every block-0 tensor has the wide shape under inner widening, so all are copied bit for bit,
         // block 0 is no unit, and no unit trains a copied tensor.
@@ -137,10 +205,18 @@ public class TransformerImitationTests
         Assert.Equal(before.Select(p => p.name), li.Copied.Select(c => c.Name));
         var wideEmbeddings = wide.BlockModules(0).SelectMany(m => m.named_parameters()).ToList();
         var thinEmbeddings = thin.BlockModules(0).SelectMany(m => m.named_parameters()).ToList();
-        for (int i = 0; i < wideEmbeddings.Count; i++) Assert.True(TestSteps.BitIdentical(wideEmbeddings[i].parameter, thinEmbeddings[i].parameter), wideEmbeddings[i].name);
+        for (int i = 0; i < wideEmbeddings.Count; i++)
+            Assert.True(
+                TestSteps.BitIdentical(wideEmbeddings[i].parameter, thinEmbeddings[i].parameter),
+                wideEmbeddings[i].name
+            );
         Assert.Equal([new BlockRange(1, 1), new BlockRange(2, 2)], li.Units);
         var copied = li.Copied.Select(c => c.Parameter.Handle).ToHashSet();
-        var trained = Enumerable.Range(0, li.UnitCount).SelectMany(u => li.Unit(u).Groups).SelectMany(g => g.Parameters).ToList();
+        var trained = Enumerable
+            .Range(0, li.UnitCount)
+            .SelectMany(u => li.Unit(u).Groups)
+            .SelectMany(g => g.Parameters)
+            .ToList();
         Assert.NotEmpty(trained);
         Assert.DoesNotContain(trained, p => copied.Contains(p.Handle));
 

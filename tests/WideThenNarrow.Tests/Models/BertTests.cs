@@ -22,25 +22,40 @@ public class BertTests
     {
         using var cls = ModelFactory.Create(new ModelConfig { Name = "bert-tiny", Classes = 2 }, META);
         var names = cls.state_dict().Keys.ToHashSet();
-        foreach (var n in new[]
-                 {
-                     "bert.embeddings.word_embeddings.weight", "bert.embeddings.position_embeddings.weight",
-                     "bert.embeddings.token_type_embeddings.weight", "bert.embeddings.LayerNorm.weight",
-                     "bert.encoder.layer.0.attention.self.query.weight", "bert.encoder.layer.1.attention.self.value.bias",
-                     "bert.encoder.layer.0.attention.output.dense.weight", "bert.encoder.layer.0.attention.output.LayerNorm.weight",
-                     "bert.encoder.layer.0.intermediate.dense.weight", "bert.encoder.layer.0.output.dense.weight",
-                     "bert.encoder.layer.0.output.LayerNorm.bias", "bert.pooler.dense.weight", "classifier.weight", "classifier.bias",
-                 })
+        foreach (
+            var n in new[]
+            {
+                "bert.embeddings.word_embeddings.weight",
+                "bert.embeddings.position_embeddings.weight",
+                "bert.embeddings.token_type_embeddings.weight",
+                "bert.embeddings.LayerNorm.weight",
+                "bert.encoder.layer.0.attention.self.query.weight",
+                "bert.encoder.layer.1.attention.self.value.bias",
+                "bert.encoder.layer.0.attention.output.dense.weight",
+                "bert.encoder.layer.0.attention.output.LayerNorm.weight",
+                "bert.encoder.layer.0.intermediate.dense.weight",
+                "bert.encoder.layer.0.output.dense.weight",
+                "bert.encoder.layer.0.output.LayerNorm.bias",
+                "bert.pooler.dense.weight",
+                "classifier.weight",
+                "classifier.bias",
+            }
+        )
             Assert.Contains(n, names);
         Assert.Equal(5 + 2 * 16 + 4, names.Count);
 
         using var mlm = ModelFactory.Create(new ModelConfig { Name = "bert-tiny", Head = BertHead.MaskedLm }, META);
         var mlmNames = mlm.state_dict().Keys.ToHashSet();
-        foreach (var n in new[]
-                 {
-                     "cls.predictions.bias", "cls.predictions.transform.dense.weight", "cls.predictions.transform.LayerNorm.weight",
-                     "cls.predictions.decoder.weight", "cls.predictions.decoder.bias",
-                 })
+        foreach (
+            var n in new[]
+            {
+                "cls.predictions.bias",
+                "cls.predictions.transform.dense.weight",
+                "cls.predictions.transform.LayerNorm.weight",
+                "cls.predictions.decoder.weight",
+                "cls.predictions.decoder.bias",
+            }
+        )
             Assert.Contains(n, mlmNames);
         Assert.DoesNotContain("bert.pooler.dense.weight", mlmNames);
     }
@@ -48,7 +63,15 @@ public class BertTests
     [Fact]
     public void Masked_lm_decoder_is_tied_to_the_word_embeddings()
     {
-        using var model = ModelFactory.Create(new ModelConfig { Name = "bert-tiny", Vocab = 40, MaxPositions = 16, Head = BertHead.MaskedLm });
+        using var model = ModelFactory.Create(
+            new ModelConfig
+            {
+                Name = "bert-tiny",
+                Vocab = 40,
+                MaxPositions = 16,
+                Head = BertHead.MaskedLm,
+            }
+        );
         var sd = model.state_dict();
         using (no_grad())
         {
@@ -95,11 +118,32 @@ public class BertTests
     {
         var inner = BertSizes.From(new ModelConfig { Name = "bert-mini", Widen = Widening.Parse("inner=4") });
         Assert.Equal(new BertSizes(4, 256, 4, 4096, 256), inner);
-        var count = BertSizes.From(new ModelConfig { Name = "bert-mini", Widen = Widening.Parse("inner=4"), WidenHeads = HeadWidening.Count });
+        var count = BertSizes.From(
+            new ModelConfig
+            {
+                Name = "bert-mini",
+                Widen = Widening.Parse("inner=4"),
+                WidenHeads = HeadWidening.Count,
+            }
+        );
         Assert.Equal(new BertSizes(4, 256, 16, 4096, 64), count);
         // The same projections either way (hidden x heads x head size), so the same parameters; only how they split differs.
-        var tiny = new ModelConfig { Name = "bert", Layers = 2, Hidden = 32, Heads = 2, Intermediate = 64, Vocab = 50, MaxPositions = 16, Widen = Widening.Parse("inner=4") };
-        long Count(ModelConfig c) { using var m = new Bert(c); return m.parameters().Sum(p => p.numel()); }
+        var tiny = new ModelConfig
+        {
+            Name = "bert",
+            Layers = 2,
+            Hidden = 32,
+            Heads = 2,
+            Intermediate = 64,
+            Vocab = 50,
+            MaxPositions = 16,
+            Widen = Widening.Parse("inner=4"),
+        };
+        long Count(ModelConfig c)
+        {
+            using var m = new Bert(c);
+            return m.parameters().Sum(p => p.numel());
+        }
         // Per layer: Q, K, V 3 x (32 x 128 + 128) (2 heads of 4 x 16), attention output 128 x 32 + 32, its LayerNorm 64,
         // feed-forward 32 x 256 + 256 and 256 x 32 + 32, its LayerNorm 64; embeddings (50 + 16 + 2) x 32 + 64; pooler
         // 32 x 32 + 32; classifier 32 x 10 + 10.
@@ -108,22 +152,62 @@ public class BertTests
         Assert.Equal(Count(tiny), Count(tiny with { WidenHeads = HeadWidening.Count }));
         var full = BertSizes.From(new ModelConfig { Name = "bert-mini", Widen = Widening.Parse("full=2") });
         Assert.Equal(new BertSizes(4, 512, 8, 2048, 64), full);
-        var custom = BertSizes.From(new ModelConfig { Name = "bert", Layers = 3, Hidden = 96, Heads = 3, Intermediate = 200 });
+        var custom = BertSizes.From(
+            new ModelConfig
+            {
+                Name = "bert",
+                Layers = 3,
+                Hidden = 96,
+                Heads = 3,
+                Intermediate = 200,
+            }
+        );
         Assert.Equal(new BertSizes(3, 96, 3, 200, 32), custom);
-        Assert.Contains("heads", Assert.Throws<WtnException>(() => BertSizes.From(new ModelConfig { Name = "bert", Layers = 3, Hidden = 96 })).Message);
+        Assert.Contains(
+            "heads",
+            Assert
+                .Throws<WtnException>(() =>
+                    BertSizes.From(
+                        new ModelConfig
+                        {
+                            Name = "bert",
+                            Layers = 3,
+                            Hidden = 96,
+                        }
+                    )
+                )
+                .Message
+        );
     }
 
     [Fact]
     public void A_masked_lm_head_counts_the_macs_of_the_positions_it_runs_on()
     {
-        var c = new ModelConfig { Name = "bert", Layers = 1, Hidden = 32, Heads = 2, Intermediate = 64, Vocab = 50, MaxPositions = 16, Head = BertHead.MaskedLm };
+        var c = new ModelConfig
+        {
+            Name = "bert",
+            Layers = 1,
+            Hidden = 32,
+            Heads = 2,
+            Intermediate = 64,
+            Vocab = 50,
+            MaxPositions = 16,
+            Head = BertHead.MaskedLm,
+        };
         using var every = new Bert(c);
         using var masked = new Bert(c with { HeadPositionShare = 0.15 });
         // Transform (32 x 32) and decoder (32 x 50) at each of 16 positions, or at 15 % of them.
         Assert.Equal(16L * (32 * 32 + 32 * 50), every.HeadMacs([16, 32]));
         Assert.Equal((long)Math.Round(0.15 * 16 * (32 * 32 + 32 * 50)), masked.HeadMacs([16, 32]));
         Assert.Equal(every.BlockMacs(1, [16, 32], [16, 32]), masked.BlockMacs(1, [16, 32], [16, 32]));
-        Assert.Contains("head_position_share", Assert.Throws<WtnException>(() => (c with { HeadPositionShare = 0 }).Validate(new WideThenNarrow.Config.ConfigKeys("t", "model"))).Message,
-            StringComparison.OrdinalIgnoreCase);
+        Assert.Contains(
+            "head_position_share",
+            Assert
+                .Throws<WtnException>(() =>
+                    (c with { HeadPositionShare = 0 }).Validate(new WideThenNarrow.Config.ConfigKeys("t", "model"))
+                )
+                .Message,
+            StringComparison.OrdinalIgnoreCase
+        );
     }
 }

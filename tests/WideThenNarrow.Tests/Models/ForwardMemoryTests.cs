@@ -15,7 +15,16 @@ public class ForwardMemoryTests
     public void A_forward_pass_disposes_its_intermediates_as_it_goes(string name, int channels, int size)
     {
         manual_seed(0);
-        var model = ModelFactory.Create(new ModelConfig { Name = name, InputChannels = channels, Classes = 10, ImageSize = size }, CPU);
+        var model = ModelFactory.Create(
+            new ModelConfig
+            {
+                Name = name,
+                InputChannels = channels,
+                Classes = 10,
+                ImageSize = size,
+            },
+            CPU
+        );
         model.eval();
         using var x = randn(2, channels, size, size);
         var input = new ModelInput(x);
@@ -48,7 +57,17 @@ public class ForwardMemoryTests
     public void A_bert_forward_pass_disposes_its_intermediates_as_it_goes(BertHead head, bool withMask)
     {
         manual_seed(0);
-        var model = ModelFactory.Create(new ModelConfig { Name = "bert-tiny", Vocab = 50, MaxPositions = 16, Classes = 3, Head = head }, CPU);
+        var model = ModelFactory.Create(
+            new ModelConfig
+            {
+                Name = "bert-tiny",
+                Vocab = 50,
+                MaxPositions = 16,
+                Classes = 3,
+                Head = head,
+            },
+            CPU
+        );
         using var ids = randint(0, 50, [2, 12], dtype: ScalarType.Int64);
         using var mask = ones(2, 12, dtype: ScalarType.Int64);
         mask[1, TensorIndex.Slice(8)] = tensor(0L);
@@ -91,7 +110,9 @@ public class ForwardMemoryTests
         {
             var logits = model.call(input);
             logits.square().sum().backward();
-            Assert.All(model.named_parameters(), p => Assert.True(p.parameter.grad is { } g && g.abs().sum().item<float>() > 0, p.name));
+            Assert.All(model.named_parameters(), p =>
+                Assert.True(p.parameter.grad is { } g && g.abs().sum().item<float>() > 0, p.name)
+            );
         }
     }
 }

@@ -15,13 +15,18 @@ public class ModelCommandTests
         Assert.Equal(25_557_032, root.GetProperty("parameters").GetInt64());
         Assert.InRange(root.GetProperty("macs").GetInt64(), 4.05e9, 4.15e9);
         Assert.Equal(17, root.GetProperty("blocks").GetArrayLength());
-        Assert.Equal("[2048,7,7]", root.GetProperty("blocks")[16].GetProperty("shape").GetRawText().Replace(" ", "").Replace("\n", ""));
+        Assert.Equal(
+            "[2048,7,7]",
+            root.GetProperty("blocks")[16].GetProperty("shape").GetRawText().Replace(" ", "").Replace("\n", "")
+        );
     }
 
     [Fact]
     public void Summary_takes_input_shape_classes_and_widening()
     {
-        var (code, stdout, stderr) = WtnProcess.Run("model summary resnet18 --input 1x28x28 --classes 10 --widen full=2 --json");
+        var (code, stdout, stderr) = WtnProcess.Run(
+            "model summary resnet18 --input 1x28x28 --classes 10 --widen full=2 --json"
+        );
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(stdout);
         var blocks = doc.RootElement.GetProperty("blocks");
@@ -33,7 +38,9 @@ public class ModelCommandTests
     [Fact]
     public void Summary_takes_the_cifar_base_width()
     {
-        var (code, stdout, stderr) = WtnProcess.Run("model summary cifar-resnet20 --base-width 8 --widen inner=4 --json");
+        var (code, stdout, stderr) = WtnProcess.Run(
+            "model summary cifar-resnet20 --base-width 8 --widen inner=4 --json"
+        );
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(stdout);
         var blocks = doc.RootElement.GetProperty("blocks");

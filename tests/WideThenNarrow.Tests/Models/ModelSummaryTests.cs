@@ -40,7 +40,15 @@ public class ModelSummaryTests
     [Fact]
     public void Masked_lm_head_does_not_count_the_tied_decoder_twice()
     {
-        var s = ModelSummary.Of(new ModelConfig { Name = "bert-tiny", Head = BertHead.MaskedLm, Vocab = 1000 }, [16]);
+        var s = ModelSummary.Of(
+            new ModelConfig
+            {
+                Name = "bert-tiny",
+                Head = BertHead.MaskedLm,
+                Vocab = 1000,
+            },
+            [16]
+        );
         Assert.Equal(s.Parameters, s.Blocks.Sum(b => b.Parameters) + s.HeadParameters);
         Assert.Equal(128 * 128 + 128 + 2 * 128 + 1000, s.HeadParameters);
     }

@@ -21,7 +21,10 @@ public class PyTorchPeerTests(ITestOutputHelper output)
             var (code, _, err) = RunProcess(Python, "-c \"import torch, torchvision\"");
             return code == 0 ? null : $"{Python} cannot import torch/torchvision: {err.Trim()}";
         }
-        catch (Exception e) { return $"{Python} not runnable: {e.Message}"; }
+        catch (Exception e)
+        {
+            return $"{Python} not runnable: {e.Message}";
+        }
     });
 
     /// <summary>
@@ -30,17 +33,23 @@ public class PyTorchPeerTests(ITestOutputHelper output)
     /// </summary>
     internal static bool PeerAvailable(ITestOutputHelper output)
     {
-        if (PeerProblem.Value is null) return true;
+        if (PeerProblem.Value is null)
+            return true;
         if (Environment.GetEnvironmentVariable("CI") == "true")
-            Assert.Fail($"PyTorch peer unavailable under CI ({PeerProblem.Value}); .ci/run must install python3-torch python3-torchvision");
-        output.WriteLine($"SKIPPED: PyTorch peer unavailable ({PeerProblem.Value}); install python3-torch python3-torchvision");
+            Assert.Fail(
+                $"PyTorch peer unavailable under CI ({PeerProblem.Value}); .ci/run must install python3-torch python3-torchvision"
+            );
+        output.WriteLine(
+            $"SKIPPED: PyTorch peer unavailable ({PeerProblem.Value}); install python3-torch python3-torchvision"
+        );
         return false;
     }
 
     bool PeerAvailable() => PeerAvailable(output);
 
     /// <summary>Runs tests/python/peer.py with <paramref name="args"/> under the peer's Python.</summary>
-    internal static (int Code, string Stdout, string Stderr) RunPeer(string args) => RunProcess(Python, $"\"{PeerScript}\" {args}");
+    internal static (int Code, string Stdout, string Stderr) RunPeer(string args) =>
+        RunProcess(Python, $"\"{PeerScript}\" {args}");
 
     static string PeerScript
     {
@@ -49,7 +58,8 @@ public class PyTorchPeerTests(ITestOutputHelper output)
             for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
             {
                 var p = Path.Combine(d.FullName, "tests", "python", "peer.py");
-                if (File.Exists(p)) return p;
+                if (File.Exists(p))
+                    return p;
             }
             throw new FileNotFoundException("tests/python/peer.py not found above the test binaries");
         }
@@ -61,7 +71,11 @@ public class PyTorchPeerTests(ITestOutputHelper output)
         using var p = Process.Start(psi)!;
         var o = p.StandardOutput.ReadToEndAsync();
         var e = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(300_000)) { p.Kill(true); throw new TimeoutException($"{exe} {args}"); }
+        if (!p.WaitForExit(300_000))
+        {
+            p.Kill(true);
+            throw new TimeoutException($"{exe} {args}");
+        }
         return (p.ExitCode, o.Result, e.Result);
     }
 
@@ -72,34 +86,54 @@ public class PyTorchPeerTests(ITestOutputHelper output)
         return r;
     }
 
-    public static TheoryData<string, string> Models => new()
-    {
-        { "resnet18", "resnet18:10" },
-        { "bert-cls", "bert-cls:50:16:3" },
-        { "bert-mlm", "bert-mlm:50:16" },
-    };
+    public static TheoryData<string, string> Models =>
+        new()
+        {
+            { "resnet18", "resnet18:10" },
+            { "bert-cls", "bert-cls:50:16:3" },
+            { "bert-mlm", "bert-mlm:50:16" },
+        };
 
-    static ModelConfig Config(string key) => key switch
-    {
-        "resnet18" => new ModelConfig { Name = "resnet18", Classes = 10 },
-        "bert-cls" => new ModelConfig { Name = "bert-tiny", Vocab = 50, MaxPositions = 16, Classes = 3 },
-        "bert-mlm" => new ModelConfig { Name = "bert-tiny", Vocab = 50, MaxPositions = 16, Head = BertHead.MaskedLm },
-        _ => throw new ArgumentException(key),
-    };
+    static ModelConfig Config(string key) =>
+        key switch
+        {
+            "resnet18" => new ModelConfig { Name = "resnet18", Classes = 10 },
+            "bert-cls" => new ModelConfig
+            {
+                Name = "bert-tiny",
+                Vocab = 50,
+                MaxPositions = 16,
+                Classes = 3,
+            },
+            "bert-mlm" => new ModelConfig
+            {
+                Name = "bert-tiny",
+                Vocab = 50,
+                MaxPositions = 16,
+                Head = BertHead.MaskedLm,
+            },
+            _ => throw new ArgumentException(key),
+        };
 
     static ModelInput Input(string key)
     {
-        if (key == "resnet18") return new ModelInput(randn(2, 3, 40, 40));
+        if (key == "resnet18")
+            return new ModelInput(randn(2, 3, 40, 40));
         var mask = ones(2, 9, dtype: ScalarType.Int64);
         mask[1, TensorIndex.Slice(7)] = tensor(0L);
-        return new ModelInput(randint(0, 50, [2, 9]), mask, cat([zeros(2, 3, dtype: ScalarType.Int64), ones(2, 6, dtype: ScalarType.Int64)], 1));
+        return new ModelInput(
+            randint(0, 50, [2, 9]),
+            mask,
+            cat([zeros(2, 3, dtype: ScalarType.Int64), ones(2, 6, dtype: ScalarType.Int64)], 1)
+        );
     }
 
     [Theory]
     [MemberData(nameof(Models))]
     public void Weights_saved_here_give_the_same_outputs_in_pytorch(string key, string spec)
     {
-        if (!PeerAvailable()) return;
+        if (!PeerAvailable())
+            return;
         using var scope = NewDisposeScope();
         manual_seed(5);
         using var model = ModelFactory.Create(Config(key));
@@ -107,10 +141,12 @@ public class PyTorchPeerTests(ITestOutputHelper output)
         // Two train-mode passes move the BatchNorm statistics away from their initial values.
         model.train();
         using (no_grad())
-            for (int i = 0; i < 2; i++) model.call(key == "resnet18" ? new ModelInput(randn(4, 3, 40, 40) * 2 + 0.5) : input);
+            for (int i = 0; i < 2; i++)
+                model.call(key == "resnet18" ? new ModelInput(randn(4, 3, 40, 40) * 2 + 0.5) : input);
         model.eval();
         Tensor logits;
-        using (no_grad()) logits = model.call(input);
+        using (no_grad())
+            logits = model.call(input);
 
         var dir = Directory.CreateTempSubdirectory("wtn-peer-").FullName;
         try
@@ -129,14 +165,18 @@ public class PyTorchPeerTests(ITestOutputHelper output)
             Assert.True(code == 0, $"PyTorch disagrees or failed: {stdout} {stderr}");
             Assert.Contains("max_abs_diff", stdout);
         }
-        finally { TestData.DeleteFolder(dir); }
+        finally
+        {
+            TestData.DeleteFolder(dir);
+        }
     }
 
     [Theory]
     [MemberData(nameof(Models))]
     public void Weights_saved_by_pytorch_give_the_same_outputs_here(string key, string spec)
     {
-        if (!PeerAvailable()) return;
+        if (!PeerAvailable())
+            return;
         using var scope = NewDisposeScope();
         var dir = Directory.CreateTempSubdirectory("wtn-peer-").FullName;
         try
@@ -149,7 +189,11 @@ public class PyTorchPeerTests(ITestOutputHelper output)
             Weights.Load(model, weights);
             model.eval();
             var t = Weights.Read(io);
-            var input = new ModelInput(t["input"], t.GetValueOrDefault("attention_mask"), t.GetValueOrDefault("token_type_ids"));
+            var input = new ModelInput(
+                t["input"],
+                t.GetValueOrDefault("attention_mask"),
+                t.GetValueOrDefault("token_type_ids")
+            );
             using (no_grad())
             {
                 var diff = (model.call(input) - t["output"]).abs().max().item<float>();
@@ -159,37 +203,125 @@ public class PyTorchPeerTests(ITestOutputHelper output)
             if (key == "resnet18")
                 Assert.Equal(2L, model.state_dict()["layer3.1.bn2.num_batches_tracked"].item<long>());
         }
-        finally { TestData.DeleteFolder(dir); }
+        finally
+        {
+            TestData.DeleteFolder(dir);
+        }
     }
 
-    public static TheoryData<string, string> Exported => new()
-    {
-        { "cifar-resnet8 inner=2, option-A shortcuts, 1 channel", ".pth" },
-        { "cifar-resnet8 full=2, projection shortcuts", ".safetensors" },
-        { "cifar-resnet8 base width 4, inner=4", ".safetensors" },
-        { "resnet18 inner=2", ".pth" },
-        { "resnet50 (bottleneck)", ".safetensors" },
-        { "mlp residual inner=2", ".safetensors" },
-        { "mlp plain full=2", ".pth" },
-        { "bert-tiny inner=2 (4 heads of 64 on hidden 128), classifier", ".safetensors" },
-        { "bert-tiny inner=2 (2 heads of 128 on hidden 128), masked LM", ".safetensors" },
-        { "bert-tiny masked LM, tied decoder", ".pth" },
-    };
+    public static TheoryData<string, string> Exported =>
+        new()
+        {
+            { "cifar-resnet8 inner=2, option-A shortcuts, 1 channel", ".pth" },
+            { "cifar-resnet8 full=2, projection shortcuts", ".safetensors" },
+            { "cifar-resnet8 base width 4, inner=4", ".safetensors" },
+            { "resnet18 inner=2", ".pth" },
+            { "resnet50 (bottleneck)", ".safetensors" },
+            { "mlp residual inner=2", ".safetensors" },
+            { "mlp plain full=2", ".pth" },
+            { "bert-tiny inner=2 (4 heads of 64 on hidden 128), classifier", ".safetensors" },
+            { "bert-tiny inner=2 (2 heads of 128 on hidden 128), masked LM", ".safetensors" },
+            { "bert-tiny masked LM, tied decoder", ".pth" },
+        };
 
-    static (ModelConfig Config, long[] Input) ExportCase(string name) => name switch
-    {
-        "cifar-resnet8 inner=2, option-A shortcuts, 1 channel" => (new() { Name = "cifar-resnet8", Widen = Widening.Parse("inner=2"), InputChannels = 1 }, [2, 1, 28, 28]),
-        "cifar-resnet8 full=2, projection shortcuts" => (new() { Name = "cifar-resnet8", Widen = Widening.Parse("full=2"), ProjectionShortcuts = true }, [2, 3, 32, 32]),
-        "cifar-resnet8 base width 4, inner=4" => (new() { Name = "cifar-resnet8", BaseWidth = 4, Widen = Widening.Parse("inner=4") }, [2, 3, 32, 32]),
-        "resnet18 inner=2" => (new() { Name = "resnet18", Widen = Widening.Parse("inner=2"), Classes = 7 }, [2, 3, 40, 40]),
-        "resnet50 (bottleneck)" => (new() { Name = "resnet50", Classes = 5 }, [2, 3, 40, 40]),
-        "mlp residual inner=2" => (new() { Name = "mlp", InputDim = 48, Width = 16, Depth = 3, Residual = true, Widen = Widening.Parse("inner=2") }, [2, 3, 4, 4]),
-        "mlp plain full=2" => (new() { Name = "mlp", InputDim = 48, Width = 16, Depth = 3, Widen = Widening.Parse("full=2") }, [2, 3, 4, 4]),
-        "bert-tiny inner=2 (4 heads of 64 on hidden 128), classifier" => (new() { Name = "bert-tiny", Vocab = 50, MaxPositions = 16, Classes = 3, Widen = Widening.Parse("inner=2"), WidenHeads = HeadWidening.Count }, [2, 9]),
-        "bert-tiny inner=2 (2 heads of 128 on hidden 128), masked LM" => (new() { Name = "bert-tiny", Vocab = 50, MaxPositions = 16, Head = BertHead.MaskedLm, Widen = Widening.Parse("inner=2") }, [2, 9]),
-        "bert-tiny masked LM, tied decoder" => (new() { Name = "bert-tiny", Vocab = 50, MaxPositions = 16, Head = BertHead.MaskedLm }, [2, 9]),
-        _ => throw new ArgumentException(name),
-    };
+    static (ModelConfig Config, long[] Input) ExportCase(string name) =>
+        name switch
+        {
+            "cifar-resnet8 inner=2, option-A shortcuts, 1 channel" => (
+                new()
+                {
+                    Name = "cifar-resnet8",
+                    Widen = Widening.Parse("inner=2"),
+                    InputChannels = 1,
+                },
+                [2, 1, 28, 28]
+            ),
+            "cifar-resnet8 full=2, projection shortcuts" => (
+                new()
+                {
+                    Name = "cifar-resnet8",
+                    Widen = Widening.Parse("full=2"),
+                    ProjectionShortcuts = true,
+                },
+                [2, 3, 32, 32]
+            ),
+            "cifar-resnet8 base width 4, inner=4" => (
+                new()
+                {
+                    Name = "cifar-resnet8",
+                    BaseWidth = 4,
+                    Widen = Widening.Parse("inner=4"),
+                },
+                [2, 3, 32, 32]
+            ),
+            "resnet18 inner=2" => (
+                new()
+                {
+                    Name = "resnet18",
+                    Widen = Widening.Parse("inner=2"),
+                    Classes = 7,
+                },
+                [2, 3, 40, 40]
+            ),
+            "resnet50 (bottleneck)" => (new() { Name = "resnet50", Classes = 5 }, [2, 3, 40, 40]),
+            "mlp residual inner=2" => (
+                new()
+                {
+                    Name = "mlp",
+                    InputDim = 48,
+                    Width = 16,
+                    Depth = 3,
+                    Residual = true,
+                    Widen = Widening.Parse("inner=2"),
+                },
+                [2, 3, 4, 4]
+            ),
+            "mlp plain full=2" => (
+                new()
+                {
+                    Name = "mlp",
+                    InputDim = 48,
+                    Width = 16,
+                    Depth = 3,
+                    Widen = Widening.Parse("full=2"),
+                },
+                [2, 3, 4, 4]
+            ),
+            "bert-tiny inner=2 (4 heads of 64 on hidden 128), classifier" => (
+                new()
+                {
+                    Name = "bert-tiny",
+                    Vocab = 50,
+                    MaxPositions = 16,
+                    Classes = 3,
+                    Widen = Widening.Parse("inner=2"),
+                    WidenHeads = HeadWidening.Count,
+                },
+                [2, 9]
+            ),
+            "bert-tiny inner=2 (2 heads of 128 on hidden 128), masked LM" => (
+                new()
+                {
+                    Name = "bert-tiny",
+                    Vocab = 50,
+                    MaxPositions = 16,
+                    Head = BertHead.MaskedLm,
+                    Widen = Widening.Parse("inner=2"),
+                },
+                [2, 9]
+            ),
+            "bert-tiny masked LM, tied decoder" => (
+                new()
+                {
+                    Name = "bert-tiny",
+                    Vocab = 50,
+                    MaxPositions = 16,
+                    Head = BertHead.MaskedLm,
+                },
+                [2, 9]
+            ),
+            _ => throw new ArgumentException(name),
+        };
 
     /// <summary>
     /// <c>wtn export</c>'s files: the manifest alone rebuilds the network, here (ModelExport.Load, bit for bit) and in plain
@@ -209,11 +341,13 @@ public class PyTorchPeerTests(ITestOutputHelper output)
         model.train();
         if (!text)
             using (no_grad())
-                for (int i = 0; i < 2; i++) model.call(new ModelInput(randn([4, .. shape[1..]]) * 2 + 0.5));
+                for (int i = 0; i < 2; i++)
+                    model.call(new ModelInput(randn([4, .. shape[1..]]) * 2 + 0.5));
         model.eval();
         var input = text ? Input("bert-cls") : new ModelInput(randn(shape));
         Tensor logits;
-        using (no_grad()) logits = model.call(input);
+        using (no_grad())
+            logits = model.call(input);
 
         var dir = Directory.CreateTempSubdirectory("wtn-export-").FullName;
         try
@@ -221,7 +355,13 @@ public class PyTorchPeerTests(ITestOutputHelper output)
             var weights = Path.Combine(dir, "net" + extension);
             var info = text
                 ? new ExportInput { Kind = "tokens", MaxLength = 16 }
-                : new ExportInput { Kind = "image", Shape = [.. shape[1..].Select(d => (int)d)], Mean = [0.5f], Std = [0.25f] };
+                : new ExportInput
+                {
+                    Kind = "image",
+                    Shape = [.. shape[1..].Select(d => (int)d)],
+                    Mean = [0.5f],
+                    Std = [0.25f],
+                };
             var manifest = ModelExport.Write(model, config, weights, info, "test");
             Assert.Equal(model.parameters().Sum(p => p.numel()), manifest.Parameters);
             var manifestPath = Path.Combine(dir, "net.json");
@@ -230,7 +370,10 @@ public class PyTorchPeerTests(ITestOutputHelper output)
 
             using (var back = ModelExport.Load(manifestPath))
             using (no_grad())
-                Assert.True(back.call(input).eq(logits).all().item<bool>(), "the network rebuilt from the manifest gives other outputs");
+                Assert.True(
+                    back.call(input).eq(logits).all().item<bool>(),
+                    "the network rebuilt from the manifest gives other outputs"
+                );
 
             if (PeerAvailable())
             {
@@ -255,6 +398,9 @@ public class PyTorchPeerTests(ITestOutputHelper output)
             Assert.Contains("SHA-256", e.Message);
             Assert.Contains(weights, e.Message);
         }
-        finally { TestData.DeleteFolder(dir); }
+        finally
+        {
+            TestData.DeleteFolder(dir);
+        }
     }
 }

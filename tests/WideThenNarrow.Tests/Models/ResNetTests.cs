@@ -16,7 +16,15 @@ public class ResNetTests
     [InlineData("resnet50", "inner=2", 68_883_240)]
     public void ImageNet_parameter_counts_match_torchvision(string name, string widen, long expected)
     {
-        using var model = ModelFactory.Create(new ModelConfig { Name = name, Classes = 1000, Widen = Widening.Parse(widen) }, META);
+        using var model = ModelFactory.Create(
+            new ModelConfig
+            {
+                Name = name,
+                Classes = 1000,
+                Widen = Widening.Parse(widen),
+            },
+            META
+        );
         Assert.Equal(expected, CountParameters(model));
     }
 
@@ -57,16 +65,29 @@ public class ResNetTests
     [InlineData(16, "inner=4")]
     public void Cifar_base_width_scales_the_stages(int baseWidth, string widen)
     {
-        using var model = ModelFactory.Create(new ModelConfig { Name = "cifar-resnet20", BaseWidth = baseWidth, Widen = Widening.Parse(widen) }, META);
+        using var model = ModelFactory.Create(
+            new ModelConfig
+            {
+                Name = "cifar-resnet20",
+                BaseWidth = baseWidth,
+                Widen = Widening.Parse(widen),
+            },
+            META
+        );
         Assert.Equal(CifarParameters(20, baseWidth, Widening.Parse(widen).Inner, 3, 10), CountParameters(model));
-        Assert.Equal([4L * baseWidth, 8, 8], ((IMacCounting)model).OutputShape(model.BlockCount - 1, [4L * baseWidth, 8, 8]));
+        Assert.Equal(
+            [4L * baseWidth, 8, 8],
+            ((IMacCounting)model).OutputShape(model.BlockCount - 1, [4L * baseWidth, 8, 8])
+        );
     }
 
     [Fact]
     public void Base_width_16_is_he_et_al_and_imagenet_layouts_refuse_another()
     {
         Assert.Equal(269_722, CifarParameters(20, 16, 1, 3, 10));
-        var e = Assert.Throws<WtnException>(() => ModelFactory.Create(new ModelConfig { Name = "resnet18", BaseWidth = 8 }, META));
+        var e = Assert.Throws<WtnException>(() =>
+            ModelFactory.Create(new ModelConfig { Name = "resnet18", BaseWidth = 8 }, META)
+        );
         Assert.Contains("base_width", e.Message);
     }
 }

@@ -12,21 +12,75 @@ public class StagedModelTests
         var w = Widening.Parse(widen);
         return key switch
         {
-            "mlp" => new ModelConfig { Name = "mlp", InputDim = 12, Width = 16, Depth = 4, Classes = 3, Widen = w },
-            "mlp-residual" => new ModelConfig { Name = "mlp", InputDim = 12, Width = 16, Depth = 4, Classes = 3, Residual = true, Widen = w },
-            "cifar-resnet20" => new ModelConfig { Name = "cifar-resnet20", Classes = 5, Widen = w },
-            "cifar-resnet20-proj" => new ModelConfig { Name = "cifar-resnet20", Classes = 5, ProjectionShortcuts = true, Widen = w },
-            "resnet18" => new ModelConfig { Name = "resnet18", InputChannels = 1, Classes = 4, Widen = w },
-            "resnet50" => new ModelConfig { Name = "resnet50", Classes = 4, Widen = w },
-            "bert-tiny" => new ModelConfig { Name = "bert-tiny", Vocab = 50, MaxPositions = 16, Classes = 3, Widen = w },
-            "bert-tiny-mlm" => new ModelConfig { Name = "bert-tiny", Vocab = 50, MaxPositions = 16, Head = BertHead.MaskedLm, Widen = w },
+            "mlp" => new ModelConfig
+            {
+                Name = "mlp",
+                InputDim = 12,
+                Width = 16,
+                Depth = 4,
+                Classes = 3,
+                Widen = w,
+            },
+            "mlp-residual" => new ModelConfig
+            {
+                Name = "mlp",
+                InputDim = 12,
+                Width = 16,
+                Depth = 4,
+                Classes = 3,
+                Residual = true,
+                Widen = w,
+            },
+            "cifar-resnet20" => new ModelConfig
+            {
+                Name = "cifar-resnet20",
+                Classes = 5,
+                Widen = w,
+            },
+            "cifar-resnet20-proj" => new ModelConfig
+            {
+                Name = "cifar-resnet20",
+                Classes = 5,
+                ProjectionShortcuts = true,
+                Widen = w,
+            },
+            "resnet18" => new ModelConfig
+            {
+                Name = "resnet18",
+                InputChannels = 1,
+                Classes = 4,
+                Widen = w,
+            },
+            "resnet50" => new ModelConfig
+            {
+                Name = "resnet50",
+                Classes = 4,
+                Widen = w,
+            },
+            "bert-tiny" => new ModelConfig
+            {
+                Name = "bert-tiny",
+                Vocab = 50,
+                MaxPositions = 16,
+                Classes = 3,
+                Widen = w,
+            },
+            "bert-tiny-mlm" => new ModelConfig
+            {
+                Name = "bert-tiny",
+                Vocab = 50,
+                MaxPositions = 16,
+                Head = BertHead.MaskedLm,
+                Widen = w,
+            },
             _ => throw new ArgumentException(key),
         };
     }
 
     internal static ModelInput Input(ModelConfig c, int batch = 2)
     {
-        if (c.Name == "mlp") return new ModelInput(randn(batch, c.InputDim));
+        if (c.Name == "mlp")
+            return new ModelInput(randn(batch, c.InputDim));
         if (c.Name.StartsWith("bert"))
         {
             var ids = randint(0, c.Vocab, [batch, 7]);
@@ -37,7 +91,17 @@ public class StagedModelTests
         return new ModelInput(randn(batch, c.InputChannels, 20, 20));
     }
 
-    public static TheoryData<string> Families => ["mlp", "mlp-residual", "cifar-resnet20", "cifar-resnet20-proj", "resnet18", "resnet50", "bert-tiny", "bert-tiny-mlm"];
+    public static TheoryData<string> Families =>
+        [
+            "mlp",
+            "mlp-residual",
+            "cifar-resnet20",
+            "cifar-resnet20-proj",
+            "resnet18",
+            "resnet50",
+            "bert-tiny",
+            "bert-tiny-mlm",
+        ];
 
     [Theory]
     [MemberData(nameof(Families))]
@@ -58,12 +122,25 @@ public class StagedModelTests
         {
             var p = model.Points[i];
             Assert.Equal(i, p.Index);
-            int channelDim = p.Layout switch { ActivationLayout.Channels => 1, ActivationLayout.Tokens => 2, _ => 1 };
-            Assert.Equal(p.Layout == ActivationLayout.Features ? 2 : p.Layout == ActivationLayout.Tokens ? 3 : 4, (int)points[i].dim());
+            int channelDim = p.Layout switch
+            {
+                ActivationLayout.Channels => 1,
+                ActivationLayout.Tokens => 2,
+                _ => 1,
+            };
+            Assert.Equal(
+                p.Layout == ActivationLayout.Features ? 2
+                    : p.Layout == ActivationLayout.Tokens ? 3
+                    : 4,
+                (int)points[i].dim()
+            );
             Assert.Equal(p.Width, points[i].shape[channelDim]);
             // The analytic shapes (summaries, MACs) agree with the real ones.
             var counting = Assert.IsAssignableFrom<IMacCounting>(model);
-            Assert.Equal(points[i].shape[1..], counting.OutputShape(i, i == 0 ? input.Input.shape[1..] : points[i - 1].shape[1..]));
+            Assert.Equal(
+                points[i].shape[1..],
+                counting.OutputShape(i, i == 0 ? input.Input.shape[1..] : points[i - 1].shape[1..])
+            );
             // Block i run alone on point i-1 reproduces point i.
             var again = model.ForwardBlock(i, i == 0 ? null : points[i - 1], input);
             Assert.True(again.allclose(points[i], rtol: 1e-5, atol: 1e-6), $"block {i} run alone differs");
@@ -80,7 +157,11 @@ public class StagedModelTests
     public void Blocks_and_head_own_every_parameter_exactly_once(string key)
     {
         using var model = ModelFactory.Create(Config(key));
-        var blocks = Enumerable.Range(0, model.BlockCount).SelectMany(model.BlockParameters).Select(p => p.Handle).ToList();
+        var blocks = Enumerable
+            .Range(0, model.BlockCount)
+            .SelectMany(model.BlockParameters)
+            .Select(p => p.Handle)
+            .ToList();
         var head = model.HeadParameters().Select(p => p.Handle).ToList();
         Assert.Equal(blocks.Count, blocks.Distinct().Count());
         Assert.Equal(head.Count, head.Distinct().Count());
@@ -88,10 +169,15 @@ public class StagedModelTests
         var shared = blocks.Intersect(head).ToList();
         if (key.EndsWith("-mlm"))
         {
-            var tied = model.BlockModules(0).SelectMany(m => m.named_parameters()).Single(p => p.name == "word_embeddings.weight").parameter.Handle;
+            var tied = model
+                .BlockModules(0)
+                .SelectMany(m => m.named_parameters())
+                .Single(p => p.name == "word_embeddings.weight")
+                .parameter.Handle;
             Assert.Equal([tied], shared);
         }
-        else Assert.Empty(shared);
+        else
+            Assert.Empty(shared);
         var owned = blocks.Concat(head);
         var all = model.parameters().Select(p => p.Handle).Distinct().ToHashSet();
         Assert.True(all.SetEquals(owned), "some parameter belongs to no block and not to the head");
@@ -111,12 +197,14 @@ public class StagedModelTests
         using var wide = ModelFactory.Create(Config(key, widen), device);
         Assert.Equal(thin.Points, wide.Points);
         Assert.True(ResNetTests.CountParameters(wide) > ResNetTests.CountParameters(thin));
-        if (!run) return;
+        if (!run)
+            return;
         using var _ = no_grad();
         var input = Input(thinCfg);
         var a = thin.ForwardPoints(input, thin.BlockCount - 1);
         var b = wide.ForwardPoints(input, wide.BlockCount - 1);
-        for (int i = 0; i < a.Length; i++) Assert.Equal(a[i].shape, b[i].shape);
+        for (int i = 0; i < a.Length; i++)
+            Assert.Equal(a[i].shape, b[i].shape);
     }
 
     [Theory]

@@ -17,14 +17,31 @@ public sealed class UntrustedManifestTests : IDisposable
 
     public UntrustedManifestTests()
     {
-        var config = new ModelConfig { Name = "mlp", InputDim = 4, Width = 8, Depth = 2, Classes = 3 };
+        var config = new ModelConfig
+        {
+            Name = "mlp",
+            InputDim = 4,
+            Width = 8,
+            Depth = 2,
+            Classes = 3,
+        };
         using var model = ModelFactory.Create(config);
         stateBytes = model.state_dict().Values.Sum(t => t.numel() * t.ElementSize);
         var weights = Path.Combine(dir, "net", "net.safetensors");
-        ModelExport.Write(model, config, weights, new ExportInput
-        {
-            Kind = "image", Dataset = "tiny", Shape = [1, 2, 2], Mean = [0.5f], Std = [0.25f], Classes = ["a", "b", "c"],
-        });
+        ModelExport.Write(
+            model,
+            config,
+            weights,
+            new ExportInput
+            {
+                Kind = "image",
+                Dataset = "tiny",
+                Shape = [1, 2, 2],
+                Mean = [0.5f],
+                Std = [0.25f],
+                Classes = ["a", "b", "c"],
+            }
+        );
         manifest = ModelExport.ManifestPath(weights);
     }
 
@@ -49,13 +66,22 @@ public sealed class UntrustedManifestTests : IDisposable
     [InlineData("std", "-1", "key 'input.std' must hold positive finite numbers, got -1 at [0]")]
     [InlineData("std", "[0.2, 0.3]", "key 'input.std' must hold one number per channel (1) or one for all, got 2")]
     [InlineData("mean", "[0.1, 0.2]", "key 'input.mean' must hold one number per channel (1) or one for all, got 2")]
-    [InlineData("shape", "[1, 0, 2]", "key 'input.shape' must hold 1..4096 channels and sides of 1..8192 pixels, got [1, 0, 2]")]
+    [InlineData(
+        "shape",
+        "[1, 0, 2]",
+        "key 'input.shape' must hold 1..4096 channels and sides of 1..8192 pixels, got [1, 0, 2]"
+    )]
     [InlineData("kind", "\"audio\"", "key 'input.kind' is 'audio', expected image or tokens")]
     [InlineData("kind", "\"tokens\"", "key 'family' is 'mlp', which does not take input of kind 'tokens'")]
     [InlineData("max_length", "100000000", "key 'input.max_length' must be between 3 and 65,536")]
     public void Bad_input_fields_are_refused_by_key(string key, string value, string expected)
     {
-        Edit(j => j["input"]![key] = key is "std" or "mean" && !value.StartsWith('[') ? new JsonArray(JsonNode.Parse(value)) : JsonNode.Parse(value));
+        Edit(j =>
+            j["input"]![key] =
+                key is "std" or "mean" && !value.StartsWith('[')
+                    ? new JsonArray(JsonNode.Parse(value))
+                    : JsonNode.Parse(value)
+        );
         var e = Assert.Throws<WtnException>(() => ModelExport.Load(manifest));
         Assert.StartsWith($"export manifest {manifest}", e.Message);
         Assert.Contains(expected, e.Message);
@@ -67,11 +93,18 @@ public sealed class UntrustedManifestTests : IDisposable
         Edit(j => j["model"]!["classes"] = 20_000_000);
         var clock = Stopwatch.StartNew();
         var e = Assert.Throws<WtnException>(() => ModelExport.Load(manifest));
-        Assert.Equal($"export manifest {manifest}: key 'model.classes' must be between 1 and 100,000, got 20000000", e.Message);
+        Assert.Equal(
+            $"export manifest {manifest}: key 'model.classes' must be between 1 and 100,000, got 20000000",
+            e.Message
+        );
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
 
         Edit(j => j["model"]!["classes"] = 3);
-        Edit(j => j["input"]!["classes"] = new JsonArray(Enumerable.Range(0, 100_001).Select(i => (JsonNode)$"c{i}").ToArray()));
+        Edit(j =>
+            j["input"]!["classes"] = new JsonArray(
+                Enumerable.Range(0, 100_001).Select(i => (JsonNode)$"c{i}").ToArray()
+            )
+        );
         e = Assert.Throws<WtnException>(() => ModelExport.Load(manifest));
         Assert.Contains("key 'input.classes' lists 100,001 classes, more than the 100,000", e.Message);
     }
@@ -81,7 +114,19 @@ public sealed class UntrustedManifestTests : IDisposable
     {
         Edit(j => j["model"]!["width"] = 60_000);
         long count;
-        using (var meta = ModelFactory.Create(new ModelConfig { Name = "mlp", InputDim = 4, Width = 60_000, Depth = 2, Classes = 3 }, TorchSharp.torch.META))
+        using (
+            var meta = ModelFactory.Create(
+                new ModelConfig
+                {
+                    Name = "mlp",
+                    InputDim = 4,
+                    Width = 60_000,
+                    Depth = 2,
+                    Classes = 3,
+                },
+                TorchSharp.torch.META
+            )
+        )
             count = meta.parameters().Sum(p => p.numel());
         var e = Assert.Throws<WtnException>(() => ModelExport.Load(manifest));
         Assert.Contains($"its model has {count:N0} parameters but parameters says 139", e.Message);
@@ -111,7 +156,10 @@ public sealed class UntrustedManifestTests : IDisposable
             using var model = ModelExport.Load(manifest, allowOutside: true);
         }
         else if (weights == "/dev/zero")
-            Assert.Contains("/dev/zero (named by", Assert.Throws<WtnException>(() => ModelExport.Verify(manifest, allowOutside: true)).Message);
+            Assert.Contains(
+                "/dev/zero (named by",
+                Assert.Throws<WtnException>(() => ModelExport.Verify(manifest, allowOutside: true)).Message
+            );
     }
 
     [Fact]
@@ -129,7 +177,8 @@ public sealed class UntrustedManifestTests : IDisposable
     public async Task A_fifo_a_device_or_a_folder_is_refused_without_being_opened()
     {
         var fifo = Path.Combine(dir, "net", "pipe.safetensors");
-        using (var mk = Process.Start("mkfifo", [fifo])) mk.WaitForExit();
+        using (var mk = Process.Start("mkfifo", [fifo]))
+            mk.WaitForExit();
         Edit(j => j["weights"] = "pipe.safetensors");
         // Opening a FIFO blocks until a writer comes: the check must not open it.
         var refused = Task.Run(() => Assert.Throws<WtnException>(() => ModelExport.Verify(manifest)));
@@ -138,10 +187,15 @@ public sealed class UntrustedManifestTests : IDisposable
 
         Directory.CreateDirectory(Path.Combine(dir, "net", "folder.safetensors"));
         Edit(j => j["weights"] = "folder.safetensors");
-        Assert.Contains("is a folder, not a file", Assert.Throws<WtnException>(() => ModelExport.Verify(manifest)).Message);
+        Assert.Contains(
+            "is a folder, not a file",
+            Assert.Throws<WtnException>(() => ModelExport.Verify(manifest)).Message
+        );
 
-        Assert.Equal("export manifest /dev/zero is a character device, not a regular file; give a file",
-            Assert.Throws<WtnException>(() => ExportManifest.Read("/dev/zero")).Message);
+        Assert.Equal(
+            "export manifest /dev/zero is a character device, not a regular file; give a file",
+            Assert.Throws<WtnException>(() => ExportManifest.Read("/dev/zero")).Message
+        );
     }
 
     [Fact]

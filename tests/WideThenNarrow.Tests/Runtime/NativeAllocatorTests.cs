@@ -25,7 +25,16 @@ public class NativeAllocatorTests
         // page faults per step under glibc's defaults (WTN_MALLOC_TUNING=0), about 3,000 tuned.
         Assert.True(NativeAllocator.Tune().Tuned);
         manual_seed(0);
-        var model = ModelFactory.Create(new ModelConfig { Name = "cifar-resnet20", InputChannels = 1, Classes = 10, ImageSize = 28 }, CPU);
+        var model = ModelFactory.Create(
+            new ModelConfig
+            {
+                Name = "cifar-resnet20",
+                InputChannels = 1,
+                Classes = 10,
+                ImageSize = 28,
+            },
+            CPU
+        );
         var t = StepBenchmark.Bare(model, [64, 1, 28, 28], classes: 10, warmup: 3, steps: 5, CPU);
         Assert.NotNull(t.FaultsPerStep);
         Assert.True(t.FaultsPerStep < 10_000, $"{t.FaultsPerStep:F0} minor page faults per step");

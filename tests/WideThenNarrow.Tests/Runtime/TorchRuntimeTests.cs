@@ -31,8 +31,10 @@ public class TorchRuntimeTests
         Assert.Equal("0.107.0", info.TorchSharpVersion);
         if (info.NativeFixNeeded)
             Assert.StartsWith("needed and applied", info.NativeFixStatus);
-        Assert.False(Directory.Exists(Path.Combine(AppContext.BaseDirectory, "cpu")),
-            "TorchSharp fell back to the unpatched natives in cpu/: the output copy did not load");
+        Assert.False(
+            Directory.Exists(Path.Combine(AppContext.BaseDirectory, "cpu")),
+            "TorchSharp fell back to the unpatched natives in cpu/: the output copy did not load"
+        );
     }
 
     [Fact]
@@ -40,6 +42,9 @@ public class TorchRuntimeTests
     {
         Assert.Throws<WtnException>(() => TorchRuntime.ResolveDevice("tpu"));
         if (!cuda.is_available())
-            Assert.Contains("--device cuda", Assert.Throws<WtnException>(() => TorchRuntime.ResolveDevice("cuda")).Message);
+            Assert.Contains(
+                "--device cuda",
+                Assert.Throws<WtnException>(() => TorchRuntime.ResolveDevice("cuda")).Message
+            );
     }
 }

@@ -13,18 +13,28 @@ public class WriteFailureTests
 
             // The temporary file keeps the extension last (writers that choose the format by it see the right one).
             string? seen = null;
-            WriteFailure.Replace(path, tmp => { seen = tmp; File.WriteAllText(tmp, "new"); });
+            WriteFailure.Replace(path, tmp =>
+            {
+                seen = tmp;
+                File.WriteAllText(tmp, "new");
+            });
             Assert.Equal(".safetensors", Path.GetExtension(seen));
             Assert.Equal(dir, Path.GetDirectoryName(seen));
             Assert.Equal("new", File.ReadAllText(path));
 
             // A write that fails half-way (a full disk): the old file stays, the temporary file goes, and the one-line
             // error names the file, the cause and what to do.
-            var e = Assert.Throws<WtnException>(() => WriteFailure.Replace(path, tmp =>
-            {
-                File.WriteAllText(tmp, "ha");
-                throw new IOException("No space left on device : '" + tmp + "'");
-            }, "free some space or choose another --out"));
+            var e = Assert.Throws<WtnException>(() =>
+                WriteFailure.Replace(
+                    path,
+                    tmp =>
+                    {
+                        File.WriteAllText(tmp, "ha");
+                        throw new IOException("No space left on device : '" + tmp + "'");
+                    },
+                    "free some space or choose another --out"
+                )
+            );
             Assert.StartsWith($"cannot write {path}: No space left on device", e.Message);
             Assert.EndsWith("; free some space or choose another --out", e.Message);
             Assert.Equal("new", File.ReadAllText(path));
@@ -36,6 +46,9 @@ public class WriteFailureTests
             Assert.Equal("a\n", File.ReadAllText(plain));
             Assert.Equal(2, Directory.GetFiles(dir).Length);
         }
-        finally { Directory.Delete(dir, recursive: true); }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }

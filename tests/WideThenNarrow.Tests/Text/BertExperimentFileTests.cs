@@ -1,7 +1,7 @@
 using WideThenNarrow.Config;
 using WideThenNarrow.Method;
-using WideThenNarrow.Orchestration;
 using WideThenNarrow.Models;
+using WideThenNarrow.Orchestration;
 
 namespace WideThenNarrow.Tests.Text;
 
@@ -16,14 +16,16 @@ public class BertExperimentFileTests
         var config = ConfigLoader.Load<ExperimentConfig>(Path.Combine(TestData.RepoRoot, "experiments", file));
         var text = Assert.IsType<WideThenNarrow.Data.Text.TextDataOptions>(config.Data.Text);
         Assert.InRange(text.VocabSize, 8000, 16000);
-        if (file != "imdb-bert-quick.yaml") Assert.Equal(0, text.ImdbTestPerClass); // the full 25,000-review test set
+        if (file != "imdb-bert-quick.yaml")
+            Assert.Equal(0, text.ImdbTestPerClass); // the full 25,000-review test set
         Assert.NotNull(config.Wide);
         Assert.NotNull(config.Imitation);
         Assert.NotNull(config.Finetune);
         Assert.NotNull(config.Standard ?? config.StandardMatched);
         Assert.NotNull(config.Downstream);
 
-        BertSizes Sizes(ModelSpec spec, string key) => BertSizes.From(spec.ToModelConfig(2, 0, 0, key) with { Vocab = text.VocabSize, MaxPositions = 512 });
+        BertSizes Sizes(ModelSpec spec, string key) =>
+            BertSizes.From(spec.ToModelConfig(2, 0, 0, key) with { Vocab = text.VocabSize, MaxPositions = 512 });
         var thin = Sizes(config.Models.Thin, "thin");
         var wide = Sizes(config.Models.Wide, "wide");
         // Inner x4: same residual width and head count, each head and the feed-forward layer four times wider, so the

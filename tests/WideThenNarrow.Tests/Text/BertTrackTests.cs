@@ -13,19 +13,36 @@ namespace WideThenNarrow.Tests.Text;
 [Collection("torch-rng")]
 public class BertTrackTests
 {
-    static readonly Lazy<TokenizedCorpus> Corpus = new(() => TokenizedCorpus.Tokenize(TextFixture.Tokenizer, TextFixture.HeldOutTexts));
+    static readonly Lazy<TokenizedCorpus> Corpus = new(() =>
+        TokenizedCorpus.Tokenize(TextFixture.Tokenizer, TextFixture.HeldOutTexts)
+    );
 
     static Bert TinyBert(long seed, int layers = 2, int inner = 1)
     {
         manual_seed(seed);
-        return (Bert)ModelFactory.Create(new ModelConfig
-        {
-            Name = "bert", Layers = layers, Hidden = 64, Heads = 2, Intermediate = 128, Vocab = TextFixture.Tokenizer.VocabSize,
-            MaxPositions = 64, Head = BertHead.MaskedLm, Widen = inner > 1 ? Widening.Parse($"inner={inner}", "widen") : Widening.None,
-        });
+        return (Bert)
+            ModelFactory.Create(
+                new ModelConfig
+                {
+                    Name = "bert",
+                    Layers = layers,
+                    Hidden = 64,
+                    Heads = 2,
+                    Intermediate = 128,
+                    Vocab = TextFixture.Tokenizer.VocabSize,
+                    MaxPositions = 64,
+                    Head = BertHead.MaskedLm,
+                    Widen = inner > 1 ? Widening.Parse($"inner={inner}", "widen") : Widening.None,
+                }
+            );
     }
 
-    static MaskedLmBatchSource Batches(int seed) => new(Corpus.Value, TextFixture.Tokenizer.VocabSize, new MaskedLmOptions(BatchSize: 16, SequenceLength: 32, Seed: seed));
+    static MaskedLmBatchSource Batches(int seed) =>
+        new(
+            Corpus.Value,
+            TextFixture.Tokenizer.VocabSize,
+            new MaskedLmOptions(BatchSize: 16, SequenceLength: 32, Seed: seed)
+        );
 
     static double EvalLoss(Bert model)
     {
@@ -48,28 +65,41 @@ public class BertTrackTests
         var dir = TestData.NewTempFolder("bert-mlm");
         try
         {
-            var result = Trainer.Run(new TrainingJob
-            {
-                Stage = "mlm",
-                Modules = new Dictionary<string, nn.Module> { ["model"] = model },
-                ParameterGroups = [WideThenNarrow.Training.ParameterGroup.Of("model", model)],
-                Objective = new MaskedLmObjective(model),
-                Train = Batches(1),
-                Settings = new TrainerSettings
+            var result = Trainer.Run(
+                new TrainingJob
                 {
-                    Optimizer = new OptimizerConfig { Name = OptimizerKind.AdamW, Lr = 2e-3, WeightDecay = 0.01 },
-                    Schedule = new ScheduleConfig { Name = ScheduleKind.Linear, WarmupSteps = 5 },
-                    Steps = 60,
-                    Eval = new EvalConfig { EveryEpochs = 0 },
-                    Logging = new LoggingConfig { Tensorboard = false, EverySteps = 10 },
-                },
-                RunDir = dir,
-            });
+                    Stage = "mlm",
+                    Modules = new Dictionary<string, nn.Module> { ["model"] = model },
+                    ParameterGroups = [WideThenNarrow.Training.ParameterGroup.Of("model", model)],
+                    Objective = new MaskedLmObjective(model),
+                    Train = Batches(1),
+                    Settings = new TrainerSettings
+                    {
+                        Optimizer = new OptimizerConfig
+                        {
+                            Name = OptimizerKind.AdamW,
+                            Lr = 2e-3,
+                            WeightDecay = 0.01,
+                        },
+                        Schedule = new ScheduleConfig { Name = ScheduleKind.Linear, WarmupSteps = 5 },
+                        Steps = 60,
+                        Eval = new EvalConfig { EveryEpochs = 0 },
+                        Logging = new LoggingConfig { Tensorboard = false, EverySteps = 10 },
+                    },
+                    RunDir = dir,
+                }
+            );
             Assert.Equal(60, result.Steps);
         }
-        finally { TestData.DeleteFolder(dir); }
+        finally
+        {
+            TestData.DeleteFolder(dir);
+        }
         double after = EvalLoss(model);
-        Assert.True(before > Math.Log(TextFixture.Tokenizer.VocabSize) - 0.5, $"untrained loss {before:F2} should be near ln(V)");
+        Assert.True(
+            before > Math.Log(TextFixture.Tokenizer.VocabSize) - 0.5,
+            $"untrained loss {before:F2} should be near ln(V)"
+        );
         Assert.True(after < before - 1.0, $"masked-LM loss went from {before:F3} to {after:F3}");
     }
 
@@ -100,13 +130,21 @@ public class BertTrackTests
         using var thin = TinyBert(5);
         copy.load_state_dict(wide.state_dict());
         // Block by block, the embeddings included (not copied), the attention KL head by head (inner widening keeps the heads).
-        var options = new ImitationOptions { Normalize = true, AttentionWeight = 1.0, CopyEmbeddings = false };
+        var options = new ImitationOptions
+        {
+            Normalize = true,
+            AttentionWeight = 1.0,
+            CopyEmbeddings = false,
+        };
         using var batch = Batches(6).Epoch(0, CPU).First();
         double Loss(StagedModel student, int k)
         {
             using var scope = NewDisposeScope();
             using var _ = no_grad();
-            return new LayerwiseImitation(student, wide, options).Unit(k).Objective.Compute(batch, training: false).Loss.item<float>();
+            return new LayerwiseImitation(student, wide, options)
+                .Unit(k)
+                .Objective.Compute(batch, training: false)
+                .Loss.item<float>();
         }
         for (int k = 0; k < wide.BlockCount; k++)
         {

@@ -4,7 +4,9 @@ namespace WideThenNarrow.Tests.Text;
 
 public class CorpusReaderTests
 {
-    static readonly Lazy<ImdbDataset> Imdb = new(() => ImdbReviews.Load(Path.Combine(TestData.Ensure("imdb"), "reviews.json")));
+    static readonly Lazy<ImdbDataset> Imdb = new(() =>
+        ImdbReviews.Load(Path.Combine(TestData.Ensure("imdb"), "reviews.json"))
+    );
 
     [Fact]
     public void Imdb_has_the_standard_25k_25k_split_with_balanced_labels_and_no_html_breaks()
@@ -14,7 +16,9 @@ public class CorpusReaderTests
         Assert.Equal(25000, d.Test.Count);
         Assert.Equal(12500, d.Train.Count(e => e.Label == 1));
         Assert.Equal(12500, d.Test.Count(e => e.Label == 1));
-        Assert.All(d.Train.Concat(d.Test), e => Assert.DoesNotContain("<br", e.Text, StringComparison.OrdinalIgnoreCase));
+        Assert.All(d.Train.Concat(d.Test), e =>
+            Assert.DoesNotContain("<br", e.Text, StringComparison.OrdinalIgnoreCase)
+        );
         Assert.StartsWith("Once again Mr. Costner", d.Test[0].Text);
     }
 
@@ -37,7 +41,10 @@ public class CorpusReaderTests
             Assert.Contains(tooShort, e.Message);
             Assert.Contains("50000", e.Message);
         }
-        finally { TestData.DeleteFolder(folder); }
+        finally
+        {
+            TestData.DeleteFolder(folder);
+        }
     }
 
     [Fact]
@@ -45,7 +52,10 @@ public class CorpusReaderTests
     {
         var docs = BrownCorpus.Read(TestData.Ensure("brown"));
         Assert.Equal(BrownCorpus.FileCount, docs.Count);
-        Assert.StartsWith("The Fulton County Grand Jury said Friday an investigation of Atlanta's recent primary election produced \"no evidence\" that any irregularities took place.", docs[0]);
+        Assert.StartsWith(
+            "The Fulton County Grand Jury said Friday an investigation of Atlanta's recent primary election produced \"no evidence\" that any irregularities took place.",
+            docs[0]
+        );
         Assert.DoesNotContain("/at ", docs[0]);
         Assert.DoesNotContain("/nn", string.Concat(docs.Take(20)));
         Assert.True(docs.Sum(d => d.Split(' ').Length) > 900_000);
@@ -67,7 +77,10 @@ public class CorpusReaderTests
             e = Assert.Throws<WtnException>(() => PlainTextCorpus.Read(folder));
             Assert.Contains(txt, e.Message);
         }
-        finally { TestData.DeleteFolder(folder); }
+        finally
+        {
+            TestData.DeleteFolder(folder);
+        }
     }
 
     [Fact]

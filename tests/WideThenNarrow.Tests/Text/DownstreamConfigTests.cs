@@ -35,7 +35,10 @@ public class DownstreamConfigTests
 
     static Dictionary<string, string> Fingerprints(IEnumerable<string>? overrides = null)
     {
-        var config = ConfigLoader.Load<ExperimentConfig>(Path.Combine(TestData.RepoRoot, "experiments", "bert-study.yaml"), overrides);
+        var config = ConfigLoader.Load<ExperimentConfig>(
+            Path.Combine(TestData.RepoRoot, "experiments", "bert-study.yaml"),
+            overrides
+        );
         var runner = new ExperimentRunner(config, Path.GetTempPath(), TestData.DataDir, TorchSharp.torch.CPU);
         return runner.StageFingerprints().ToDictionary(s => s.Stage, s => s.Fingerprint);
     }
@@ -46,7 +49,9 @@ public class DownstreamConfigTests
     public void The_downstream_keys_change_no_pretraining_fingerprint_and_at_their_defaults_none_at_all()
     {
         // The file as committed: three fine-tuning seeds and the grid, the way the running study resumes.
-        var file = ConfigLoader.Load<ExperimentConfig>(Path.Combine(TestData.RepoRoot, "experiments", "bert-study.yaml"));
+        var file = ConfigLoader.Load<ExperimentConfig>(
+            Path.Combine(TestData.RepoRoot, "experiments", "bert-study.yaml")
+        );
         Assert.Equal(3, file.Downstream!.Seeds);
         Assert.Equal([1e-4, 2e-4, 5e-4], file.Downstream.Lrs);
         var study = Fingerprints();
@@ -60,20 +65,48 @@ public class DownstreamConfigTests
         Assert.All(study.Keys.Except(Pretraining), s => Assert.NotEqual(BertStudy[s], study[s]));
         // The file as the running study started it (checkpoints every 500 steps): with the keys or without, its wide
         // stage is the one that study recorded.
-        Assert.Equal(RecordedWide, Fingerprints(["wide.train.checkpoint.every_steps=500", "downstream.seeds=3", "downstream.lrs=[1.0e-4, 2.0e-4, 5.0e-4]"])["wide"]);
-        Assert.Equal(RecordedWide, Fingerprints(["wide.train.checkpoint.every_steps=500", "downstream.seeds=1", "downstream.lrs=[]"])["wide"]);
+        Assert.Equal(
+            RecordedWide,
+            Fingerprints([
+                "wide.train.checkpoint.every_steps=500",
+                "downstream.seeds=3",
+                "downstream.lrs=[1.0e-4, 2.0e-4, 5.0e-4]",
+            ])["wide"]
+        );
+        Assert.Equal(
+            RecordedWide,
+            Fingerprints(["wide.train.checkpoint.every_steps=500", "downstream.seeds=1", "downstream.lrs=[]"])["wide"]
+        );
         // Either key alone is a change of its own.
-        Assert.NotEqual(study["downstream_finetune"], Fingerprints(["downstream.seeds=3", "downstream.lrs=[]"])["downstream_finetune"]);
-        Assert.NotEqual(study["downstream_finetune"], Fingerprints(["downstream.seeds=1", "downstream.lrs=[1.0e-4, 2.0e-4, 5.0e-4]"])["downstream_finetune"]);
+        Assert.NotEqual(
+            study["downstream_finetune"],
+            Fingerprints(["downstream.seeds=3", "downstream.lrs=[]"])["downstream_finetune"]
+        );
+        Assert.NotEqual(
+            study["downstream_finetune"],
+            Fingerprints(["downstream.seeds=1", "downstream.lrs=[1.0e-4, 2.0e-4, 5.0e-4]"])["downstream_finetune"]
+        );
     }
 
     [Theory]
-    [InlineData("downstream:\n  seeds: 0\n", "key 'downstream.seeds' must be between 1 and 1,000 (fine-tunings of each pretrained encoder, each its own seed), got 0")]
+    [InlineData(
+        "downstream:\n  seeds: 0\n",
+        "key 'downstream.seeds' must be between 1 and 1,000 (fine-tunings of each pretrained encoder, each its own seed), got 0"
+    )]
     [InlineData("downstream:\n  seeds: -2\n", "key 'downstream.seeds' must be between 1 and 1,000")]
     [InlineData("downstream:\n  seeds: three\n", "key 'downstream.seeds' expects an integer, got 'three'")]
-    [InlineData("downstream:\n  lrs: [-1]\n", "key 'downstream.lrs' must list positive learning rates (e.g. [1.0e-4, 2.0e-4, 5.0e-4]), got -1")]
-    [InlineData("downstream:\n  lrs: [1.0e-4, 0]\n", "key 'downstream.lrs' must list positive learning rates (e.g. [1.0e-4, 2.0e-4, 5.0e-4]), got 0")]
-    [InlineData("downstream:\n  lrs: [1.0e-4, 2.0e-4, 1.0e-4]\n", "key 'downstream.lrs' lists 0.0001 twice; give each learning rate once")]
+    [InlineData(
+        "downstream:\n  lrs: [-1]\n",
+        "key 'downstream.lrs' must list positive learning rates (e.g. [1.0e-4, 2.0e-4, 5.0e-4]), got -1"
+    )]
+    [InlineData(
+        "downstream:\n  lrs: [1.0e-4, 0]\n",
+        "key 'downstream.lrs' must list positive learning rates (e.g. [1.0e-4, 2.0e-4, 5.0e-4]), got 0"
+    )]
+    [InlineData(
+        "downstream:\n  lrs: [1.0e-4, 2.0e-4, 1.0e-4]\n",
+        "key 'downstream.lrs' lists 0.0001 twice; give each learning rate once"
+    )]
     [InlineData("downstream:\n  lrs: 1.0e-4\n", "key 'downstream.lrs' must be a list, e.g. [1, 2], got '1.0e-4'")]
     public void A_bad_downstream_key_is_one_line_naming_the_key(string yaml, string expected)
     {
@@ -85,9 +118,13 @@ public class DownstreamConfigTests
     [Fact]
     public void A_bad_downstream_override_is_refused_naming_the_key()
     {
-        var e = Assert.Throws<WtnException>(() => ConfigLoader.Parse<ExperimentConfig>("name: x\n", "exp.yaml", ["downstream.seeds=0"]));
+        var e = Assert.Throws<WtnException>(() =>
+            ConfigLoader.Parse<ExperimentConfig>("name: x\n", "exp.yaml", ["downstream.seeds=0"])
+        );
         Assert.Contains("key 'downstream.seeds' must be between 1 and 1,000", e.Message);
-        e = Assert.Throws<WtnException>(() => ConfigLoader.Parse<ExperimentConfig>("name: x\n", "exp.yaml", ["downstream.lrs=[-1]"]));
+        e = Assert.Throws<WtnException>(() =>
+            ConfigLoader.Parse<ExperimentConfig>("name: x\n", "exp.yaml", ["downstream.lrs=[-1]"])
+        );
         Assert.Contains("key 'downstream.lrs' must list positive learning rates", e.Message);
         Assert.DoesNotContain('\n', e.Message);
     }
@@ -96,20 +133,38 @@ public class DownstreamConfigTests
     public void The_keys_are_left_out_of_flat_settings_at_their_defaults_only()
     {
         var plain = ConfigLoader.Parse<ExperimentConfig>("downstream: {}\n", "e.yaml").Downstream!;
-        Assert.DoesNotContain(ConfigLoader.Flatten(plain, "downstream").Keys, k => k is "downstream.seeds" or "downstream.lrs");
+        Assert.DoesNotContain(ConfigLoader.Flatten(plain, "downstream").Keys, k =>
+            k is "downstream.seeds" or "downstream.lrs"
+        );
         // Written at their defaults, the same settings.
-        Assert.Equal(ConfigLoader.Flatten(plain), ConfigLoader.Flatten(ConfigLoader.Parse<ExperimentConfig>("downstream: {seeds: 1, lrs: []}\n", "e.yaml").Downstream!));
-        var study = ConfigLoader.Parse<ExperimentConfig>("downstream: {seeds: 3, lrs: [1.0e-4, 5.0e-4]}\n", "e.yaml").Downstream!;
+        Assert.Equal(
+            ConfigLoader.Flatten(plain),
+            ConfigLoader.Flatten(
+                ConfigLoader.Parse<ExperimentConfig>("downstream: {seeds: 1, lrs: []}\n", "e.yaml").Downstream!
+            )
+        );
+        var study = ConfigLoader
+            .Parse<ExperimentConfig>("downstream: {seeds: 3, lrs: [1.0e-4, 5.0e-4]}\n", "e.yaml")
+            .Downstream!;
         var flat = ConfigLoader.Flatten(study, "downstream");
         Assert.Equal("3", flat["downstream.seeds"]);
         Assert.Equal("[0.0001, 0.0005]", flat["downstream.lrs"]);
         // run-config.yaml has them always, and reads back.
         var yaml = ConfigLoader.ToYaml(new ExperimentConfig { Downstream = plain });
         Assert.Contains("seeds: 1", yaml);
-        Assert.Equal(ConfigLoader.Flatten(plain), ConfigLoader.Flatten(ConfigLoader.Parse<ExperimentConfig>(yaml, "run-config.yaml").Downstream!));
+        Assert.Equal(
+            ConfigLoader.Flatten(plain),
+            ConfigLoader.Flatten(ConfigLoader.Parse<ExperimentConfig>(yaml, "run-config.yaml").Downstream!)
+        );
         // A stage recorded with seeds 3 and now at the default is a change; one recorded before the key, under it, is none.
         Assert.Equal("1", ConfigLoader.DefaultOf<ExperimentConfig>("downstream.seeds"));
-        Assert.Equal(["downstream.seeds 3 -> (absent)"], ConfigLoader.Changes(new Dictionary<string, string> { ["downstream.seeds"] = "3" },
-            new Dictionary<string, string>(), ConfigLoader.DefaultOf<ExperimentConfig>));
+        Assert.Equal(
+            ["downstream.seeds 3 -> (absent)"],
+            ConfigLoader.Changes(
+                new Dictionary<string, string> { ["downstream.seeds"] = "3" },
+                new Dictionary<string, string>(),
+                ConfigLoader.DefaultOf<ExperimentConfig>
+            )
+        );
     }
 }

@@ -20,16 +20,32 @@ public class MaskedLmEvaluationTests
         TestData.Ensure("sotu");
         TestData.Ensure("brown");
         TestData.Ensure("imdb");
-        return TextExperimentData.Load(TestData.DataDir, new TextDataOptions
-        {
-            VocabSize = 8000, PretrainDocuments = 400, ImdbTrainPerClass = 40, ImdbTestPerClass = 30, MaxLength = 64, BatchSize = 16,
-        });
+        return TextExperimentData.Load(
+            TestData.DataDir,
+            new TextDataOptions
+            {
+                VocabSize = 8000,
+                PretrainDocuments = 400,
+                ImdbTrainPerClass = 40,
+                ImdbTestPerClass = 30,
+                MaxLength = 64,
+                BatchSize = 16,
+            }
+        );
     });
 
-    static ModelConfig Config(int vocab, int positions) => new()
-    {
-        Name = "bert", Layers = 2, Hidden = 64, Heads = 2, Intermediate = 128, Vocab = vocab, MaxPositions = positions, Head = BertHead.MaskedLm,
-    };
+    static ModelConfig Config(int vocab, int positions) =>
+        new()
+        {
+            Name = "bert",
+            Layers = 2,
+            Hidden = 64,
+            Heads = 2,
+            Intermediate = 128,
+            Vocab = vocab,
+            MaxPositions = positions,
+            Head = BertHead.MaskedLm,
+        };
 
     [Fact]
     public void The_export_on_its_runs_held_out_text_gives_the_runs_masked_token_top1_at_any_batch_size()
@@ -41,40 +57,60 @@ public class MaskedLmEvaluationTests
         try
         {
             // Briefly pretrained, so that it gets some masked tokens right (the frequent ones): equal numbers then mean something.
-            Trainer.Run(new TrainingJob
-            {
-                Stage = "mlm",
-                Modules = new Dictionary<string, nn.Module> { ["model"] = model },
-                ParameterGroups = [WideThenNarrow.Training.ParameterGroup.Of("model", model)],
-                Objective = new MaskedLmObjective(model),
-                Train = data.MaskedLmTrain(seed: 1),
-                Settings = new TrainerSettings
+            Trainer.Run(
+                new TrainingJob
                 {
-                    Optimizer = new OptimizerConfig { Name = OptimizerKind.AdamW, Lr = 2e-3 },
-                    Schedule = new ScheduleConfig { Name = ScheduleKind.Constant },
-                    Steps = 30,
-                    Eval = new EvalConfig { EveryEpochs = 0 },
-                    Checkpoint = new CheckpointConfig { EverySteps = 0 },
-                    Logging = new LoggingConfig { Tensorboard = false, EverySteps = 0 },
-                },
-                RunDir = Path.Combine(dir, "run"),
-            });
+                    Stage = "mlm",
+                    Modules = new Dictionary<string, nn.Module> { ["model"] = model },
+                    ParameterGroups = [WideThenNarrow.Training.ParameterGroup.Of("model", model)],
+                    Objective = new MaskedLmObjective(model),
+                    Train = data.MaskedLmTrain(seed: 1),
+                    Settings = new TrainerSettings
+                    {
+                        Optimizer = new OptimizerConfig { Name = OptimizerKind.AdamW, Lr = 2e-3 },
+                        Schedule = new ScheduleConfig { Name = ScheduleKind.Constant },
+                        Steps = 30,
+                        Eval = new EvalConfig { EveryEpochs = 0 },
+                        Checkpoint = new CheckpointConfig { EverySteps = 0 },
+                        Logging = new LoggingConfig { Tensorboard = false, EverySteps = 0 },
+                    },
+                    RunDir = Path.Combine(dir, "run"),
+                }
+            );
             model.eval();
             // What a run reports for a masked-LM stage: the trainer's evaluation of the held-out source (batches of 16).
             var (_, runTop1) = Trainer.Evaluate(new MaskedLmObjective(model), data.MaskedLmEval(), CPU);
             Assert.True(runTop1 > 0.02, $"masked-token top-1 after 30 steps {runTop1:P2}: pretraining did not learn");
             // The mean over masked tokens: the whole held-out text in one batch, where the trainer's per-batch mean is that.
-            var whole = new MaskedLmBatchSource(data.PretrainEval, data.VocabSize,
-                new MaskedLmOptions(10_000, data.Options.SequenceLength, data.Options.MaskProbability, Seed: TextExperimentData.EvalMaskSeed, Shuffle: false));
+            var whole = new MaskedLmBatchSource(
+                data.PretrainEval,
+                data.VocabSize,
+                new MaskedLmOptions(
+                    10_000,
+                    data.Options.SequenceLength,
+                    data.Options.MaskProbability,
+                    Seed: TextExperimentData.EvalMaskSeed,
+                    Shuffle: false
+                )
+            );
             var (tokenLoss, _) = Trainer.Evaluate(new MaskedLmObjective(model), whole, CPU);
             long masked;
-            using (var all = whole.Epoch(0, CPU).Single()) masked = all.Labels.ne(MaskedLmBatchSource.IgnoreIndex).sum().item<long>();
+            using (var all = whole.Epoch(0, CPU).Single())
+                masked = all.Labels.ne(MaskedLmBatchSource.IgnoreIndex).sum().item<long>();
             // Top-1 is a count of tokens; the same tokens in other batches may differ in the last bits of their scores, which
             // could flip a near tie, so the run's top-1 is matched to within one token.
             double oneToken = 1.0 / masked;
 
             var weights = Path.Combine(dir, "mlm.safetensors");
-            ModelExport.Write(model, Config(data.VocabSize, data.MaxPositions), weights, new MaskedLmExperimentDataset(data).ExportInput(), "test", runTop1, runTop1);
+            ModelExport.Write(
+                model,
+                Config(data.VocabSize, data.MaxPositions),
+                weights,
+                new MaskedLmExperimentDataset(data).ExportInput(),
+                "test",
+                runTop1,
+                runTop1
+            );
             var manifest = ExportManifest.Read(ModelExport.ManifestPath(weights));
             Assert.Equal(data.HeldOut, manifest.Input.HeldOut);
             using var back = ModelExport.Load(ModelExport.ManifestPath(weights));
@@ -82,7 +118,14 @@ public class MaskedLmEvaluationTests
             foreach (var batch in new[] { 5, 64 })
             {
                 // Read again from the data folder by the manifest's recipe, tokenised with the vocabulary copied beside the weights.
-                var r = MaskedLmEvaluation.HeldOut(back, TestData.DataDir, vocab, manifest.Input.MaxLength!.Value, manifest.Input.HeldOut!, batch);
+                var r = MaskedLmEvaluation.HeldOut(
+                    back,
+                    TestData.DataDir,
+                    vocab,
+                    manifest.Input.MaxLength!.Value,
+                    manifest.Input.HeldOut!,
+                    batch
+                );
                 Assert.Equal(data.PretrainEval.Count, r.Documents);
                 Assert.True(masked > 100, $"{masked} masked tokens");
                 Assert.Equal(masked, r.MaskedTokens);
@@ -92,31 +135,62 @@ public class MaskedLmEvaluationTests
             }
 
             // Through the CLI, as a user runs it: the default text is the held-out one.
-            var (code, stdout, stderr) = WtnProcess.Run($"eval \"{ModelExport.ManifestPath(weights)}\" --json --threads 1 --data-dir \"{TestData.DataDir}\"");
+            var (code, stdout, stderr) = WtnProcess.Run(
+                $"eval \"{ModelExport.ManifestPath(weights)}\" --json --threads 1 --data-dir \"{TestData.DataDir}\""
+            );
             Assert.True(code == 0, stderr);
             using var json = JsonDocument.Parse(stdout);
-            Assert.InRange(json.RootElement.GetProperty("top1").GetDouble(), runTop1.Value - oneToken, runTop1.Value + oneToken);
+            Assert.InRange(
+                json.RootElement.GetProperty("top1").GetDouble(),
+                runTop1.Value - oneToken,
+                runTop1.Value + oneToken
+            );
             Assert.Equal(masked, json.RootElement.GetProperty("maskedTokens").GetInt64());
             Assert.Equal("held-out", json.RootElement.GetProperty("split").GetString());
 
             // Other text: IMDB's test half (never pretraining text), N reviews per class; a user's .txt file.
-            var imdb = MaskedLmEvaluation.Text(back, "imdb", TestData.DataDir, vocab, 128, test: true, perClass: 5, batchSize: 8);
+            var imdb = MaskedLmEvaluation.Text(
+                back,
+                "imdb",
+                TestData.DataDir,
+                vocab,
+                128,
+                test: true,
+                perClass: 5,
+                batchSize: 8
+            );
             Assert.Equal((10, "test"), (imdb.Documents, imdb.Split));
             Assert.InRange(imdb.Top1, 0.0, 1.0);
             var txt = Path.Combine(dir, "mine.txt");
             File.WriteAllText(txt, string.Join("\n\n", TextFixture.HeldOutTexts.Take(2)));
-            var mine = MaskedLmEvaluation.Text(back, txt, TestData.DataDir, vocab, 128, test: true, perClass: null, batchSize: 8);
+            var mine = MaskedLmEvaluation.Text(
+                back,
+                txt,
+                TestData.DataDir,
+                vocab,
+                128,
+                test: true,
+                perClass: null,
+                batchSize: 8
+            );
             Assert.Equal(1, mine.Documents);
             Assert.True(mine.MaskedTokens > 0);
 
             // Refused with the option named: classes where there are none, a vocabulary the network was not built for.
-            var e = Assert.Throws<WtnException>(() => MaskedLmEvaluation.Text(back, "sotu", TestData.DataDir, vocab, 128, true, perClass: 5, batchSize: 8));
+            var e = Assert.Throws<WtnException>(() =>
+                MaskedLmEvaluation.Text(back, "sotu", TestData.DataDir, vocab, 128, true, perClass: 5, batchSize: 8)
+            );
             Assert.StartsWith("--per-class", e.Message);
             var small = Path.Combine(dir, "small.vocab.txt");
             File.WriteAllLines(small, File.ReadLines(vocab).Take(500));
-            e = Assert.Throws<WtnException>(() => MaskedLmEvaluation.Text(back, txt, TestData.DataDir, small, 128, true, null, 8));
+            e = Assert.Throws<WtnException>(() =>
+                MaskedLmEvaluation.Text(back, txt, TestData.DataDir, small, 128, true, null, 8)
+            );
             Assert.Contains("500 tokens", e.Message);
         }
-        finally { TestData.DeleteFolder(dir); }
+        finally
+        {
+            TestData.DeleteFolder(dir);
+        }
     }
 }

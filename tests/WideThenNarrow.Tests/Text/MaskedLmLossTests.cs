@@ -15,19 +15,33 @@ public class MaskedLmLossTests
     static Bert TinyMlmBert()
     {
         manual_seed(5);
-        return (Bert)ModelFactory.Create(new ModelConfig
-        {
-            Name = "bert", Layers = 1, Hidden = 32, Heads = 2, Intermediate = 64, Vocab = TextFixture.Tokenizer.VocabSize,
-            MaxPositions = 32, Head = BertHead.MaskedLm,
-        });
+        return (Bert)
+            ModelFactory.Create(
+                new ModelConfig
+                {
+                    Name = "bert",
+                    Layers = 1,
+                    Hidden = 32,
+                    Heads = 2,
+                    Intermediate = 64,
+                    Vocab = TextFixture.Tokenizer.VocabSize,
+                    MaxPositions = 32,
+                    Head = BertHead.MaskedLm,
+                }
+            );
     }
 
     /// <summary>A real-text masked-LM batch, and the same batch with every label set to -100 (nothing masked).</summary>
     static (Batch Masked, Batch Unmasked) Batches()
     {
         var corpus = TokenizedCorpus.Tokenize(TextFixture.Tokenizer, TextFixture.HeldOutTexts.Take(2).ToList());
-        var batch = new MaskedLmBatchSource(corpus, TextFixture.Tokenizer.VocabSize, new MaskedLmOptions(BatchSize: 4, SequenceLength: 32, Seed: 3))
-            .Epoch(0, CPU).First();
+        var batch = new MaskedLmBatchSource(
+            corpus,
+            TextFixture.Tokenizer.VocabSize,
+            new MaskedLmOptions(BatchSize: 4, SequenceLength: 32, Seed: 3)
+        )
+            .Epoch(0, CPU)
+            .First();
         return (batch, new Batch(batch.Input, full_like(batch.Labels, MaskedLmObjective.IgnoreIndex)));
     }
 
@@ -46,7 +60,13 @@ public class MaskedLmLossTests
         Assert.True(masked.Labels.ne(MaskedLmObjective.IgnoreIndex).sum().ToInt64() > 0);
         model.eval();
         using var logits = model.call(masked.Input);
-        double expected = nn.functional.cross_entropy(logits.flatten(0, 1), masked.Labels.flatten(), ignore_index: MaskedLmObjective.IgnoreIndex).ToDouble();
+        double expected = nn
+            .functional.cross_entropy(
+                logits.flatten(0, 1),
+                masked.Labels.flatten(),
+                ignore_index: MaskedLmObjective.IgnoreIndex
+            )
+            .ToDouble();
         Assert.Equal(expected, objective.Compute(masked, training: true).Loss.ToDouble(), 5);
     }
 
@@ -55,11 +75,20 @@ public class MaskedLmLossTests
     {
         using var student = TinyMlmBert();
         manual_seed(8);
-        using var teacher = (Bert)ModelFactory.Create(new ModelConfig
-        {
-            Name = "bert", Layers = 1, Hidden = 32, Heads = 4, Intermediate = 128, Vocab = TextFixture.Tokenizer.VocabSize,
-            MaxPositions = 32, Head = BertHead.MaskedLm,
-        });
+        using var teacher = (Bert)
+            ModelFactory.Create(
+                new ModelConfig
+                {
+                    Name = "bert",
+                    Layers = 1,
+                    Hidden = 32,
+                    Heads = 4,
+                    Intermediate = 128,
+                    Vocab = TextFixture.Tokenizer.VocabSize,
+                    MaxPositions = 32,
+                    Head = BertHead.MaskedLm,
+                }
+            );
         var (batch, _) = Batches();
         student.eval();
         teacher.eval();

@@ -5,9 +5,12 @@ namespace WideThenNarrow.Tests.Text;
 
 public class TextBatchTests
 {
-    static readonly Lazy<TokenizedCorpus> Corpus = new(() => TokenizedCorpus.Tokenize(TextFixture.Tokenizer, TextFixture.HeldOutTexts));
+    static readonly Lazy<TokenizedCorpus> Corpus = new(() =>
+        TokenizedCorpus.Tokenize(TextFixture.Tokenizer, TextFixture.HeldOutTexts)
+    );
 
-    static MaskedLmBatchSource Mlm(int seed = 7) => new(Corpus.Value, TextFixture.Tokenizer.VocabSize, new MaskedLmOptions(BatchSize: 16, Seed: seed));
+    static MaskedLmBatchSource Mlm(int seed = 7) =>
+        new(Corpus.Value, TextFixture.Tokenizer.VocabSize, new MaskedLmOptions(BatchSize: 16, Seed: seed));
 
     static long[] Data(Tensor t) => t.data<long>().ToArray();
 
@@ -15,7 +18,11 @@ public class TextBatchTests
     public void Masking_selects_15_percent_of_real_tokens_and_replaces_them_80_10_10()
     {
         var source = Mlm();
-        long real = 0, selected = 0, masked = 0, randomized = 0, kept = 0;
+        long real = 0,
+            selected = 0,
+            masked = 0,
+            randomized = 0,
+            kept = 0;
         foreach (var batch in source.Epoch(0, CPU))
             using (batch)
             {
@@ -25,15 +32,24 @@ public class TextBatchTests
                 Assert.Equal(128, batch.Input.Input.shape[1]);
                 for (int k = 0; k < ids.Length; k++)
                 {
-                    bool isSpecialSlot = k % 128 == 0 || mask[k] == 0 || (ids[k] < TextTokenizer.FirstRegularId && labels[k] == -100);
-                    if (labels[k] == -100) { if (!isSpecialSlot) real++; continue; }
+                    bool isSpecialSlot =
+                        k % 128 == 0 || mask[k] == 0 || (ids[k] < TextTokenizer.FirstRegularId && labels[k] == -100);
+                    if (labels[k] == -100)
+                    {
+                        if (!isSpecialSlot)
+                            real++;
+                        continue;
+                    }
                     Assert.True(labels[k] >= TextTokenizer.FirstRegularId, "a special token was selected");
                     Assert.NotEqual(0, k % 128);
                     real++;
                     selected++;
-                    if (ids[k] == TextTokenizer.MaskId) masked++;
-                    else if (ids[k] == labels[k]) kept++;
-                    else randomized++;
+                    if (ids[k] == TextTokenizer.MaskId)
+                        masked++;
+                    else if (ids[k] == labels[k])
+                        kept++;
+                    else
+                        randomized++;
                 }
             }
         Assert.True(real > 50_000, $"only {real} tokens");
@@ -49,29 +65,74 @@ public class TextBatchTests
     {
         var source = Mlm();
         var rows = new List<long[]>();
-        foreach (var batch in new MaskedLmBatchSource(Corpus.Value, TextFixture.Tokenizer.VocabSize, new MaskedLmOptions(BatchSize: 16, Shuffle: false, MaskProbability: 1e-9)).Epoch(0, CPU))
+        foreach (
+            var batch in new MaskedLmBatchSource(
+                Corpus.Value,
+                TextFixture.Tokenizer.VocabSize,
+                new MaskedLmOptions(BatchSize: 16, Shuffle: false, MaskProbability: 1e-9)
+            ).Epoch(0, CPU)
+        )
             using (batch)
             {
                 var ids = Data(batch.Input.Input);
-                for (int r = 0; r < batch.Size; r++) rows.Add(ids[(r * 128)..((r + 1) * 128)]);
+                for (int r = 0; r < batch.Size; r++)
+                    rows.Add(ids[(r * 128)..((r + 1) * 128)]);
             }
         Assert.Equal(source.Count, rows.Count);
         Assert.All(rows, r => Assert.Equal(TextTokenizer.ClsId, r[0]));
         Assert.All(rows[..^1], r => Assert.Equal(TextTokenizer.SepId, r[127]));
         Assert.All(rows[..^1], r => Assert.DoesNotContain(TextTokenizer.PadId, r));
         // Unmasked, the rows concatenate back to the documents joined by [SEP].
-        var stream = rows.SelectMany(r => r.Skip(1).TakeWhile(_ => true).Take(126)).Where(i => i != TextTokenizer.PadId).ToList();
-        var expected = Enumerable.Range(0, Corpus.Value.Count).SelectMany(d => (d > 0 ? [TextTokenizer.SepId] : Array.Empty<int>()).Concat(Corpus.Value[d].ToArray())).Select(i => (long)i).ToList();
+        var stream = rows.SelectMany(r => r.Skip(1).TakeWhile(_ => true).Take(126))
+            .Where(i => i != TextTokenizer.PadId)
+            .ToList();
+        var expected = Enumerable
+            .Range(0, Corpus.Value.Count)
+            .SelectMany(d => (d > 0 ? [TextTokenizer.SepId] : Array.Empty<int>()).Concat(Corpus.Value[d].ToArray()))
+            .Select(i => (long)i)
+            .ToList();
         Assert.Equal(expected, stream.Take(expected.Count));
     }
 
     [Fact]
     public void Epochs_reproduce_differ_by_epoch_and_resume_with_skip_batches()
     {
-        var a = Mlm().Epoch(3, CPU).Take(4).Select(b => { using (b) return Data(b.Input.Input); }).ToList();
-        var again = Mlm().Epoch(3, CPU).Take(4).Select(b => { using (b) return Data(b.Input.Input); }).ToList();
-        var resumed = Mlm().Epoch(3, CPU, skipBatches: 2).Take(2).Select(b => { using (b) return Data(b.Input.Input); }).ToList();
-        var other = Mlm().Epoch(4, CPU).Take(1).Select(b => { using (b) return Data(b.Input.Input); }).Single();
+        var a = Mlm()
+            .Epoch(3, CPU)
+            .Take(4)
+            .Select(b =>
+            {
+                using (b)
+                    return Data(b.Input.Input);
+            })
+            .ToList();
+        var again = Mlm()
+            .Epoch(3, CPU)
+            .Take(4)
+            .Select(b =>
+            {
+                using (b)
+                    return Data(b.Input.Input);
+            })
+            .ToList();
+        var resumed = Mlm()
+            .Epoch(3, CPU, skipBatches: 2)
+            .Take(2)
+            .Select(b =>
+            {
+                using (b)
+                    return Data(b.Input.Input);
+            })
+            .ToList();
+        var other = Mlm()
+            .Epoch(4, CPU)
+            .Take(1)
+            .Select(b =>
+            {
+                using (b)
+                    return Data(b.Input.Input);
+            })
+            .Single();
         Assert.Equal(a, again);
         Assert.Equal(a[2..4], resumed);
         Assert.NotEqual(a[0], other);
@@ -83,14 +144,19 @@ public class TextBatchTests
         // Unshuffled, the epoch's k-th row is window k whatever the batch size.
         static List<(long[] Ids, long[] Labels)> Rows(int batchSize, bool shuffle, int epoch)
         {
-            var source = new MaskedLmBatchSource(Corpus.Value, TextFixture.Tokenizer.VocabSize, new MaskedLmOptions(BatchSize: batchSize, Seed: 5, Shuffle: shuffle));
+            var source = new MaskedLmBatchSource(
+                Corpus.Value,
+                TextFixture.Tokenizer.VocabSize,
+                new MaskedLmOptions(BatchSize: batchSize, Seed: 5, Shuffle: shuffle)
+            );
             var rows = new List<(long[], long[])>();
             foreach (var batch in source.Epoch(epoch, CPU))
                 using (batch)
                 {
                     var ids = Data(batch.Input.Input);
                     var labels = Data(batch.Labels);
-                    for (int r = 0; r < batch.Size; r++) rows.Add((ids[(r * 128)..((r + 1) * 128)], labels[(r * 128)..((r + 1) * 128)]));
+                    for (int r = 0; r < batch.Size; r++)
+                        rows.Add((ids[(r * 128)..((r + 1) * 128)], labels[(r * 128)..((r + 1) * 128)]));
                 }
             return rows;
         }
@@ -103,7 +169,9 @@ public class TextBatchTests
         var unshuffled = by16.Select(r => string.Join(',', r.Ids) + "|" + string.Join(',', r.Labels)).ToHashSet();
         var shuffled = Rows(16, shuffle: true, epoch: 0);
         Assert.NotEqual(by16.Select(r => r.Ids), shuffled.Select(r => r.Ids));
-        Assert.All(shuffled, r => Assert.Contains(string.Join(',', r.Ids) + "|" + string.Join(',', r.Labels), unshuffled));
+        Assert.All(shuffled, r =>
+            Assert.Contains(string.Join(',', r.Ids) + "|" + string.Join(',', r.Labels), unshuffled)
+        );
         // Another epoch masks the same window afresh.
         Assert.NotEqual(by16.Select(r => r.Labels), Rows(16, shuffle: false, epoch: 1).Select(r => r.Labels));
     }
@@ -112,7 +180,11 @@ public class TextBatchTests
     public void Classification_batches_truncate_pad_and_mask()
     {
         var labels = Enumerable.Range(0, Corpus.Value.Count).Select(i => i % 2).ToArray();
-        var source = new SequenceClassificationBatchSource(Corpus.Value, labels, new ClassificationBatchOptions(BatchSize: 4, MaxLength: 64, Shuffle: false));
+        var source = new SequenceClassificationBatchSource(
+            Corpus.Value,
+            labels,
+            new ClassificationBatchOptions(BatchSize: 4, MaxLength: 64, Shuffle: false)
+        );
         Assert.Equal((Corpus.Value.Count + 3) / 4, source.BatchesPerEpoch);
         using var batch = source.Epoch(0, CPU).First();
         Assert.Equal([4L, 64L], batch.Input.Input.shape);
@@ -127,8 +199,17 @@ public class TextBatchTests
         Assert.All(Data(batch.Input.TokenTypeIds!), t => Assert.Equal(0L, t));
 
         // A short text is padded with [PAD] and masked out.
-        var shortCorpus = TokenizedCorpus.Tokenize(TextFixture.Tokenizer, ["A short review.", TextFixture.HeldOutTexts[0]]);
-        using var mixed = new SequenceClassificationBatchSource(shortCorpus, [1, 0], new ClassificationBatchOptions(BatchSize: 2, MaxLength: 32, Shuffle: false)).Epoch(0, CPU).Single();
+        var shortCorpus = TokenizedCorpus.Tokenize(
+            TextFixture.Tokenizer,
+            ["A short review.", TextFixture.HeldOutTexts[0]]
+        );
+        using var mixed = new SequenceClassificationBatchSource(
+            shortCorpus,
+            [1, 0],
+            new ClassificationBatchOptions(BatchSize: 2, MaxLength: 32, Shuffle: false)
+        )
+            .Epoch(0, CPU)
+            .Single();
         var row = Data(mixed.Input.Input)[..32];
         var rowMask = Data(mixed.Input.AttentionMask!)[..32];
         int n = shortCorpus[0].Length + 2;
@@ -170,6 +251,9 @@ public class TextBatchTests
             Assert.False(hit4);
             Assert.True(TokenCache.LoadOrBuild(folder, tok, docs).Hit);
         }
-        finally { TestData.DeleteFolder(folder); }
+        finally
+        {
+            TestData.DeleteFolder(folder);
+        }
     }
 }

@@ -10,7 +10,14 @@ public class TextExperimentDataTests
         TestData.Ensure("sotu");
         TestData.Ensure("brown");
         TestData.Ensure("imdb");
-        var options = new TextDataOptions { VocabSize = 8000, PretrainDocuments = 400, ImdbTrainPerClass = 40, ImdbTestPerClass = 30, MaxLength = 64 };
+        var options = new TextDataOptions
+        {
+            VocabSize = 8000,
+            PretrainDocuments = 400,
+            ImdbTrainPerClass = 40,
+            ImdbTestPerClass = 30,
+            MaxLength = 64,
+        };
         var first = TextExperimentData.Load(TestData.DataDir, options);
         var log = new List<string>();
         var second = TextExperimentData.Load(TestData.DataDir, options, new SyncLog(log));
@@ -42,7 +49,9 @@ public class TextExperimentDataTests
     [Fact]
     public void Bad_options_name_the_key()
     {
-        var e = Assert.Throws<WtnException>(() => TextExperimentData.Load(TestData.DataDir, new TextDataOptions { VocabSize = 3 }));
+        var e = Assert.Throws<WtnException>(() =>
+            TextExperimentData.Load(TestData.DataDir, new TextDataOptions { VocabSize = 3 })
+        );
         Assert.Contains("data.vocab_size", e.Message);
     }
 

@@ -8,8 +8,18 @@ public class WordPieceTests
     public void First_merge_is_the_most_frequent_pair()
     {
         // HuggingFace's course example: ##u ##g occurs 10 + 5 + 5 = 20 times, more than any other pair.
-        var counts = new Dictionary<string, long> { ["hug"] = 10, ["pug"] = 5, ["pun"] = 12, ["bun"] = 4, ["hugs"] = 5 };
-        var vocab = WordPieceTrainer.Train(counts, new WordPieceTrainerOptions(VocabSize: 14, MinWordCount: 1, MinPairCount: 1));
+        var counts = new Dictionary<string, long>
+        {
+            ["hug"] = 10,
+            ["pug"] = 5,
+            ["pun"] = 12,
+            ["bun"] = 4,
+            ["hugs"] = 5,
+        };
+        var vocab = WordPieceTrainer.Train(
+            counts,
+            new WordPieceTrainerOptions(VocabSize: 14, MinWordCount: 1, MinPairCount: 1)
+        );
         Assert.Equal(TextTokenizer.SpecialTokens, vocab.Take(5));
         var alphabet = new[] { "h", "##u", "##g", "p", "##n", "b", "##s" };
         Assert.Equal(alphabet.Order(StringComparer.Ordinal), vocab.Skip(5).Take(7).Order(StringComparer.Ordinal));
@@ -37,9 +47,15 @@ public class WordPieceTests
         {
             WordPieceTrainer.WriteVocab(Path.Combine(folder, "a.txt"), a);
             WordPieceTrainer.WriteVocab(Path.Combine(folder, "b.txt"), b);
-            Assert.Equal(File.ReadAllBytes(Path.Combine(folder, "a.txt")), File.ReadAllBytes(Path.Combine(folder, "b.txt")));
+            Assert.Equal(
+                File.ReadAllBytes(Path.Combine(folder, "a.txt")),
+                File.ReadAllBytes(Path.Combine(folder, "b.txt"))
+            );
         }
-        finally { TestData.DeleteFolder(folder); }
+        finally
+        {
+            TestData.DeleteFolder(folder);
+        }
     }
 
     [Fact]
@@ -62,8 +78,10 @@ public class WordPieceTests
     [Fact]
     public void Pre_tokenisation_lowercases_strips_accents_splits_punctuation_and_keeps_symbols()
     {
-        Assert.Equal(["cafe", "costs", "$", "5", ",", "isn", "'", "t", "it", "<", "br", "/", ">", "ok"],
-            TextTokenizer.Words("Café costs $5, isn't it\t<br />\nOK"));
+        Assert.Equal(
+            ["cafe", "costs", "$", "5", ",", "isn", "'", "t", "it", "<", "br", "/", ">", "ok"],
+            TextTokenizer.Words("Café costs $5, isn't it\t<br />\nOK")
+        );
     }
 
     [Fact]
@@ -81,7 +99,10 @@ public class WordPieceTests
             Assert.Contains(path, e.Message);
             Assert.DoesNotContain('\n', e.Message);
         }
-        finally { TestData.DeleteFolder(folder); }
+        finally
+        {
+            TestData.DeleteFolder(folder);
+        }
     }
 
     static List<string> Reassemble(int[] ids)
@@ -89,8 +110,10 @@ public class WordPieceTests
         var vocab = TextFixture.Vocab;
         var words = new List<string>();
         foreach (var piece in ids.Select(i => vocab[i]))
-            if (piece.StartsWith("##")) words[^1] += piece[2..];
-            else words.Add(piece);
+            if (piece.StartsWith("##"))
+                words[^1] += piece[2..];
+            else
+                words.Add(piece);
         return words;
     }
 

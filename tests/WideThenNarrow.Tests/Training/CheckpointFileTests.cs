@@ -15,11 +15,15 @@ public class CheckpointFileTests
             var before = File.ReadAllBytes(path);
 
             // The second section fails as a full disk does, after the first section's bytes went out.
-            var e = Assert.Throws<WtnException>(() => CheckpointFile.Write(path,
-            [
-                ("a", w => w.Write(new byte[1 << 16])),
-                ("b", _ => throw new IOException("No space left on device")),
-            ]));
+            var e = Assert.Throws<WtnException>(() =>
+                CheckpointFile.Write(
+                    path,
+                    [
+                        ("a", w => w.Write(new byte[1 << 16])),
+                        ("b", _ => throw new IOException("No space left on device")),
+                    ]
+                )
+            );
             Assert.Contains(path, e.Message);
             Assert.Contains("No space left on device", e.Message);
             Assert.Contains("previous checkpoint (step-00000010.ckpt) is intact", e.Message);
@@ -29,7 +33,8 @@ public class CheckpointFileTests
         }
         finally
         {
-            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+            if (Directory.Exists(dir))
+                Directory.Delete(dir, recursive: true);
         }
     }
 }

@@ -12,7 +12,8 @@ public sealed class TorchRngCollection;
 /// <summary>In-memory examples; epoch k's order is a permutation seeded by (seed, k), as the IBatchSource contract asks.</summary>
 public sealed class TensorBatchSource : IBatchSource
 {
-    readonly Tensor _x, _y;
+    readonly Tensor _x,
+        _y;
     readonly bool _shuffle;
     readonly long _seed;
 
@@ -28,13 +29,16 @@ public sealed class TensorBatchSource : IBatchSource
     public IEnumerable<Batch> Epoch(int epoch, Device device, int skipBatches = 0)
     {
         // The trainer pulls batches inside its per-step dispose scope: what lives across batches must leave it.
-        using var order = (_shuffle
-            ? randperm(Count, generator: new Generator((ulong)(_seed * 1000003 + epoch)))
-            : arange(Count)).DetachFromDisposeScope();
+        using var order = (
+            _shuffle ? randperm(Count, generator: new Generator((ulong)(_seed * 1000003 + epoch))) : arange(Count)
+        ).DetachFromDisposeScope();
         for (int b = skipBatches; b < BatchesPerEpoch; b++)
         {
             using var idx = order.narrow(0, b * BatchSize, Math.Min(BatchSize, Count - b * BatchSize));
-            yield return new Batch(new ModelInput(_x.index_select(0, idx).to(device)), _y.index_select(0, idx).to(device));
+            yield return new Batch(
+                new ModelInput(_x.index_select(0, idx).to(device)),
+                _y.index_select(0, idx).to(device)
+            );
         }
     }
 
@@ -52,9 +56,13 @@ public sealed class TensorBatchSource : IBatchSource
 /// <summary>conv-BN-ReLU-dropout-linear: has buffers (BN running stats) and uses the torch RNG (dropout).</summary>
 public sealed class TinyNet : nn.Module<ModelInput, Tensor>
 {
-    readonly nn.Module<Tensor, Tensor> conv, bn, drop, fc;
+    readonly nn.Module<Tensor, Tensor> conv,
+        bn,
+        drop,
+        fc;
 
-    public TinyNet(int classes = 3) : base("tiny")
+    public TinyNet(int classes = 3)
+        : base("tiny")
     {
         conv = nn.Conv2d(1, 4, 3, padding: 1);
         bn = nn.BatchNorm2d(4);
@@ -64,6 +72,7 @@ public sealed class TinyNet : nn.Module<ModelInput, Tensor>
     }
 
     public IEnumerable<TorchSharp.Modules.Parameter> BodyParameters() => conv.parameters().Concat(bn.parameters());
+
     public IEnumerable<TorchSharp.Modules.Parameter> HeadParameters() => fc.parameters();
 
     public override Tensor forward(ModelInput input)
@@ -77,7 +86,9 @@ public sealed class TinyNet : nn.Module<ModelInput, Tensor>
 public static class StateDicts
 {
     public static bool BitEqual(Tensor a, Tensor b) =>
-        a.dtype == b.dtype && a.shape.SequenceEqual(b.shape) && a.contiguous().bytes.SequenceEqual(b.contiguous().bytes);
+        a.dtype == b.dtype
+        && a.shape.SequenceEqual(b.shape)
+        && a.contiguous().bytes.SequenceEqual(b.contiguous().bytes);
 
     /// <summary>Names of entries whose tensors differ in any bit (all equal = empty).</summary>
     public static List<string> Differences(nn.Module a, nn.Module b)

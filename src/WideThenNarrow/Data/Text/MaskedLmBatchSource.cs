@@ -16,7 +16,8 @@ public sealed record MaskedLmOptions(
     double RandomFraction = 0.1,
     int Seed = 0,
     bool Shuffle = true,
-    SpecialTokenIds? Specials = null);
+    SpecialTokenIds? Specials = null
+);
 
 /// <summary>
 /// Masked-LM batches over packed text: all documents concatenated, separated by [SEP], cut into windows of
@@ -37,12 +38,22 @@ public sealed class MaskedLmBatchSource : IBatchSource
 
     public MaskedLmBatchSource(TokenizedCorpus corpus, int vocabSize, MaskedLmOptions options)
     {
-        if (options.SequenceLength < 3) throw new WtnException($"sequence length {options.SequenceLength}: must be at least 3 ([CLS] token [SEP])");
-        if (options.BatchSize < 1) throw new WtnException($"batch size {options.BatchSize}: must be at least 1");
-        if (options.MaskProbability is <= 0 or > 1 || options.MaskFraction < 0 || options.RandomFraction < 0 || options.MaskFraction + options.RandomFraction > 1)
-            throw new WtnException($"masking {options.MaskProbability}/{options.MaskFraction}/{options.RandomFraction}: need 0 < probability <= 1 and mask + random fractions <= 1");
+        if (options.SequenceLength < 3)
+            throw new WtnException($"sequence length {options.SequenceLength}: must be at least 3 ([CLS] token [SEP])");
+        if (options.BatchSize < 1)
+            throw new WtnException($"batch size {options.BatchSize}: must be at least 1");
+        if (
+            options.MaskProbability is <= 0 or > 1
+            || options.MaskFraction < 0
+            || options.RandomFraction < 0
+            || options.MaskFraction + options.RandomFraction > 1
+        )
+            throw new WtnException(
+                $"masking {options.MaskProbability}/{options.MaskFraction}/{options.RandomFraction}: need 0 < probability <= 1 and mask + random fractions <= 1"
+            );
         specials = options.Specials ?? SpecialTokenIds.Ours;
-        if (vocabSize <= specials.FirstRegular) throw new WtnException($"vocab size {vocabSize}: has no regular tokens");
+        if (vocabSize <= specials.FirstRegular)
+            throw new WtnException($"vocab size {vocabSize}: has no regular tokens");
         this.vocabSize = vocabSize;
         this.options = options;
         window = options.SequenceLength - 2;
@@ -50,12 +61,14 @@ public sealed class MaskedLmBatchSource : IBatchSource
         long at = 0;
         for (int d = 0; d < corpus.Count; d++)
         {
-            if (d > 0) stream[at++] = specials.Sep;
+            if (d > 0)
+                stream[at++] = specials.Sep;
             corpus[d].CopyTo(stream.AsSpan((int)at));
             at += corpus[d].Length;
         }
         Count = (int)((stream.LongLength + window - 1) / window);
-        if (Count == 0) throw new WtnException("masked-LM corpus is empty: no tokens to pack");
+        if (Count == 0)
+            throw new WtnException("masked-LM corpus is empty: no tokens to pack");
     }
 
     public int Count { get; }
@@ -65,7 +78,8 @@ public sealed class MaskedLmBatchSource : IBatchSource
     public IEnumerable<Batch> Epoch(int epoch, Device device, int skipBatches = 0)
     {
         var order = Enumerable.Range(0, Count).ToArray();
-        if (options.Shuffle) new Random(Seeds.Mix(options.Seed, epoch)).Shuffle(order);
+        if (options.Shuffle)
+            new Random(Seeds.Mix(options.Seed, epoch)).Shuffle(order);
         int t = options.SequenceLength;
         for (int b = Math.Max(0, skipBatches); b < BatchesPerEpoch; b++)
         {
@@ -77,7 +91,13 @@ public sealed class MaskedLmBatchSource : IBatchSource
             for (int r = 0; r < n; r++)
             {
                 int sequence = order[b * BatchSize + r];
-                FillRow(sequence, new Random(Seeds.Mix(options.Seed, epoch, sequence)), ids.AsSpan(r * t, t), mask.AsSpan(r * t, t), labels.AsSpan(r * t, t));
+                FillRow(
+                    sequence,
+                    new Random(Seeds.Mix(options.Seed, epoch, sequence)),
+                    ids.AsSpan(r * t, t),
+                    mask.AsSpan(r * t, t),
+                    labels.AsSpan(r * t, t)
+                );
             }
             long[] shape = [n, t];
             var input = tensor(ids, shape).to(device);
@@ -96,17 +116,21 @@ public sealed class MaskedLmBatchSource : IBatchSource
         mask.Clear();
         labels.Fill(IgnoreIndex);
         ids[0] = specials.Cls;
-        for (int j = 0; j < len; j++) ids[1 + j] = stream[start + j];
+        for (int j = 0; j < len; j++)
+            ids[1 + j] = stream[start + j];
         ids[1 + len] = specials.Sep;
         mask[..(len + 2)].Fill(1);
         for (int j = 1; j <= len; j++)
         {
             long original = ids[j];
-            if (original < specials.FirstRegular || rng.NextDouble() >= options.MaskProbability) continue;
+            if (original < specials.FirstRegular || rng.NextDouble() >= options.MaskProbability)
+                continue;
             labels[j] = original;
             double u = rng.NextDouble();
-            if (u < options.MaskFraction) ids[j] = specials.Mask;
-            else if (u < options.MaskFraction + options.RandomFraction) ids[j] = rng.Next(specials.FirstRegular, vocabSize);
+            if (u < options.MaskFraction)
+                ids[j] = specials.Mask;
+            else if (u < options.MaskFraction + options.RandomFraction)
+                ids[j] = rng.Next(specials.FirstRegular, vocabSize);
         }
     }
 }

@@ -10,14 +10,17 @@ public static class PlainTextCorpus
     /// <summary>The documents of <paramref name="folder"/>, in ordinal file-name order.</summary>
     public static List<string> Read(string folder, string pattern = "*.txt")
     {
-        if (!Directory.Exists(folder)) throw new WtnException($"{folder}: text folder not found; run `wtn data fetch`");
+        if (!Directory.Exists(folder))
+            throw new WtnException($"{folder}: text folder not found; run `wtn data fetch`");
         var files = Directory.GetFiles(folder, pattern).Order(StringComparer.Ordinal).ToArray();
-        if (files.Length == 0) throw new WtnException($"{folder}: no {pattern} files; run `wtn data fetch`");
+        if (files.Length == 0)
+            throw new WtnException($"{folder}: no {pattern} files; run `wtn data fetch`");
         return [.. files.Select(f => ReadFile(f, "delete it and fetch the corpus again"))];
     }
 
     /// <summary>A user's UTF-8 text files, one document per file, in the order given.</summary>
-    public static List<string> ReadFiles(IEnumerable<string> files) => [.. files.Select(f => ReadFile(f, "give UTF-8 text"))];
+    public static List<string> ReadFiles(IEnumerable<string> files) =>
+        [.. files.Select(f => ReadFile(f, "give UTF-8 text"))];
 
     /// <summary>
     /// A user's corpus (data.text.corpus): a folder of UTF-8 .txt files, one document per file in ordinal name order, or
@@ -28,7 +31,10 @@ public static class PlainTextCorpus
         if (Directory.Exists(path))
         {
             var files = Directory.GetFiles(path, "*.txt").Order(StringComparer.Ordinal).ToArray();
-            if (files.Length == 0) throw new WtnException($"{path}: no .txt files in the corpus folder; put the text in UTF-8 .txt files, one document each");
+            if (files.Length == 0)
+                throw new WtnException(
+                    $"{path}: no .txt files in the corpus folder; put the text in UTF-8 .txt files, one document each"
+                );
             return ReadFiles(files);
         }
         if (!path.EndsWith(".txt", StringComparison.OrdinalIgnoreCase))
@@ -48,14 +54,17 @@ public static class PlainTextCorpus
             var l = line.TrimEnd('\r');
             if (string.IsNullOrWhiteSpace(l))
             {
-                if (current.Length > 0) docs.Add(current.ToString());
+                if (current.Length > 0)
+                    docs.Add(current.ToString());
                 current.Clear();
                 continue;
             }
-            if (current.Length > 0) current.Append('\n');
+            if (current.Length > 0)
+                current.Append('\n');
             current.Append(l);
         }
-        if (current.Length > 0) docs.Add(current.ToString());
+        if (current.Length > 0)
+            docs.Add(current.ToString());
         return docs;
     }
 

@@ -26,30 +26,42 @@ public sealed record SpecialTokenIds(int Pad, int Unk, int Cls, int Sep, int Mas
 public sealed class TextTokenizer
 {
     public static readonly IReadOnlyList<string> SpecialTokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
-    public const int PadId = 0, UnkId = 1, ClsId = 2, SepId = 3, MaskId = 4;
+    public const int PadId = 0,
+        UnkId = 1,
+        ClsId = 2,
+        SepId = 3,
+        MaskId = 4;
+
     /// <summary>Ids below this are special tokens: never masked, never drawn as random replacements.</summary>
     public const int FirstRegularId = 5;
 
-    static readonly Dictionary<string, int> SpecialIds = SpecialTokens.Select((t, i) => (t, i)).ToDictionary(p => p.t, p => p.i);
+    static readonly Dictionary<string, int> SpecialIds = SpecialTokens
+        .Select((t, i) => (t, i))
+        .ToDictionary(p => p.t, p => p.i);
 
     // BERT splits every punctuation character into its own token. The library's default pattern (\w+|\p{P})
     // silently drops symbols such as $ + < = > ^ ` | ~ instead; BERT's tokenizer keeps ASCII symbols as
     // punctuation, so every non-word, non-space character becomes a one-character token here.
-    static readonly PreTokenizer WordOrSymbol = new RegexPreTokenizer(new Regex(@"\w+|[^\w\s]", RegexOptions.Compiled), SpecialIds);
+    static readonly PreTokenizer WordOrSymbol = new RegexPreTokenizer(
+        new Regex(@"\w+|[^\w\s]", RegexOptions.Compiled),
+        SpecialIds
+    );
 
-    static BertOptions Options(bool lowercase = true) => new()
-    {
-        LowerCaseBeforeTokenization = lowercase,
-        RemoveNonSpacingMarks = lowercase,
-        IndividuallyTokenizeCjk = true,
-        ApplyBasicTokenization = true,
-        SplitOnSpecialTokens = true,
-        PreTokenizer = WordOrSymbol,
-    };
+    static BertOptions Options(bool lowercase = true) =>
+        new()
+        {
+            LowerCaseBeforeTokenization = lowercase,
+            RemoveNonSpacingMarks = lowercase,
+            IndividuallyTokenizeCjk = true,
+            ApplyBasicTokenization = true,
+            SplitOnSpecialTokens = true,
+            PreTokenizer = WordOrSymbol,
+        };
 
     /// <summary>The same normaliser the tokenizer applies (lowercase, strip accents, CJK split, control chars).</summary>
-    static readonly Normalizer BasicNormalizer =
-        BertTokenizer.Create(new MemoryStream(Encoding.UTF8.GetBytes(string.Join('\n', SpecialTokens) + "\n")), Options()).Normalizer!;
+    static readonly Normalizer BasicNormalizer = BertTokenizer
+        .Create(new MemoryStream(Encoding.UTF8.GetBytes(string.Join('\n', SpecialTokens) + "\n")), Options())
+        .Normalizer!;
 
     TextTokenizer(BertTokenizer bert, int vocabSize, string vocabHash, SpecialTokenIds specials)
     {
@@ -62,6 +74,7 @@ public sealed class TextTokenizer
     public BertTokenizer Bert { get; }
     public SpecialTokenIds Specials { get; }
     public int VocabSize { get; }
+
     /// <summary>SHA-256 (hex) of the vocab file: part of every token-cache key.</summary>
     public string VocabHash { get; }
 
@@ -75,7 +88,8 @@ public sealed class TextTokenizer
     /// </summary>
     public static TextTokenizer Load(string vocabPath, bool lowercase = true)
     {
-        if (!File.Exists(vocabPath)) throw new WtnException($"{vocabPath}: vocabulary not found; build it first (WordPieceTrainer)");
+        if (!File.Exists(vocabPath))
+            throw new WtnException($"{vocabPath}: vocabulary not found; build it first (WordPieceTrainer)");
         Runtime.InputFiles.RequireRegular(vocabPath, $"vocabulary {vocabPath}", MaxVocabBytes);
         var bytes = File.ReadAllBytes(vocabPath);
         var lines = Encoding.UTF8.GetString(bytes).Split('\n');
@@ -83,17 +97,34 @@ public sealed class TextTokenizer
         var ids = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < size; i++)
             if (!ids.TryAdd(lines[i].TrimEnd('\r'), i))
-                throw new WtnException($"{vocabPath}:{i + 1}: token '{lines[i].TrimEnd('\r')}' appears again (first on line {ids[lines[i].TrimEnd('\r')] + 1}); a vocabulary lists each token once");
-        int Id(string token) => ids.TryGetValue(token, out var id) ? id
-            : throw new WtnException($"{vocabPath}: no line {token}; a BERT vocabulary holds {string.Join(" ", SpecialTokens)}");
+                throw new WtnException(
+                    $"{vocabPath}:{i + 1}: token '{lines[i].TrimEnd('\r')}' appears again (first on line {ids[lines[i].TrimEnd('\r')] + 1}); a vocabulary lists each token once"
+                );
+        int Id(string token) =>
+            ids.TryGetValue(token, out var id)
+                ? id
+                : throw new WtnException(
+                    $"{vocabPath}: no line {token}; a BERT vocabulary holds {string.Join(" ", SpecialTokens)}"
+                );
         var specials = new SpecialTokenIds(Id("[PAD]"), Id("[UNK]"), Id("[CLS]"), Id("[SEP]"), Id("[MASK]"));
-        if (specials.FirstRegular >= size) throw new WtnException($"{vocabPath}: no token after the special ones; the vocabulary has nothing to encode text with");
+        if (specials.FirstRegular >= size)
+            throw new WtnException(
+                $"{vocabPath}: no token after the special ones; the vocabulary has nothing to encode text with"
+            );
         var bert = BertTokenizer.Create(new MemoryStream(bytes), Options(lowercase));
         return new TextTokenizer(bert, size, Convert.ToHexStringLower(SHA256.HashData(bytes)), specials);
     }
 
     /// <summary>WordPiece ids of <paramref name="text"/>, without [CLS]/[SEP].</summary>
-    public int[] Encode(string text) => [.. Bert.EncodeToIds(Prepare(text), addSpecialTokens: false, considerPreTokenization: true, considerNormalization: true)];
+    public int[] Encode(string text) =>
+        [
+            .. Bert.EncodeToIds(
+                Prepare(text),
+                addSpecialTokens: false,
+                considerPreTokenization: true,
+                considerNormalization: true
+            ),
+        ];
 
     /// <summary>Text of <paramref name="ids"/>: ## pieces joined to their word, special tokens kept.</summary>
     public string Decode(IEnumerable<int> ids) => Bert.Decode(ids, skipSpecialTokens: false);
@@ -122,19 +153,25 @@ public sealed class TextTokenizer
     static string Prepare(string text)
     {
         var span = text.AsSpan();
-        if (span.IndexOfAny(NeedsPreparing) < 0) return text;
+        if (span.IndexOfAny(NeedsPreparing) < 0)
+            return text;
         return string.Create(text.Length, text, static (dst, src) =>
         {
             for (int i = 0; i < src.Length; i++)
             {
                 char c = src[i];
                 int accented = c >= '\u00C0' && c <= '\u00FF' ? AccentedLatin1.IndexOf(c) : -1;
-                dst[i] = accented >= 0 ? BaseLatin1[accented] : c is '\t' or '\n' or '\r' or '\f' or '\u0085' or '\u2028' or '\u2029' ? ' ' : c;
+                dst[i] =
+                    accented >= 0 ? BaseLatin1[accented]
+                    : c is '\t' or '\n' or '\r' or '\f' or '\u0085' or '\u2028' or '\u2029' ? ' '
+                    : c;
             }
         });
     }
 
     const string AccentedLatin1 = "ÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝàáâãäåçèéêëìíîïñòóôõöøùúûüýÿ";
     const string BaseLatin1 = "AAAAAACEEEEIIIINOOOOOOUUUUYaaaaaaceeeeiiiinoooooouuuuyy";
-    static readonly System.Buffers.SearchValues<char> NeedsPreparing = System.Buffers.SearchValues.Create("\t\n\r\f\u0085\u2028\u2029" + AccentedLatin1);
+    static readonly System.Buffers.SearchValues<char> NeedsPreparing = System.Buffers.SearchValues.Create(
+        "\t\n\r\f\u0085\u2028\u2029" + AccentedLatin1
+    );
 }

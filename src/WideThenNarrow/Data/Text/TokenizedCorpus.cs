@@ -21,7 +21,8 @@ public sealed class TokenizedCorpus
     public int Count => Offsets.Length - 1;
     public long TokenCount => Ids.LongLength;
 
-    public ReadOnlySpan<int> this[int document] => Ids.AsSpan((int)Offsets[document], (int)(Offsets[document + 1] - Offsets[document]));
+    public ReadOnlySpan<int> this[int document] =>
+        Ids.AsSpan((int)Offsets[document], (int)(Offsets[document + 1] - Offsets[document]));
 
     /// <summary>Tokenises <paramref name="documents"/> (in parallel; order kept).</summary>
     public static TokenizedCorpus Tokenize(TextTokenizer tokenizer, IReadOnlyList<string> documents)
@@ -29,9 +30,11 @@ public sealed class TokenizedCorpus
         var encoded = new int[documents.Count][];
         Parallel.For(0, documents.Count, i => encoded[i] = tokenizer.Encode(documents[i]));
         var offsets = new long[documents.Count + 1];
-        for (int i = 0; i < encoded.Length; i++) offsets[i + 1] = offsets[i] + encoded[i].Length;
+        for (int i = 0; i < encoded.Length; i++)
+            offsets[i + 1] = offsets[i] + encoded[i].Length;
         var ids = new int[offsets[^1]];
-        for (int i = 0; i < encoded.Length; i++) encoded[i].CopyTo(ids, offsets[i]);
+        for (int i = 0; i < encoded.Length; i++)
+            encoded[i].CopyTo(ids, offsets[i]);
         return new TokenizedCorpus(ids, offsets);
     }
 }
@@ -49,10 +52,15 @@ public static class TokenCache
     const int HeaderBytes = 8 + 4 + 8;
 
     /// <summary>The cached tokenisation of <paramref name="documents"/>, built and written if missing or corrupt.</summary>
-    public static (TokenizedCorpus Corpus, bool Hit) LoadOrBuild(string cacheFolder, TextTokenizer tokenizer, IReadOnlyList<string> documents)
+    public static (TokenizedCorpus Corpus, bool Hit) LoadOrBuild(
+        string cacheFolder,
+        TextTokenizer tokenizer,
+        IReadOnlyList<string> documents
+    )
     {
         var path = PathFor(cacheFolder, tokenizer, documents);
-        if (TryRead(path) is { } cached && cached.Count == documents.Count) return (cached, true);
+        if (TryRead(path) is { } cached && cached.Count == documents.Count)
+            return (cached, true);
         var corpus = TokenizedCorpus.Tokenize(tokenizer, documents);
         Write(path, corpus);
         return (corpus, false);
@@ -75,19 +83,28 @@ public static class TokenCache
     /// <summary>The corpus in <paramref name="path"/>, or null when it is missing, truncated or fails its checksum.</summary>
     public static TokenizedCorpus? TryRead(string path)
     {
-        if (!File.Exists(path)) return null;
+        if (!File.Exists(path))
+            return null;
         var bytes = File.ReadAllBytes(path);
-        if (bytes.Length < HeaderBytes + 8 + 32 || !bytes.AsSpan(0, 8).SequenceEqual(Magic)) return null;
+        if (bytes.Length < HeaderBytes + 8 + 32 || !bytes.AsSpan(0, 8).SequenceEqual(Magic))
+            return null;
         int docs = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(8));
         long tokens = BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(12));
-        if (docs < 0 || tokens < 0 || tokens > int.MaxValue) return null;
+        if (docs < 0 || tokens < 0 || tokens > int.MaxValue)
+            return null;
         long expected = HeaderBytes + 8L * (docs + 1) + 4L * tokens + 32;
-        if (bytes.LongLength != expected) return null;
+        if (bytes.LongLength != expected)
+            return null;
         int body = bytes.Length - 32;
-        if (!SHA256.HashData(bytes.AsSpan(0, body)).AsSpan().SequenceEqual(bytes.AsSpan(body))) return null;
+        if (!SHA256.HashData(bytes.AsSpan(0, body)).AsSpan().SequenceEqual(bytes.AsSpan(body)))
+            return null;
         var offsets = MemoryMarshal.Cast<byte, long>(bytes.AsSpan(HeaderBytes, 8 * (docs + 1))).ToArray();
-        var ids = MemoryMarshal.Cast<byte, int>(bytes.AsSpan(HeaderBytes + 8 * (docs + 1), (int)(4 * tokens))).ToArray();
-        for (int i = 0; i < docs; i++) if (offsets[i] > offsets[i + 1]) return null;
+        var ids = MemoryMarshal
+            .Cast<byte, int>(bytes.AsSpan(HeaderBytes + 8 * (docs + 1), (int)(4 * tokens)))
+            .ToArray();
+        for (int i = 0; i < docs; i++)
+            if (offsets[i] > offsets[i + 1])
+                return null;
         return offsets[0] == 0 && offsets[^1] == tokens ? new TokenizedCorpus(ids, offsets) : null;
     }
 

@@ -8,7 +8,12 @@ namespace WideThenNarrow.Data.Text;
 /// <paramref name="MinWordCount"/>: rarer words are left out of training. <paramref name="MinPairCount"/>: merging
 /// stops early when no pair is this frequent.
 /// </summary>
-public sealed record WordPieceTrainerOptions(int VocabSize = 16000, int MaxAlphabet = 1000, int MinWordCount = 2, int MinPairCount = 2);
+public sealed record WordPieceTrainerOptions(
+    int VocabSize = 16000,
+    int MaxAlphabet = 1000,
+    int MinWordCount = 2,
+    int MinPairCount = 2
+);
 
 /// <summary>
 /// Trains a WordPiece vocabulary the way HuggingFace's WordPieceTrainer does: BPE merges by pair frequency over a
@@ -24,23 +29,28 @@ public static class WordPieceTrainer
     {
         var total = new Dictionary<string, long>(StringComparer.Ordinal);
         var gate = new object();
-        Parallel.ForEach(texts,
+        Parallel.ForEach(
+            texts,
             () => new Dictionary<string, long>(StringComparer.Ordinal),
             (text, _, local) =>
             {
                 var lookup = local.GetAlternateLookup<ReadOnlySpan<char>>();
                 TextTokenizer.ForEachWord(text, w =>
                 {
-                    if (lookup.TryGetValue(w, out var c)) lookup[w] = c + 1;
-                    else lookup[w] = 1;
+                    if (lookup.TryGetValue(w, out var c))
+                        lookup[w] = c + 1;
+                    else
+                        lookup[w] = 1;
                 });
                 return local;
             },
             local =>
             {
                 lock (gate)
-                    foreach (var (w, c) in local) total[w] = total.GetValueOrDefault(w) + c;
-            });
+                    foreach (var (w, c) in local)
+                        total[w] = total.GetValueOrDefault(w) + c;
+            }
+        );
         return total;
     }
 
@@ -48,16 +58,22 @@ public static class WordPieceTrainer
     public static List<string> Train(IReadOnlyDictionary<string, long> wordCounts, WordPieceTrainerOptions options)
     {
         if (options.VocabSize <= TextTokenizer.SpecialTokens.Count)
-            throw new WtnException($"vocab size {options.VocabSize}: must exceed the {TextTokenizer.SpecialTokens.Count} special tokens");
-        var words = wordCounts.Where(p => p.Value >= options.MinWordCount)
-            .OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal).ToArray();
+            throw new WtnException(
+                $"vocab size {options.VocabSize}: must exceed the {TextTokenizer.SpecialTokens.Count} special tokens"
+            );
+        var words = wordCounts
+            .Where(p => p.Value >= options.MinWordCount)
+            .OrderByDescending(p => p.Value)
+            .ThenBy(p => p.Key, StringComparer.Ordinal)
+            .ToArray();
 
         var alphabet = Alphabet(words, options.MaxAlphabet);
         var symbols = new List<string>();
         var symbolIds = new Dictionary<string, int>(StringComparer.Ordinal);
         int Intern(string s)
         {
-            if (symbolIds.TryGetValue(s, out var id)) return id;
+            if (symbolIds.TryGetValue(s, out var id))
+                return id;
             symbolIds[s] = symbols.Count;
             symbols.Add(s);
             return symbols.Count - 1;
@@ -69,9 +85,11 @@ public static class WordPieceTrainer
         var freqs = new List<long>();
         foreach (var (word, count) in words)
         {
-            if (!word.All(alphabet.Contains)) continue;
+            if (!word.All(alphabet.Contains))
+                continue;
             var seq = new int[word.Length];
-            for (int i = 0; i < word.Length; i++) seq[i] = Intern(i == 0 ? word[..1] : Continuation + word[i]);
+            for (int i = 0; i < word.Length; i++)
+                seq[i] = Intern(i == 0 ? word[..1] : Continuation + word[i]);
             seqs.Add(seq);
             lengths.Add(seq.Length);
             freqs.Add(count);
@@ -80,25 +98,29 @@ public static class WordPieceTrainer
         var pairCounts = new Dictionary<long, long>();
         var pairWords = new Dictionary<long, HashSet<int>>();
         for (int w = 0; w < seqs.Count; w++)
-            for (int j = 0; j + 1 < lengths[w]; j++)
-            {
-                long key = Key(seqs[w][j], seqs[w][j + 1]);
-                pairCounts[key] = pairCounts.GetValueOrDefault(key) + freqs[w];
-                WordsOf(pairWords, key).Add(w);
-            }
+        for (int j = 0; j + 1 < lengths[w]; j++)
+        {
+            long key = Key(seqs[w][j], seqs[w][j + 1]);
+            pairCounts[key] = pairCounts.GetValueOrDefault(key) + freqs[w];
+            WordsOf(pairWords, key).Add(w);
+        }
 
         // Max-heap by count, ties to the smaller key; entries whose count changed since they were queued are stale.
         var queue = new PriorityQueue<long, (long NegCount, long Key)>();
-        foreach (var (key, count) in pairCounts) queue.Enqueue(key, (-count, key));
+        foreach (var (key, count) in pairCounts)
+            queue.Enqueue(key, (-count, key));
 
         int budget = options.VocabSize - TextTokenizer.SpecialTokens.Count;
         var delta = new Dictionary<long, long>();
         while (symbols.Count < budget && queue.TryDequeue(out var best, out var priority))
         {
             long count = pairCounts.GetValueOrDefault(best);
-            if (count != -priority.NegCount) continue;
-            if (count < options.MinPairCount) break;
-            int a = (int)(best >> 32), b = (int)(best & 0xffffffff);
+            if (count != -priority.NegCount)
+                continue;
+            if (count < options.MinPairCount)
+                break;
+            int a = (int)(best >> 32),
+                b = (int)(best & 0xffffffff);
             int merged = Intern(symbols[a] + symbols[b][Continuation.Length..]);
 
             delta.Clear();
@@ -107,12 +129,18 @@ public static class WordPieceTrainer
                 var seq = seqs[w];
                 int len = lengths[w];
                 long f = freqs[w];
-                for (int j = 0; j + 1 < len; j++) Add(delta, Key(seq[j], seq[j + 1]), -f);
+                for (int j = 0; j + 1 < len; j++)
+                    Add(delta, Key(seq[j], seq[j + 1]), -f);
                 int n = 0;
                 for (int j = 0; j < len; j++)
                 {
-                    if (j + 1 < len && seq[j] == a && seq[j + 1] == b) { seq[n++] = merged; j++; }
-                    else seq[n++] = seq[j];
+                    if (j + 1 < len && seq[j] == a && seq[j + 1] == b)
+                    {
+                        seq[n++] = merged;
+                        j++;
+                    }
+                    else
+                        seq[n++] = seq[j];
                 }
                 lengths[w] = n;
                 for (int j = 0; j + 1 < n; j++)
@@ -125,10 +153,16 @@ public static class WordPieceTrainer
             pairWords.Remove(best);
             foreach (var (key, d) in delta)
             {
-                if (d == 0) continue;
+                if (d == 0)
+                    continue;
                 long c = pairCounts.GetValueOrDefault(key) + d;
-                if (c > 0) { pairCounts[key] = c; queue.Enqueue(key, (-c, key)); }
-                else pairCounts.Remove(key);
+                if (c > 0)
+                {
+                    pairCounts[key] = c;
+                    queue.Enqueue(key, (-c, key));
+                }
+                else
+                    pairCounts.Remove(key);
             }
         }
         return [.. TextTokenizer.SpecialTokens, .. symbols];
@@ -138,16 +172,23 @@ public static class WordPieceTrainer
     public static void WriteVocab(string path, IReadOnlyList<string> vocab)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        WriteFailure.Replace(path, tmp => File.WriteAllText(tmp, string.Join('\n', vocab) + "\n", new UTF8Encoding(false)));
+        WriteFailure.Replace(path, tmp =>
+            File.WriteAllText(tmp, string.Join('\n', vocab) + "\n", new UTF8Encoding(false))
+        );
     }
 
     /// <summary>
     /// Loads the vocabulary at <paramref name="vocabPath"/>, or trains one from <paramref name="texts"/> and writes it
     /// there first. Returns whether it was built now.
     /// </summary>
-    public static (TextTokenizer Tokenizer, bool Built) LoadOrBuild(string vocabPath, Func<IEnumerable<string>> texts, WordPieceTrainerOptions options)
+    public static (TextTokenizer Tokenizer, bool Built) LoadOrBuild(
+        string vocabPath,
+        Func<IEnumerable<string>> texts,
+        WordPieceTrainerOptions options
+    )
     {
-        if (File.Exists(vocabPath)) return (TextTokenizer.Load(vocabPath), false);
+        if (File.Exists(vocabPath))
+            return (TextTokenizer.Load(vocabPath), false);
         WriteVocab(vocabPath, Train(CountWords(texts()), options));
         return (TextTokenizer.Load(vocabPath), true);
     }
@@ -156,9 +197,15 @@ public static class WordPieceTrainer
     {
         var charCounts = new Dictionary<char, long>();
         foreach (var (word, count) in words)
-            foreach (char c in word)
-                if (!char.IsSurrogate(c)) charCounts[c] = charCounts.GetValueOrDefault(c) + count; // half a code point is no token
-        return charCounts.OrderByDescending(p => p.Value).ThenBy(p => p.Key).Take(maxAlphabet).Select(p => p.Key).ToHashSet();
+        foreach (char c in word)
+            if (!char.IsSurrogate(c))
+                charCounts[c] = charCounts.GetValueOrDefault(c) + count; // half a code point is no token
+        return charCounts
+            .OrderByDescending(p => p.Value)
+            .ThenBy(p => p.Key)
+            .Take(maxAlphabet)
+            .Select(p => p.Key)
+            .ToHashSet();
     }
 
     static long Key(int a, int b) => ((long)a << 32) | (uint)b;
@@ -167,7 +214,8 @@ public static class WordPieceTrainer
 
     static HashSet<int> WordsOf(Dictionary<long, HashSet<int>> pairWords, long key)
     {
-        if (!pairWords.TryGetValue(key, out var set)) pairWords[key] = set = [];
+        if (!pairWords.TryGetValue(key, out var set))
+            pairWords[key] = set = [];
         return set;
     }
 }

@@ -9,18 +9,22 @@ public sealed class DeeperStage : ExperimentStage<StandardStageConfig>
     public override IReadOnlyList<string> Networks => ["thin", "deeper"];
     public override bool Pretrained => true;
     public override IReadOnlyList<ReportRow> Rows => [new("deeper: standard", Model, [Name], 90)];
+
     public override StandardStageConfig? Section(ExperimentConfig c) => c.Deeper;
 
     internal override PlannedStage Plan(SeedPlan p, StandardStageConfig dp) =>
         p.Add(this, Name, dp, "deeper", p.Cost(dp.Train, "deeper"), () =>
         {
             int thinBlocks;
-            using (var thin = p.Ctx.Build("thin")) thinBlocks = thin.BlockCount;
+            using (var thin = p.Ctx.Build("thin"))
+                thinBlocks = thin.BlockCount;
             var m = p.Ctx.Build("deeper");
             if (m.BlockCount <= thinBlocks)
             {
                 m.Dispose();
-                throw new WtnException($"models.deeper ({p.Config.Models.Deeper!.Name}) must have more blocks than models.thin ({p.Config.Models.Thin.Name})");
+                throw new WtnException(
+                    $"models.deeper ({p.Config.Models.Deeper!.Name}) must have more blocks than models.thin ({p.Config.Models.Thin.Name})"
+                );
             }
             return (m, () => StandardStage.Run(p.Ctx, Name, "deeper", m, dp.Train, p.Cancel));
         });

@@ -6,13 +6,29 @@ namespace WideThenNarrow.Method.Stages;
 /// <summary>Stage 3 (from the imitation-initialised thin network) and the kd baseline (from scratch).</summary>
 public static class DistillStage
 {
-    public static StageSummary Run(StageContext ctx, string stage, StagedModel student, StagedModel? teacher, DistillStageConfig c, CancellationToken cancel, double priorSeconds = 0)
+    public static StageSummary Run(
+        StageContext ctx,
+        string stage,
+        StagedModel student,
+        StagedModel? teacher,
+        DistillStageConfig c,
+        CancellationToken cancel,
+        double priorSeconds = 0
+    )
     {
         var dir = ctx.StageDir(stage);
         var objective = new DistillationObjective(student, teacher, c.Alpha, c.Temperature);
-        var r = ctx.Train(stage, Path.Combine(dir, "train"), new Dictionary<string, TorchSharp.torch.nn.Module> { ["model"] = student },
-            [ParameterGroup.Of("model", student)], objective, c.Train, evaluate: true,
-            evalOnly: teacher is null ? null : [teacher], cancel: cancel);
+        var r = ctx.Train(
+            stage,
+            Path.Combine(dir, "train"),
+            new Dictionary<string, TorchSharp.torch.nn.Module> { ["model"] = student },
+            [ParameterGroup.Of("model", student)],
+            objective,
+            c.Train,
+            evaluate: true,
+            evalOnly: teacher is null ? null : [teacher],
+            cancel: cancel
+        );
         return new StageSummary
         {
             Stage = stage,

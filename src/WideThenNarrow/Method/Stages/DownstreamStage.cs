@@ -43,16 +43,20 @@ public sealed class DownstreamStage(ExperimentStage pretraining) : ExperimentSta
     public static string RowSuffix(string task) => $", fine-tuned on {task}";
 
     public override DownstreamStageConfig? Section(ExperimentConfig c) => c.Downstream;
+
     public override bool IsDeclared(ExperimentConfig c) => c.Downstream is not null && pretraining.IsDeclared(c);
 
     public override string? Invalid(ExperimentConfig c) =>
-        c is { Downstream: not null, Data.Text: null } ? "downstream fine-tunes pretrained text encoders: it needs data.text" : null;
+        c is { Downstream: not null, Data.Text: null }
+            ? "downstream fine-tunes pretrained text encoders: it needs data.text"
+            : null;
 
     /// <summary>Whether each encoder is fine-tuned more than once (several seeds, or a learning-rate grid): the stage then runs in units.</summary>
     public static bool InUnits(DownstreamStageConfig c) => c.Seeds > 1 || c.Lrs.Count > 0;
 
     /// <summary>The learning rates fine-tuning seed 0 tries: the grid, or the optimizer's lr.</summary>
-    public static IReadOnlyList<double> Grid(DownstreamStageConfig c) => c.Lrs.Count > 0 ? c.Lrs : [c.Train.Optimizer.Lr];
+    public static IReadOnlyList<double> Grid(DownstreamStageConfig c) =>
+        c.Lrs.Count > 0 ? c.Lrs : [c.Train.Optimizer.Lr];
 
     /// <summary>Fine-tunings per encoder: every lr of the grid on seed 0, then seeds 1 to N - 1 at the chosen one.</summary>
     public static int RunCount(DownstreamStageConfig c) => Grid(c).Count + c.Seeds - 1;
@@ -65,7 +69,9 @@ public sealed class DownstreamStage(ExperimentStage pretraining) : ExperimentSta
     /// order; same fresh pooler and classifier where the shapes agree).
     /// </summary>
     public static long FineTuneSeed(long seed, int k) =>
-        k == 0 ? seed : k > 0 ? StageContext.InitSeed(seed, $"downstream-{k}") : throw new ArgumentOutOfRangeException(nameof(k), k, "fine-tuning seeds count from 0");
+        k == 0 ? seed
+        : k > 0 ? StageContext.InitSeed(seed, $"downstream-{k}")
+        : throw new ArgumentOutOfRangeException(nameof(k), k, "fine-tuning seeds count from 0");
 
     /// <summary>The unit folder of fine-tuning seed <paramref name="k"/> at <paramref name="lr"/>, e.g. ft1-lr0.0002.</summary>
     public static string UnitName(int k, double lr) => $"ft{k}-lr{lr.ToString("R", CultureInfo.InvariantCulture)}";
@@ -96,8 +102,15 @@ public sealed class DownstreamStage(ExperimentStage pretraining) : ExperimentSta
         }) with { TestIn = p.Downstream, TestsItself = true, TrainCost = null };
     }
 
-    public static StageSummary Run(StageContext downstream, string stage, string modelKey, StagedModel classifier, StagedModel pretrained,
-        DownstreamStageConfig c, CancellationToken cancel)
+    public static StageSummary Run(
+        StageContext downstream,
+        string stage,
+        string modelKey,
+        StagedModel classifier,
+        StagedModel pretrained,
+        DownstreamStageConfig c,
+        CancellationToken cancel
+    )
     {
         Transfer(stage, modelKey, pretrained, classifier);
         return StandardStage.Run(downstream, stage, modelKey, classifier, c.Train, cancel);
@@ -106,7 +119,9 @@ public sealed class DownstreamStage(ExperimentStage pretraining) : ExperimentSta
     static void Transfer(string stage, string modelKey, StagedModel pretrained, StagedModel classifier)
     {
         if (CopyEncoder(pretrained, classifier) == 0)
-            throw new WtnException($"{stage}: the pretrained {modelKey} network shares no encoder tensor with its classifier; check models.{modelKey}");
+            throw new WtnException(
+                $"{stage}: the pretrained {modelKey} network shares no encoder tensor with its classifier; check models.{modelKey}"
+            );
     }
 
     /// <summary>
@@ -114,21 +129,41 @@ public sealed class DownstreamStage(ExperimentStage pretraining) : ExperimentSta
     /// chosen lr, the chosen lr's networks tested; finished units are read back, an interrupted one resumes. Leaves
     /// fine-tuning seed 0's network at the chosen lr in <paramref name="final"/>.
     /// </summary>
-    public static StageSummary RunUnits(StageContext downstream, string stage, string modelKey, StagedModel final, StagedModel pretrained,
-        DownstreamStageConfig c, CancellationToken cancel)
+    public static StageSummary RunUnits(
+        StageContext downstream,
+        string stage,
+        string modelKey,
+        StagedModel final,
+        StagedModel pretrained,
+        DownstreamStageConfig c,
+        CancellationToken cancel
+    )
     {
         var dir = downstream.StageDir(stage);
         var runs = Grid(c).Select(lr => Unit(downstream, stage, modelKey, pretrained, c, 0, lr, cancel)).ToList();
         double chosen = Choose(runs);
         if (Grid(c).Count > 1)
-            downstream.Log?.Report($"{stage}: learning rate {chosen.ToString("R", CultureInfo.InvariantCulture)} chosen on validation (best-epoch top-1 " +
-                                   string.Join(", ", runs.Select(r => $"{r.Lr.ToString("R", CultureInfo.InvariantCulture)}: {Percent(r.ValBestTop1)}")) + ")");
-        for (int k = 1; k < c.Seeds; k++) runs.Add(Unit(downstream, stage, modelKey, pretrained, c, k, chosen, cancel));
+            downstream.Log?.Report(
+                $"{stage}: learning rate {chosen.ToString("R", CultureInfo.InvariantCulture)} chosen on validation (best-epoch top-1 "
+                    + string.Join(
+                        ", ",
+                        runs.Select(r =>
+                            $"{r.Lr.ToString("R", CultureInfo.InvariantCulture)}: {Percent(r.ValBestTop1)}"
+                        )
+                    )
+                    + ")"
+            );
+        for (int k = 1; k < c.Seeds; k++)
+            runs.Add(Unit(downstream, stage, modelKey, pretrained, c, k, chosen, cancel));
         // The test split, once per network of the chosen lr; the losing lrs' networks never see it.
         for (int i = 0; i < runs.Count; i++)
-            if (runs[i].Lr == chosen && runs[i].TestTop1 is null) runs[i] = TestUnit(downstream, stage, modelKey, runs[i]);
+            if (runs[i].Lr == chosen && runs[i].TestTop1 is null)
+                runs[i] = TestUnit(downstream, stage, modelKey, runs[i]);
         var first = runs.Single(r => r.FineTuneSeed == 0 && r.Lr == chosen);
-        Trainer.LoadModules(Checkpoint(Path.Combine(dir, UnitName(0, chosen))), new Dictionary<string, nn.Module> { ["model"] = final });
+        Trainer.LoadModules(
+            Checkpoint(Path.Combine(dir, UnitName(0, chosen))),
+            new Dictionary<string, nn.Module> { ["model"] = final }
+        );
         return new StageSummary
         {
             Stage = stage,
@@ -148,24 +183,43 @@ public sealed class DownstreamStage(ExperimentStage pretraining) : ExperimentSta
     /// <summary>The lr of the fine-tuning-seed-0 run with the best validation top-1 (its best epoch's); ties, and runs without one, go to the smaller lr.</summary>
     public static double Choose(IReadOnlyList<FineTuneRun> seedZero)
     {
-        if (seedZero.Count == 0) throw new ArgumentException("no run to choose from", nameof(seedZero));
+        if (seedZero.Count == 0)
+            throw new ArgumentException("no run to choose from", nameof(seedZero));
         return seedZero.OrderByDescending(r => r.ValBestTop1 ?? double.NegativeInfinity).ThenBy(r => r.Lr).First().Lr;
     }
 
-    static string Percent(double? top1) => top1 is { } t ? (100 * t).ToString("F2", CultureInfo.InvariantCulture) + "%" : "n/a";
+    static string Percent(double? top1) =>
+        top1 is { } t ? (100 * t).ToString("F2", CultureInfo.InvariantCulture) + "%" : "n/a";
 
     /// <summary>One unit: read back when finished (its unit.json), else trained (from scratch, or resumed from its checkpoints).</summary>
-    static FineTuneRun Unit(StageContext downstream, string stage, string modelKey, StagedModel pretrained, DownstreamStageConfig c, int k, double lr,
-        CancellationToken cancel)
+    static FineTuneRun Unit(
+        StageContext downstream,
+        string stage,
+        string modelKey,
+        StagedModel pretrained,
+        DownstreamStageConfig c,
+        int k,
+        double lr,
+        CancellationToken cancel
+    )
     {
         var runDir = Path.Combine(downstream.StageDir(stage), UnitName(k, lr));
-        if (ReadUnit(runDir, downstream.Log) is { } done) return done;
+        if (ReadUnit(runDir, downstream.Log) is { } done)
+            return done;
         var ctx = downstream.WithSeed(FineTuneSeed(downstream.Seed, k));
         using var classifier = ctx.Build(modelKey);
         Transfer(stage, modelKey, pretrained, classifier);
         var settings = c.Train with { Optimizer = c.Train.Optimizer with { Lr = lr } };
-        var r = ctx.Train($"{stage} {UnitName(k, lr)}", runDir, new Dictionary<string, nn.Module> { ["model"] = classifier },
-            [ParameterGroup.Of("model", classifier)], ctx.Dataset.TaskObjective(classifier), settings, evaluate: true, cancel: cancel);
+        var r = ctx.Train(
+            $"{stage} {UnitName(k, lr)}",
+            runDir,
+            new Dictionary<string, nn.Module> { ["model"] = classifier },
+            [ParameterGroup.Of("model", classifier)],
+            ctx.Dataset.TaskObjective(classifier),
+            settings,
+            evaluate: true,
+            cancel: cancel
+        );
         var run = new FineTuneRun
         {
             FineTuneSeed = k,
@@ -198,12 +252,18 @@ public sealed class DownstreamStage(ExperimentStage pretraining) : ExperimentSta
         return tested;
     }
 
-    static string Checkpoint(string runDir) => Trainer.LatestCheckpoint(runDir)
-        ?? throw new WtnException($"{runDir}: the fine-tuning is marked done but has no checkpoint; delete that folder to run it again");
+    static string Checkpoint(string runDir) =>
+        Trainer.LatestCheckpoint(runDir)
+        ?? throw new WtnException(
+            $"{runDir}: the fine-tuning is marked done but has no checkpoint; delete that folder to run it again"
+        );
 
     static void WriteUnit(string runDir, FineTuneRun run) =>
-        WriteFailure.Replace(Path.Combine(runDir, UnitFile), tmp => File.WriteAllText(tmp, JsonSerializer.Serialize(run, StageContext.Json)),
-            "free space on that disk and run the same command again (the fine-tuning's last checkpoint is kept)");
+        WriteFailure.Replace(
+            Path.Combine(runDir, UnitFile),
+            tmp => File.WriteAllText(tmp, JsonSerializer.Serialize(run, StageContext.Json)),
+            "free space on that disk and run the same command again (the fine-tuning's last checkpoint is kept)"
+        );
 
     /// <summary>
     /// A finished unit's record, or null when the unit is to run. An unreadable one (a crash before it reached the
@@ -212,10 +272,12 @@ public sealed class DownstreamStage(ExperimentStage pretraining) : ExperimentSta
     static FineTuneRun? ReadUnit(string runDir, IProgress<string>? log)
     {
         var path = Path.Combine(runDir, UnitFile);
-        if (!File.Exists(path)) return null;
+        if (!File.Exists(path))
+            return null;
         try
         {
-            if (JsonSerializer.Deserialize<FineTuneRun>(File.ReadAllText(path), StageContext.Json) is { } run) return run;
+            if (JsonSerializer.Deserialize<FineTuneRun>(File.ReadAllText(path), StageContext.Json) is { } run)
+                return run;
         }
         catch (JsonException) { }
         log?.Report($"{path} is unreadable; running that fine-tuning again from its last checkpoint");
@@ -234,7 +296,8 @@ public sealed class DownstreamStage(ExperimentStage pretraining) : ExperimentSta
         using var _ = no_grad();
         foreach (var (name, tensor) in from.state_dict())
         {
-            if (!target.TryGetValue(name, out var dst) || !dst.shape.SequenceEqual(tensor.shape)) continue;
+            if (!target.TryGetValue(name, out var dst) || !dst.shape.SequenceEqual(tensor.shape))
+                continue;
             dst.copy_(tensor);
             copied++;
         }

@@ -48,7 +48,8 @@ public abstract class ExperimentStage
 }
 
 /// <summary>A stage with its own section of the experiment file (<typeparamref name="TSection"/>), run when the section is there.</summary>
-public abstract class ExperimentStage<TSection> : ExperimentStage where TSection : class
+public abstract class ExperimentStage<TSection> : ExperimentStage
+    where TSection : class
 {
     /// <summary>Its section of <paramref name="c"/>, or null when left out.</summary>
     public abstract TSection? Section(ExperimentConfig c);

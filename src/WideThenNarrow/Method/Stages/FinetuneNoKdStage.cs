@@ -8,12 +8,18 @@ public sealed class FinetuneNoKdStage : ExperimentStage<DerivedStageConfig>
     public override string Model => "thin";
     public override IReadOnlyList<string> StartsFrom => ["imitation"];
     public override bool Pretrained => true;
-    public override IReadOnlyList<ReportRow> Rows => [new("thin: method without kd", Model, ["wide", "imitation", Name], 20)];
-    public override DerivedStageConfig? Section(ExperimentConfig c) => c.FinetuneNoKd;
-    public override bool IsDeclared(ExperimentConfig c) => c is { Imitation: not null, Finetune: not null, FinetuneNoKd: not null };
+    public override IReadOnlyList<ReportRow> Rows =>
+        [new("thin: method without kd", Model, ["wide", "imitation", Name], 20)];
 
-    public override string? Invalid(ExperimentConfig c) => c is { FinetuneNoKd: not null, Finetune: null }
-        ? "finetune_no_kd is measured against stages 2 + 3: add 'imitation' and 'finetune' sections" : null;
+    public override DerivedStageConfig? Section(ExperimentConfig c) => c.FinetuneNoKd;
+
+    public override bool IsDeclared(ExperimentConfig c) =>
+        c is { Imitation: not null, Finetune: not null, FinetuneNoKd: not null };
+
+    public override string? Invalid(ExperimentConfig c) =>
+        c is { FinetuneNoKd: not null, Finetune: null }
+            ? "finetune_no_kd is measured against stages 2 + 3: add 'imitation' and 'finetune' sections"
+            : null;
 
     /// <summary>Its settings are finetune's with alpha 0: the recipe it shares is what it is compared under.</summary>
     internal override PlannedStage Plan(SeedPlan p, DerivedStageConfig _)

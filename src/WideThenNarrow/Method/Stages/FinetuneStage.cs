@@ -12,8 +12,11 @@ public sealed class FinetuneStage : ExperimentStage<DistillStageConfig>
     public override IReadOnlyList<string> StartsFrom => ["imitation"];
     public override bool Pretrained => true;
     public override IReadOnlyList<ReportRow> Rows => [new(Method, Model, ["wide", "imitation", Name], 10)];
+
     public override DistillStageConfig? Section(ExperimentConfig c) => c.Finetune;
+
     public override bool IsDeclared(ExperimentConfig c) => c is { Imitation: not null, Finetune: not null };
+
     public override bool NeedsWide(ExperimentConfig c) => c.Finetune is { Alpha: > 0 };
 
     public override string? Invalid(ExperimentConfig c) =>

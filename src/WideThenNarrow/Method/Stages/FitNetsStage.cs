@@ -14,6 +14,7 @@ public sealed class FitNetsStage : ExperimentStage<FitNetsStageConfig>
     public override IReadOnlyList<string> StartsFrom => ["wide"];
     public override bool Pretrained => true;
     public override IReadOnlyList<ReportRow> Rows => [new("thin: fitnets", Model, ["wide", Name], 80)];
+
     public override FitNetsStageConfig? Section(ExperimentConfig c) => c.Fitnets;
 
     internal override PlannedStage Plan(SeedPlan p, FitNetsStageConfig fn)
@@ -27,15 +28,48 @@ public sealed class FitNetsStage : ExperimentStage<FitNetsStageConfig>
         }) with { TrainCost = train };
     }
 
-    public static StageSummary Run(StageContext ctx, StagedModel student, StagedModel teacher, FitNetsStageConfig c, CancellationToken cancel)
+    public static StageSummary Run(
+        StageContext ctx,
+        StagedModel student,
+        StagedModel teacher,
+        FitNetsStageConfig c,
+        CancellationToken cancel
+    )
     {
         const string stage = "fitnets";
         var dir = ctx.StageDir(stage);
         var hint = new FitNetsHintObjective(student, teacher);
         hint.Regressor.to(ctx.Device);
         var modules = new Dictionary<string, nn.Module> { ["model"] = student, ["regressor"] = hint.Regressor };
-        var groups = new[] { new ParameterGroup("guided", hint.StudentParameters().ToList()), ParameterGroup.Of("regressor", hint.Regressor) };
-        var h = ctx.Train("fitnets-hint", Path.Combine(dir, "hint"), modules, groups, hint, c.Hint, evaluate: false, evalOnly: [teacher], cancel: cancel);
-        return DistillStage.Run(ctx, stage, student, teacher, new DistillStageConfig { Alpha = c.Alpha, Temperature = c.Temperature, Train = c.Train }, cancel, h.WallTime.TotalSeconds);
+        var groups = new[]
+        {
+            new ParameterGroup("guided", hint.StudentParameters().ToList()),
+            ParameterGroup.Of("regressor", hint.Regressor),
+        };
+        var h = ctx.Train(
+            "fitnets-hint",
+            Path.Combine(dir, "hint"),
+            modules,
+            groups,
+            hint,
+            c.Hint,
+            evaluate: false,
+            evalOnly: [teacher],
+            cancel: cancel
+        );
+        return DistillStage.Run(
+            ctx,
+            stage,
+            student,
+            teacher,
+            new DistillStageConfig
+            {
+                Alpha = c.Alpha,
+                Temperature = c.Temperature,
+                Train = c.Train,
+            },
+            cancel,
+            h.WallTime.TotalSeconds
+        );
     }
 }

@@ -12,12 +12,17 @@ public sealed class KdFinetuneRecipeStage : ExperimentStage<DerivedStageConfig>
     public override IReadOnlyList<string> StartsFrom => ["wide"];
     public override bool Pretrained => true;
     public override IReadOnlyList<ReportRow> Rows => [new("thin: kd, stage 3's recipe", Model, ["wide", Name], 75)];
+
     public override DerivedStageConfig? Section(ExperimentConfig c) => c.KdFinetuneRecipe;
+
     public override bool IsDeclared(ExperimentConfig c) => c is { Finetune: not null, KdFinetuneRecipe: not null };
 
-    public override string? Invalid(ExperimentConfig c) => c is { KdFinetuneRecipe: not null, Finetune: null }
-        ? "kd_finetune_recipe takes its recipe from stage 3: add a 'finetune' section" : null;
+    public override string? Invalid(ExperimentConfig c) =>
+        c is { KdFinetuneRecipe: not null, Finetune: null }
+            ? "kd_finetune_recipe takes its recipe from stage 3: add a 'finetune' section"
+            : null;
 
     /// <summary>Its settings are finetune's: the recipe it shares with the method is what it is compared under.</summary>
-    internal override PlannedStage Plan(SeedPlan p, DerivedStageConfig _) => KdStage.FromScratch(p, this, "finetune", p.Config.Finetune!);
+    internal override PlannedStage Plan(SeedPlan p, DerivedStageConfig _) =>
+        KdStage.FromScratch(p, this, "finetune", p.Config.Finetune!);
 }

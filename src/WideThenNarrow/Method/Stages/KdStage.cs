@@ -9,13 +9,18 @@ public sealed class KdStage : ExperimentStage<DistillStageConfig>
     public override IReadOnlyList<string> StartsFrom => ["wide"];
     public override bool Pretrained => true;
     public override IReadOnlyList<ReportRow> Rows => [new("thin: kd", Model, ["wide", Name], 70)];
+
     public override DistillStageConfig? Section(ExperimentConfig c) => c.Kd;
 
     internal override PlannedStage Plan(SeedPlan p, DistillStageConfig kd) => FromScratch(p, this, Name, kd);
 
     /// <summary><paramref name="stage"/>: a fresh thin network distilling the wide one under <paramref name="recipe"/>, whose settings are under <paramref name="sectionKey"/>.</summary>
-    internal static PlannedStage FromScratch(SeedPlan p, ExperimentStage stage, string sectionKey, DistillStageConfig recipe) =>
-        p.Add(stage, sectionKey, recipe, "thin+wide", p.Cost(recipe.Train, "thin", "wide"), () =>
+    internal static PlannedStage FromScratch(
+        SeedPlan p,
+        ExperimentStage stage,
+        string sectionKey,
+        DistillStageConfig recipe
+    ) => p.Add(stage, sectionKey, recipe, "thin+wide", p.Cost(recipe.Train, "thin", "wide"), () =>
         {
             var teacher = p.Wide();
             var m = p.Ctx.Build("thin");

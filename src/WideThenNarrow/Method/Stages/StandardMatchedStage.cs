@@ -13,19 +13,33 @@ public sealed class StandardMatchedStage : ExperimentStage<StandardStageConfig>
     public override string Model => "thin";
     public override bool Pretrained => true;
     public override IReadOnlyList<ReportRow> Rows => [new("thin: standard, compute-matched", Model, [Name], 50)];
-    public override StandardStageConfig? Section(ExperimentConfig c) => c.StandardMatched;
-    public override bool IsDeclared(ExperimentConfig c) => c is { StandardMatched: not null, Imitation: not null, Finetune: not null };
 
-    public override string? Invalid(ExperimentConfig c) => c is { StandardMatched: not null, Finetune: null }
-        ? "standard_matched is measured against stages 2 + 3: add 'imitation' and 'finetune' sections" : null;
+    public override StandardStageConfig? Section(ExperimentConfig c) => c.StandardMatched;
+
+    public override bool IsDeclared(ExperimentConfig c) =>
+        c is { StandardMatched: not null, Imitation: not null, Finetune: not null };
+
+    public override string? Invalid(ExperimentConfig c) =>
+        c is { StandardMatched: not null, Finetune: null }
+            ? "standard_matched is measured against stages 2 + 3: add 'imitation' and 'finetune' sections"
+            : null;
 
     internal override PlannedStage Plan(SeedPlan p, StandardStageConfig sm)
     {
         // As many epochs (or steps) of the standard recipe as stages 2 + 3 cost, at least one.
-        double method = p.Planned("imitation").Cost + p.Planned("finetune").Cost, perStep = 3.0 * p.Size("thin").Macs;
-        var matched = sm.Train.Steps > 0
-            ? sm.Train with { Steps = Math.Max(1, (long)Math.Round(method / perStep)) }
-            : sm.Train with { Epochs = Math.Max(1, (int)Math.Round(method / (p.Ctx.TrainData.BatchesPerEpoch * perStep))), Steps = 0 };
+        double method = p.Planned("imitation").Cost + p.Planned("finetune").Cost,
+            perStep = 3.0 * p.Size("thin").Macs;
+        var matched =
+            sm.Train.Steps > 0
+                ? sm.Train with
+                {
+                    Steps = Math.Max(1, (long)Math.Round(method / perStep)),
+                }
+                : sm.Train with
+                {
+                    Epochs = Math.Max(1, (int)Math.Round(method / (p.Ctx.TrainData.BatchesPerEpoch * perStep))),
+                    Steps = 0,
+                };
         return p.Add(this, Name, sm with { Train = matched }, "thin", p.Cost(matched, "thin"), () =>
         {
             var m = p.Ctx.Build("thin");

@@ -12,12 +12,14 @@ public class StandardStage(string name, Func<ExperimentConfig, StandardStageConf
     : ExperimentStage<StandardStageConfig>
 {
     /// <summary>The standard baseline, under the standard section.</summary>
-    public StandardStage() : this("standard", c => c.Standard, "thin: standard", 40) { }
+    public StandardStage()
+        : this("standard", c => c.Standard, "thin: standard", 40) { }
 
     public override string Name => name;
     public override string Model => "thin";
     public override bool Pretrained => true;
     public override IReadOnlyList<ReportRow> Rows => [new(row, Model, [Name], position)];
+
     public override StandardStageConfig? Section(ExperimentConfig c) => section(c);
 
     internal override PlannedStage Plan(SeedPlan p, StandardStageConfig st) =>
@@ -28,11 +30,26 @@ public class StandardStage(string name, Func<ExperimentConfig, StandardStageConf
         });
 
     /// <summary>Trains <paramref name="model"/> with the standard recipe in STAGE/train (also the wide, deeper and downstream stages' run).</summary>
-    public static StageSummary Run(StageContext ctx, string stage, string modelKey, StagedModel model, Config.TrainerSettings settings, CancellationToken cancel)
+    public static StageSummary Run(
+        StageContext ctx,
+        string stage,
+        string modelKey,
+        StagedModel model,
+        Config.TrainerSettings settings,
+        CancellationToken cancel
+    )
     {
         var dir = ctx.StageDir(stage);
-        var r = ctx.Train(stage, Path.Combine(dir, "train"), new Dictionary<string, TorchSharp.torch.nn.Module> { ["model"] = model },
-            [ParameterGroup.Of("model", model)], ctx.Dataset.TaskObjective(model), settings, evaluate: true, cancel: cancel);
+        var r = ctx.Train(
+            stage,
+            Path.Combine(dir, "train"),
+            new Dictionary<string, TorchSharp.torch.nn.Module> { ["model"] = model },
+            [ParameterGroup.Of("model", model)],
+            ctx.Dataset.TaskObjective(model),
+            settings,
+            evaluate: true,
+            cancel: cancel
+        );
         return new StageSummary
         {
             Stage = stage,

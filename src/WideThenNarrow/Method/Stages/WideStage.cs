@@ -7,6 +7,7 @@ public sealed class WideStage : ExperimentStage<WideStageConfig>
     public override string Name => "wide";
     public override string Model => "wide";
     public override IReadOnlyList<ReportRow> Rows => [new("wide (teacher)", Model, [Name], 100)];
+
     public override WideStageConfig? Section(ExperimentConfig c) => c.Wide is { Import: null } w ? w : null;
 
     internal override PlannedStage Plan(SeedPlan p, WideStageConfig w) =>
