@@ -142,11 +142,11 @@ public static class ConfigLoader
         var parts = dottedKey.Split('.');
         foreach (var part in parts[..^1])
         {
-            var prop = Settable(node.GetType()).FirstOrDefault(p => KeyOf(p.Name) == part);
-            var type = prop is null ? null : Nullable.GetUnderlyingType(prop.PropertyType) ?? prop.PropertyType;
-            if (prop is null || !IsRecord(type!))
+            var member = Members(node.GetType()).FirstOrDefault(m => m.Key == part);
+            var type = member is null ? null : Nullable.GetUnderlyingType(member.Type) ?? member.Type;
+            if (member is null || !IsRecord(type!))
                 return null;
-            node = prop.GetValue(node) ?? Activator.CreateInstance(type!)!;
+            node = member.Get(node) ?? Activator.CreateInstance(type!)!;
         }
         return Flatten(Emit(node, node.GetType(), omitAddedDefaults: false), "").GetValueOrDefault(parts[^1]);
     }
@@ -231,16 +231,39 @@ public static class ConfigLoader
             .Where(p => p.CanWrite && p.SetMethod!.IsPublic)
             .ToList();
 
+    /// <summary>
+    /// One key of a record: a settable property, or one section of a <see cref="SectionsAttribute"/> dictionary
+    /// property (<see cref="InSections"/>), whose entry under <see cref="Key"/> holds it.
+    /// </summary>
+    sealed record Member(string Key, Type Type, PropertyInfo Property, bool InSections)
+    {
+        public object? Get(object record) =>
+            InSections
+                ? ((IReadOnlyDictionary<string, object>?)Property.GetValue(record))?.GetValueOrDefault(Key)
+                : Property.GetValue(record);
+    }
+
+    /// <summary>The keys of record type <paramref name="t"/> in the order they are written: its properties, a [Sections] property's sections in its place.</summary>
+    static IReadOnlyList<Member> Members(Type t) =>
+        [
+            .. Settable(t)
+                .SelectMany(p =>
+                    p.GetCustomAttribute<SectionsAttribute>() is { } sections
+                        ? sections.Sections().Select(x => new Member(x.Key, x.Type, p, InSections: true))
+                        : [new Member(KeyOf(p.Name), p.PropertyType, p, InSections: false)]
+                ),
+        ];
+
     static bool IsRecord(Type t) =>
         t.IsClass
         && t != typeof(string)
         && !typeof(IEnumerable).IsAssignableFrom(t)
         && t.GetConstructor(Type.EmptyTypes) is not null;
 
-    static PropertyInfo Property(Type t, string key, string path, string source)
+    static Member Property(Type t, string key, string path, string source)
     {
-        var props = Settable(t);
-        var hit = props.FirstOrDefault(p => KeyOf(p.Name) == key);
+        var members = Members(t);
+        var hit = members.FirstOrDefault(m => m.Key == key);
         if (hit is not null)
             return hit;
         var full = Join(path, key);
@@ -253,7 +276,7 @@ public static class ConfigLoader
                             : former.Advice
                     )
             );
-        var keys = props.Select(p => Join(path, KeyOf(p.Name))).ToList();
+        var keys = members.Select(m => Join(path, m.Key)).ToList();
         var closest = Closest(full, keys);
         throw new WtnException(
             $"{source}: unknown key '{full}'"
@@ -311,8 +334,7 @@ public static class ConfigLoader
             var path = string.Join('.', parts[..i]);
             if (!IsRecord(type))
                 throw new WtnException($"{source}: '{path}' is a value, it has no key '{parts[i]}'");
-            var prop = Property(type, parts[i], path, source);
-            type = prop.PropertyType;
+            type = Property(type, parts[i], path, source).Type;
             if (i == parts.Length - 1)
                 break;
             var k = new YamlScalarNode(parts[i]);
@@ -354,14 +376,31 @@ public static class ConfigLoader
                 );
             var obj = Activator.CreateInstance(type)!;
             var given = new HashSet<string>();
+            // A [Sections] property's sections, each set (not null) one an entry.
+            var sections = new Dictionary<PropertyInfo, Dictionary<string, object>>();
             foreach (var (k, v) in map.Children)
             {
                 var key = (k as YamlScalarNode)?.Value
                     ?? throw new WtnException($"{source}: non-scalar key under '{path}'");
-                var prop = Property(type, key, path, source);
-                prop.SetValue(obj, Bind(v, prop.PropertyType, Join(path, key), source));
-                given.Add(prop.Name);
+                var member = Property(type, key, path, source);
+                var value = Bind(v, member.Type, Join(path, key), source);
+                if (!member.InSections)
+                    member.Property.SetValue(obj, value);
+                else if (value is not null)
+                {
+                    if (!sections.TryGetValue(member.Property, out var entries))
+                        sections[member.Property] = entries = [];
+                    entries[key] = value;
+                }
+                given.Add(member.Property.Name);
             }
+            foreach (var p in Settable(type).Where(p => p.IsDefined(typeof(SectionsAttribute))))
+                p.SetValue(
+                    obj,
+                    new System.Collections.ObjectModel.ReadOnlyDictionary<string, object>(
+                        sections.GetValueOrDefault(p) ?? []
+                    )
+                );
             foreach (var p in Settable(type))
                 if (
                     !given.Contains(p.Name)
@@ -504,17 +543,23 @@ public static class ConfigLoader
         {
             var map = new YamlMappingNode();
             object? defaults = null;
-            foreach (var p in Settable(value.GetType()))
+            var members = Members(value.GetType());
+            CheckSections(value, members);
+            foreach (var m in members)
             {
-                var node = Emit(p.GetValue(value), p.PropertyType, omitAddedDefaults);
-                if (omitAddedDefaults && p.IsDefined(typeof(AddedKeyAttribute), inherit: true))
+                var node = Emit(m.Get(value), m.Type, omitAddedDefaults);
+                if (
+                    omitAddedDefaults
+                    && !m.InSections
+                    && m.Property.IsDefined(typeof(AddedKeyAttribute), inherit: true)
+                )
                 {
                     defaults ??= Activator.CreateInstance(value.GetType())!;
-                    var byDefault = Emit(p.GetValue(defaults), p.PropertyType, omitAddedDefaults);
+                    var byDefault = Emit(m.Get(defaults), m.Type, omitAddedDefaults);
                     if (Flatten(node, "").SequenceEqual(Flatten(byDefault, "")))
                         continue;
                 }
-                map.Add(KeyOf(p.Name), node);
+                map.Add(m.Key, node);
             }
             return map;
         }
@@ -538,6 +583,27 @@ public static class ConfigLoader
             IFormattable fmt => new YamlScalarNode(fmt.ToString(null, CultureInfo.InvariantCulture)),
             _ => new YamlScalarNode(value.ToString()),
         };
+    }
+
+    /// <summary>
+    /// A [Sections] entry that is no section of the record (a config built in code), or of another type than its
+    /// section's, would be lost or misread by the YAML: refused.
+    /// </summary>
+    static void CheckSections(object record, IReadOnlyList<Member> members)
+    {
+        foreach (var p in members.Where(m => m.InSections).Select(m => m.Property).Distinct())
+        foreach (
+            var (key, section) in (IReadOnlyDictionary<string, object>?)p.GetValue(record)
+                ?? new Dictionary<string, object>()
+        )
+            if (members.FirstOrDefault(m => m.InSections && m.Property == p && m.Key == key) is not { } m)
+                throw new InvalidOperationException(
+                    $"{record.GetType().Name}.{p.Name} has an entry '{key}', which is none of its sections ({string.Join(", ", members.Where(m => m.Property == p).Select(m => m.Key))})"
+                );
+            else if (section is null || !m.Type.IsInstanceOfType(section))
+                throw new InvalidOperationException(
+                    $"{record.GetType().Name}.{p.Name}['{key}'] is a {section?.GetType().Name ?? "null"}, not the section's {m.Type.Name}"
+                );
     }
 
     /// <summary>Strings that YAML would otherwise read as null, a number or a bool.</summary>
