@@ -38,29 +38,14 @@ public sealed record ExperimentConfig : IValidatedConfig
     /// <summary>Baseline: the thin network from scratch, standard recipe.</summary>
     public StandardStageConfig? Standard { get; init; }
 
-    /// <summary>Baseline: the thin network from scratch with a longer budget.</summary>
-    public StandardStageConfig? StandardLong { get; init; }
-
     /// <summary>
-    /// Baseline: the thin network from scratch, standard recipe, for the epochs whose training compute matches stages
-    /// 2 + 3 together (multiply-accumulates; the section's own epochs and steps are replaced by that number).
+    /// The baselines' and ablations' sections (standard_long, standard_matched, finetune_no_kd, kd, kd_finetune_recipe,
+    /// fitnets, deeper, ...): each a top-level key of the experiment file named as its stage, read as the record its
+    /// stage declares (<see cref="Stages.BaselineStage{TSection}"/>), keyed by that name. A section left out or set to
+    /// null has no entry. The keys are the <see cref="Stages.StageCatalogue"/>'s, so a new baseline needs no property here.
     /// </summary>
-    public StandardStageConfig? StandardMatched { get; init; }
-
-    /// <summary>Ablation: stage 3 with the fine-tuning recipe but no distillation (a = 0), to separate imitation's share from KD's.</summary>
-    public DerivedStageConfig? FinetuneNoKd { get; init; }
-
-    /// <summary>Baseline: the thin network from scratch with stage 3's loss (Hinton et al. 2015).</summary>
-    public DistillStageConfig? Kd { get; init; }
-
-    /// <summary>Ablation: kd from scratch under stage 3's exact recipe (finetune's section), so only the warm start differs from the method.</summary>
-    public DerivedStageConfig? KdFinetuneRecipe { get; init; }
-
-    /// <summary>Baseline: FitNets hint stage, then kd (Romero et al. 2015).</summary>
-    public FitNetsStageConfig? Fitnets { get; init; }
-
-    /// <summary>Baseline: the deeper thin network (models.deeper), standard recipe.</summary>
-    public StandardStageConfig? Deeper { get; init; }
+    [Sections(typeof(Stages.StageCatalogue), nameof(Stages.StageCatalogue.BaselineSections))]
+    public IReadOnlyDictionary<string, object> Baselines { get; init; } = new Dictionary<string, object>();
 
     /// <summary>
     /// Text experiments (data.text): after pretraining, every finished thin/deeper encoder is fine-tuned on IMDB
@@ -86,6 +71,27 @@ public sealed record ExperimentConfig : IValidatedConfig
             ?? throw new InvalidOperationException("experiments/demo.yaml is not embedded in the library");
         using var reader = new StreamReader(stream);
         return ConfigLoader.Parse<ExperimentConfig>(reader.ReadToEnd(), "wtn demo (experiments/demo.yaml)", overrides);
+    }
+
+    /// <summary>Baseline section <paramref name="key"/> (a stage's name) as <typeparamref name="T"/>, or null when left out.</summary>
+    public T? Baseline<T>(string key)
+        where T : class =>
+        !Baselines.TryGetValue(key, out var section)
+            ? null
+            : section as T
+                ?? throw new InvalidOperationException(
+                    $"baseline section {key} is a {section.GetType().Name}, not the {typeof(T).Name} its stage reads"
+                );
+
+    /// <summary>This config with baseline section <paramref name="key"/> set to <paramref name="section"/> (null: left out).</summary>
+    public ExperimentConfig WithBaseline(string key, object? section)
+    {
+        var baselines = new Dictionary<string, object>(Baselines);
+        if (section is null)
+            baselines.Remove(key);
+        else
+            baselines[key] = section;
+        return this with { Baselines = baselines };
     }
 
     public void Validate(ConfigKeys at)

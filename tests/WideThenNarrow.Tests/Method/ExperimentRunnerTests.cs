@@ -79,11 +79,14 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             },
             Finetune = new DistillStageConfig { Alpha = 0.5, Train = Budget(epochs: 2, lr: 0.02) },
             Standard = new StandardStageConfig { Train = Budget(epochs: 3) },
-            Kd = baselines ? new DistillStageConfig { Train = Budget(epochs: 1) } : null,
-            Fitnets = baselines
-                ? new FitNetsStageConfig { Hint = Budget(steps: 4, wd: 0), Train = Budget(epochs: 1) }
-                : null,
-            Deeper = baselines ? new StandardStageConfig { Train = Budget(epochs: 1) } : null,
+            Baselines = baselines
+                ? new Dictionary<string, object>
+                {
+                    ["kd"] = new DistillStageConfig { Train = Budget(epochs: 1) },
+                    ["fitnets"] = new FitNetsStageConfig { Hint = Budget(steps: 4, wd: 0), Train = Budget(epochs: 1) },
+                    ["deeper"] = new StandardStageConfig { Train = Budget(epochs: 1) },
+                }
+                : new Dictionary<string, object>(),
             Report = new ReportConfig { LatencyRepeats = 3 },
         };
 
@@ -717,11 +720,10 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
         var runs = TestData.NewTempFolder("compute-steps");
         try
         {
-            var c = Tiny("compute-steps", baselines: false) with
-            {
-                Standard = null,
-                StandardMatched = new StandardStageConfig { Train = Budget(steps: 1) },
-            };
+            var c = (Tiny("compute-steps", baselines: false) with { Standard = null }).WithBaseline(
+                "standard_matched",
+                new StandardStageConfig { Train = Budget(steps: 1) }
+            );
             var seed = Runner(c, runs).Run().PerSeed[0];
             double methodMacs = seed["imitation"].TrainMacs!.Value + seed["finetune"].TrainMacs!.Value;
             long steps = long.Parse(seed["standard_matched"].Settings!["standard_matched.train.steps"]);
@@ -745,15 +747,14 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
         var runs = TestData.NewTempFolder("compute");
         try
         {
-            var c = Tiny("compute", baselines: false) with
-            {
-                FinetuneNoKd = new(),
-                KdFinetuneRecipe = new(),
-                StandardMatched = new StandardStageConfig { Train = Budget(epochs: 1) },
-            };
+            var c = Tiny("compute", baselines: false)
+                .WithBaseline("finetune_no_kd", new DerivedStageConfig())
+                .WithBaseline("kd_finetune_recipe", new DerivedStageConfig())
+                .WithBaseline("standard_matched", new StandardStageConfig { Train = Budget(epochs: 1) });
             // The empty section survives the round trip through YAML (run-config.yaml).
-            Assert.NotNull(ConfigLoader.Parse<ExperimentConfig>(ConfigLoader.ToYaml(c), "test").FinetuneNoKd);
-            Assert.NotNull(ConfigLoader.Parse<ExperimentConfig>(ConfigLoader.ToYaml(c), "test").KdFinetuneRecipe);
+            var back = ConfigLoader.Parse<ExperimentConfig>(ConfigLoader.ToYaml(c), "test");
+            Assert.NotNull(back.Baseline<DerivedStageConfig>("finetune_no_kd"));
+            Assert.NotNull(back.Baseline<DerivedStageConfig>("kd_finetune_recipe"));
             Assert.Equal(
                 [
                     "wide",

@@ -15,14 +15,14 @@ public class RunCommandTests
         Assert.Equal("inner=4", c.Models.Wide.Widen);
         Assert.Equal("cifar-resnet56", c.Models.Deeper!.Name);
         Assert.NotNull(c.Standard);
-        Assert.NotNull(c.Kd);
-        Assert.NotNull(c.Fitnets);
+        Assert.NotNull(c.Baseline<DistillStageConfig>("kd"));
+        Assert.NotNull(c.Baseline<FitNetsStageConfig>("fitnets"));
         Assert.Equal(0, c.Imitation!.Train.Optimizer.WeightDecay);
         // Stages 2 + 3 make as many passes over the data as the standard baseline.
         Assert.Equal(c.Standard!.Train.Epochs, 10 * c.Imitation.Train.Epochs + c.Finetune!.Train.Epochs);
         var shrunk = ConfigLoader.Load<ExperimentConfig>(path, ["max_steps=5", "kd=null", "finetune.alpha=0.3"]);
         Assert.Equal(5, shrunk.MaxSteps);
-        Assert.Null(shrunk.Kd);
+        Assert.Null(shrunk.Baseline<DistillStageConfig>("kd"));
         Assert.Equal(0.3, shrunk.Finetune!.Alpha);
 
         var ablation = ConfigLoader.Load<ExperimentConfig>(

@@ -21,7 +21,7 @@ public class BertExperimentFileTests
         Assert.NotNull(config.Wide);
         Assert.NotNull(config.Imitation);
         Assert.NotNull(config.Finetune);
-        Assert.NotNull(config.Standard ?? config.StandardMatched);
+        Assert.NotNull(config.Standard ?? config.Baseline<StandardStageConfig>("standard_matched"));
         Assert.NotNull(config.Downstream);
 
         BertSizes Sizes(ModelSpec spec, string key) =>

@@ -2,15 +2,13 @@ namespace WideThenNarrow.Method.Stages;
 
 /// <summary>Baseline: the deeper thin network (models.deeper) from scratch, standard recipe.</summary>
 [StageOrder(110)]
-public sealed class DeeperStage : ExperimentStage<StandardStageConfig>
+public sealed class DeeperStage : BaselineStage<StandardStageConfig>
 {
     public override string Name => "deeper";
     public override string Model => "deeper";
     public override IReadOnlyList<string> Networks => ["thin", "deeper"];
     public override bool Pretrained => true;
     public override IReadOnlyList<ReportRow> Rows => [new("deeper: standard", Model, [Name], 90)];
-
-    public override StandardStageConfig? Section(ExperimentConfig c) => c.Deeper;
 
     internal override PlannedStage Plan(SeedPlan p, StandardStageConfig dp) =>
         p.Add(this, Name, dp, "deeper", p.Cost(dp.Train, "deeper"), () =>

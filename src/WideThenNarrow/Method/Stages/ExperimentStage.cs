@@ -45,6 +45,13 @@ public abstract class ExperimentStage
 
     /// <summary>This seed's run of the stage: its settings, estimated work, and how to build its model and run it.</summary>
     internal abstract PlannedStage Plan(SeedPlan p);
+
+    /// <summary>
+    /// The record its section is read as when the section is its own top-level key of the experiment file, named
+    /// <see cref="Name"/> and held in <see cref="ExperimentConfig.Baselines"/> (<see cref="BaselineStage{TSection}"/>);
+    /// null when the section is a property of <see cref="ExperimentConfig"/> (the method's stages) or it has none.
+    /// </summary>
+    internal virtual Type? BaselineSection => null;
 }
 
 /// <summary>A stage with its own section of the experiment file (<typeparamref name="TSection"/>), run when the section is there.</summary>
@@ -62,6 +69,21 @@ public abstract class ExperimentStage<TSection> : ExperimentStage
     internal sealed override PlannedStage Plan(SeedPlan p) => Plan(p, Section(p.Config)!);
 
     internal abstract PlannedStage Plan(SeedPlan p, TSection section);
+}
+
+/// <summary>
+/// A baseline or ablation: its section is the experiment file's top-level key named as the stage (<see cref="ExperimentStage.Name"/>),
+/// read as <typeparamref name="TSection"/> into <see cref="ExperimentConfig.Baselines"/>. <see cref="Config.ConfigLoader"/>
+/// reads, overrides (<c>--set NAME.key=value</c>), validates, writes and flattens it as it does the typed sections, and
+/// suggests the key for a typo, from the <see cref="StageCatalogue"/>: a new baseline is this class's subclass with a
+/// [StageOrder], and needs no property of <see cref="ExperimentConfig"/>.
+/// </summary>
+public abstract class BaselineStage<TSection> : ExperimentStage<TSection>
+    where TSection : class, new()
+{
+    public sealed override TSection? Section(ExperimentConfig c) => c.Baseline<TSection>(Name);
+
+    internal sealed override Type BaselineSection => typeof(TSection);
 }
 
 /// <summary>

@@ -2,7 +2,7 @@ namespace WideThenNarrow.Method.Stages;
 
 /// <summary>Ablation: stage 3 with the fine-tuning recipe but no distillation (alpha = 0), to separate imitation's share from KD's.</summary>
 [StageOrder(40)]
-public sealed class FinetuneNoKdStage : ExperimentStage<DerivedStageConfig>
+public sealed class FinetuneNoKdStage : BaselineStage<DerivedStageConfig>
 {
     public override string Name => "finetune_no_kd";
     public override string Model => "thin";
@@ -11,13 +11,11 @@ public sealed class FinetuneNoKdStage : ExperimentStage<DerivedStageConfig>
     public override IReadOnlyList<ReportRow> Rows =>
         [new("thin: method without kd", Model, ["wide", "imitation", Name], 20)];
 
-    public override DerivedStageConfig? Section(ExperimentConfig c) => c.FinetuneNoKd;
-
     public override bool IsDeclared(ExperimentConfig c) =>
-        c is { Imitation: not null, Finetune: not null, FinetuneNoKd: not null };
+        c is { Imitation: not null, Finetune: not null } && Section(c) is not null;
 
     public override string? Invalid(ExperimentConfig c) =>
-        c is { FinetuneNoKd: not null, Finetune: null }
+        c is { Finetune: null } && Section(c) is not null
             ? "finetune_no_kd is measured against stages 2 + 3: add 'imitation' and 'finetune' sections"
             : null;
 

@@ -7,15 +7,13 @@ namespace WideThenNarrow.Method.Stages;
 
 /// <summary>Baseline (Romero et al. 2015): a hint run (thin blocks up to the middle point + regressor), then a kd run.</summary>
 [StageOrder(100)]
-public sealed class FitNetsStage : ExperimentStage<FitNetsStageConfig>
+public sealed class FitNetsStage : BaselineStage<FitNetsStageConfig>
 {
     public override string Name => "fitnets";
     public override string Model => "thin";
     public override IReadOnlyList<string> StartsFrom => ["wide"];
     public override bool Pretrained => true;
     public override IReadOnlyList<ReportRow> Rows => [new("thin: fitnets", Model, ["wide", Name], 80)];
-
-    public override FitNetsStageConfig? Section(ExperimentConfig c) => c.Fitnets;
 
     internal override PlannedStage Plan(SeedPlan p, FitNetsStageConfig fn)
     {

@@ -5,7 +5,7 @@ namespace WideThenNarrow.Method.Stages;
 /// that the only difference from the method is the warm start: imitation's share at the same fine-tuning compute.
 /// </summary>
 [StageOrder(90)]
-public sealed class KdFinetuneRecipeStage : ExperimentStage<DerivedStageConfig>
+public sealed class KdFinetuneRecipeStage : BaselineStage<DerivedStageConfig>
 {
     public override string Name => "kd_finetune_recipe";
     public override string Model => "thin";
@@ -13,12 +13,10 @@ public sealed class KdFinetuneRecipeStage : ExperimentStage<DerivedStageConfig>
     public override bool Pretrained => true;
     public override IReadOnlyList<ReportRow> Rows => [new("thin: kd, stage 3's recipe", Model, ["wide", Name], 75)];
 
-    public override DerivedStageConfig? Section(ExperimentConfig c) => c.KdFinetuneRecipe;
-
-    public override bool IsDeclared(ExperimentConfig c) => c is { Finetune: not null, KdFinetuneRecipe: not null };
+    public override bool IsDeclared(ExperimentConfig c) => c is { Finetune: not null } && Section(c) is not null;
 
     public override string? Invalid(ExperimentConfig c) =>
-        c is { KdFinetuneRecipe: not null, Finetune: null }
+        c is { Finetune: null } && Section(c) is not null
             ? "kd_finetune_recipe takes its recipe from stage 3: add a 'finetune' section"
             : null;
 

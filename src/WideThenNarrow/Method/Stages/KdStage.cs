@@ -2,15 +2,13 @@ namespace WideThenNarrow.Method.Stages;
 
 /// <summary>Baseline: the thin network from scratch with stage 3's loss, distilling the wide network (Hinton et al. 2015).</summary>
 [StageOrder(80)]
-public sealed class KdStage : ExperimentStage<DistillStageConfig>
+public sealed class KdStage : BaselineStage<DistillStageConfig>
 {
     public override string Name => "kd";
     public override string Model => "thin";
     public override IReadOnlyList<string> StartsFrom => ["wide"];
     public override bool Pretrained => true;
     public override IReadOnlyList<ReportRow> Rows => [new("thin: kd", Model, ["wide", Name], 70)];
-
-    public override DistillStageConfig? Section(ExperimentConfig c) => c.Kd;
 
     internal override PlannedStage Plan(SeedPlan p, DistillStageConfig kd) => FromScratch(p, this, Name, kd);
 

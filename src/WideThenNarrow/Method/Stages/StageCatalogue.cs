@@ -6,8 +6,9 @@ namespace WideThenNarrow.Method.Stages;
 /// Every stage an experiment can declare, in run order: the one table that validation, the plan, the status, the
 /// report's rows and export derive from. It is found by reflection: every concrete <see cref="ExperimentStage"/> of
 /// this library with a public parameterless constructor, ordered by its <see cref="StageOrderAttribute"/>. A new
-/// baseline is its stage file (an <see cref="ExperimentStage"/> with a [StageOrder]), its objective, and its section's
-/// record with its <see cref="ExperimentConfig"/> property (the strict YAML keys are the record's properties).
+/// baseline is its stage file (a <see cref="BaselineStage{TSection}"/> with a [StageOrder]), its objective, and its
+/// section's record if no existing one fits (the strict YAML keys are the record's properties): its section is the
+/// experiment file's top-level key named as the stage (<see cref="BaselineSections"/>), with no other file to change.
 /// </summary>
 public static class StageCatalogue
 {
@@ -45,6 +46,13 @@ public static class StageCatalogue
             );
         return [.. ordered.Select(t => (ExperimentStage)Activator.CreateInstance(t)!)];
     }
+
+    /// <summary>
+    /// The top-level keys of the baselines' sections and the records they are read as, in run order: the sections of
+    /// <see cref="ExperimentConfig.Baselines"/> (<see cref="BaselineStage{TSection}"/>).
+    /// </summary>
+    public static IReadOnlyList<(string Key, Type Type)> BaselineSections { get; } =
+    [.. Stages.Where(s => s.BaselineSection is not null).Select(s => (s.Name, s.BaselineSection!))];
 
     /// <summary>The stages above, then downstream_S for every pretrained stage S (text experiments), in report order.</summary>
     public static readonly IReadOnlyList<ExperimentStage> All =
@@ -87,6 +95,14 @@ public static class StageCatalogue
     /// <summary>Refuses sections that cannot run as written: a stage without the wide network it needs, then each stage's own checks.</summary>
     public static void Validate(ExperimentConfig c)
     {
+        // A config built in code can hold what no file can: a section no baseline reads, or of another record.
+        foreach (var (key, section) in c.Baselines)
+            if (!BaselineSections.Any(s => s.Key == key && s.Type.IsInstanceOfType(section)))
+                throw new WtnException(
+                    BaselineSections.Any(s => s.Key == key)
+                        ? $"baseline section {key} is a {section?.GetType().Name ?? "null"}, not the record its stage reads"
+                        : $"no stage reads a section '{key}'; the baselines' sections are {string.Join(", ", BaselineSections.Select(s => s.Key))}"
+                );
         var needWide = All.Where(s => s.NeedsWide(c)).Select(s => s.Name).ToList();
         if (c.Wide is null && needWide.Count > 0)
             throw new WtnException(

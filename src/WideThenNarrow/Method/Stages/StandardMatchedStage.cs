@@ -7,20 +7,18 @@ namespace WideThenNarrow.Method.Stages;
 /// than stages 2 + 3 cost.
 /// </summary>
 [StageOrder(70)]
-public sealed class StandardMatchedStage : ExperimentStage<StandardStageConfig>
+public sealed class StandardMatchedStage : BaselineStage<StandardStageConfig>
 {
     public override string Name => "standard_matched";
     public override string Model => "thin";
     public override bool Pretrained => true;
     public override IReadOnlyList<ReportRow> Rows => [new("thin: standard, compute-matched", Model, [Name], 50)];
 
-    public override StandardStageConfig? Section(ExperimentConfig c) => c.StandardMatched;
-
     public override bool IsDeclared(ExperimentConfig c) =>
-        c is { StandardMatched: not null, Imitation: not null, Finetune: not null };
+        c is { Imitation: not null, Finetune: not null } && Section(c) is not null;
 
     public override string? Invalid(ExperimentConfig c) =>
-        c is { StandardMatched: not null, Finetune: null }
+        c is { Finetune: null } && Section(c) is not null
             ? "standard_matched is measured against stages 2 + 3: add 'imitation' and 'finetune' sections"
             : null;
 

@@ -3,30 +3,25 @@ using WideThenNarrow.Training;
 
 namespace WideThenNarrow.Method.Stages;
 
-/// <summary>
-/// A baseline: the thin network from scratch with the standard recipe (the dataset's task loss, every parameter
-/// trains), under its own section: standard, or another one in a subclass (<see cref="StandardLongStage"/>).
-/// </summary>
+/// <summary>Baseline: the thin network from scratch with the standard recipe (the dataset's task loss, every parameter trains).</summary>
 [StageOrder(50)]
-public class StandardStage(string name, Func<ExperimentConfig, StandardStageConfig?> section, string row, int position)
-    : ExperimentStage<StandardStageConfig>
+public sealed class StandardStage : ExperimentStage<StandardStageConfig>
 {
-    /// <summary>The standard baseline, under the standard section.</summary>
-    public StandardStage()
-        : this("standard", c => c.Standard, "thin: standard", 40) { }
-
-    public override string Name => name;
+    public override string Name => "standard";
     public override string Model => "thin";
     public override bool Pretrained => true;
-    public override IReadOnlyList<ReportRow> Rows => [new(row, Model, [Name], position)];
+    public override IReadOnlyList<ReportRow> Rows => [new("thin: standard", Model, [Name], 40)];
 
-    public override StandardStageConfig? Section(ExperimentConfig c) => section(c);
+    public override StandardStageConfig? Section(ExperimentConfig c) => c.Standard;
 
-    internal override PlannedStage Plan(SeedPlan p, StandardStageConfig st) =>
-        p.Add(this, Name, st, "thin", p.Cost(st.Train, "thin"), () =>
+    internal override PlannedStage Plan(SeedPlan p, StandardStageConfig st) => FromScratch(p, this, st);
+
+    /// <summary><paramref name="stage"/>: a fresh thin network under the standard recipe of <paramref name="st"/>, whose settings are under the stage's name.</summary>
+    internal static PlannedStage FromScratch(SeedPlan p, ExperimentStage stage, StandardStageConfig st) =>
+        p.Add(stage, stage.Name, st, "thin", p.Cost(st.Train, "thin"), () =>
         {
             var m = p.Ctx.Build("thin");
-            return (m, () => Run(p.Ctx, Name, "thin", m, st.Train, p.Cancel));
+            return (m, () => Run(p.Ctx, stage.Name, "thin", m, st.Train, p.Cancel));
         });
 
     /// <summary>Trains <paramref name="model"/> with the standard recipe in STAGE/train (also the wide, deeper and downstream stages' run).</summary>
