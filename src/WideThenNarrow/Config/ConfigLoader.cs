@@ -8,7 +8,8 @@ namespace WideThenNarrow.Config;
 
 /// <summary>
 /// Loads YAML onto typed records with defaults. Keys are the snake_case form of the records' settable
-/// properties; an unknown key or a value of the wrong type is a <see cref="WtnException"/> naming the key path
+/// properties, and the keys a <see cref="SectionsAttribute"/> property lists (each a section of its own record, held in
+/// that property's dictionary); an unknown key or a value of the wrong type is a <see cref="WtnException"/> naming the key path
 /// (and the closest valid key), and so is a value outside the range its record accepts (<see cref="IValidatedConfig"/>).
 /// <c>a.b=value</c> overrides are checked against the same schema.
 /// Records need a parameterless constructor and settable (or init) properties with defaults.

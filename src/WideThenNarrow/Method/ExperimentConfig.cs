@@ -9,7 +9,9 @@ namespace WideThenNarrow.Method;
 /// baselines to run, each a named section with its own trainer settings (optimiser, schedule, budget). A
 /// section left out (or set to null) is not run. Keys are strict (see <see cref="ConfigLoader"/>); any key can be
 /// overridden with <c>--set section.key=value</c>. A <c>train:</c> section written in the file starts from the
-/// engine's trainer defaults; the defaults below apply when the section is absent.
+/// engine's trainer defaults; the defaults below apply when the section is absent. The method's sections (and the
+/// standard baseline's) are properties; every other baseline's section is declared by its stage and held in
+/// <see cref="Baselines"/>, with the same YAML.
 /// </summary>
 public sealed record ExperimentConfig : IValidatedConfig
 {
