@@ -11,7 +11,7 @@ public sealed class CarryScriptTests : IDisposable
 {
     readonly string _dir = TestData.NewTempFolder("carry");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => TestData.DeleteFolder(_dir);
 
     (int Code, string Output) Carry(string args, string runs)
     {

@@ -8,7 +8,7 @@ public sealed class CifarAndFolderReaderTests : IDisposable
 {
     readonly string _dir = TestData.NewTempFolder("cifar");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => TestData.DeleteFolder(_dir);
 
     /// <summary>CIFAR records: label byte(s) then image k's planes filled with (k + plane) (R), ... so each is recognisable.</summary>
     static byte[] Records(int count, Func<int, byte[]> labels)

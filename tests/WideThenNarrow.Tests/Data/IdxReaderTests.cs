@@ -9,7 +9,7 @@ public sealed class IdxReaderTests : IDisposable
 {
     readonly string _dir = TestData.NewTempFolder("idx");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => TestData.DeleteFolder(_dir);
 
     [Fact]
     public void Fashion_mnist_has_its_published_sizes_classes_and_statistics()

@@ -10,7 +10,7 @@ public sealed class TrainPipelineTests : IDisposable
 {
     readonly string _dir = TestData.NewTempFolder("train-pipeline");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => TestData.DeleteFolder(_dir);
 
     sealed class Collect : IProgress<TrainingProgress>
     {

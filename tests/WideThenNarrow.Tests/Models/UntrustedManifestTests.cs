@@ -45,7 +45,7 @@ public sealed class UntrustedManifestTests : IDisposable
         manifest = ModelExport.ManifestPath(weights);
     }
 
-    public void Dispose() => Directory.Delete(dir, true);
+    public void Dispose() => TestData.DeleteFolder(dir);
 
     void Edit(Action<JsonObject> change)
     {

@@ -13,7 +13,7 @@ public sealed class UntrustedWeightsTests : IDisposable
 {
     readonly string dir = TestData.NewTempFolder("untrusted-weights");
 
-    public void Dispose() => Directory.Delete(dir, true);
+    public void Dispose() => TestData.DeleteFolder(dir);
 
     static StagedModel SmallMlp() =>
         ModelFactory.Create(

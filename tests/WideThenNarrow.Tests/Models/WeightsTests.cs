@@ -7,7 +7,7 @@ public class WeightsTests : IDisposable
 {
     readonly string dir = Directory.CreateTempSubdirectory("wtn-weights-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, true);
+    public void Dispose() => TestData.DeleteFolder(dir);
 
     static StagedModel TrainedCifar(int classes = 5)
     {

@@ -72,7 +72,7 @@ public sealed class ReferenceRun : IDisposable
         }
     }
 
-    public void Dispose() => Directory.Delete(Dir, recursive: true);
+    public void Dispose() => TestData.DeleteFolder(Dir);
 }
 
 /// <summary>

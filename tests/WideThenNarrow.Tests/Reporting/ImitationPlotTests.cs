@@ -8,7 +8,7 @@ public sealed class ImitationPlotTests : IDisposable
 {
     readonly string _dir = TestData.NewTempFolder("imitation-plot");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => TestData.DeleteFolder(_dir);
 
     static ExperimentResult With(List<BlockSummary>? blocks) =>
         new(

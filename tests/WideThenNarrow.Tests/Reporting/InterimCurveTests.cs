@@ -9,7 +9,7 @@ public sealed class InterimCurveTests : IDisposable
 {
     readonly string _dir = TestData.NewTempFolder("interim-curve");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => TestData.DeleteFolder(_dir);
 
     [Fact]
     public void A_started_stage_gives_its_test_top1_per_epoch_so_far_and_the_plot_draws_it()

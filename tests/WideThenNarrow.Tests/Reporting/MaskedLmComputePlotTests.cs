@@ -7,7 +7,7 @@ public sealed class MaskedLmComputePlotTests : IDisposable
 {
     readonly string _dir = TestData.NewTempFolder("mlm-plot");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => TestData.DeleteFolder(_dir);
 
     static MethodRow Row(string method, string[] stages, double top1, double? perplexity, double? own, double? wide) =>
         new(

@@ -8,7 +8,7 @@ public sealed class TrainCommandTests : IDisposable
 {
     readonly string _dir = TestData.NewTempFolder("train-cli");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => TestData.DeleteFolder(_dir);
 
     string Args(string extra) =>
         $"train \"{Path.Combine(TestData.RepoRoot, "experiments", "fashion-mnist-resnet20.yaml")}\" --data-dir \"{TestData.DataDir}\" "
