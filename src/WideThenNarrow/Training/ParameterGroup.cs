@@ -62,7 +62,7 @@ public sealed class OptimizerSet : IDisposable
             throw new ArgumentException("no parameters to train: every parameter group is empty");
         optim.Optimizer opt = c.Name switch
         {
-            OptimizerKind.Sgd => new KeptScalarSgd(
+            OptimizerKind.Sgd => new KeptScalar.SGD(
                 split.Select(s => new SGD.ParamGroup(s.Ps, c.Lr * s.Factor, c.Momentum, 0, s.Wd, c.Nesterov)),
                 c.Lr,
                 c.Momentum,
@@ -70,7 +70,7 @@ public sealed class OptimizerSet : IDisposable
                 0,
                 c.Nesterov
             ),
-            OptimizerKind.AdamW => new KeptScalarAdamW(
+            OptimizerKind.AdamW => new KeptScalar.AdamW(
                 split.Select(s => new AdamW.ParamGroup(s.Ps, c.Lr * s.Factor, c.Beta1, c.Beta2, c.Eps, s.Wd)),
                 c.Lr,
                 c.Beta1,

@@ -562,19 +562,16 @@ public sealed class Trainer
                     + "resume with the settings the run started with, or start a new run folder"
             );
         LoadModules(path, _job.Modules);
-        using (var r = new BinaryReader(new MemoryStream(optBytes)))
+        try
         {
-            try
-            {
-                ((TorchSharp.Modules.OptimizerHelper)opt.Optimizer).load_state_dict(r);
-            }
-            catch (Exception e) when (e is ArgumentException or InvalidDataException)
-            {
-                throw new WtnException(
-                    $"checkpoint {path}: optimiser state does not match this job's optimiser or parameter groups ({e.Message})",
-                    e
-                );
-            }
+            KeptScalar.LoadState(opt.Optimizer, optBytes);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidDataException or EndOfStreamException)
+        {
+            throw new WtnException(
+                $"checkpoint {path}: optimiser state does not match this job's optimiser or parameter groups ({e.Message})",
+                e
+            );
         }
         using (var rng = tensor(_st.TorchRng))
             set_rng_state(rng);

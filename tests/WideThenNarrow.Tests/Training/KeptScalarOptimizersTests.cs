@@ -59,7 +59,7 @@ public class KeptScalarOptimizersTests
                 new(m.parameters().Where(p => p.dim() == 1).ToList(), 0.05, momentum, 0, 0, nesterov),
             ];
         using var stock = new SGD(Groups(a), 0.05, momentum, 0, 0, nesterov);
-        using var kept = new KeptScalarSgd(Groups(b), 0.05, momentum, 0, 0, nesterov);
+        using var kept = new KeptScalar.SGD(Groups(b), 0.05, momentum, 0, 0, nesterov);
         Train(a, stock);
         Train(b, kept);
         AssertSame(a, b);
@@ -77,9 +77,94 @@ public class KeptScalarOptimizersTests
                 new(m.parameters().Where(p => p.dim() == 1).ToList(), 0.01, 0.9, 0.999, 1e-8, 0),
             ];
         using var stock = new AdamW(Groups(a), 0.01, 0.9, 0.999, 1e-8, 0);
-        using var kept = new KeptScalarAdamW(Groups(b), 0.01, 0.9, 0.999, 1e-8, 0);
+        using var kept = new KeptScalar.AdamW(Groups(b), 0.01, 0.9, 0.999, 1e-8, 0);
         Train(a, stock);
         Train(b, kept);
         AssertSame(a, b);
+    }
+
+    static byte[] Saved(optim.Optimizer opt)
+    {
+        var ms = new MemoryStream();
+        using (var w = new BinaryWriter(ms, System.Text.Encoding.UTF8, leaveOpen: true))
+            ((OptimizerHelper)opt).save_state_dict(w);
+        return ms.ToArray();
+    }
+
+    // TorchSharp writes GetType().Name into the state and refuses another name on load: state saved by its own AdamW
+    // must resume under ours and the other way round, and state from the builds that wrote "KeptScalarAdamW" too.
+    [Theory]
+    [InlineData("stock")]
+    [InlineData("kept")]
+    [InlineData("old-name")]
+    public void AdamW_state_resumes_across_TorchSharps_class_and_ours(string writer)
+    {
+        var (a, b) = Twins();
+        AdamW.ParamGroup[] Groups(nn.Module m) => [new(m.parameters().ToList(), 0.01, 0.9, 0.999, 1e-8, 0.01)];
+        using optim.Optimizer first =
+            writer == "stock"
+                ? new AdamW(Groups(a), 0.01, 0.9, 0.999, 1e-8, 0)
+                : new KeptScalar.AdamW(Groups(a), 0.01, 0.9, 0.999, 1e-8, 0);
+        Train(a, first);
+        var state = Saved(first);
+        if (writer == "old-name")
+        {
+            var r = new BinaryReader(new MemoryStream(state));
+            Assert.Equal("AdamW", r.ReadString());
+            var ms = new MemoryStream();
+            using (var w = new BinaryWriter(ms))
+            {
+                w.Write("KeptScalarAdamW");
+                w.Write(state, (int)r.BaseStream.Position, state.Length - (int)r.BaseStream.Position);
+            }
+            state = ms.ToArray();
+        }
+        using (no_grad())
+            foreach (var (pa, pb) in a.parameters().Zip(b.parameters()))
+                pb.copy_(pa);
+        using var resumed = new KeptScalar.AdamW(Groups(b), 0.01, 0.9, 0.999, 1e-8, 0);
+        KeptScalar.LoadState(resumed, state);
+        Train(a, first);
+        Train(b, resumed);
+        AssertSame(a, b);
+    }
+
+    [Fact]
+    public void Sgd_state_from_TorchSharps_class_resumes_under_ours_and_AdamW_state_is_refused()
+    {
+        var (a, b) = Twins();
+        using var stock = new SGD(
+            [new SGD.ParamGroup(a.parameters().ToList(), 0.05, 0.9, 0, 5e-4, true)],
+            0.05,
+            0.9,
+            0,
+            0,
+            true
+        );
+        Train(a, stock);
+        using (no_grad())
+            foreach (var (pa, pb) in a.parameters().Zip(b.parameters()))
+                pb.copy_(pa);
+        using var kept = new KeptScalar.SGD(
+            [new SGD.ParamGroup(b.parameters().ToList(), 0.05, 0.9, 0, 5e-4, true)],
+            0.05,
+            0.9,
+            0,
+            0,
+            true
+        );
+        KeptScalar.LoadState(kept, Saved(stock));
+        Train(a, stock);
+        Train(b, kept);
+        AssertSame(a, b);
+        using var adam = new KeptScalar.AdamW(
+            [new AdamW.ParamGroup(b.parameters().ToList(), 0.01, 0.9, 0.999, 1e-8, 0)],
+            0.01,
+            0.9,
+            0.999,
+            1e-8,
+            0
+        );
+        Assert.Throws<InvalidDataException>(() => KeptScalar.LoadState(kept, Saved(adam)));
     }
 }
