@@ -38,12 +38,9 @@ public static class RunCommand
             Description =
                 "With --only seed-S/imitation (input: teacher): train only unit K of stage 2 (a --jobs process, a job array's task); the stage run without --unit then assembles the units",
         };
-        var reuseFrom = new Option<string[]>("--reuse-from")
-        {
-            Description =
-                "Folder of an earlier run (RUNS_DIR/NAME; repeatable): each stage it finished under the same settings as this run's (its fingerprint) is hard-linked or copied into this run instead of trained, e.g. to change only finetune.train.optimizer.lr under --set name=NEW and keep the wide network and stage 2. Stages under other settings are trained, with a line naming the keys that differ",
-            AllowMultipleArgumentsPerToken = false,
-        };
+        var reuseFrom = ReuseFromOption(
+            "instead of trained, e.g. to change only finetune.train.optimizer.lr under --set name=NEW and keep the wide network and stage 2. Stages under other settings are trained, with a line naming the keys that differ"
+        );
         cmd.Add(jobs);
         cmd.Add(only);
         cmd.Add(unit);
@@ -116,6 +113,16 @@ public static class RunCommand
         );
         Console.WriteLine(done);
     }
+
+    /// <summary>--reuse-from, as wtn run and wtn submit take it; <paramref name="then"/> ends its description.</summary>
+    internal static Option<string[]> ReuseFromOption(string then) =>
+        new("--reuse-from")
+        {
+            Description =
+                "Folder of an earlier run (RUNS_DIR/NAME; repeatable): each stage it finished under the same settings as this run's (its fingerprint) is hard-linked or copied into this run "
+                + then,
+            AllowMultipleArgumentsPerToken = false,
+        };
 
     internal static Option<string> RunsDirOption() =>
         new("--runs-dir") { Description = "Folder of experiment runs", DefaultValueFactory = _ => "runs" };
@@ -260,7 +267,7 @@ public static class RunCommand
     /// Stage events as lines, in order: through Spectre on a terminal, so a live display stays intact; plain and
     /// unwrapped when redirected (Spectre would wrap a log file at 80 columns).
     /// </summary>
-    sealed class LineLog : IProgress<string>
+    internal sealed class LineLog : IProgress<string>
     {
         readonly bool interactive = RunContext.Interactive;
 

@@ -5,7 +5,7 @@ using WideThenNarrow.Orchestration;
 namespace WideThenNarrow.Cli.Commands;
 
 /// <summary>
-/// <c>wtn submit EXPERIMENT.yaml [--seeds N] [--set ...] [--runs-dir D] [--partition P] [--account A] [--dry-run]</c>:
+/// <c>wtn submit EXPERIMENT.yaml [--seeds N] [--set ...] [--runs-dir D] [--partition P] [--account A] [--dry-run] [--reuse-from RUN_FOLDER ...]</c>:
 /// the experiment's stages as Slurm jobs (<see cref="SlurmSubmission"/>).
 /// </summary>
 public static class SubmitCommand
@@ -33,7 +33,11 @@ public static class SubmitCommand
         };
         cmd.Add(partition);
         cmd.Add(account);
+        var reuseFrom = RunCommand.ReuseFromOption(
+            "before anything is submitted, and gets no job (not with --dry-run, which brings nothing)"
+        );
         cmd.Add(dryRun);
+        cmd.Add(reuseFrom);
         cmd.SetAction(
             g.Handler(
                 (parse, ctx, ct) =>
@@ -60,8 +64,13 @@ public static class SubmitCommand
                         config,
                         Path.GetFullPath(parse.GetValue(o.RunsDir)!),
                         ctx.DataDir,
-                        ctx.Device
-                    );
+                        ctx.Device,
+                        // Lines only for what --reuse-from does (a dry run's output is the scripts).
+                        log: parse.GetValue(reuseFrom) is { Length: > 0 } ? new RunCommand.LineLog() : null
+                    )
+                    {
+                        ReuseFrom = parse.GetValue(reuseFrom) ?? [],
+                    };
                     bool dry = parse.GetValue(dryRun);
                     var (jobs, submitted) = runner.Submit(parse.GetValue(o.Seeds), settings, new SlurmCli(), dry);
                     if (jobs.Count == 0)

@@ -229,6 +229,14 @@ public sealed class ExperimentRunner
     )
     {
         int n = Seeds(seeds);
+        // Stages another run finished under the same settings are brought in first, so no job is submitted for them
+        // (with --dry-run nothing is brought, and the scripts list them).
+        var reuseFrom = ReuseFolders();
+        if (reuseFrom.Count > 0 && !dryRun)
+        {
+            using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
+            StageReuse.Apply(Scheduler.Pending(n, dataset, default), reuseFrom, log);
+        }
         // The live jobs before the stages' state: a job that ends in between has written its stage, so it is done.
         var live = dryRun
             ? []

@@ -194,6 +194,84 @@ public class StageReuseTests(Xunit.Abstractions.ITestOutputHelper output)
         }
     }
 
+    /// <summary>Takes the jobs wtn submit hands to Slurm; submits nothing.</summary>
+    sealed class RecordingSlurm : ISlurm
+    {
+        public List<string> Scripts { get; } = [];
+
+        public string Submit(string script)
+        {
+            Scripts.Add(script);
+            return $"{1000 + Scripts.Count}";
+        }
+
+        public SlurmJobState? State(string jobId) => null;
+    }
+
+    // wtn submit --reuse-from brings the stages in before it submits, so they get no job; and from another file system
+    // (/dev/shm, a tmpfs here) no hard link can be made: the files are copied, byte for byte.
+    [Fact]
+    public void Submit_reuses_stages_from_another_file_system_by_copying_them_and_submits_only_the_rest()
+    {
+        Assert.True(
+            Directory.Exists("/dev/shm"),
+            "this test needs /dev/shm (a tmpfs) to put the earlier run on another file system"
+        );
+        var shm = Path.Combine("/dev/shm", $"wtn-reuse-{Guid.NewGuid():N}");
+        var runs = TestData.NewTempFolder("reusesubmit");
+        try
+        {
+            var a = ExperimentRunnerTests.Tiny("a", baselines: false) with { Standard = null };
+            Runner(a, shm, []).Run();
+            var aSeed = Path.Combine(shm, "a", "seed-0");
+            var b = a with
+            {
+                Name = "b",
+                Finetune = a.Finetune! with { Train = ExperimentRunnerTests.Budget(epochs: 2, lr: 0.05) },
+            };
+            var log = new List<string>();
+            var slurm = new RecordingSlurm();
+            var settings = new SlurmSettings
+            {
+                Wtn = ["wtn"],
+                Threads = 1,
+                DataDir = "/data",
+            };
+            var (jobs, submitted) = Runner(b, runs, log, Path.Combine(shm, "a"))
+                .Submit(1, settings, slurm, dryRun: false);
+            foreach (var l in log)
+                output.WriteLine(l);
+
+            var bSeed = Path.Combine(runs, "b", "seed-0");
+            foreach (var stage in new[] { "wide", "imitation" })
+            {
+                Assert.Contains(
+                    $"seed 0: {stage} reused from {Path.Combine(aSeed, stage)} (same settings; files copied)",
+                    log
+                );
+                Assert.Equal(Files(Path.Combine(aSeed, stage)), Files(Path.Combine(bSeed, stage)));
+                Assert.True(StageSummary.IsDone(Path.Combine(bSeed, stage)));
+            }
+            // Jobs for stage 3 and the report only: the reused stages are done.
+            Assert.Equal(["finetune", "report"], jobs.Select(j => j.Stage).ToList());
+            Assert.Equal(jobs.Count, slurm.Scripts.Count);
+            Assert.DoesNotContain(slurm.Scripts, s => s.Contains("--only seed-0/wide", StringComparison.Ordinal));
+            Assert.Contains(slurm.Scripts, s => s.Contains("--only seed-0/finetune", StringComparison.Ordinal));
+
+            // A dry run brings nothing: a fresh run folder gets the full graph and stays without stages.
+            var dry = Runner(b with { Name = "c" }, runs, [], Path.Combine(shm, "a"))
+                .Submit(1, settings, slurm, dryRun: true)
+                .Jobs;
+            Assert.Contains(dry, j => j.Stage == "wide");
+            Assert.False(Directory.Exists(Path.Combine(runs, "c", "seed-0", "wide")));
+        }
+        finally
+        {
+            TestData.DeleteFolder(runs);
+            TestData.DeleteFolder(shm);
+        }
+    }
+
     [Fact]
     public void A_missing_or_foreign_reuse_folder_fails_with_one_line_naming_it()
     {
