@@ -48,7 +48,7 @@ public class WriteFailureTests
         }
         finally
         {
-            Directory.Delete(dir, recursive: true);
+            TestData.DeleteFolder(dir);
         }
     }
 }

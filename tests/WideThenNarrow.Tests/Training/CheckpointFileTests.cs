@@ -33,8 +33,7 @@ public class CheckpointFileTests
         }
         finally
         {
-            if (Directory.Exists(dir))
-                Directory.Delete(dir, recursive: true);
+            TestData.DeleteFolder(dir);
         }
     }
 }

@@ -23,7 +23,7 @@ public class RunLockTests
         }
         finally
         {
-            Directory.Delete(dir, recursive: true);
+            TestData.DeleteFolder(dir);
         }
     }
 }

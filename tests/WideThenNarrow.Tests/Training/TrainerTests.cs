@@ -20,11 +20,7 @@ public sealed class TrainerTests : IDisposable
         (_ex, _ey) = TensorBatchSource.Synthetic(48, seed: 2);
     }
 
-    public void Dispose()
-    {
-        if (Directory.Exists(_root))
-            Directory.Delete(_root, recursive: true);
-    }
+    public void Dispose() => TestData.DeleteFolder(_root);
 
     static TrainerSettings Settings(OptimizerKind kind) =>
         new()
