@@ -103,6 +103,7 @@ public static class ExperimentReport
                 sb.AppendLine(
                     "The method's test top-1 minus each other way's, in points, paired seed by seed (mean ± sample standard deviation of the differences); "
                         + "p of a paired t-test over the seeds (two or more) and of McNemar's test on the test examples (discordant pairs summed over the seeds); "
+                        + "McNemar's test asks whether these networks differ on these test examples and cannot see how much training runs vary, so with several seeds its p is optimistic; "
                         + "the verdict follows the t-test when there are several seeds, else McNemar's test, and says tie unless p < 0.05:"
                 );
                 sb.AppendLine();
