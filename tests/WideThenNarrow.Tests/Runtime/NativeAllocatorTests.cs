@@ -46,12 +46,12 @@ public class NativeAllocatorTests
     {
         // A masked-LM step whose feed-forward activations are 32 x 128 x 2048 floats = 33.5 MB, just above glibc's
         // largest mmap threshold (32 MB). With the threshold alone they were mapped and unmapped every step: this
-        // command counted 10,270 minor page faults per step with mmap allowed, about 10 without. Measured in a wtn
+        // command (with 3 warm-up and 4 timed steps) counted 10,270 minor page faults per step with mmap allowed. Measured in a wtn
         // process of its own: page faults count for the whole process, and tests of other collections run beside
         // this one.
         var (code, stdout, stderr) = WtnProcess.Run(
             "--threads 1 bench train-step --model bert --layers 1 --hidden 128 --heads 2 --intermediate 2048 "
-                + "--vocab 1000 --seq 128 --batch 32 --masked 0.15 --warmup 3 --steps 4"
+                + "--vocab 1000 --seq 128 --batch 32 --masked 0.15 --warmup 5 --steps 6"
         );
         Assert.True(code == 0, stderr + stdout);
         var line = Assert.Single(stdout.Split('\n'), l =>
@@ -61,7 +61,9 @@ public class NativeAllocatorTests
             System.Text.RegularExpressions.Regex.Match(line, @"([0-9]+) page faults/step").Groups[1].Value,
             System.Globalization.CultureInfo.InvariantCulture
         );
-        Assert.True(faults < 1_000, line);
+        // Each mapped 33.5 MB tensor faults in 8,192 pages; the heap's own growth and the .NET runtime add some hundreds
+        // (1,077 once under the full suite, about 10 alone).
+        Assert.True(faults < 4_000, line);
     }
 }
 
