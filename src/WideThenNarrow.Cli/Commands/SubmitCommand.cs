@@ -60,16 +60,17 @@ public static class SubmitCommand
                         Partition = parse.GetValue(partition),
                         Account = parse.GetValue(account),
                     };
+                    var reuse = parse.GetValue(reuseFrom) ?? [];
                     var runner = new ExperimentRunner(
                         config,
                         Path.GetFullPath(parse.GetValue(o.RunsDir)!),
                         ctx.DataDir,
                         ctx.Device,
                         // Lines only for what --reuse-from does (a dry run's output is the scripts).
-                        log: parse.GetValue(reuseFrom) is { Length: > 0 } ? new RunCommand.LineLog() : null
+                        log: reuse.Length > 0 ? new RunCommand.LineLog() : null
                     )
                     {
-                        ReuseFrom = parse.GetValue(reuseFrom) ?? [],
+                        ReuseFrom = reuse,
                     };
                     bool dry = parse.GetValue(dryRun);
                     var (jobs, submitted) = runner.Submit(parse.GetValue(o.Seeds), settings, new SlurmCli(), dry);

@@ -232,11 +232,9 @@ public sealed class ExperimentRunner
         // Stages another run finished under the same settings are brought in first, so no job is submitted for them
         // (with --dry-run nothing is brought, and the scripts list them).
         var reuseFrom = ReuseFolders();
+        using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
         if (reuseFrom.Count > 0 && !dryRun)
-        {
-            using var dataset = ExperimentDatasets.Load(config.Data, dataDir, log);
             StageReuse.Apply(Scheduler.Pending(n, dataset, default), reuseFrom, log);
-        }
         // The live jobs before the stages' state: a job that ends in between has written its stage, so it is done.
         var live = dryRun
             ? []
@@ -244,7 +242,7 @@ public sealed class ExperimentRunner
                 .Latest(ExperimentDir, slurm)
                 .Where(kv => SlurmSubmission.Live(kv.Value.State))
                 .ToDictionary(kv => kv.Key, kv => kv.Value.Record.JobId);
-        var graph = Graph(n, settings.Threads);
+        var graph = Graph(n, settings.Threads, dataset);
         var submission = new SlurmSubmission(ExperimentDir, config.Name, n, settings);
         var jobs = submission.Plan(graph, live);
         if (dryRun || jobs.Count == 0)

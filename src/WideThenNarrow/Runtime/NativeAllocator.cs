@@ -65,7 +65,7 @@ public static class NativeAllocator
             return mmap && trim && noMaps
                 ? new AllocatorStatus(
                     true,
-                    $"glibc malloc tuned: no mmap for allocations (threshold {MmapThresholdBytes >> 20} MB where a map is unavoidable), trim threshold 2 GB"
+                    $"glibc malloc tuned: no mmap for allocations, mmap threshold {MmapThresholdBytes >> 20} MB, trim threshold 2 GB"
                 )
                 : new AllocatorStatus(
                     false,
