@@ -139,8 +139,32 @@ public sealed record StandardStageConfig
     public TrainerSettings Train { get; init; } = new();
 }
 
-/// <summary>A stage whose recipe is another stage's (written as an empty section, e.g. <c>finetune_no_kd: {}</c>).</summary>
-public sealed record DerivedStageConfig;
+/// <summary>
+/// A stage whose recipe is another stage's (written as an empty section, e.g. <c>finetune_no_kd: {}</c>). <see cref="Lr"/>
+/// replaces only that recipe's learning rate, so an arm can run at the rate chosen for it on validation
+/// (<c>finetune_no_kd: {lr: 0.1}</c>); the stage's settings are then those of a run whose recipe has that rate, and
+/// <c>--reuse-from</c> finds it there.
+/// </summary>
+public sealed record DerivedStageConfig : IValidatedConfig
+{
+    /// <summary>The learning rate instead of the shared recipe's; null (the default) keeps the recipe's.</summary>
+    public double? Lr { get; init; }
+
+    public void Validate(ConfigKeys at)
+    {
+        if (Lr is { } lr)
+            at.Positive(nameof(Lr), lr);
+    }
+
+    /// <summary>The shared recipe with this arm's learning rate.</summary>
+    public DistillStageConfig Apply(DistillStageConfig recipe) =>
+        Lr is { } lr
+            ? recipe with
+            {
+                Train = recipe.Train with { Optimizer = recipe.Train.Optimizer with { Lr = lr } },
+            }
+            : recipe;
+}
 
 public sealed record WideStageConfig
 {

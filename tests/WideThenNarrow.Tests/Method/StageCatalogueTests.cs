@@ -136,16 +136,52 @@ public class StageCatalogueTests
     )]
     [InlineData("kd:\n  temprature: 2\n", "e.yaml: unknown key 'kd.temprature' (did you mean 'kd.temperature'?)")]
     [InlineData("kd:\n  temperature: 0\n", "e.yaml: key 'kd.temperature' must be positive, got 0")]
-    [InlineData(
-        "finetune_no_kd:\n  alpha: 0\n",
-        "e.yaml: unknown key 'finetune_no_kd.alpha': this section takes no keys"
-    )]
+    [InlineData("finetune_no_kd:\n  alpha: 0\n", "e.yaml: unknown key 'finetune_no_kd.alpha'")]
+    [InlineData("kd_finetune_recipe:\n  lr: 0\n", "e.yaml: key 'kd_finetune_recipe.lr' must be positive, got 0")]
     [InlineData("fitnets: 3\n", "e.yaml: key 'fitnets' must be a mapping (a section of keys), got '3'")]
     [InlineData("baselines: {}\n", "e.yaml: unknown key 'baselines'")]
     public void A_baseline_key_is_checked_and_suggested_as_a_property_is(string yaml, string expected)
     {
         var e = Assert.Throws<WtnException>(() => ConfigLoader.Parse<ExperimentConfig>(yaml, "e.yaml"));
         Assert.StartsWith(expected, e.Message);
+    }
+
+    /// <summary>experiments/width-sweep.yaml's stage fingerprints (seed 0) under <paramref name="overrides"/>.</summary>
+    static Dictionary<string, string> SweepFingerprints(params string[] overrides)
+    {
+        var config = ConfigLoader.Load<ExperimentConfig>(
+            Path.Combine(TestData.RepoRoot, "experiments", "width-sweep.yaml"),
+            overrides
+        );
+        var runner = new WideThenNarrow.Orchestration.ExperimentRunner(
+            config,
+            Path.GetTempPath(),
+            TestData.DataDir,
+            TorchSharp.torch.CPU
+        );
+        return runner.StageFingerprints().ToDictionary(s => s.Stage, s => s.Fingerprint);
+    }
+
+    [Fact]
+    public void A_derived_arms_own_lr_makes_it_the_stage_a_run_with_that_recipe_rate_trains()
+    {
+        var file = SweepFingerprints();
+        var own = SweepFingerprints("finetune_no_kd.lr=0.1", "kd_finetune_recipe.lr=0.1");
+        var recipe = SweepFingerprints("finetune.train.optimizer.lr=0.1");
+
+        // The arms with their own rate are the stages of a run whose stage-3 recipe has that rate (so --reuse-from
+        // finds them there) ...
+        Assert.Equal(recipe["finetune_no_kd"], own["finetune_no_kd"]);
+        Assert.Equal(recipe["kd_finetune_recipe"], own["kd_finetune_recipe"]);
+        Assert.NotEqual(file["finetune_no_kd"], own["finetune_no_kd"]);
+        Assert.NotEqual(file["kd_finetune_recipe"], own["kd_finetune_recipe"]);
+        // ... while the method itself, and every other stage, keeps the file's recipe.
+        foreach (var stage in file.Keys.Except(["finetune_no_kd", "kd_finetune_recipe"]))
+            Assert.Equal(file[stage], own[stage]);
+        Assert.NotEqual(file["finetune"], recipe["finetune"]);
+
+        // An lr equal to the recipe's own is the same stage as none.
+        Assert.Equal(file["finetune_no_kd"], SweepFingerprints("finetune_no_kd.lr=0.02")["finetune_no_kd"]);
     }
 
     [Fact]

@@ -19,10 +19,13 @@ public sealed class FinetuneNoKdStage : BaselineStage<DerivedStageConfig>
             ? "finetune_no_kd is measured against stages 2 + 3: add 'imitation' and 'finetune' sections"
             : null;
 
-    /// <summary>Its settings are finetune's with alpha 0: the recipe it shares is what it is compared under.</summary>
-    internal override PlannedStage Plan(SeedPlan p, DerivedStageConfig _)
+    /// <summary>
+    /// Its settings are finetune's with alpha 0 (and the section's own lr, when set): the recipe it shares is what it
+    /// is compared under.
+    /// </summary>
+    internal override PlannedStage Plan(SeedPlan p, DerivedStageConfig own)
     {
-        var plain = p.Config.Finetune! with { Alpha = 0 };
+        var plain = own.Apply(p.Config.Finetune!) with { Alpha = 0 };
         return p.Add(this, "finetune", plain, "thin", p.Cost(plain.Train, "thin"), () =>
         {
             var thin = p.Load("imitation", "thin");

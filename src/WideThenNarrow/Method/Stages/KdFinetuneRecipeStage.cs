@@ -20,7 +20,10 @@ public sealed class KdFinetuneRecipeStage : BaselineStage<DerivedStageConfig>
             ? "kd_finetune_recipe takes its recipe from stage 3: add a 'finetune' section"
             : null;
 
-    /// <summary>Its settings are finetune's: the recipe it shares with the method is what it is compared under.</summary>
-    internal override PlannedStage Plan(SeedPlan p, DerivedStageConfig _) =>
-        KdStage.FromScratch(p, this, "finetune", p.Config.Finetune!);
+    /// <summary>
+    /// Its settings are finetune's (with the section's own lr, when set): the recipe it shares with the method is what it
+    /// is compared under.
+    /// </summary>
+    internal override PlannedStage Plan(SeedPlan p, DerivedStageConfig own) =>
+        KdStage.FromScratch(p, this, "finetune", own.Apply(p.Config.Finetune!));
 }
