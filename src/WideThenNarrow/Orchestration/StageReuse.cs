@@ -59,16 +59,25 @@ internal static class StageReuse
     {
         var reused = new List<(PlannedStage, string)>();
         foreach (var s in plan.Where(s => !s.Done))
-        foreach (var run in from)
         {
-            var src = Path.Combine(StageCatalogue.SeedDir(run, s.Ctx.Seed), s.Name);
-            if (!Directory.Exists(src))
-                continue;
-            if (Same(s, src, log) && Bring(s, src, log))
+            bool seen = false,
+                brought = false;
+            foreach (var run in from)
             {
-                reused.Add((s, src));
-                break;
+                var src = Path.Combine(StageCatalogue.SeedDir(run, s.Ctx.Seed), s.Name);
+                if (!Directory.Exists(src))
+                    continue;
+                seen = true;
+                if (Same(s, src, log) && Bring(s, src, log))
+                {
+                    reused.Add((s, src));
+                    brought = true;
+                    break;
+                }
             }
+            // Said once, after every folder was tried: a later one may still have had it.
+            if (seen && !brought)
+                log?.Report($"{s}: no --reuse-from run has it finished under this run's settings; training it here");
         }
         return reused;
     }
@@ -99,7 +108,7 @@ internal static class StageReuse
             if (changes is not { Count: 0 })
             {
                 log?.Report(
-                    $"{s} not reused from {src}: it was trained under other settings ({(changes is null ? "it records none" : ConfigLoader.Describe(changes))}); training it here"
+                    $"{s} not reused from {src}: it was trained under other settings ({(changes is null ? "it records none" : ConfigLoader.Describe(changes))})"
                 );
                 return false;
             }

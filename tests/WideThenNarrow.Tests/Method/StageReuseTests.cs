@@ -97,6 +97,11 @@ public class StageReuseTests(Xunit.Abstractions.ITestOutputHelper output)
                     StringComparison.Ordinal
                 )
             );
+            Assert.Contains(
+                "seed 0: finetune: no --reuse-from run has it finished under this run's settings; training it here",
+                log
+            );
+            Assert.DoesNotContain(log, l => l.StartsWith("seed 0: wide: no --reuse-from", StringComparison.Ordinal));
             Assert.Contains(log, l => l.StartsWith("seed 0: finetune done in", StringComparison.Ordinal));
             Assert.NotEqual(before["finetune"]["final.model"], Sha(Path.Combine(bSeed, "finetune", "final.model")));
             Assert.Null(result.Status.Single(s => s.Stage == "finetune").ReusedFrom);
@@ -145,6 +150,21 @@ public class StageReuseTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Contains(dLog, l => l.StartsWith("seed 0: wide reused from", StringComparison.Ordinal));
             Assert.Contains($"seed 0: imitation not reused from {copyOfImitation}: it is not finished there", dLog);
             Assert.Contains(dLog, l => l.StartsWith("seed 0: imitation done in", StringComparison.Ordinal));
+
+            // E: the same two folders, then A's: each stage comes from the first folder that finished it, and no line
+            // says a stage is trained here when a later folder still had it.
+            var eLog = new List<string>();
+            var e = Runner(a with { Name = "e" }, runs, eLog, unfinished, aDir).Run();
+            foreach (var l in eLog)
+                output.WriteLine(l);
+            Assert.Contains($"seed 0: imitation not reused from {copyOfImitation}: it is not finished there", eLog);
+            Assert.Equal(Path.Combine(aSeed, "imitation"), e.Status.Single(s => s.Stage == "imitation").ReusedFrom);
+            Assert.Equal(
+                Path.Combine(unfinished, "seed-0", "wide"),
+                e.Status.Single(s => s.Stage == "wide").ReusedFrom
+            );
+            Assert.DoesNotContain(eLog, l => l.Contains(": no --reuse-from run has it", StringComparison.Ordinal));
+            Assert.DoesNotContain(eLog, l => l.Contains(" done in ", StringComparison.Ordinal)); // nothing trained
         }
         finally
         {
