@@ -53,6 +53,79 @@ public static class ExperimentPlots
     }
 
     /// <summary>
+    /// One arm of <see cref="Compute"/>: its own training compute (the wide row's is its own training), that plus the
+    /// wide stage for a row that starts from the wide network (else null), and its test top-1 in %: the mean over seeds
+    /// and the sample standard deviation (0 with one seed).
+    /// </summary>
+    public sealed record ComputePoint(string Method, double Macs, double? WithWide, double Top1, double Spread);
+
+    /// <summary>The points of <see cref="Compute"/>: every finished row scored on a test split (masked-LM rows apart) with a recorded compute.</summary>
+    public static IReadOnlyList<ComputePoint> ComputePoints(ExperimentResult r) =>
+        r
+            .Methods.Where(m => m.Perplexity is null && m.TestTop1 is not null)
+            .Select(m => (Row: m, Own: m.TrainMacs?.Mean is > 0 and var own ? own : m.WideMacs?.Mean))
+            .Where(p => p.Own is > 0)
+            .Select(p => new ComputePoint(
+                p.Row.Method,
+                p.Own!.Value,
+                p.Row.TrainMacs?.Mean is > 0 && p.Row.WideMacs?.Mean is > 0 and var wide ? p.Own.Value + wide : null,
+                100 * p.Row.TestTop1!.Mean,
+                p.Row.TestTop1.N > 1 ? 100 * p.Row.TestTop1.Spread : 0
+            ))
+            .ToList();
+
+    /// <summary>
+    /// Test top-1 against training compute, one point per arm with error bars of one sample standard deviation over
+    /// seeds, log-scaled compute; a row that starts from the wide network also gets a hollow point with the wide stage
+    /// added, joined by a dashed line (issue 24: whether the method pays off at equal compute). False when no row has
+    /// both a test top-1 and a compute.
+    /// </summary>
+    public static bool Compute(ExperimentResult r, string path)
+    {
+        var points = ComputePoints(r);
+        if (points.Count == 0)
+            return false;
+        var plt = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        for (int i = 0; i < points.Count; i++)
+        {
+            var p = points[i];
+            var color = palette.GetColor(i % palette.Colors.Length);
+            double x = Math.Log10(p.Macs);
+            var mark = plt.Add.Scatter(new[] { x }, new[] { p.Top1 }, color);
+            mark.MarkerSize = 9;
+            mark.LegendText = string.Create(
+                CultureInfo.InvariantCulture,
+                $"{p.Method} ({p.Top1:F2} ± {p.Spread:F2} %)"
+            );
+            if (p.Spread > 0)
+            {
+                var bar = plt.Add.ErrorBar(new[] { x }, new[] { p.Top1 }, new[] { p.Spread });
+                bar.Color = color;
+            }
+            if (p.WithWide is { } with)
+            {
+                var line = plt.Add.Scatter(new[] { x, Math.Log10(with) }, new[] { p.Top1, p.Top1 }, color);
+                line.LinePattern = LinePattern.Dashed;
+                line.MarkerShape = MarkerShape.OpenCircle;
+                line.MarkerSize = 9;
+            }
+        }
+        plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
+        {
+            MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
+            IntegerTicksOnly = true,
+            LabelFormatter = x => ExperimentReport.Macs((long)Math.Min(Math.Pow(10, x), long.MaxValue)),
+        };
+        plt.Title($"{r.Experiment}: test top-1 against training compute");
+        plt.XLabel("training compute (multiply-accumulates, log scale; hollow: with the wide stage)");
+        plt.YLabel("test top-1 (%), mean ± sd over seeds");
+        plt.ShowLegend(Alignment.LowerRight);
+        plt.SavePng(path, 900, 560);
+        return true;
+    }
+
+    /// <summary>
     /// Masked-LM experiments: every pretrained network's held-out masked-token top-1 against its training compute (mean
     /// over seeds), log-scaled compute. A row's own stages give its point (the wide network's is its own pretraining);
     /// a row that starts from the wide network gets a second, hollow point with the wide stage added, joined by a dashed

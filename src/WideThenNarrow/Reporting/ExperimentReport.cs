@@ -17,11 +17,18 @@ public static class ExperimentReport
         );
         Atomic(Path.Combine(dir, "accuracy.png"), tmp => ExperimentPlots.Accuracy(r, tmp));
         bool imitationPlot = false,
-            computePlot = false;
+            computePlot = false,
+            accuracyComputePlot = false;
         Atomic(Path.Combine(dir, "imitation.png"), tmp => imitationPlot = ExperimentPlots.Imitation(r, tmp));
         Atomic(Path.Combine(dir, MaskedLmComputePlot), tmp => computePlot = ExperimentPlots.MaskedLmCompute(r, tmp));
-        Atomic(Path.Combine(dir, "report.md"), tmp => File.WriteAllText(tmp, Markdown(r, imitationPlot, computePlot)));
+        Atomic(Path.Combine(dir, ComputePlot), tmp => accuracyComputePlot = ExperimentPlots.Compute(r, tmp));
+        Atomic(Path.Combine(dir, "report.md"), tmp =>
+            File.WriteAllText(tmp, Markdown(r, imitationPlot, computePlot, accuracyComputePlot))
+        );
     }
+
+    /// <summary>Test top-1 against training compute, one point per arm with its spread over seeds.</summary>
+    public const string ComputePlot = "compute.png";
 
     /// <summary>Masked-LM experiments: held-out masked-token top-1 against training compute.</summary>
     public const string MaskedLmComputePlot = "mlm-compute.png";
@@ -55,7 +62,12 @@ public static class ExperimentReport
             "the stages' results are kept: free space and run `wtn report` (or the same `wtn run`) again"
         );
 
-    public static string Markdown(ExperimentResult r, bool imitationPlot, bool computePlot = false)
+    public static string Markdown(
+        ExperimentResult r,
+        bool imitationPlot,
+        bool computePlot = false,
+        bool accuracyComputePlot = false
+    )
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
@@ -161,6 +173,13 @@ public static class ExperimentReport
             );
             sb.AppendLine();
             sb.AppendLine("![test accuracy per epoch](accuracy.png)");
+            if (accuracyComputePlot)
+            {
+                sb.AppendLine();
+                sb.AppendLine(
+                    $"![test top-1 against training compute, mean ± sd over seeds; hollow: with the wide stage]({ComputePlot})"
+                );
+            }
             var pretrained = r.Methods.Where(m => m.Perplexity is not null).ToList();
             if (pretrained.Count > 0)
             {

@@ -119,8 +119,9 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
                 output.WriteLine(l);
             output.WriteLine($"total {clock.Elapsed.TotalSeconds:F1} s");
             var dir = Path.Combine(runs, "all");
-            foreach (var f in new[] { "report.md", "results.json", "accuracy.png", "imitation.png" })
+            foreach (var f in new[] { "report.md", "results.json", "accuracy.png", "imitation.png", "compute.png" })
                 Assert.True(new FileInfo(Path.Combine(dir, f)).Length > 0, f);
+            Assert.Contains("](compute.png)", File.ReadAllText(Path.Combine(dir, "report.md")));
             var methods = result.Methods.Select(m => m.Method).ToList();
             const string warm = "thin: after imitation only";
             Assert.Equal(
