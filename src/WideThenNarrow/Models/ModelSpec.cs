@@ -50,6 +50,13 @@ public sealed record ModelSpec : IValidatedConfig
     public int? MaxPositions { get; init; }
     public int? TypeVocab { get; init; }
 
+    /// <summary>
+    /// BERT: the dropout rate of the embeddings, attention probabilities, hidden states and classifier, whenever this
+    /// network trains (default 0.1, BERT's). 0 turns it off, e.g. for pretraining that sees each token about once and
+    /// underfits (as Geiping and Goldstein's "Cramming" does).
+    /// </summary>
+    public double? Dropout { get; init; }
+
     /// <summary>The model for a dataset of these classes, channels and square image size; <paramref name="keyPath"/> (e.g. models.thin) names it in errors.</summary>
     public ModelConfig ToModelConfig(int datasetClasses, int datasetChannels, int imageSize, string keyPath)
     {
@@ -75,6 +82,7 @@ public sealed record ModelSpec : IValidatedConfig
             Intermediate = Intermediate,
             MaxPositions = MaxPositions ?? preset.MaxPositions,
             TypeVocab = TypeVocab ?? preset.TypeVocab,
+            Dropout = Dropout ?? preset.Dropout,
         };
     }
 

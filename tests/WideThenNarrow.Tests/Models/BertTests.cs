@@ -1,3 +1,4 @@
+using WideThenNarrow.Config;
 using WideThenNarrow.Models;
 using static TorchSharp.torch;
 
@@ -58,6 +59,38 @@ public class BertTests
         )
             Assert.Contains(n, mlmNames);
         Assert.DoesNotContain("bert.pooler.dense.weight", mlmNames);
+    }
+
+    [Fact]
+    public void Models_dropout_key_reaches_every_dropout_so_zero_makes_training_mode_deterministic()
+    {
+        static bool Repeats(ModelSpec spec)
+        {
+            using var model = ModelFactory.Create(
+                spec.ToModelConfig(0, 0, 1, "models.thin") with
+                {
+                    Vocab = 40,
+                    Head = BertHead.MaskedLm,
+                }
+            );
+            model.train();
+            using var ids = randint(5, 40, [2, 12], ScalarType.Int64);
+            var input = new ModelInput(ids);
+            using var a = model.forward(input);
+            using var b = model.forward(input);
+            return a.allclose(b, rtol: 0, atol: 0);
+        }
+        var spec = new ModelSpec { Name = "bert-tiny", MaxPositions = 16 };
+        Assert.Equal(0.1, spec.ToModelConfig(0, 0, 1, "models.thin").Dropout); // BERT's, unless set
+        Assert.False(Repeats(spec));
+        Assert.True(Repeats(spec with { Dropout = 0 }));
+        var e = Assert.Throws<WtnException>(() =>
+            ConfigLoader.Parse<WideThenNarrow.Method.ExperimentConfig>(
+                "models:\n  thin: {name: bert-tiny, dropout: 1}\n",
+                "e.yaml"
+            )
+        );
+        Assert.StartsWith("e.yaml: key 'models.thin.dropout' must be", e.Message);
     }
 
     [Fact]
