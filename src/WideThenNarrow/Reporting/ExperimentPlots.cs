@@ -61,17 +61,28 @@ public static class ExperimentPlots
 
     /// <summary>The points of <see cref="Compute"/>: every finished row scored on a test split (masked-LM rows apart) with a recorded compute.</summary>
     public static IReadOnlyList<ComputePoint> ComputePoints(ExperimentResult r) =>
+        PointsOf(r, maskedLm: false).Select(p => p.Point).ToList();
+
+    /// <summary>The rows of one kind (masked-LM: those with a perplexity) with a test top-1 and a recorded compute, as points.</summary>
+    static List<(MethodRow Row, ComputePoint Point)> PointsOf(ExperimentResult r, bool maskedLm) =>
         r
-            .Methods.Where(m => m.Perplexity is null && m.TestTop1 is not null)
+            .Methods.Where(m => (m.Perplexity is not null) == maskedLm && m.TestTop1 is not null)
             .Select(m => (Row: m, Own: m.TrainMacs?.Mean is > 0 and var own ? own : m.WideMacs?.Mean))
             .Where(p => p.Own is > 0)
-            .Select(p => new ComputePoint(
-                p.Row.Method,
-                p.Own!.Value,
-                p.Row.TrainMacs?.Mean is > 0 && p.Row.WideMacs?.Mean is > 0 and var wide ? p.Own.Value + wide : null,
-                100 * p.Row.TestTop1!.Mean,
-                p.Row.TestTop1.N > 1 ? 100 * p.Row.TestTop1.Spread : 0
-            ))
+            .Select(p =>
+                (
+                    p.Row,
+                    new ComputePoint(
+                        p.Row.Method,
+                        p.Own!.Value,
+                        p.Row.TrainMacs?.Mean is > 0 && p.Row.WideMacs?.Mean is > 0 and var wide
+                            ? p.Own.Value + wide
+                            : null,
+                        100 * p.Row.TestTop1!.Mean,
+                        p.Row.TestTop1.N > 1 ? 100 * p.Row.TestTop1.Spread : 0
+                    )
+                )
+            )
             .ToList();
 
     /// <summary>
@@ -80,25 +91,67 @@ public static class ExperimentPlots
     /// added, joined by a dashed line (issue 24: whether the method pays off at equal compute). False when no row has
     /// both a test top-1 and a compute.
     /// </summary>
-    public static bool Compute(ExperimentResult r, string path)
+    public static bool Compute(ExperimentResult r, string path) =>
+        DrawCompute(
+            PointsOf(r, maskedLm: false),
+            p =>
+                string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"{p.Point.Method} ({p.Point.Top1:F2} ± {p.Point.Spread:F2} %)"
+                ),
+            errorBars: true,
+            $"{r.Experiment}: test top-1 against training compute",
+            "test top-1 (%), mean ± sd over seeds",
+            path
+        );
+
+    /// <summary>
+    /// Masked-LM experiments: every pretrained network's held-out masked-token top-1 against its training compute (mean
+    /// over seeds), log-scaled compute. A row's own stages give its point (the wide network's is its own pretraining);
+    /// a row that starts from the wide network gets a second, hollow point with the wide stage added, joined by a dashed
+    /// line. False when no masked-LM row has finished.
+    /// </summary>
+    public static bool MaskedLmCompute(ExperimentResult r, string path) =>
+        DrawCompute(
+            PointsOf(r, maskedLm: true),
+            p =>
+                string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"{p.Point.Method} ({p.Point.Top1:F1} %, perplexity {p.Row.Perplexity!.Mean:F0})"
+                ),
+            errorBars: false,
+            $"{r.Experiment}: held-out masked-token top-1 against training compute",
+            "held-out masked-token top-1 (%)",
+            path
+        );
+
+    /// <summary>
+    /// The compute plots' drawing: each point at log10 of its compute, with its legend, its error bar when asked and
+    /// it has a spread, and a dashed line to a hollow point at the compute with the wide stage; false (nothing written)
+    /// when there is no point.
+    /// </summary>
+    static bool DrawCompute(
+        List<(MethodRow Row, ComputePoint Point)> points,
+        Func<(MethodRow Row, ComputePoint Point), string> legend,
+        bool errorBars,
+        string title,
+        string yLabel,
+        string path
+    )
     {
-        var points = ComputePoints(r);
         if (points.Count == 0)
             return false;
         var plt = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
         for (int i = 0; i < points.Count; i++)
         {
-            var p = points[i];
+            var p = points[i].Point;
             var color = palette.GetColor(i % palette.Colors.Length);
             double x = Math.Log10(p.Macs);
             var mark = plt.Add.Scatter(new[] { x }, new[] { p.Top1 }, color);
             mark.MarkerSize = 9;
-            mark.LegendText = string.Create(
-                CultureInfo.InvariantCulture,
-                $"{p.Method} ({p.Top1:F2} ± {p.Spread:F2} %)"
-            );
-            if (p.Spread > 0)
+            mark.LegendText = legend(points[i]);
+            if (errorBars && p.Spread > 0)
             {
                 var bar = plt.Add.ErrorBar(new[] { x }, new[] { p.Top1 }, new[] { p.Spread });
                 bar.Color = color;
@@ -117,59 +170,9 @@ public static class ExperimentPlots
             IntegerTicksOnly = true,
             LabelFormatter = x => ExperimentReport.Macs((long)Math.Min(Math.Pow(10, x), long.MaxValue)),
         };
-        plt.Title($"{r.Experiment}: test top-1 against training compute");
+        plt.Title(title);
         plt.XLabel("training compute (multiply-accumulates, log scale; hollow: with the wide stage)");
-        plt.YLabel("test top-1 (%), mean ± sd over seeds");
-        plt.ShowLegend(Alignment.LowerRight);
-        plt.SavePng(path, 900, 560);
-        return true;
-    }
-
-    /// <summary>
-    /// Masked-LM experiments: every pretrained network's held-out masked-token top-1 against its training compute (mean
-    /// over seeds), log-scaled compute. A row's own stages give its point (the wide network's is its own pretraining);
-    /// a row that starts from the wide network gets a second, hollow point with the wide stage added, joined by a dashed
-    /// line. False when no masked-LM row has finished.
-    /// </summary>
-    public static bool MaskedLmCompute(ExperimentResult r, string path)
-    {
-        var rows = r.Methods.Where(m => m.Perplexity is not null && m.TestTop1 is not null).ToList();
-        var points = rows.Select(m => (Row: m, Own: m.TrainMacs?.Mean is > 0 and var own ? own : m.WideMacs?.Mean))
-            .Where(p => p.Own is > 0)
-            .ToList();
-        if (points.Count == 0)
-            return false;
-        var plt = new Plot();
-        var palette = new ScottPlot.Palettes.Category10();
-        for (int i = 0; i < points.Count; i++)
-        {
-            var (m, own) = points[i];
-            var color = palette.GetColor(i);
-            double y = 100 * m.TestTop1!.Mean,
-                x = Math.Log10(own!.Value);
-            var mark = plt.Add.Scatter(new[] { x }, new[] { y }, color);
-            mark.MarkerSize = 9;
-            mark.LegendText = string.Create(
-                CultureInfo.InvariantCulture,
-                $"{m.Method} ({y:F1} %, perplexity {m.Perplexity!.Mean:F0})"
-            );
-            if (m.TrainMacs?.Mean is > 0 && m.WideMacs?.Mean is > 0 and var wide)
-            {
-                var with = plt.Add.Scatter(new[] { x, Math.Log10(own.Value + wide) }, new[] { y, y }, color);
-                with.LinePattern = LinePattern.Dashed;
-                with.MarkerShape = MarkerShape.OpenCircle;
-                with.MarkerSize = 9;
-            }
-        }
-        plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
-        {
-            MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
-            IntegerTicksOnly = true,
-            LabelFormatter = x => ExperimentReport.Macs((long)Math.Min(Math.Pow(10, x), long.MaxValue)),
-        };
-        plt.Title($"{r.Experiment}: held-out masked-token top-1 against training compute");
-        plt.XLabel("training compute (multiply-accumulates, log scale; hollow: with the wide stage)");
-        plt.YLabel("held-out masked-token top-1 (%)");
+        plt.YLabel(yLabel);
         plt.ShowLegend(Alignment.LowerRight);
         plt.SavePng(path, 900, 560);
         return true;
