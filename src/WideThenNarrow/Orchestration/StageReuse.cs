@@ -60,8 +60,8 @@ internal static class StageReuse
         var reused = new List<(PlannedStage, string)>();
         foreach (var s in plan.Where(s => !s.Done))
         {
-            bool seen = false,
-                brought = false;
+            bool seen = false;
+            int before = reused.Count;
             foreach (var run in from)
             {
                 var src = Path.Combine(StageCatalogue.SeedDir(run, s.Ctx.Seed), s.Name);
@@ -71,12 +71,11 @@ internal static class StageReuse
                 if (Same(s, src, log) && Bring(s, src, log))
                 {
                     reused.Add((s, src));
-                    brought = true;
                     break;
                 }
             }
             // Said once, after every folder was tried: a later one may still have had it.
-            if (seen && !brought)
+            if (seen && reused.Count == before)
                 log?.Report($"{s}: no --reuse-from run has it finished under this run's settings; training it here");
         }
         return reused;
