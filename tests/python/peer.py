@@ -3,6 +3,10 @@
 
   peer.py check  MODEL WEIGHTS IO   load WEIGHTS (saved by wtn) strictly into the PyTorch model, run IO's inputs
                                     in eval mode, print the max |difference| to IO's 'output'; exit 1 above 1e-5
+  peer.py grad MODEL WEIGHTS IO    load WEIGHTS strictly, compute the masked-LM loss on IO's input and 'labels' (train
+                                    mode, no dropout), backward; compare the loss and every parameter's gradient to IO's
+                                    'loss' and 'grad.NAME'; exit 1 above 1e-5 (loss) or 1e-3 of the largest entry
+                                    (grads; of 1e-4 where every entry is smaller)
   peer.py manifest MANIFEST IO      rebuild a network exported by `wtn export` with python/wtn_models.py from its
                                     manifest (weights checked against its SHA-256, loaded strictly), run IO's input,
                                     print the max |difference| to IO's 'output'; exit 1 above 1e-5
@@ -203,6 +207,25 @@ def main():
             diff = (run(model, io) - io["output"]).abs().max().item()
         print(f"max_abs_diff {diff:.3g}")
         sys.exit(0 if diff <= TOLERANCE else 1)
+    if mode == "grad":
+        # Masked-LM loss (mean cross-entropy over labels != -100) in train mode, no dropout: every parameter's gradient.
+        model.load_state_dict(torch.load(weights), strict=True)
+        model.train()
+        io = torch.load(io_path)
+        logits = run(model, io)
+        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), io["labels"].reshape(-1), ignore_index=-100)
+        loss.backward()
+        worst, where = 0.0, ""
+        for name, p in model.named_parameters():
+            mine = io["grad." + name]
+            # A key bias's gradient is zero up to rounding (softmax ignores a shift shared by all keys): absolute there.
+            scale = max(mine.abs().max().item(), 1e-4)
+            rel = (p.grad - mine).abs().max().item() / scale
+            if rel > worst:
+                worst, where = rel, name
+        diff = abs(loss.item() - io["loss"].item())
+        print(f"loss_diff {diff:.3g} max_rel_grad_diff {worst:.3g} at {where}")
+        sys.exit(0 if diff <= TOLERANCE and worst <= 1e-3 else 1)
     if mode == "export":
         if spec.startswith("resnet"):
             io = {"input": torch.randn(2, 3, 40, 40)}

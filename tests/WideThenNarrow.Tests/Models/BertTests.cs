@@ -1,5 +1,7 @@
 using WideThenNarrow.Config;
+using WideThenNarrow.Data;
 using WideThenNarrow.Models;
+using WideThenNarrow.Training;
 using static TorchSharp.torch;
 
 namespace WideThenNarrow.Tests.Models;
@@ -242,5 +244,43 @@ public class BertTests
                 .Message,
             StringComparison.OrdinalIgnoreCase
         );
+    }
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.1)]
+    public void Every_parameter_of_a_masked_lm_encoder_gets_a_gradient_the_positions_included(double dropout)
+    {
+        var c = new ModelConfig
+        {
+            Name = "bert",
+            Layers = 2,
+            Hidden = 32,
+            Heads = 2,
+            Intermediate = 64,
+            Vocab = 50,
+            MaxPositions = 16,
+            Head = BertHead.MaskedLm,
+            Dropout = dropout,
+        };
+        using var model = new Bert(c with { HeadPositionShare = 0.15 });
+        model.train();
+        using var scope = NewDisposeScope();
+        manual_seed(0);
+        var ids = randint(5, 50, [4, 16], dtype: ScalarType.Int64);
+        var labels = full([4, 16], MaskedLmObjective.IgnoreIndex, dtype: ScalarType.Int64);
+        labels[.., 3] = ids[.., 3];
+        labels[.., 9] = ids[.., 9];
+        ids[.., 3] = 4;
+        using var batch = new Batch(new ModelInput(ids, ones_like(ids)), labels);
+        var output = new MaskedLmObjective(model).Compute(batch, training: true);
+        output.Loss.backward();
+        var silent = model
+            .named_parameters()
+            .Where(p => !p.name.EndsWith("key.bias")) // softmax is blind to a shift shared by every key
+            .Where(p => p.parameter.grad is null || p.parameter.grad.abs().max().item<float>() == 0)
+            .Select(p => p.name)
+            .ToList();
+        Assert.Empty(silent);
     }
 }

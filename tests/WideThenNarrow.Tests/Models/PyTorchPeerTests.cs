@@ -128,6 +128,54 @@ public class PyTorchPeerTests(ITestOutputHelper output)
         );
     }
 
+    /// <summary>
+    /// Training, not just inference, agrees with PyTorch: a masked-LM loss's gradient for every parameter of a BERT
+    /// (the position embeddings included) equals autograd's in PyTorch on the same weights and batch.
+    /// </summary>
+    [Fact]
+    public void A_masked_lm_step_gives_the_same_gradients_in_pytorch()
+    {
+        if (!PeerAvailable())
+            return;
+        using var scope = NewDisposeScope();
+        manual_seed(7);
+        using var model = ModelFactory.Create(Config("bert-mlm") with { Dropout = 0 });
+        model.train();
+        var input = Input("bert-mlm");
+        var labels = full([2, 9], -100L, dtype: ScalarType.Int64);
+        foreach (var (r, c) in new[] { (0, 2), (0, 5), (1, 1), (1, 4), (1, 6) })
+            labels[r, c] = input.Input[r, c].clone();
+        var logits = model.call(input);
+        var loss = nn.functional.cross_entropy(logits.reshape(-1, 50), labels.reshape(-1), ignore_index: -100);
+        loss.backward();
+
+        var dir = Directory.CreateTempSubdirectory("wtn-peer-").FullName;
+        try
+        {
+            var weights = Path.Combine(dir, "weights.pth");
+            var io = Path.Combine(dir, "io.pth");
+            Weights.Save(model, weights);
+            var ioDict = new Dictionary<string, Tensor>
+            {
+                ["input"] = input.Input,
+                ["attention_mask"] = input.AttentionMask!,
+                ["token_type_ids"] = input.TokenTypeIds!,
+                ["labels"] = labels,
+                ["loss"] = loss.detach(),
+            };
+            foreach (var (name, p) in model.named_parameters())
+                ioDict["grad." + name] = p.grad!;
+            PyTorchPickler.PickleStateDict(io, ioDict);
+            var (code, stdout, stderr) = Peer("grad", "bert-mlm:50:16", weights, io);
+            Assert.True(code == 0, $"PyTorch's gradients differ or it failed: {stdout} {stderr}");
+            Assert.Contains("max_rel_grad_diff", stdout);
+        }
+        finally
+        {
+            TestData.DeleteFolder(dir);
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Models))]
     public void Weights_saved_here_give_the_same_outputs_in_pytorch(string key, string spec)
