@@ -119,6 +119,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
             ))
             .ToArray();
         InitialiseAsHuggingFace();
+        if (c.LocalityPrior)
+            ApplyLocalityPrior(c.Name);
     }
 
     public override string Family => "bert";
@@ -227,6 +229,63 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
         cls?.Bias.zero_();
     }
 
+    /// <summary>Hidden dimensions that carry the sinusoidal positions of the locality prior.</summary>
+    public const int LocalityDims = 32;
+
+    /// <summary>
+    /// The locality prior (<see cref="ModelConfig.LocalityPrior"/>). Masked-LM encoders initialised as HuggingFace's
+    /// attend by content only for thousands of steps: at initialisation a neighbour gets 1/T of the attention, so the
+    /// signal that would teach positional attention is diluted by the window length (docs/results.md, "BERT (issue
+    /// 25)"). Here the position table is sinusoidal in its first <see cref="LocalityDims"/> dimensions (amplitude 0.3,
+    /// frequencies 10000^(-f/16)) and zero elsewhere, and in layer 0 the query and key maps of head 0 (head 1) read
+    /// those dimensions so that query i matches key j best where j = i + 1 (i - 1): the key map rotates each sine-cosine
+    /// pair by one position's angle. At initialisation these heads put about 0.4 of their attention on the next
+    /// (previous) token and 0.2 on the token itself; training may change or undo all of it.
+    /// </summary>
+    void ApplyLocalityPrior(string name)
+    {
+        const double amplitude = 0.3,
+            gain = 1.5;
+        const int pairs = LocalityDims / 2;
+        if (sizes.Heads < 2 || sizes.HeadSize < LocalityDims || sizes.Hidden < LocalityDims)
+            throw new WtnException(
+                $"model {name}: locality_prior needs at least 2 heads of at least {LocalityDims} dimensions and a hidden size of at least {LocalityDims} (got {sizes.Heads} heads of {sizes.HeadSize}, hidden {sizes.Hidden})"
+            );
+        using var _ = no_grad();
+        using var scope = NewDisposeScope(); // the indexers' scalar tensors
+        var table = new float[maxPositions * sizes.Hidden];
+        var frequency = new double[pairs];
+        for (int f = 0; f < pairs; f++)
+            frequency[f] = Math.Pow(10000.0, -(double)f / pairs);
+        for (int t = 0; t < maxPositions; t++)
+        for (int f = 0; f < pairs; f++)
+        {
+            table[t * sizes.Hidden + 2 * f] = (float)(amplitude * Math.Sin(t * frequency[f]));
+            table[t * sizes.Hidden + 2 * f + 1] = (float)(amplitude * Math.Cos(t * frequency[f]));
+        }
+        using (var positions = bert.Embeddings.Positions.weight!)
+        using (var values = tensor(table, [maxPositions, sizes.Hidden], device: positions.device))
+            positions.copy_(values);
+        var self = bert.Layers[0].SelfAttention;
+        var query = self.Query.weight!; // a Linear's weight is its own Parameter, not a new handle: not ours to dispose
+        var key = self.Key.weight!;
+        foreach (var (h, shift) in new[] { (0, 1), (1, -1) })
+            for (int f = 0; f < pairs; f++)
+            {
+                // q_i = g p_i and k_j = g R(shift) p_j = g p_(j - shift) on the pair: q_i . k_j peaks at j = i + shift.
+                double w = -shift * frequency[f],
+                    cos = gain * Math.Cos(w),
+                    sin = gain * Math.Sin(w);
+                long row = (long)h * sizes.HeadSize + 2 * f;
+                query[row, 2 * f] = gain;
+                query[row + 1, 2 * f + 1] = gain;
+                key[row, 2 * f] = cos;
+                key[row, 2 * f + 1] = sin;
+                key[row + 1, 2 * f] = -sin;
+                key[row + 1, 2 * f + 1] = cos;
+            }
+    }
+
     /// <summary>HuggingFace's BertModel: embeddings, encoder.layer.*, optional pooler.</summary>
     sealed class BertCore : Container
     {
@@ -280,6 +339,7 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
         }
 
         public Embedding WordEmbeddings { get; }
+        public Embedding Positions => positions;
 
         public Tensor Forward(Tensor ids, Tensor? tokenTypeIds)
         {
@@ -314,6 +374,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
             register_module("output", output);
         }
 
+        public SelfAttention SelfAttention => attention.Self;
+
         public (Tensor Hidden, Tensor Attention) Forward(Tensor x, Tensor? mask)
         {
             var (a, probs) = attention.Forward(x, mask);
@@ -339,6 +401,8 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
             register_module("self", self);
             register_module("output", output);
         }
+
+        public SelfAttention Self => self;
 
         public (Tensor Hidden, Tensor Attention) Forward(Tensor x, Tensor? mask)
         {
@@ -372,6 +436,9 @@ public sealed class Bert : StagedModel, IAttentionModel, IMacCounting
             register_module("value", value);
             register_module("dropout", dropout);
         }
+
+        public Linear Query => query;
+        public Linear Key => key;
 
         /// <summary>Context (N,T,heads*headSize) and the attention probabilities (N,heads,T,T) before dropout.</summary>
         public (Tensor Context, Tensor Probs) Forward(Tensor x, Tensor? mask)

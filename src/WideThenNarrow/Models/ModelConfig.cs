@@ -90,6 +90,13 @@ public sealed record ModelConfig : IValidatedConfig
     public double HeadPositionShare { get; init; } = 1;
     public double Dropout { get; init; } = 0.1;
 
+    /// <summary>
+    /// BERT: start with a locality prior (<see cref="Bert"/>'s <c>ApplyLocalityPrior</c>): sinusoidal position
+    /// embeddings in the first 32 hidden dimensions, and layer 0's first two heads looking one token right and one
+    /// left. Only the initial weights differ: the network is a plain BERT.
+    /// </summary>
+    public bool LocalityPrior { get; init; }
+
     /// <summary>Every size positive and within the bounds above, whichever family reads it.</summary>
     public void Validate(ConfigKeys at)
     {

@@ -57,6 +57,14 @@ public sealed record ModelSpec : IValidatedConfig
     /// </summary>
     public double? Dropout { get; init; }
 
+    /// <summary>
+    /// BERT: initialise with a locality prior (sinusoidal positions; layer 0's first two heads attending to the next and
+    /// the previous token), default off. Without it, masked-LM encoders on 128-token windows were seen to learn no
+    /// positional attention within thousands of steps (docs/results.md, "BERT (issue 25)"). Only the initialisation
+    /// changes: weights stay a plain HuggingFace BERT.
+    /// </summary>
+    public bool? LocalityPrior { get; init; }
+
     /// <summary>The model for a dataset of these classes, channels and square image size; <paramref name="keyPath"/> (e.g. models.thin) names it in errors.</summary>
     public ModelConfig ToModelConfig(int datasetClasses, int datasetChannels, int imageSize, string keyPath)
     {
@@ -83,6 +91,7 @@ public sealed record ModelSpec : IValidatedConfig
             MaxPositions = MaxPositions ?? preset.MaxPositions,
             TypeVocab = TypeVocab ?? preset.TypeVocab,
             Dropout = Dropout ?? preset.Dropout,
+            LocalityPrior = LocalityPrior ?? preset.LocalityPrior,
         };
     }
 

@@ -283,4 +283,71 @@ public class BertTests
             .ToList();
         Assert.Empty(silent);
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_locality_prior_makes_layer_0s_first_two_heads_look_at_the_next_and_the_previous_token(bool prior)
+    {
+        var c = new ModelConfig
+        {
+            Name = "bert",
+            Layers = 2,
+            Hidden = 128,
+            Heads = 2,
+            Intermediate = 256,
+            Vocab = 100,
+            MaxPositions = 64,
+            Head = BertHead.MaskedLm,
+            LocalityPrior = prior,
+        };
+        using var model = new Bert(c);
+        model.eval();
+        using var scope = NewDisposeScope();
+        manual_seed(3);
+        var input = new ModelInput(randint(5, 100, [4, 64], dtype: ScalarType.Int64));
+        using var _ = no_grad();
+        var h = model.ForwardBlock(0, null, input);
+        var (_, probs) = model.ForwardBlockWithAttention(1, h, input); // (N, heads, T, T)
+        var i = arange(1, 63, dtype: ScalarType.Int64);
+        double Mass(int head, int offset) =>
+            probs
+                .select(1, head)
+                .index([TensorIndex.Colon, TensorIndex.Tensor(i), TensorIndex.Tensor(i + offset)])
+                .mean()
+                .item<float>();
+        if (prior)
+        {
+            Assert.InRange(Mass(0, +1), 0.3, 1.0);
+            Assert.InRange(Mass(1, -1), 0.3, 1.0);
+            Assert.InRange(Mass(0, -1), 0.0, 0.1);
+        }
+        else
+            foreach (var (head, offset) in new[] { (0, 1), (1, -1) })
+                Assert.InRange(Mass(head, offset), 0.5 / 64, 2.0 / 64); // about uniform: 1/64
+        // Only the initialisation differs: the same parameters, names and shapes.
+        using var plain = new Bert(c with { LocalityPrior = false });
+        Assert.Equal(
+            plain.named_parameters().Select(p => (p.name, string.Join(",", p.parameter.shape))),
+            model.named_parameters().Select(p => (p.name, string.Join(",", p.parameter.shape)))
+        );
+    }
+
+    [Fact]
+    public void A_locality_prior_needs_two_heads_of_at_least_32_dimensions()
+    {
+        var c = new ModelConfig
+        {
+            Name = "bert",
+            Layers = 1,
+            Hidden = 32,
+            Heads = 2,
+            Intermediate = 64,
+            Vocab = 50,
+            MaxPositions = 16,
+            LocalityPrior = true,
+        };
+        var e = Assert.Throws<WtnException>(() => new Bert(c));
+        Assert.Contains("locality_prior", e.Message);
+    }
 }

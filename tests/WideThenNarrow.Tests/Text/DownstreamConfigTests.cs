@@ -62,6 +62,9 @@ public class DownstreamConfigTests
         "models.thin.dropout",
         "models.wide.dropout",
         "models.deeper.dropout",
+        "models.thin.locality_prior",
+        "models.wide.locality_prior",
+        "models.deeper.locality_prior",
     ];
 
     static readonly string[] Pretraining = ["wide", "imitation", "finetune", "standard_matched", "deeper"];
