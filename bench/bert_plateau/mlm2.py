@@ -2,7 +2,7 @@
 import os
 # args: key=value ... layers hidden heads ff T batch lr steps warmup prenorm(0/1) dropout wd seed
 import struct, sys, time, math, numpy as np, torch, torch.nn as nn, torch.nn.functional as F
-a=dict(layers=4,hidden=128,heads=2,ff=512,T=128,batch=32,lr=1e-3,steps=1000,warmup=500,total=8000,prenorm=0,dropout=0.1,wd=0.01,seed=0,evalevery=250,threads=1,init=0.02,maskp=0.15,possin=0.0,posstd=0.0)
+a=dict(layers=4,hidden=128,heads=2,ff=512,T=128,batch=32,lr=1e-3,steps=1000,warmup=500,total=8000,prenorm=0,dropout=0.1,wd=0.01,seed=0,evalevery=250,threads=1,init=0.02,maskp=0.15,possin=0.0,posstd=0.0,t1=0,switch=0,b1=0,local=0.0,pdims=32,pamp=1.0)
 for kv in sys.argv[1:]:
     k,v=kv.split('='); a[k]=type(a[k])(float(v)) if not isinstance(a[k],str) else v
 torch.set_num_threads(int(a['threads'])); torch.manual_seed(int(a['seed']))
@@ -17,6 +17,8 @@ def stream_of(keep):
     return np.concatenate(parts[:-1]).astype(np.int64)
 tr=stream_of(lambda d: d%100 not in (98,99)); va=stream_of(lambda d: d%100==98)
 n=len(tr)//W; windows=tr[:n*W].reshape(n,W)
+T1=int(a['t1']); W1=T1-2; B1=int(a['b1'])
+if T1>0: n1=len(tr)//W1; windows1=tr[:n1*W1].reshape(n1,W1); order1=np.random.default_rng(5).permutation(n1); p1=0
 nv=min(len(va)//W,300); vw=va[:nv*W].reshape(nv,W)
 class Layer(nn.Module):
     def __init__(s,H,nh,ff,p,pre):
@@ -50,6 +52,23 @@ if a['possin']>0:
         H_=int(a['hidden']); pos_=torch.arange(T).float()[:,None]; i_=torch.arange(0,H_,2).float()[None,:]
         ang=pos_/torch.pow(10000.0,i_/H_); pe=torch.zeros(T,H_); pe[:,0::2]=torch.sin(ang); pe[:,1::2]=torch.cos(ang)
         m.pe.weight.copy_(pe*a['possin'])
+if a['local']>0:
+    # A locality prior: sinusoidal positions in the first pdims dims, and layer 0's head 0 (1) looking one token left (right).
+    with torch.no_grad():
+        P=int(a['pdims']); H_=int(a['hidden']); hd=H_//int(a['heads'])
+        pos_=torch.arange(T).float()[:,None]; fr=1.0/torch.pow(10000.0,torch.arange(P//2).float()/(P//2))
+        ang=pos_*fr[None,:]; pe=torch.zeros(T,H_); pe[:,0:P:2]=torch.sin(ang); pe[:,1:P:2]=torch.cos(ang)
+        m.pe.weight.copy_(pe*a['pamp'])
+        L0=m.layers[0]; Wq=L0.qkv.weight[:H_]; Wk=L0.qkv.weight[H_:2*H_]
+        c=a['local']
+        for h_,shift in ((0,-1),(1,1)):
+            for f in range(P//2):
+                w=fr[f].item()*shift
+                co,si=math.cos(w),math.sin(w)
+                r0=h_*hd+2*f
+                Wq[r0,2*f]=c; Wq[r0+1,2*f+1]=c
+                # k_j = p_{j+shift} = [sin(a+w), cos(a+w)] = [sin a cos w + cos a sin w, cos a cos w - sin a sin w]
+                Wk[r0,2*f]=c*co; Wk[r0,2*f+1]=c*si; Wk[r0+1,2*f]=-c*si; Wk[r0+1,2*f+1]=c*co
 dec=[p for n_,p in m.named_parameters() if p.dim()>=2]; nodec=[p for n_,p in m.named_parameters() if p.dim()<2]
 opt=torch.optim.AdamW([{'params':dec,'weight_decay':a['wd']},{'params':nodec,'weight_decay':0.0}],lr=a['lr'])
 wu=int(a['warmup']); tot=int(a['total'])
@@ -67,11 +86,15 @@ def evaluate():
 acc=[];ls=[];t0=time.time()
 print(a,flush=True)
 for step in range(1,int(a['steps'])+1):
-    if p+B>n: order=rng.permutation(n); p=0
-    b=windows[order[p:p+B]]; p+=B
-    x=np.zeros((B,T),np.int64); x[:,0]=2; x[:,1:W+1]=b; x[:,W+1]=3
-    sel=(rng.random((B,T))<a['maskp']); sel[:,0]=False; sel[:,W+1]=False; sel&=(x>=5)
-    u=rng.random((B,T)); xm=x.copy(); xm[sel&(u<0.8)]=4; r=sel&(u>=0.8)&(u<0.9); xm[r]=rng.integers(5,V,r.sum())
+    if T1>0 and step<=int(a['switch']):
+        if p1+B1>n1: p1=0
+        b=windows1[order1[p1:p1+B1]]; p1+=B1; Bs,Ts,Ws=B1,T1,W1
+    else:
+        if p+B>n: order=rng.permutation(n); p=0
+        b=windows[order[p:p+B]]; p+=B; Bs,Ts,Ws=B,T,W
+    x=np.zeros((Bs,Ts),np.int64); x[:,0]=2; x[:,1:Ws+1]=b; x[:,Ws+1]=3
+    sel=(rng.random((Bs,Ts))<a['maskp']); sel[:,0]=False; sel[:,Ws+1]=False; sel&=(x>=5)
+    u=rng.random((Bs,Ts)); xm=x.copy(); xm[sel&(u<0.8)]=4; r=sel&(u>=0.8)&(u<0.9); xm[r]=rng.integers(5,V,r.sum())
     st=torch.from_numpy(sel); y=torch.from_numpy(x)[st]
     lg=m(torch.from_numpy(xm),st); loss=F.cross_entropy(lg,y)
     opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(m.parameters(),1.0); opt.step(); sched.step()
