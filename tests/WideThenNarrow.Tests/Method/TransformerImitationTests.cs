@@ -1,6 +1,7 @@
 using WideThenNarrow.Data;
 using WideThenNarrow.Method;
 using WideThenNarrow.Models;
+using WideThenNarrow.Tests.Models;
 using static TorchSharp.torch;
 
 namespace WideThenNarrow.Tests.Method;
@@ -11,22 +12,7 @@ public class TransformerImitationTests
     static Bert Tiny(string widen, long seed, HeadWidening heads = HeadWidening.Size)
     {
         manual_seed(seed);
-        return new Bert(
-            new ModelConfig
-            {
-                Name = "bert",
-                Layers = 2,
-                Hidden = 32,
-                Heads = 2,
-                Intermediate = 64,
-                Vocab = 50,
-                MaxPositions = 16,
-                Widen = Widening.Parse(widen),
-                WidenHeads = heads,
-                Head = BertHead.MaskedLm,
-                Dropout = 0,
-            }
-        );
+        return new Bert(TinyBert.MaskedLm() with { Widen = Widening.Parse(widen), WidenHeads = heads, Dropout = 0 });
     }
 
     static List<(Tensor X, Tensor Y)> Tokens(int batches)

@@ -218,17 +218,7 @@ public class BertTests
     [Fact]
     public void A_masked_lm_head_counts_the_macs_of_the_positions_it_runs_on()
     {
-        var c = new ModelConfig
-        {
-            Name = "bert",
-            Layers = 1,
-            Hidden = 32,
-            Heads = 2,
-            Intermediate = 64,
-            Vocab = 50,
-            MaxPositions = 16,
-            Head = BertHead.MaskedLm,
-        };
+        var c = TinyBert.MaskedLm(layers: 1);
         using var every = new Bert(c);
         using var masked = new Bert(c with { HeadPositionShare = 0.15 });
         // Transform (32 x 32) and decoder (32 x 50) at each of 16 positions, or at 15 % of them.
@@ -251,19 +241,7 @@ public class BertTests
     [InlineData(0.1)]
     public void Every_parameter_of_a_masked_lm_encoder_gets_a_gradient_the_positions_included(double dropout)
     {
-        var c = new ModelConfig
-        {
-            Name = "bert",
-            Layers = 2,
-            Hidden = 32,
-            Heads = 2,
-            Intermediate = 64,
-            Vocab = 50,
-            MaxPositions = 16,
-            Head = BertHead.MaskedLm,
-            Dropout = dropout,
-        };
-        using var model = new Bert(c with { HeadPositionShare = 0.15 });
+        using var model = new Bert(TinyBert.MaskedLm() with { Dropout = dropout, HeadPositionShare = 0.15 });
         model.train();
         using var scope = NewDisposeScope();
         manual_seed(0);
@@ -289,16 +267,8 @@ public class BertTests
     [InlineData(true)]
     public void A_locality_prior_makes_layer_0s_first_two_heads_look_at_the_next_and_the_previous_token(bool prior)
     {
-        var c = new ModelConfig
+        var c = TinyBert.MaskedLm(hidden: 128, intermediate: 256, vocab: 100, maxPositions: 64) with
         {
-            Name = "bert",
-            Layers = 2,
-            Hidden = 128,
-            Heads = 2,
-            Intermediate = 256,
-            Vocab = 100,
-            MaxPositions = 64,
-            Head = BertHead.MaskedLm,
             LocalityPrior = prior,
         };
         using var model = new Bert(c);
@@ -336,17 +306,7 @@ public class BertTests
     [Fact]
     public void A_locality_prior_needs_two_heads_of_at_least_32_dimensions()
     {
-        var c = new ModelConfig
-        {
-            Name = "bert",
-            Layers = 1,
-            Hidden = 32,
-            Heads = 2,
-            Intermediate = 64,
-            Vocab = 50,
-            MaxPositions = 16,
-            LocalityPrior = true,
-        };
+        var c = TinyBert.MaskedLm(layers: 1) with { LocalityPrior = true };
         var e = Assert.Throws<WtnException>(() => new Bert(c));
         Assert.Contains("locality_prior", e.Message);
     }
