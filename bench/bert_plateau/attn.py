@@ -7,9 +7,7 @@ path=sys.argv[1]; hidden=int(sys.argv[2]); heads=int(sys.argv[3]); hs=int(sys.ar
 sd={k.split('::',1)[1]:torch.from_numpy(v.copy()) for k,v in ckpt.read(path).items() if k.startswith('model::')}
 m=wtn_models.BertForMaskedLM(8000,128,4,hidden,heads,hs,ff); sd['cls.predictions.decoder.weight']=sd['bert.embeddings.word_embeddings.weight']; sd['cls.predictions.decoder.bias']=sd['cls.predictions.bias']
 m.load_state_dict(sd,strict=False); m.eval()
-raw=open(os.path.join(os.environ.get('WTN_DATA','data'),'cache','tokens-e3fa426e9804576da8a56026.bin'),'rb').read()
-docs,toks=struct.unpack('<iq',raw[8:20]); h=20
-off=np.frombuffer(raw,dtype='<i8',count=docs+1,offset=h); ids=np.frombuffer(raw,dtype='<i4',count=toks,offset=h+8*(docs+1))
+import tokens; docs,off,ids=tokens.load()
 st=np.concatenate([ids[off[d]:off[d+1]] for d in range(docs) if d%100==98]).astype(np.int64)[:126*40].reshape(40,126)
 x=np.zeros((40,128),np.int64); x[:,0]=2; x[:,1:127]=st; x[:,127]=3
 rng=np.random.default_rng(0); sel=rng.random(x.shape)<0.15; sel[:,0]=sel[:,127]=False; x[sel]=4

@@ -6,9 +6,7 @@ a=dict(layers=4,hidden=128,heads=2,ff=512,T=128,batch=32,lr=1e-3,steps=1000,warm
 for kv in sys.argv[1:]:
     k,v=kv.split('='); a[k]=type(a[k])(float(v)) if not isinstance(a[k],str) else v
 torch.set_num_threads(int(a['threads'])); torch.manual_seed(int(a['seed']))
-raw=open(os.path.join(os.environ.get('WTN_DATA','data'),'cache','tokens-e3fa426e9804576da8a56026.bin'),'rb').read()
-docs,toks=struct.unpack('<iq',raw[8:20]); h=20
-off=np.frombuffer(raw,dtype='<i8',count=docs+1,offset=h); ids=np.frombuffer(raw,dtype='<i4',count=toks,offset=h+8*(docs+1))
+import tokens; docs,off,ids=tokens.load()
 V=8000; T=int(a['T']); W=T-2
 def stream_of(keep):
     parts=[]

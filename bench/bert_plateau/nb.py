@@ -2,9 +2,8 @@
 import os
 import struct, sys, time, numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 torch.set_num_threads(1); torch.manual_seed(0)
-raw=open(os.path.join(os.environ.get('WTN_DATA','data'),'cache','tokens-e3fa426e9804576da8a56026.bin'),'rb').read()
-docs,toks=struct.unpack('<iq',raw[8:20]); h=20
-off=np.frombuffer(raw,dtype='<i8',count=docs+1,offset=h); ids=np.frombuffer(raw,dtype='<i4',count=toks,offset=h+8*(docs+1)).astype(np.int64)
+import tokens; docs,off,ids=tokens.load()
+ids=ids.astype(np.int64)
 isval=np.zeros(toks,bool)
 for d in range(docs):
     if d%100==98: isval[off[d]:off[d+1]]=True

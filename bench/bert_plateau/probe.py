@@ -10,9 +10,7 @@ m=wtn_models.BertForMaskedLM(8000,128,4,hidden,heads,hs,ff); sd['cls.predictions
 sd['cls.predictions.decoder.bias']=sd['cls.predictions.bias']
 missing=m.load_state_dict(sd,strict=False); print(missing)
 m.eval()
-raw=open(os.path.join(os.environ.get('WTN_DATA','data'),'cache','tokens-e3fa426e9804576da8a56026.bin'),'rb').read()
-docs,toks=struct.unpack('<iq',raw[8:20]); h=20
-off=np.frombuffer(raw,dtype='<i8',count=docs+1,offset=h); ids=np.frombuffer(raw,dtype='<i4',count=toks,offset=h+8*(docs+1))
+import tokens; docs,off,ids=tokens.load()
 parts=[]
 for d in range(docs):
     if d%100==98: parts.append(ids[off[d]:off[d+1]]); parts.append(np.array([3],dtype='<i4'))

@@ -138,6 +138,15 @@ public static class ExperimentReport
                     );
                 }
             }
+            if (r.WideImport is { } import)
+            {
+                sb.AppendLine();
+                sb.AppendLine(
+                    $"The wide network was imported (`wide.import`: {import}), not trained in this run: every seed's imitation and distillation "
+                        + "use this one network, so the spread over seeds is the students' alone, and its training compute is in no row's "
+                        + "\"+ wide stage\" column (count it from the run that trained it)."
+                );
+            }
             if (Reused(r) is { } reused)
             {
                 sb.AppendLine();

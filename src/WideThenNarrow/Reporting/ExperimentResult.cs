@@ -147,6 +147,12 @@ public sealed record ExperimentResult(
 
     public int StagesDone => Status.Count(s => s.State == StageState.Done);
 
+    /// <summary>
+    /// The trained wide network the run imported (<c>wide.import</c>), when it did: one network then serves every seed
+    /// as teacher, and its training compute is not in any row's wide-stage column.
+    /// </summary>
+    public string? WideImport { get; init; }
+
     /// <summary>The thin network trained by the method against every other row of its kind (plain, or fine-tuned downstream).</summary>
     public IReadOnlyList<Comparison> Comparisons { get; init; } = [];
 
@@ -234,6 +240,7 @@ public sealed record ExperimentResult(
         )
         {
             Comparisons = Compare(rows, perSeed),
+            WideImport = config.Wide?.Import,
         };
     }
 

@@ -578,6 +578,10 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Weights.Save(trained, file);
             var r = Runner(c with { Wide = new WideStageConfig { Import = file } }, runs).Run();
             Assert.Equal(Path.GetFullPath(file), r.PerSeed[0]["wide"].Weights);
+            // The report says the teacher came from a file, shared by the seeds, its compute counted elsewhere.
+            Assert.Equal(file, r.WideImport);
+            var report = File.ReadAllText(Path.Combine(runs, "import", "report.md"));
+            Assert.Contains($"The wide network was imported (`wide.import`: {file})", report);
             // Inner widening: the head is copied from the imported network, so it must equal the file's.
             var thin = ModelFactory.Create(c.Models.Thin.ToModelConfig(10, 1, 28, "thin"));
             thin.load(Path.Combine(runs, "import", "seed-0", "imitation", "final.model"));
