@@ -33,7 +33,18 @@ public class DownstreamConfigTests
     /// </summary>
     const string RecordedWide = "ca055c34ca53566fead5e76f602fdf130c94ba9abeba929dd6266292ebf272b7";
 
-    static Dictionary<string, string> Fingerprints(IEnumerable<string>? overrides = null)
+    /// <summary>The stages' fingerprints, keys added since the old pins were taken left out where they are at their default.</summary>
+    static Dictionary<string, string> Fingerprints(IEnumerable<string>? overrides = null) =>
+        Fingerprints(overrides, kv => !(AddedSince.Contains(kv.Key) && kv.Value == "null"));
+
+    /// <summary>The stages' fingerprints as the scheduler records them today (every key).</summary>
+    static Dictionary<string, string> Recorded(IEnumerable<string>? overrides = null) =>
+        Fingerprints(overrides, _ => true);
+
+    static Dictionary<string, string> Fingerprints(
+        IEnumerable<string>? overrides,
+        Func<KeyValuePair<string, string>, bool> keep
+    )
     {
         var config = ConfigLoader.Load<ExperimentConfig>(
             Path.Combine(TestData.RepoRoot, "experiments", "bert-study.yaml"),
@@ -44,11 +55,7 @@ public class DownstreamConfigTests
             .StageFingerprints()
             .ToDictionary(
                 s => s.Stage,
-                s =>
-                    StageFingerprint.Hash(
-                        s.Settings.Where(kv => !(AddedSince.Contains(kv.Key) && kv.Value == "null"))
-                            .ToDictionary(kv => kv.Key, kv => kv.Value)
-                    )
+                s => StageFingerprint.Hash(s.Settings.Where(keep).ToDictionary(kv => kv.Key, kv => kv.Value))
             );
     }
 
@@ -69,17 +76,61 @@ public class DownstreamConfigTests
 
     static readonly string[] Pretraining = ["wide", "imitation", "finetune", "standard_matched", "deeper"];
 
+    /// <summary>The file before it set the locality prior on its three networks (2026-12-06), as the pins above were taken.</summary>
+    static readonly string[] NoPrior =
+    [
+        "models.thin.locality_prior=null",
+        "models.wide.locality_prior=null",
+        "models.deeper.locality_prior=null",
+    ];
+
+    /// <summary>
+    /// The fingerprint (<see cref="StageFingerprint.Hash"/> of every key) of the settings.yaml that the study's run with the
+    /// locality prior (/var/tmp/wtn-runs/bert-study-local, started 2026-12-06 11:27 UTC with the prior given by --set on
+    /// all three networks) recorded for its wide stage.
+    /// </summary>
+    const string RecordedWideWithPrior = "6352c2d9aa64846152115904e6870ba90dfa19df748861f5ffc9e5bfb38d27c4";
+
+    [Fact]
+    public void The_file_with_the_locality_prior_is_the_run_that_trains_with_it_and_no_stage_of_the_old_study()
+    {
+        var study = Recorded();
+        // The wide stage the prior's run is training: the file now gives what that run was given by --set.
+        Assert.Equal(RecordedWideWithPrior, study["wide"]);
+        Assert.Equal(
+            RecordedWideWithPrior,
+            Recorded([
+                "models.thin.locality_prior=true",
+                "models.wide.locality_prior=true",
+                "models.deeper.locality_prior=true",
+            ])["wide"]
+        );
+        Assert.NotEqual(RecordedWideWithPrior, Recorded(NoPrior)["wide"]);
+        // Every stage starts from networks initialised otherwise: none may reuse the old study's.
+        Assert.All(BertStudy.Keys, s => Assert.NotEqual(BertStudy[s], study[s]));
+        // Each network's prior reaches the stages that build that network, and not the wide stage.
+        var thinOff = Recorded(["models.thin.locality_prior=null"]);
+        Assert.Equal(study["wide"], thinOff["wide"]);
+        Assert.NotEqual(study["standard_matched"], thinOff["standard_matched"]);
+        Assert.NotEqual(study["imitation"], thinOff["imitation"]);
+        var deeperOff = Recorded(["models.deeper.locality_prior=null"]);
+        Assert.Equal(study["wide"], deeperOff["wide"]);
+        Assert.Equal(study["standard_matched"], deeperOff["standard_matched"]);
+        Assert.NotEqual(study["deeper"], deeperOff["deeper"]);
+    }
+
     [Fact]
     public void The_downstream_keys_change_no_pretraining_fingerprint_and_at_their_defaults_none_at_all()
     {
-        // The file as committed: three fine-tuning seeds and the grid, the way the running study resumes.
+        // The file as committed (its prior set back to the default, as the pins were taken): three fine-tuning seeds
+        // and the grid, the way the running study resumed.
         var file = ConfigLoader.Load<ExperimentConfig>(
             Path.Combine(TestData.RepoRoot, "experiments", "bert-study.yaml")
         );
         Assert.Equal(3, file.Downstream!.Seeds);
         Assert.Equal([1e-4, 2e-4, 5e-4], file.Downstream.Lrs);
-        var study = Fingerprints();
-        var before = Fingerprints(["downstream.seeds=1", "downstream.lrs=[]"]);
+        var study = Fingerprints(NoPrior);
+        var before = Fingerprints([.. NoPrior, "downstream.seeds=1", "downstream.lrs=[]"]);
         // The keys at their defaults (as before they existed): every stage, downstream ones included, as main recorded it.
         Assert.Equal(BertStudy, before);
         // Three fine-tuning seeds and the grid: the pretraining stages are the ones the running study finishes; only
@@ -92,6 +143,7 @@ public class DownstreamConfigTests
         Assert.Equal(
             RecordedWide,
             Fingerprints([
+                .. NoPrior,
                 "wide.train.checkpoint.every_steps=500",
                 "downstream.seeds=3",
                 "downstream.lrs=[1.0e-4, 2.0e-4, 5.0e-4]",
@@ -99,16 +151,23 @@ public class DownstreamConfigTests
         );
         Assert.Equal(
             RecordedWide,
-            Fingerprints(["wide.train.checkpoint.every_steps=500", "downstream.seeds=1", "downstream.lrs=[]"])["wide"]
+            Fingerprints([
+                .. NoPrior,
+                "wide.train.checkpoint.every_steps=500",
+                "downstream.seeds=1",
+                "downstream.lrs=[]",
+            ])["wide"]
         );
         // Either key alone is a change of its own.
         Assert.NotEqual(
             study["downstream_finetune"],
-            Fingerprints(["downstream.seeds=3", "downstream.lrs=[]"])["downstream_finetune"]
+            Fingerprints([.. NoPrior, "downstream.seeds=3", "downstream.lrs=[]"])["downstream_finetune"]
         );
         Assert.NotEqual(
             study["downstream_finetune"],
-            Fingerprints(["downstream.seeds=1", "downstream.lrs=[1.0e-4, 2.0e-4, 5.0e-4]"])["downstream_finetune"]
+            Fingerprints([.. NoPrior, "downstream.seeds=1", "downstream.lrs=[1.0e-4, 2.0e-4, 5.0e-4]"])[
+                "downstream_finetune"
+            ]
         );
     }
 
