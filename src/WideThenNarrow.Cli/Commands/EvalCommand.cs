@@ -295,7 +295,18 @@ public static class EvalCommand
                         : ""
                 )
         );
+        if (r.ByShown is { } by)
+            Console.WriteLine(
+                $"by what the encoder saw in the token's place: [MASK] {Shown(by.MaskTokens, by.MaskTop1)} (from context alone); "
+                    + $"another token {Shown(by.ReplacedTokens, by.ReplacedTop1)}; the token itself {Shown(by.KeptTokens, by.KeptTop1)} (can be copied)"
+            );
         return 0;
+
+        string Shown(long n, double? top1) =>
+            string.Create(
+                CultureInfo.InvariantCulture,
+                $"{n:N0} tokens ({(double)n / r.MaskedTokens:P1}), top-1 {(top1 is { } t ? Percent(t) : "n/a")}"
+            );
     }
 
     /// <summary>A text network's vocabulary file (beside the manifest) and sequence length, from its manifest.</summary>

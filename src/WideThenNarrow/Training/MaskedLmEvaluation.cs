@@ -21,7 +21,24 @@ public sealed record MaskedLmEvaluationResult(
 )
 {
     public double Perplexity => Math.Exp(Loss);
+
+    /// <summary>
+    /// The selected tokens by what the encoder was shown in their place (BERT's 80/10/10): [MASK], another token, or the
+    /// token itself. <see cref="Top1"/> counts all three; the [MASK] share is the prediction from context alone, while
+    /// the unchanged share can be copied from the input.
+    /// </summary>
+    public MaskedLmBreakdown? ByShown { get; init; }
 }
+
+/// <summary>Top-1 over the selected tokens shown as [MASK], as another (random) token, and as themselves, with their counts (null: none of that kind).</summary>
+public sealed record MaskedLmBreakdown(
+    long MaskTokens,
+    double? MaskTop1,
+    long ReplacedTokens,
+    double? ReplacedTop1,
+    long KeptTokens,
+    double? KeptTop1
+);
 
 /// <summary>
 /// Evaluates a masked-LM encoder in eval mode under no_grad (<c>wtn eval</c>): the text is tokenised with the
@@ -65,6 +82,10 @@ public static class MaskedLmEvaluation
         double lossSum = 0;
         long masked = 0,
             correct = 0;
+        // Per kind of what the encoder was shown at a selected position: [MASK], a replacement, the token itself.
+        var shown = new long[3];
+        var right = new long[3];
+        long maskId = tokenizer.Specials.Mask;
         model.eval();
         source.ForEachNoGrad(device, (batch, _) =>
         {
@@ -76,10 +97,25 @@ public static class MaskedLmEvaluation
                 );
             lossSum += nn.functional.cross_entropy(scores, labels, reduction: nn.Reduction.Sum).item<float>();
             masked += labels.shape[0];
-            correct += scores.argmax(1).eq(labels).sum().item<long>();
+            var hit = scores.argmax(1).eq(labels);
+            correct += hit.sum().item<long>();
+            // The input ids at the same positions, in the same (row-major) order as MaskedLogits gathers them.
+            var flat = batch.Labels.reshape(-1);
+            var input = batch
+                .Input.Input.reshape(-1)
+                .index_select(0, flat.ne(MaskedLmObjective.IgnoreIndex).nonzero().squeeze(1));
+            // 0: shown as [MASK]; 1: replaced by another token; 2: left as itself (labels are never special tokens).
+            var kind = input.ne(maskId).to_type(ScalarType.Int64) + input.eq(labels).to_type(ScalarType.Int64);
+            for (int k = 0; k < 3; k++)
+            {
+                var isK = kind.eq(k);
+                shown[k] += isK.sum().item<long>();
+                right[k] += isK.logical_and(hit).sum().item<long>();
+            }
         });
         if (masked == 0)
             throw new WtnException($"{dataset}: no token was masked (too little text?); evaluate on more text");
+        double? Share(int k) => shown[k] == 0 ? null : (double)right[k] / shown[k];
         return new MaskedLmEvaluationResult(
             dataset,
             split,
@@ -88,7 +124,10 @@ public static class MaskedLmEvaluation
             masked,
             lossSum / masked,
             (double)correct / masked
-        );
+        )
+        {
+            ByShown = new MaskedLmBreakdown(shown[0], Share(0), shown[1], Share(1), shown[2], Share(2)),
+        };
     }
 
     /// <summary>

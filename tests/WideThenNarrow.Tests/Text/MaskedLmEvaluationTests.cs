@@ -94,9 +94,17 @@ public class MaskedLmEvaluationTests
                 )
             );
             var (tokenLoss, _) = Trainer.Evaluate(new MaskedLmObjective(model), whole, CPU);
-            long masked;
+            long masked,
+                shownMask,
+                shownKept;
             using (var all = whole.Epoch(0, CPU).Single())
-                masked = all.Labels.ne(MaskedLmBatchSource.IgnoreIndex).sum().item<long>();
+            {
+                var selected = all.Labels.ne(MaskedLmBatchSource.IgnoreIndex);
+                masked = selected.sum().item<long>();
+                // What the encoder saw at the selected positions, counted straight from the batch.
+                shownMask = all.Input.Input.eq(SpecialTokenIds.Ours.Mask).logical_and(selected).sum().item<long>();
+                shownKept = all.Input.Input.eq(all.Labels).logical_and(selected).sum().item<long>();
+            }
             // Top-1 is a count of tokens; the same tokens in other batches may differ in the last bits of their scores, which
             // could flip a near tie, so the run's top-1 is matched to within one token.
             double oneToken = 1.0 / masked;
@@ -132,6 +140,20 @@ public class MaskedLmEvaluationTests
                 Assert.InRange(r.Top1, runTop1!.Value - oneToken, runTop1.Value + oneToken);
                 Assert.Equal(tokenLoss!.Value, r.Loss, 4);
                 Assert.Equal(Math.Exp(r.Loss), r.Perplexity, 9);
+                // By what was shown in the token's place: BERT's 80/10/10, the same tokens at every batch size, and
+                // the three shares' hits add up to the top-1.
+                var by = r.ByShown!;
+                Assert.Equal((shownMask, shownKept), (by.MaskTokens, by.KeptTokens));
+                Assert.Equal(masked, by.MaskTokens + by.ReplacedTokens + by.KeptTokens);
+                Assert.InRange((double)by.MaskTokens / masked, 0.7, 0.9);
+                Assert.InRange((double)by.KeptTokens / masked, 0.04, 0.16);
+                Assert.Equal(
+                    r.Top1 * masked,
+                    by.MaskTop1!.Value * by.MaskTokens
+                        + by.ReplacedTop1!.Value * by.ReplacedTokens
+                        + by.KeptTop1!.Value * by.KeptTokens,
+                    6
+                );
             }
 
             // Through the CLI, as a user runs it: the default text is the held-out one.
@@ -147,6 +169,7 @@ public class MaskedLmEvaluationTests
             );
             Assert.Equal(masked, json.RootElement.GetProperty("maskedTokens").GetInt64());
             Assert.Equal("held-out", json.RootElement.GetProperty("split").GetString());
+            Assert.Equal(shownMask, json.RootElement.GetProperty("byShown").GetProperty("maskTokens").GetInt64());
 
             // Other text: IMDB's test half (never pretraining text), N reviews per class; a user's .txt file.
             var imdb = MaskedLmEvaluation.Text(
