@@ -305,7 +305,7 @@ public static class EvalCommand
         string Shown(long n, double? top1) =>
             string.Create(
                 CultureInfo.InvariantCulture,
-                $"{n:N0} tokens ({(double)n / r.MaskedTokens:P1}), top-1 {(top1 is { } t ? Percent(t) : "n/a")}"
+                $"{n:N0} tokens ({100.0 * n / r.MaskedTokens:F1}%), top-1 {(top1 is { } t ? Percent(t) : "n/a")}"
             );
     }
 
