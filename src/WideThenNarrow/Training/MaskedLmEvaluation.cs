@@ -99,11 +99,8 @@ public static class MaskedLmEvaluation
             masked += labels.shape[0];
             var hit = scores.argmax(1).eq(labels);
             correct += hit.sum().item<long>();
-            // The input ids at the same positions, in the same (row-major) order as MaskedLogits gathers them.
-            var flat = batch.Labels.reshape(-1);
-            var input = batch
-                .Input.Input.reshape(-1)
-                .index_select(0, flat.ne(MaskedLmObjective.IgnoreIndex).nonzero().squeeze(1));
+            // The input ids at the same positions, in the order MaskedLogits gathers them.
+            var input = batch.Input.Input.reshape(-1).index_select(0, MaskedLmObjective.Labelled(batch.Labels));
             // 0: shown as [MASK]; 1: replaced by another token; 2: left as itself (labels are never special tokens).
             var kind = input.ne(maskId).to_type(ScalarType.Int64) + input.eq(labels).to_type(ScalarType.Int64);
             for (int k = 0; k < 3; k++)

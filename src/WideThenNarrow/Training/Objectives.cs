@@ -52,12 +52,15 @@ public sealed class MaskedLmObjective : ITrainingObjective
     public static (Tensor Logits, Tensor Labels) MaskedLogits(StagedModel model, ModelInput input, Tensor labels)
     {
         var flat = labels.reshape(-1);
-        using var keep = flat.ne(IgnoreIndex).nonzero().squeeze(1);
+        using var keep = Labelled(labels);
         using var h = model.ForwardTrunk(input);
         using var all = h.reshape(-1, h.shape[^1]);
         using var rows = all.index_select(0, keep);
         return (model.ForwardHead(rows, input), flat.index_select(0, keep));
     }
+
+    /// <summary>The flat (row-major) indices of the labelled positions of labels (N,T): the order <see cref="MaskedLogits"/> gives its rows in.</summary>
+    public static Tensor Labelled(Tensor labels) => labels.reshape(-1).ne(IgnoreIndex).nonzero().squeeze(1);
 
     public ObjectiveOutput Compute(Batch batch, bool training)
     {
