@@ -4,6 +4,10 @@
 #
 #   experiments/carry.sh save NAME      # pack runs/NAME into experiments/carry/NAME.tar.gz (the run must be stopped)
 #   experiments/carry.sh restore NAME   # unpack it into runs/NAME on a fresh machine, then `wtn run` resumes it
+#   experiments/carry.sh save-all       # every run folder under runs/ (each its own pack, skipped when unchanged) and
+#                                       # the loose files beside them (exported networks, logs, chosen rates), the
+#                                       # runs stopped first (SIGTERM to every wtn, waited for)
+#   experiments/carry.sh restore-all    # every pack in experiments/carry/ that runs/ does not hold yet
 #   experiments/carry.sh start NAME [wtn run options]   # restore if runs/NAME is missing, build wtn into a copy of its
 #                                       # own (later builds do not touch the running binary), start `wtn run
 #                                       # experiments/NAME.yaml OPTIONS` in the background, log in runs/NAME.log
@@ -15,9 +19,9 @@
 # (or Ctrl+C): every training process finishes its step and writes a checkpoint there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage="usage: experiments/carry.sh save|restore|start NAME [wtn run options]"
+usage="usage: experiments/carry.sh save|restore|save-all|restore-all|start NAME [wtn run options] (NAME: all for the -all commands)"
 cmd=${1:?$usage}
-name=${2:?$usage}
+case $cmd in save-all | restore-all) name=${2:-all} ;; *) name=${2:?$usage} ;; esac
 runs=${WTN_RUNS:-runs}
 pack=${WTN_CARRY:-experiments/carry}/$name.tar.gz
 
@@ -43,7 +47,10 @@ save)
     fi
   done < <(find "$dir" -type d -name checkpoints -print0)
   mkdir -p "$(dirname "$pack")"
-  tar -czf "$pack.tmp" -C "$runs" -T <(sed "s|^$runs/||" "$list")
+  # Sorted names and no time stamp in the gzip header: a run that has not changed packs into the same bytes, and git
+  # stores nothing new for it.
+  tar -c --sort=name --owner=0 --group=0 --numeric-owner -C "$runs" -T <(sed "s|^$runs/||" "$list") | gzip -n > "$pack.tmp"
+  if [ -f "$pack" ] && cmp -s "$pack" "$pack.tmp"; then rm -f "$pack.tmp"; echo "carry: $pack unchanged"; exit 0; fi
   mv -f "$pack.tmp" "$pack"
   echo "carry: $pack ($(du -h "$pack" | cut -f1), $(wc -l < "$list") files)"
   ;;
@@ -55,6 +62,43 @@ restore)
   mkdir -p "$runs"
   tar -xzf "$pack" -C "$runs" --no-same-owner
   echo "carry: restored $runs/$name from $pack; continue with: wtn run experiments/$name.yaml (same options as before)"
+  ;;
+save-all)
+  # $name is a placeholder here (`save-all all`) or a pattern of run names (`save-all 'width-sweep-w16*'`).
+  # The chains first (a chain would start its next step when its wtn stops), then wtn itself.
+  pkill -TERM -f "experiments/width-chain.sh" 2>/dev/null || true
+  pids=$(pgrep -f "wtn.* run .*--runs-dir $runs( |\$)" || true)
+  if [ -n "$pids" ]; then
+    echo "carry: stopping the running wtn processes ($(echo $pids | tr '\n' ' ')) with SIGTERM" >&2
+    kill -TERM $pids 2>/dev/null || true
+    for _ in $(seq 1 600); do pgrep -f "wtn.* run .*--runs-dir $runs( |\$)" > /dev/null || break; sleep 1; done
+  fi
+  pat=$([ "$name" = all ] && echo '*' || echo "$name")
+  for dir in "$runs"/$pat/; do
+    [ -d "$dir" ] || continue
+    bash experiments/carry.sh save "$(basename "$dir")"
+  done
+  loose=$(find "$runs" -maxdepth 1 -type f ! -name '*.tar.gz' -printf '%f\n' | sort)
+  if [ -n "$loose" ]; then
+    mkdir -p "$(dirname "$pack")"
+    out=${WTN_CARRY:-experiments/carry}/_loose.tar.gz
+    tar -c --sort=name --owner=0 --group=0 --numeric-owner -C "$runs" $loose | gzip -n > "$out.tmp"
+    if [ -f "$out" ] && cmp -s "$out" "$out.tmp"; then rm -f "$out.tmp"; else mv -f "$out.tmp" "$out"; fi
+    echo "carry: $out ($(du -h "$out" | cut -f1): $(echo $loose | wc -w) loose files)"
+  fi
+  ;;
+restore-all)
+  for p in "${WTN_CARRY:-experiments/carry}"/*.tar.gz; do
+    [ -f "$p" ] || continue
+    n=$(basename "$p" .tar.gz)
+    if [ "$n" = _loose ]; then
+      mkdir -p "$runs" && tar -xzf "$p" -C "$runs" --no-same-owner --skip-old-files && echo "carry: restored the loose files"
+    elif [ -d "$runs/$n" ]; then
+      echo "carry: $runs/$n exists; $p left packed"
+    else
+      bash experiments/carry.sh restore "$n"
+    fi
+  done
   ;;
 start)
   shift 2
