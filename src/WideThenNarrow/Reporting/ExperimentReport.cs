@@ -116,17 +116,18 @@ public static class ExperimentReport
                     "The method's test top-1 minus each other way's, in points, paired seed by seed (mean ± sample standard deviation of the differences); "
                         + "p of a paired t-test over the seeds (two or more) and of McNemar's test on the test examples (discordant pairs summed over the seeds); "
                         + "McNemar's test asks whether these networks differ on these test examples and cannot see how much training runs vary, so with several seeds its p is optimistic; "
+                        + "McNemar per pair: how many pairs, each tested on its own, the method wins and loses at p < 0.05; "
                         + "the verdict follows the t-test when there are several seeds, else McNemar's test, and says tie unless p < 0.05:"
                 );
                 sb.AppendLine();
                 sb.AppendLine(
-                    "| method | against | difference | method higher in | p (t-test) | p (McNemar) | verdict |"
+                    "| method | against | difference | method higher in | p (t-test) | p (McNemar) | McNemar per pair | verdict |"
                 );
-                sb.AppendLine("|---|---|---:|---:|---:|---:|---|");
+                sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---|");
                 foreach (var c in r.Comparisons)
                     sb.AppendLine(
                         inv,
-                        $"| {c.Method} | {c.Against} | {Points(c.Difference)} | {c.SeedsBetter} of {c.Difference.N} {c.PairedBy}(s) | {P(c.TTest?.P)} | {P(c.McNemar?.P)} | {c.Verdict} |"
+                        $"| {c.Method} | {c.Against} | {Points(c.Difference)} | {c.SeedsBetter} of {c.Difference.N} {c.PairedBy}(s) | {P(c.TTest?.P)} | {P(c.McNemar?.P)} | {PerPair(c)} | {c.Verdict} |"
                     );
                 if (r.Comparisons.Any(c => c.PairedBy != "seed"))
                 {
@@ -407,6 +408,10 @@ public static class ExperimentReport
         s is null ? "n/a"
         : s.N > 1 ? $"{100 * s.Mean:F2} ± {100 * s.Spread:F2}%"
         : $"{100 * s.Mean:F2}%";
+
+    /// <summary>"won 2, lost 0 of 3": the pairs McNemar's test separates at p &lt; 0.05, each pair tested on its own.</summary>
+    static string PerPair(Comparison c) =>
+        c.McNemarEach is { } each ? $"won {c.McNemarPairsAhead}, lost {c.McNemarPairsBehind} of {each.Count}" : "n/a";
 
     static string P(double? p) =>
         p is { } v && !double.IsNaN(v)

@@ -112,6 +112,19 @@ public sealed record Comparison(string Method, string Against, Stat Difference, 
     /// <summary>McNemar's test on the test examples, discordant pairs summed over the seeds both finished (classifiers only).</summary>
     public McNemarTest? McNemar { get; init; }
 
+    /// <summary>
+    /// McNemar's test of each pair on its own (the pairs of <see cref="Difference"/>, in order): each is a valid test
+    /// of those two trained networks, where the summed <see cref="McNemar"/> counts the same test examples once per
+    /// seed. Null where <see cref="McNemar"/> is.
+    /// </summary>
+    public IReadOnlyList<McNemarTest>? McNemarEach { get; init; }
+
+    /// <summary>How many pairs of <see cref="McNemarEach"/> the method wins (p &lt; 0.05, it alone right more often).</summary>
+    public int? McNemarPairsAhead => McNemarEach?.Count(t => t.P < Statistics.DefaultAlpha && t.B > t.C);
+
+    /// <summary>How many pairs of <see cref="McNemarEach"/> the method loses (p &lt; 0.05, the other alone right more often).</summary>
+    public int? McNemarPairsBehind => McNemarEach?.Count(t => t.P < Statistics.DefaultAlpha && t.C > t.B);
+
     /// <summary>better, worse or tie: by the t-test over seeds when there are several, else by McNemar's test; tie when neither says.</summary>
     public string Verdict =>
         Statistics.Verdict(Difference.Mean, TTest is { P: var p } && !double.IsNaN(p) ? p : McNemar?.P ?? double.NaN);
@@ -302,6 +315,7 @@ public sealed record ExperimentResult(
                 continue;
             long b = 0,
                 c = 0;
+            var each = new List<McNemarTest>();
             bool verdicts = pairs.All(p => p.A.TestCorrect is not null && p.B.TestCorrect is not null);
             foreach (var (x, y) in verdicts ? pairs : [])
             {
@@ -312,11 +326,15 @@ public sealed record ExperimentResult(
                     verdicts = false;
                     break;
                 }
+                long bi = 0,
+                    ci = 0;
                 for (int i = 0; i < bytesX.Length; i++)
                 {
-                    b += System.Numerics.BitOperations.PopCount((uint)(bytesX[i] & ~bytesY[i] & 0xff));
-                    c += System.Numerics.BitOperations.PopCount((uint)(bytesY[i] & ~bytesX[i] & 0xff));
+                    bi += System.Numerics.BitOperations.PopCount((uint)(bytesX[i] & ~bytesY[i] & 0xff));
+                    ci += System.Numerics.BitOperations.PopCount((uint)(bytesY[i] & ~bytesX[i] & 0xff));
                 }
+                each.Add(Statistics.McNemar(bi, ci));
+                (b, c) = (b + bi, c + ci);
             }
             result.Add(
                 new Comparison(method.Method, other.Method, diff, diffs.Count(d => d > 0))
@@ -330,6 +348,7 @@ public sealed record ExperimentResult(
                             )
                             : null,
                     McNemar = verdicts ? Statistics.McNemar(b, c) : null,
+                    McNemarEach = verdicts ? each : null,
                 }
             );
         }

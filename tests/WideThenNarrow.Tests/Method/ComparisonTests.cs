@@ -178,6 +178,21 @@ public class ComparisonTests
         Assert.Equal(Statistics.PairedT([0.75, 0.50, 0.75], [0.50, 0.25, 0.25]), c.TTest);
         // McNemar over the pairs: A vs B (b 1, c 1), B vs C (b 2, c 1), A vs C (b 2, c 1).
         Assert.Equal((5L, 3L), (c.McNemar!.B, c.McNemar.C));
+        // And each pair on its own, in the pairs' order: (0, 0), (0, 1), (1, 0).
+        Assert.Equal([(1L, 1L), (2L, 1L), (2L, 1L)], c.McNemarEach!.Select(t => (t.B, t.C)).ToArray());
+        Assert.Equal((0, 0), (c.McNemarPairsAhead, c.McNemarPairsBehind)); // 3 discordant pairs cannot reach p < 0.05
+    }
+
+    [Fact]
+    public void McNemar_per_pair_counts_the_pairs_won_and_lost_at_5_percent()
+    {
+        var c = new Comparison("m", "o", Stat.Of([0.01, -0.01, 0.0])!, 1)
+        {
+            McNemarEach = [Statistics.McNemar(30, 5), Statistics.McNemar(5, 30), Statistics.McNemar(3, 2)],
+        };
+        Assert.True(c.McNemarEach[0].P < 0.05 && c.McNemarEach[1].P < 0.05 && c.McNemarEach[2].P > 0.05);
+        Assert.Equal((1, 1), (c.McNemarPairsAhead, c.McNemarPairsBehind));
+        Assert.Null(new Comparison("m", "o", Stat.Of([0.01])!, 1).McNemarPairsAhead);
     }
 
     [Fact]

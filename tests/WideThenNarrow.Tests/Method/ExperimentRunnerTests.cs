@@ -823,8 +823,18 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(method.Zip(plain).Count(p => !p.First && p.Second), vs.McNemar.C);
             Assert.Null(vs.TTest); // one seed: McNemar's test decides
             Assert.Equal(Statistics.Verdict(vs.Difference.Mean, vs.McNemar.P), vs.Verdict);
+            // One seed: the one pair's own test is the summed one.
+            Assert.Equal(vs.McNemar, Assert.Single(vs.McNemarEach!));
+            var perPair =
+                vs.McNemar.P < 0.05
+                    ? (vs.McNemar.B > vs.McNemar.C ? "won 1, lost 0" : "won 0, lost 1")
+                    : "won 0, lost 0";
             Assert.Contains(
-                "| p (t-test) | p (McNemar) | verdict |",
+                $"| {perPair} of 1 | {vs.Verdict} |",
+                File.ReadAllText(Path.Combine(runs, "compute", "report.md"))
+            );
+            Assert.Contains(
+                "| p (t-test) | p (McNemar) | McNemar per pair | verdict |",
                 File.ReadAllText(Path.Combine(runs, "compute", "report.md"))
             );
         }
