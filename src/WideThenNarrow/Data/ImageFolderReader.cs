@@ -85,26 +85,7 @@ public static class ImageFolderReader
                     .Order(StringComparer.Ordinal)
             )
             {
-                Image<Rgb24> image;
-                try
-                {
-                    image = Image.Load<Rgb24>(file);
-                }
-                catch (Exception e)
-                    when (e
-                            is UnknownImageFormatException
-                                or InvalidImageContentException
-                                or ImageFormatException
-                                or NotSupportedException
-                                or IOException
-                    )
-                {
-                    throw new WtnException(
-                        $"{file}: cannot decode the image ({e.Message.Split('\n')[0]}); remove or replace it",
-                        e
-                    );
-                }
-                using (image)
+                using (var image = Load(file, "remove or replace it"))
                 {
                     if (size is { } target && resize && (image.Height, image.Width) != target)
                         image.Mutate(x => x.Resize(target.W, target.H));
@@ -137,5 +118,28 @@ public static class ImageFolderReader
             nchw = nchw.narrow(1, 0, 1);
         var labels = tensor(loaded.Labels.ToArray(), [n], ScalarType.Int64);
         return new ImageSplit(nchw.contiguous().DetachFromDisposeScope(), labels.DetachFromDisposeScope());
+    }
+
+    /// <summary>
+    /// An image file as RGB, or a one-line error that names the file, says why it cannot be decoded, and ends with
+    /// <paramref name="whatToDo"/>.
+    /// </summary>
+    internal static Image<Rgb24> Load(string file, string whatToDo)
+    {
+        try
+        {
+            return Image.Load<Rgb24>(file);
+        }
+        catch (Exception e)
+            when (e
+                    is UnknownImageFormatException
+                        or InvalidImageContentException
+                        or ImageFormatException
+                        or NotSupportedException
+                        or IOException
+            )
+        {
+            throw new WtnException($"{file}: cannot decode the image ({e.Message.Split('\n')[0]}); {whatToDo}", e);
+        }
     }
 }

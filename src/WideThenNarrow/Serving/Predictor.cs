@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
+using WideThenNarrow.Data;
 using WideThenNarrow.Data.Text;
 using WideThenNarrow.Export;
 using WideThenNarrow.Models;
@@ -244,26 +245,7 @@ public sealed class Predictor : IDisposable
     /// <summary>One image as the network's input: resized to (h, w), gray (luma) or RGB, (pixel / 255 - mean) / std, CHW.</summary>
     static void ReadImage(string file, int channels, int h, int w, float[] mean, float[] std, Span<float> chw)
     {
-        Image<Rgb24> image;
-        try
-        {
-            image = Image.Load<Rgb24>(file);
-        }
-        catch (Exception e)
-            when (e
-                    is UnknownImageFormatException
-                        or InvalidImageContentException
-                        or ImageFormatException
-                        or NotSupportedException
-                        or IOException
-            )
-        {
-            throw new WtnException(
-                $"{file}: cannot decode the image ({e.Message.Split('\n')[0]}); give PNG or JPEG files",
-                e
-            );
-        }
-        using (image)
+        using (var image = ImageFolderReader.Load(file, "give PNG or JPEG files"))
         {
             if (image.Width != w || image.Height != h)
                 image.Mutate(x => x.Resize(w, h));

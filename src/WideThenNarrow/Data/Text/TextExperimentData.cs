@@ -206,24 +206,14 @@ public sealed class TextExperimentData
         );
 
     /// <summary>Masked-LM evaluation batches: held-out documents, fixed masks (the same for every model and seed).</summary>
-    public MaskedLmBatchSource MaskedLmEval() =>
-        new(
-            PretrainEval,
-            VocabSize,
-            new MaskedLmOptions(
-                EvalBatchSize,
-                Options.SequenceLength,
-                Options.MaskProbability,
-                Seed: EvalMaskSeed,
-                Shuffle: false,
-                Specials: Tokenizer.Specials
-            )
-        );
+    public MaskedLmBatchSource MaskedLmEval() => FixedMasks(PretrainEval);
 
     /// <summary>Masked-LM validation batches, fixed masks as <see cref="MaskedLmEval"/>.</summary>
-    public MaskedLmBatchSource MaskedLmValidation() =>
+    public MaskedLmBatchSource MaskedLmValidation() => FixedMasks(PretrainValidation);
+
+    MaskedLmBatchSource FixedMasks(TokenizedCorpus documents) =>
         new(
-            PretrainValidation,
+            documents,
             VocabSize,
             new MaskedLmOptions(
                 EvalBatchSize,
