@@ -6,7 +6,7 @@
 #   experiments/carry.sh restore NAME   # unpack it into runs/NAME on a fresh machine, then `wtn run` resumes it
 #   experiments/carry.sh save-all       # every run folder under runs/ (each its own pack, skipped when unchanged) and
 #                                       # the loose files beside them (exported networks, logs, chosen rates), the
-#                                       # runs stopped first (SIGTERM to every wtn, waited for)
+#                                       # runs stopped first (SIGTERM to every wtn run on that runs folder, waited for)
 #   experiments/carry.sh restore-all    # every pack in experiments/carry/ that runs/ does not hold yet
 #   experiments/carry.sh start NAME [wtn run options]   # restore if runs/NAME is missing, build wtn into a copy of its
 #                                       # own (later builds do not touch the running binary), start `wtn run
@@ -67,8 +67,7 @@ restore)
   ;;
 save-all)
   # $name is a placeholder here (`save-all all`) or a pattern of run names (`save-all 'width-sweep-w16*'`).
-  # The chains first (a chain would start its next step when its wtn stops), then wtn itself.
-  pkill -TERM -f "experiments/width-chain.sh" 2>/dev/null || true
+  # (A script that runs wtn step after step must be stopped before this, or it starts its next step: studies.sh stop.)
   pids=$(pgrep -f "wtn.* run .*--runs-dir $runs( |\$)" || true)
   if [ -n "$pids" ]; then
     echo "carry: stopping the running wtn processes ($(echo $pids | tr '\n' ' ')) with SIGTERM" >&2

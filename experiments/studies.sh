@@ -44,6 +44,7 @@ start)
   ;;
 stop)
   pkill -TERM -f "bash -c .*width-chain.sh" 2>/dev/null || true
+  pkill -TERM -f "experiments/width-chain.sh" 2>/dev/null || true
   pkill -TERM -f "bash -c .*only seed-0/wide" 2>/dev/null || true
   bash experiments/carry.sh save-all
   git add experiments/carry

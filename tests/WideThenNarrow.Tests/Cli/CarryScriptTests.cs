@@ -85,6 +85,7 @@ public sealed class CarryScriptTests : IDisposable
                         !f.EndsWith(".lock", StringComparison.Ordinal)
                         && !f.EndsWith(".lock.owner", StringComparison.Ordinal)
                         && !f.EndsWith("step-000000100.ckpt", StringComparison.Ordinal)
+                        && !f.EndsWith("best.ckpt", StringComparison.Ordinal)
                         && !f.StartsWith(
                             Path.Combine("seed-0", "wide", "train", "checkpoints"),
                             StringComparison.Ordinal
@@ -99,9 +100,9 @@ public sealed class CarryScriptTests : IDisposable
                 Path.Combine(back, "exp", "seed-0", "deeper", "train", "checkpoints", "step-000000200.ckpt")
             )
         );
-        Assert.True(
+        Assert.False(
             File.Exists(Path.Combine(back, "exp", "seed-0", "deeper", "train", "checkpoints", "best.ckpt")),
-            "an unfinished stage keeps its best.ckpt"
+            "an unfinished stage's best.ckpt stays behind (nothing reads it back on resume)"
         );
         Assert.False(
             File.Exists(Path.Combine(back, "exp", "seed-0", "wide", "train", "checkpoints", "best.ckpt")),
@@ -116,5 +117,38 @@ public sealed class CarryScriptTests : IDisposable
         // Nothing to pack, or no pack to restore: one line each.
         Assert.Contains("no run folder", Carry("save nope", runs).Output);
         Assert.Contains("no pack", Carry("restore nope", back).Output);
+    }
+
+    [Fact]
+    public void Save_all_packs_every_run_and_the_loose_files_unchanged_runs_into_the_same_bytes_and_restore_all_brings_them_back()
+    {
+        var runs = Path.Combine(_dir, "runs");
+        Write(Path.Combine(runs, "a", "seed-0", "wide", "train", "checkpoints", "step-000000010.ckpt"), "a");
+        Write(Path.Combine(runs, "b", "seed-0", "finetune", "stage.json"), "{}");
+        Write(Path.Combine(runs, "wide.safetensors"), "exported");
+        var (code, output) = Carry("save-all", runs);
+        Assert.True(code == 0, output);
+        var packs = Path.Combine(_dir, "packs");
+        var first = File.ReadAllBytes(Path.Combine(packs, "a.tar.gz"));
+        // Touching a file's time only: the pack is rebuilt and compared, and left as it was.
+        File.SetLastWriteTimeUtc(Path.Combine(runs, "b", "seed-0", "finetune", "stage.json"), DateTime.UtcNow);
+        (code, output) = Carry("save-all", runs);
+        Assert.True(code == 0, output);
+        Assert.Contains("a.tar.gz unchanged", output);
+        Assert.Equal(first, File.ReadAllBytes(Path.Combine(packs, "a.tar.gz")));
+
+        var back = Path.Combine(_dir, "back");
+        (code, output) = Carry("restore-all", back);
+        Assert.True(code == 0, output);
+        Assert.Equal(
+            "a",
+            File.ReadAllText(Path.Combine(back, "a", "seed-0", "wide", "train", "checkpoints", "step-000000010.ckpt"))
+        );
+        Assert.True(File.Exists(Path.Combine(back, "b", "seed-0", "finetune", "stage.json")));
+        Assert.Equal("exported", File.ReadAllText(Path.Combine(back, "wide.safetensors")));
+        // Again: the run folders exist and stay as they are.
+        (code, output) = Carry("restore-all", back);
+        Assert.True(code == 0, output);
+        Assert.Contains("left packed", output);
     }
 }
