@@ -43,8 +43,7 @@ start)
   echo "studies: started; logs $WTN_RUNS/bert-study-local.log and $WTN_RUNS/width-chain.log"
   ;;
 stop)
-  pkill -TERM -f "bash -c .*width-chain.sh" 2>/dev/null || true
-  pkill -TERM -f "experiments/width-chain.sh" 2>/dev/null || true
+  pkill -TERM -f "experiments/width-chain.sh" 2>/dev/null || true   # the wrapper and the chain it runs
   pkill -TERM -f "bash -c .*only seed-0/wide" 2>/dev/null || true
   bash experiments/carry.sh save-all
   git add experiments/carry

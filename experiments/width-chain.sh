@@ -37,22 +37,21 @@ if [ ! -f "$wide" ]; then
   mv -f "$wide.tmp.safetensors" "$wide"
 fi
 
-grid=()
+# Each grid run reuses the stages the earlier ones finished (stage 2 above all); the chosen run reuses them all.
+reuse=()
+pairs=()
 for lr in $rates; do
   name=$base-$(tag "$lr")
   say "w$W: stage 3 at lr $lr on seed 0 ($name)"
-  reuse=()
-  for g in "${grid[@]}"; do reuse+=(--reuse-from "$runs/$g"); done
   wtn run experiments/width-sweep.yaml --runs-dir "$runs" --set "name=$name" "${widths[@]}" --seeds 1 \
     --set "wide.import=$wide" --set finetune.train.optimizer.lr="$lr" \
     --set standard=null --set standard_matched=null --set kd=null --set deeper=null "${reuse[@]}"
-  grid+=("$name")
+  reuse+=(--reuse-from "$runs/$name")
+  pairs+=("$name=$lr")
 done
 
 say "w$W: choosing the rates on seed 0's validation top-1"
 chosen=$runs/$base-chosen.txt
-pairs=()
-for lr in $rates; do pairs+=("$base-$(tag "$lr")=$lr"); done
 python3 - "$runs" "$chosen" "${pairs[@]}" <<'EOF'
 import json, sys
 runs, out, pairs = sys.argv[1], sys.argv[2], [p.split("=") for p in sys.argv[3:]]
@@ -76,8 +75,6 @@ sets=()
 while read -r _ key lr; do
   sets+=(--set "$key=$lr")
 done < <(grep '^chosen ' "$chosen")
-reuse=()
-for g in "${grid[@]}"; do reuse+=(--reuse-from "$runs/$g"); done
 wtn run experiments/width-sweep.yaml --runs-dir "$runs" --set "name=$base-chosen" "${widths[@]}" \
   --set "wide.import=$wide" --set deeper=null "${sets[@]}" "${reuse[@]}"
 say "w$W: done; report in $runs/$base-chosen/report.md"
