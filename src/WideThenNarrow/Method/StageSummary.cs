@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using WideThenNarrow.Runtime;
 using WideThenNarrow.Training;
 using static TorchSharp.torch;
 
@@ -83,6 +84,14 @@ public sealed record StageSummary
     /// <summary>SHA-256 of <see cref="Weights"/> as written: a damaged file is refused wherever it is loaded.</summary>
     public string? WeightsSha256 { get; init; }
 
+    /// <summary>
+    /// Where the stage was trained: each distinct machine (CPU, instruction set, threads, library versions) of its
+    /// training sessions (every sessions.jsonl under the stage folder: the first process and each resume), with how
+    /// many sessions ran there, and the machine that finished it (tested and saved it) last if it trained nothing there.
+    /// Null in stage.json files written before wtn recorded it.
+    /// </summary>
+    public List<MachineUse>? Machines { get; init; }
+
     public const string FileName = "stage.json";
 
     /// <summary>Whether the stage in <paramref name="stageDir"/> is finished (its stage.json exists).</summary>
@@ -122,7 +131,7 @@ public sealed record StageSummary
             },
             advice
         );
-        var saved = this with { WeightsSha256 = sha };
+        var saved = this with { WeightsSha256 = sha, Machines = MachineUse.Of(stageDir) };
         WriteFailure.Replace(
             Path.Combine(stageDir, FileName),
             tmp => File.WriteAllText(tmp, JsonSerializer.Serialize(saved, StageContext.Json)),
@@ -197,3 +206,21 @@ public sealed record BlockSummary(
     double Seconds,
     [property: JsonRequired] List<double> StepLosses
 );
+
+/// <summary>A machine a stage ran on (<see cref="StageSummary.Machines"/>) and how many of its training sessions ran there.</summary>
+public sealed record MachineUse(Machine Machine, int Sessions)
+{
+    /// <summary>The machines of every training session under <paramref name="stageDir"/>, then this process's if new.</summary>
+    public static List<MachineUse> Of(string stageDir)
+    {
+        var uses = SessionLog
+            .ReadAll(stageDir)
+            .GroupBy(s => s.Machine)
+            .Select(g => new MachineUse(g.Key, g.Count()))
+            .ToList();
+        var here = Machine.Current();
+        if (!uses.Any(u => u.Machine == here))
+            uses.Add(new MachineUse(here, 0));
+        return uses;
+    }
+}

@@ -95,9 +95,16 @@ public static class ExperimentReport
         }
         sb.AppendLine();
         if (r.Methods.Count == 0)
+        {
             sb.AppendLine(
                 "No method has finished yet: rows appear when the last stage of a method is done for a seed."
             );
+            if (MachinesLine(r) is { } machines)
+            {
+                sb.AppendLine();
+                sb.AppendLine(machines);
+            }
+        }
         else
         {
             sb.AppendLine(
@@ -152,6 +159,11 @@ public static class ExperimentReport
             {
                 sb.AppendLine();
                 sb.AppendLine(reused);
+            }
+            if (MachinesLine(r) is { } machines)
+            {
+                sb.AppendLine();
+                sb.AppendLine(machines);
             }
             sb.AppendLine();
             sb.AppendLine(
@@ -296,6 +308,34 @@ public static class ExperimentReport
     /// "Reused from earlier runs (same settings, not trained in this one): seed 0 wide, imitation from /runs/A/seed-0."
     /// (<c>wtn run --reuse-from</c>), or null when every done stage was trained in this run.
     /// </summary>
+    /// <summary>Where the finished stages trained: one machine, or each of several (their digits may differ).</summary>
+    internal static string? MachinesLine(ExperimentResult r)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var machines = r.Machines;
+        if (machines.Count == 0 && r.StagesWithoutMachines == 0)
+            return null;
+        static string Count(int n, string what) => n == 1 ? $"1 {what}" : $"{n} {what}s";
+        string Use(MachineStages m) =>
+            string.Create(
+                inv,
+                $"{m.Machine.Describe()} ({Count(m.Stages, "stage")}, {Count(m.Sessions, "training session")})"
+            );
+        var text = machines.Count switch
+        {
+            0 => "",
+            1 => $"Trained on one machine: {Use(machines[0])}.",
+            _ =>
+                $"Trained on {machines.Count} machines or thread counts (the same settings can give other digits on each: "
+                    + $"docs/training.md, \"Runs longer than a machine's life\"): {string.Join("; ", machines.Select(Use))}.",
+        };
+        if (r.StagesWithoutMachines > 0)
+            text +=
+                (text.Length > 0 ? " " : "")
+                + $"{Count(r.StagesWithoutMachines, "stage")} finished before wtn recorded machines (no record).";
+        return text;
+    }
+
     internal static string? Reused(ExperimentResult r)
     {
         var groups = r

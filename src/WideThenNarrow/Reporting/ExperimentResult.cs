@@ -130,6 +130,9 @@ public sealed record Comparison(string Method, string Against, Stat Difference, 
         Statistics.Verdict(Difference.Mean, TTest is { P: var p } && !double.IsNaN(p) ? p : McNemar?.P ?? double.NaN);
 }
 
+/// <summary>A machine the run's stages trained on (<see cref="ExperimentResult.Machines"/>).</summary>
+public sealed record MachineStages(WideThenNarrow.Runtime.Machine Machine, int Stages, int Sessions);
+
 /// <summary>Everything report.md, results.json and the plots show.</summary>
 public sealed record ExperimentResult(
     string Experiment,
@@ -168,6 +171,24 @@ public sealed record ExperimentResult(
 
     /// <summary>The thin network trained by the method against every other row of its kind (plain, or fine-tuned downstream).</summary>
     public IReadOnlyList<Comparison> Comparisons { get; init; } = [];
+
+    /// <summary>
+    /// Every machine the finished stages trained on (<see cref="StageSummary.Machines"/>), with how many stages and
+    /// training sessions ran there; a stage resumed on another machine counts for both. Most stages first.
+    /// </summary>
+    public IReadOnlyList<MachineStages> Machines =>
+        [
+            .. PerSeed
+                .SelectMany(s => s.Values)
+                .Where(x => x.Machines is not null)
+                .SelectMany(x => x.Machines!.Select(u => (u.Machine, u.Sessions)))
+                .GroupBy(u => u.Machine)
+                .Select(g => new MachineStages(g.Key, g.Count(), g.Sum(u => u.Sessions)))
+                .OrderByDescending(m => m.Stages),
+        ];
+
+    /// <summary>Finished stages whose stage.json records no machine (written before wtn recorded them).</summary>
+    public int StagesWithoutMachines => PerSeed.Sum(s => s.Values.Count(x => x.Machines is null));
 
     public static ExperimentResult Build(
         ExperimentConfig config,

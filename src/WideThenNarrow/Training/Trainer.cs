@@ -194,6 +194,7 @@ public sealed class Trainer
             CopyToBest(existing);
 
         using var log = new MetricsLog(_job.RunDir, _s.Logging.Tensorboard, resumed ? _st.Step : null);
+        SessionLog.Append(_job.RunDir, _st.Step, resumed);
         var wall = Stopwatch.StartNew();
         double wallOffset = _st.ElapsedSeconds;
         TimeSpan Elapsed() => TimeSpan.FromSeconds(wallOffset + wall.Elapsed.TotalSeconds);

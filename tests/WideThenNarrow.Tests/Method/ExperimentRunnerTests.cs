@@ -173,6 +173,12 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
                 Regex.IsMatch(l, @"\(6 of 7 stages done; about .+ of wall time left on the process training now\)$")
             );
             Assert.False(result.Partial);
+            // Every stage records where it trained: this process, once per trainer run (one per block in stage 2).
+            var here = WideThenNarrow.Runtime.Machine.Current();
+            Assert.Equal([new MachineUse(here, 3)], imitation.Machines);
+            Assert.Equal([new MachineUse(here, 1)], result.PerSeed[0]["finetune"].Machines);
+            Assert.Equal(here, Assert.Single(result.Machines).Machine);
+            Assert.Contains($"Trained on one machine: {here.Describe()} (7 stages, ", report);
 
             // A second run finds every stage done: it trains nothing and reports the same numbers.
             var log = new List<string>();
@@ -205,6 +211,13 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             var log = new List<string>();
             Runner(c, runs, log: log).Run();
             Assert.Contains(log, l => l.StartsWith("finetune: resuming", StringComparison.Ordinal));
+            // The resumes are sessions of their own: block 2 twice, stage 3 twice.
+            var seed = Path.Combine(runs, "resume", "seed-0");
+            Assert.Equal(4, StageSummary.TryLoad(Path.Combine(seed, "imitation"))!.Machines!.Single().Sessions);
+            var finetune = WideThenNarrow.Training.SessionLog.ReadAll(Path.Combine(seed, "finetune"));
+            Assert.Equal([false, true], finetune.Select(x => x.Resumed));
+            Assert.Equal(0, finetune[0].Step);
+            Assert.True(finetune[1].Step > 0);
 
             var a = Final(runs, "straight", c);
             var b = Final(runs, "resume", c);
