@@ -28,13 +28,12 @@ wtn() { "$bin" --threads 1 "$@"; }
 say() { echo "=== $(date -u '+%Y-%m-%d %H:%M:%S UTC') $*"; }
 tag() { printf 'ftlr%02d' "$(python3 -c "print(round($1 * 100))")"; }
 
-if [ ! -f "$wide" ]; then
+# wtn export writes each file atomically, the manifest last (it names the weights file: export under the final name).
+if [ ! -f "${wide%.safetensors}.json" ]; then
   say "w$W: the wide network"
   wtn run experiments/width-sweep.yaml --runs-dir "$runs" --set "name=$base" "${widths[@]}" --only seed-0/wide
   wtn export experiments/width-sweep.yaml --runs-dir "$runs" --set "name=$base" "${widths[@]}" --stage wide --seed 0 \
-    -o "$wide.tmp.safetensors"
-  mv -f "$wide.tmp.json" "${wide%.safetensors}.json"
-  mv -f "$wide.tmp.safetensors" "$wide"
+    -o "$wide"
 fi
 
 # Each grid run reuses the stages the earlier ones finished (stage 2 above all); the chosen run reuses them all.
