@@ -51,7 +51,7 @@ stop)
   ;;
 status)
   for f in "$WTN_RUNS"/bert-study-local.log "$WTN_RUNS"/width-chain.log; do
-    [ -f "$f" ] && { echo "== $f"; grep -E "^===|step [0-9]+/" "$f" | tail -n 2; }
+    [ -f "$f" ] && { echo "== $f"; grep -E "^===| done in " "$f" | tail -n 4; grep -E "step [0-9]+/" "$f" | tail -n 1; }
   done
   pgrep -af "wtn.* run " || echo "studies: no wtn running"
   ;;
