@@ -304,10 +304,6 @@ public static class ExperimentReport
         return sb.ToString();
     }
 
-    /// <summary>
-    /// "Reused from earlier runs (same settings, not trained in this one): seed 0 wide, imitation from /runs/A/seed-0."
-    /// (<c>wtn run --reuse-from</c>), or null when every done stage was trained in this run.
-    /// </summary>
     /// <summary>Where the finished stages trained: one machine, or each of several (their digits may differ).</summary>
     internal static string? MachinesLine(ExperimentResult r)
     {
@@ -336,6 +332,10 @@ public static class ExperimentReport
         return text;
     }
 
+    /// <summary>
+    /// "Reused from earlier runs (same settings, not trained in this one): seed 0 wide, imitation from /runs/A/seed-0."
+    /// (<c>wtn run --reuse-from</c>), or null when every done stage was trained in this run.
+    /// </summary>
     internal static string? Reused(ExperimentResult r)
     {
         var groups = r
