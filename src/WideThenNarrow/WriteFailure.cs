@@ -53,16 +53,32 @@ public static class WriteFailure
     /// last, for writers that choose the format by it), with the usual message: which file, why, and
     /// <paramref name="advice"/>, what to do.
     /// </summary>
-    public static void Replace(
-        string path,
-        Action<string> writeTemp,
-        string advice = "free space on that disk and run the same command again"
-    )
+    public static void Replace(string path, Action<string> writeTemp, string advice = DefaultAdvice)
     {
         var ext = Path.GetExtension(path);
         var tmp = $"{path[..^ext.Length]}.{Environment.ProcessId}.tmp{ext}";
-        Replace(path, tmp, () => writeTemp(tmp), why => $"cannot write {path}: {why}; {advice}");
+        Replace(path, tmp, () => writeTemp(tmp), why => CannotWrite(path, why, advice));
     }
+
+    /// <summary>
+    /// Appends <paramref name="text"/> to <paramref name="path"/> in one write (a history file such as sessions.jsonl,
+    /// whose readers skip a half-written last line); a failure is a <see cref="WtnException"/> with the usual message.
+    /// </summary>
+    public static void Append(string path, string text, string advice = DefaultAdvice)
+    {
+        try
+        {
+            File.AppendAllText(path, text);
+        }
+        catch (Exception e) when (Is(e))
+        {
+            throw new WtnException(CannotWrite(path, Describe(e), advice), e);
+        }
+    }
+
+    const string DefaultAdvice = "free space on that disk and run the same command again";
+
+    static string CannotWrite(string path, string why, string advice) => $"cannot write {path}: {why}; {advice}";
 
     /// <summary>The failure's first line, with EFBIG's message replaced by one that says what to do.</summary>
     public static string Describe(Exception e) =>

@@ -20,20 +20,8 @@ public static class SessionLog
     /// <summary>Appends this process's session (one write of one line).</summary>
     public static void Append(string runDir, long step, bool resumed)
     {
-        var path = Path.Combine(runDir, FileName);
-        var line =
-            JsonSerializer.Serialize(new Session(DateTime.UtcNow, step, resumed, Machine.Current()), Json) + "\n";
-        try
-        {
-            File.AppendAllText(path, line);
-        }
-        catch (Exception e) when (WriteFailure.Is(e))
-        {
-            throw new WtnException(
-                $"cannot write {path}: {WriteFailure.Describe(e)}; free space on that disk and run the same command again",
-                e
-            );
-        }
+        var session = new Session(DateTime.UtcNow, step, resumed, Machine.Current());
+        WriteFailure.Append(Path.Combine(runDir, FileName), JsonSerializer.Serialize(session, Json) + "\n");
     }
 
     /// <summary>

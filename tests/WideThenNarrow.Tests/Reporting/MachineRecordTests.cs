@@ -58,6 +58,16 @@ public sealed class MachineRecordTests : IDisposable
     }
 
     [Fact]
+    public void A_session_that_cannot_be_written_is_one_line_naming_the_file()
+    {
+        var missing = Path.Combine(_dir, "gone");
+        var e = Assert.Throws<WtnException>(() => SessionLog.Append(missing, 0, resumed: false));
+        Assert.StartsWith($"cannot write {Path.Combine(missing, SessionLog.FileName)}: ", e.Message);
+        Assert.EndsWith("; free space on that disk and run the same command again", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
     public void Stage_json_keeps_its_machines_through_a_round_trip()
     {
         var s = Stage("wide", new MachineUse(Here, 2), new MachineUse(Other, 1));
