@@ -115,6 +115,30 @@ public static class TestData
         return dir;
     }
 
+    /// <summary>
+    /// Runs one of the repository's bash scripts (<paramref name="script"/> relative to its root) with
+    /// <paramref name="args"/> and extra environment variables; its exit code and its output, stdout then stderr.
+    /// </summary>
+    public static (int Code, string Output) RunScript(
+        string script,
+        IEnumerable<string> args,
+        IReadOnlyDictionary<string, string> environment
+    )
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("bash", [Path.Combine(RepoRoot, script), .. args])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var (key, value) in environment)
+            psi.Environment[key] = value;
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        var error = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, output.Result + error);
+    }
+
     static string FindRepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using WideThenNarrow.Training;
 
 namespace WideThenNarrow.Tests.Cli;
@@ -13,24 +12,12 @@ public sealed class CarryScriptTests : IDisposable
 
     public void Dispose() => TestData.DeleteFolder(_dir);
 
-    (int Code, string Output) Carry(string args, string runs)
-    {
-        var psi = new ProcessStartInfo(
-            "bash",
-            [Path.Combine(TestData.RepoRoot, "experiments", "carry.sh"), .. args.Split(' ')]
-        )
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        psi.Environment["WTN_RUNS"] = runs;
-        psi.Environment["WTN_CARRY"] = Path.Combine(_dir, "packs");
-        using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEndAsync();
-        var error = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, output.Result + error);
-    }
+    (int Code, string Output) Carry(string args, string runs) =>
+        TestData.RunScript(
+            Path.Combine("experiments", "carry.sh"),
+            args.Split(' '),
+            new Dictionary<string, string> { ["WTN_RUNS"] = runs, ["WTN_CARRY"] = Path.Combine(_dir, "packs") }
+        );
 
     static void Write(string path, string text)
     {

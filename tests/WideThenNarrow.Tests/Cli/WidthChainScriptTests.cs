@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace WideThenNarrow.Tests.Cli;
 
 /// <summary>
@@ -48,23 +46,18 @@ public sealed class WidthChainScriptTests : IDisposable
     {
         var log = Path.Combine(_dir, "calls.log");
         File.WriteAllText(log, "");
-        var psi = new ProcessStartInfo(
-            "bash",
-            [Path.Combine(TestData.RepoRoot, "experiments", "width-chain.sh"), "8", "0.05 0.1 0.02"]
-        )
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        psi.Environment["WTN_RUNS"] = runs;
-        psi.Environment["WTN_BIN"] = Path.Combine(_dir, "bin", "wtn");
-        psi.Environment["FAKE_LOG"] = log;
-        psi.Environment["FAKE_SCORES"] = Path.Combine(_dir, "scores");
-        using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEndAsync();
-        var error = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, output.Result + error, File.ReadAllLines(log));
+        var (code, output) = TestData.RunScript(
+            Path.Combine("experiments", "width-chain.sh"),
+            ["8", "0.05 0.1 0.02"],
+            new Dictionary<string, string>
+            {
+                ["WTN_RUNS"] = runs,
+                ["WTN_BIN"] = Path.Combine(_dir, "bin", "wtn"),
+                ["FAKE_LOG"] = log,
+                ["FAKE_SCORES"] = Path.Combine(_dir, "scores"),
+            }
+        );
+        return (code, output, File.ReadAllLines(log));
     }
 
     [Fact]
