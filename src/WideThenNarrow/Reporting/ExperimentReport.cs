@@ -99,11 +99,7 @@ public static class ExperimentReport
             sb.AppendLine(
                 "No method has finished yet: rows appear when the last stage of a method is done for a seed."
             );
-            if (MachinesLine(r) is { } machines)
-            {
-                sb.AppendLine();
-                sb.AppendLine(machines);
-            }
+            Paragraph(sb, MachinesLine(r));
         }
         else
         {
@@ -155,16 +151,8 @@ public static class ExperimentReport
                         + "\"+ wide stage\" column (count it from the run that trained it)."
                 );
             }
-            if (Reused(r) is { } reused)
-            {
-                sb.AppendLine();
-                sb.AppendLine(reused);
-            }
-            if (MachinesLine(r) is { } machines)
-            {
-                sb.AppendLine();
-                sb.AppendLine(machines);
-            }
+            Paragraph(sb, Reused(r));
+            Paragraph(sb, MachinesLine(r));
             sb.AppendLine();
             sb.AppendLine(
                 "Architectures: "
@@ -302,6 +290,15 @@ public static class ExperimentReport
             }
         }
         return sb.ToString();
+    }
+
+    /// <summary>A paragraph of its own (a blank line, then the text), or nothing when there is no text.</summary>
+    static void Paragraph(StringBuilder sb, string? text)
+    {
+        if (text is null)
+            return;
+        sb.AppendLine();
+        sb.AppendLine(text);
     }
 
     /// <summary>Where the finished stages trained: one machine, or each of several (their digits may differ).</summary>
