@@ -65,6 +65,13 @@ public sealed record ModelSpec : IValidatedConfig
     /// </summary>
     public bool? LocalityPrior { get; init; }
 
+    /// <summary>
+    /// BERT: the locality prior's query/key gain (default 1.5). The neighbour's attention logit grows as gain^2 /
+    /// sqrt(head size), so at the default heads of 64 start with ~0.63 of their attention on the neighbour and heads of
+    /// 256 with ~0.41; 1.5 x (head size / 64)^(1/4) (2.12 for heads of 256) gives them the start of heads of 64.
+    /// </summary>
+    public double? LocalityGain { get; init; }
+
     /// <summary>The model for a dataset of these classes, channels and square image size; <paramref name="keyPath"/> (e.g. models.thin) names it in errors.</summary>
     public ModelConfig ToModelConfig(int datasetClasses, int datasetChannels, int imageSize, string keyPath)
     {
@@ -92,6 +99,7 @@ public sealed record ModelSpec : IValidatedConfig
             TypeVocab = TypeVocab ?? preset.TypeVocab,
             Dropout = Dropout ?? preset.Dropout,
             LocalityPrior = LocalityPrior ?? preset.LocalityPrior,
+            LocalityGain = LocalityGain ?? preset.LocalityGain,
         };
     }
 

@@ -73,11 +73,11 @@ public class SchemaTests
         foreach (var m in new[] { "thin", "wide", "deeper" })
         foreach (var (k, v) in ConfigLoader.Flatten(c.Models.Spec(m), $"models.{m}"))
             now[k] = v;
-        // Every recorded setting is unchanged; keys added since (models.*.widen_heads, max_positions, type_vocab, dropout, locality_prior) sit at
+        // Every recorded setting is unchanged; keys added since (models.*.widen_heads, max_positions, type_vocab, dropout, locality_prior, locality_gain) sit at
         // their defaults, which the scheduler's rule accepts (StageScheduler), so the finished stages are reused.
         Assert.All(WidthSweepBefore, kv => Assert.Equal(kv.Value, now.GetValueOrDefault(kv.Key)));
         Assert.Equal(
-            ["dropout", "locality_prior", "max_positions", "type_vocab", "widen_heads"],
+            ["dropout", "locality_gain", "locality_prior", "max_positions", "type_vocab", "widen_heads"],
             now.Keys.Except(WidthSweepBefore.Keys).Select(k => k[(k.LastIndexOf('.') + 1)..]).Distinct().Order()
         );
         Assert.Empty(ConfigLoader.Changes(WidthSweepBefore, now, ConfigLoader.DefaultOf<ExperimentConfig>));

@@ -1,5 +1,6 @@
 using WideThenNarrow.Config;
 using WideThenNarrow.Data;
+using WideThenNarrow.Method;
 using WideThenNarrow.Models;
 using WideThenNarrow.Training;
 using static TorchSharp.torch;
@@ -301,6 +302,53 @@ public class BertTests
             plain.named_parameters().Select(p => (p.name, string.Join(",", p.parameter.shape))),
             model.named_parameters().Select(p => (p.name, string.Join(",", p.parameter.shape)))
         );
+    }
+
+    [Fact]
+    public void A_locality_gain_grown_with_the_fourth_root_of_the_head_size_gives_wider_heads_the_same_start()
+    {
+        // The neighbour's logit is gain^2 / sqrt(head size): heads of 256 (inner x4) start weaker at the same gain.
+        double Start(string widen, double gain)
+        {
+            var c = TinyBert.MaskedLm(hidden: 128, intermediate: 256, vocab: 100, maxPositions: 64) with
+            {
+                LocalityPrior = true,
+                LocalityGain = gain,
+                Widen = Widening.Parse(widen),
+            };
+            manual_seed(1);
+            using var model = new Bert(c);
+            model.eval();
+            using var scope = NewDisposeScope();
+            manual_seed(3);
+            var input = new ModelInput(randint(5, 100, [4, 64], dtype: ScalarType.Int64));
+            using var _ = no_grad();
+            var (_, probs) = model.ForwardBlockWithAttention(1, model.ForwardBlock(0, null, input), input);
+            var i = arange(1, 63, dtype: ScalarType.Int64);
+            return probs
+                .select(1, 0)
+                .index([TensorIndex.Colon, TensorIndex.Tensor(i), TensorIndex.Tensor(i + 1)])
+                .mean()
+                .item<float>();
+        }
+        double thin = Start("none", ModelConfig.DefaultLocalityGain);
+        double wide = Start("inner=4", ModelConfig.DefaultLocalityGain);
+        double scaled = Start("inner=4", ModelConfig.DefaultLocalityGain * Math.Pow(256.0 / 64, 0.25));
+        Assert.True(
+            wide < thin - 0.1,
+            $"heads of 256 at the default gain: {wide:F3} on the next token, heads of 64 {thin:F3}"
+        );
+        Assert.True(
+            Math.Abs(scaled - thin) < 0.05,
+            $"heads of 256 at the scaled gain: {scaled:F3}, heads of 64 {thin:F3}"
+        );
+        var e = Assert.Throws<WtnException>(() =>
+            ConfigLoader.Parse<ExperimentConfig>(
+                "models:\n  thin: {name: bert, locality_prior: true, locality_gain: 0}\n",
+                "exp.yaml"
+            )
+        );
+        Assert.StartsWith("exp.yaml: key 'models.thin.locality_gain' must be in [0.01, 10]", e.Message);
     }
 
     [Fact]
