@@ -487,7 +487,7 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
             foreach (var (seed, stage, dir) in ExperimentRunner.StageDirs(c, runner.ExperimentDir, 1))
             {
                 Directory.CreateDirectory(dir);
-                double pace = stage is "standard" or "standard_long" ? 3e-9 : 1e-9;
+                double pace = stage is "standard" or "standard_long" or "standard_matched" ? 3e-9 : 1e-9;
                 File.WriteAllText(
                     Path.Combine(dir, StageSummary.FileName),
                     JsonSerializer.Serialize(
@@ -507,10 +507,21 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
                 .Select(s => s[7..])
                 .ToList();
             output.WriteLine(string.Join(", ", order));
-            // In multiply-accumulates: wide, deeper, kd, fitnets, standard_long, imitation, finetune, standard. Priced:
-            // 60 thin epochs (standard_long) are more work than deeper's 30, and 30 thin epochs (standard) as much.
+            // In multiply-accumulates: wide, deeper, kd, fitnets, standard_long, standard_matched, imitation, finetune,
+            // standard. Priced: 60 thin epochs (standard_long) and ~55 (standard_matched, stages 2 + 3's compute) are
+            // more work than deeper's 30, and 30 thin epochs (standard) as much.
             Assert.Equal(
-                ["wide", "standard_long", "deeper", "standard", "kd", "fitnets", "imitation", "finetune"],
+                [
+                    "wide",
+                    "standard_long",
+                    "standard_matched",
+                    "deeper",
+                    "standard",
+                    "kd",
+                    "fitnets",
+                    "imitation",
+                    "finetune",
+                ],
                 order
             );
         }
