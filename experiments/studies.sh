@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The long studies of issues 24 and 25 across sessions on machines that are wiped between them: two processes, one
-# thread each (this machine has 2 cores), every step resumable.
+# The long studies of issues 24 and 25 across sessions on machines that are wiped between them: three processes, one
+# thread each, sharing the machine's 2 cores; every step resumable.
 #
 #   experiments/studies.sh start   # restore the carried run folders, build wtn into a copy of its own, fetch the data,
 #                                  # then start (in the background, logs in RUNS/*.log):
 #                                  #   - the BERT study (run bert-study-local), its wide stage first;
+#                                  #   - the BERT study with a hidden-256 wide network (experiments/bert-study-h256.yaml);
 #                                  #   - the width sweep's chains, base width 16 then 8 (experiments/width-chain.sh)
 #   experiments/studies.sh stop    # stop both (SIGTERM: each finishes its step and checkpoints), pack every run folder
 #                                  # into experiments/carry/ (experiments/carry.sh save-all) and `git add` the packs
@@ -37,10 +38,14 @@ start)
     ' "$WTN_BIN" "${bert[@]}" >> "$WTN_RUNS/bert-study-local.log" 2>&1 < /dev/null &
   )
   (
+    setsid nohup "$WTN_BIN" --threads 1 run experiments/bert-study-h256.yaml --runs-dir "$WTN_RUNS" \
+      >> "$WTN_RUNS/bert-study-h256.log" 2>&1 < /dev/null &
+  )
+  (
     setsid nohup bash -c 'experiments/width-chain.sh 16 "0.05 0.1 0.02" && experiments/width-chain.sh 8 "0.05 0.1 0.02"' \
       >> "$WTN_RUNS/width-chain.log" 2>&1 < /dev/null &
   )
-  echo "studies: started; logs $WTN_RUNS/bert-study-local.log and $WTN_RUNS/width-chain.log"
+  echo "studies: started; logs $WTN_RUNS/bert-study-local.log, bert-study-h256.log and width-chain.log"
   ;;
 stop)
   pkill -TERM -f "experiments/width-chain.sh" 2>/dev/null || true   # the wrapper and the chain it runs
@@ -50,7 +55,7 @@ stop)
   echo "studies: stopped and packed; commit experiments/carry to keep them"
   ;;
 status)
-  for f in "$WTN_RUNS"/bert-study-local.log "$WTN_RUNS"/width-chain.log; do
+  for f in "$WTN_RUNS"/bert-study-local.log "$WTN_RUNS"/bert-study-h256.log "$WTN_RUNS"/width-chain.log; do
     [ -f "$f" ] && { echo "== $f"; grep -E "^===| done in " "$f" | tail -n 4; grep -E "step [0-9]+/" "$f" | tail -n 1; }
   done
   pgrep -af "wtn.* run " || echo "studies: no wtn running"
