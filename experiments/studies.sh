@@ -29,11 +29,13 @@ start)
   rm -rf "$bin" && mv "$bin.new" "$bin"
   "$WTN_BIN" --data-dir "$WTN_DATA" data fetch all > /dev/null
   mkdir -p "$WTN_RUNS"
-  # The BERT study: its wide stage alone first (its held-out top-1 is read before anything imitates it), then the rest.
+  # The BERT study: its wide stage alone first (its held-out top-1 is read before anything imitates it), then deeper
+  # (started before standard_long was declared, which comes first in the file's order), then the rest.
   (
     setsid nohup bash -c '
       set -e
       "$0" --threads 1 "$@" --only seed-0/wide
+      "$0" --threads 1 "$@" --only seed-0/deeper
       "$0" --threads 1 "$@"
     ' "$WTN_BIN" "${bert[@]}" >> "$WTN_RUNS/bert-study-local.log" 2>&1 < /dev/null &
   )
