@@ -58,7 +58,7 @@ stop)
   ;;
 status)
   for f in "$WTN_RUNS"/bert-study-local.log "$WTN_RUNS"/bert-study-h256.log "$WTN_RUNS"/width-chain.log; do
-    [ -f "$f" ] && { echo "== $f"; grep -E "^===| done in " "$f" | tail -n 4; grep -E "step [0-9]+/" "$f" | tail -n 1; }
+    [ -f "$f" ] && { echo "== $f"; grep -E "^===| done in " "$f" | tail -n 4 || true; grep -E "step [0-9]+/" "$f" | tail -n 1 || true; }
   done
   pgrep -af "wtn.* run " || echo "studies: no wtn running"
   ;;
