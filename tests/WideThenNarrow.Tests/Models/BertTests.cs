@@ -263,6 +263,33 @@ public class BertTests
         Assert.Empty(silent);
     }
 
+    /// <summary>
+    /// Layer 0's mean attention from each token to the one <c>Offset</c> away, per (head, offset) pair, on 4 random
+    /// 64-token inputs (the model's vocabulary at least 100, its window at least 64).
+    /// </summary>
+    static double[] LayerZeroMass(Bert model, params (int Head, int Offset)[] at)
+    {
+        model.eval();
+        using var scope = NewDisposeScope();
+        manual_seed(3);
+        var input = new ModelInput(randint(5, 100, [4, 64], dtype: ScalarType.Int64));
+        using var _ = no_grad();
+        var h = model.ForwardBlock(0, null, input);
+        var (_, probs) = model.ForwardBlockWithAttention(1, h, input); // (N, heads, T, T)
+        var i = arange(1, 63, dtype: ScalarType.Int64);
+        return
+        [
+            .. at.Select(a =>
+                (double)
+                    probs
+                        .select(1, a.Head)
+                        .index([TensorIndex.Colon, TensorIndex.Tensor(i), TensorIndex.Tensor(i + a.Offset)])
+                        .mean()
+                        .item<float>()
+            ),
+        ];
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -273,29 +300,16 @@ public class BertTests
             LocalityPrior = prior,
         };
         using var model = new Bert(c);
-        model.eval();
-        using var scope = NewDisposeScope();
-        manual_seed(3);
-        var input = new ModelInput(randint(5, 100, [4, 64], dtype: ScalarType.Int64));
-        using var _ = no_grad();
-        var h = model.ForwardBlock(0, null, input);
-        var (_, probs) = model.ForwardBlockWithAttention(1, h, input); // (N, heads, T, T)
-        var i = arange(1, 63, dtype: ScalarType.Int64);
-        double Mass(int head, int offset) =>
-            probs
-                .select(1, head)
-                .index([TensorIndex.Colon, TensorIndex.Tensor(i), TensorIndex.Tensor(i + offset)])
-                .mean()
-                .item<float>();
+        var mass = LayerZeroMass(model, (0, +1), (1, -1), (0, -1));
         if (prior)
         {
-            Assert.InRange(Mass(0, +1), 0.3, 1.0);
-            Assert.InRange(Mass(1, -1), 0.3, 1.0);
-            Assert.InRange(Mass(0, -1), 0.0, 0.1);
+            Assert.InRange(mass[0], 0.3, 1.0);
+            Assert.InRange(mass[1], 0.3, 1.0);
+            Assert.InRange(mass[2], 0.0, 0.1);
         }
         else
-            foreach (var (head, offset) in new[] { (0, 1), (1, -1) })
-                Assert.InRange(Mass(head, offset), 0.5 / 64, 2.0 / 64); // about uniform: 1/64
+            foreach (var m in mass[..2])
+                Assert.InRange(m, 0.5 / 64, 2.0 / 64); // about uniform: 1/64
         // Only the initialisation differs: the same parameters, names and shapes.
         using var plain = new Bert(c with { LocalityPrior = false });
         Assert.Equal(
@@ -318,18 +332,7 @@ public class BertTests
             };
             manual_seed(1);
             using var model = new Bert(c);
-            model.eval();
-            using var scope = NewDisposeScope();
-            manual_seed(3);
-            var input = new ModelInput(randint(5, 100, [4, 64], dtype: ScalarType.Int64));
-            using var _ = no_grad();
-            var (_, probs) = model.ForwardBlockWithAttention(1, model.ForwardBlock(0, null, input), input);
-            var i = arange(1, 63, dtype: ScalarType.Int64);
-            return probs
-                .select(1, 0)
-                .index([TensorIndex.Colon, TensorIndex.Tensor(i), TensorIndex.Tensor(i + 1)])
-                .mean()
-                .item<float>();
+            return LayerZeroMass(model, (0, +1))[0];
         }
         double thin = Start("none", ModelConfig.DefaultLocalityGain);
         double wide = Start("inner=4", ModelConfig.DefaultLocalityGain);
