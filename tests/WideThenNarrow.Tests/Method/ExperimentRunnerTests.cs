@@ -508,8 +508,9 @@ public class ExperimentRunnerTests(Xunit.Abstractions.ITestOutputHelper output)
                 .ToList();
             output.WriteLine(string.Join(", ", order));
             // In multiply-accumulates: wide, deeper, kd, fitnets, standard_long, standard_matched, imitation, finetune,
-            // standard. Priced: 60 thin epochs (standard_long) and ~55 (standard_matched, stages 2 + 3's compute) are
-            // more work than deeper's 30, and 30 thin epochs (standard) as much.
+            // standard. Priced: 60 thin epochs (standard_long) and standard_matched's (stages 2 + 3's compute: 56 epochs
+            // in the width sweep's run at this base width) are more work than deeper's 30, and 30 thin epochs
+            // (standard) as much.
             Assert.Equal(
                 [
                     "wide",
